@@ -1,0 +1,46 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Vic.Api.Errors;
+using Vic.Api.Metrics;
+using Vic.Api.Routing;
+using Vic.Api.SystemApi;
+using Vic.Api.Versioning;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api;
+
+/// <summary>Wires the Docker Engine API onto an ASP.NET Core application, in front of one <see cref="VchEngine"/>.</summary>
+public static class DockerApi
+{
+    public static IServiceCollection AddDockerApi(this IServiceCollection services, VchEngine engine, EngineIdentity identity)
+    {
+        services.AddSingleton(engine);
+        services.AddSingleton(identity);
+        services.AddSingleton<EventsListenerCount>();
+        services.AddSingleton<HttpMetricsMiddleware>();
+        services.AddSingleton(_ => new PrometheusExporter([HttpMetricsMiddleware.MeterName, VchEngine.MeterName]));
+        return services;
+    }
+
+    /// <summary>Adds the middleware (metrics, version prefix, Docker errors) and every route.</summary>
+    public static WebApplication UseDockerApi(this WebApplication app)
+    {
+        // Create the exporter before the first request so it sees every measurement.
+        var exporter = app.Services.GetRequiredService<PrometheusExporter>();
+        app.UseMiddleware<HttpMetricsMiddleware>();
+        app.UseMiddleware<ApiVersionMiddleware>();
+        app.UseMiddleware<DockerErrorMiddleware>();
+        app.UseRouting();
+
+        app.MapSystemEndpoints();
+        app.MapEventsEndpoint();
+        app.MapGet("/metrics", (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            return context.Response.WriteAsync(exporter.Scrape());
+        });
+        app.MapUnbuiltRoutes();
+        return app;
+    }
+}

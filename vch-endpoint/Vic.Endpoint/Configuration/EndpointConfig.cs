@@ -1,0 +1,111 @@
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Endpoint.Configuration;
+
+public enum TlsMode
+{
+    /// <summary>Plain HTTP; allowed only on loopback and unix sockets unless the operator forces it.</summary>
+    None,
+
+    /// <summary>Server certificate only: clients verify us, we do not verify them.</summary>
+    Tls,
+
+    /// <summary>Mutual TLS: a client must present a certificate signed by our CA.</summary>
+    TlsVerify,
+}
+
+/// <summary>The TLS files, already known to exist.</summary>
+public sealed record TlsFiles(string Certificate, string Key, string? CertificateAuthority);
+
+/// <summary>The endpoint's validated settings: where it listens, how it secures that, and the VCH it serves.</summary>
+public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch);
+
+/// <summary>The endpoint's options as given on the command line, before validation.</summary>
+public sealed record EndpointOptions
+{
+    public IReadOnlyList<string> Hosts { get; init; } = [];
+
+    public bool Tls { get; init; }
+
+    public bool TlsVerify { get; init; }
+
+    public string? TlsCaCert { get; init; }
+
+    public string? TlsCert { get; init; }
+
+    public string? TlsKey { get; init; }
+
+    public bool AllowInsecureRemote { get; init; }
+
+    public string Name { get; init; } = "vch";
+
+    public string DataDirectory { get; init; } = "/var/lib/vch";
+
+    public int? PoolCpus { get; init; }
+
+    public string? PoolMemory { get; init; }
+
+    public string? ContainerVmKernel { get; init; }
+
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
+    public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
+
+    /// <summary>Checks everything before anything is started; every problem is a sentence the operator can act on.</summary>
+    public EndpointConfig Validate()
+    {
+        var mode = TlsVerify ? TlsMode.TlsVerify : Tls || TlsCert is not null ? TlsMode.Tls : TlsMode.None;
+        var defaultPort = mode == TlsMode.None ? 2375 : 2376;
+        var listen = (Hosts.Count == 0 ? [$"tcp://127.0.0.1:{defaultPort}"] : Hosts)
+            .Select(h => ListenAddress.Parse(h, defaultPort)).ToList();
+
+        TlsFiles? files = null;
+        if (mode != TlsMode.None)
+        {
+            files = new TlsFiles(
+                RequireFile(TlsCert, "--tlscert"),
+                RequireFile(TlsKey, "--tlskey"),
+                mode == TlsMode.TlsVerify ? RequireFile(TlsCaCert, "--tlscacert") : null);
+        }
+        else if (!AllowInsecureRemote && listen.OfType<TcpAddress>().FirstOrDefault(a => !a.IsLoopback) is { } exposed)
+        {
+            throw new ArgumentException(
+                $"refusing to serve plain HTTP on {exposed}: anyone who can reach it controls the VCH. " +
+                "Use --tls or --tlsverify, listen on 127.0.0.1, or pass --allow-insecure-remote");
+        }
+
+        var cpus = PoolCpus ?? Environment.ProcessorCount;
+        if (cpus < 1)
+        {
+            throw new ArgumentException($"--pool-cpu must be at least 1, not {cpus}");
+        }
+
+        var memory = PoolMemory is null ? DefaultPoolMemory() : ByteSize.Parse(PoolMemory, "--pool-memory");
+        if (memory < 64L << 20)
+        {
+            throw new ArgumentException("--pool-memory must be at least 64 MiB");
+        }
+
+        if (ContainerVmKernel is not null && !File.Exists(ContainerVmKernel))
+        {
+            throw new ArgumentException($"--containervm-kernel: no such file {ContainerVmKernel}");
+        }
+
+        var vch = new VchConfig(
+            Name,
+            Path.GetFullPath(DataDirectory),
+            new VmResources(cpus, memory),
+            ContainerVmKernel,
+            new RegistryConfig(InsecureRegistries, RegistryMirrors));
+        return new EndpointConfig(listen, mode, files, vch);
+    }
+
+    private static string RequireFile(string? path, string option) =>
+        path is null ? throw new ArgumentException($"{option} is required with TLS")
+        : File.Exists(path) ? path
+        : throw new ArgumentException($"{option}: no such file {path}");
+
+    // Half the host's memory: the other half stays for the endpoint, QEMU's own overhead and the host.
+    private static long DefaultPoolMemory() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2 / (1L << 20) * (1L << 20);
+}

@@ -1,0 +1,140 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Vic.Api;
+using Vic.Api.Versioning;
+using Vic.Endpoint.Configuration;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Endpoint.Hosting;
+
+/// <summary>
+/// The composition root: builds the port layer for one VCH and puts the Docker API in front of it on
+/// the configured listeners. The only place that knows every layer.
+/// </summary>
+public static partial class VchEndpointHost
+{
+    public static WebApplication Build(EndpointConfig config, TimeProvider? time = null, IComputeBackend? backend = null, string[]? args = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args ?? []);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            foreach (var address in config.Listen)
+            {
+                switch (address)
+                {
+                    case TcpAddress tcp:
+                        kestrel.Listen(tcp.EndPoint, listen => ConfigureListener(listen, config));
+                        break;
+                    case UnixSocketAddress unix:
+                        PrepareSocketPath(unix.Path);
+                        kestrel.ListenUnixSocket(unix.Path, listen => listen.Protocols = HttpProtocols.Http1);
+                        break;
+                }
+            }
+        });
+
+        var engine = new VchEngine(config.Vch, time ?? TimeProvider.System, backend);
+        builder.Services.AddDockerApi(engine, EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
+        var app = builder.Build();
+        app.UseDockerApi();
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vic.Endpoint");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            foreach (var unix in config.Listen.OfType<UnixSocketAddress>())
+            {
+                // Like docker.sock: owner and group only.
+                File.SetUnixFileMode(unix.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            }
+
+            Log.Started(logger, config.Vch.Name, engine.Id, string.Join(", ", config.Listen), config.Tls.ToString());
+        });
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            Log.Stopped(logger, config.Vch.Name);
+            engine.Dispose();
+            foreach (var unix in config.Listen.OfType<UnixSocketAddress>())
+            {
+                File.Delete(unix.Path);
+            }
+        });
+        return app;
+    }
+
+    private static void ConfigureListener(ListenOptions listen, EndpointConfig config)
+    {
+        // Attach and exec hijack the HTTP/1.1 connection; HTTP/2 would make that impossible.
+        listen.Protocols = HttpProtocols.Http1;
+        if (config.TlsFiles is not { } files)
+        {
+            return;
+        }
+
+        var serverCertificate = X509Certificate2.CreateFromPemFile(files.Certificate, files.Key);
+        var authority = files.CertificateAuthority is { } ca ? X509CertificateLoader.LoadCertificateFromFile(ca) : null;
+        listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = serverCertificate,
+            ClientCertificateMode = authority is null ? ClientCertificateMode.NoCertificate : ClientCertificateMode.RequireCertificate,
+            ClientCertificateValidation = authority is null ? null : (certificate, _, _) => IsSignedBy(certificate, authority),
+        });
+    }
+
+    /// <summary>True when the client's certificate chains to our CA (and only to it) and may be used for client auth.</summary>
+    public static bool IsSignedBy(X509Certificate2 client, X509Certificate2 authority)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
+        return chain.Build(client);
+    }
+
+    private static void PrepareSocketPath(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+
+        // A socket left by a killed endpoint would make the bind fail; a live one would answer.
+        if (File.Exists(path) && !SocketAnswers(path))
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static bool SocketAnswers(string path)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "VCH {Name} ({Id}) serving the Docker API on {Listen} (TLS: {Tls})")]
+        public static partial void Started(ILogger logger, string name, string id, string listen, string tls);
+
+        [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "VCH {Name} stopped")]
+        public static partial void Stopped(ILogger logger, string name);
+    }
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Vic.Endpoint.Configuration;
+using Vic.Endpoint.Hosting;
+
+var hosts = new Option<string[]>("--host", "-H") { Description = "Address to serve: tcp://IP:PORT or unix:///path (repeatable)", AllowMultipleArgumentsPerToken = false };
+var tls = new Option<bool>("--tls") { Description = "Serve TLS with --tlscert/--tlskey (default port 2376)" };
+var tlsVerify = new Option<bool>("--tlsverify") { Description = "Serve TLS and require client certificates signed by --tlscacert" };
+var tlsCaCert = new Option<string?>("--tlscacert") { Description = "CA that signs client certificates (PEM)" };
+var tlsCert = new Option<string?>("--tlscert") { Description = "Server certificate (PEM)" };
+var tlsKey = new Option<string?>("--tlskey") { Description = "Server private key (PEM)" };
+var allowInsecureRemote = new Option<bool>("--allow-insecure-remote") { Description = "Serve plain HTTP on non-loopback addresses (unsafe)" };
+var name = new Option<string>("--name") { Description = "Name of this VCH", DefaultValueFactory = _ => "vch" };
+var dataDir = new Option<string>("--data-dir") { Description = "Where the VCH keeps its state", DefaultValueFactory = _ => "/var/lib/vch" };
+var poolCpu = new Option<int?>("--pool-cpu") { Description = "vCPUs all ContainerVMs together may use (default: host CPUs)" };
+var poolMemory = new Option<string?>("--pool-memory") { Description = "Memory all ContainerVMs together may use, e.g. 8g (default: half the host)" };
+var kernel = new Option<string?>("--containervm-kernel") { Description = "Kernel image the ContainerVMs boot" };
+var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
+var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
+
+var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
+{
+    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel,
+    insecureRegistry, registryMirror,
+};
+
+root.SetAction(async (parse, cancellationToken) =>
+{
+    var options = new EndpointOptions
+    {
+        Hosts = parse.GetValue(hosts) ?? [],
+        Tls = parse.GetValue(tls),
+        TlsVerify = parse.GetValue(tlsVerify),
+        TlsCaCert = parse.GetValue(tlsCaCert),
+        TlsCert = parse.GetValue(tlsCert),
+        TlsKey = parse.GetValue(tlsKey),
+        AllowInsecureRemote = parse.GetValue(allowInsecureRemote),
+        Name = parse.GetValue(name)!,
+        DataDirectory = parse.GetValue(dataDir)!,
+        PoolCpus = parse.GetValue(poolCpu),
+        PoolMemory = parse.GetValue(poolMemory),
+        ContainerVmKernel = parse.GetValue(kernel),
+        InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
+        RegistryMirrors = parse.GetValue(registryMirror) ?? [],
+    };
+
+    EndpointConfig config;
+    try
+    {
+        config = options.Validate();
+    }
+    catch (Exception ex) when (ex is ArgumentException or FormatException)
+    {
+        await Console.Error.WriteLineAsync($"vch-endpoint: {ex.Message}").ConfigureAwait(false);
+        return 2;
+    }
+
+    await using var app = VchEndpointHost.Build(config);
+    await app.RunAsync(cancellationToken).ConfigureAwait(false);
+    return 0;
+});
+
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

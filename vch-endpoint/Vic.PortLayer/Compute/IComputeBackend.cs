@@ -1,0 +1,110 @@
+namespace Vic.PortLayer.Compute;
+
+/// <summary>
+/// The hypervisor side of a VCH. Vocabulary:
+/// <list type="bullet">
+/// <item><b>ContainerVM</b> — one VM per container, booted from the bootstrap ISO (or cloned from a
+/// template that was), whose PID 1 is the tether.</item>
+/// <item><b>pool</b> — the VCH's share of the hypervisor (a vSphere resource pool, or the local QEMU
+/// budget); a backend refuses a ContainerVM that would exceed its CPU or memory limit.</item>
+/// <item><b>template</b> — a ContainerVM booted once and frozen where the tether waits for its spec;
+/// instant clones fork from it.</item>
+/// <item><b>disk</b> — a VMDK attached to a ContainerVM: image layers read-only, the scratch disk and
+/// volumes read-write.</item>
+/// <item><b>channel</b> — the one byte stream between the endpoint and a ContainerVM's tether.</item>
+/// <item><b>extraConfig</b> — string pairs stored with the VM itself, so the inventory alone is enough
+/// to rebuild the VCH's state after a restart.</item>
+/// </list>
+/// Implementations: QEMU (local) and vSphere; both pass the one conformance suite.
+/// </summary>
+public interface IComputeBackend
+{
+    /// <summary>Short name shown in <c>docker info</c>, e.g. <c>qemu</c> or <c>vsphere</c>.</summary>
+    string Name { get; }
+
+    Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Makes a powered-off ContainerVM that will cold boot from the ISO.</summary>
+    Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Makes a running ContainerVM forked from the template; falls back to slower paths the server
+    /// offers and reports the one it took in <see cref="ContainerVm.Provisioning"/>.
+    /// </summary>
+    Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken);
+
+    Task PowerOnAsync(string vmId, CancellationToken cancellationToken);
+
+    /// <summary>Powers off; <paramref name="force"/> pulls the plug instead of asking the guest.</summary>
+    Task PowerOffAsync(string vmId, bool force, CancellationToken cancellationToken);
+
+    /// <summary>Changes CPU and memory; refused where the backend cannot do it in the VM's power state.</summary>
+    Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken);
+
+    Task AttachDiskAsync(string vmId, DiskAttachment disk, CancellationToken cancellationToken);
+
+    Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken);
+
+    /// <summary>Powers off if needed and deletes the VM and its own disks (never shared layers).</summary>
+    Task DestroyAsync(string vmId, CancellationToken cancellationToken);
+
+    /// <summary>Every ContainerVM in the pool, read from the hypervisor, not from our memory of it.</summary>
+    Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Opens the byte stream to the ContainerVM's tether.</summary>
+    Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken);
+
+    /// <summary>Changes the hypervisor saw, ours or out-of-band: a VM that died, was powered off or deleted.</summary>
+    IAsyncEnumerable<ContainerVmChange> WatchAsync(CancellationToken cancellationToken);
+}
+
+public enum PowerState
+{
+    Off,
+    On,
+    Suspended,
+}
+
+/// <summary>How a ContainerVM came to be running.</summary>
+public enum ProvisioningPath
+{
+    ColdBoot,
+    InstantClone,
+    LinkedClone,
+}
+
+public enum DiskRole
+{
+    ImageLayer,
+    Scratch,
+    Volume,
+}
+
+public sealed record VmResources(int Cpus, long MemoryBytes);
+
+public sealed record DiskAttachment(string Id, string Path, DiskRole Role, bool ReadOnly);
+
+public sealed record ContainerVmSpec(
+    string ContainerId,
+    string Name,
+    VmResources Resources,
+    IReadOnlyList<DiskAttachment> Disks,
+    IReadOnlyDictionary<string, string> ExtraConfig);
+
+public sealed record ContainerVm(
+    string VmId,
+    string Name,
+    PowerState Power,
+    VmResources Resources,
+    ProvisioningPath Provisioning,
+    IReadOnlyDictionary<string, string> ExtraConfig);
+
+/// <summary>A change seen on the hypervisor; <see cref="Gone"/> when the VM no longer exists.</summary>
+public sealed record ContainerVmChange(string VmId, PowerState Power, int? ExitCode, bool Gone);
+
+/// <summary>What the backend reports about itself for <c>docker info</c>.</summary>
+public sealed record BackendDescription(
+    string Name,
+    VmResources PoolLimit,
+    string ContainerVmKernel,
+    IReadOnlyList<KeyValuePair<string, string>> Details);

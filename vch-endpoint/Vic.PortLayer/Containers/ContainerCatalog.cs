@@ -1,0 +1,218 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Events;
+using Vic.PortLayer.Store;
+
+namespace Vic.PortLayer.Containers;
+
+/// <summary>What a caller asks for when it creates a container record.</summary>
+public sealed record NewContainer(string? Name, string Image, IReadOnlyDictionary<string, string>? Labels = null);
+
+/// <summary>
+/// The port layer's truth about containers: resolves the names users type, applies lifecycle
+/// transitions one container at a time, persists each change before acknowledging it, and
+/// publishes the Docker event that goes with it.
+/// </summary>
+public sealed partial class ContainerCatalog
+{
+    private readonly StoreCollection<ContainerRecord> _records;
+    private readonly EventBus _events;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, ContainerRecord> _byId = new(StringComparer.Ordinal);
+
+    public ContainerCatalog(VchStore store, EventBus events, TimeProvider time)
+    {
+        _records = store.Collection<ContainerRecord>(RecordKind.Container);
+        _events = events;
+        _time = time;
+        foreach (var record in _records.List())
+        {
+            _byId[record.Id] = record;
+        }
+    }
+
+    public ContainerRecord Create(NewContainer request)
+    {
+        lock (_gate)
+        {
+            var id = NewId();
+            var name = request.Name is { Length: > 0 } given ? ValidName(given) : UniqueGeneratedName();
+            if (_byId.Values.FirstOrDefault(c => c.Name == name) is { } holder)
+            {
+                throw PortLayerException.Conflict(
+                    $"Conflict. The container name \"/{name}\" is already in use by container \"{holder.Id}\". " +
+                    "You have to remove (or rename) that container to be able to reuse that name.");
+            }
+
+            var record = new ContainerRecord
+            {
+                Id = id,
+                Name = name,
+                Image = request.Image,
+                Created = _time.GetUtcNow(),
+                Labels = request.Labels ?? new Dictionary<string, string>(),
+                Status = new CreatedStatus(),
+            };
+            Commit(record, "create");
+            return record;
+        }
+    }
+
+    /// <summary>
+    /// Finds a container the way dockerd does: full id, then exact name (with or without the
+    /// leading slash), then a unique id prefix.
+    /// </summary>
+    public ContainerRecord Resolve(string idOrName)
+    {
+        lock (_gate)
+        {
+            return ResolveLocked(idOrName);
+        }
+    }
+
+    public IReadOnlyList<ContainerRecord> List()
+    {
+        lock (_gate)
+        {
+            return [.. _byId.Values.OrderByDescending(c => c.Created)];
+        }
+    }
+
+    /// <summary>How many containers are in each state; states with none are absent.</summary>
+    public IReadOnlyDictionary<ContainerState, int> CountByState()
+    {
+        lock (_gate)
+        {
+            return _byId.Values.GroupBy(c => c.Status.State).ToDictionary(g => g.Key, g => g.Count());
+        }
+    }
+
+    /// <summary>
+    /// Applies one lifecycle transition. The transition may refuse (throwing Docker's error); if it
+    /// succeeds the new record is stored, then the event named <paramref name="action"/> is published.
+    /// </summary>
+    public ContainerRecord Transition(
+        string idOrName,
+        Func<ContainerRef, ContainerStatus, ContainerStatus> transition,
+        string action,
+        IReadOnlyDictionary<string, string>? extraAttributes = null)
+    {
+        lock (_gate)
+        {
+            var current = ResolveLocked(idOrName);
+            var next = current with { Status = transition(current.Ref, current.Status) };
+            Commit(next, action, extraAttributes);
+            return next;
+        }
+    }
+
+    /// <summary>Forgets a container whose removal finished; publishes <c>destroy</c>.</summary>
+    public void Forget(string id)
+    {
+        lock (_gate)
+        {
+            var current = ResolveLocked(id);
+            if (current.Status is not RemovingStatus and not DeadStatus)
+            {
+                throw PortLayerException.Conflict($"container {current.Id} must be removed before it is forgotten");
+            }
+
+            _records.Delete(current.Id);
+            _byId.Remove(current.Id);
+            _events.Publish(EventTypes.Container, "destroy", current.Id, Attributes(current, null));
+        }
+    }
+
+    private ContainerRecord ResolveLocked(string idOrName)
+    {
+        if (string.IsNullOrEmpty(idOrName))
+        {
+            throw PortLayerException.InvalidParameter("container name or ID cannot be empty");
+        }
+
+        if (_byId.TryGetValue(idOrName, out var exact))
+        {
+            return exact;
+        }
+
+        var name = idOrName.TrimStart('/');
+        if (_byId.Values.FirstOrDefault(c => c.Name == name) is { } named)
+        {
+            return named;
+        }
+
+        var byPrefix = _byId.Values.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal)).Take(2).ToList();
+        return byPrefix.Count switch
+        {
+            1 => byPrefix[0],
+            0 => throw PortLayerException.NotFound($"No such container: {idOrName}"),
+            _ => throw PortLayerException.InvalidParameter($"multiple IDs found with provided prefix: {idOrName}"),
+        };
+    }
+
+    private void Commit(ContainerRecord record, string action, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        _records.Put(record.Id, record.Name, record);
+        _byId[record.Id] = record;
+        _events.Publish(EventTypes.Container, action, record.Id, Attributes(record, extra));
+    }
+
+    private static Dictionary<string, string> Attributes(ContainerRecord record, IReadOnlyDictionary<string, string>? extra)
+    {
+        // dockerd puts the labels, the image and the name beside one another in the attributes.
+        var attributes = new Dictionary<string, string>(record.Labels, StringComparer.Ordinal)
+        {
+            ["image"] = record.Image,
+            ["name"] = record.Name,
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            attributes[key] = value;
+        }
+
+        return attributes;
+    }
+
+    private static string ValidName(string name)
+    {
+        var bare = name.StartsWith('/') ? name[1..] : name;
+        if (!NamePattern().IsMatch(bare))
+        {
+            throw PortLayerException.InvalidParameter(
+                $"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        }
+
+        return bare;
+    }
+
+    private string UniqueGeneratedName()
+    {
+        while (true)
+        {
+            var name = ContainerNames.Generate();
+            if (_byId.Values.All(c => c.Name != name))
+            {
+                return name;
+            }
+        }
+    }
+
+    private string NewId()
+    {
+        while (true)
+        {
+            var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+            // A 12-digit prefix that is all digits could be read as a number by some clients; dockerd avoids it too.
+            if (!_byId.ContainsKey(id) && !id[..12].All(char.IsAsciiDigit))
+            {
+                return id;
+            }
+        }
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
+    private static partial Regex NamePattern();
+}

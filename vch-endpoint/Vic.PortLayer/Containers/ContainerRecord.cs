@@ -1,0 +1,30 @@
+namespace Vic.PortLayer.Containers;
+
+/// <summary>
+/// What the VCH knows of one container: identity, what it was made from, and where it is in its
+/// lifecycle. Immutable; the catalog swaps whole records so a reader never sees half a change.
+/// </summary>
+public sealed record ContainerRecord
+{
+    /// <summary>64 lower-case hex digits, as Docker ids are.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>The name without Docker's leading slash.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The image reference the user gave, e.g. <c>busybox</c>.</summary>
+    public required string Image { get; init; }
+
+    /// <summary>The image's content id (<c>sha256:...</c>), empty until images land in the store.</summary>
+    public string ImageId { get; init; } = "";
+
+    public required DateTimeOffset Created { get; init; }
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public required ContainerStatus Status { get; init; }
+
+    public int RestartCount { get; init; }
+
+    public ContainerRef Ref => new(Id, Name);
+}

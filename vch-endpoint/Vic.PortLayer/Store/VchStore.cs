@@ -1,0 +1,207 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Vic.PortLayer.Store;
+
+/// <summary>The kinds of record the port layer keeps; each is its own collection.</summary>
+public enum RecordKind
+{
+    Container,
+    Image,
+    Volume,
+    Network,
+    ExecSession,
+}
+
+/// <summary>One stored record: its id, its optional unique name, and its JSON body.</summary>
+public sealed record StoredRecord(string Id, string? Name, string Body);
+
+/// <summary>
+/// The VCH's crash-safe record store: one SQLite file in WAL mode with <c>synchronous=FULL</c>, so a
+/// write that returned is on disk and a process killed at any moment reopens to the last acknowledged
+/// write, never to a torn one. Every write is one transaction.
+/// </summary>
+public sealed class VchStore : IDisposable
+{
+    private const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _connection;
+    private readonly Lock _gate = new();
+
+    private VchStore(SqliteConnection connection) => _connection = connection;
+
+    public string Path { get; private init; } = "";
+
+    public static VchStore Open(string path)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        var store = new VchStore(connection) { Path = path };
+        store.Execute("PRAGMA journal_mode=WAL;");
+        store.Execute("PRAGMA synchronous=FULL;");
+        store.Execute("PRAGMA busy_timeout=5000;");
+        store.Migrate();
+        return store;
+    }
+
+    public StoreCollection<T> Collection<T>(RecordKind kind) => new(this, kind);
+
+    public void Put(RecordKind kind, string id, string? name, string body)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText =
+                "INSERT INTO records(kind, id, name, body) VALUES($kind, $id, $name, $body) " +
+                "ON CONFLICT(kind, id) DO UPDATE SET name = excluded.name, body = excluded.body;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            command.Parameters.AddWithValue("$id", id);
+            command.Parameters.AddWithValue("$name", (object?)name ?? DBNull.Value);
+            command.Parameters.AddWithValue("$body", body);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Removes a record; true when it was there.</summary>
+    public bool Delete(RecordKind kind, string id)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "DELETE FROM records WHERE kind = $kind AND id = $id;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            command.Parameters.AddWithValue("$id", id);
+            return command.ExecuteNonQuery() > 0;
+        }
+    }
+
+    public StoredRecord? Get(RecordKind kind, string id)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT id, name, body FROM records WHERE kind = $kind AND id = $id;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            command.Parameters.AddWithValue("$id", id);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? ReadRecord(reader) : null;
+        }
+    }
+
+    public IReadOnlyList<StoredRecord> List(RecordKind kind)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT id, name, body FROM records WHERE kind = $kind ORDER BY rowid;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            using var reader = command.ExecuteReader();
+            var records = new List<StoredRecord>();
+            while (reader.Read())
+            {
+                records.Add(ReadRecord(reader));
+            }
+
+            return records;
+        }
+    }
+
+    public long Count(RecordKind kind)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM records WHERE kind = $kind;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            return (long)command.ExecuteScalar()!;
+        }
+    }
+
+    /// <summary>SQLite's own full check of the file; "ok" when the file is sound.</summary>
+    public string CheckIntegrity()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "PRAGMA integrity_check;";
+            return (string)command.ExecuteScalar()!;
+        }
+    }
+
+    public void Dispose() => _connection.Dispose();
+
+    private static StoredRecord ReadRecord(SqliteDataReader reader) =>
+        new(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2));
+
+    private void Migrate()
+    {
+        using var version = _connection.CreateCommand();
+        version.CommandText = "PRAGMA user_version;";
+        var current = Convert.ToInt32(version.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (current > SchemaVersion)
+        {
+            throw new InvalidOperationException(
+                $"the store {Path} was written by a newer VCH (schema {current}, this build knows {SchemaVersion})");
+        }
+
+        if (current == SchemaVersion)
+        {
+            return;
+        }
+
+        using var transaction = _connection.BeginTransaction();
+        using var create = _connection.CreateCommand();
+        create.Transaction = transaction;
+        create.CommandText =
+            "CREATE TABLE IF NOT EXISTS records(kind INTEGER NOT NULL, id TEXT NOT NULL, name TEXT, body TEXT NOT NULL, " +
+            "PRIMARY KEY(kind, id));" +
+            "CREATE UNIQUE INDEX IF NOT EXISTS records_name ON records(kind, name) WHERE name IS NOT NULL;" +
+            $"PRAGMA user_version = {SchemaVersion};";
+        create.ExecuteNonQuery();
+        transaction.Commit();
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
+
+/// <summary>A typed view of one record kind, stored as JSON.</summary>
+public sealed class StoreCollection<T>
+{
+    private readonly VchStore _store;
+    private readonly RecordKind _kind;
+
+    internal StoreCollection(VchStore store, RecordKind kind)
+    {
+        _store = store;
+        _kind = kind;
+    }
+
+    public void Put(string id, string? name, T value) =>
+        _store.Put(_kind, id, name, JsonSerializer.Serialize(value, StoreJson.Options));
+
+    public bool Delete(string id) => _store.Delete(_kind, id);
+
+    public T? Get(string id) => _store.Get(_kind, id) is { } record ? Deserialize(record) : default;
+
+    public IReadOnlyList<T> List() => [.. _store.List(_kind).Select(Deserialize)];
+
+    private static T Deserialize(StoredRecord record) =>
+        JsonSerializer.Deserialize<T>(record.Body, StoreJson.Options)
+        ?? throw new InvalidDataException($"record {record.Id} holds null");
+}
+
+internal static class StoreJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+}

@@ -1,0 +1,103 @@
+using System.Diagnostics.Metrics;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Events;
+using Vic.PortLayer.Store;
+
+namespace Vic.PortLayer.Vch;
+
+/// <summary>A point-in-time account of the VCH for <c>docker info</c>.</summary>
+public sealed record VchSummary(
+    string Id,
+    string Name,
+    IReadOnlyDictionary<ContainerState, int> ContainersByState,
+    long Images,
+    VmResources PoolLimit,
+    string Backend,
+    string ContainerVmKernel,
+    RegistryConfig Registries,
+    IReadOnlyList<KeyValuePair<string, string>> BackendDetails);
+
+/// <summary>
+/// The port layer as one object: the store, the event bus, the container catalog and the compute
+/// backend of one VCH. The Api holds this and nothing below it.
+/// </summary>
+public sealed class VchEngine : IDisposable
+{
+    public const string MeterName = "Vic.PortLayer";
+
+    private readonly Meter _meter = new(MeterName);
+
+    public VchEngine(VchConfig config, TimeProvider time, IComputeBackend? backend = null)
+    {
+        Config = config;
+        Time = time;
+        Backend = backend;
+        Directory.CreateDirectory(config.DataDirectory);
+        Id = LoadOrCreateId(config.DataDirectory);
+        Store = VchStore.Open(config.StorePath);
+        Events = new EventBus(time);
+        Containers = new ContainerCatalog(Store, Events, time);
+        KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
+
+        _meter.CreateObservableGauge(
+            "vch_containers",
+            () => Containers.CountByState().Select(p => new Measurement<int>(p.Value, new KeyValuePair<string, object?>("state", p.Key.ToWire()))),
+            description: "Containers in the VCH by state");
+        _meter.CreateObservableCounter("vch_events_published", () => Events.Published, description: "Engine events published");
+    }
+
+    /// <summary>The VCH's stable identity, kept in its data directory across restarts.</summary>
+    public string Id { get; }
+
+    public VchConfig Config { get; }
+
+    public TimeProvider Time { get; }
+
+    public IComputeBackend? Backend { get; }
+
+    public VchStore Store { get; }
+
+    public EventBus Events { get; }
+
+    public ContainerCatalog Containers { get; }
+
+    /// <summary>The release of the kernel ContainerVMs boot, empty when none is configured.</summary>
+    public string KernelRelease { get; }
+
+    public async Task<VchSummary> SummarizeAsync(CancellationToken cancellationToken)
+    {
+        var backend = Backend is null ? null : await Backend.DescribeAsync(cancellationToken).ConfigureAwait(false);
+        return new VchSummary(
+            Id,
+            Config.Name,
+            Containers.CountByState(),
+            Store.Count(RecordKind.Image),
+            backend?.PoolLimit ?? Config.PoolLimit,
+            backend?.Name ?? "none",
+            backend?.ContainerVmKernel ?? KernelRelease,
+            Config.Registries,
+            backend?.Details ?? []);
+    }
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        Store.Dispose();
+    }
+
+    private static string LoadOrCreateId(string dataDirectory)
+    {
+        var path = Path.Combine(dataDirectory, "vch-id");
+        if (File.Exists(path))
+        {
+            return File.ReadAllText(path).Trim();
+        }
+
+        var id = Guid.NewGuid().ToString().ToUpperInvariant();
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, id);
+        File.Move(temp, path, overwrite: true);
+        return id;
+    }
+}
