@@ -12,7 +12,7 @@ namespace Vic.PortLayer.Containers;
 /// The timestamps and the last exit code travel with every state because <c>docker inspect</c>
 /// shows them whatever the current state is.
 /// </remarks>
-[JsonPolymorphic(TypeDiscriminatorPropertyName = "state")]
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "$state")]
 [JsonDerivedType(typeof(CreatedStatus), "created")]
 [JsonDerivedType(typeof(RunningStatus), "running")]
 [JsonDerivedType(typeof(PausedStatus), "paused")]

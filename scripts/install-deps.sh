@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the VCH and its tests need from Debian's packages. Safe to re-run: it installs only
+# what is missing, and runs apt-get update only when it has to install something.
+set -euo pipefail
+
+packages=(
+  python3-docker   # docker-py, a client the tests drive the VCH with
+  docker-compose   # compose 1.29, a client the tests drive the VCH with
+  openssl          # certificates for the TLS tests and `make up --tls`
+  curl
+)
+
+if ! command -v dotnet >/dev/null; then
+  echo "install-deps: the .NET 10 SDK (dotnet) is not on PATH; install it first" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v docker >/dev/null || missing+=(docker.io)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite. Exits non-zero if any test fails or none ran; ends with one
+# "N passed, N failed" line summed over every test project.
+set -uo pipefail
+config=${1:-Release}
+results=out/test-results
+rm -rf "$results"
+mkdir -p "$results"
+
+dotnet build VIC.sln -c "$config" -warnaserror --nologo -v quiet || exit 1
+dotnet test VIC.sln -c "$config" --no-build --nologo \
+  --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results"
+status=$?
+
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0))
+    skipped += int(counters.get("notExecuted", 0))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed or passed == 0 else 0)
+PY
+summary=$?
+[ $status -eq 0 ] && [ $summary -eq 0 ]
