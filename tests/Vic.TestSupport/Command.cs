@@ -35,6 +35,11 @@ public static class Command
         start.Environment.Remove("DOCKER_CONTEXT");
         start.Environment.Remove("DOCKER_TLS_VERIFY");
         start.Environment.Remove("DOCKER_CERT_PATH");
+
+        // requests lets these override the CA a client passes explicitly (psf/requests#3829), which
+        // would make docker-py ignore the VCH's CA in the TLS tests.
+        start.Environment.Remove("REQUESTS_CA_BUNDLE");
+        start.Environment.Remove("CURL_CA_BUNDLE");
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;

@@ -97,8 +97,19 @@ public sealed record EndpointOptions
             Path.GetFullPath(DataDirectory),
             new VmResources(cpus, memory),
             ContainerVmKernel,
-            new RegistryConfig(InsecureRegistries, RegistryMirrors));
+            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]));
         return new EndpointConfig(listen, mode, files, vch);
+    }
+
+    // dockerd keeps mirrors as absolute http(s) URLs ending in '/', and refuses anything else up front.
+    private static string NormalizeMirror(string mirror)
+    {
+        if (!Uri.TryCreate(mirror, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new ArgumentException($"--registry-mirror: invalid mirror '{mirror}': it must be an http:// or https:// URL");
+        }
+
+        return uri.AbsoluteUri.EndsWith('/') ? uri.AbsoluteUri : uri.AbsoluteUri + "/";
     }
 
     private static string RequireFile(string? path, string option) =>

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>The endpoint as an operator runs it: start-up validation, SIGKILL and restart.</summary>
+public sealed class EndpointProcessTests : IDisposable
+{
+    private readonly TempDirectory _home = new("vch-proc");
+
+    public void Dispose() => _home.Dispose();
+
+    [Theory]
+    [InlineData("plain HTTP on every interface", "refusing to serve plain HTTP on tcp://0.0.0.0:", "-H", "tcp://0.0.0.0:{port}")]
+    [InlineData("TLS without its certificate", "--tlscert is required with TLS", "-H", "tcp://127.0.0.1:{port}", "--tls")]
+    [InlineData("a bad pool size", "--pool-memory: invalid size 'lots'", "-H", "tcp://127.0.0.1:{port}", "--pool-memory", "lots")]
+    [InlineData("a bad address", "invalid bind address", "-H", "tcp://127.0.0.1:notaport")]
+    public async Task BadSettingsStopTheEndpointBeforeItListens(string because, string message, params string[] arguments)
+    {
+        var port = EndpointProcess.FreePort();
+        await using var endpoint = EndpointProcess.Launch(port, [.. arguments.Select(a => a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)), "--data-dir", _home.Combine("data")]);
+
+        var exitCode = await endpoint.WaitForExitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(exitCode == 2, $"{because}: exit {exitCode}\n{endpoint.Output}");
+        Assert.Contains(message, endpoint.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AfterSigkillTheEndpointRestartsOnTheSameSocketWithTheSameIdentity()
+    {
+        var port = EndpointProcess.FreePort();
+        var socket = _home.Combine("docker.sock");
+        string[] arguments = ["-H", $"tcp://127.0.0.1:{port}", "-H", $"unix://{socket}", "--data-dir", _home.Combine("data")];
+
+        string firstId;
+        await using (var first = await EndpointProcess.StartAsync(port, arguments))
+        {
+            firstId = await VchIdAsync($"unix://{socket}");
+            await first.KillAsync();
+        }
+
+        // SIGKILL left the socket file behind; the next start must reclaim it.
+        Assert.True(File.Exists(socket));
+        await using var second = await EndpointProcess.StartAsync(port, arguments);
+
+        Assert.Equal(firstId, await VchIdAsync($"unix://{socket}"));
+    }
+
+    private static async Task<string> VchIdAsync(string host)
+    {
+        var result = await Command.DockerAsync(host, "info", "--format", "{{json .ID}}");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return JsonSerializer.Deserialize<string>(result.StandardOutput)!;
+    }
+}
