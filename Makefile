@@ -15,8 +15,8 @@ down:
 deps:
 	scripts/install-deps.sh
 
+# What `make up` runs; the tests build the rest of the solution themselves.
 build:
-	dotnet build VIC.sln -c $(CONFIG) -warnaserror --nologo -v quiet
 	dotnet publish vch-endpoint/Vic.Endpoint -c $(CONFIG) -o out/vch-endpoint --nologo -v quiet
 
 test: deps
