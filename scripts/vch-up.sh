@@ -10,9 +10,10 @@ sock="$home/docker.sock"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "vch: already running (pid $(cat "$pidfile"))"
 else
+  kernel=$(iso/fetch-kernel.sh)
   nohup dotnet out/vch-endpoint/vch-endpoint.dll \
     -H "tcp://127.0.0.1:$port" -H "unix://$sock" \
-    --name local-vch --data-dir "$home/data" \
+    --name local-vch --data-dir "$home/data" --containervm-kernel "$kernel" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do

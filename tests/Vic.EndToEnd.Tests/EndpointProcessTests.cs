@@ -47,6 +47,24 @@ public sealed class EndpointProcessTests : IDisposable
         Assert.Equal(firstId, await VchIdAsync($"unix://{socket}"));
     }
 
+    [Fact]
+    public async Task InfoAndVersionReportTheKernelOfTheContainerVms()
+    {
+        var fetched = await Command.RunAsync(Repository.Combine("iso", "fetch-kernel.sh"), [], timeout: TimeSpan.FromMinutes(5));
+        Assert.True(fetched.ExitCode == 0, fetched.ToString());
+        var kernel = fetched.StandardOutput.Trim();
+        var release = new DirectoryInfo(Path.GetDirectoryName(kernel)!).ResolveLinkTarget(returnFinalTarget: true)!.Name;
+        var port = EndpointProcess.FreePort();
+        await using var endpoint = await EndpointProcess.StartAsync(port, ["-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--containervm-kernel", kernel]);
+
+        var info = await Command.DockerAsync($"tcp://127.0.0.1:{port}", "info", "--format", "{{.KernelVersion}}");
+        var version = await Command.DockerAsync($"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.KernelVersion}}");
+
+        Assert.Matches(@"^\d+\.\d+\.\d+-\d+-cloud-amd64$", release);
+        Assert.Equal(release + "\n", info.StandardOutput);
+        Assert.Equal(release + "\n", version.StandardOutput);
+    }
+
     private static async Task<string> VchIdAsync(string host)
     {
         var result = await Command.DockerAsync(host, "info", "--format", "{{json .ID}}");
