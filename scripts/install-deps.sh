@@ -8,6 +8,11 @@ packages=(
   docker-compose   # compose 1.29, a client the tests drive the VCH with
   openssl          # certificates for the TLS tests and `make up --tls`
   curl
+  e2fsprogs        # e2fsck and debugfs check the ext4 layer images we write
+  qemu-utils       # qemu-img checks and compares the VMDKs we write
+  docker-registry  # distribution 2.8: the local registry tests pull from and push to
+  skopeo           # seeds that registry and is the reference in bench/pull
+  busybox-static   # the busybox image make up seeds
 )
 
 if ! command -v dotnet >/dev/null; then
