@@ -13,6 +13,7 @@ packages=(
   docker-registry  # distribution 2.8: the local registry tests pull from and push to
   skopeo           # seeds that registry and is the reference in bench/pull
   busybox-static   # the busybox image make up seeds
+  apache2-utils    # htpasswd: the tests' registry with basic auth
 )
 
 if ! command -v dotnet >/dev/null; then

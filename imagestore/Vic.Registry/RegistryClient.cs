@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace Vic.Registry;
+
+/// <summary>What a session will do to a repository; it decides the token scope asked for.</summary>
+public enum RegistryAccess
+{
+    Pull,
+    PullPush,
+}
+
+/// <summary>
+/// A Docker Registry HTTP API v2 client. It owns one HTTP connection pool per registry host (so a
+/// registry's own CA or insecure setting applies to it alone) and opens a <see cref="RegistrySession"/>
+/// per repository, which holds the bearer token for that repository.
+/// </summary>
+public sealed partial class RegistryClient : IDisposable
+{
+    private readonly ConcurrentDictionary<(string Host, bool Insecure), HttpClient> _clients = new();
+    private readonly Func<string, bool, HttpMessageHandler> _handlerFactory;
+
+    public RegistryClient(RegistryOptions options, ILogger<RegistryClient> logger, Func<string, bool, HttpMessageHandler>? handlerFactory = null)
+    {
+        Options = options;
+        Logger = logger;
+        _handlerFactory = handlerFactory ?? DefaultHandler;
+    }
+
+    public RegistryOptions Options { get; }
+
+    internal ILogger Logger { get; }
+
+    public RegistrySession Open(ImageReference reference, RegistryCredentials? credentials, RegistryAccess access) =>
+        new(this, reference, credentials, access, Endpoints(reference.Registry, access == RegistryAccess.Pull));
+
+    /// <summary>Checks credentials the way <c>docker login</c> does: an authenticated <c>GET /v2/</c>.</summary>
+    public async Task CheckLoginAsync(string registry, RegistryCredentials credentials, CancellationToken cancellationToken)
+    {
+        var session = new RegistrySession(this, new ImageReference(registry, "", null, null), credentials, RegistryAccess.Pull, Endpoints(registry, mirrorsAllowed: false));
+        using var response = await session.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, "/v2/"), scope: null, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new RegistryException(RegistryErrorKind.Unauthorized, $"login to {registry} failed: {(int)response.StatusCode} {response.ReasonPhrase}")
+            {
+                Status = response.StatusCode,
+            };
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var client in _clients.Values)
+        {
+            client.Dispose();
+        }
+    }
+
+    internal HttpClient ClientFor(Uri endpoint)
+    {
+        var insecure = endpoint.Scheme == Uri.UriSchemeHttp || Options.IsInsecure(endpoint.Authority);
+        return _clients.GetOrAdd((endpoint.Authority, insecure), key => new HttpClient(_handlerFactory(key.Host, key.Insecure), disposeHandler: true)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        });
+    }
+
+    /// <summary>
+    /// Where to send requests for <paramref name="registry"/>, in order: docker.io's mirrors (pulls
+    /// only), then HTTPS, then for an insecure registry plain HTTP, as dockerd tries them.
+    /// </summary>
+    internal IReadOnlyList<Uri> Endpoints(string registry, bool mirrorsAllowed)
+    {
+        var endpoints = new List<Uri>();
+        if (registry == ImageReference.DockerHub)
+        {
+            if (mirrorsAllowed)
+            {
+                endpoints.AddRange(Options.Mirrors);
+            }
+
+            endpoints.Add(new Uri("https://registry-1.docker.io/"));
+            return endpoints;
+        }
+
+        endpoints.Add(new Uri($"https://{registry}/"));
+        if (Options.IsInsecure(registry))
+        {
+            endpoints.Add(new Uri($"http://{registry}/"));
+        }
+
+        return endpoints;
+    }
+
+    private HttpMessageHandler DefaultHandler(string host, bool insecure)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+        };
+        var authority = Options.CertificatesDirectory is { } directory ? Path.Combine(directory, host, "ca.crt") : null;
+        if (insecure)
+        {
+            // dockerd's --insecure-registry: TLS is still tried, but its certificate is not checked.
+#pragma warning disable CA5359 // The operator asked for exactly this registry to go unverified.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+#pragma warning restore CA5359
+        }
+        else if (authority is not null && File.Exists(authority))
+        {
+            var ca = X509CertificateLoader.LoadCertificateFromFile(authority);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
+
+                if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                {
+                    return false;
+                }
+
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(new X509Certificate2(certificate));
+            };
+        }
+
+        return handler;
+    }
+
+    internal static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "registry endpoint {Endpoint} failed ({Reason}); trying the next")]
+        public static partial void EndpointFailed(ILogger logger, Uri endpoint, string reason);
+
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "blob {Digest} download broke at byte {Position} ({Reason}); resuming, attempt {Attempt}")]
+        public static partial void BlobResumed(ILogger logger, string digest, long position, string reason, int attempt);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+
+namespace Vic.TestSupport;
+
+/// <summary>
+/// A real <c>docker-registry</c> (Debian's distribution 2.8) on a free loopback port with its own
+/// config file and storage, optionally behind htpasswd basic auth.
+/// </summary>
+public sealed class LocalRegistry : IAsyncDisposable
+{
+    private readonly TempDirectory _home;
+    private readonly string _config;
+    private Process? _process;
+
+    private LocalRegistry(TempDirectory home, int port, string config)
+    {
+        _home = home;
+        Port = port;
+        _config = config;
+    }
+
+    public int Port { get; }
+
+    /// <summary>127.0.0.1:PORT, the registry part of an image reference.</summary>
+    public string Host => $"127.0.0.1:{Port}";
+
+    public string StorageDirectory => _home.Combine("storage");
+
+    public static async Task<LocalRegistry> StartAsync(string? user = null, string? password = null)
+    {
+        var home = new TempDirectory("registry");
+        var port = EndpointProcess.FreePort();
+        var auth = "";
+        if (user is not null)
+        {
+            var htpasswd = await Command.RunAsync("htpasswd", ["-Bbn", user, password ?? ""]).ConfigureAwait(false);
+            if (htpasswd.ExitCode != 0)
+            {
+                throw new InvalidOperationException(htpasswd.ToString());
+            }
+
+            await File.WriteAllTextAsync(home.Combine("htpasswd"), htpasswd.StandardOutput).ConfigureAwait(false);
+            auth = $"auth:\n  htpasswd:\n    realm: test-registry\n    path: {home.Combine("htpasswd")}\n";
+        }
+
+        var config = home.Combine("config.yml");
+        await File.WriteAllTextAsync(
+            config,
+            $"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {home.Combine("storage")}\n  delete:\n    enabled: true\n" +
+            $"http:\n  addr: 127.0.0.1:{port}\n{auth}").ConfigureAwait(false);
+        var registry = new LocalRegistry(home, port, config);
+        await registry.RestartAsync().ConfigureAwait(false);
+        return registry;
+    }
+
+    /// <summary>Starts (again) the registry process on the same port and storage.</summary>
+    public async Task RestartAsync()
+    {
+        var start = new ProcessStartInfo("docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add("serve");
+        start.ArgumentList.Add(_config);
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                using var response = await client.GetAsync(new Uri($"http://{Host}/v2/")).ConfigureAwait(false);
+                return;
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+
+        throw new TimeoutException("docker-registry did not start");
+    }
+
+    /// <summary>SIGKILL, as when the registry host dies mid-pull.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Pushes busybox (from busybox-static) with skopeo, as <c>make up</c> seeds its registry.</summary>
+    public async Task SeedBusyboxAsync()
+    {
+        var result = await Command.RunAsync(Repository.Combine("scripts", "seed-busybox.sh"), [Host], timeout: TimeSpan.FromMinutes(2)).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(result.ToString());
+        }
+    }
+
+    /// <summary>Copies an OCI layout directory into the registry with skopeo.</summary>
+    public async Task PushOciLayoutAsync(string layout, string tag, string repository, bool all = false)
+    {
+        string[] arguments = ["copy", "--quiet", "--dest-tls-verify=false", .. all ? new[] { "--all" } : [], $"oci:{layout}:{tag}", $"docker://{Host}/{repository}:{tag}"];
+        var result = await Command.RunAsync("skopeo", arguments, timeout: TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(result.ToString());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync().ConfigureAwait(false);
+        _process?.Dispose();
+        _home.Dispose();
+    }
+}
