@@ -137,8 +137,11 @@ public sealed record PausedStatus : ContainerStatus
     public override RunningStatus Unpause(ContainerRef who) =>
         new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode };
 
+    // dockerd words this refusal apart from the running and restarting ones.
     public override RemovingStatus BeginRemoval(ContainerRef who, bool force) =>
-        force ? base.BeginRemoval(who, force) : throw RunningRemovalRefused(who);
+        force
+            ? base.BeginRemoval(who, force)
+            : throw PortLayerException.Conflict($"cannot remove container \"/{who.Name}\": container is paused and must be unpaused first");
 
     public override void EnsureStoppable(ContainerRef who)
     {

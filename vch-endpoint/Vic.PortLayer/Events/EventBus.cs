@@ -78,14 +78,17 @@ public sealed class EventBus
                 }
             }
 
-            if (until is { } end && end <= _time.GetUtcNow())
+            // One reading of the clock for both: read twice, time passing in between could make the
+            // timer's due time negative (a throw, or at -1 ms a timer that never fires).
+            var now = _time.GetUtcNow();
+            if (until is { } end && end <= now)
             {
                 yield break;
             }
 
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var timer = until is { } stopAt
-                ? _time.CreateTimer(_ => deadline.Cancel(), null, stopAt - _time.GetUtcNow(), Timeout.InfiniteTimeSpan)
+                ? _time.CreateTimer(_ => deadline.Cancel(), null, stopAt - now, Timeout.InfiniteTimeSpan)
                 : null;
             while (true)
             {
@@ -96,7 +99,7 @@ public sealed class EventBus
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    yield break;
+                    break;
                 }
 
                 if (e.TimeNano > untilNano)
@@ -104,6 +107,15 @@ public sealed class EventBus
                     yield break;
                 }
 
+                if (e.TimeNano >= sinceNano && filter.Matches(e))
+                {
+                    yield return e;
+                }
+            }
+
+            // Until passed: events published before it may still wait unread; they are the reader's too.
+            while (live.Reader.TryRead(out var e) && e.TimeNano <= untilNano)
+            {
                 if (e.TimeNano >= sinceNano && filter.Matches(e))
                 {
                     yield return e;

@@ -37,15 +37,15 @@ public sealed class EventFilter
         Exact("scope", e.Scope)
         && Exact("type", e.Type)
         && MatchesAction(e.Action)
-        && NameOrIdFor(EventTypes.Container, "container", e)
-        && NameOrIdFor(EventTypes.Daemon, "daemon", e)
-        && NameOrIdFor(EventTypes.Volume, "volume", e)
-        && NameOrIdFor(EventTypes.Network, "network", e)
-        && NameOrIdFor("plugin", "plugin", e)
-        && NameOrIdFor("node", "node", e)
-        && NameOrIdFor("service", "service", e)
-        && NameOrIdFor("secret", "secret", e)
-        && NameOrIdFor("config", "config", e)
+        && NameOrIdFor("container", e)
+        && NameOrIdFor("daemon", e)
+        && NameOrIdFor("volume", e)
+        && NameOrIdFor("network", e)
+        && NameOrIdFor("plugin", e)
+        && NameOrIdFor("node", e)
+        && NameOrIdFor("service", e)
+        && NameOrIdFor("secret", e)
+        && NameOrIdFor("config", e)
         && MatchesImage(e)
         && MatchesLabels(e.Attributes);
 
@@ -63,9 +63,11 @@ public sealed class EventFilter
             || wanted.Any(w => ActionsMatchedByPrefix.Contains(w) && action.StartsWith(w, StringComparison.Ordinal));
     }
 
-    private bool NameOrIdFor(string type, string key, EngineEvent e)
+    private bool NameOrIdFor(string key, EngineEvent e)
     {
-        if (e.Type != type || !_terms.TryGetValue(key, out var wanted))
+        // As in dockerd, the term applies to every event, not only to those of its type: with
+        // container=web, an image or volume event passes only if its own actor is named or id'd so.
+        if (!_terms.TryGetValue(key, out var wanted))
         {
             return true;
         }
@@ -76,14 +78,15 @@ public sealed class EventFilter
 
     private bool MatchesImage(EngineEvent e)
     {
-        if (!_terms.TryGetValue("image", out var wanted) || (e.Type != EventTypes.Image && e.Type != EventTypes.Container))
+        if (!_terms.TryGetValue("image", out var wanted))
         {
             return true;
         }
 
-        var image = e.Type == EventTypes.Image ? e.ActorId : e.Attributes.GetValueOrDefault("image", "");
-        var name = e.Attributes.GetValueOrDefault("name", "");
-        return wanted.Any(w => w == image || w == name || w == StripTag(image) || (e.Type == EventTypes.Image && w == StripTag(name)));
+        // As dockerd: the actor or the image it names (an image's "name", anyone else's "image"),
+        // with or without tag. Events about no image at all do not pass.
+        var image = e.Attributes.GetValueOrDefault(e.Type == EventTypes.Image ? "name" : "image", "");
+        return wanted.Any(w => w == e.ActorId || w == image || w == StripTag(e.ActorId) || w == StripTag(image));
     }
 
     private bool MatchesLabels(IReadOnlyDictionary<string, string> attributes)

@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Store;
+using Vic.PortLayer.Vch;
+
+namespace Vic.PortLayer.Tests;
+
+public sealed class VchEngineTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly ManualTimeProvider _time = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void TheVchIdAndItsContainersSurviveARestart()
+    {
+        string id;
+        string containerId;
+        using (var engine = new VchEngine(Config(), _time))
+        {
+            id = engine.Id;
+            containerId = engine.Containers.Create(new NewContainer("web", "nginx")).Id;
+        }
+
+        using var restarted = new VchEngine(Config(), _time);
+
+        Assert.True(Guid.TryParse(id, out _), id);
+        Assert.Equal(id, restarted.Id);
+        Assert.Equal(containerId, restarted.Containers.Resolve("web").Id);
+        Assert.Equal(_dir.File("data/vch.db"), restarted.Store.Path);
+    }
+
+    [Fact]
+    public async Task TheSummaryCountsContainersAndImagesAndNamesTheKernel()
+    {
+        var kernel = _dir.File("bzImage");
+        var image = new byte[0x1000];
+        "HdrS"u8.CopyTo(image.AsSpan(0x202));
+        BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(0x20E), 0x100);
+        "6.6.31-vic #1 SMP\0"u8.CopyTo(image.AsSpan(0x300));
+        await File.WriteAllBytesAsync(kernel, image);
+
+        using var engine = new VchEngine(Config(kernel), _time);
+        engine.Containers.Create(new NewContainer("first", "busybox"));
+        engine.Containers.Create(new NewContainer("second", "busybox"));
+        engine.Containers.Transition("second", (who, s) => s.Start(who, _time.GetUtcNow()), "start");
+        engine.Store.Put(RecordKind.Image, "sha256:1", "busybox:latest", "{}");
+
+        var summary = await engine.SummarizeAsync(CancellationToken.None);
+
+        Assert.Equal("6.6.31-vic", engine.KernelRelease);
+        Assert.Equal("6.6.31-vic", summary.ContainerVmKernel);
+        Assert.Equal("test-vch", summary.Name);
+        Assert.Equal("none", summary.Backend);
+        Assert.Equal(1, summary.Images);
+        Assert.Equal(new VmResources(4, 8L << 30), summary.PoolLimit);
+        Assert.Equal(new Dictionary<ContainerState, int> { [ContainerState.Created] = 1, [ContainerState.Running] = 1 }, summary.ContainersByState);
+    }
+
+    [Fact]
+    public void AMissingKernelLeavesTheReleaseEmpty()
+    {
+        using var engine = new VchEngine(Config(_dir.File("no-such-kernel")), _time);
+
+        Assert.Equal("", engine.KernelRelease);
+    }
+
+    private VchConfig Config(string? kernel = null) =>
+        new("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), kernel, RegistryConfig.Default);
+}
