@@ -31,6 +31,9 @@ public sealed class FaultyProxy : IAsyncDisposable
 
     public int ConnectionsToCut { get; set; }
 
+    /// <summary>Runs at each cut, before the connection closes: e.g. kill the peer behind the proxy.</summary>
+    public Func<Task>? OnCut { get; set; }
+
     /// <summary>How many connections were cut so far.</summary>
     public int Cuts => Volatile.Read(ref _cuts);
 
@@ -94,6 +97,11 @@ public sealed class FaultyProxy : IAsyncDisposable
             if (sent + read > CutAfterBytes && Volatile.Read(ref _cuts) < ConnectionsToCut && Interlocked.Increment(ref _cuts) <= ConnectionsToCut)
             {
                 await to.WriteAsync(buffer.AsMemory(0, (int)(CutAfterBytes - sent)), _stop.Token).ConfigureAwait(false);
+                if (OnCut is { } onCut)
+                {
+                    await onCut().ConfigureAwait(false);
+                }
+
                 return;
             }
 

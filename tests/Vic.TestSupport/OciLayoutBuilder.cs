@@ -28,24 +28,41 @@ public sealed class OciLayoutBuilder
 
     public string Directory { get; }
 
-    /// <summary>Makes a gzip layer from the entries <paramref name="write"/> adds.</summary>
+    /// <summary>
+    /// Makes a gzip layer from the entries <paramref name="write"/> adds. Streams through temporary
+    /// files, so a layer may hold far more than memory (a 5 GiB sparse file, say).
+    /// </summary>
     public OciBlob AddLayer(Action<TarWriter> write)
     {
-        using var tar = new MemoryStream();
+        var tarPath = Path.Combine(Directory, "layer.tar.tmp");
+        var gzPath = Path.Combine(Directory, "layer.tar.gz.tmp");
+        using (var tar = File.Create(tarPath))
         using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
         {
             write(writer);
         }
 
-        var diffId = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar.ToArray()));
-        using var gz = new MemoryStream();
-        using (var gzip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true))
+        string diffId;
+        using (var tar = File.OpenRead(tarPath))
         {
+            diffId = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar));
             tar.Position = 0;
+            using var gz = File.Create(gzPath);
+            using var gzip = new GZipStream(gz, CompressionLevel.Fastest);
             tar.CopyTo(gzip);
         }
 
-        return AddBlob("application/vnd.oci.image.layer.v1.tar+gzip", gz.ToArray()) with { DiffId = diffId };
+        string hex;
+        long size;
+        using (var gz = File.OpenRead(gzPath))
+        {
+            hex = Convert.ToHexStringLower(SHA256.HashData(gz));
+            size = gz.Length;
+        }
+
+        File.Move(gzPath, Path.Combine(Directory, "blobs", "sha256", hex), overwrite: true);
+        File.Delete(tarPath);
+        return new OciBlob("application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + hex, size, diffId);
     }
 
     public OciBlob AddBlob(string mediaType, byte[] content)
@@ -144,6 +161,31 @@ public static class TarEntries
         writer.WriteEntry(entry);
     }
 
+    /// <summary>A file of <paramref name="length"/> zero bytes followed by <paramref name="tail"/>, streamed.</summary>
+    public static void SparseFile(this TarWriter writer, string name, long length, byte[] tail)
+    {
+        var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+        {
+            DataStream = new ZerosThenTail(length, tail),
+            Mode = (UnixFileMode)0b110_100_100,
+            ModificationTime = new DateTimeOffset(2024, 1, 2, 3, 4, 5, TimeSpan.Zero),
+        };
+        writer.WriteEntry(entry);
+    }
+
+    /// <summary>An entry with extended attributes carried as PAX SCHILY.xattr records.</summary>
+    public static void FileWithXattrs(this TarWriter writer, string name, string content, IReadOnlyDictionary<string, string> xattrs)
+    {
+        var pax = xattrs.ToDictionary(x => "SCHILY.xattr." + x.Key, x => x.Value);
+        var entry = new PaxTarEntry(TarEntryType.RegularFile, name, pax)
+        {
+            DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)),
+            Mode = (UnixFileMode)0b111_101_101,
+            ModificationTime = new DateTimeOffset(2024, 1, 2, 3, 4, 5, TimeSpan.Zero),
+        };
+        writer.WriteEntry(entry);
+    }
+
     public static void Directory(this TarWriter writer, string name, int mode = 0b111_101_101) =>
         writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, name) { Mode = (UnixFileMode)mode, ModificationTime = new DateTimeOffset(2024, 1, 2, 3, 4, 5, TimeSpan.Zero) });
 
@@ -152,4 +194,53 @@ public static class TarEntries
 
     public static void HardLink(this TarWriter writer, string name, string target) =>
         writer.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, name) { LinkName = target });
+}
+
+/// <summary>A read-only stream of zeros with some bytes at the end; never holds the zeros in memory.</summary>
+internal sealed class ZerosThenTail(long zeros, byte[] tail) : Stream
+{
+    private long _position;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => true;
+
+    public override bool CanWrite => false;
+
+    public override long Length => zeros + tail.Length;
+
+    public override long Position
+    {
+        get => _position;
+        set => _position = value;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var n = (int)Math.Min(count, Length - _position);
+        var zeroCount = (int)Math.Clamp(zeros - _position, 0, n);
+        Array.Clear(buffer, offset, zeroCount);
+        if (n > zeroCount)
+        {
+            Array.Copy(tail, _position + zeroCount - zeros, buffer, offset + zeroCount, n - zeroCount);
+        }
+
+        _position += n;
+        return n;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => _position = origin switch
+    {
+        SeekOrigin.Begin => offset,
+        SeekOrigin.Current => _position + offset,
+        _ => Length + offset,
+    };
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Vic.Api.Errors;
+using Vic.Api.ImagesApi;
 using Vic.Api.Metrics;
 using Vic.Api.Routing;
 using Vic.Api.SystemApi;
@@ -13,7 +14,7 @@ namespace Vic.Api;
 /// <summary>Wires the Docker Engine API onto an ASP.NET Core application, in front of one <see cref="VchEngine"/>.</summary>
 public static class DockerApi
 {
-    public static IServiceCollection AddDockerApi(this IServiceCollection services, VchEngine engine, EngineIdentity identity)
+    public static IServiceCollection AddDockerApi(this IServiceCollection services, Func<IServiceProvider, VchEngine> engine, EngineIdentity identity)
     {
         services.AddSingleton(engine);
         services.AddSingleton(identity);
@@ -35,6 +36,7 @@ public static class DockerApi
 
         app.MapSystemEndpoints();
         app.MapEventsEndpoint();
+        app.MapImagesEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -16,6 +16,7 @@ public static class DockerError
     public static int StatusFor(ErrorKind kind) => kind switch
     {
         ErrorKind.InvalidParameter => StatusCodes.Status400BadRequest,
+        ErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
         ErrorKind.NotFound => StatusCodes.Status404NotFound,
         ErrorKind.Conflict => StatusCodes.Status409Conflict,
         ErrorKind.NotModified => StatusCodes.Status304NotModified,

@@ -46,9 +46,11 @@ public static partial class VchEndpointHost
             }
         });
 
-        var engine = new VchEngine(config.Vch, time ?? TimeProvider.System, backend);
-        builder.Services.AddDockerApi(engine, EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
+        builder.Services.AddDockerApi(
+            services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend, services.GetRequiredService<ILoggerFactory>()),
+            EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
         var app = builder.Build();
+        var engine = app.Services.GetRequiredService<VchEngine>();
         app.UseDockerApi();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Vic.Endpoint");
@@ -65,7 +67,6 @@ public static partial class VchEndpointHost
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             Log.Stopped(logger, config.Vch.Name);
-            engine.Dispose();
             foreach (var unix in config.Listen.OfType<UnixSocketAddress>())
             {
                 File.Delete(unix.Path);

@@ -9,6 +9,9 @@ public enum ErrorKind
     /// <summary>The request itself is malformed or names something invalid (400).</summary>
     InvalidParameter,
 
+    /// <summary>The credentials given were refused (401).</summary>
+    Unauthorized,
+
     /// <summary>The thing named does not exist (404).</summary>
     NotFound,
 

@@ -22,5 +22,14 @@ public sealed record VchConfig(
     string? ContainerVmKernel,
     RegistryConfig Registries)
 {
+    /// <summary>The virtual size of each layer disk (8 GiB, VIC's default): the most one layer can hold.</summary>
+    public long LayerCapacityBytes { get; init; } = 8L << 30;
+
     public string StorePath => Path.Combine(DataDirectory, "vch.db");
+
+    /// <summary>Layer disks and image configs.</summary>
+    public string ImageStorePath => Path.Combine(DataDirectory, "imagestore");
+
+    /// <summary>Per-registry CA certificates, one folder per host holding <c>ca.crt</c>, as /etc/docker/certs.d.</summary>
+    public string RegistryCertificatesPath => Path.Combine(DataDirectory, "certs.d");
 }

@@ -1,7 +1,10 @@
 using System.Diagnostics.Metrics;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Containers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Vic.PortLayer.Events;
+using Vic.PortLayer.Images;
 using Vic.PortLayer.Store;
 
 namespace Vic.PortLayer.Vch;
@@ -28,7 +31,7 @@ public sealed class VchEngine : IDisposable
 
     private readonly Meter _meter = new(MeterName);
 
-    public VchEngine(VchConfig config, TimeProvider time, IComputeBackend? backend = null)
+    public VchEngine(VchConfig config, TimeProvider time, IComputeBackend? backend = null, ILoggerFactory? loggers = null)
     {
         Config = config;
         Time = time;
@@ -38,6 +41,7 @@ public sealed class VchEngine : IDisposable
         Store = VchStore.Open(config.StorePath);
         Events = new EventBus(time);
         Containers = new ContainerCatalog(Store, Events, time);
+        Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
 
         _meter.CreateObservableGauge(
@@ -62,6 +66,8 @@ public sealed class VchEngine : IDisposable
 
     public ContainerCatalog Containers { get; }
 
+    public ImageService Images { get; }
+
     /// <summary>The release of the kernel ContainerVMs boot, empty when none is configured.</summary>
     public string KernelRelease { get; }
 
@@ -72,7 +78,7 @@ public sealed class VchEngine : IDisposable
             Id,
             Config.Name,
             Containers.CountByState(),
-            Store.Count(RecordKind.Image),
+            Images.Catalog.Count,
             backend?.PoolLimit ?? Config.PoolLimit,
             backend?.Name ?? "none",
             backend?.ContainerVmKernel ?? KernelRelease,
@@ -83,6 +89,7 @@ public sealed class VchEngine : IDisposable
     public void Dispose()
     {
         _meter.Dispose();
+        Images.Dispose();
         Store.Dispose();
     }
 

@@ -1,0 +1,31 @@
+namespace Vic.Api.ImagesApi;
+
+/// <summary>One entry of <c>GET /images/json</c> (swagger: ImageSummary).</summary>
+public sealed record ImageSummary(
+    string Id,
+    string ParentId,
+    IReadOnlyList<string> RepoTags,
+    IReadOnlyList<string> RepoDigests,
+    long Created,
+    long Size,
+    long SharedSize,
+    long VirtualSize,
+    IReadOnlyDictionary<string, string> Labels,
+    int Containers);
+
+/// <summary>One row of <c>GET /images/{name}/history</c>.</summary>
+public sealed record HistoryResponseItem(string Id, long Created, string CreatedBy, IReadOnlyList<string>? Tags, long Size, string Comment);
+
+/// <summary>One line of <c>DELETE /images/{name}</c>.</summary>
+public sealed record ImageDeleteResponseItem
+{
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Untagged { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Deleted { get; init; }
+}
+
+public sealed record ImagePruneResponse(IReadOnlyList<ImageDeleteResponseItem> ImagesDeleted, long SpaceReclaimed);
+
+public sealed record AuthResponse(string Status, string IdentityToken);

@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Vic.Api.Errors;
+using Vic.Api.Filters;
+using Vic.Api.Models;
+using Vic.Api.Versioning;
+using Vic.ImageStore.Images;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.ImagesApi;
+
+/// <summary>
+/// The image routes. Image names contain slashes (<c>127.0.0.1:5000/team/app</c>), so the routes that
+/// carry a name take the rest of the path and split the action off its end.
+/// </summary>
+public static class ImagesEndpoints
+{
+    public static void MapImagesEndpoints(this IEndpointRouteBuilder routes)
+    {
+        routes.MapPost("/images/create", Create);
+        routes.MapGet("/images/json", List);
+        routes.MapPost("/images/prune", Prune);
+        routes.MapPost("/auth", Login);
+        routes.MapGet("/images/{**rest}", Get);
+        routes.MapPost("/images/{**rest}", Post);
+        routes.MapDelete("/images/{**rest}", Delete);
+    }
+
+    private static async Task Create(HttpContext context, VchEngine engine)
+    {
+        var query = context.Request.Query;
+        var from = query["fromImage"].ToString();
+        if (from.Length == 0)
+        {
+            throw PortLayerException.NotImplemented(query["fromSrc"].Count > 0 ? "docker import is not implemented by this VCH yet" : "fromImage is required");
+        }
+
+        var tag = query["tag"].ToString();
+        var reference = tag.Length == 0 ? from : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{from}@{tag}" : $"{from}:{tag}";
+        var credentials = RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]);
+        await PullStream.RunAsync(context, progress => engine.Images.PullAsync(reference, credentials, progress, context.RequestAborted)).ConfigureAwait(false);
+    }
+
+    private static Task List(HttpContext context, VchEngine engine)
+    {
+        var images = engine.Images.List(FilterArgs.Parse(context.Request.Query["filters"]));
+        var containers = engine.Containers.List();
+        return DockerJson.WriteAsync(context, images.Select(i => new ImageSummary(
+            i.Id,
+            "",
+            i.RepoTags,
+            i.RepoDigests,
+            i.Created.ToUnixTimeSeconds(),
+            i.Size,
+            -1,
+            i.Size,
+            i.Labels,
+            containers.Count(c => c.ImageId == i.Id || c.Image == i.Id))).ToList());
+    }
+
+    private static async Task Prune(HttpContext context, VchEngine engine)
+    {
+        var filters = FilterArgs.Parse(context.Request.Query["filters"]);
+        var all = filters.TryGetValue("dangling", out var dangling) && dangling.Contains("false");
+        var report = engine.Images.Prune(all);
+        await DockerJson.WriteAsync(context, new ImagePruneResponse(
+            [.. report.Deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted })],
+            report.SpaceReclaimed)).ConfigureAwait(false);
+    }
+
+    private static async Task Login(HttpContext context, VchEngine engine)
+    {
+        using var reader = new StreamReader(context.Request.Body);
+        var body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        var credentials = RegistryAuthHeader.Parse(body) ?? throw PortLayerException.InvalidParameter("username and password are required");
+        using var json = JsonDocument.Parse(body);
+        var server = json.RootElement.TryGetProperty("serveraddress", out var s) ? s.GetString() : null;
+        await engine.Images.LoginAsync(RegistryAuthHeader.RegistryOf(server), credentials, context.RequestAborted).ConfigureAwait(false);
+        await DockerJson.WriteAsync(context, new AuthResponse("Login Succeeded", "")).ConfigureAwait(false);
+    }
+
+    private static Task Get(HttpContext context, VchEngine engine, string rest)
+    {
+        if (Split(rest, "json") is { } inspected)
+        {
+            return DockerJson.WriteAsync(context, Inspect(engine, inspected, context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum));
+        }
+
+        if (Split(rest, "history") is { } name)
+        {
+            return DockerJson.WriteAsync(context, engine.Images.History(name).Select(h => new HistoryResponseItem(
+                h.Id, h.Created.ToUnixTimeSeconds(), h.CreatedBy, h.Tags.Count == 0 ? null : h.Tags, h.Size, h.Comment)).ToList());
+        }
+
+        return Unbuilt(context);
+    }
+
+    private static Task Post(HttpContext context, VchEngine engine, string rest)
+    {
+        if (Split(rest, "tag") is { } source)
+        {
+            var repository = context.Request.Query["repo"].ToString();
+            if (repository.Length == 0)
+            {
+                throw PortLayerException.InvalidParameter("repository name (repo) is required");
+            }
+
+            engine.Images.Tag(source, repository, context.Request.Query["tag"]);
+            context.Response.StatusCode = StatusCodes.Status201Created;
+            return Task.CompletedTask;
+        }
+
+        return Unbuilt(context);
+    }
+
+    private static Task Delete(HttpContext context, VchEngine engine, string rest)
+    {
+        var force = IsTrue(context.Request.Query["force"]);
+        var prune = !IsTrue(context.Request.Query["noprune"]);
+        var deleted = engine.Images.Remove(rest, force, prune);
+        return DockerJson.WriteAsync(context, deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted }).ToList());
+    }
+
+    private static JsonObject Inspect(VchEngine engine, string name, ApiVersion version)
+    {
+        var details = engine.Images.Inspect(name);
+        var image = details.Record;
+        var config = JsonNode.Parse(details.Config)!.AsObject();
+        var inspect = new JsonObject
+        {
+            ["Id"] = image.Id,
+            ["RepoTags"] = new JsonArray([.. image.RepoTags.Select(t => (JsonNode)t)]),
+            ["RepoDigests"] = new JsonArray([.. image.RepoDigests.Select(t => (JsonNode)t)]),
+            ["Parent"] = "",
+            ["Comment"] = config["comment"]?.DeepClone() ?? "",
+            ["Created"] = config["created"]?.DeepClone() ?? image.Created.ToString("O"),
+            ["DockerVersion"] = config["docker_version"]?.DeepClone() ?? "",
+            ["Author"] = config["author"]?.DeepClone() ?? "",
+            ["Config"] = config["config"]?.DeepClone(),
+            ["Architecture"] = config["architecture"]?.DeepClone() ?? "amd64",
+            ["Os"] = config["os"]?.DeepClone() ?? "linux",
+            ["Size"] = image.Size,
+            ["GraphDriver"] = new JsonObject
+            {
+                ["Name"] = "vmdk",
+                ["Data"] = new JsonObject { ["Layers"] = string.Join(':', details.Layers.Select(l => engine.Images.Layers.Find(l)?.DiskPath ?? "")) },
+            },
+            ["RootFS"] = new JsonObject { ["Type"] = "layers", ["Layers"] = new JsonArray([.. details.Layers.Select(l => (JsonNode)l)]) },
+            ["Metadata"] = new JsonObject { ["LastTagTime"] = image.Stored.ToString("O") },
+        };
+        if (version < new ApiVersion(1, 44))
+        {
+            inspect["VirtualSize"] = image.Size;
+        }
+
+        return inspect;
+    }
+
+    /// <summary>"team/app:1/json" with action "json" gives "team/app:1".</summary>
+    private static string? Split(string rest, string action) =>
+        rest.EndsWith("/" + action, StringComparison.Ordinal) && rest.Length > action.Length + 1 ? rest[..^(action.Length + 1)] : null;
+
+    private static bool IsTrue(string? value) => value is "1" or "true" or "True";
+
+    private static Task Unbuilt(HttpContext context) =>
+        DockerError.WriteAsync(context, StatusCodes.Status501NotImplemented, $"{context.Request.Method} {context.Request.Path} is not implemented by this VCH yet");
+}
