@@ -46,7 +46,11 @@ public sealed class VchEngineTests : IDisposable
         engine.Containers.Create(new NewContainer("first", "busybox"));
         engine.Containers.Create(new NewContainer("second", "busybox"));
         engine.Containers.Transition("second", (who, s) => s.Start(who, _time.GetUtcNow()), "start");
-        engine.Store.Put(RecordKind.Image, "sha256:1", "busybox:latest", "{}");
+        engine.Images.Catalog.Add(
+            new Vic.ImageStore.Images.ImageRecord { Id = "sha256:" + new string('1', 64), DiffIds = [], Size = 0, Created = _time.GetUtcNow(), Stored = _time.GetUtcNow() },
+            "{}"u8.ToArray(),
+            "busybox:latest",
+            null);
 
         var summary = await engine.SummarizeAsync(CancellationToken.None);
 
