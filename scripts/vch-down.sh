@@ -13,3 +13,10 @@ else
   echo "vch: not running"
 fi
 rm -f "$pidfile"
+
+registry_pid="$home/registry.pid"
+if [ -f "$registry_pid" ] && kill -0 "$(cat "$registry_pid")" 2>/dev/null; then
+  kill -TERM "$(cat "$registry_pid")"
+  echo "registry: stopped"
+fi
+rm -f "$registry_pid"

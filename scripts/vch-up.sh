@@ -7,6 +7,36 @@ mkdir -p "$home"
 pidfile="$home/endpoint.pid"
 sock="$home/docker.sock"
 
+# The local registry: Debian's distribution 2.8 with its own config, seeded with busybox, serving
+# as the VCH's docker.io mirror so that `docker pull busybox` works offline.
+registry_port=${VCH_REGISTRY_PORT:-5000}
+registry_pid="$home/registry.pid"
+if [ -f "$registry_pid" ] && kill -0 "$(cat "$registry_pid")" 2>/dev/null; then
+  echo "registry: already running (pid $(cat "$registry_pid"))"
+else
+  mkdir -p "$home/registry"
+  cat >"$home/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $home/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$registry_port
+YAML
+  nohup docker-registry serve "$home/registry/config.yml" >>"$home/registry.log" 2>&1 &
+  echo $! >"$registry_pid"
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null || { echo "registry: no answer on port $registry_port; see $home/registry.log" >&2; exit 1; }
+  echo "registry: started on 127.0.0.1:$registry_port (pid $(cat "$registry_pid"))"
+fi
+if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/busybox/tags/list" | grep -q latest; then
+  scripts/seed-busybox.sh "127.0.0.1:$registry_port"
+fi
+
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "vch: already running (pid $(cat "$pidfile"))"
 else
@@ -14,6 +44,7 @@ else
   nohup dotnet out/vch-endpoint/vch-endpoint.dll \
     -H "tcp://127.0.0.1:$port" -H "unix://$sock" \
     --name local-vch --data-dir "$home/data" --containervm-kernel "$kernel" \
+    --registry-mirror "http://127.0.0.1:$registry_port" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
