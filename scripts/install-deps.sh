@@ -14,6 +14,7 @@ packages=(
   skopeo           # seeds that registry and is the reference in bench/pull
   busybox-static   # the busybox image make up seeds
   apache2-utils    # htpasswd: the tests' registry with basic auth
+  bc               # arithmetic in the benchmarks
 )
 
 if ! command -v dotnet >/dev/null; then
