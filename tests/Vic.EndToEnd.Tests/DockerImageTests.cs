@@ -159,10 +159,115 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
         Assert.Equal(2, proxy.Cuts);
     }
 
+    [Fact]
+    public async Task SaveLoadAndImportRoundTrip()
+    {
+        await DockerAsync("pull", "busybox");
+        var id = (await DockerAsync("images", "-q", "--no-trunc", "busybox")).StandardOutput.Trim();
+        var archive = _home.Combine("busybox.tar");
+        await DockerAsync("save", "-o", archive, "busybox");
+        var listing = await Command.RunAsync("tar", ["tf", archive]);
+        Assert.Contains("manifest.json", listing.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("index.json", listing.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"blobs/sha256/{id[7..]}", listing.StandardOutput, StringComparison.Ordinal);
+        await DockerAsync("rmi", "busybox");
+
+        var loaded = await DockerAsync("load", "-i", archive);
+
+        Assert.Contains("Loaded image: busybox:latest", loaded.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(id + "\n", (await DockerAsync("images", "-q", "--no-trunc", "busybox")).StandardOutput);
+
+        var rootfs = _home.Combine("rootfs.tar");
+        var made = await Command.RunAsync("tar", ["-C", Path.GetDirectoryName(EndpointProcess.EndpointDll)!, "-cf", rootfs, "vch-endpoint.dll"]);
+        Assert.True(made.ExitCode == 0, made.ToString());
+        var imported = await DockerAsync("import", "--change", "CMD [\"/app\"]", "--change", "ENV MODE=test", "--message", "from a test", rootfs, "imported:1");
+        Assert.StartsWith("sha256:", imported.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("[/app] [MODE=test]\n", (await DockerAsync("image", "inspect", "--format", "{{.Config.Cmd}} {{.Config.Env}}", "imported:1")).StandardOutput);
+        Assert.Contains("from a test", (await DockerAsync("history", "--format", "{{.Comment}}", "imported:1")).StandardOutput, StringComparison.Ordinal);
+
+        var df = await DockerAsync("system", "df", "--format", "{{.Type}} {{.TotalCount}}");
+        Assert.Contains("Images 2", df.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PushToARegistryAndPullItBack()
+    {
+        await DockerAsync("pull", "busybox");
+        var target = $"{_registry.Host}/pushed/busybox:v1";
+        await DockerAsync("tag", "busybox", target);
+
+        var pushed = await DockerAsync("push", target);
+
+        Assert.Contains($"The push refers to repository [{_registry.Host}/pushed/busybox]", pushed.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches("v1: digest: sha256:[0-9a-f]{64} size: [0-9]+", pushed.StandardOutput);
+        var again = await DockerAsync("push", target);
+        Assert.Contains("Layer already exists", again.StandardOutput, StringComparison.Ordinal);
+        var inspected = await Command.RunAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{target}"]);
+        Assert.True(inspected.ExitCode == 0, inspected.ToString());
+        await DockerAsync("rmi", target, "busybox");
+        var back = await DockerAsync("pull", target);
+        Assert.Contains("Pull complete", back.StandardOutput, StringComparison.Ordinal);
+        var missing = await Command.DockerAsync(Host, "push", $"{_registry.Host}/never/made:1");
+        Assert.Contains($"An image does not exist locally with the tag: {_registry.Host}/never/made", missing.StandardError, StringComparison.Ordinal);
+    }
+
     private async Task<CommandResult> DockerAsync(params string[] arguments)
     {
         var result = await Command.DockerAsync(Host, arguments);
         Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nendpoint:\n{_endpoint.Output}");
         return result;
+    }
+}
+
+/// <summary><c>docker login</c>, <c>logout</c> and an authenticated pull against a registry with htpasswd auth.</summary>
+public sealed class DockerLoginTests : IAsyncLifetime, IDisposable
+{
+    private readonly TempDirectory _home = new("vch-login");
+    private LocalRegistry _registry = null!;
+    private EndpointProcess _endpoint = null!;
+
+    public async Task InitializeAsync()
+    {
+        _registry = await LocalRegistry.StartAsync("alice", "s3cret");
+        var port = EndpointProcess.FreePort();
+        _endpoint = await EndpointProcess.StartAsync(port, ["-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data")]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _endpoint.DisposeAsync();
+        await _registry.DisposeAsync();
+    }
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task LoginChecksTheCredentialsAndPullsUseThem()
+    {
+        var environment = new Dictionary<string, string> { ["DOCKER_CONFIG"] = _home.Combine("docker-config") };
+        var host = $"tcp://127.0.0.1:{_endpoint.Port}";
+        var denied = await Command.RunAsync("docker", ["-H", host, "pull", $"{_registry.Host}/busybox"], environment);
+        Assert.NotEqual(0, denied.ExitCode);
+        Assert.Contains("pull access denied", denied.StandardError, StringComparison.Ordinal);
+
+        var wrong = await Command.RunAsync("docker", ["-H", host, "login", "-u", "alice", "--password-stdin", _registry.Host], environment, standardInput: "nope");
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("401 Unauthorized", wrong.StandardError, StringComparison.Ordinal);
+
+        var login = await Command.RunAsync("docker", ["-H", host, "login", "-u", "alice", "--password-stdin", _registry.Host], environment, standardInput: "s3cret");
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.Contains("Login Succeeded", login.StandardOutput, StringComparison.Ordinal);
+
+        // Seed through the authenticated registry with skopeo, then pull with the CLI's stored credentials.
+        var seeded = await Command.RunAsync(Repository.Combine("scripts", "seed-busybox.sh"), [_registry.Host], new Dictionary<string, string> { ["REGISTRY_AUTH_FILE"] = Path.Combine(_home.Combine("docker-config"), "config.json") }, TimeSpan.FromMinutes(2));
+        Assert.True(seeded.ExitCode == 0, seeded.ToString());
+        var pulled = await Command.RunAsync("docker", ["-H", host, "pull", $"{_registry.Host}/busybox"], environment);
+        Assert.True(pulled.ExitCode == 0, pulled.ToString() + _endpoint.Output);
+
+        var logout = await Command.RunAsync("docker", ["-H", host, "logout", _registry.Host], environment);
+        Assert.True(logout.ExitCode == 0, logout.ToString());
+        await Command.RunAsync("docker", ["-H", host, "rmi", $"{_registry.Host}/busybox"], environment);
+        var afterLogout = await Command.RunAsync("docker", ["-H", host, "pull", $"{_registry.Host}/busybox"], environment);
+        Assert.NotEqual(0, afterLogout.ExitCode);
     }
 }

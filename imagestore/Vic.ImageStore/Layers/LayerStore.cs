@@ -1,9 +1,13 @@
+using System.IO.Compression;
 using System.Text.Json;
 
 namespace Vic.ImageStore.Layers;
 
-/// <summary>One converted layer: its diffID, the size of its tar, and its disk.</summary>
-public sealed record LayerInfo(string DiffId, long TarBytes, string DiskPath, DateTimeOffset Created);
+/// <summary>
+/// One converted layer: its diffID, the size of its tar, its disk, and the gzip blob kept beside the
+/// disk so the layer can be pushed and saved with its registry digest.
+/// </summary>
+public sealed record LayerInfo(string DiffId, long TarBytes, string DiskPath, DateTimeOffset Created, string BlobDigest, long BlobBytes, string BlobPath);
 
 /// <summary>
 /// Layers as disks, content-addressed by diffID and shared by every image that has them. A layer is
@@ -13,6 +17,7 @@ public sealed record LayerInfo(string DiffId, long TarBytes, string DiskPath, Da
 public sealed class LayerStore
 {
     public const string DiskFileName = "layer.vmdk";
+    public const string BlobFileName = "layer.tar.gz";
     private const string InfoFileName = "layer.json";
 
     private readonly string _root;
@@ -48,23 +53,37 @@ public sealed class LayerStore
             .Select(f => JsonSerializer.Deserialize<LayerInfo>(File.ReadAllText(f))!)];
 
     /// <summary>
-    /// Converts an uncompressed layer tar to a disk in one pass. When <paramref name="expectedDiffId"/>
-    /// is given (from the image config) a tar that hashes differently is refused.
+    /// Converts a layer blob (gzip or plain tar) to a disk in one pass, keeping a gzip copy of the blob.
+    /// When <paramref name="expectedDiffId"/> is given (from the image config) a tar that hashes
+    /// differently is refused.
     /// </summary>
-    public async Task<LayerInfo> ImportAsync(Stream tar, string? expectedDiffId, Func<string, long, ILayerDisk> createDisk, CancellationToken cancellationToken)
+    public async Task<LayerInfo> ImportAsync(Stream blob, bool gzipped, string? expectedDiffId, Func<string, long, ILayerDisk> createDisk, CancellationToken cancellationToken)
     {
         var work = Directory.CreateDirectory(Path.Combine(_scratch, Guid.NewGuid().ToString("N"))).FullName;
         try
         {
-            string diffId;
-            long tarBytes;
-            await using (var hashing = new HashingReadStream(tar))
+            string diffId, blobDigest;
+            long tarBytes, blobBytes;
+            await using (var blobFile = new FileStream(Path.Combine(work, BlobFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            await using (var stored = new HashingWriteStream(blobFile))
             {
+                // A gzip blob is kept as it came (its digest is the registry's); a plain tar is gzipped on the way.
+                var compressor = gzipped ? null : new GZipStream(stored, CompressionLevel.Fastest, leaveOpen: true);
+                var tar = gzipped ? new GZipStream(new TeeReadStream(blob, stored), CompressionMode.Decompress) : (Stream)new TeeReadStream(blob, compressor!);
+                await using (var hashing = new HashingReadStream(tar))
                 using (var disk = createDisk(Path.Combine(work, DiskFileName), LayerCapacityBytes))
                 {
-                    var applier = new LayerTarApplier(disk.Filesystem, LayerCapacityBytes);
-                    await applier.ApplyAsync(hashing, cancellationToken).ConfigureAwait(false);
-                    diffId = await hashing.FinishAsync(cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        var applier = new LayerTarApplier(disk.Filesystem, LayerCapacityBytes);
+                        await applier.ApplyAsync(hashing, cancellationToken).ConfigureAwait(false);
+                        diffId = await hashing.FinishAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (InvalidDataException ex)
+                    {
+                        throw new LayerRefusedException($"the layer is not a valid gzip stream: {ex.Message}");
+                    }
+
                     tarBytes = hashing.BytesRead;
                     if (expectedDiffId is not null && diffId != expectedDiffId)
                     {
@@ -73,6 +92,16 @@ public sealed class LayerStore
 
                     disk.Complete();
                 }
+
+                if (compressor is not null)
+                {
+                    await compressor.DisposeAsync().ConfigureAwait(false);
+                }
+
+                await tar.DisposeAsync().ConfigureAwait(false);
+                blobDigest = stored.Digest();
+                blobBytes = stored.BytesWritten;
+                await blobFile.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
             var final = Path.Combine(_root, Registry.Digests.Hex(diffId));
@@ -81,7 +110,7 @@ public sealed class LayerStore
                 return already;
             }
 
-            var info = new LayerInfo(diffId, tarBytes, Path.Combine(final, DiskFileName), DateTimeOffset.UtcNow);
+            var info = new LayerInfo(diffId, tarBytes, Path.Combine(final, DiskFileName), DateTimeOffset.UtcNow, blobDigest, blobBytes, Path.Combine(final, BlobFileName));
             await File.WriteAllTextAsync(Path.Combine(work, InfoFileName), JsonSerializer.Serialize(info), cancellationToken).ConfigureAwait(false);
             try
             {
@@ -103,6 +132,9 @@ public sealed class LayerStore
             }
         }
     }
+
+    /// <summary>Finds a layer by the digest of its stored blob (what a manifest names).</summary>
+    public LayerInfo? FindByBlob(string blobDigest) => List().FirstOrDefault(l => l.BlobDigest == blobDigest);
 
     public void Delete(string diffId)
     {

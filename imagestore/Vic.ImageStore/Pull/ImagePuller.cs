@@ -1,5 +1,3 @@
-using System.IO.Compression;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Vic.ImageStore.Images;
 using Vic.ImageStore.Layers;
@@ -38,7 +36,7 @@ public sealed partial class ImagePuller
         var pulled = await session.GetManifestAsync(cancellationToken).ConfigureAwait(false);
         progress.Report(new PullProgress(reference.Digest ?? reference.Tag, $"Pulling from {(reference.Registry == ImageReference.DockerHub ? reference.Repository : reference.FamiliarName)}"));
         var config = await session.GetBlobBytesAsync(pulled.Manifest.Config, cancellationToken).ConfigureAwait(false);
-        var (diffIds, created, labels) = ReadConfig(config, pulled.Manifest.Layers.Count);
+        var (diffIds, created, labels) = ImageConfigs.Read(config, pulled.Manifest.Layers.Count);
 
         var layers = pulled.Manifest.Layers;
         foreach (var layer in layers.Where(l => !MediaTypes.IsSupportedLayer(l.MediaType)))
@@ -90,16 +88,7 @@ public sealed partial class ImagePuller
         {
             var blob = await session.OpenBlobAsync(layer, cancellationToken).ConfigureAwait(false);
             await using var counted = new ProgressReadStream(blob, layer.Size, (current, total) => progress.Report(new PullProgress(id, "Downloading", current, total)));
-            await using var tar = MediaTypes.IsGzipLayer(layer.MediaType) ? new GZipStream(counted, CompressionMode.Decompress) : (Stream)counted;
-            LayerInfo info;
-            try
-            {
-                info = await _layers.ImportAsync(tar, diffId, _createDisk, cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidDataException ex)
-            {
-                throw new LayerRefusedException($"layer {layer.Digest} is not a valid gzip stream: {ex.Message}");
-            }
+            var info = await _layers.ImportAsync(counted, MediaTypes.IsGzipLayer(layer.MediaType), diffId, _createDisk, cancellationToken).ConfigureAwait(false);
 
             progress.Report(new PullProgress(id, "Verifying Checksum"));
             progress.Report(new PullProgress(id, "Download complete"));
@@ -109,38 +98,6 @@ public sealed partial class ImagePuller
         finally
         {
             slots.Release();
-        }
-    }
-
-    private static (IReadOnlyList<string> DiffIds, DateTimeOffset Created, IReadOnlyDictionary<string, string> Labels) ReadConfig(byte[] config, int layerCount)
-    {
-        try
-        {
-            using var json = JsonDocument.Parse(config);
-            var root = json.RootElement;
-            var diffIds = root.GetProperty("rootfs").GetProperty("diff_ids").EnumerateArray().Select(d => d.GetString()!).ToList();
-            if (diffIds.Count != layerCount || diffIds.Any(d => !Registry.Digests.IsValid(d)))
-            {
-                throw new RegistryException(RegistryErrorKind.InvalidContent, $"image config lists {diffIds.Count} layers but the manifest has {layerCount}");
-            }
-
-            var created = root.TryGetProperty("created", out var c) && c.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(c.GetString(), System.Globalization.CultureInfo.InvariantCulture, out var when)
-                ? when
-                : DateTimeOffset.UnixEpoch;
-            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (root.TryGetProperty("config", out var cfg) && cfg.ValueKind == JsonValueKind.Object && cfg.TryGetProperty("Labels", out var l) && l.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var label in l.EnumerateObject())
-                {
-                    labels[label.Name] = label.Value.GetString() ?? "";
-                }
-            }
-
-            return (diffIds, created, labels);
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            throw new RegistryException(RegistryErrorKind.InvalidContent, $"invalid image config: {ex.Message}", ex);
         }
     }
 

@@ -25,6 +25,9 @@ public static class ImagesEndpoints
         routes.MapGet("/images/json", List);
         routes.MapPost("/images/prune", Prune);
         routes.MapPost("/auth", Login);
+        routes.MapGet("/images/get", SaveMany);
+        routes.MapPost("/images/load", Load);
+        routes.MapGet("/system/df", DiskUsage);
         routes.MapGet("/images/{**rest}", Get);
         routes.MapPost("/images/{**rest}", Post);
         routes.MapDelete("/images/{**rest}", Delete);
@@ -36,13 +39,93 @@ public static class ImagesEndpoints
         var from = query["fromImage"].ToString();
         if (from.Length == 0)
         {
-            throw PortLayerException.NotImplemented(query["fromSrc"].Count > 0 ? "docker import is not implemented by this VCH yet" : "fromImage is required");
+            await ImportAsync(context, engine).ConfigureAwait(false);
+            return;
         }
 
         var tag = query["tag"].ToString();
         var reference = tag.Length == 0 ? from : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{from}@{tag}" : $"{from}:{tag}";
         var credentials = RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]);
         await PullStream.RunAsync(context, progress => engine.Images.PullAsync(reference, credentials, progress, context.RequestAborted)).ConfigureAwait(false);
+    }
+
+    private static async Task ImportAsync(HttpContext context, VchEngine engine)
+    {
+        var query = context.Request.Query;
+        var source = query["fromSrc"].ToString();
+        if (source.Length == 0)
+        {
+            throw PortLayerException.InvalidParameter("fromImage or fromSrc is required");
+        }
+
+        using var download = source == "-" ? null : new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        await using var rootfs = download is null
+            ? context.Request.Body
+            : await OpenUrlAsync(download, source, context.RequestAborted).ConfigureAwait(false);
+        var image = await engine.Images.ImportAsync(rootfs, query["repo"], query["tag"], [.. query["changes"].Select(c => c ?? "")], query["message"], context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = DockerError.JsonContentType;
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new ProgressMessage { Status = image.Id }, DockerJson.Options) + "\r\n", context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task<Stream> OpenUrlAsync(HttpClient client, string url, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw PortLayerException.InvalidParameter($"invalid import source {url}: it must be - or an http(s) URL");
+        }
+
+        var response = await client.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            response.Dispose();
+            throw PortLayerException.InvalidParameter($"import source {url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        }
+
+        return await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Task SaveMany(HttpContext context, VchEngine engine) =>
+        SaveAsync(context, engine, [.. context.Request.Query["names"].Select(n => n ?? "")]);
+
+    private static async Task SaveAsync(HttpContext context, VchEngine engine, IReadOnlyList<string> names)
+    {
+        if (names.Count == 0)
+        {
+            throw PortLayerException.InvalidParameter("no image names given to save");
+        }
+
+        foreach (var name in names)
+        {
+            engine.Images.Resolve(name);
+        }
+
+        context.Response.ContentType = "application/x-tar";
+        await engine.Images.SaveAsync(names, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task Load(HttpContext context, VchEngine engine)
+    {
+        var loaded = await engine.Images.LoadAsync(context.Request.Body, context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = DockerError.JsonContentType;
+        foreach (var image in loaded)
+        {
+            var lines = image.Tags.Count == 0 ? [$"Loaded image ID: {image.Id}\n"] : image.Tags.Select(t => $"Loaded image: {t}\n");
+            foreach (var line in lines)
+            {
+                await context.Response.WriteAsync(JsonSerializer.Serialize(new StreamMessage(line), DockerJson.Options) + "\r\n", context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static Task DiskUsage(HttpContext context, VchEngine engine)
+    {
+        var images = engine.Images.Catalog.List();
+        return DockerJson.WriteAsync(context, new DiskUsageResponse(
+            engine.Images.LayersSize,
+            [.. images.Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))],
+            [],
+            [],
+            []));
     }
 
     private static Task List(HttpContext context, VchEngine engine)
@@ -90,6 +173,11 @@ public static class ImagesEndpoints
             return DockerJson.WriteAsync(context, Inspect(engine, inspected, context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum));
         }
 
+        if (Split(rest, "get") is { } saved)
+        {
+            return SaveAsync(context, engine, [saved]);
+        }
+
         if (Split(rest, "history") is { } name)
         {
             return DockerJson.WriteAsync(context, engine.Images.History(name).Select(h => new HistoryResponseItem(
@@ -112,6 +200,12 @@ public static class ImagesEndpoints
             engine.Images.Tag(source, repository, context.Request.Query["tag"]);
             context.Response.StatusCode = StatusCodes.Status201Created;
             return Task.CompletedTask;
+        }
+
+        if (Split(rest, "push") is { } pushed)
+        {
+            var credentials = RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]);
+            return PullStream.RunAsync(context, progress => engine.Images.PushAsync(pushed, context.Request.Query["tag"], credentials, progress, context.RequestAborted));
         }
 
         return Unbuilt(context);

@@ -1,9 +1,11 @@
 using System.IO.Enumeration;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Vic.ImageStore.Archive;
 using Vic.ImageStore.Images;
 using Vic.ImageStore.Layers;
 using Vic.ImageStore.Pull;
+using Vic.ImageStore.Push;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Events;
@@ -26,6 +28,10 @@ public sealed class ImageService : IDisposable
     private readonly RegistryClient _registry;
     private readonly LayerStore _layers;
     private readonly ImagePuller _puller;
+    private readonly ImagePusher _pusher;
+    private readonly ImageArchive _archive;
+    private readonly ImageImporter _importer;
+    private readonly string _scratch;
 
     public ImageService(VchConfig config, EventBus events, ContainerCatalog containers, ILoggerFactory loggers)
     {
@@ -41,7 +47,13 @@ public sealed class ImageService : IDisposable
             loggers.CreateLogger<RegistryClient>());
         _layers = new LayerStore(config.ImageStorePath, config.LayerCapacityBytes);
         Catalog = new ImageCatalog(config.ImageStorePath);
-        _puller = new ImagePuller(_registry, _layers, Catalog, (path, capacity) => new Ext4VmdkLayerDisk(path, capacity), loggers.CreateLogger<ImagePuller>());
+        Func<string, long, ILayerDisk> disks = (path, capacity) => new Ext4VmdkLayerDisk(path, capacity);
+        _puller = new ImagePuller(_registry, _layers, Catalog, disks, loggers.CreateLogger<ImagePuller>());
+        _pusher = new ImagePusher(_registry, _layers, Catalog);
+        _archive = new ImageArchive(_layers, Catalog, disks);
+        _importer = new ImageImporter(_layers, Catalog, disks);
+        _scratch = Path.Combine(config.ImageStorePath, "scratch");
+        Directory.CreateDirectory(_scratch);
     }
 
     public ImageCatalog Catalog { get; }
@@ -62,6 +74,104 @@ public sealed class ImageService : IDisposable
             throw ImageErrors.Translate(ex);
         }
     }
+
+    /// <summary>
+    /// Pushes <paramref name="name"/> (a repository, with or without tag); with no tag every tag of
+    /// that repository is pushed, as <c>docker push</c> does.
+    /// </summary>
+    public async Task PushAsync(string name, string? tag, RegistryCredentials? credentials, IProgress<PullProgress> progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var repository = ImageReference.Parse(name);
+            var references = tag is { Length: > 0 }
+                ? [repository.WithTag(tag)]
+                : Catalog.List().SelectMany(i => i.RepoTags).Select(ImageReference.Parse).Where(r => r.Registry == repository.Registry && r.Repository == repository.Repository).ToList();
+            if (references.Count == 0 || references.Any(r => Catalog.Find(r.FamiliarString) is null))
+            {
+                throw PortLayerException.NotFound($"An image does not exist locally with the tag: {repository.FamiliarName}");
+            }
+
+            foreach (var reference in references)
+            {
+                var image = Catalog.Find(reference.FamiliarString)!;
+                await _pusher.PushAsync(image, reference, credentials, progress, cancellationToken).ConfigureAwait(false);
+                _events.Publish(EventTypes.Image, "push", reference.FamiliarString, new Dictionary<string, string> { ["name"] = reference.FamiliarName });
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
+    /// <summary>Writes a <c>docker save</c> archive of the named images (names keep their tags; ids save untagged).</summary>
+    public async Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)
+    {
+        var selection = new List<(ImageRecord, IReadOnlyList<string>)>();
+        foreach (var name in names)
+        {
+            var image = Resolve(name);
+            IReadOnlyList<string> tags = ImageReference.TryParse(name, out var reference, out _) && image.RepoTags.Contains(reference.FamiliarString)
+                ? [reference.FamiliarString]
+                : [];
+            selection.Add((image, tags));
+            _events.Publish(EventTypes.Image, "save", image.Id, new Dictionary<string, string> { ["name"] = name });
+        }
+
+        await _archive.SaveAsync(selection, output, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<LoadedImage>> LoadAsync(Stream archive, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var loaded = await _archive.LoadAsync(archive, _scratch, cancellationToken).ConfigureAwait(false);
+            foreach (var image in loaded)
+            {
+                _events.Publish(EventTypes.Image, "load", image.Id, new Dictionary<string, string> { ["name"] = image.Tags.Count > 0 ? image.Tags[0] : image.Id });
+            }
+
+            return loaded;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
+    public async Task<ImageRecord> ImportAsync(Stream rootfs, string? repository, string? tag, IReadOnlyList<string> changes, string? message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            string? name = null;
+            if (repository is { Length: > 0 })
+            {
+                name = ImageReference.Parse(tag is { Length: > 0 } ? $"{repository}:{tag}" : repository).FamiliarString;
+            }
+
+            var image = await _importer.ImportAsync(rootfs, changes, message, name, DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
+            _events.Publish(EventTypes.Image, "import", image.Id, new Dictionary<string, string> { ["name"] = name ?? image.Id });
+            return image;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
+    /// <summary>Bytes of all layer tars held, each layer counted once: <c>LayersSize</c> of <c>docker system df</c>.</summary>
+    public long LayersSize => _layers.List().Sum(l => l.TarBytes);
+
+    /// <summary>Bytes an image shares with other images (layers they also use).</summary>
+    public long SharedSize(ImageRecord image)
+    {
+        var others = Catalog.List().Where(i => i.Id != image.Id).SelectMany(i => i.DiffIds).ToHashSet(StringComparer.Ordinal);
+        return image.DiffIds.Distinct().Where(others.Contains).Sum(d => _layers.Find(d)?.TarBytes ?? 0);
+    }
+
+    /// <summary>How many containers use an image.</summary>
+    public int ContainersUsing(ImageRecord image) => _containers.List().Count(c => UsesImage(c, image));
 
     /// <summary>Checks credentials against a registry for <c>docker login</c>.</summary>
     public async Task LoginAsync(string registry, RegistryCredentials credentials, CancellationToken cancellationToken)
@@ -167,16 +277,20 @@ public sealed class ImageService : IDisposable
             }
 
             image = Untag(image, reference.FamiliarString, results);
+
+            // A repository's digests go with its last tag, as dockerd's do.
             var sameRepository = reference.FamiliarName + "@";
-            if (image.RepoTags.Count > 0 || image.RepoDigests.Any(d => !d.StartsWith(sameRepository, StringComparison.Ordinal)))
+            if (!image.RepoTags.Any(t => ImageReference.Parse(t).FamiliarName == reference.FamiliarName))
             {
-                return results;
+                foreach (var digest in image.RepoDigests.Where(d => d.StartsWith(sameRepository, StringComparison.Ordinal)).ToList())
+                {
+                    image = Untag(image, digest, results);
+                }
             }
 
-            // The last tag of a repository takes that repository's digests with it.
-            foreach (var digest in image.RepoDigests.ToList())
+            if (image.RepoTags.Count > 0 || image.RepoDigests.Count > 0)
             {
-                image = Untag(image, digest, results);
+                return results;
             }
 
             if (user is null)

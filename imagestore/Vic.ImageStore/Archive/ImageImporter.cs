@@ -1,0 +1,91 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Vic.ImageStore.Images;
+using Vic.ImageStore.Layers;
+using Vic.Registry;
+
+namespace Vic.ImageStore.Archive;
+
+/// <summary><c>docker import</c>: a root filesystem tar (plain or gzip) becomes a one-layer image.</summary>
+public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<string, long, ILayerDisk> createDisk)
+{
+    public async Task<ImageRecord> ImportAsync(Stream rootfs, IReadOnlyList<string> changes, string? message, string? tag, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (prefix, gzipped) = await PeekGzipAsync(rootfs, cancellationToken).ConfigureAwait(false);
+        await using var body = new PrefixedStream(prefix, rootfs);
+        var layer = await layers.ImportAsync(body, gzipped, null, createDisk, cancellationToken).ConfigureAwait(false);
+
+        var settings = new JsonObject();
+        DockerfileChanges.Apply(settings, changes);
+        var created = now.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
+        var config = new JsonObject
+        {
+            ["architecture"] = "amd64",
+            ["os"] = "linux",
+            ["created"] = created,
+            ["comment"] = message ?? "Imported from -",
+            ["config"] = settings,
+            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray(JsonValue.Create(layer.DiffId)) },
+            ["history"] = new JsonArray(new JsonObject { ["created"] = created, ["comment"] = message ?? "Imported from -" }),
+        };
+        var bytes = Encoding.UTF8.GetBytes(config.ToJsonString());
+        var labels = (settings["Labels"] as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.GetValue<string>() ?? "") ?? [];
+        var record = new ImageRecord { Id = Digests.Sha256(bytes), DiffIds = [layer.DiffId], Size = layer.TarBytes, Created = now, Stored = now, Labels = labels };
+        return images.Add(record, bytes, tag, null);
+    }
+
+    private static async Task<(byte[] Prefix, bool Gzipped)> PeekGzipAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var prefix = new byte[2];
+        var read = await stream.ReadAtLeastAsync(prefix, 2, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        return (prefix[..read], read == 2 && prefix[0] == 0x1f && prefix[1] == 0x8b);
+    }
+
+    /// <summary>Gives back the bytes peeked from a stream that cannot seek, then the rest of it.</summary>
+    private sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+    {
+        private int _offset;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_offset < prefix.Length)
+            {
+                var n = Math.Min(buffer.Length, prefix.Length - _offset);
+                prefix.AsSpan(_offset, n).CopyTo(buffer.Span);
+                _offset += n;
+                return ValueTask.FromResult(n);
+            }
+
+            return rest.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
