@@ -124,7 +124,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [Theory]
     [InlineData("GET", "/containers/json")]
     [InlineData("POST", "/v1.44/containers/create")]
-    [InlineData("POST", "/images/load")]
+    [InlineData("GET", "/images/search")]
     [InlineData("POST", "/build")]
     public async Task DockerRoutesNotBuiltYetAre501(string method, string path)
     {
