@@ -187,6 +187,15 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
 
         var df = await DockerAsync("system", "df", "--format", "{{.Type}} {{.TotalCount}}");
         Assert.Contains("Images 2", df.StandardOutput, StringComparison.Ordinal);
+
+        await DockerAsync("tag", "imported:1", "imported:2");
+        await DockerAsync("rmi", "imported:1");
+        var dangling = await DockerAsync("image", "prune", "-f");
+        Assert.Contains("Total reclaimed space: 0B", dangling.StandardOutput, StringComparison.Ordinal);
+        var all = await DockerAsync("image", "prune", "-a", "-f");
+        Assert.Contains("untagged: busybox:latest", all.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"deleted: {id}", all.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("", (await DockerAsync("images", "-q")).StandardOutput);
     }
 
     [Fact]
