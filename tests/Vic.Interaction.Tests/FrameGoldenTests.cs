@@ -1,0 +1,96 @@
+namespace Vic.Interaction.Tests;
+
+/// <summary>Every frame type's exact bytes on the wire: the contract between endpoint and tether.</summary>
+public sealed class FrameGoldenTests
+{
+    public static TheoryData<FrameType, uint, byte[], string> Frames => new()
+    {
+        { FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "6.1.0", "b1"), InteractionJson.Default.HelloMessage), "56 01 00000000 0000002C 7B2276657273696F6E223A312C226B65726E656C223A22362E312E30222C22626F6F744964223A226231227D" },
+        { FrameType.Spec, 0, "{}"u8.ToArray(), "56 02 00000000 00000002 7B7D" },
+        { FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), "56 03 00000000 0000000A 7B22706964223A34327D" },
+        { FrameType.Stdin, 3, "hi\n"u8.ToArray(), "56 04 00000003 00000003 68690A" },
+        { FrameType.StdinClose, 3, [], "56 05 00000003 00000000" },
+        { FrameType.Stdout, 0, "out"u8.ToArray(), "56 06 00000000 00000003 6F7574" },
+        { FrameType.Stderr, 7, "err"u8.ToArray(), "56 07 00000007 00000003 657272" },
+        { FrameType.Exit, 0, Payloads.Int32(137), "56 08 00000000 00000004 00000089" },
+        { FrameType.Exec, 0x01020304, "{}"u8.ToArray(), "56 09 01020304 00000002 7B7D" },
+        { FrameType.Signal, 0, Payloads.Int32(15), "56 0A 00000000 00000004 0000000F" },
+        { FrameType.Resize, 2, Payloads.Size(40, 132), "56 0B 00000002 00000004 00280084" },
+        { FrameType.StatsRequest, 0, [], "56 0C 00000000 00000000" },
+        { FrameType.Stats, 0, "{}"u8.ToArray(), "56 0D 00000000 00000002 7B7D" },
+        { FrameType.PowerOff, 0, [], "56 0E 00000000 00000000" },
+        { FrameType.Error, 9, Payloads.Text("no"), "56 0F 00000009 00000002 6E6F" },
+        { FrameType.Attach, 0, [], "56 10 00000000 00000000" },
+        { FrameType.State, 0, "{}"u8.ToArray(), "56 11 00000000 00000002 7B7D" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Frames))]
+    public async Task EncodesAndDecodesExactly(FrameType type, uint session, byte[] payload, string golden)
+    {
+        var expected = Convert.FromHexString(golden.Replace(" ", "", StringComparison.Ordinal));
+        using var stream = new MemoryStream();
+        using var writer = new FrameWriter(stream);
+
+        await writer.WriteAsync(type, session, payload, CancellationToken.None);
+
+        Assert.Equal(expected, stream.ToArray());
+        Assert.Equal(expected, FrameCodec.Encode(new Frame(type, session, payload)));
+        stream.Position = 0;
+        var frame = await new FrameReader(stream).ReadAsync(CancellationToken.None);
+        Assert.NotNull(frame);
+        Assert.Equal(type, frame.Type);
+        Assert.Equal(session, frame.Session);
+        Assert.Equal(payload, frame.Payload.ToArray());
+        Assert.Null(await new FrameReader(stream).ReadAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public void EveryFrameTypeHasAGoldenCase()
+    {
+        var covered = Frames.Select(row => (FrameType)row[0]).ToHashSet();
+
+        Assert.Equal(Enum.GetValues<FrameType>().ToHashSet(), covered);
+    }
+
+    [Fact]
+    public void SpecRoundTripsThroughJson()
+    {
+        var spec = new ContainerSpec
+        {
+            Id = "abc",
+            Args = ["sh", "-c", "echo hi"],
+            Env = ["A=1"],
+            Tty = true,
+            Disks = [new DiskSpec("layer0", "layer", 0), new DiskSpec("scratch", "scratch", 0)],
+        };
+
+        var back = Payloads.Json(Payloads.Json(spec, InteractionJson.Default.ContainerSpec), InteractionJson.Default.ContainerSpec);
+
+        Assert.Equal(spec.Args, back.Args);
+        Assert.Equal(spec.Disks, back.Disks);
+        Assert.True(back.Tty);
+    }
+
+    [Fact]
+    public async Task LargeWritesAreChunkedUnderTheLimit()
+    {
+        using var stream = new MemoryStream();
+        using var writer = new FrameWriter(stream);
+        var data = new byte[200_000];
+        Random.Shared.NextBytes(data);
+
+        await writer.WriteChunkedAsync(FrameType.Stdout, 0, data, CancellationToken.None);
+
+        stream.Position = 0;
+        var reader = new FrameReader(stream);
+        var collected = new List<byte>();
+        while (await reader.ReadAsync(CancellationToken.None) is { } frame)
+        {
+            Assert.True(frame.Payload.Length <= 65536);
+            collected.AddRange(frame.Payload.ToArray());
+        }
+
+        Assert.Equal(data, collected.ToArray());
+    }
+}

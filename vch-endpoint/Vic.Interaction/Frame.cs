@@ -1,0 +1,71 @@
+namespace Vic.Interaction;
+
+/// <summary>
+/// What a frame carries. The endpoint (E) and the tether (T) of one ContainerVM share one byte
+/// stream; every frame names a session: 0 is the container's main process, others are exec sessions
+/// numbered by the endpoint.
+/// </summary>
+public enum FrameType : byte
+{
+    /// <summary>T→E: the tether is up and waits for its spec. JSON <see cref="HelloMessage"/>.</summary>
+    Hello = 0x01,
+
+    /// <summary>E→T: what to run. JSON <see cref="ContainerSpec"/>; sent once per boot (or clone).</summary>
+    Spec = 0x02,
+
+    /// <summary>T→E: the session's process runs. JSON <see cref="StartedMessage"/>.</summary>
+    Started = 0x03,
+
+    /// <summary>E→T: bytes for the session's stdin.</summary>
+    Stdin = 0x04,
+
+    /// <summary>E→T: stdin is at its end (the client half-closed).</summary>
+    StdinClose = 0x05,
+
+    /// <summary>T→E: bytes the session wrote to stdout (or to its TTY).</summary>
+    Stdout = 0x06,
+
+    /// <summary>T→E: bytes the session wrote to stderr.</summary>
+    Stderr = 0x07,
+
+    /// <summary>T→E: the session ended; 4-byte big-endian exit status (128+n for signal n).</summary>
+    Exit = 0x08,
+
+    /// <summary>E→T: start an exec session. JSON <see cref="ExecSpec"/>.</summary>
+    Exec = 0x09,
+
+    /// <summary>E→T: deliver a signal; 4-byte big-endian signal number.</summary>
+    Signal = 0x0A,
+
+    /// <summary>E→T: the TTY's size changed; 2-byte rows, 2-byte columns, big-endian.</summary>
+    Resize = 0x0B,
+
+    /// <summary>E→T: ask for resource figures.</summary>
+    StatsRequest = 0x0C,
+
+    /// <summary>T→E: resource figures. JSON <see cref="StatsReport"/>.</summary>
+    Stats = 0x0D,
+
+    /// <summary>E→T: stop everything and power the VM off.</summary>
+    PowerOff = 0x0E,
+
+    /// <summary>T→E: a session could not do what was asked; UTF-8 text.</summary>
+    Error = 0x0F,
+
+    /// <summary>E→T: a (re)connected endpoint asks what happened; the tether answers with <see cref="State"/>.</summary>
+    Attach = 0x10,
+
+    /// <summary>T→E: every session's state, including exits the endpoint missed. JSON <see cref="StateReport"/>.</summary>
+    State = 0x11,
+}
+
+/// <summary>One unit of the interaction protocol.</summary>
+public sealed record Frame(FrameType Type, uint Session, ReadOnlyMemory<byte> Payload)
+{
+    public const uint MainSession = 0;
+
+    public override string ToString() => $"{Type} session={Session} payload={Payload.Length}B";
+}
+
+/// <summary>The stream broke the protocol: bad magic, unknown type, absurd length, or an end mid-frame.</summary>
+public sealed class ProtocolException(string message) : IOException(message);

@@ -1,0 +1,132 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Vic.Interaction;
+
+/// <summary>The tether says it is ready; sent at boot and again after an instant clone wakes.</summary>
+public sealed record HelloMessage(int Version, string Kernel, string BootId);
+
+/// <summary>A disk the container needs, found in the guest by its virtio serial.</summary>
+/// <param name="Serial">The serial the backend gave the disk; the guest finds it under /sys/block/*/serial.</param>
+/// <param name="Role">"layer" (read-only, bottom first by Index), "scratch" (the container's writable layer) or "volume".</param>
+/// <param name="Path">For volumes: where to mount it in the container.</param>
+public sealed record DiskSpec(string Serial, string Role, int Index, string? Path = null, bool ReadOnly = false);
+
+/// <summary>Everything the tether needs to turn the VM into the container.</summary>
+public sealed record ContainerSpec
+{
+    public required string Id { get; init; }
+
+    public required IReadOnlyList<string> Args { get; init; }
+
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    public string WorkingDir { get; init; } = "/";
+
+    /// <summary>user[:group], by name or number, as Docker's --user.</summary>
+    public string User { get; init; } = "";
+
+    public string Hostname { get; init; } = "";
+
+    public string Domainname { get; init; } = "";
+
+    public bool Tty { get; init; }
+
+    public bool OpenStdin { get; init; }
+
+    public IReadOnlyList<DiskSpec> Disks { get; init; } = [];
+
+    /// <summary>Extra /etc/hosts lines beyond localhost and the container's own name.</summary>
+    public IReadOnlyList<string> ExtraHosts { get; init; } = [];
+
+    public IReadOnlyList<string> Dns { get; init; } = [];
+
+    public IReadOnlyList<string> DnsSearch { get; init; } = [];
+
+    /// <summary>Rows and columns of the TTY at start.</summary>
+    public int Rows { get; init; } = 24;
+
+    public int Columns { get; init; } = 80;
+}
+
+/// <summary>A process to run beside the main one.</summary>
+public sealed record ExecSpec
+{
+    public required IReadOnlyList<string> Args { get; init; }
+
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    public string WorkingDir { get; init; } = "";
+
+    public string User { get; init; } = "";
+
+    public bool Tty { get; init; }
+
+    public bool OpenStdin { get; init; }
+}
+
+public sealed record StartedMessage(int Pid);
+
+/// <summary>Figures from inside the guest for <c>docker stats</c>.</summary>
+public sealed record StatsReport(long CpuNanoseconds, long MemoryUsedBytes, long MemoryTotalBytes, long NetworkRxBytes, long NetworkTxBytes, long BlockReadBytes, long BlockWriteBytes, int Processes);
+
+/// <summary>One session as the tether knows it; <see cref="ExitCode"/> is set once it ended.</summary>
+public sealed record SessionState(uint Session, int Pid, int? ExitCode);
+
+public sealed record StateReport(IReadOnlyList<SessionState> Sessions);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(HelloMessage))]
+[JsonSerializable(typeof(ContainerSpec))]
+[JsonSerializable(typeof(ExecSpec))]
+[JsonSerializable(typeof(StartedMessage))]
+[JsonSerializable(typeof(StatsReport))]
+[JsonSerializable(typeof(StateReport))]
+public sealed partial class InteractionJson : JsonSerializerContext;
+
+/// <summary>Encoders and decoders of the payloads, so neither side formats bytes by hand.</summary>
+public static class Payloads
+{
+    public static byte[] Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
+
+    public static T Json<T>(ReadOnlyMemory<byte> payload, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(payload.Span, type) ?? throw new ProtocolException($"empty {typeof(T).Name}");
+        }
+        catch (JsonException ex)
+        {
+            throw new ProtocolException($"invalid {typeof(T).Name}: {ex.Message}");
+        }
+    }
+
+    public static byte[] Int32(int value)
+    {
+        var bytes = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, value);
+        return bytes;
+    }
+
+    public static int Int32(ReadOnlyMemory<byte> payload) =>
+        payload.Length == 4 ? BinaryPrimitives.ReadInt32BigEndian(payload.Span) : throw new ProtocolException($"expected 4 bytes, got {payload.Length}");
+
+    public static byte[] Size(int rows, int columns)
+    {
+        var bytes = new byte[4];
+        BinaryPrimitives.WriteUInt16BigEndian(bytes, checked((ushort)rows));
+        BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(2), checked((ushort)columns));
+        return bytes;
+    }
+
+    public static (int Rows, int Columns) Size(ReadOnlyMemory<byte> payload) =>
+        payload.Length == 4
+            ? (BinaryPrimitives.ReadUInt16BigEndian(payload.Span), BinaryPrimitives.ReadUInt16BigEndian(payload.Span[2..]))
+            : throw new ProtocolException($"expected 4 bytes, got {payload.Length}");
+
+    public static byte[] Text(string text) => Encoding.UTF8.GetBytes(text);
+
+    public static string Text(ReadOnlyMemory<byte> payload) => Encoding.UTF8.GetString(payload.Span);
+}
