@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+
+namespace Vic.Tether;
+
+/// <summary>The few Linux calls the tether needs that .NET does not wrap.</summary>
+internal static partial class Native
+{
+    public const uint MsRdonly = 1;
+    public const uint MsBind = 4096;
+    public const uint MsRec = 16384;
+    public const int RbPowerOff = 0x4321fedc;
+    public const int WExited = 4;
+    public const int WNoHang = 1;
+    public const int WNoWait = 0x01000000;
+    public const int PAll = 0;
+    public const uint TiocSwinsz = 0x5414;
+    public const int ONoctty = 0x100;
+    public const int ORdwr = 2;
+    public const int OCloexec = 0x80000;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mount(string? source, string target, string? fstype, uint flags, string? data);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int reboot(int cmd);
+
+    [LibraryImport("libc")]
+    public static partial void sync();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int sethostname(string name, nint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_openpt(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int grantpt(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int unlockpt(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int ptsname_r(int fd, byte* buffer, nint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int ioctl(int fd, uint request, void* argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int waitid(int idType, uint id, void* info, int options);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int waitpid(int pid, int* status, int options);
+
+    public static string LastError() => Marshal.GetLastPInvokeErrorMessage();
+
+    public static void Check(int result, string what)
+    {
+        if (result < 0)
+        {
+            throw new IOException($"{what}: {LastError()}");
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct WindowSize
+    {
+        public ushort Rows;
+        public ushort Columns;
+        public ushort XPixels;
+        public ushort YPixels;
+    }
+}

@@ -1,0 +1,132 @@
+using Vic.Interaction;
+
+namespace Vic.Tether;
+
+/// <summary>
+/// Turns the VM's disks into the container's root: each layer disk mounted read-only, stacked with
+/// overlayfs over the scratch disk, with /proc, /sys, /dev, volumes, hostname, /etc/hosts and
+/// /etc/resolv.conf in place.
+/// </summary>
+internal static class RootFilesystem
+{
+    private const string Mounts = "/mnt/vic";
+
+    /// <summary>Prepares the root in the VM; returns its path.</summary>
+    public static string Prepare(ContainerSpec spec, TimeSpan diskWait)
+    {
+        var devices = WaitForDisks(spec.Disks, diskWait);
+        var layers = spec.Disks.Where(d => d.Role == "layer").OrderBy(d => d.Index).ToList();
+        var lower = new List<string>();
+        foreach (var layer in layers)
+        {
+            var target = Directory.CreateDirectory($"{Mounts}/layers/{layer.Index}").FullName;
+            Native.Check(Native.mount(devices[layer.Serial], target, "ext4", Native.MsRdonly, null), $"mount layer {layer.Index}");
+            lower.Insert(0, target);
+        }
+
+        var scratch = Directory.CreateDirectory($"{Mounts}/scratch").FullName;
+        if (spec.Disks.FirstOrDefault(d => d.Role == "scratch") is { } disk)
+        {
+            Native.Check(Native.mount(devices[disk.Serial], scratch, "ext4", 0, null), "mount scratch");
+        }
+        else
+        {
+            Native.Check(Native.mount("tmpfs", scratch, "tmpfs", 0, null), "mount scratch tmpfs");
+        }
+
+        Directory.CreateDirectory($"{scratch}/upper");
+        Directory.CreateDirectory($"{scratch}/work");
+        if (lower.Count == 0)
+        {
+            lower.Add(Directory.CreateDirectory($"{Mounts}/empty").FullName);
+        }
+
+        var root = Directory.CreateDirectory($"{Mounts}/root").FullName;
+        Native.Check(
+            Native.mount("overlay", root, "overlay", 0, $"lowerdir={string.Join(':', lower)},upperdir={scratch}/upper,workdir={scratch}/work"),
+            "mount overlay");
+
+        foreach (var volume in spec.Disks.Where(d => d.Role == "volume" && d.Path is not null))
+        {
+            var target = Directory.CreateDirectory(root + volume.Path).FullName;
+            Native.Check(Native.mount(devices[volume.Serial], target, "ext4", volume.ReadOnly ? Native.MsRdonly : 0, null), $"mount volume {volume.Path}");
+        }
+
+        MountSystem(root);
+        WriteIdentity(root, spec);
+        if (spec.Hostname.Length > 0)
+        {
+            Native.sethostname(spec.Hostname, spec.Hostname.Length);
+        }
+
+        return root;
+    }
+
+    /// <summary>Writes /etc/hostname, /etc/hosts and /etc/resolv.conf into the container's root.</summary>
+    public static void WriteIdentity(string root, ContainerSpec spec)
+    {
+        var etc = Directory.CreateDirectory(Path.Combine(root, "etc")).FullName;
+        var hostname = spec.Hostname.Length > 0 ? spec.Hostname : spec.Id[..Math.Min(12, spec.Id.Length)];
+        File.WriteAllText(Path.Combine(etc, "hostname"), hostname + "\n");
+        var hosts = new List<string>
+        {
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            $"127.0.1.1\t{(spec.Domainname.Length > 0 ? $"{hostname}.{spec.Domainname} " : "")}{hostname}",
+        };
+        hosts.AddRange(spec.ExtraHosts);
+        File.WriteAllText(Path.Combine(etc, "hosts"), string.Join('\n', hosts) + "\n");
+        var resolv = spec.Dns.Select(d => $"nameserver {d}").ToList();
+        if (spec.DnsSearch.Count > 0)
+        {
+            resolv.Add("search " + string.Join(' ', spec.DnsSearch));
+        }
+
+        File.WriteAllText(Path.Combine(etc, "resolv.conf"), string.Join('\n', resolv) + (resolv.Count > 0 ? "\n" : ""));
+    }
+
+    private static void MountSystem(string root)
+    {
+        foreach (var dir in new[] { "proc", "sys", "dev", "tmp" })
+        {
+            Directory.CreateDirectory(Path.Combine(root, dir));
+        }
+
+        Native.Check(Native.mount("proc", $"{root}/proc", "proc", 0, null), "mount /proc");
+        Native.Check(Native.mount("sysfs", $"{root}/sys", "sysfs", Native.MsRdonly, null), "mount /sys");
+
+        // The VM is the container's alone: its /dev (with /dev/pts and /dev/shm) is the container's /dev.
+        Native.Check(Native.mount("/dev", $"{root}/dev", null, Native.MsBind | Native.MsRec, null), "bind /dev");
+    }
+
+    /// <summary>Finds each disk's device by its virtio serial, waiting for hot-added disks to appear.</summary>
+    private static Dictionary<string, string> WaitForDisks(IReadOnlyList<DiskSpec> disks, TimeSpan wait)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            var found = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var block in Directory.Exists("/sys/block") ? Directory.EnumerateDirectories("/sys/block") : [])
+            {
+                var serialFile = Path.Combine(block, "serial");
+                if (File.Exists(serialFile))
+                {
+                    found[File.ReadAllText(serialFile).Trim()] = "/dev/" + Path.GetFileName(block);
+                }
+            }
+
+            var missing = disks.Where(d => !found.ContainsKey(d.Serial)).Select(d => d.Serial).ToList();
+            if (missing.Count == 0)
+            {
+                return found;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new IOException($"disks not found in the VM: {string.Join(", ", missing)}");
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+}

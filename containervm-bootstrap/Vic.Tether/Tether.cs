@@ -1,0 +1,208 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Vic.Interaction;
+
+namespace Vic.Tether;
+
+/// <summary>
+/// The tether's conversation with the endpoint: says hello, waits for the spec (an instant-clone
+/// template is frozen right here), makes the root, runs the main process and exec sessions, relays
+/// stdio, signals and resizes, reports exits, and powers the VM off when the container ends.
+/// </summary>
+internal sealed class Tether(TetherOptions options, Stream channel) : IDisposable
+{
+    private readonly FrameReader _reader = new(channel);
+    private readonly FrameWriter _writer = new(channel);
+    private readonly ConcurrentDictionary<uint, ProcessSession> _sessions = new();
+    private readonly ConcurrentDictionary<uint, int> _exits = new();
+    private ContainerSpec? _spec;
+    private string _root = "/";
+    private UserIdentity _user = UserIdentity.Root;
+
+    public async Task<int> RunAsync()
+    {
+        await SendAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, Guid.NewGuid().ToString("N")), InteractionJson.Default.HelloMessage)).ConfigureAwait(false);
+        using var reaper = new Timer(_ => Reaper.ReapOrphans(pid => _sessions.Values.Any(s => s.Pid == pid)), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        while (await _reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
+        {
+            try
+            {
+                if (await HandleAsync(frame).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+            catch (Exception ex) when (ex is not ProtocolException)
+            {
+                await SendAsync(FrameType.Error, frame.Session, Payloads.Text(ex.Message)).ConfigureAwait(false);
+                if (frame.Type == FrameType.Spec)
+                {
+                    // No container without its root: report 127 like a missing command and stop.
+                    await SendAsync(FrameType.Exit, Frame.MainSession, Payloads.Int32(127)).ConfigureAwait(false);
+                    PowerOff();
+                    return 127;
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    public void Dispose() => _writer.Dispose();
+
+    /// <summary>Handles one frame; true when the tether should stop reading.</summary>
+    private async Task<bool> HandleAsync(Frame frame)
+    {
+        switch (frame.Type)
+        {
+            case FrameType.Spec:
+                _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
+                _root = options.InVm ? RootFilesystem.Prepare(_spec, TimeSpan.FromSeconds(15)) : options.HostRoot!;
+                if (!options.InVm)
+                {
+                    RootFilesystem.WriteIdentity(_root, _spec);
+                }
+
+                _user = UserResolver.Resolve(_spec.User, _root);
+                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin);
+                break;
+            case FrameType.Exec:
+                var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);
+                var spec = _spec ?? throw new InvalidOperationException("exec before the container started");
+                var user = exec.User.Length > 0 ? UserResolver.Resolve(exec.User, _root) : _user;
+                Start(frame.Session, exec.Args, [.. spec.Env, .. exec.Env], exec.WorkingDir.Length > 0 ? exec.WorkingDir : spec.WorkingDir, user, exec.Tty, exec.OpenStdin);
+                break;
+            case FrameType.Stdin:
+                if (_sessions.TryGetValue(frame.Session, out var target))
+                {
+                    await target.WriteStdinAsync(frame.Payload).ConfigureAwait(false);
+                }
+
+                break;
+            case FrameType.StdinClose:
+                Session(frame.Session)?.CloseStdin();
+                break;
+            case FrameType.Signal:
+                Session(frame.Session)?.Signal(Payloads.Int32(frame.Payload));
+                break;
+            case FrameType.Resize:
+                var (rows, columns) = Payloads.Size(frame.Payload);
+                Session(frame.Session)?.Resize(rows, columns);
+                break;
+            case FrameType.StatsRequest:
+                await SendAsync(FrameType.Stats, frame.Session, Payloads.Json(GuestStats.Read(), InteractionJson.Default.StatsReport)).ConfigureAwait(false);
+                break;
+            case FrameType.Attach:
+                var sessions = _sessions.Values.Select(s => new SessionState(s.Session, s.Pid, s.ExitCode))
+                    .Concat(_exits.Where(e => !_sessions.ContainsKey(e.Key)).Select(e => new SessionState(e.Key, 0, e.Value)))
+                    .ToList();
+                await SendAsync(FrameType.State, 0, Payloads.Json(new StateReport(sessions), InteractionJson.Default.StateReport)).ConfigureAwait(false);
+                break;
+            case FrameType.PowerOff:
+                foreach (var session in _sessions.Values)
+                {
+                    session.Signal(9);
+                }
+
+                PowerOff();
+                return true;
+            default:
+                throw new ProtocolException($"the tether does not take {frame.Type} frames");
+        }
+
+        return false;
+    }
+
+    private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);
+
+    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin)
+    {
+        if (args.Count == 0)
+        {
+            throw new InvalidOperationException("no command specified");
+        }
+
+        var environment = WithDefaults(env, user, tty);
+        var plan = new LaunchPlan(args, environment, _root == "/" ? null : _root, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
+        var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
+        _sessions[id] = session;
+        _ = SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid), InteractionJson.Default.StartedMessage));
+        _ = Task.Run(async () =>
+        {
+            var code = await session.WaitAsync().ConfigureAwait(false);
+            _exits[id] = code;
+            _sessions.TryRemove(id, out _);
+            session.Dispose();
+            await SendAsync(FrameType.Exit, id, Payloads.Int32(code)).ConfigureAwait(false);
+            if (id == Frame.MainSession && options.InVm)
+            {
+                // The container is its main process: when it ends, so does the VM.
+                foreach (var other in _sessions.Values)
+                {
+                    other.Signal(9);
+                }
+
+                PowerOff();
+            }
+        });
+    }
+
+    private IReadOnlyList<string> WithDefaults(IReadOnlyList<string> env, UserIdentity user, bool tty)
+    {
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var variable in env)
+        {
+            var eq = variable.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0)
+            {
+                variables[variable[..eq]] = variable[(eq + 1)..];
+            }
+        }
+
+        variables.TryAdd("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        variables.TryAdd("HOSTNAME", _spec is { Hostname.Length: > 0 } s ? s.Hostname : _spec?.Id[..Math.Min(12, _spec.Id.Length)] ?? "");
+        variables.TryAdd("HOME", user.Home);
+        if (tty)
+        {
+            variables.TryAdd("TERM", "xterm");
+        }
+
+        return [.. variables.Select(v => $"{v.Key}={v.Value}")];
+    }
+
+    private async Task SendAsync(FrameType type, uint session, byte[] payload)
+    {
+        try
+        {
+            await _writer.WriteAsync(type, session, payload, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The endpoint is away (restarting); it asks for the state when it comes back.
+        }
+    }
+
+    private void PowerOff()
+    {
+        if (!options.InVm)
+        {
+            return;
+        }
+
+        Native.sync();
+        Native.reboot(Native.RbPowerOff);
+    }
+
+    /// <summary>Opens the channel: a character device in the VM, a unix socket in host tests.</summary>
+    public static Stream OpenChannel(string channel)
+    {
+        if (channel.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Connect(new UnixDomainSocketEndPoint(channel["unix:".Length..]));
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+
+        return new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+    }
+}
