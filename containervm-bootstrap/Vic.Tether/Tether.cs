@@ -21,7 +21,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
 
     public async Task<int> RunAsync()
     {
-        await SendAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, Guid.NewGuid().ToString("N")), InteractionJson.Default.HelloMessage)).ConfigureAwait(false);
+        await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
         using var reaper = new Timer(_ => Reaper.ReapOrphans(pid => _sessions.Values.Any(s => s.Pid == pid)), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         while (await _reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
         {
@@ -92,6 +92,10 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             case FrameType.StatsRequest:
                 await SendAsync(FrameType.Stats, frame.Session, Payloads.Json(GuestStats.Read(), InteractionJson.Default.StatsReport)).ConfigureAwait(false);
                 break;
+            case FrameType.Attach when _spec is null:
+                // A (re)connected endpoint asks whether the tether is there: it waits for its spec.
+                await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
+                break;
             case FrameType.Attach:
                 var sessions = _sessions.Values.Select(s => new SessionState(s.Session, s.Pid, s.ExitCode))
                     .Concat(_exits.Where(e => !_sessions.ContainsKey(e.Key)).Select(e => new SessionState(e.Key, 0, e.Value)))
@@ -112,6 +116,11 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
 
         return false;
     }
+
+    private static byte[] Hello() =>
+        Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, BootId), InteractionJson.Default.HelloMessage);
+
+    private static string BootId => File.Exists("/proc/sys/kernel/random/boot_id") ? File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim() : "";
 
     private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);
 
@@ -203,6 +212,6 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             return new NetworkStream(socket, ownsSocket: true);
         }
 
-        return new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+        return new PatientChannel(new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None));
     }
 }

@@ -1,0 +1,364 @@
+/*
+ * vic-exec: how the tether starts every container process (the main one and each exec session).
+ * Something like tini + chroot + setpriv in one small static binary:
+ *
+ *   vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] [--groups G1,G2] [--tty /dev/pts/N]
+ *            -- PROGRAM ARGS...
+ *
+ * It becomes a child subreaper and forks. The child starts a new session (and with --tty makes
+ * that terminal its controlling terminal and its stdio; without it keeps the inherited stdio),
+ * chroots into --root, changes to --workdir (created if missing, as Docker does), drops to
+ * --groups/--gid/--uid, arranges to die with vic-exec, and executes PROGRAM, looked up in the PATH
+ * of its environment inside the new root. When that fails it prints Docker's message and exits
+ * 127 (not found) or 126 (not executable).
+ *
+ * The parent forwards every signal it can catch to the child, reaps every orphan reparented to
+ * it, and when the child ends exits with its status: the exit code, or 128+N if signal N killed
+ * it. It never reads or writes the container's stdio.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_GROUPS 256
+
+struct options {
+    const char *root, *workdir, *tty;
+    uid_t uid;
+    gid_t gid;
+    int has_uid, has_gid, has_groups;
+    gid_t groups[MAX_GROUPS];
+    size_t group_count;
+    char **argv;
+};
+
+static void usage(const char *why)
+{
+    fprintf(stderr, "vic-exec: %s\nusage: vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] "
+                    "[--groups G1,G2] [--tty /dev/pts/N] -- PROGRAM ARGS...\n", why);
+    exit(125);
+}
+
+static unsigned long parse_id(const char *text, const char *what)
+{
+    char *end;
+    errno = 0;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno || end == text || *end || value > UINT_MAX - 1) {
+        fprintf(stderr, "vic-exec: bad %s: %s\n", what, text);
+        exit(125);
+    }
+    return value;
+}
+
+static void parse(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    int i = 1;
+    for (; i < argc; i++) {
+        char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            break;
+        char *value = strchr(arg, '=');
+        size_t name_length = value ? (size_t)(value - arg) : strlen(arg);
+        if (value)
+            value++;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else
+            usage("missing value");
+#define IS(name) (name_length == strlen(name) && strncmp(arg, name, name_length) == 0)
+        if (IS("--root")) {
+            o->root = value;
+        } else if (IS("--workdir")) {
+            o->workdir = value;
+        } else if (IS("--tty")) {
+            o->tty = value;
+        } else if (IS("--uid")) {
+            o->uid = parse_id(value, "uid");
+            o->has_uid = 1;
+        } else if (IS("--gid")) {
+            o->gid = parse_id(value, "gid");
+            o->has_gid = 1;
+        } else if (IS("--groups")) {
+            o->has_groups = 1;
+            char *copy = strdup(value);
+            for (char *save = NULL, *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+                if (o->group_count == MAX_GROUPS)
+                    usage("too many groups");
+                o->groups[o->group_count++] = parse_id(g, "group");
+            }
+            free(copy);
+        } else {
+            fprintf(stderr, "vic-exec: unknown option %.*s\n", (int)name_length, arg);
+            exit(125);
+        }
+#undef IS
+    }
+    if (i >= argc)
+        usage("no program");
+    o->argv = argv + i;
+}
+
+/* Fails like Docker (runc) does; 127 for "not there", 126 for "there but cannot run". */
+static void __attribute__((noreturn)) fail(const char *program, const char *detail, int code)
+{
+    fprintf(stderr, "exec: \"%s\": %s\n", program, detail);
+    fflush(stderr);
+    _exit(code);
+}
+
+static void __attribute__((noreturn)) exec_failed(const char *program, int error)
+{
+    char detail[256];
+    switch (error) {
+    case EACCES:
+    case EPERM:
+        fail(program, "permission denied", 126);
+    case ENOENT:
+        fail(program, "no such file or directory", 127);
+    default:
+        snprintf(detail, sizeof detail, "%s", strerror(error));
+        detail[0] = (char)(detail[0] >= 'A' && detail[0] <= 'Z' ? detail[0] - 'A' + 'a' : detail[0]);
+        fail(program, detail, 126);
+    }
+}
+
+/* 0 if path is a file with an execute bit (Go's exec.LookPath test), else an errno. */
+static int executable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno;
+    if (S_ISDIR(st.st_mode))
+        return EISDIR;
+    if (!(st.st_mode & 0111))
+        return EACCES;
+    return 0;
+}
+
+static void __attribute__((noreturn)) run(char **argv)
+{
+    const char *program = argv[0];
+    char detail[PATH_MAX + 64];
+    if (strchr(program, '/')) {
+        int error = executable(program);
+        if (error == ENOENT || error == ENOTDIR) {
+            snprintf(detail, sizeof detail, "stat %s: no such file or directory", program);
+            fail(program, detail, 127);
+        }
+        if (error == EISDIR)
+            fail(program, "is a directory", 126);
+        if (error)
+            exec_failed(program, error);
+        execve(program, argv, environ);
+        exec_failed(program, errno);
+    }
+
+    const char *path = getenv("PATH");
+    if (!path)
+        path = DEFAULT_PATH;
+    char candidate[PATH_MAX];
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        size_t length = end - p;
+        if (length == 0)
+            snprintf(candidate, sizeof candidate, "%s", program); /* empty entry: the working directory */
+        else
+            snprintf(candidate, sizeof candidate, "%.*s/%s", (int)length, p, program);
+        if (executable(candidate) == 0) {
+            execve(candidate, argv, environ);
+            exec_failed(program, errno);
+        }
+        if (!*end)
+            break;
+        p = end;
+    }
+    fail(program, "executable file not found in $PATH", 127);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buffer[PATH_MAX];
+    if (snprintf(buffer, sizeof buffer, "%s", path) >= (int)sizeof buffer)
+        return ENAMETOOLONG;
+    for (char *p = buffer + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
+                return errno;
+            *p = '/';
+        }
+    }
+    if (mkdir(buffer, 0755) != 0 && errno != EEXIST)
+        return errno;
+    return 0;
+}
+
+static void __attribute__((noreturn)) child(const struct options *o, pid_t parent, const sigset_t *original)
+{
+    if (setsid() < 0) {
+        fprintf(stderr, "vic-exec: setsid: %s\n", strerror(errno));
+        _exit(125);
+    }
+    if (o->tty) {
+        /* Before the chroot: the terminal lives in the VM's /dev, which the container may not see. */
+        int fd = open(o->tty, O_RDWR | O_NOCTTY);
+        if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) != 0) {
+            fprintf(stderr, "vic-exec: tty %s: %s\n", o->tty, strerror(errno));
+            _exit(125);
+        }
+        for (int i = 0; i < 3; i++)
+            dup2(fd, i);
+        if (fd > 2)
+            close(fd);
+    }
+    if (o->root) {
+        if (chroot(o->root) != 0 || chdir("/") != 0) {
+            fprintf(stderr, "vic-exec: chroot %s: %s\n", o->root, strerror(errno));
+            _exit(125);
+        }
+    }
+    if (o->workdir && o->workdir[0]) {
+        int error = mkdir_p(o->workdir);
+        if (error || chdir(o->workdir) != 0) {
+            fprintf(stderr, "vic-exec: workdir %s: %s\n", o->workdir, strerror(error ? error : errno));
+            _exit(125);
+        }
+    }
+    if (o->has_groups) {
+        if (setgroups(o->group_count, o->groups) != 0) {
+            fprintf(stderr, "vic-exec: setgroups: %s\n", strerror(errno));
+            _exit(125);
+        }
+    } else if ((o->has_uid || o->has_gid) && setgroups(0, NULL) != 0 && errno != EPERM) {
+        fprintf(stderr, "vic-exec: setgroups: %s\n", strerror(errno));
+        _exit(125);
+    }
+    if (o->has_gid && setgid(o->gid) != 0) {
+        fprintf(stderr, "vic-exec: setgid %u: %s\n", (unsigned)o->gid, strerror(errno));
+        _exit(125);
+    }
+    if (o->has_uid && setuid(o->uid) != 0) {
+        fprintf(stderr, "vic-exec: setuid %u: %s\n", (unsigned)o->uid, strerror(errno));
+        _exit(125);
+    }
+    /* After the credential change, which clears it: die when vic-exec dies, even by SIGKILL. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(137);
+    sigprocmask(SIG_SETMASK, original, NULL);
+    run(o->argv);
+}
+
+static int forwarded(int sig)
+{
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGCHLD:
+    /* Raised by faults: blocking them would hide our own crash. */
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+    case SIGSYS:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct options options;
+    parse(argc, argv, &options);
+
+    /* The tether (.NET) ignores SIGPIPE and blocks some signals; the container must start clean. */
+    sigset_t all, original;
+    sigemptyset(&original);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        signal(sig, SIG_DFL); /* fails harmlessly for glibc's reserved real-time signals */
+    }
+    sigfillset(&all);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (!forwarded(sig) && sig != SIGCHLD)
+            sigdelset(&all, sig);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        fprintf(stderr, "vic-exec: subreaper: %s\n", strerror(errno));
+
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "vic-exec: fork: %s\n", strerror(errno));
+        return 125;
+    }
+    if (pid == 0)
+        child(&options, parent, &original);
+
+    /* The container's stdio belongs to the child; keep stderr for our own (rare) messages. */
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        if (null > 2)
+            close(null);
+    }
+
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&all, &info);
+        if (sig < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "vic-exec: sigwaitinfo: %s\n", strerror(errno));
+            kill(pid, SIGKILL);
+            return 125;
+        }
+        if (sig != SIGCHLD) {
+            kill(pid, sig);
+            continue;
+        }
+        for (;;) {
+            int status;
+            pid_t reaped = waitpid(-1, &status, WNOHANG);
+            if (reaped <= 0)
+                break;
+            if (reaped == pid) {
+                /* Reap whatever else has already ended; live orphans go on to PID 1. */
+                while (waitpid(-1, NULL, WNOHANG) > 0) {
+                }
+                if (WIFEXITED(status))
+                    return WEXITSTATUS(status);
+                if (WIFSIGNALED(status))
+                    return 128 + WTERMSIG(status);
+                return 125;
+            }
+        }
+    }
+}

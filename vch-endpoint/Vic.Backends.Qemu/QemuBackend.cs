@@ -1,0 +1,471 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Backends.Qemu;
+
+/// <summary>
+/// ContainerVMs as QEMU processes on this host. Each VM has a folder (record, QMP and channel
+/// sockets, pid, console log); QEMU runs daemonized, so VMs keep running while the endpoint
+/// restarts and are found again from their folders. Instant clones restore a template and then
+/// hot-add the container's disks.
+/// </summary>
+public sealed partial class QemuBackend : IComputeBackend, IDisposable
+{
+    private readonly QemuBackendOptions _options;
+    private readonly ILogger _logger;
+    private readonly TemplateStore _templates;
+    private readonly Lock _capacity = new();
+    private readonly ConcurrentDictionary<string, bool> _running = new();
+    private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _monitor;
+    private string? _accelerator;
+
+    public QemuBackend(QemuBackendOptions options, ILogger<QemuBackend> logger)
+    {
+        _options = options;
+        _logger = logger;
+        _templates = new TemplateStore(options, logger);
+        Directory.CreateDirectory(VmsDirectory);
+        foreach (var folder in Folders())
+        {
+            _running[Path.GetFileName(folder.Path)] = QemuProcess.IsRunning(folder.Read().Pid, folder);
+        }
+
+        _monitor = Task.Run(MonitorAsync);
+    }
+
+    public string Name => "qemu";
+
+    private string VmsDirectory => Path.Combine(_options.StateDirectory, "vms");
+
+    public Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken)
+    {
+        var details = new List<KeyValuePair<string, string>>
+        {
+            new("QEMU accelerator", _accelerator ?? (_options.Accelerator == Accelerator.Auto ? "not probed yet" : _options.Accelerator.ToString().ToLowerInvariant())),
+            new("Provisioning", _options.InstantClone ? "instant clone (QEMU template restore)" : "cold boot"),
+        };
+        var kernel = File.Exists(_options.Kernel) ? KernelImage.ReadRelease(_options.Kernel) ?? "" : "";
+        return Task.FromResult(new BackendDescription(Name, _options.PoolLimit, kernel, details));
+    }
+
+    public Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
+    {
+        Validate(spec);
+        var folder = FolderOf(spec.ContainerId);
+        if (File.Exists(folder.RecordFile))
+        {
+            throw PortLayerException.Conflict($"ContainerVM {spec.ContainerId} already exists");
+        }
+
+        var record = new VmRecord { VmId = spec.ContainerId, Name = spec.Name, Resources = spec.Resources, Disks = spec.Disks, ExtraConfig = spec.ExtraConfig };
+        folder.Write(record);
+        _running[spec.ContainerId] = false;
+        return Task.FromResult(ToVm(record, PowerState.Off));
+    }
+
+    public async Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
+    {
+        await CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        if (!_options.InstantClone)
+        {
+            await PowerOnAsync(spec.ContainerId, cancellationToken).ConfigureAwait(false);
+            return ToVm(FolderOf(spec.ContainerId).Read(), PowerState.On);
+        }
+
+        var folder = FolderOf(spec.ContainerId);
+        var record = folder.Read();
+        var accelerator = await AcceleratorAsync(cancellationToken).ConfigureAwait(false);
+        var state = await _templates.GetAsync(record.Resources, accelerator, cancellationToken).ConfigureAwait(false);
+        Reserve(record);
+        try
+        {
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], state), folder, cancellationToken).ConfigureAwait(false);
+            record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone };
+            folder.Write(record);
+            await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            await WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
+            foreach (var disk in record.Disks)
+            {
+                await HotAddAsync(qmp, disk, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            Release(record);
+            QemuProcess.Kill(folder.Read().Pid, folder);
+            throw;
+        }
+
+        Log.Started(_logger, spec.ContainerId, "instant clone");
+        return ToVm(record, PowerState.On);
+    }
+
+    public async Task PowerOnAsync(string vmId, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        var record = folder.Read();
+        if (QemuProcess.IsRunning(record.Pid, folder))
+        {
+            return;
+        }
+
+        var accelerator = await AcceleratorAsync(cancellationToken).ConfigureAwait(false);
+        Reserve(record);
+        try
+        {
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null), folder, cancellationToken).ConfigureAwait(false);
+            folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot });
+        }
+        catch
+        {
+            Release(record);
+            throw;
+        }
+
+        Log.Started(_logger, vmId, "cold boot");
+    }
+
+    public async Task PowerOffAsync(string vmId, bool force, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        var record = folder.Read();
+        if (!QemuProcess.IsRunning(record.Pid, folder))
+        {
+            return;
+        }
+
+        if (!force)
+        {
+            try
+            {
+                // quit flushes the disks' caches; the guest gets no say, which is what power-off means.
+                await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+                await qmp.ExecuteAsync("quit", null, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is QemuException or IOException or System.Net.Sockets.SocketException)
+            {
+                // A QEMU that cannot answer is stopped the hard way below.
+            }
+        }
+
+        for (var i = 0; i < 100 && QemuProcess.IsRunning(record.Pid, folder); i++)
+        {
+            if (force || i == 50)
+            {
+                QemuProcess.Kill(record.Pid, folder);
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        await NoteStoppedAsync(vmId).ConfigureAwait(false);
+    }
+
+    public Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        var record = folder.Read();
+        if (QemuProcess.IsRunning(record.Pid, folder))
+        {
+            throw PortLayerException.Conflict("cannot change the CPU or memory of a running ContainerVM on the QEMU backend; stop it first");
+        }
+
+        CheckFits(resources);
+        folder.Write(record with { Resources = resources });
+        return Task.CompletedTask;
+    }
+
+    public async Task AttachDiskAsync(string vmId, DiskAttachment disk, CancellationToken cancellationToken)
+    {
+        ValidateDisk(disk);
+        var folder = Existing(vmId);
+        var record = folder.Read();
+        if (record.Disks.Any(d => d.Id == disk.Id))
+        {
+            throw PortLayerException.Conflict($"ContainerVM {vmId} already has a disk {disk.Id}");
+        }
+
+        if (QemuProcess.IsRunning(record.Pid, folder))
+        {
+            await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            await HotAddAsync(qmp, disk, cancellationToken).ConfigureAwait(false);
+        }
+
+        folder.Write(record with { Disks = [.. record.Disks, disk] });
+    }
+
+    public async Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        var record = folder.Read();
+        if (record.Disks.All(d => d.Id != diskId))
+        {
+            throw PortLayerException.NotFound($"ContainerVM {vmId} has no disk {diskId}");
+        }
+
+        if (QemuProcess.IsRunning(record.Pid, folder))
+        {
+            await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = $"dev-{diskId}" }, cancellationToken).ConfigureAwait(false);
+        }
+
+        folder.Write(record with { Disks = [.. record.Disks.Where(d => d.Id != diskId)] });
+    }
+
+    public async Task DestroyAsync(string vmId, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        await PowerOffAsync(vmId, force: true, cancellationToken).ConfigureAwait(false);
+        Directory.Delete(folder.Path, recursive: true);
+        _running.TryRemove(vmId, out _);
+        await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: true), cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ContainerVm>>(
+            [.. Folders().Select(f => (Folder: f, Record: f.Read())).Select(v => ToVm(v.Record, QemuProcess.IsRunning(v.Record.Pid, v.Folder) ? PowerState.On : PowerState.Off))]);
+
+    public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
+    {
+        var folder = Existing(vmId);
+        if (!QemuProcess.IsRunning(folder.Read().Pid, folder))
+        {
+            throw PortLayerException.Conflict($"ContainerVM {vmId} is not running");
+        }
+
+        return await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<ContainerVmChange> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var change in _changes.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return change;
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _monitor.Wait(TimeSpan.FromSeconds(2));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        _stop.Dispose();
+        _templates.Dispose();
+    }
+
+    /// <summary>The accelerator to use: KVM only if a guest really boots with it here, else TCG.</summary>
+    private async Task<string> AcceleratorAsync(CancellationToken cancellationToken)
+    {
+        if (_accelerator is not null)
+        {
+            return _accelerator;
+        }
+
+        _accelerator = _options.Accelerator switch
+        {
+            Accelerator.Kvm => "kvm",
+            Accelerator.Tcg => "tcg",
+            _ => File.Exists("/dev/kvm") && await KvmBootsAsync(cancellationToken).ConfigureAwait(false) ? "kvm" : "tcg",
+        };
+        Log.AcceleratorChosen(_logger, _accelerator);
+        return _accelerator;
+    }
+
+    private async Task<bool> KvmBootsAsync(CancellationToken cancellationToken)
+    {
+        var folder = new VmFolder(Path.Combine(_options.StateDirectory, "kvm-probe"));
+        Directory.CreateDirectory(folder.Path);
+        int? pid = null;
+        try
+        {
+            pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, new VmResources(1, 128L << 20), "kvm", [], null), folder, cancellationToken).ConfigureAwait(false);
+            await using var channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            return await TetherProbe.WaitForHelloAsync(channel, TimeSpan.FromSeconds(8), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QemuException or IOException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            QemuProcess.Kill(pid, folder);
+        }
+    }
+
+    private static async Task WaitRunningAsync(QmpClient qmp, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < 3000; i++)
+        {
+            var status = (await qmp.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
+            if (status == "running")
+            {
+                return;
+            }
+
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new QemuException("the restored ContainerVM did not start running");
+    }
+
+    private static async Task HotAddAsync(QmpClient qmp, DiskAttachment disk, CancellationToken cancellationToken)
+    {
+        await qmp.ExecuteAsync("blockdev-add", new JsonObject
+        {
+            ["driver"] = "vmdk",
+            ["node-name"] = $"d-{disk.Id}",
+            ["read-only"] = disk.ReadOnly,
+            ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = disk.Path, ["locking"] = "off" },
+        }, cancellationToken).ConfigureAwait(false);
+        await qmp.ExecuteAsync("device_add", new JsonObject
+        {
+            ["driver"] = "virtio-blk-pci",
+            ["drive"] = $"d-{disk.Id}",
+            ["serial"] = disk.Id,
+            ["id"] = $"dev-{disk.Id}",
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Claims the VM's share of the pool or refuses with what is in use.</summary>
+    private void Reserve(VmRecord record)
+    {
+        lock (_capacity)
+        {
+            CheckFits(record.Resources);
+            _running[record.VmId] = true;
+        }
+    }
+
+    private void Release(VmRecord record) => _running[record.VmId] = false;
+
+    private void CheckFits(VmResources wanted)
+    {
+        var used = Folders().Where(f => _running.GetValueOrDefault(Path.GetFileName(f.Path))).Select(f => f.Read().Resources).ToList();
+        var cpus = used.Sum(r => r.Cpus);
+        var memory = used.Sum(r => r.MemoryBytes);
+        var pool = _options.PoolLimit;
+        if (cpus + wanted.Cpus > pool.Cpus || memory + wanted.MemoryBytes > pool.MemoryBytes)
+        {
+            throw PortLayerException.Conflict(
+                $"the VCH pool cannot fit this ContainerVM: it needs {wanted.Cpus} vCPU and {wanted.MemoryBytes >> 20} MiB; " +
+                $"{cpus} of {pool.Cpus} vCPU and {memory >> 20} of {pool.MemoryBytes >> 20} MiB are in use");
+        }
+    }
+
+    private async Task MonitorAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            foreach (var (vmId, running) in _running)
+            {
+                var folder = FolderOf(vmId);
+                if (running && File.Exists(folder.RecordFile) && !QemuProcess.IsRunning(folder.Read().Pid, folder))
+                {
+                    await NoteStoppedAsync(vmId).ConfigureAwait(false);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(100, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task NoteStoppedAsync(string vmId)
+    {
+        if (_running.TryUpdate(vmId, false, true))
+        {
+            Log.Stopped(_logger, vmId);
+            await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: false)).ConfigureAwait(false);
+        }
+    }
+
+    private IEnumerable<VmFolder> Folders() =>
+        Directory.EnumerateDirectories(VmsDirectory).Select(d => new VmFolder(d)).Where(f => File.Exists(f.RecordFile));
+
+    private VmFolder FolderOf(string vmId) => new(Path.Combine(VmsDirectory, vmId));
+
+    private VmFolder Existing(string vmId)
+    {
+        var folder = FolderOf(vmId);
+        return File.Exists(folder.RecordFile) ? folder : throw PortLayerException.NotFound($"no such ContainerVM: {vmId}");
+    }
+
+    private static ContainerVm ToVm(VmRecord record, PowerState power) =>
+        new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig);
+
+    private void Validate(ContainerVmSpec spec)
+    {
+        if (!SafeId().IsMatch(spec.ContainerId))
+        {
+            throw PortLayerException.InvalidParameter($"invalid ContainerVM id {spec.ContainerId}");
+        }
+
+        if (spec.Resources.Cpus < 1 || spec.Resources.MemoryBytes < 64L << 20)
+        {
+            throw PortLayerException.InvalidParameter("a ContainerVM needs at least 1 vCPU and 64 MiB");
+        }
+
+        if (spec.Resources.Cpus > _options.PoolLimit.Cpus || spec.Resources.MemoryBytes > _options.PoolLimit.MemoryBytes)
+        {
+            CheckFits(spec.Resources);
+        }
+
+        foreach (var disk in spec.Disks)
+        {
+            ValidateDisk(disk);
+        }
+    }
+
+    private static void ValidateDisk(DiskAttachment disk)
+    {
+        // virtio-blk serials hold 20 bytes; the id is also a QEMU node name.
+        if (!DiskId().IsMatch(disk.Id))
+        {
+            throw PortLayerException.InvalidParameter($"invalid disk id {disk.Id}: 1-20 letters, digits, '-' or '_'");
+        }
+
+        if (!File.Exists(disk.Path))
+        {
+            throw PortLayerException.NotFound($"disk {disk.Id}: no such file {disk.Path}");
+        }
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")]
+    private static partial Regex SafeId();
+
+    [GeneratedRegex("^[a-zA-Z][a-zA-Z0-9_-]{0,19}$")]
+    private static partial Regex DiskId();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "ContainerVM {VmId} started by {Path}")]
+        public static partial void Started(ILogger logger, string vmId, string path);
+
+        [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "ContainerVM {VmId} stopped")]
+        public static partial void Stopped(ILogger logger, string vmId);
+
+        [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "QEMU accelerator: {Accelerator}")]
+        public static partial void AcceleratorChosen(ILogger logger, string accelerator);
+    }
+}

@@ -1,0 +1,32 @@
+using Vic.PortLayer.Compute;
+
+namespace Vic.Backends.Qemu;
+
+public enum Accelerator
+{
+    /// <summary>Try KVM with a short timeout; fall back to TCG (KVM guests hang on some hosts).</summary>
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// <summary>The local backend's settings: what to boot, where its state lives, and the pool it may use.</summary>
+/// <param name="StateDirectory">Per-VM folders (sockets, pid, console log) and the templates.</param>
+/// <param name="Kernel">The ContainerVM kernel (bzImage).</param>
+/// <param name="Initramfs">The initramfs with vic-init, vic-exec and the tether.</param>
+/// <param name="PoolLimit">CPU and memory all powered-on ContainerVMs together may use.</param>
+/// <param name="InstantClone">Start containers by restoring a template; false cold-boots each.</param>
+public sealed record QemuBackendOptions(
+    string StateDirectory,
+    string Kernel,
+    string Initramfs,
+    VmResources PoolLimit,
+    bool InstantClone = true,
+    Accelerator Accelerator = Accelerator.Auto,
+    string QemuBinary = "qemu-system-x86_64")
+{
+    /// <summary>How long a cold boot may take to reach the tether; TCG boots of a 2-core host are seconds.</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(90);
+
+    public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel";
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Vic.Backends.Qemu;
+
+/// <summary>Starts QEMU daemonized (so ContainerVMs outlive the endpoint) and tells whether one still runs.</summary>
+internal static class QemuProcess
+{
+    /// <summary>Runs QEMU with <c>-daemonize</c>; returns the pid of the VM once QEMU has set it up.</summary>
+    public static async Task<int> StartAsync(string binary, IReadOnlyList<string> args, VmFolder folder, CancellationToken cancellationToken)
+    {
+        File.Delete(folder.PidFile);
+        var start = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new QemuException($"could not start {binary}");
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        _ = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new QemuException($"qemu failed to start the ContainerVM: {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+
+        var pid = int.Parse((await File.ReadAllTextAsync(folder.PidFile, cancellationToken).ConfigureAwait(false)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return pid;
+    }
+
+    /// <summary>True while <paramref name="pid"/> is the QEMU of this folder (not a reused pid).</summary>
+    public static bool IsRunning(int? pid, VmFolder folder)
+    {
+        if (pid is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            var cmdline = File.ReadAllBytes($"/proc/{pid}/cmdline");
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+
+            // A zombie (state Z) is a QEMU that has ended but not been reaped yet.
+            var state = stat[(stat.LastIndexOf(')') + 2)..][0];
+            return state != 'Z' && Encoding.UTF8.GetString(cmdline).Contains(folder.Path, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    public static void Kill(int? pid, VmFolder folder)
+    {
+        if (IsRunning(pid, folder))
+        {
+            try
+            {
+                Process.GetProcessById(pid!.Value).Kill();
+            }
+            catch (ArgumentException)
+            {
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+    }
+}

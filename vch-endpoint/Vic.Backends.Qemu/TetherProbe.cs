@@ -1,0 +1,53 @@
+using System.Net.Sockets;
+using Vic.Interaction;
+
+namespace Vic.Backends.Qemu;
+
+/// <summary>Connects to a VM's channel socket and waits until the tether answers an Attach with Hello.</summary>
+internal static class TetherProbe
+{
+    public static async Task<Stream> ConnectAsync(string channelPath, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(channelPath), cancellationToken).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                socket.Dispose();
+                await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Waits for the tether's Hello on an open channel; false if it does not come in time.</summary>
+    public static async Task<bool> WaitForHelloAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        using var writer = new FrameWriter(channel);
+        var reader = new FrameReader(channel);
+        try
+        {
+            await writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, limit.Token).ConfigureAwait(false);
+            while (await reader.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
+            {
+                if (frame.Type == FrameType.Hello)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Vic.PortLayer.Compute;
+
+namespace Vic.Backends.Qemu;
+
+/// <summary>
+/// What the backend keeps about one ContainerVM in its folder, so a restarted endpoint finds every
+/// VM again: its spec, how it was started, and the QEMU pid while it runs.
+/// </summary>
+internal sealed record VmRecord
+{
+    public required string VmId { get; init; }
+
+    public required string Name { get; init; }
+
+    public required VmResources Resources { get; init; }
+
+    public required IReadOnlyList<DiskAttachment> Disks { get; init; }
+
+    public required IReadOnlyDictionary<string, string> ExtraConfig { get; init; }
+
+    public ProvisioningPath Provisioning { get; init; } = ProvisioningPath.ColdBoot;
+
+    public int? Pid { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+}
+
+/// <summary>The folder of one VM: its record, sockets, pid file and console log.</summary>
+internal sealed record VmFolder(string Path)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public string RecordFile => System.IO.Path.Combine(Path, "vm.json");
+
+    public string Qmp => System.IO.Path.Combine(Path, "qmp.sock");
+
+    public string Channel => System.IO.Path.Combine(Path, "channel.sock");
+
+    public string PidFile => System.IO.Path.Combine(Path, "qemu.pid");
+
+    public string Console => System.IO.Path.Combine(Path, "console.log");
+
+    public VmRecord Read() => JsonSerializer.Deserialize<VmRecord>(File.ReadAllText(RecordFile), Json)!;
+
+    public void Write(VmRecord record)
+    {
+        Directory.CreateDirectory(Path);
+        var temp = RecordFile + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(record, Json));
+        File.Move(temp, RecordFile, overwrite: true);
+    }
+}
