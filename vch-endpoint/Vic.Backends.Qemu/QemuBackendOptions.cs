@@ -28,5 +28,8 @@ public sealed record QemuBackendOptions(
     /// <summary>How long a cold boot may take to reach the tether; TCG boots of a 2-core host are seconds.</summary>
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>Where templates are kept; shared by backends of one host (tests share one across VCHs).</summary>
+    public string? TemplateDirectory { get; init; }
+
     public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel";
 }

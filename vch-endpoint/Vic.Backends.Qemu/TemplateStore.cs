@@ -16,7 +16,7 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 {
     private readonly SemaphoreSlim _building = new(1, 1);
 
-    public string Directory => Path.Combine(options.StateDirectory, "templates");
+    public string Directory => options.TemplateDirectory ?? Path.Combine(options.StateDirectory, "templates");
 
     /// <summary>The saved state of the template for these resources, building it if needed.</summary>
     public async Task<string> GetAsync(VmResources resources, string accelerator, CancellationToken cancellationToken)
