@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.Backends.Conformance;
+using Vic.Backends.Qemu;
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.TestSupport;
+
+// bench/containervm: a ContainerVM from nothing to its tether answering, cold boot vs instant clone,
+// medians over RUNS runs (default 10), on this machine's accelerator (TCG here). Goals: cold <= 3 s,
+// clone <= 0.5 s.
+var runs = int.Parse(Environment.GetEnvironmentVariable("RUNS") ?? "10", CultureInfo.InvariantCulture);
+var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+using var home = new TempDirectory("bench-vm");
+var options = new QemuBackendOptions(home.Combine("state"), kernel, initramfs, new VmResources(2, 4L << 30), InstantClone: true, Accelerator: Accelerator.Tcg)
+{
+    TemplateDirectory = home.Combine("templates"),
+};
+using var backend = new QemuBackend(options, NullLogger<QemuBackend>.Instance);
+var layer = TestDisks.BusyboxLayer(home.Combine("disks"));
+var resources = new VmResources(1, 256L << 20);
+
+var template = Stopwatch.StartNew();
+await Ready(await backend.CloneAsync(Spec("warm"), CancellationToken.None));
+Console.WriteLine($"template build + first clone: {template.Elapsed.TotalSeconds:0.00} s (once per kernel/initramfs/size)");
+
+var cold = new List<double>();
+var clone = new List<double>();
+for (var i = 0; i < runs; i++)
+{
+    var watch = Stopwatch.StartNew();
+    var vm = await backend.CreateAsync(Spec($"cold{i}"), CancellationToken.None);
+    await backend.PowerOnAsync(vm.VmId, CancellationToken.None);
+    await Ready(vm);
+    cold.Add(watch.Elapsed.TotalSeconds);
+
+    watch.Restart();
+    await Ready(await backend.CloneAsync(Spec($"clone{i}"), CancellationToken.None));
+    clone.Add(watch.Elapsed.TotalSeconds);
+    foreach (var id in new[] { $"cold{i}", $"clone{i}" })
+    {
+        await backend.DestroyAsync(id, CancellationToken.None);
+    }
+}
+
+var coldMedian = Median(cold);
+var cloneMedian = Median(clone);
+Console.WriteLine($"cold boot to tether ready (median of {runs}): {coldMedian:0.000} s (goal <= 3 s)");
+Console.WriteLine($"instant clone to tether ready (median of {runs}): {cloneMedian:0.000} s (goal <= 0.5 s)");
+Console.WriteLine($"ratio cold/clone: {coldMedian / cloneMedian:0.0}x");
+return 0;
+
+ContainerVmSpec Spec(string id) => new(
+    id,
+    id,
+    resources,
+    [new DiskAttachment("layer0", layer, DiskRole.ImageLayer, true), new DiskAttachment("scratch", TestDisks.Scratch(home.Combine($"{id}.vmdk")), DiskRole.Scratch, false)],
+    new Dictionary<string, string>());
+
+async Task Ready(ContainerVm vm)
+{
+    var channel = await backend.OpenChannelAsync(vm.VmId, CancellationToken.None);
+    await using (channel)
+    {
+        using var writer = new FrameWriter(channel);
+        await writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None);
+        var reader = new FrameReader(channel);
+        while (await reader.ReadAsync(CancellationToken.None) is { } frame && frame.Type != FrameType.Hello)
+        {
+        }
+    }
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted[sorted.Count / 2];
+}
