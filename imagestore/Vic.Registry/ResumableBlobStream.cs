@@ -9,7 +9,7 @@ namespace Vic.Registry;
 /// checks the size and the sha256 against the descriptor, so no caller ever sees unverified content
 /// as complete.
 /// </summary>
-internal sealed class ResumableBlobStream : Stream
+internal sealed class ResumableBlobStream : ForwardReadStream
 {
     private readonly Descriptor _descriptor;
     private readonly Func<long, CancellationToken, Task<Stream>> _reopen;
@@ -51,12 +51,6 @@ internal sealed class ResumableBlobStream : Stream
         return stream;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
     public override long Length => _descriptor.Size;
 
     public override long Position
@@ -64,9 +58,6 @@ internal sealed class ResumableBlobStream : Stream
         get => _position;
         set => throw new NotSupportedException();
     }
-
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -103,19 +94,6 @@ internal sealed class ResumableBlobStream : Stream
             return read;
         }
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -175,35 +153,11 @@ internal sealed class ResumableBlobStream : Stream
 }
 
 /// <summary>A response body that disposes its response (and so frees the connection) with itself.</summary>
-internal sealed class ResponseOwningStream(Stream inner, HttpResponseMessage response) : Stream
+internal sealed class ResponseOwningStream(Stream inner, HttpResponseMessage response) : ForwardReadStream
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -3,22 +3,8 @@ using System.Security.Cryptography;
 namespace Vic.ImageStore.Layers;
 
 /// <summary>Copies everything read from <c>source</c> into <c>sink</c> as it passes: keeps a layer's blob while applying it.</summary>
-internal sealed class TeeReadStream(Stream source, Stream sink) : Stream
+internal sealed class TeeReadStream(Stream source, Stream sink) : Registry.ForwardReadStream
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override int Read(byte[] buffer, int offset, int count)
     {
         var read = source.Read(buffer, offset, count);
@@ -32,19 +18,6 @@ internal sealed class TeeReadStream(Stream source, Stream sink) : Stream
         await sink.WriteAsync(buffer[..read], cancellationToken).ConfigureAwait(false);
         return read;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Hashes and counts what is written through it: the digest of a blob as it is stored.</summary>

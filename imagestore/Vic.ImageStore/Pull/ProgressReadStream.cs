@@ -1,17 +1,11 @@
 namespace Vic.ImageStore.Pull;
 
 /// <summary>Counts bytes as they are read and reports them at most every <c>step</c> bytes.</summary>
-internal sealed class ProgressReadStream(Stream inner, long total, Action<long, long> report) : Stream
+internal sealed class ProgressReadStream(Stream inner, long total, Action<long, long> report) : Registry.ForwardReadStream
 {
     private const long Step = 512 * 1024;
     private long _read;
     private long _reported;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
 
     public override long Length => total;
 
@@ -25,19 +19,6 @@ internal sealed class ProgressReadStream(Stream inner, long total, Action<long, 
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         Account(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
