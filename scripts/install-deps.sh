@@ -15,6 +15,13 @@ packages=(
   busybox-static   # the busybox image make up seeds
   apache2-utils    # htpasswd: the tests' registry with basic auth
   bc               # arithmetic in the benchmarks
+  qemu-system-x86  # the local hypervisor: every ContainerVM is a QEMU process
+  build-essential  # gcc + static glibc: vic-init and vic-exec in the initramfs (iso/build.sh)
+  cpio             # the initramfs archive (iso/build.sh)
+  zstd             # initramfs compression (iso/build.sh)
+  xorriso          # bootstrap.iso (iso/build.sh)
+  isolinux         # its El Torito boot loader
+  syslinux-common  # isolinux's ldlinux.c32
 )
 
 if ! command -v dotnet >/dev/null; then

@@ -266,6 +266,10 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(137);
+    /* A container process starts with stdin, stdout and stderr only, whatever the tether left open. */
+    if (close_range(3, ~0U, 0) != 0)
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
     sigprocmask(SIG_SETMASK, original, NULL);
     run(o->argv);
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Builds the ContainerVM boot media, reproducibly, into iso/out/ (or $OUT):
+#   vmlinuz          Debian's cloud kernel (iso/fetch-kernel.sh fetches it)
+#   initramfs.img    /init (vic-init), /sbin/vic-exec, /tether (the tether), the kernel modules a
+#                    ContainerVM needs, the shared libraries the tether needs
+#   bootstrap.iso    El Torito (isolinux) CD with both
+# and prints their sizes. Each step is skipped when its inputs are unchanged (content-hash stamps),
+# so re-running is fast.
+#
+# The tether comes from, in this order:
+#   TETHER_DIR=DIR        a prebuilt directory holding vic-tether (and whatever it needs)
+#   TETHER=placeholder    a static stand-in that prints what it found and powers off (iso/placeholder-tether.c)
+#   containervm-bootstrap/Vic.Tether, published self-contained, trimmed, ReadyToRun, single file
+# and, when that project does not exist yet, the placeholder.
+#
+# Other knobs: OUT=DIR, COMPRESS=zstd|gzip|lz4|xz|none, SOURCE_DATE_EPOCH (default 2024-01-01).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out=$(mkdir -p "${OUT:-$here/out}" && cd "${OUT:-$here/out}" && pwd)
+native="$here/out/native"
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+export LC_ALL=C TZ=UTC
+compress=${COMPRESS:-zstd}
+umask 022
+
+# One build at a time per checkout: test projects run in parallel and each calls this script.
+mkdir -p "$here/out"
+exec 9>"$here/out/.build.lock"
+flock 9
+
+# What the tether and the backends expect inside every ContainerVM.
+modules_wanted=(
+  virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_scsi
+  vsock vmw_vsock_virtio_transport
+  overlay ext4
+  vmw_pvscsi sd_mod vmxnet3 vmw_vsock_vmci_transport
+  9p 9pnet_virtio virtiofs
+  acpiphp pciehp shpchp # PCI hot-add after an instant-clone restore (pc: ACPI, q35: PCIe native)
+)
+cmdline="console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel"
+
+log() { echo "build.sh: $*" >&2; }
+hash_files() { # sha256 over the contents of the files given, in order (not their paths: a moved checkout stays built)
+  local f
+  for f in "$@"; do sha256sum <"$f"; done | sha256sum | cut -d' ' -f1
+}
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+# --- kernel ---------------------------------------------------------------------------------
+kernel="$here/out/kernel/current"
+if [ ! -f "$kernel/vmlinuz" ]; then
+  "$here/fetch-kernel.sh" >/dev/null
+fi
+modules_dir="$kernel/modules"
+release=$(basename "$(readlink -f "$kernel")")
+
+# --- vic-init, vic-exec, the placeholder: static C ------------------------------------------
+cflags=(-static -Os -s -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fno-asynchronous-unwind-tables)
+mkdir -p "$native"
+build_c() { # name source
+  local name=$1 source=$2 key
+  key=$(printf '%s\n' "${cflags[*]}" "$(gcc -dumpfullversion)" "$(hash_files "$source")" | sha256sum | cut -d' ' -f1)
+  if ! stamp_ok "$native/.$name.stamp" "$key" || [ ! -x "$native/$name" ]; then
+    gcc "${cflags[@]}" -o "$native/$name.tmp" "$source"
+    mv "$native/$name.tmp" "$native/$name"
+    echo "$key" >"$native/.$name.stamp"
+  fi
+}
+build_c vic-init "$repo/containervm-bootstrap/native/vic-init.c"
+build_c vic-exec "$repo/containervm-bootstrap/native/vic-exec.c"
+build_c placeholder-tether "$here/placeholder-tether.c"
+
+# --- the tether -----------------------------------------------------------------------------
+tether_project="$repo/containervm-bootstrap/Vic.Tether/Vic.Tether.csproj"
+project_dirs() { # the project's directory and those of its ProjectReferences, recursively
+  local dir ref
+  dir=$(cd "$(dirname "$1")" && pwd)
+  echo "$dir"
+  for ref in $(grep -o 'ProjectReference Include="[^"]*"' "$1" | sed 's/.*Include="\([^"]*\)"/\1/' | tr '\\' '/'); do
+    project_dirs "$dir/$ref"
+  done
+}
+if [ -n "${TETHER_DIR:-}" ]; then
+  tether_dir=$(cd "$TETHER_DIR" && pwd)
+  [ -x "$tether_dir/vic-tether" ] || { log "$tether_dir/vic-tether is missing"; exit 1; }
+elif [ "${TETHER:-}" = placeholder ] || [ ! -f "$tether_project" ]; then
+  [ "${TETHER:-}" = placeholder ] || log "no $tether_project yet: using the placeholder tether"
+  tether_dir="$native/placeholder"
+  mkdir -p "$tether_dir"
+  cmp -s "$native/placeholder-tether" "$tether_dir/vic-tether" || cp "$native/placeholder-tether" "$tether_dir/vic-tether"
+else
+  tether_dir="$here/out/tether"
+  publish_flags=(-c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:PublishReadyToRun=true
+    -p:PublishSingleFile=true -p:InvariantGlobalization=true)
+  mapfile -t sources < <(
+    { project_dirs "$tether_project" | sort -u | while read -r d; do
+        find "$d" \( -name bin -o -name obj \) -type d -prune -o -type f -print
+      done
+      for f in Directory.Build.props Directory.Build.targets Directory.Packages.props global.json NuGet.config; do
+        [ -f "$repo/$f" ] && echo "$repo/$f"
+      done; } | sort -u)
+  key=$( { echo "${publish_flags[*]}"; (cd "$repo" && dotnet --version); printf '%s\n' "${sources[@]#"$repo/"}"
+    hash_files "${sources[@]}"; } | sha256sum | cut -d' ' -f1)
+  if ! stamp_ok "$here/out/.tether.stamp" "$key" || [ ! -x "$tether_dir/vic-tether" ]; then
+    log "publishing the tether (dotnet publish ${tether_project#"$repo/"})"
+    rm -rf "$tether_dir"
+    # Own artifacts path: never share obj/ with a concurrent build of the solution.
+    if ! (cd "$repo" && dotnet publish "$tether_project" "${publish_flags[@]}" -o "$tether_dir" \
+      --artifacts-path "$here/out/tether-build" --nologo -v quiet) >"$here/out/tether-publish.log" 2>&1; then
+      cat "$here/out/tether-publish.log" >&2
+      log "dotnet publish of the tether failed"
+      exit 1
+    fi
+    rm -f "$tether_dir"/*.pdb "$tether_dir"/*.dbg
+    echo "$key" >"$here/out/.tether.stamp"
+  fi
+fi
+
+# --- modules: the wanted ones and what they depend on, in load order --------------------------
+declare -A module_file=()
+while IFS= read -r f; do
+  n=$(basename "$f"); n=${n%%.ko*}; module_file[${n//-/_}]=$f
+done < <(cd "$modules_dir" && find kernel -name '*.ko*' | sort)
+declare -A builtin=()
+while IFS= read -r f; do
+  n=$(basename "$f"); n=${n%%.ko*}; builtin[${n//-/_}]=1
+done <"$modules_dir/modules.builtin"
+modinfo_field() { # file field -> values, one a line
+  local tmp
+  tmp=$(mktemp)
+  case "$1" in
+    *.ko) cp "$1" "$tmp" ;; *.ko.xz) xz -dc "$1" >"$tmp" ;; *.ko.zst) zstd -qdc "$1" >"$tmp" ;; *.ko.gz) gzip -dc "$1" >"$tmp" ;;
+  esac
+  objcopy -O binary --only-section=.modinfo "$tmp" "$tmp.info"
+  tr '\0' '\n' <"$tmp.info" | sed -n "s/^$2=//p"
+  rm -f "$tmp" "$tmp.info"
+}
+declare -A visited=()
+order=()
+skipped=()
+add_module() {
+  local name=${1//-/_} dep soft
+  [ -z "${visited[$name]:-}" ] || return 0
+  visited[$name]=1
+  if [ -z "${module_file[$name]:-}" ]; then
+    # Not a module: built in (modules.builtin lists tristate options only) or not configured.
+    if [ -n "${builtin[$name]:-}" ]; then skipped+=("$name(built in)"); else skipped+=("$name(no such module)"); fi
+    return 0
+  fi
+  for soft in $(modinfo_field "$modules_dir/${module_file[$name]}" softdep | sed -n 's/.*pre:\([^:]*\)\(post:.*\)\{0,1\}$/\1/p'); do
+    [ -n "${module_file[${soft//-/_}]:-}" ] && add_module "$soft"
+  done
+  for dep in $(modinfo_field "$modules_dir/${module_file[$name]}" depends | tr ',' ' '); do
+    add_module "$dep"
+  done
+  order+=("$name")
+}
+modules_key=$( { echo "$release ${modules_wanted[*]}"; stat -c '%n %s %Y' "$modules_dir/modules.builtin"; } | sha256sum | cut -d' ' -f1)
+if stamp_ok "$here/out/.modules.stamp" "$modules_key" && [ -f "$here/out/modules.list" ]; then
+  mapfile -t order <"$here/out/modules.list"
+else
+  for m in "${modules_wanted[@]}"; do add_module "$m"; done
+  printf '%s\n' "${order[@]}" >"$here/out/modules.list"
+  echo "$modules_key" >"$here/out/.modules.stamp"
+  [ ${#skipped[@]} -eq 0 ] || log "modules skipped: ${skipped[*]}"
+fi
+
+# --- shared libraries the tether needs (ldd), with the dynamic loader --------------------------
+libs=()
+while IFS= read -r elf; do
+  if ! ldd_out=$(ldd "$elf" 2>&1); then
+    continue # static, or not an ELF ldd understands
+  fi
+  if grep -q 'not found' <<<"$ldd_out"; then
+    log "$elf needs libraries this machine does not have:"; grep 'not found' <<<"$ldd_out" >&2; exit 1
+  fi
+  while read -r lib; do libs+=("$lib"); done < <(awk '/=> \// {print $3} /^\t\// {print $1}' <<<"$ldd_out")
+done < <(find "$tether_dir" -type f -perm -u+x -o -type f -name '*.so*' | sort)
+mapfile -t libs < <(printf '%s\n' "${libs[@]}" | sort -u | grep . || true)
+
+# --- initramfs --------------------------------------------------------------------------------
+initramfs_key=$( {
+  echo "$compress $SOURCE_DATE_EPOCH $release"; printf '%s\n' "${order[@]}" "${libs[@]}"
+  hash_files "$here/build.sh" "$native/vic-init" "$native/vic-exec"
+  (cd "$tether_dir" && find . -type f -o -type l | sort | while read -r f; do echo "$f"; sha256sum <"$f"; done)
+  for m in "${order[@]}"; do sha256sum <"$modules_dir/${module_file[$m]}"; done
+  for l in "${libs[@]}"; do sha256sum <"$l"; done
+} | sha256sum | cut -d' ' -f1)
+if ! stamp_ok "$out/.initramfs.stamp" "$initramfs_key" || [ ! -f "$out/initramfs.img" ]; then
+  root="$out/.initramfs-root"
+  rm -rf "$root"
+  mkdir -p "$root"/{proc,sys,dev,run,tmp,mnt,root,etc,sbin,tether,lib/modules,lib64}
+  chmod 1777 "$root/tmp"
+  chmod 700 "$root/root"
+  install -m 755 "$native/vic-init" "$root/init"
+  install -m 755 "$native/vic-exec" "$root/sbin/vic-exec"
+  cp -a "$tether_dir/." "$root/tether/"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$root/etc/passwd"
+  printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$root/etc/group"
+  : >"$root/lib/modules/modules.order"
+  for m in "${order[@]}"; do
+    f=${module_file[$m]}
+    target="$root/lib/modules/${f%.ko*}.ko"
+    mkdir -p "$(dirname "$target")"
+    case "$f" in
+      *.ko) cp "$modules_dir/$f" "$target" ;;
+      *.ko.xz) xz -dc "$modules_dir/$f" >"$target" ;;
+      *.ko.zst) zstd -qdc "$modules_dir/$f" >"$target" ;;
+      *.ko.gz) gzip -dc "$modules_dir/$f" >"$target" ;;
+    esac
+    chmod 644 "$target"
+    echo "${f%.ko*}.ko" >>"$root/lib/modules/modules.order"
+  done
+  echo "$release" >"$root/lib/modules/release"
+  for l in "${libs[@]}"; do
+    mkdir -p "$root$(dirname "$l")"
+    cp -L "$l" "$root$l"
+    chmod 755 "$root$l"
+  done
+  # The loader is found by the path in each program's PT_INTERP (/lib64/ld-linux-x86-64.so.2).
+  find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  case "$compress" in
+    zstd) compressor=(zstd -q -19 -T0 --no-check) ;;
+    gzip) compressor=(gzip -n -9) ;;
+    lz4) compressor=(lz4 -q -l -12 -) ;; # the kernel reads only lz4's legacy frame
+    xz) compressor=(xz -q -9 --check=crc32 -T1) ;;
+    none) compressor=(cat) ;;
+    *) log "unknown COMPRESS=$compress"; exit 1 ;;
+  esac
+  (cd "$root" && find . -mindepth 1 | sed 's|^\./||' | sort |
+    cpio -o -H newc --reproducible -R 0:0 --quiet | "${compressor[@]}") >"$out/initramfs.img.tmp"
+  mv "$out/initramfs.img.tmp" "$out/initramfs.img"
+  echo "$initramfs_key" >"$out/.initramfs.stamp"
+  uncompressed=$(du -sb --apparent-size "$root" | cut -f1)
+  rm -rf "$root"
+  echo "$uncompressed" >"$out/.initramfs.uncompressed"
+fi
+cmp -s "$kernel/vmlinuz" "$out/vmlinuz" || cp "$kernel/vmlinuz" "$out/vmlinuz"
+touch -d "@$SOURCE_DATE_EPOCH" "$out/vmlinuz"
+
+# --- bootstrap.iso ----------------------------------------------------------------------------
+isolinux_bin=/usr/lib/ISOLINUX/isolinux.bin
+ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
+iso_key=$( { echo "$cmdline $SOURCE_DATE_EPOCH"; xorriso -version 2>/dev/null | head -1
+  hash_files "$here/build.sh" "$out/vmlinuz" "$out/initramfs.img" "$isolinux_bin" "$ldlinux"; } | sha256sum | cut -d' ' -f1)
+if ! stamp_ok "$out/.iso.stamp" "$iso_key" || [ ! -f "$out/bootstrap.iso" ]; then
+  iso="$out/.iso-root"
+  rm -rf "$iso"
+  mkdir -p "$iso/isolinux"
+  cp "$isolinux_bin" "$ldlinux" "$iso/isolinux/"
+  cat >"$iso/isolinux/isolinux.cfg" <<CFG
+DEFAULT vic
+PROMPT 0
+TIMEOUT 0
+LABEL vic
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND $cmdline
+CFG
+  cp "$out/vmlinuz" "$iso/vmlinuz"
+  cp "$out/initramfs.img" "$iso/initrd.img"
+  find "$iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  xorriso -as mkisofs -quiet -o "$out/bootstrap.iso.tmp" -V VIC_BOOTSTRAP -R -r \
+    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+    "$iso" 2>&1 | grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' >&2 || true
+  [ -s "$out/bootstrap.iso.tmp" ] || { log "xorriso made no ISO"; exit 1; }
+  mv "$out/bootstrap.iso.tmp" "$out/bootstrap.iso"
+  echo "$iso_key" >"$out/.iso.stamp"
+  rm -rf "$iso"
+fi
+
+# --- sizes ----------------------------------------------------------------------------------
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+size() { stat -c %s "$1"; }
+echo "vmlinuz        $(mib "$(size "$out/vmlinuz")")  ($release)"
+echo "initramfs.img  $(mib "$(size "$out/initramfs.img")")  ($compress; $(mib "$(cat "$out/.initramfs.uncompressed" 2>/dev/null || echo 0)") unpacked; tether $(mib "$(du -sb --apparent-size "$tether_dir" | cut -f1)") from ${tether_dir#"$repo/"}; ${#order[@]} modules)"
+echo "bootstrap.iso  $(mib "$(size "$out/bootstrap.iso")")  ($out/bootstrap.iso)"
