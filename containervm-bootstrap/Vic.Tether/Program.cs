@@ -12,6 +12,16 @@ catch (ArgumentException ex)
     return 2;
 }
 
-await using var channel = Tether.OpenChannel(options.Channel);
-using var tether = new Tether(options, channel);
-return await tether.RunAsync().ConfigureAwait(false);
+try
+{
+    await using var channel = await Tether.OpenChannelAsync(options.Channel).ConfigureAwait(false);
+    using var tether = new Tether(options, channel);
+    return await tether.RunAsync().ConfigureAwait(false);
+}
+catch (Exception ex) when (options.InVm)
+{
+    // PID 1 must not die: that is a kernel panic. Say why on the console and power off.
+    Console.Error.WriteLine($"vic-tether: {ex}");
+    Tether.PowerOffNow();
+    return 1;
+}

@@ -198,18 +198,28 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             return;
         }
 
+        PowerOffNow();
+    }
+
+    public static void PowerOffNow()
+    {
         Native.sync();
         Native.reboot(Native.RbPowerOff);
     }
 
-    /// <summary>Opens the channel: a character device in the VM, a unix socket in host tests.</summary>
-    public static Stream OpenChannel(string channel)
+    /// <summary>Opens the channel: a character device in the VM (waiting a while for it to appear), a unix socket in host tests.</summary>
+    public static async Task<Stream> OpenChannelAsync(string channel)
     {
         if (channel.StartsWith("unix:", StringComparison.Ordinal))
         {
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             socket.Connect(new UnixDomainSocketEndPoint(channel["unix:".Length..]));
             return new NetworkStream(socket, ownsSocket: true);
+        }
+
+        for (var i = 0; i < 500 && !File.Exists(channel); i++)
+        {
+            await Task.Delay(10).ConfigureAwait(false);
         }
 
         return new PatientChannel(new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None));

@@ -10,8 +10,8 @@ internal sealed record TetherOptions(string Channel, string? HostRoot, string Vi
 
     public static TetherOptions Parse(string[] args)
     {
-        var cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline") : "";
-        var kernel = cmdline.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+        var cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline").Trim() : "";
+        var kernel = cmdline.Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries)
             .Select(p => p.Split('=', 2))
             .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
         string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

@@ -317,6 +317,13 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
                 return;
             }
 
+            // The template was stopped before it was saved, so the restored VM arrives paused.
+            if (status == "paused")
+            {
+                await qmp.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             await Task.Delay(5, cancellationToken).ConfigureAwait(false);
         }
 
