@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Vic.Backends.Conformance;
 using Vic.Backends.Qemu;
 using Vic.Interaction;
@@ -13,17 +13,19 @@ using Vic.TestSupport;
 var runs = int.Parse(Environment.GetEnvironmentVariable("RUNS") ?? "10", CultureInfo.InvariantCulture);
 var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
 using var home = new TempDirectory("bench-vm");
-var options = new QemuBackendOptions(home.Combine("state"), kernel, initramfs, new VmResources(2, 4L << 30), InstantClone: true, Accelerator: Accelerator.Tcg)
+var options = new QemuBackendOptions(home.Combine("state"), kernel, initramfs, new VmResources(8, 8L << 30), InstantClone: true, Accelerator: Accelerator.Tcg)
 {
     TemplateDirectory = home.Combine("templates"),
 };
-using var backend = new QemuBackend(options, NullLogger<QemuBackend>.Instance);
+using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(Environment.GetEnvironmentVariable("VERBOSE") is null ? LogLevel.Warning : LogLevel.Information));
+using var backend = new QemuBackend(options, loggers.CreateLogger<QemuBackend>());
 var layer = TestDisks.BusyboxLayer(home.Combine("disks"));
 var resources = new VmResources(1, 256L << 20);
 
 var template = Stopwatch.StartNew();
 await Ready(await backend.CloneAsync(Spec("warm"), CancellationToken.None));
 Console.WriteLine($"template build + first clone: {template.Elapsed.TotalSeconds:0.00} s (once per kernel/initramfs/size)");
+await backend.DestroyAsync("warm", CancellationToken.None);
 
 var cold = new List<double>();
 var clone = new List<double>();
