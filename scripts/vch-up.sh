@@ -40,10 +40,12 @@ fi
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "vch: already running (pid $(cat "$pidfile"))"
 else
-  kernel=$(iso/fetch-kernel.sh)
+  # The ContainerVM boot files: Debian's cloud kernel and our initramfs (vic-init, vic-exec, tether).
+  iso/build.sh >/dev/null
   nohup dotnet out/vch-endpoint/vch-endpoint.dll \
     -H "tcp://127.0.0.1:$port" -H "unix://$sock" \
-    --name local-vch --data-dir "$home/data" --containervm-kernel "$kernel" \
+    --name local-vch --data-dir "$home/data" \
+    --backend qemu --containervm-kernel iso/out/vmlinuz --containervm-initramfs iso/out/initramfs.img \
     --registry-mirror "http://127.0.0.1:$registry_port" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"

@@ -15,6 +15,8 @@ public sealed class EndpointProcessTests : IDisposable
     [InlineData("TLS without its certificate", "--tlscert is required with TLS", "-H", "tcp://127.0.0.1:{port}", "--tls")]
     [InlineData("a bad pool size", "--pool-memory: invalid size 'lots'", "-H", "tcp://127.0.0.1:{port}", "--pool-memory", "lots")]
     [InlineData("a bad address", "invalid bind address", "-H", "tcp://127.0.0.1:notaport")]
+    [InlineData("qemu without its boot files", "--backend qemu needs --containervm-kernel and --containervm-initramfs", "-H", "tcp://127.0.0.1:{port}", "--backend", "qemu")]
+    [InlineData("an unknown backend", "--backend: unknown backend 'hyperv'", "-H", "tcp://127.0.0.1:{port}", "--backend", "hyperv")]
     public async Task BadSettingsStopTheEndpointBeforeItListens(string because, string message, params string[] arguments)
     {
         var port = EndpointProcess.FreePort();
@@ -63,6 +65,25 @@ public sealed class EndpointProcessTests : IDisposable
         Assert.Matches(@"^\d+\.\d+\.\d+-\d+-cloud-amd64$", release);
         Assert.Equal(release + "\n", info.StandardOutput);
         Assert.Equal(release + "\n", version.StandardOutput);
+    }
+
+    [Fact]
+    public async Task WithTheQemuBackendInfoShowsItAndHowContainerVmsStart()
+    {
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        var port = EndpointProcess.FreePort();
+        await using var endpoint = await EndpointProcess.StartAsync(port,
+        [
+            "-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--backend", "qemu",
+            "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--no-instant-clone", "--pool-cpu", "3",
+        ]);
+
+        var info = await Command.DockerAsync($"tcp://127.0.0.1:{port}", "info");
+
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains("  Compute backend: qemu", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("  Provisioning: cold boot", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains(" CPUs: 3", info.StandardOutput, StringComparison.Ordinal);
     }
 
     private static async Task<string> VchIdAsync(string host)

@@ -14,12 +14,15 @@ var dataDir = new Option<string>("--data-dir") { Description = "Where the VCH ke
 var poolCpu = new Option<int?>("--pool-cpu") { Description = "vCPUs all ContainerVMs together may use (default: host CPUs)" };
 var poolMemory = new Option<string?>("--pool-memory") { Description = "Memory all ContainerVMs together may use, e.g. 8g (default: half the host)" };
 var kernel = new Option<string?>("--containervm-kernel") { Description = "Kernel image the ContainerVMs boot" };
+var initramfs = new Option<string?>("--containervm-initramfs") { Description = "Initramfs with vic-init and the tether (iso/out/initramfs.img)" };
+var backendOption = new Option<string>("--backend") { Description = "Compute backend: none (API only) or qemu", DefaultValueFactory = _ => "none" };
+var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
-    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel,
+    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
     insecureRegistry, registryMirror,
 };
 
@@ -39,6 +42,9 @@ root.SetAction(async (parse, cancellationToken) =>
         PoolCpus = parse.GetValue(poolCpu),
         PoolMemory = parse.GetValue(poolMemory),
         ContainerVmKernel = parse.GetValue(kernel),
+        ContainerVmInitramfs = parse.GetValue(initramfs),
+        Backend = parse.GetValue(backendOption)!,
+        NoInstantClone = parse.GetValue(noInstantClone),
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
     };

@@ -18,8 +18,11 @@ public enum TlsMode
 /// <summary>The TLS files, already known to exist.</summary>
 public sealed record TlsFiles(string Certificate, string Key, string? CertificateAuthority);
 
-/// <summary>The endpoint's validated settings: where it listens, how it secures that, and the VCH it serves.</summary>
-public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch);
+/// <summary>The local QEMU backend's files and mode, when that backend is chosen.</summary>
+public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone);
+
+/// <summary>The endpoint's validated settings: where it listens, how it secures that, the VCH it serves and its backend.</summary>
+public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null);
 
 /// <summary>The endpoint's options as given on the command line, before validation.</summary>
 public sealed record EndpointOptions
@@ -47,6 +50,14 @@ public sealed record EndpointOptions
     public string? PoolMemory { get; init; }
 
     public string? ContainerVmKernel { get; init; }
+
+    /// <summary>The initramfs with vic-init and the tether (iso/out/initramfs.img).</summary>
+    public string? ContainerVmInitramfs { get; init; }
+
+    /// <summary>"none" (API only) or "qemu" (the local backend).</summary>
+    public string Backend { get; init; } = "none";
+
+    public bool NoInstantClone { get; init; }
 
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
@@ -92,13 +103,33 @@ public sealed record EndpointOptions
             throw new ArgumentException($"--containervm-kernel: no such file {ContainerVmKernel}");
         }
 
+        QemuSettings? qemu = null;
+        if (Backend == "qemu")
+        {
+            if (ContainerVmKernel is null || ContainerVmInitramfs is null)
+            {
+                throw new ArgumentException("--backend qemu needs --containervm-kernel and --containervm-initramfs (iso/build.sh makes them)");
+            }
+
+            if (!File.Exists(ContainerVmInitramfs))
+            {
+                throw new ArgumentException($"--containervm-initramfs: no such file {ContainerVmInitramfs}");
+            }
+
+            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone);
+        }
+        else if (Backend != "none")
+        {
+            throw new ArgumentException($"--backend: unknown backend '{Backend}' (none or qemu)");
+        }
+
         var vch = new VchConfig(
             Name,
             Path.GetFullPath(DataDirectory),
             new VmResources(cpus, memory),
             ContainerVmKernel,
             new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]));
-        return new EndpointConfig(listen, mode, files, vch);
+        return new EndpointConfig(listen, mode, files, vch, qemu);
     }
 
     // dockerd keeps mirrors as absolute http(s) URLs ending in '/', and refuses anything else up front.

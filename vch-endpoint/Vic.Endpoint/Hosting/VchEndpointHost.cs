@@ -47,7 +47,7 @@ public static partial class VchEndpointHost
         });
 
         builder.Services.AddDockerApi(
-            services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend, services.GetRequiredService<ILoggerFactory>()),
+            services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend ?? CreateBackend(config, services), services.GetRequiredService<ILoggerFactory>()),
             EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<VchEngine>();
@@ -74,6 +74,14 @@ public static partial class VchEndpointHost
         });
         return app;
     }
+
+    /// <summary>The backend the configuration names; null leaves the VCH without one (API only).</summary>
+    private static IComputeBackend? CreateBackend(EndpointConfig config, IServiceProvider services) =>
+        config.Qemu is { } qemu
+            ? new Vic.Backends.Qemu.QemuBackend(
+                new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone),
+                services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>())
+            : null;
 
     private static void ConfigureListener(ListenOptions listen, EndpointConfig config)
     {

@@ -89,6 +89,7 @@ public sealed class VchEngine : IDisposable
     public void Dispose()
     {
         _meter.Dispose();
+        (Backend as IDisposable)?.Dispose();
         Images.Dispose();
         Store.Dispose();
     }
