@@ -131,6 +131,38 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ATtySessionSeesItsTerminalAndItsResizes()
+    {
+        var vm = await Backend.CloneAsync(Spec("tty"), CancellationToken.None);
+        await using var tether = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+        await tether.SendSpecAsync(Container("tty", ["sh", "-c", "tty; stty size; echo ready; read line; stty size"]) with { Tty = true, OpenStdin = true, Rows = 30, Columns = 100 });
+        await WaitForAsync(() => tether.Stdout(0).Contains("ready", StringComparison.Ordinal));
+
+        await tether.ResizeAsync(0, 50, 132);
+        await tether.StdinAsync(0, "go\r");
+        var result = await tether.WaitAsync(0, RunTimeout);
+
+        Assert.Matches(@"^/dev/pts/\d+\r\n30 100\r\nready\r\ngo\r\n50 132\r\n$", result.Stdout);
+        Assert.Equal(0, result.ExitCode);
+    }
+
+    [Fact]
+    public async Task StatsComeFromTheGuest()
+    {
+        var vm = await Backend.CloneAsync(Spec("stats"), CancellationToken.None);
+        await using var tether = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+        await tether.SendSpecAsync(Container("stats", ["sh", "-c", "echo up; sleep 600"]));
+        await WaitForAsync(() => tether.Stdout(0).Contains("up", StringComparison.Ordinal));
+
+        var stats = await tether.StatsAsync();
+
+        Assert.InRange(stats.MemoryTotalBytes, 128L << 20, SmallVm.MemoryBytes);
+        Assert.InRange(stats.MemoryUsedBytes, 1, stats.MemoryTotalBytes);
+        Assert.True(stats.CpuNanoseconds > 0);
+        Assert.True(stats.Processes >= 3);
+    }
+
+    [Fact]
     public async Task AVmThatDiesIsReportedAndListedOff()
     {
         var vm = await Backend.CloneAsync(Spec("doomed"), CancellationToken.None);

@@ -15,6 +15,7 @@ public sealed class TetherClient : IAsyncDisposable
     private readonly Stream _channel;
     private readonly FrameWriter _writer;
     private readonly Dictionary<uint, (StringBuilder Out, StringBuilder Err, TaskCompletionSource<int> Exit)> _sessions = [];
+    private readonly TaskCompletionSource<StatsReport> _stats = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<StateReport> _state = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reading;
 
@@ -44,6 +45,14 @@ public sealed class TetherClient : IAsyncDisposable
     public Task CloseStdinAsync(uint session) => _writer.WriteAsync(FrameType.StdinClose, session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).AsTask();
 
     public Task SignalAsync(uint session, int signal) => _writer.WriteAsync(FrameType.Signal, session, Payloads.Int32(signal), CancellationToken.None).AsTask();
+
+    public Task ResizeAsync(uint session, int rows, int columns) => _writer.WriteAsync(FrameType.Resize, session, Payloads.Size(rows, columns), CancellationToken.None).AsTask();
+
+    public async Task<StatsReport> StatsAsync()
+    {
+        await _writer.WriteAsync(FrameType.StatsRequest, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        return await _stats.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+    }
 
     public async Task<StateReport> AttachAsync()
     {
@@ -121,6 +130,9 @@ public sealed class TetherClient : IAsyncDisposable
                     break;
                 case FrameType.Exit:
                     Track(frame.Session).Exit.TrySetResult(Payloads.Int32(frame.Payload));
+                    break;
+                case FrameType.Stats:
+                    _stats.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StatsReport));
                     break;
                 case FrameType.State:
                     _state.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StateReport));
