@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Vic.Api.ContainersApi;
 using Vic.Api.Errors;
 using Vic.Api.ImagesApi;
 using Vic.Api.Metrics;
@@ -37,6 +38,7 @@ public static class DockerApi
         app.MapSystemEndpoints();
         app.MapEventsEndpoint();
         app.MapImagesEndpoints();
+        app.MapContainersEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

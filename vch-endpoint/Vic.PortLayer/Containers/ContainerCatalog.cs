@@ -7,7 +7,7 @@ using Vic.PortLayer.Store;
 namespace Vic.PortLayer.Containers;
 
 /// <summary>What a caller asks for when it creates a container record.</summary>
-public sealed record NewContainer(string? Name, string Image, IReadOnlyDictionary<string, string>? Labels = null);
+public sealed record NewContainer(string? Name, string Image, IReadOnlyDictionary<string, string>? Labels = null, ContainerConfig? Config = null, string ImageId = "");
 
 /// <summary>
 /// The port layer's truth about containers: resolves the names users type, applies lifecycle
@@ -54,6 +54,8 @@ public sealed partial class ContainerCatalog
                 Created = _time.GetUtcNow(),
                 Labels = request.Labels ?? new Dictionary<string, string>(),
                 Status = new CreatedStatus(),
+                Config = request.Config ?? new ContainerConfig(),
+                ImageId = request.ImageId,
             };
             Commit(record, "create");
             return record;
@@ -91,12 +93,12 @@ public sealed partial class ContainerCatalog
 
     /// <summary>
     /// Applies one lifecycle transition. The transition may refuse (throwing Docker's error); if it
-    /// succeeds the new record is stored, then the event named <paramref name="action"/> is published.
+    /// succeeds the new record is stored, then the event named <paramref name="action"/> (if any) is published.
     /// </summary>
     public ContainerRecord Transition(
         string idOrName,
         Func<ContainerRef, ContainerStatus, ContainerStatus> transition,
-        string action,
+        string? action,
         IReadOnlyDictionary<string, string>? extraAttributes = null)
     {
         lock (_gate)
@@ -152,11 +154,14 @@ public sealed partial class ContainerCatalog
         };
     }
 
-    private void Commit(ContainerRecord record, string action, IReadOnlyDictionary<string, string>? extra = null)
+    private void Commit(ContainerRecord record, string? action, IReadOnlyDictionary<string, string>? extra = null)
     {
         _records.Put(record.Id, record.Name, record);
         _byId[record.Id] = record;
-        _events.Publish(EventTypes.Container, action, record.Id, Attributes(record, extra));
+        if (action is not null)
+        {
+            _events.Publish(EventTypes.Container, action, record.Id, Attributes(record, extra));
+        }
     }
 
     private static Dictionary<string, string> Attributes(ContainerRecord record, IReadOnlyDictionary<string, string>? extra)

@@ -26,5 +26,7 @@ public sealed record ContainerRecord
 
     public int RestartCount { get; init; }
 
+    public ContainerConfig Config { get; init; } = new();
+
     public ContainerRef Ref => new(Id, Name);
 }

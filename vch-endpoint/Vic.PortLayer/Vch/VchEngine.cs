@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vic.PortLayer.Events;
 using Vic.PortLayer.Images;
+using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Store;
 
 namespace Vic.PortLayer.Vch;
@@ -42,6 +43,7 @@ public sealed class VchEngine : IDisposable
         Events = new EventBus(time);
         Containers = new ContainerCatalog(Store, Events, time);
         Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
+        Runtime = new ContainerService(config, Containers, Images, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
 
         _meter.CreateObservableGauge(
@@ -68,6 +70,9 @@ public sealed class VchEngine : IDisposable
 
     public ImageService Images { get; }
 
+    /// <summary>Runs containers on the backend: start, attach, wait, logs, stop, kill, remove.</summary>
+    public ContainerService Runtime { get; }
+
     /// <summary>The release of the kernel ContainerVMs boot, empty when none is configured.</summary>
     public string KernelRelease { get; }
 
@@ -89,6 +94,7 @@ public sealed class VchEngine : IDisposable
     public void Dispose()
     {
         _meter.Dispose();
+        Runtime.Dispose();
         (Backend as IDisposable)?.Dispose();
         Images.Dispose();
         Store.Dispose();

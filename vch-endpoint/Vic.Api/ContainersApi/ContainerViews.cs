@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Vic.PortLayer.Containers;
+
+namespace Vic.Api.ContainersApi;
+
+/// <summary>The Docker JSON of containers: list entries, inspect documents and status lines.</summary>
+public static class ContainerViews
+{
+    public static JsonObject Summary(ContainerRecord c, DateTimeOffset now) => new()
+    {
+        ["Id"] = c.Id,
+        ["Names"] = new JsonArray("/" + c.Name),
+        ["Image"] = c.Image,
+        ["ImageID"] = c.ImageId,
+        ["Command"] = string.Join(' ', c.Config.Args),
+        ["Created"] = c.Created.ToUnixTimeSeconds(),
+        ["Ports"] = new JsonArray(),
+        ["Labels"] = Labels(c),
+        ["State"] = c.Status.State.ToWire(),
+        ["Status"] = StatusLine(c.Status, now),
+        ["HostConfig"] = new JsonObject { ["NetworkMode"] = "default" },
+        ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject() },
+        ["Mounts"] = new JsonArray(),
+    };
+
+    public static JsonObject Inspect(ContainerRecord c, string dataDirectory)
+    {
+        var s = c.Status;
+        var config = c.Config;
+        var args = config.Args;
+        var folder = Path.Combine(dataDirectory, "containers", c.Id);
+        return new JsonObject
+        {
+            ["Id"] = c.Id,
+            ["Created"] = Time(c.Created),
+            ["Path"] = args.Count > 0 ? args[0] : "",
+            ["Args"] = Array(args.Skip(1)),
+            ["State"] = new JsonObject
+            {
+                ["Status"] = s.State.ToWire(),
+                ["Running"] = s.IsRunning && s.State != ContainerState.Restarting,
+                ["Paused"] = s.State == ContainerState.Paused,
+                ["Restarting"] = s.State == ContainerState.Restarting,
+                ["OOMKilled"] = false,
+                ["Dead"] = s.State == ContainerState.Dead,
+                ["Pid"] = 0,
+                ["ExitCode"] = s.ExitCode,
+                ["Error"] = s.Error,
+                ["StartedAt"] = Time(s.StartedAt),
+                ["FinishedAt"] = Time(s.FinishedAt),
+            },
+            ["Image"] = c.ImageId,
+            ["ResolvConfPath"] = "",
+            ["HostnamePath"] = "",
+            ["HostsPath"] = "",
+            ["LogPath"] = Path.Combine(folder, "container.log"),
+            ["Name"] = "/" + c.Name,
+            ["RestartCount"] = c.RestartCount,
+            ["Driver"] = "vmdk",
+            ["Platform"] = "linux",
+            ["MountLabel"] = "",
+            ["ProcessLabel"] = "",
+            ["AppArmorProfile"] = "",
+            ["ExecIDs"] = null,
+            ["HostConfig"] = new JsonObject
+            {
+                ["AutoRemove"] = config.AutoRemove,
+                ["Memory"] = config.MemoryBytes,
+                ["NanoCpus"] = config.Cpus * 1_000_000_000L,
+                ["RestartPolicy"] = new JsonObject { ["Name"] = config.RestartPolicy.Name, ["MaximumRetryCount"] = config.RestartPolicy.MaximumRetryCount },
+                ["NetworkMode"] = "default",
+                ["ExtraHosts"] = Array(config.ExtraHosts),
+                ["Dns"] = Array(config.Dns),
+                ["DnsSearch"] = Array(config.DnsSearch),
+            },
+            ["GraphDriver"] = new JsonObject { ["Name"] = "vmdk", ["Data"] = new JsonObject { ["Scratch"] = Path.Combine(folder, "scratch.vmdk") } },
+            ["Mounts"] = new JsonArray(),
+            ["Config"] = new JsonObject
+            {
+                ["Hostname"] = config.Hostname.Length > 0 ? config.Hostname : c.Id[..12],
+                ["Domainname"] = config.Domainname,
+                ["User"] = config.User,
+                ["AttachStdin"] = config.OpenStdin,
+                ["AttachStdout"] = true,
+                ["AttachStderr"] = true,
+                ["Tty"] = config.Tty,
+                ["OpenStdin"] = config.OpenStdin,
+                ["StdinOnce"] = config.StdinOnce,
+                ["Env"] = Array(config.Env),
+                ["Cmd"] = Array(config.Cmd),
+                ["Image"] = c.Image,
+                ["WorkingDir"] = config.WorkingDir,
+                ["Entrypoint"] = config.Entrypoint.Count == 0 ? null : Array(config.Entrypoint),
+                ["Labels"] = Labels(c),
+                ["StopSignal"] = config.StopSignal,
+                ["StopTimeout"] = config.StopTimeout,
+            },
+            ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject(), ["Ports"] = new JsonObject() },
+        };
+    }
+
+    /// <summary>The STATUS column of <c>docker ps</c>.</summary>
+    public static string StatusLine(ContainerStatus status, DateTimeOffset now) => status switch
+    {
+        RunningStatus { StartedAt: { } at } => $"Up {HumanDuration(now - at)}",
+        PausedStatus { StartedAt: { } at } => $"Up {HumanDuration(now - at)} (Paused)",
+        RestartingStatus { FinishedAt: { } at } => $"Restarting ({status.ExitCode}) {HumanDuration(now - at)} ago",
+        ExitedStatus { FinishedAt: { } at } => $"Exited ({status.ExitCode}) {HumanDuration(now - at)} ago",
+        RemovingStatus => "Removal In Progress",
+        DeadStatus => "Dead",
+        _ => "Created",
+    };
+
+    /// <summary>docker's go-units HumanDuration.</summary>
+    public static string HumanDuration(TimeSpan d)
+    {
+        var seconds = (int)d.TotalSeconds;
+        return seconds switch
+        {
+            < 1 => "Less than a second",
+            1 => "1 second",
+            < 60 => $"{seconds} seconds",
+            _ when d.TotalMinutes < 2 => "About a minute",
+            _ when d.TotalMinutes < 60 => $"{(int)d.TotalMinutes} minutes",
+            _ when d.TotalHours < 2 => "About an hour",
+            _ when d.TotalHours < 48 => $"{(int)d.TotalHours} hours",
+            _ when d.TotalDays < 14 => $"{(int)d.TotalDays} days",
+            _ when d.TotalDays < 60 => $"{(int)(d.TotalDays / 7)} weeks",
+            _ when d.TotalDays < 730 => $"{(int)(d.TotalDays / 30)} months",
+            _ => $"{(int)(d.TotalDays / 365)} years",
+        };
+    }
+
+    private static JsonObject Labels(ContainerRecord c) => new(c.Labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value)));
+
+    private static JsonArray Array(IEnumerable<string> values) => new([.. values.Select(v => (JsonNode)v)]);
+
+    /// <summary>RFC 3339 with nanosecond digits; Go's zero time where there is none, as dockerd prints.</summary>
+    private static string Time(DateTimeOffset? at) =>
+        at is { } t ? t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff00Z", CultureInfo.InvariantCulture) : "0001-01-01T00:00:00Z";
+}

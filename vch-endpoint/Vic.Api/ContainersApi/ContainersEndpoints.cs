@@ -1,0 +1,243 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Vic.Api.Errors;
+using Vic.Api.Filters;
+using Vic.Api.Models;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Runtime;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.ContainersApi;
+
+/// <summary>The container routes that are built: create, start, attach, wait, logs, list, inspect, stop, kill, remove.</summary>
+public static class ContainersEndpoints
+{
+    public static void MapContainersEndpoints(this IEndpointRouteBuilder routes)
+    {
+        routes.MapPost("/containers/create", CreateAsync);
+        routes.MapGet("/containers/json", List);
+        routes.MapGet("/containers/{id}/json", (HttpContext context, VchEngine engine, string id) =>
+            DockerJson.WriteAsync(context, ContainerViews.Inspect(engine.Containers.Resolve(id), engine.Config.DataDirectory)));
+        routes.MapPost("/containers/{id}/start", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            await engine.Runtime.StartAsync(id, context.RequestAborted).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+        routes.MapPost("/containers/{id}/wait", WaitAsync);
+        routes.MapPost("/containers/{id}/attach", AttachAsync);
+        routes.MapGet("/containers/{id}/logs", LogsAsync);
+        routes.MapPost("/containers/{id}/stop", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            var t = context.Request.Query["t"].ToString() is { Length: > 0 } text ? int.Parse(text, CultureInfo.InvariantCulture) : (int?)null;
+            await engine.Runtime.StopAsync(id, t, context.RequestAborted).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+        routes.MapPost("/containers/{id}/kill", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            await engine.Runtime.KillAsync(id, context.Request.Query["signal"].ToString() is { Length: > 0 } s ? s : "KILL", context.RequestAborted).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+        routes.MapDelete("/containers/{id}", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            await engine.Runtime.RemoveAsync(id, IsTrue(context.Request.Query["force"]), context.RequestAborted).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+    }
+
+    private static async Task CreateAsync(HttpContext context, VchEngine engine)
+    {
+        JsonDocument body;
+        try
+        {
+            body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}");
+        }
+
+        using (body)
+        {
+            var (image, labels, config) = CreateRequest.Parse(body.RootElement);
+            var name = context.Request.Query["name"].ToString();
+            var record = engine.Runtime.Create(name.Length > 0 ? name : null, image, labels, config);
+            await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = record.Id, ["Warnings"] = new JsonArray() }, StatusCodes.Status201Created).ConfigureAwait(false);
+        }
+    }
+
+    private static Task List(HttpContext context, VchEngine engine)
+    {
+        var query = context.Request.Query;
+        var all = IsTrue(query["all"]);
+        var filters = FilterArgs.Parse(query["filters"]);
+        IEnumerable<ContainerRecord> containers = engine.Containers.List();
+        if (!all)
+        {
+            containers = containers.Where(c => c.Status.IsRunning);
+        }
+
+        if (filters.TryGetValue("status", out var states))
+        {
+            containers = containers.Where(c => states.Contains(c.Status.State.ToWire()));
+        }
+
+        if (filters.TryGetValue("name", out var names))
+        {
+            containers = containers.Where(c => names.Any(n => c.Name.Contains(n.TrimStart('/'), StringComparison.Ordinal)));
+        }
+
+        if (filters.TryGetValue("label", out var labels))
+        {
+            containers = containers.Where(c => labels.All(l => l.Split('=', 2) is var kv && c.Labels.TryGetValue(kv[0], out var v) && (kv.Length == 1 || v == kv[1])));
+        }
+
+        if (query["limit"].ToString() is { Length: > 0 } limit && int.Parse(limit, CultureInfo.InvariantCulture) is > 0 and var n)
+        {
+            containers = containers.Take(n);
+        }
+
+        var now = engine.Time.GetUtcNow();
+        return DockerJson.WriteAsync(context, new JsonArray([.. containers.Select(c => (JsonNode)ContainerViews.Summary(c, now))]));
+    }
+
+    private static async Task WaitAsync(HttpContext context, VchEngine engine, string id)
+    {
+        var condition = context.Request.Query["condition"].ToString() switch
+        {
+            "" or "not-running" => WaitCondition.NotRunning,
+            "next-exit" => WaitCondition.NextExit,
+            "removed" => WaitCondition.Removed,
+            var other => throw PortLayerException.InvalidParameter($"invalid condition: \"{other}\""),
+        };
+        engine.Containers.Resolve(id);
+
+        // The CLI calls wait before start and reads nothing until the end: the headers go out now.
+        context.Response.ContentType = DockerError.JsonContentType;
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        var code = await engine.Runtime.WaitAsync(id, condition, context.RequestAborted).ConfigureAwait(false);
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new JsonObject { ["Error"] = null, ["StatusCode"] = code }) + "\n", context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>POST /containers/{id}/attach</c>: answers 101 and turns the connection into the container's
+    /// stdio. The stream ends when the process does; the client's half-close is stdin's end.
+    /// </summary>
+    private static async Task AttachAsync(HttpContext context, VchEngine engine, string id)
+    {
+        var query = context.Request.Query;
+        var streams = engine.Runtime.Attach(id);
+        var wantStdin = IsTrue(query["stdin"]);
+        var wantStdout = IsTrue(query["stdout"]);
+        var wantStderr = IsTrue(query["stderr"]);
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
+        Stream connection;
+        context.Response.ContentType = streams.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        if (upgrade is { IsUpgradableRequest: true })
+        {
+            context.Response.Headers.Connection = "Upgrade";
+            context.Response.Headers.Upgrade = "tcp";
+            connection = await upgrade.UpgradeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            connection = context.Response.Body;
+        }
+
+        var stdin = wantStdin && upgrade is { IsUpgradableRequest: true } ? Task.Run(() => PumpStdinAsync(connection, streams), CancellationToken.None) : Task.CompletedTask;
+        try
+        {
+            // Not RequestAborted: the CLI half-closes a hijacked connection it sends no stdin on,
+            // which Kestrel reports as an abort although the client still reads.
+            await foreach (var chunk in streams.Output.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                if ((chunk.Stream == OutputStream.Stdout && wantStdout) || (chunk.Stream == OutputStream.Stderr && wantStderr))
+                {
+                    await StdStreams.WriteAsync(connection, chunk, streams.Tty, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The client went away; the container carries on.
+        }
+
+        await connection.DisposeAsync().ConfigureAwait(false);
+        _ = stdin;
+    }
+
+    private static async Task PumpStdinAsync(Stream connection, AttachedStreams streams)
+    {
+        var buffer = new byte[32 * 1024];
+        try
+        {
+            int read;
+            while ((read = await connection.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                await streams.WriteStdin(buffer.AsMemory(0, read).ToArray()).ConfigureAwait(false);
+            }
+
+            await streams.CloseStdin().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task LogsAsync(HttpContext context, VchEngine engine, string id)
+    {
+        var query = context.Request.Query;
+        var follow = IsTrue(query["follow"]);
+        var timestamps = IsTrue(query["timestamps"]);
+        var since = DockerTimestamp.ParseOptional(query["since"], "since");
+        var until = DockerTimestamp.ParseOptional(query["until"], "until");
+        var stdout = IsTrue(query["stdout"]);
+        var stderr = IsTrue(query["stderr"]);
+        if (!stdout && !stderr)
+        {
+            throw PortLayerException.InvalidParameter("Bad parameters: you must choose at least one stream");
+        }
+
+        var record = engine.Containers.Resolve(id);
+        var tty = record.Config.Tty;
+        var (history, live) = engine.Runtime.Logs(id, follow);
+        IEnumerable<OutputChunk> selected = history.Where(c => (since is null || c.Time >= since) && (until is null || c.Time <= until) && Wanted(c));
+        if (query["tail"].ToString() is { Length: > 0 } tail && tail != "all" && int.TryParse(tail, NumberStyles.None, CultureInfo.InvariantCulture, out var lines))
+        {
+            selected = selected.TakeLast(lines);
+        }
+
+        context.Response.ContentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        foreach (var chunk in selected)
+        {
+            await StdStreams.WriteAsync(context.Response.Body, Stamp(chunk), tty, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        if (live is not null)
+        {
+            await foreach (var chunk in live.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
+            {
+                if (Wanted(chunk) && (until is null || chunk.Time <= until))
+                {
+                    await StdStreams.WriteAsync(context.Response.Body, Stamp(chunk), tty, context.RequestAborted).ConfigureAwait(false);
+                }
+            }
+        }
+
+        bool Wanted(OutputChunk c) => c.Stream == OutputStream.Stdout ? stdout : stderr;
+
+        OutputChunk Stamp(OutputChunk c) => timestamps
+            ? c with { Data = [.. Encoding.UTF8.GetBytes(c.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff00Z ", CultureInfo.InvariantCulture)), .. c.Data] }
+            : c;
+    }
+
+    private static bool IsTrue(string? value) => value is "1" or "true" or "True";
+}

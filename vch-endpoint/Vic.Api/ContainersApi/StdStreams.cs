@@ -1,0 +1,29 @@
+using System.Buffers.Binary;
+using Vic.PortLayer.Runtime;
+
+namespace Vic.Api.ContainersApi;
+
+/// <summary>
+/// Docker's stdio stream framing: without a TTY every chunk is prefixed with 8 bytes (stream 1 or 2,
+/// three zeros, big-endian length) so stdout and stderr can share one connection; with a TTY the
+/// bytes go raw.
+/// </summary>
+public static class StdStreams
+{
+    public const string MultiplexedContentType = "application/vnd.docker.multiplexed-stream";
+    public const string RawContentType = "application/vnd.docker.raw-stream";
+
+    public static async Task WriteAsync(Stream target, OutputChunk chunk, bool tty, CancellationToken cancellationToken)
+    {
+        if (!tty)
+        {
+            var header = new byte[8];
+            header[0] = (byte)chunk.Stream;
+            BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), (uint)chunk.Data.Length);
+            await target.WriteAsync(header, cancellationToken).ConfigureAwait(false);
+        }
+
+        await target.WriteAsync(chunk.Data, cancellationToken).ConfigureAwait(false);
+        await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,54 @@
+namespace Vic.PortLayer.Containers;
+
+/// <summary>Docker's restart policy: no, always, unless-stopped or on-failure with a retry limit.</summary>
+public sealed record RestartPolicy(string Name = "no", int MaximumRetryCount = 0);
+
+/// <summary>
+/// How a container runs, already merged with its image's config (entrypoint, cmd, env, workdir,
+/// user), as dockerd does at create time. The Api fills it from the create request.
+/// </summary>
+public sealed record ContainerConfig
+{
+    public IReadOnlyList<string> Entrypoint { get; init; } = [];
+
+    public IReadOnlyList<string> Cmd { get; init; } = [];
+
+    public IReadOnlyList<string> Env { get; init; } = [];
+
+    public string WorkingDir { get; init; } = "";
+
+    public string User { get; init; } = "";
+
+    public string Hostname { get; init; } = "";
+
+    public string Domainname { get; init; } = "";
+
+    public bool Tty { get; init; }
+
+    public bool OpenStdin { get; init; }
+
+    public bool StdinOnce { get; init; }
+
+    public bool AutoRemove { get; init; }
+
+    /// <summary>Memory of the ContainerVM; 0 means the VCH's default.</summary>
+    public long MemoryBytes { get; init; }
+
+    /// <summary>vCPUs of the ContainerVM (from --cpus, rounded up); 0 means the default.</summary>
+    public int Cpus { get; init; }
+
+    public string StopSignal { get; init; } = "SIGTERM";
+
+    public int? StopTimeout { get; init; }
+
+    public RestartPolicy RestartPolicy { get; init; } = new();
+
+    public IReadOnlyList<string> ExtraHosts { get; init; } = [];
+
+    public IReadOnlyList<string> Dns { get; init; } = [];
+
+    public IReadOnlyList<string> DnsSearch { get; init; } = [];
+
+    /// <summary>The process to run: entrypoint then cmd.</summary>
+    public IReadOnlyList<string> Args => [.. Entrypoint, .. Cmd];
+}

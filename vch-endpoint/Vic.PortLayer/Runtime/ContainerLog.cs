@@ -1,0 +1,134 @@
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>Which stream a piece of output came from.</summary>
+public enum OutputStream
+{
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// <summary>A piece of a container's output with the time the endpoint received it.</summary>
+public sealed record OutputChunk(OutputStream Stream, byte[] Data, DateTimeOffset Time);
+
+/// <summary>
+/// A container's output: appended to its log file (one JSON object per chunk, like dockerd's
+/// json-file driver, so logs survive endpoint restarts) and handed to live readers (attach,
+/// <c>logs -f</c>). A reader that subscribes sees every chunk written after it subscribed.
+/// </summary>
+public sealed class ContainerLog : IDisposable
+{
+    private readonly string _path;
+    private readonly Lock _gate = new();
+    private readonly List<Channel<OutputChunk>> _readers = [];
+    private FileStream? _file;
+    private bool _closed;
+
+    public ContainerLog(string path) => _path = path;
+
+    public void Append(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
+    {
+        var chunk = new OutputChunk(stream, data.ToArray(), time);
+        var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(data), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
+        lock (_gate)
+        {
+            _file ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read);
+            _file.Write(line);
+            _file.WriteByte((byte)'\n');
+            _file.Flush();
+            foreach (var reader in _readers)
+            {
+                reader.Writer.TryWrite(chunk);
+            }
+        }
+    }
+
+    /// <summary>Live output from now on; completes when the container's process ends.</summary>
+    public ChannelReader<OutputChunk> Subscribe()
+    {
+        var channel = Channel.CreateUnbounded<OutputChunk>();
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                channel.Writer.Complete();
+            }
+            else
+            {
+                _readers.Add(channel);
+            }
+        }
+
+        return channel.Reader;
+    }
+
+    /// <summary>Starts a new run: readers subscribing from now wait for its output.</summary>
+    public void Open()
+    {
+        lock (_gate)
+        {
+            _closed = false;
+        }
+    }
+
+    /// <summary>The process ended: every live reader reaches its end.</summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+            foreach (var reader in _readers)
+            {
+                reader.Writer.TryComplete();
+            }
+
+            _readers.Clear();
+            _file?.Flush(flushToDisk: true);
+        }
+    }
+
+    /// <summary>Everything logged so far, oldest first.</summary>
+    public IEnumerable<OutputChunk> ReadAll()
+    {
+        if (!File.Exists(_path))
+        {
+            yield break;
+        }
+
+        using var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(file);
+        while (reader.ReadLine() is { } line)
+        {
+            LogLine? entry;
+            try
+            {
+                entry = JsonSerializer.Deserialize<LogLine>(line);
+            }
+            catch (JsonException)
+            {
+                // A line torn by a crash mid-write: the rest of the log is still good.
+                continue;
+            }
+
+            if (entry is not null)
+            {
+                yield return new OutputChunk(entry.stream == "stderr" ? OutputStream.Stderr : OutputStream.Stdout, Encoding.UTF8.GetBytes(entry.log), entry.time);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _file?.Dispose();
+            _file = null;
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "dockerd's json-file field names")]
+    private sealed record LogLine(string log, string stream, DateTimeOffset time);
+}

@@ -1,0 +1,352 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Vic.ImageStore.Layers;
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Images;
+using Vic.PortLayer.Vch;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>What <c>docker wait</c> waits for.</summary>
+public enum WaitCondition
+{
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// <summary>A client attached to a container: its live output, and its stdin if it asked for it.</summary>
+public sealed record AttachedStreams(System.Threading.Channels.ChannelReader<OutputChunk> Output, bool Tty, Func<ReadOnlyMemory<byte>, Task> WriteStdin, Func<Task> CloseStdin);
+
+/// <summary>
+/// Runs containers: makes their scratch disks, turns a start into a ContainerVM (an instant clone
+/// where the backend can) with the image's layer disks, hands the tether its spec, relays output to
+/// the log and to attached clients, and records the exit. One instance per VCH.
+/// </summary>
+public sealed partial class ContainerService : IDisposable
+{
+    /// <summary>Memory of a ContainerVM when the container asks for none.</summary>
+    public const long DefaultMemoryBytes = 256L << 20;
+
+    private readonly VchConfig _config;
+    private readonly ContainerCatalog _containers;
+    private readonly ImageService _images;
+    private readonly IComputeBackend? _backend;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Running> _running = new();
+    private readonly ConcurrentDictionary<string, ContainerLog> _logs = new();
+    private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
+
+    public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, IComputeBackend? backend, TimeProvider time, ILogger logger)
+    {
+        _config = config;
+        _containers = containers;
+        _images = images;
+        _backend = backend;
+        _time = time;
+        _logger = logger;
+    }
+
+    private string ContainersDirectory => Path.Combine(_config.DataDirectory, "containers");
+
+    /// <summary>Creates a container from an image the VCH holds, with the image's config merged in as dockerd does.</summary>
+    public ContainerRecord Create(string? name, string image, IReadOnlyDictionary<string, string> labels, ContainerConfig requested)
+    {
+        var found = _images.Catalog.Find(image)
+            ?? throw PortLayerException.NotFound($"No such image: {(Registry.ImageReference.TryParse(image, out var reference, out _) ? reference.FamiliarString : image)}");
+        var config = ImageDefaults.Merge(requested, _images.Catalog.ReadConfig(found.Id));
+        if (config.Args.Count == 0)
+        {
+            throw PortLayerException.InvalidParameter("no command specified");
+        }
+
+        var mergedLabels = new Dictionary<string, string>(found.Labels);
+        foreach (var (key, value) in labels)
+        {
+            mergedLabels[key] = value;
+        }
+
+        var record = _containers.Create(new NewContainer(name, image, mergedLabels, config, found.Id));
+        var folder = Directory.CreateDirectory(Path.Combine(ContainersDirectory, record.Id)).FullName;
+        using (var scratch = new Ext4VmdkLayerDisk(Path.Combine(folder, "scratch.vmdk"), _config.LayerCapacityBytes))
+        {
+            scratch.Complete();
+        }
+
+        return record;
+    }
+
+    public async Task StartAsync(string idOrName, CancellationToken cancellationToken)
+    {
+        var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
+        var record = _containers.Resolve(idOrName);
+        record.Status.Start(record.Ref, _time.GetUtcNow());
+        var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
+        var disks = image.DiffIds
+            .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
+            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
+            .ToList();
+        var config = record.Config;
+        var resources = new VmResources(Math.Max(1, config.Cpus), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
+
+        if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
+        {
+            // A VM of an earlier run: its scratch disk stays, the machine is made anew.
+            await backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var log = LogOf(record.Id);
+        log.Open();
+        await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
+        var channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        var running = new Running(channel, record.Id);
+        _running[record.Id] = running;
+        running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+
+        var spec = new ContainerSpec
+        {
+            Id = record.Id,
+            Args = config.Args,
+            Env = config.Env,
+            WorkingDir = config.WorkingDir.Length > 0 ? config.WorkingDir : "/",
+            User = config.User,
+            Hostname = config.Hostname.Length > 0 ? config.Hostname : record.Id[..12],
+            Domainname = config.Domainname,
+            Tty = config.Tty,
+            OpenStdin = config.OpenStdin,
+            Disks = [.. disks.Select(d => new DiskSpec(d.Id, d.Role == DiskRole.Scratch ? "scratch" : "layer", d.Role == DiskRole.Scratch ? 0 : int.Parse(d.Id[1..], System.Globalization.CultureInfo.InvariantCulture)))],
+            ExtraHosts = config.ExtraHosts,
+            Dns = config.Dns,
+            DnsSearch = config.DnsSearch,
+        };
+        await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+        _containers.Transition(record.Id, (who, status) => status.Start(who, _time.GetUtcNow()), "start");
+        Log.Started(_logger, record.Id);
+    }
+
+    /// <summary>Waits for the condition; returns the exit code docker prints.</summary>
+    public async Task<int> WaitAsync(string idOrName, WaitCondition condition, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        var waiters = WaitersOf(record.Id);
+        if (condition == WaitCondition.NotRunning && !record.Status.IsRunning)
+        {
+            return record.Status.ExitCode;
+        }
+
+        var exit = condition == WaitCondition.Removed ? waiters.Removed.Task : waiters.NextExit.Task;
+        return await exit.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Attaches to a container's live output (and stdin); allowed before start, as docker run does.</summary>
+    public AttachedStreams Attach(string idOrName)
+    {
+        var record = _containers.Resolve(idOrName);
+        return new AttachedStreams(
+            LogOf(record.Id).Subscribe(),
+            record.Config.Tty,
+            data => _running.TryGetValue(record.Id, out var r) ? r.Writer.WriteChunkedAsync(FrameType.Stdin, 0, data, CancellationToken.None).AsTask() : Task.CompletedTask,
+            () => _running.TryGetValue(record.Id, out var r) && record.Config.StdinOnce | !record.Config.Tty
+                ? r.Writer.WriteAsync(FrameType.StdinClose, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).AsTask()
+                : Task.CompletedTask);
+    }
+
+    /// <summary>The log so far and, while the container runs, its live continuation.</summary>
+    public (IReadOnlyList<OutputChunk> History, System.Threading.Channels.ChannelReader<OutputChunk>? Live) Logs(string idOrName, bool follow)
+    {
+        var record = _containers.Resolve(idOrName);
+        var log = LogOf(record.Id);
+        var live = follow && record.Status.IsRunning ? log.Subscribe() : null;
+        return ([.. log.ReadAll()], live);
+    }
+
+    public async Task KillAsync(string idOrName, string signal, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        record.Status.EnsureKillable(record.Ref);
+        var number = Signals.Parse(signal);
+        if (_running.TryGetValue(record.Id, out var running))
+        {
+            await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
+            _containers.Transition(record.Id, (_, s) => s, "kill", new Dictionary<string, string> { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+    }
+
+    /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        record.Status.EnsureStoppable(record.Ref);
+        var wait = WaitersOf(record.Id).NextExit.Task;
+        var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
+        await KillAsync(record.Id, record.Config.StopSignal, cancellationToken).ConfigureAwait(false);
+        if (await Task.WhenAny(wait, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != wait)
+        {
+            await KillAsync(record.Id, "KILL", cancellationToken).ConfigureAwait(false);
+            if (await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != wait && _backend is not null)
+            {
+                await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await wait.ConfigureAwait(false);
+        _containers.Transition(record.Id, (_, s) => s, "stop");
+    }
+
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
+        if (_running.ContainsKey(record.Id))
+        {
+            var wait = WaitersOf(record.Id).NextExit.Task;
+            if (_backend is not null)
+            {
+                await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+        }
+
+        await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        foreach (var running in _running.Values)
+        {
+            running.Dispose();
+        }
+
+        foreach (var log in _logs.Values)
+        {
+            log.Dispose();
+        }
+    }
+
+    private async Task ForgetAsync(ContainerRecord record, CancellationToken cancellationToken)
+    {
+        if (_backend is not null && (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
+        {
+            await _backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_logs.TryRemove(record.Id, out var log))
+        {
+            log.Dispose();
+        }
+
+        var folder = Path.Combine(ContainersDirectory, record.Id);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        _containers.Forget(record.Id);
+        WaitersOf(record.Id).Removed.TrySetResult(record.Status.ExitCode);
+        _waiters.TryRemove(record.Id, out _);
+    }
+
+    private async Task PumpAsync(Running running, ContainerLog log)
+    {
+        int? exitCode = null;
+        var reader = new FrameReader(running.Channel);
+        try
+        {
+            while (exitCode is null && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
+            {
+                switch (frame.Type)
+                {
+                    case FrameType.Stdout when frame.Session == 0:
+                        log.Append(OutputStream.Stdout, frame.Payload.Span, _time.GetUtcNow());
+                        break;
+                    case FrameType.Stderr when frame.Session == 0:
+                        log.Append(OutputStream.Stderr, frame.Payload.Span, _time.GetUtcNow());
+                        break;
+                    case FrameType.Error when frame.Session == 0:
+                        log.Append(OutputStream.Stderr, Payloads.Text($"vic: {Payloads.Text(frame.Payload)}\n"), _time.GetUtcNow());
+                        break;
+                    case FrameType.Exit when frame.Session == 0:
+                        exitCode = Payloads.Int32(frame.Payload);
+                        break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ProtocolException or ObjectDisposedException)
+        {
+            // The ContainerVM went away without a word: treated below as a process killed with it.
+        }
+
+        await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+    }
+
+    private async Task FinishAsync(Running running, ContainerLog log, int? exitCode)
+    {
+        _running.TryRemove(running.ContainerId, out _);
+        running.Dispose();
+        log.Close();
+        var code = exitCode ?? 137;
+        var error = exitCode is null ? "the ContainerVM stopped unexpectedly" : "";
+        var record = _containers.Resolve(running.ContainerId);
+        if (record.Status is RunningStatus or PausedStatus or RestartingStatus)
+        {
+            record = _containers.Transition(
+                record.Id,
+                (who, s) => s.Exit(who, code, _time.GetUtcNow(), error),
+                "die",
+                new Dictionary<string, string> { ["exitCode"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+
+        var waiters = WaitersOf(record.Id);
+        _waiters[record.Id] = new Waiters(waiters.Removed);
+        waiters.NextExit.TrySetResult(code);
+        Log.Exited(_logger, record.Id, code);
+        if (record.Config.AutoRemove && record.Status is not RemovingStatus)
+        {
+            var removing = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force: true), null);
+            await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private ContainerLog LogOf(string id) =>
+        _logs.GetOrAdd(id, key => new ContainerLog(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, key)).FullName, "container.log")));
+
+    private Waiters WaitersOf(string id) => _waiters.GetOrAdd(id, _ => new Waiters(new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously)));
+
+    /// <summary>Who waits for what: the next exit is replaced after each exit; removal happens once.</summary>
+    private sealed record Waiters(TaskCompletionSource<int> Removed)
+    {
+        public TaskCompletionSource<int> NextExit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A container whose ContainerVM runs: the channel to its tether and the task reading it.</summary>
+    private sealed class Running(Stream channel, string containerId) : IDisposable
+    {
+        public Stream Channel { get; } = channel;
+
+        public string ContainerId { get; } = containerId;
+
+        public FrameWriter Writer { get; } = new(channel);
+
+        public Task? Pump { get; set; }
+
+        public void Dispose()
+        {
+            Channel.Dispose();
+            Writer.Dispose();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "container {Id} started")]
+        public static partial void Started(ILogger logger, string id);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "container {Id} exited with {Code}")]
+        public static partial void Exited(ILogger logger, string id, int code);
+    }
+}
