@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Errors;
 using Vic.Api.Filters;
@@ -31,7 +30,7 @@ public static class ContainersEndpoints
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
         routes.MapPost("/containers/{id}/wait", WaitAsync);
-        routes.MapPost("/containers/{id}/attach", AttachAsync);
+        // POST /containers/{id}/attach is served by Hijack.HijackConnectionMiddleware, below Kestrel.
         routes.MapGet("/containers/{id}/logs", LogsAsync);
         routes.MapPost("/containers/{id}/stop", async (HttpContext context, VchEngine engine, string id) =>
         {
@@ -123,72 +122,6 @@ public static class ContainersEndpoints
         await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
         var code = await engine.Runtime.WaitAsync(id, condition, context.RequestAborted).ConfigureAwait(false);
         await context.Response.WriteAsync(JsonSerializer.Serialize(new JsonObject { ["Error"] = null, ["StatusCode"] = code }) + "\n", context.RequestAborted).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// <c>POST /containers/{id}/attach</c>: answers 101 and turns the connection into the container's
-    /// stdio. The stream ends when the process does; the client's half-close is stdin's end.
-    /// </summary>
-    private static async Task AttachAsync(HttpContext context, VchEngine engine, string id)
-    {
-        var query = context.Request.Query;
-        var streams = engine.Runtime.Attach(id);
-        var wantStdin = IsTrue(query["stdin"]);
-        var wantStdout = IsTrue(query["stdout"]);
-        var wantStderr = IsTrue(query["stderr"]);
-        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
-        Stream connection;
-        context.Response.ContentType = streams.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
-        if (upgrade is { IsUpgradableRequest: true })
-        {
-            context.Response.Headers.Connection = "Upgrade";
-            context.Response.Headers.Upgrade = "tcp";
-            connection = await upgrade.UpgradeAsync().ConfigureAwait(false);
-        }
-        else
-        {
-            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-            connection = context.Response.Body;
-        }
-
-        var stdin = wantStdin && upgrade is { IsUpgradableRequest: true } ? Task.Run(() => PumpStdinAsync(connection, streams), CancellationToken.None) : Task.CompletedTask;
-        try
-        {
-            // Not RequestAborted: the CLI half-closes a hijacked connection it sends no stdin on,
-            // which Kestrel reports as an abort although the client still reads.
-            await foreach (var chunk in streams.Output.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                if ((chunk.Stream == OutputStream.Stdout && wantStdout) || (chunk.Stream == OutputStream.Stderr && wantStderr))
-                {
-                    await StdStreams.WriteAsync(connection, chunk, streams.Tty, CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException)
-        {
-            // The client went away; the container carries on.
-        }
-
-        await connection.DisposeAsync().ConfigureAwait(false);
-        _ = stdin;
-    }
-
-    private static async Task PumpStdinAsync(Stream connection, AttachedStreams streams)
-    {
-        var buffer = new byte[32 * 1024];
-        try
-        {
-            int read;
-            while ((read = await connection.ReadAsync(buffer).ConfigureAwait(false)) > 0)
-            {
-                await streams.WriteStdin(buffer.AsMemory(0, read).ToArray()).ConfigureAwait(false);
-            }
-
-            await streams.CloseStdin().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
-        {
-        }
     }
 
     private static async Task LogsAsync(HttpContext context, VchEngine engine, string id)

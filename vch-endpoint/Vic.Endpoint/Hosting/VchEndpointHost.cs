@@ -40,7 +40,11 @@ public static partial class VchEndpointHost
                         break;
                     case UnixSocketAddress unix:
                         PrepareSocketPath(unix.Path);
-                        kestrel.ListenUnixSocket(unix.Path, listen => listen.Protocols = HttpProtocols.Http1);
+                        kestrel.ListenUnixSocket(unix.Path, listen =>
+                        {
+                            listen.Protocols = HttpProtocols.Http1;
+                            UseHijack(listen);
+                        });
                         break;
                 }
             }
@@ -89,6 +93,7 @@ public static partial class VchEndpointHost
         listen.Protocols = HttpProtocols.Http1;
         if (config.TlsFiles is not { } files)
         {
+            UseHijack(listen);
             return;
         }
 
@@ -100,7 +105,15 @@ public static partial class VchEndpointHost
             ClientCertificateMode = authority is null ? ClientCertificateMode.NoCertificate : ClientCertificateMode.RequireCertificate,
             ClientCertificateValidation = authority is null ? null : (certificate, _, _) => IsSignedBy(certificate, authority),
         });
+        UseHijack(listen);
     }
+
+    /// <summary>Attach and exec start are served on the raw connection (after TLS), below Kestrel's HTTP layer.</summary>
+    private static void UseHijack(ListenOptions listen) =>
+        listen.Use(next => new Vic.Api.Hijack.HijackConnectionMiddleware(
+            next,
+            listen.ApplicationServices.GetRequiredService<VchEngine>(),
+            listen.ApplicationServices.GetRequiredService<ILogger<Vic.Api.Hijack.HijackConnectionMiddleware>>()).OnConnectionAsync);
 
     /// <summary>True when the client's certificate chains to our CA (and only to it) and may be used for client auth.</summary>
     public static bool IsSignedBy(X509Certificate2 client, X509Certificate2 authority)

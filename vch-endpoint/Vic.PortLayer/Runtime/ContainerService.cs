@@ -40,6 +40,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, Running> _running = new();
     private readonly ConcurrentDictionary<string, ContainerLog> _logs = new();
     private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
+    private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -124,6 +125,11 @@ public sealed partial class ContainerService : IDisposable
             DnsSearch = config.DnsSearch,
         };
         await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+        if (config.OpenStdin)
+        {
+            _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
+        }
+
         _containers.Transition(record.Id, (who, status) => status.Start(who, _time.GetUtcNow()), "start");
         Log.Started(_logger, record.Id);
     }
@@ -146,13 +152,13 @@ public sealed partial class ContainerService : IDisposable
     public AttachedStreams Attach(string idOrName)
     {
         var record = _containers.Resolve(idOrName);
+        // Stdin may come before the start (docker run -i sends it at once): it waits in a queue.
+        var stdin = StdinOf(record.Id);
         return new AttachedStreams(
             LogOf(record.Id).Subscribe(),
             record.Config.Tty,
-            data => _running.TryGetValue(record.Id, out var r) ? r.Writer.WriteChunkedAsync(FrameType.Stdin, 0, data, CancellationToken.None).AsTask() : Task.CompletedTask,
-            () => _running.TryGetValue(record.Id, out var r) && record.Config.StdinOnce | !record.Config.Tty
-                ? r.Writer.WriteAsync(FrameType.StdinClose, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).AsTask()
-                : Task.CompletedTask);
+            data => stdin.Writer.WriteAsync(data.ToArray()).AsTask(),
+            () => record.Config.StdinOnce || !record.Config.Tty ? stdin.Writer.WriteAsync(null).AsTask() : Task.CompletedTask);
     }
 
     /// <summary>The log so far and, while the container runs, its live continuation.</summary>
@@ -287,6 +293,11 @@ public sealed partial class ContainerService : IDisposable
     private async Task FinishAsync(Running running, ContainerLog log, int? exitCode)
     {
         _running.TryRemove(running.ContainerId, out _);
+        if (_stdin.TryRemove(running.ContainerId, out var stdin))
+        {
+            stdin.Writer.TryComplete();
+        }
+
         running.Dispose();
         log.Close();
         var code = exitCode ?? 137;
@@ -311,6 +322,31 @@ public sealed partial class ContainerService : IDisposable
             await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Feeds queued stdin to the tether; a null entry is the end of stdin.</summary>
+    private static async Task RelayStdinAsync(Running running, System.Threading.Channels.Channel<byte[]?> stdin)
+    {
+        try
+        {
+            await foreach (var data in stdin.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                if (data is null)
+                {
+                    await running.Writer.WriteAsync(FrameType.StdinClose, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                    return;
+                }
+
+                await running.Writer.WriteChunkedAsync(FrameType.Stdin, 0, data, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The ContainerVM is gone; its stdin with it.
+        }
+    }
+
+    private System.Threading.Channels.Channel<byte[]?> StdinOf(string id) =>
+        _stdin.GetOrAdd(id, _ => System.Threading.Channels.Channel.CreateUnbounded<byte[]?>());
 
     private ContainerLog LogOf(string id) =>
         _logs.GetOrAdd(id, key => new ContainerLog(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, key)).FullName, "container.log")));

@@ -1,0 +1,156 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Vic.Api.ContainersApi;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Runtime;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.Hijack;
+
+/// <summary>
+/// Serves the hijacked Docker calls below Kestrel's HTTP layer, on the raw connection. Kestrel
+/// ignores an upgrade when a request has a body (exec start has one) and treats the client's
+/// half-close as an abort, while Docker needs both: the CLI sends a body with Upgrade, and a
+/// half-close means "stdin is done" while it keeps reading. Every other connection passes on
+/// untouched: the head is only peeked at.
+/// </summary>
+public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, VchEngine engine, ILogger<HijackConnectionMiddleware> logger)
+{
+    public async Task OnConnectionAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        HijackRequest? request = null;
+        while (true)
+        {
+            var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            request = HijackRequest.TryParse(result.Buffer, out var complete);
+            if (complete || result.IsCompleted)
+            {
+                // Peeked, not consumed: Kestrel reads the same bytes if this is not ours.
+                input.AdvanceTo(result.Buffer.Start);
+                break;
+            }
+
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+
+        if (request?.AttachContainer is not { } container)
+        {
+            await next(connection).ConfigureAwait(false);
+            return;
+        }
+
+        await SkipHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
+        await AttachAsync(connection, request, container).ConfigureAwait(false);
+    }
+
+    private async Task AttachAsync(ConnectionContext connection, HijackRequest request, string container)
+    {
+        var output = connection.Transport.Output;
+        AttachedStreams streams;
+        try
+        {
+            streams = engine.Runtime.Attach(container);
+        }
+        catch (PortLayerException ex)
+        {
+            await WriteErrorAsync(output, ex).ConfigureAwait(false);
+            return;
+        }
+
+        var contentType = streams.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        var head = request.WantsUpgrade
+            ? $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: 1.47\r\n\r\n"
+            : $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nApi-Version: 1.47\r\n\r\n";
+        await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
+        Log.Attached(logger, container, request.WantsUpgrade);
+
+        var stdout = IsTrue(request.Query, "stdout");
+        var stderr = IsTrue(request.Query, "stderr");
+        var stdin = IsTrue(request.Query, "stdin") ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams)) : Task.CompletedTask;
+        var stream = output.AsStream(leaveOpen: true);
+        try
+        {
+            await foreach (var chunk in streams.Output.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                if ((chunk.Stream == OutputStream.Stdout && stdout) || (chunk.Stream == OutputStream.Stderr && stderr))
+                {
+                    await StdStreams.WriteAsync(stream, chunk, streams.Tty, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException)
+        {
+            // The client went away; the container carries on.
+        }
+
+        // The process ended: closing the stream is how the client learns it.
+        await output.CompleteAsync().ConfigureAwait(false);
+        _ = stdin;
+    }
+
+    private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                foreach (var segment in result.Buffer)
+                {
+                    await streams.WriteStdin(segment.ToArray()).ConfigureAwait(false);
+                }
+
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            // The client half-closed: stdin is at its end.
+            await streams.CloseStdin().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task SkipHeadAndBodyAsync(PipeReader input, HijackRequest request, CancellationToken cancellationToken)
+    {
+        var remaining = request.HeadLength + request.ContentLength;
+        while (remaining > 0)
+        {
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var take = Math.Min(remaining, result.Buffer.Length);
+            input.AdvanceTo(result.Buffer.GetPosition(take));
+            remaining -= take;
+            if (result.IsCompleted && remaining > 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private static async Task WriteErrorAsync(PipeWriter output, PortLayerException error)
+    {
+        var status = Errors.DockerError.StatusFor(error.Kind);
+        var body = JsonSerializer.Serialize(new { message = error.Message });
+        var text = $"HTTP/1.1 {status} {(status == 404 ? "Not Found" : "Error")}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n{body}";
+        await output.WriteAsync(Encoding.UTF8.GetBytes(text)).ConfigureAwait(false);
+        await output.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private static bool IsTrue(IReadOnlyDictionary<string, string> query, string key) =>
+        query.TryGetValue(key, out var value) && value is "1" or "true" or "True";
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "attached to {Container} (upgrade: {Upgrade})")]
+        public static partial void Attached(ILogger logger, string container, bool upgrade);
+    }
+}
