@@ -20,7 +20,9 @@ public sealed class QemuBackendConformanceTests : ComputeBackendConformance
 
     protected override Task KillBehindTheBackendsBackAsync(string vmId)
     {
-        var pid = int.Parse(File.ReadAllText(Path.Combine(Home.Combine("state"), "vms", vmId, "qemu.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var folder = Directory.EnumerateDirectories(Path.Combine(Home.Combine("state"), "vms"))
+            .Single(d => File.ReadAllText(Path.Combine(d, "vm.json")).Contains($"\"{vmId}\"", StringComparison.Ordinal));
+        var pid = int.Parse(File.ReadAllText(Path.Combine(folder, "qemu.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         System.Diagnostics.Process.GetProcessById(pid).Kill();
         return Task.CompletedTask;
     }

@@ -36,7 +36,8 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
         Directory.CreateDirectory(VmsDirectory);
         foreach (var folder in Folders())
         {
-            _running[Path.GetFileName(folder.Path)] = QemuProcess.IsRunning(folder.Read().Pid, folder);
+            var record = folder.Read();
+            _running[record.VmId] = QemuProcess.IsRunning(record.Pid, folder);
         }
 
         _monitor = Task.Run(MonitorAsync);
@@ -367,7 +368,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
 
     private void CheckFits(VmResources wanted)
     {
-        var used = Folders().Where(f => _running.GetValueOrDefault(Path.GetFileName(f.Path))).Select(f => f.Read().Resources).ToList();
+        var used = Folders().Select(f => f.Read()).Where(r => _running.GetValueOrDefault(r.VmId)).Select(r => r.Resources).ToList();
         var cpus = used.Sum(r => r.Cpus);
         var memory = used.Sum(r => r.MemoryBytes);
         var pool = _options.PoolLimit;
@@ -415,7 +416,9 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
     private IEnumerable<VmFolder> Folders() =>
         Directory.EnumerateDirectories(VmsDirectory).Select(d => new VmFolder(d)).Where(f => File.Exists(f.RecordFile));
 
-    private VmFolder FolderOf(string vmId) => new(Path.Combine(VmsDirectory, vmId));
+    // Unix socket paths hold 107 bytes: the folder is named by a short digest of the id, not the id.
+    private VmFolder FolderOf(string vmId) =>
+        new(Path.Combine(VmsDirectory, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(vmId)))[..16]));
 
     private VmFolder Existing(string vmId)
     {

@@ -66,6 +66,7 @@ public static class ContainerViews
             ["HostConfig"] = new JsonObject
             {
                 ["AutoRemove"] = config.AutoRemove,
+                ["LogConfig"] = new JsonObject { ["Type"] = "json-file", ["Config"] = new JsonObject() },
                 ["Memory"] = config.MemoryBytes,
                 ["NanoCpus"] = config.Cpus * 1_000_000_000L,
                 ["RestartPolicy"] = new JsonObject { ["Name"] = config.RestartPolicy.Name, ["MaximumRetryCount"] = config.RestartPolicy.MaximumRetryCount },

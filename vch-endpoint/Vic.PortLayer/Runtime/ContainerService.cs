@@ -102,6 +102,29 @@ public sealed partial class ContainerService : IDisposable
 
         var log = LogOf(record.Id);
         log.Open();
+        try
+        {
+            await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Attached clients must not wait for output that will never come.
+            log.Close();
+            if (_running.TryRemove(record.Id, out var half))
+            {
+                half.Dispose();
+            }
+
+            throw;
+        }
+
+        _containers.Transition(record.Id, (who, status) => status.Start(who, _time.GetUtcNow()), "start");
+        Log.Started(_logger, record.Id);
+    }
+
+    private async Task StartVmAsync(IComputeBackend backend, ContainerRecord record, List<DiskAttachment> disks, VmResources resources, ContainerLog log, CancellationToken cancellationToken)
+    {
+        var config = record.Config;
         await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
         var channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
         var running = new Running(channel, record.Id);
@@ -129,9 +152,6 @@ public sealed partial class ContainerService : IDisposable
         {
             _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
         }
-
-        _containers.Transition(record.Id, (who, status) => status.Start(who, _time.GetUtcNow()), "start");
-        Log.Started(_logger, record.Id);
     }
 
     /// <summary>Waits for the condition; returns the exit code docker prints.</summary>

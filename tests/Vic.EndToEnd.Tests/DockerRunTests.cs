@@ -1,0 +1,149 @@
+using System.Text.Json;
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>
+/// docker run and the container commands built so far, with the stock docker CLI against an
+/// endpoint running real ContainerVMs (QEMU backend, instant clone, TCG) and pulling from a local
+/// registry serving as its docker.io mirror.
+/// </summary>
+public sealed class DockerRunTests : IAsyncLifetime, IDisposable
+{
+    private readonly TempDirectory _home = new("vch-run");
+    private LocalRegistry _registry = null!;
+    private EndpointProcess _endpoint = null!;
+
+    private string Host => $"tcp://127.0.0.1:{_endpoint.Port}";
+
+    public async Task InitializeAsync()
+    {
+        _registry = await LocalRegistry.StartAsync();
+        await _registry.SeedBusyboxAsync();
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        var port = EndpointProcess.FreePort();
+        _endpoint = await EndpointProcess.StartAsync(port,
+        [
+            "-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}",
+            "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "3g",
+        ]);
+        await DockerAsync("pull", "busybox");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _endpoint.DisposeAsync();
+        await _registry.DisposeAsync();
+    }
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task RunRmPrintsTheOutputAndLeavesNothing()
+    {
+        var run = await DockerAsync("run", "--rm", "busybox", "echo", "hello");
+
+        Assert.Equal("hello\n", run.StandardOutput);
+        Assert.Equal("", (await DockerAsync("ps", "-aq")).StandardOutput);
+    }
+
+    [Theory]
+    [InlineData("false", 1)]
+    [InlineData("exit 7", 7)]
+    [InlineData("kill -9 $$", 137)]
+    public async Task ExitCodesBecomeTheClisExitCode(string script, int code)
+    {
+        var run = await Command.DockerAsync(Host, "run", "--rm", "busybox", "sh", "-c", script);
+
+        Assert.Equal(code, run.ExitCode);
+    }
+
+    [Fact]
+    public async Task AMissingCommandIs127WithDockersText()
+    {
+        var run = await Command.DockerAsync(Host, "run", "--rm", "busybox", "nosuch");
+
+        Assert.Equal(127, run.ExitCode);
+        Assert.Contains("exec: \"nosuch\": executable file not found in $PATH", run.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StdinHostnameEnvWorkdirAndUserReachTheProcess()
+    {
+        var cat = await Command.RunAsync("docker", ["-H", Host, "run", "--rm", "-i", "busybox", "cat"], standardInput: "round trip\n");
+        var identity = await DockerAsync("run", "--rm", "--hostname", "web", "-e", "GREETING=hi", "-w", "/tmp/work", "-u", "nobody", "busybox",
+            "sh", "-c", "hostname; grep web /etc/hosts; echo $GREETING; pwd; id -u");
+
+        Assert.True(cat.ExitCode == 0, cat.ToString());
+        Assert.Equal("round trip\n", cat.StandardOutput);
+        Assert.Equal("web\n127.0.1.1\tweb\nhi\n/tmp/work\n65534\n", identity.StandardOutput);
+    }
+
+    [Fact]
+    public async Task DetachedContainersLogWaitStopAndRemove()
+    {
+        var id = (await DockerAsync("run", "-d", "--name", "ticker", "-l", "team=blue", "busybox", "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.2; done")).StandardOutput.Trim();
+
+        var followed = await DockerAsync("logs", "-f", "ticker");
+        var waited = await DockerAsync("wait", "ticker");
+        var stamped = await DockerAsync("logs", "-t", "--tail", "1", "ticker");
+        using var inspect = JsonDocument.Parse((await DockerAsync("inspect", "ticker")).StandardOutput);
+        var ps = await DockerAsync("ps", "-a", "--format", "{{.Names}} {{.Status}}");
+
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        Assert.Equal("line 1\nline 2\nline 3\n", followed.StandardOutput);
+        Assert.Equal("0\n", waited.StandardOutput);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 3\n$", stamped.StandardOutput);
+        Assert.Equal("blue", inspect.RootElement[0].GetProperty("Config").GetProperty("Labels").GetProperty("team").GetString());
+        Assert.Equal("exited", inspect.RootElement[0].GetProperty("State").GetProperty("Status").GetString());
+        Assert.StartsWith("ticker Exited (0) ", ps.StandardOutput, StringComparison.Ordinal);
+
+        await DockerAsync("rm", "ticker");
+        Assert.Equal("", (await DockerAsync("ps", "-aq")).StandardOutput);
+    }
+
+    [Fact]
+    public async Task StopSignalsTheProcessAndRmForceEndsARunningOne()
+    {
+        await DockerAsync("run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'echo bye; exit 5' TERM; while true; do sleep 0.1; done");
+        await DockerAsync("run", "-d", "--name", "sleeper", "busybox", "sleep", "600");
+        var running = await DockerAsync("ps", "--format", "{{.Names}}");
+
+        await DockerAsync("stop", "trapper");
+        var refused = await Command.DockerAsync(Host, "rm", "sleeper");
+        await DockerAsync("rm", "-f", "sleeper");
+
+        Assert.Equal(["sleeper", "trapper"], running.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        Assert.Equal("5\n", (await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "trapper")).StandardOutput);
+        Assert.Equal("bye\n", (await DockerAsync("logs", "trapper")).StandardOutput);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("container is running: stop the container before removing or force remove", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal("trapper\n", (await DockerAsync("ps", "-a", "--format", "{{.Names}}")).StandardOutput);
+    }
+
+    [Fact]
+    public async Task DockerPyRunsInspectsAndRemovesAContainer()
+    {
+        var script = string.Join(
+            "\n",
+            "import docker",
+            $"client = docker.DockerClient(base_url='{Host}')",
+            "out = client.containers.run('busybox', ['echo', 'from docker-py'], remove=False, name='pyc')",
+            "c = client.containers.get('pyc')",
+            "print(out.decode().strip(), c.attrs['State']['ExitCode'], c.name)",
+            "c.remove()",
+            "print(len(client.containers.list(all=True)))");
+
+        var result = await Command.RunAsync("/usr/bin/python3", ["-c", script], timeout: TimeSpan.FromMinutes(3));
+
+        Assert.True(result.ExitCode == 0, result.ToString() + _endpoint.Output);
+        Assert.Equal("from docker-py 0 pyc\n0\n", result.StandardOutput);
+    }
+
+    private async Task<CommandResult> DockerAsync(params string[] arguments)
+    {
+        var result = await Command.DockerAsync(Host, arguments);
+        Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nendpoint:\n{_endpoint.Output}");
+        return result;
+    }
+}
