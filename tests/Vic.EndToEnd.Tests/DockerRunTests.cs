@@ -122,6 +122,37 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ExecRunsBesideTheMainProcessWithDockersExitCodes()
+    {
+        await DockerAsync("run", "-d", "--name", "host", "busybox", "sleep", "600");
+
+        var hello = await DockerAsync("exec", "host", "echo", "from exec");
+        var codes = new List<int>();
+        for (var code = 1; code <= 9; code++)
+        {
+            codes.Add((await Command.DockerAsync(Host, "exec", "host", "sh", "-c", $"exit {code}")).ExitCode);
+        }
+
+        var missing = await Command.DockerAsync(Host, "exec", "host", "nosuch");
+        var piped = await Command.RunAsync("docker", ["-H", Host, "exec", "-i", "host", "cat"], standardInput: "piped\n");
+        var shaped = await DockerAsync("exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "host", "sh", "-c", "echo $X; pwd; id -u");
+        await DockerAsync("exec", "-d", "host", "sh", "-c", "echo detached > /tmp/d");
+        await Task.Delay(1000);
+        var detached = await DockerAsync("exec", "host", "cat", "/tmp/d");
+        var tty = await DockerAsync("exec", "-t", "host", "tty");
+
+        Assert.Equal("from exec\n", hello.StandardOutput);
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], codes);
+        Assert.Equal(127, missing.ExitCode);
+        Assert.Contains("exec: \"nosuch\": executable file not found in $PATH", missing.StandardOutput + missing.StandardError, StringComparison.Ordinal);
+        Assert.Equal("piped\n", piped.StandardOutput);
+        Assert.Equal("1\n/tmp\n65534\n", shaped.StandardOutput);
+        Assert.Equal("detached\n", detached.StandardOutput);
+        Assert.Matches(@"^/dev/pts/\d+\r\n$", tty.StandardOutput);
+        await DockerAsync("rm", "-f", "host");
+    }
+
+    [Fact]
     public async Task DockerPyRunsInspectsAndRemovesAContainer()
     {
         var script = string.Join(

@@ -39,6 +39,7 @@ public static class DockerApi
         app.MapEventsEndpoint();
         app.MapImagesEndpoints();
         app.MapContainersEndpoints();
+        app.MapExecEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -38,14 +38,64 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
             input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
 
-        if (request?.AttachContainer is not { } container)
+        if (request?.AttachContainer is { } container)
+        {
+            await SkipHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
+            await AttachAsync(connection, request, container).ConfigureAwait(false);
+        }
+        else if (request?.ExecStart is { } exec)
+        {
+            var body = await ReadHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
+            await ExecStartAsync(connection, request, exec, body).ConfigureAwait(false);
+        }
+        else
         {
             await next(connection).ConfigureAwait(false);
-            return;
         }
+    }
 
-        await SkipHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
-        await AttachAsync(connection, request, container).ConfigureAwait(false);
+    /// <summary>
+    /// <c>POST /exec/{id}/start</c>: starts the session and, unless detached, turns the connection
+    /// into its stdio; the exit code is set before the stream closes.
+    /// </summary>
+    private async Task ExecStartAsync(ConnectionContext connection, HijackRequest request, string execId, byte[] body)
+    {
+        var output = connection.Transport.Output;
+        var detach = false;
+        try
+        {
+            if (body.Length > 0)
+            {
+                using var json = JsonDocument.Parse(body);
+                detach = json.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
+            }
+
+            var exec = engine.Runtime.Exec(execId);
+            await engine.Runtime.StartExecAsync(execId, connection.ConnectionClosed).ConfigureAwait(false);
+            if (detach)
+            {
+                await output.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nApi-Version: 1.47\r\n\r\n")).ConfigureAwait(false);
+                await output.CompleteAsync().ConfigureAwait(false);
+                return;
+            }
+
+            var tty = exec.Spec.Tty;
+            var contentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+            var head = request.WantsUpgrade
+                ? $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: 1.47\r\n\r\n"
+                : $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nApi-Version: 1.47\r\n\r\n";
+            await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
+            var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
+            await RelayAsync(connection, streams, exec.AttachStdin, exec.AttachStdout, exec.AttachStderr).ConfigureAwait(false);
+        }
+        catch (PortLayerException ex)
+        {
+            await WriteErrorAsync(output, ex).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            await WriteErrorAsync(output, PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}")).ConfigureAwait(false);
+        }
     }
 
     private async Task AttachAsync(ConnectionContext connection, HijackRequest request, string container)
@@ -69,9 +119,14 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
         await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
         Log.Attached(logger, container, request.WantsUpgrade);
 
-        var stdout = IsTrue(request.Query, "stdout");
-        var stderr = IsTrue(request.Query, "stderr");
-        var stdin = IsTrue(request.Query, "stdin") ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams)) : Task.CompletedTask;
+        await RelayAsync(connection, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr")).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
+    private static async Task RelayAsync(ConnectionContext connection, AttachedStreams streams, bool wantStdin, bool stdout, bool stderr)
+    {
+        var output = connection.Transport.Output;
+        var stdin = wantStdin ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams)) : Task.CompletedTask;
         var stream = output.AsStream(leaveOpen: true);
         try
         {
@@ -117,6 +172,24 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
         {
+        }
+    }
+
+    private static async Task<byte[]> ReadHeadAndBodyAsync(PipeReader input, HijackRequest request, CancellationToken cancellationToken)
+    {
+        var total = request.HeadLength + request.ContentLength;
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (result.Buffer.Length >= total || result.IsCompleted)
+            {
+                var available = Math.Min(total, result.Buffer.Length);
+                var body = result.Buffer.Slice(request.HeadLength, available - request.HeadLength).ToArray();
+                input.AdvanceTo(result.Buffer.GetPosition(available));
+                return body;
+            }
+
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
     }
 

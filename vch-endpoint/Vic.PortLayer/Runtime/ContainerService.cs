@@ -41,6 +41,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, ContainerLog> _logs = new();
     private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
     private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
+    private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -151,6 +152,72 @@ public sealed partial class ContainerService : IDisposable
         if (config.OpenStdin)
         {
             _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
+    public ExecSession CreateExec(string idOrName, ExecSpec spec, bool attachStdin, bool attachStdout, bool attachStderr)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (!_running.ContainsKey(record.Id) || record.Status is not RunningStatus)
+        {
+            throw PortLayerException.Conflict(record.Status is PausedStatus ? $"Container {record.Id} is paused, unpause the container before exec" : $"Container {record.Id} is not running");
+        }
+
+        if (spec.Args.Count == 0)
+        {
+            throw PortLayerException.InvalidParameter("No exec command specified");
+        }
+
+        var exec = new ExecSession(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), record.Id, spec, attachStdin, attachStdout, attachStderr);
+        _execs[exec.Id] = exec;
+        _containers.Transition(record.Id, (_, s) => s, $"exec_create: {string.Join(' ', spec.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
+        return exec;
+    }
+
+    public ExecSession Exec(string execId) =>
+        _execs.TryGetValue(execId, out var exec) ? exec : throw PortLayerException.NotFound($"No such exec instance: {execId}");
+
+    /// <summary>Starts an exec session in its container's VM.</summary>
+    public async Task StartExecAsync(string execId, CancellationToken cancellationToken)
+    {
+        var exec = Exec(execId);
+        if (exec.Running || exec.ExitCode is not null)
+        {
+            throw PortLayerException.Conflict($"Error: Exec command {execId} has already run");
+        }
+
+        if (!_running.TryGetValue(exec.ContainerId, out var running))
+        {
+            throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
+        }
+
+        exec.Session = running.NextSession();
+        running.Execs[exec.Session] = exec;
+        exec.MarkRunning();
+        await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
+        _containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Spec.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
+        if (exec.AttachStdin)
+        {
+            _ = Task.Run(() => RelaySessionStdinAsync(running, exec), CancellationToken.None);
+        }
+    }
+
+    public async Task ResizeExecAsync(string execId, int rows, int columns, CancellationToken cancellationToken)
+    {
+        var exec = Exec(execId);
+        if (_running.TryGetValue(exec.ContainerId, out var running) && exec.Running)
+        {
+            await running.Writer.WriteAsync(FrameType.Resize, exec.Session, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task ResizeAsync(string idOrName, int rows, int columns, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (_running.TryGetValue(record.Id, out var running))
+        {
+            await running.Writer.WriteAsync(FrameType.Resize, 0, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -299,6 +366,21 @@ public sealed partial class ContainerService : IDisposable
                     case FrameType.Exit when frame.Session == 0:
                         exitCode = Payloads.Int32(frame.Payload);
                         break;
+                    case FrameType.Stdout or FrameType.Stderr when running.Execs.TryGetValue(frame.Session, out var exec):
+                        exec.Append(new OutputChunk(frame.Type == FrameType.Stdout ? OutputStream.Stdout : OutputStream.Stderr, frame.Payload.ToArray(), _time.GetUtcNow()));
+                        break;
+                    case FrameType.Started when running.Execs.TryGetValue(frame.Session, out var started):
+                        started.Pid = Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage).Pid;
+                        break;
+                    case FrameType.Error when running.Execs.TryGetValue(frame.Session, out var failed):
+                        failed.Append(new OutputChunk(OutputStream.Stderr, Payloads.Text($"{Payloads.Text(frame.Payload)}\n"), _time.GetUtcNow()));
+                        failed.Finish(126);
+                        running.Execs.TryRemove(frame.Session, out _);
+                        break;
+                    case FrameType.Exit when running.Execs.TryRemove(frame.Session, out var ended):
+                        ended.Finish(Payloads.Int32(frame.Payload));
+                        _containers.Transition(running.ContainerId, (_, s) => s, "exec_die", new Dictionary<string, string> { ["execID"] = ended.Id, ["exitCode"] = ended.ExitCode!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                        break;
                 }
             }
         }
@@ -313,6 +395,12 @@ public sealed partial class ContainerService : IDisposable
     private async Task FinishAsync(Running running, ContainerLog log, int? exitCode)
     {
         _running.TryRemove(running.ContainerId, out _);
+        foreach (var exec in running.Execs.Values)
+        {
+            // The container's end is every exec's end: dockerd reports them killed.
+            exec.Finish(137);
+        }
+
         if (_stdin.TryRemove(running.ContainerId, out var stdin))
         {
             stdin.Writer.TryComplete();
@@ -340,6 +428,26 @@ public sealed partial class ContainerService : IDisposable
         {
             var removing = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force: true), null);
             await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RelaySessionStdinAsync(Running running, ExecSession exec)
+    {
+        try
+        {
+            await foreach (var data in exec.StdinQueue.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                if (data is null)
+                {
+                    await running.Writer.WriteAsync(FrameType.StdinClose, exec.Session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                    return;
+                }
+
+                await running.Writer.WriteChunkedAsync(FrameType.Stdin, exec.Session, data, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
         }
     }
 
@@ -388,7 +496,13 @@ public sealed partial class ContainerService : IDisposable
 
         public FrameWriter Writer { get; } = new(channel);
 
+        private int _nextSession;
+
         public Task? Pump { get; set; }
+
+        public ConcurrentDictionary<uint, ExecSession> Execs { get; } = new();
+
+        public uint NextSession() => (uint)Interlocked.Increment(ref _nextSession);
 
         public void Dispose()
         {

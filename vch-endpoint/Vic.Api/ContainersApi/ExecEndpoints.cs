@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Vic.Api.Models;
+using Vic.Interaction;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.ContainersApi;
+
+/// <summary><c>docker exec</c>: create, inspect and resize; the start is served by the hijack middleware.</summary>
+public static class ExecEndpoints
+{
+    public static void MapExecEndpoints(this IEndpointRouteBuilder routes)
+    {
+        routes.MapPost("/containers/{id}/exec", CreateAsync);
+        // Attached starts on a fresh connection are served by the hijack middleware; this route takes
+        // the rest: detached starts, and attached ones sent on a kept-alive connection.
+        routes.MapPost("/exec/{id}/start", StartAsync);
+        routes.MapGet("/exec/{id}/json", (HttpContext context, VchEngine engine, string id) => DockerJson.WriteAsync(context, Inspect(engine, id)));
+        routes.MapPost("/exec/{id}/resize", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            var (rows, columns) = Size(context);
+            await engine.Runtime.ResizeExecAsync(id, rows, columns, context.RequestAborted).ConfigureAwait(false);
+        });
+        routes.MapPost("/containers/{id}/resize", async (HttpContext context, VchEngine engine, string id) =>
+        {
+            var (rows, columns) = Size(context);
+            await engine.Runtime.ResizeAsync(id, rows, columns, context.RequestAborted).ConfigureAwait(false);
+        });
+    }
+
+    private static async Task CreateAsync(HttpContext context, VchEngine engine, string id)
+    {
+        JsonDocument body;
+        try
+        {
+            body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}");
+        }
+
+        using (body)
+        {
+            var root = body.RootElement;
+            IReadOnlyList<string> Strings(string name) =>
+                root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? [.. v.EnumerateArray().Select(e => e.GetString() ?? "")] : [];
+            bool Flag(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+            string Text(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+
+            var spec = new ExecSpec { Args = Strings("Cmd"), Env = Strings("Env"), WorkingDir = Text("WorkingDir"), User = Text("User"), Tty = Flag("Tty"), OpenStdin = Flag("AttachStdin") };
+            var exec = engine.Runtime.CreateExec(id, spec, Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr"));
+            await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = exec.Id }, StatusCodes.Status201Created).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task StartAsync(HttpContext context, VchEngine engine, string id)
+    {
+        var detach = false;
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            detach = body.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
+        }
+        catch (JsonException)
+        {
+            // An empty body is a plain attached start.
+        }
+
+        var exec = engine.Runtime.Exec(id);
+        await engine.Runtime.StartExecAsync(id, context.RequestAborted).ConfigureAwait(false);
+        if (detach)
+        {
+            return;
+        }
+
+        context.Response.ContentType = exec.Spec.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        await foreach (var chunk in exec.Output.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
+        {
+            if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.AttachStderr))
+            {
+                await StdStreams.WriteAsync(context.Response.Body, chunk, exec.Spec.Tty, context.RequestAborted).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static JsonObject Inspect(VchEngine engine, string id)
+    {
+        var exec = engine.Runtime.Exec(id);
+        return new JsonObject
+        {
+            ["ID"] = exec.Id,
+            ["Running"] = exec.Running,
+            ["ExitCode"] = exec.ExitCode,
+            ["ProcessConfig"] = new JsonObject
+            {
+                ["tty"] = exec.Spec.Tty,
+                ["entrypoint"] = exec.Spec.Args[0],
+                ["arguments"] = new JsonArray([.. exec.Spec.Args.Skip(1).Select(a => (JsonNode)a)]),
+                ["privileged"] = false,
+                ["user"] = exec.Spec.User,
+            },
+            ["OpenStdin"] = exec.AttachStdin,
+            ["OpenStderr"] = exec.AttachStderr,
+            ["OpenStdout"] = exec.AttachStdout,
+            ["CanRemove"] = false,
+            ["ContainerID"] = exec.ContainerId,
+            ["DetachKeys"] = "",
+            ["Pid"] = exec.Pid,
+        };
+    }
+
+    private static (int Rows, int Columns) Size(HttpContext context)
+    {
+        var query = context.Request.Query;
+        return (int.Parse(query["h"].ToString() is { Length: > 0 } h ? h : "24", CultureInfo.InvariantCulture), int.Parse(query["w"].ToString() is { Length: > 0 } w ? w : "80", CultureInfo.InvariantCulture));
+    }
+}

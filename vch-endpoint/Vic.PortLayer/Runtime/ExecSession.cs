@@ -1,0 +1,65 @@
+using System.Threading.Channels;
+using Vic.Interaction;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>
+/// One <c>docker exec</c>: what to run, in which container, and once started its session number,
+/// output and exit code. The exit code is set before the output ends, so a client that sees the end
+/// of the stream can ask for it at once.
+/// </summary>
+public sealed class ExecSession
+{
+    private readonly Channel<OutputChunk> _output = Channel.CreateUnbounded<OutputChunk>();
+    private readonly Channel<byte[]?> _stdin = Channel.CreateUnbounded<byte[]?>();
+
+    public ExecSession(string id, string containerId, ExecSpec spec, bool attachStdin, bool attachStdout, bool attachStderr)
+    {
+        Id = id;
+        ContainerId = containerId;
+        Spec = spec;
+        AttachStdin = attachStdin;
+        AttachStdout = attachStdout;
+        AttachStderr = attachStderr;
+    }
+
+    public string Id { get; }
+
+    public string ContainerId { get; }
+
+    public ExecSpec Spec { get; }
+
+    public bool AttachStdin { get; }
+
+    public bool AttachStdout { get; }
+
+    public bool AttachStderr { get; }
+
+    public uint Session { get; set; }
+
+    public bool Running { get; private set; }
+
+    public int? ExitCode { get; private set; }
+
+    public int Pid { get; set; }
+
+    public ChannelReader<OutputChunk> Output => _output.Reader;
+
+    internal ChannelReader<byte[]?> StdinQueue => _stdin.Reader;
+
+    public Task WriteStdinAsync(ReadOnlyMemory<byte> data) => _stdin.Writer.WriteAsync(data.ToArray()).AsTask();
+
+    public Task CloseStdinAsync() => _stdin.Writer.WriteAsync(null).AsTask();
+
+    internal void MarkRunning() => Running = true;
+
+    internal void Append(OutputChunk chunk) => _output.Writer.TryWrite(chunk);
+
+    internal void Finish(int exitCode)
+    {
+        ExitCode = exitCode;
+        Running = false;
+        _stdin.Writer.TryComplete();
+        _output.Writer.TryComplete();
+    }
+}
