@@ -9,7 +9,9 @@ mkdir -p "$results"
 
 dotnet build VIC.sln -c "$config" -warnaserror --nologo -v quiet || exit 1
 dotnet test VIC.sln -c "$config" --no-build --nologo \
-  --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results"
+  --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results" \
+  -- RunConfiguration.MaxCpuCount=1
+# One test assembly at a time: several of them boot ContainerVMs under TCG on two cores.
 status=$?
 
 python3 - "$results" <<'PY'

@@ -141,7 +141,7 @@ public static class ContainersEndpoints
         var record = engine.Containers.Resolve(id);
         var tty = record.Config.Tty;
         var (history, live) = engine.Runtime.Logs(id, follow);
-        IEnumerable<OutputChunk> selected = history.Where(c => (since is null || c.Time >= since) && (until is null || c.Time <= until) && Wanted(c));
+        IEnumerable<OutputChunk> selected = history.SelectMany(Lines).Where(c => (since is null || c.Time >= since) && (until is null || c.Time <= until) && Wanted(c));
         if (query["tail"].ToString() is { Length: > 0 } tail && tail != "all" && int.TryParse(tail, NumberStyles.None, CultureInfo.InvariantCulture, out var lines))
         {
             selected = selected.TakeLast(lines);
@@ -158,9 +158,9 @@ public static class ContainersEndpoints
         {
             await foreach (var chunk in live.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
             {
-                if (Wanted(chunk) && (until is null || chunk.Time <= until))
+                foreach (var line in Lines(chunk).Where(l => Wanted(l) && (until is null || l.Time <= until)))
                 {
-                    await StdStreams.WriteAsync(context.Response.Body, Stamp(chunk), tty, context.RequestAborted).ConfigureAwait(false);
+                    await StdStreams.WriteAsync(context.Response.Body, Stamp(line), tty, context.RequestAborted).ConfigureAwait(false);
                 }
             }
         }
@@ -170,6 +170,25 @@ public static class ContainersEndpoints
         OutputChunk Stamp(OutputChunk c) => timestamps
             ? c with { Data = [.. Encoding.UTF8.GetBytes(c.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff00Z ", CultureInfo.InvariantCulture)), .. c.Data] }
             : c;
+    }
+
+    /// <summary>Splits a chunk at its newlines: --tail and --timestamps count lines, not reads.</summary>
+    private static IEnumerable<OutputChunk> Lines(OutputChunk chunk)
+    {
+        var start = 0;
+        for (var i = 0; i < chunk.Data.Length; i++)
+        {
+            if (chunk.Data[i] == (byte)'\n')
+            {
+                yield return chunk with { Data = chunk.Data[start..(i + 1)] };
+                start = i + 1;
+            }
+        }
+
+        if (start < chunk.Data.Length)
+        {
+            yield return chunk with { Data = chunk.Data[start..] };
+        }
     }
 
     private static bool IsTrue(string? value) => value is "1" or "true" or "True";

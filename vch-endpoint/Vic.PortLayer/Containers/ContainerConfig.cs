@@ -51,4 +51,14 @@ public sealed record ContainerConfig
 
     /// <summary>The process to run: entrypoint then cmd.</summary>
     public IReadOnlyList<string> Args => [.. Entrypoint, .. Cmd];
+
+    /// <summary>Value equality, lists included: a config read back from the store equals the one written.</summary>
+    public bool Equals(ContainerConfig? other) =>
+        other is not null
+        && Entrypoint.SequenceEqual(other.Entrypoint) && Cmd.SequenceEqual(other.Cmd) && Env.SequenceEqual(other.Env)
+        && ExtraHosts.SequenceEqual(other.ExtraHosts) && Dns.SequenceEqual(other.Dns) && DnsSearch.SequenceEqual(other.DnsSearch)
+        && (WorkingDir, User, Hostname, Domainname, Tty, OpenStdin, StdinOnce, AutoRemove, MemoryBytes, Cpus, StopSignal, StopTimeout, RestartPolicy)
+            == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy);
+
+    public override int GetHashCode() => HashCode.Combine(string.Join('\0', Args), WorkingDir, User, Hostname, Tty, MemoryBytes, Cpus);
 }
