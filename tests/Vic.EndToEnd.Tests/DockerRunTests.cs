@@ -34,6 +34,9 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
     {
         await _endpoint.DisposeAsync();
         await _registry.DisposeAsync();
+
+        // ContainerVMs outlive their endpoint by design; a test's VMs must not outlive the test.
+        await Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]);
     }
 
     public void Dispose() => _home.Dispose();

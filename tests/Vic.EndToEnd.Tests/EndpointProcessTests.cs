@@ -8,7 +8,12 @@ public sealed class EndpointProcessTests : IDisposable
 {
     private readonly TempDirectory _home = new("vch-proc");
 
-    public void Dispose() => _home.Dispose();
+    public void Dispose()
+    {
+        // The QEMU backend test may have left a template VM behind; it must not outlive the test.
+        Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]).GetAwaiter().GetResult();
+        _home.Dispose();
+    }
 
     [Theory]
     [InlineData("plain HTTP on every interface", "refusing to serve plain HTTP on tcp://0.0.0.0:", "-H", "tcp://0.0.0.0:{port}")]
