@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Vic.Api.Errors;
 using Vic.Api.Filters;
 using Vic.Api.Models;
+using static Vic.Api.Models.RequestReading;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Runtime;
@@ -52,17 +53,7 @@ public static class ContainersEndpoints
 
     private static async Task CreateAsync(HttpContext context, VchEngine engine)
     {
-        JsonDocument body;
-        try
-        {
-            body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            throw PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}");
-        }
-
-        using (body)
+        using (var body = await ReadJsonAsync(context).ConfigureAwait(false))
         {
             var (image, labels, config) = CreateRequest.Parse(body.RootElement);
             var name = context.Request.Query["name"].ToString();
@@ -191,5 +182,4 @@ public static class ContainersEndpoints
         }
     }
 
-    private static bool IsTrue(string? value) => value is "1" or "true" or "True";
 }

@@ -35,17 +35,7 @@ public static class ExecEndpoints
 
     private static async Task CreateAsync(HttpContext context, VchEngine engine, string id)
     {
-        JsonDocument body;
-        try
-        {
-            body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            throw PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}");
-        }
-
-        using (body)
+        using (var body = await RequestReading.ReadJsonAsync(context).ConfigureAwait(false))
         {
             var root = body.RootElement;
             IReadOnlyList<string> Strings(string name) =>

@@ -219,7 +219,7 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
     }
 
     private static bool IsTrue(IReadOnlyDictionary<string, string> query, string key) =>
-        query.TryGetValue(key, out var value) && value is "1" or "true" or "True";
+        query.TryGetValue(key, out var value) && Models.RequestReading.IsTrue(value);
 
     private static partial class Log
     {

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Vic.Api.Errors;
 using Vic.Api.Filters;
 using Vic.Api.Models;
+using static Vic.Api.Models.RequestReading;
 using Vic.Api.Versioning;
 using Vic.ImageStore.Images;
 using Vic.PortLayer.Errors;
@@ -257,8 +258,6 @@ public static class ImagesEndpoints
     /// <summary>"team/app:1/json" with action "json" gives "team/app:1".</summary>
     private static string? Split(string rest, string action) =>
         rest.EndsWith("/" + action, StringComparison.Ordinal) && rest.Length > action.Length + 1 ? rest[..^(action.Length + 1)] : null;
-
-    private static bool IsTrue(string? value) => value is "1" or "true" or "True";
 
     private static Task Unbuilt(HttpContext context) =>
         DockerError.WriteAsync(context, StatusCodes.Status501NotImplemented, $"{context.Request.Method} {context.Request.Path} is not implemented by this VCH yet");
