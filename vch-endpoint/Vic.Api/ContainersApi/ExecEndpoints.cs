@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Models;
-using Vic.Interaction;
 using Vic.PortLayer.Errors;
+using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Vch;
 
 namespace Vic.Api.ContainersApi;
@@ -43,8 +43,8 @@ public static class ExecEndpoints
             bool Flag(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
             string Text(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
 
-            var spec = new ExecSpec { Args = Strings("Cmd"), Env = Strings("Env"), WorkingDir = Text("WorkingDir"), User = Text("User"), Tty = Flag("Tty"), OpenStdin = Flag("AttachStdin") };
-            var exec = engine.Runtime.CreateExec(id, spec, Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr"));
+            var exec = engine.Runtime.CreateExec(id, new ExecOptions(
+                Strings("Cmd"), Strings("Env"), Text("WorkingDir"), Text("User"), Flag("Tty"), Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr")));
             await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = exec.Id }, StatusCodes.Status201Created).ConfigureAwait(false);
         }
     }
@@ -69,12 +69,12 @@ public static class ExecEndpoints
             return;
         }
 
-        context.Response.ContentType = exec.Spec.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        context.Response.ContentType = exec.Options.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
         await foreach (var chunk in exec.Output.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
         {
-            if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.AttachStderr))
+            if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.Options.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.Options.AttachStderr))
             {
-                await StdStreams.WriteAsync(context.Response.Body, chunk, exec.Spec.Tty, context.RequestAborted).ConfigureAwait(false);
+                await StdStreams.WriteAsync(context.Response.Body, chunk, exec.Options.Tty, context.RequestAborted).ConfigureAwait(false);
             }
         }
     }
@@ -89,15 +89,15 @@ public static class ExecEndpoints
             ["ExitCode"] = exec.ExitCode,
             ["ProcessConfig"] = new JsonObject
             {
-                ["tty"] = exec.Spec.Tty,
-                ["entrypoint"] = exec.Spec.Args[0],
-                ["arguments"] = new JsonArray([.. exec.Spec.Args.Skip(1).Select(a => (JsonNode)a)]),
+                ["tty"] = exec.Options.Tty,
+                ["entrypoint"] = exec.Options.Args[0],
+                ["arguments"] = new JsonArray([.. exec.Options.Args.Skip(1).Select(a => (JsonNode)a)]),
                 ["privileged"] = false,
-                ["user"] = exec.Spec.User,
+                ["user"] = exec.Options.User,
             },
-            ["OpenStdin"] = exec.AttachStdin,
-            ["OpenStderr"] = exec.AttachStderr,
-            ["OpenStdout"] = exec.AttachStdout,
+            ["OpenStdin"] = exec.Options.AttachStdin,
+            ["OpenStderr"] = exec.Options.AttachStderr,
+            ["OpenStdout"] = exec.Options.AttachStdout,
             ["CanRemove"] = false,
             ["ContainerID"] = exec.ContainerId,
             ["DetachKeys"] = "",

@@ -79,14 +79,14 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
                 return;
             }
 
-            var tty = exec.Spec.Tty;
+            var tty = exec.Options.Tty;
             var contentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
             var head = request.WantsUpgrade
                 ? $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: 1.47\r\n\r\n"
                 : $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nApi-Version: 1.47\r\n\r\n";
             await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
             var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
-            await RelayAsync(connection, streams, exec.AttachStdin, exec.AttachStdout, exec.AttachStderr).ConfigureAwait(false);
+            await RelayAsync(connection, streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr).ConfigureAwait(false);
         }
         catch (PortLayerException ex)
         {

@@ -156,7 +156,7 @@ public sealed partial class ContainerService : IDisposable
     }
 
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
-    public ExecSession CreateExec(string idOrName, ExecSpec spec, bool attachStdin, bool attachStdout, bool attachStderr)
+    public ExecSession CreateExec(string idOrName, ExecOptions options)
     {
         var record = _containers.Resolve(idOrName);
         if (!_running.ContainsKey(record.Id) || record.Status is not RunningStatus)
@@ -164,14 +164,14 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.Conflict(record.Status is PausedStatus ? $"Container {record.Id} is paused, unpause the container before exec" : $"Container {record.Id} is not running");
         }
 
-        if (spec.Args.Count == 0)
+        if (options.Args.Count == 0)
         {
             throw PortLayerException.InvalidParameter("No exec command specified");
         }
 
-        var exec = new ExecSession(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), record.Id, spec, attachStdin, attachStdout, attachStderr);
+        var exec = new ExecSession(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), record.Id, options);
         _execs[exec.Id] = exec;
-        _containers.Transition(record.Id, (_, s) => s, $"exec_create: {string.Join(' ', spec.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
+        _containers.Transition(record.Id, (_, s) => s, $"exec_create: {string.Join(' ', options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
         return exec;
     }
 
@@ -196,8 +196,8 @@ public sealed partial class ContainerService : IDisposable
         running.Execs[exec.Session] = exec;
         exec.MarkRunning();
         await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
-        _containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Spec.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
-        if (exec.AttachStdin)
+        _containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
+        if (exec.Options.AttachStdin)
         {
             _ = Task.Run(() => RelaySessionStdinAsync(running, exec), CancellationToken.None);
         }

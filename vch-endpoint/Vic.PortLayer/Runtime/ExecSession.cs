@@ -3,6 +3,17 @@ using Vic.Interaction;
 
 namespace Vic.PortLayer.Runtime;
 
+/// <summary>What a <c>docker exec</c> asks for, in the port layer's terms.</summary>
+public sealed record ExecOptions(
+    IReadOnlyList<string> Args,
+    IReadOnlyList<string> Env,
+    string WorkingDir,
+    string User,
+    bool Tty,
+    bool AttachStdin,
+    bool AttachStdout,
+    bool AttachStderr);
+
 /// <summary>
 /// One <c>docker exec</c>: what to run, in which container, and once started its session number,
 /// output and exit code. The exit code is set before the output ends, so a client that sees the end
@@ -13,27 +24,29 @@ public sealed class ExecSession
     private readonly Channel<OutputChunk> _output = Channel.CreateUnbounded<OutputChunk>();
     private readonly Channel<byte[]?> _stdin = Channel.CreateUnbounded<byte[]?>();
 
-    public ExecSession(string id, string containerId, ExecSpec spec, bool attachStdin, bool attachStdout, bool attachStderr)
+    public ExecSession(string id, string containerId, ExecOptions options)
     {
         Id = id;
         ContainerId = containerId;
-        Spec = spec;
-        AttachStdin = attachStdin;
-        AttachStdout = attachStdout;
-        AttachStderr = attachStderr;
+        Options = options;
     }
 
     public string Id { get; }
 
     public string ContainerId { get; }
 
-    public ExecSpec Spec { get; }
+    public ExecOptions Options { get; }
 
-    public bool AttachStdin { get; }
-
-    public bool AttachStdout { get; }
-
-    public bool AttachStderr { get; }
+    /// <summary>What the tether is sent to start this session.</summary>
+    internal ExecSpec Spec => new()
+    {
+        Args = Options.Args,
+        Env = Options.Env,
+        WorkingDir = Options.WorkingDir,
+        User = Options.User,
+        Tty = Options.Tty,
+        OpenStdin = Options.AttachStdin,
+    };
 
     public uint Session { get; set; }
 
