@@ -6,33 +6,18 @@ using Vic.TestSupport;
 namespace Vic.Api.Tests;
 
 /// <summary><c>GET /events</c> over real HTTP: immediate headers, one JSON object per line, since/until/filters.</summary>
-public sealed class EventsEndpointTests : IAsyncLifetime
+public sealed class EventsEndpointTests : InProcessVchTest
 {
-    private InProcessVch _vch = null!;
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _vch = await InProcessVch.StartAsync();
-        _client = _vch.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _vch.DisposeAsync();
-    }
-
     [Fact]
     public async Task HeadersArriveBeforeAnyEventAndLiveEventsFollowOneLineEach()
     {
-        using var response = await _client.GetAsync(new Uri("/v1.47/events", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
+        using var response = await Client.GetAsync(new Uri("/v1.47/events", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType!.ToString());
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
 
-        var created = _vch.Engine.Containers.Create(new NewContainer("live", "busybox", new Dictionary<string, string> { ["tier"] = "web" }));
-        _vch.Engine.Containers.Transition(created.Id, (who, s) => s.Start(who, DateTimeOffset.UtcNow), "start");
+        var created = Vch.Engine.Containers.Create(new NewContainer("live", "busybox", new Dictionary<string, string> { ["tier"] = "web" }));
+        Vch.Engine.Containers.Transition(created.Id, (who, s) => s.Start(who, DateTimeOffset.UtcNow), "start");
 
         using var first = JsonDocument.Parse((await ReadLineAsync(reader))!);
         using var second = JsonDocument.Parse((await ReadLineAsync(reader))!);
@@ -55,11 +40,11 @@ public sealed class EventsEndpointTests : IAsyncLifetime
     public async Task SinceAndUntilInThePastReplayHistoryAndEnd()
     {
         var before = DateTimeOffset.UtcNow.AddSeconds(-1);
-        var a = _vch.Engine.Containers.Create(new NewContainer("aa", "busybox"));
-        var b = _vch.Engine.Containers.Create(new NewContainer("bb", "alpine"));
+        var a = Vch.Engine.Containers.Create(new NewContainer("aa", "busybox"));
+        var b = Vch.Engine.Containers.Create(new NewContainer("bb", "alpine"));
         var until = DateTimeOffset.UtcNow.AddMilliseconds(1);
         await Task.Delay(20);
-        _vch.Engine.Containers.Create(new NewContainer("after-until", "busybox"));
+        Vch.Engine.Containers.Create(new NewContainer("after-until", "busybox"));
 
         var lines = await ReadAllLinesAsync($"/events?since={Unix(before)}&until={Unix(until)}");
 
@@ -70,9 +55,9 @@ public sealed class EventsEndpointTests : IAsyncLifetime
     public async Task FiltersInBothWireShapesSelectEvents()
     {
         var since = DateTimeOffset.UtcNow.AddSeconds(-1);
-        var web = _vch.Engine.Containers.Create(new NewContainer("web", "nginx", new Dictionary<string, string> { ["app"] = "shop" }));
-        var db = _vch.Engine.Containers.Create(new NewContainer("db", "postgres", new Dictionary<string, string> { ["app"] = "shop" }));
-        _vch.Engine.Containers.Transition(db.Id, (who, s) => s.Start(who, DateTimeOffset.UtcNow), "start");
+        var web = Vch.Engine.Containers.Create(new NewContainer("web", "nginx", new Dictionary<string, string> { ["app"] = "shop" }));
+        var db = Vch.Engine.Containers.Create(new NewContainer("db", "postgres", new Dictionary<string, string> { ["app"] = "shop" }));
+        Vch.Engine.Containers.Transition(db.Id, (who, s) => s.Start(who, DateTimeOffset.UtcNow), "start");
         var until = Unix(DateTimeOffset.UtcNow.AddMilliseconds(1));
 
         var byList = await ReadAllLinesAsync($"/events?since={Unix(since)}&until={until}&filters=" +
@@ -90,7 +75,7 @@ public sealed class EventsEndpointTests : IAsyncLifetime
     [InlineData("/events?since=yesterday", "invalid value for since: yesterday")]
     public async Task BadParametersAre400(string path, string messageStart)
     {
-        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType!.ToString());
@@ -101,9 +86,9 @@ public sealed class EventsEndpointTests : IAsyncLifetime
     [Fact]
     public async Task InfoCountsOpenEventListeners()
     {
-        using var stream = await _client.GetAsync(new Uri("/events", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
+        using var stream = await Client.GetAsync(new Uri("/events", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
 
-        using var info = JsonDocument.Parse(await _client.GetStringAsync(new Uri("/info", UriKind.Relative)));
+        using var info = JsonDocument.Parse(await Client.GetStringAsync(new Uri("/info", UriKind.Relative)));
 
         Assert.Equal(1, info.RootElement.GetProperty("NEventsListener").GetInt32());
     }
@@ -123,7 +108,7 @@ public sealed class EventsEndpointTests : IAsyncLifetime
     private async Task<List<JsonDocument>> ReadAllLinesAsync(string path)
     {
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var body = await _client.GetStringAsync(new Uri(path, UriKind.Relative), limit.Token);
+        var body = await Client.GetStringAsync(new Uri(path, UriKind.Relative), limit.Token);
         return [.. body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l))];
     }
 }

@@ -6,30 +6,15 @@ using Vic.TestSupport;
 namespace Vic.Api.Tests;
 
 /// <summary>The byte-level contract of /_ping, /version, /info and the error shape, over real HTTP.</summary>
-public sealed class SystemEndpointTests : IAsyncLifetime
+public sealed class SystemEndpointTests : InProcessVchTest
 {
-    private InProcessVch _vch = null!;
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _vch = await InProcessVch.StartAsync();
-        _client = _vch.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _vch.DisposeAsync();
-    }
-
     [Theory]
     [InlineData("/_ping")]
     [InlineData("/v1.24/_ping")]
     [InlineData("/v1.47/_ping")]
     public async Task PingAnswersOkWithDockerHeaders(string path)
     {
-        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("OK", await response.Content.ReadAsStringAsync());
@@ -44,7 +29,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     public async Task HeadPingHasHeadersAndNoBody()
     {
         using var request = new HttpRequestMessage(HttpMethod.Head, "/_ping");
-        using var response = await _client.SendAsync(request);
+        using var response = await Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         AssertDockerHeaders(response);
@@ -60,7 +45,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [InlineData("/v1.2.3/version", "invalid API version: 1.2.3")]
     public async Task VersionsOutsideTheRangeAreRefusedWith400(string path, string message)
     {
-        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri(path, UriKind.Relative));
 
         await AssertDockerErrorAsync(response, HttpStatusCode.BadRequest, message);
     }
@@ -68,7 +53,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [Fact]
     public async Task VersionReportsTheNegotiationRange()
     {
-        using var response = await _client.GetAsync(new Uri("/v1.30/version", UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri("/v1.30/version", UriKind.Relative));
         using var json = await ReadJsonAsync(response);
         var root = json.RootElement;
 
@@ -84,7 +69,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [Fact]
     public async Task InfoCountsContainersByStateFromThePortLayer()
     {
-        var catalog = _vch.Engine.Containers;
+        var catalog = Vch.Engine.Containers;
         var running = catalog.Create(new NewContainer("web", "busybox"));
         catalog.Transition(running.Id, (who, s) => s.Start(who, DateTimeOffset.UtcNow), "start");
         var paused = catalog.Create(new NewContainer("frozen", "busybox"));
@@ -92,7 +77,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
         catalog.Transition(paused.Id, (who, s) => s.Pause(who), "pause");
         catalog.Create(new NewContainer(null, "busybox"));
 
-        using var response = await _client.GetAsync(new Uri("/info", UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri("/info", UriKind.Relative));
         using var json = await ReadJsonAsync(response);
         var root = json.RootElement;
 
@@ -104,7 +89,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
         Assert.Equal(2, root.GetProperty("NCPU").GetInt32());
         Assert.Equal(2L << 30, root.GetProperty("MemTotal").GetInt64());
         Assert.Equal("test-vch", root.GetProperty("Name").GetString());
-        Assert.Equal(_vch.Engine.Id, root.GetProperty("ID").GetString());
+        Assert.Equal(Vch.Engine.Id, root.GetProperty("ID").GetString());
         Assert.Equal("inactive", root.GetProperty("Swarm").GetProperty("LocalNodeState").GetString());
         Assert.Contains(
             root.GetProperty("DriverStatus").EnumerateArray(),
@@ -116,7 +101,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [InlineData("/v1.40/nosuch/thing")]
     public async Task UnknownPathsAre404PageNotFound(string path)
     {
-        using var response = await _client.GetAsync(new Uri(path, UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri(path, UriKind.Relative));
 
         await AssertDockerErrorAsync(response, HttpStatusCode.NotFound, "page not found");
     }
@@ -129,7 +114,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     public async Task DockerRoutesNotBuiltYetAre501(string method, string path)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
-        using var response = await _client.SendAsync(request);
+        using var response = await Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.NotImplemented, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType!.ToString());
@@ -145,7 +130,7 @@ public sealed class SystemEndpointTests : IAsyncLifetime
             ConnectCallback = async (_, cancellationToken) =>
             {
                 var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(_vch.Home.Combine("docker.sock")), cancellationToken);
+                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Vch.Home.Combine("docker.sock")), cancellationToken);
                 return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
             },
         };
@@ -160,10 +145,10 @@ public sealed class SystemEndpointTests : IAsyncLifetime
     [Fact]
     public async Task MetricsExposeRequestsAndContainersInPrometheusFormat()
     {
-        _vch.Engine.Containers.Create(new NewContainer("counted", "busybox"));
-        (await _client.GetAsync(new Uri("/_ping", UriKind.Relative))).Dispose();
+        Vch.Engine.Containers.Create(new NewContainer("counted", "busybox"));
+        (await Client.GetAsync(new Uri("/_ping", UriKind.Relative))).Dispose();
 
-        using var response = await _client.GetAsync(new Uri("/metrics", UriKind.Relative));
+        using var response = await Client.GetAsync(new Uri("/metrics", UriKind.Relative));
         var text = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
