@@ -26,6 +26,9 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
     /// <summary>Makes the ContainerVM die behind the backend's back (its process killed, its host lost).</summary>
     protected abstract Task KillBehindTheBackendsBackAsync(string vmId);
 
+    /// <summary>What the backend can tell about a VM when a test fails on it (its console, its process).</summary>
+    protected virtual string Diagnose(string vmId) => "";
+
     /// <summary>The pool the backend was created with.</summary>
     protected abstract VmResources Pool { get; }
 
@@ -191,12 +194,24 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
 
         var listed = Assert.Single(await Backend.ListAsync(CancellationToken.None));
         await using var again = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
-        var state = await again.AttachAsync();
+        var state = await Diagnosed(vm.VmId, again.AttachAsync());
         await again.ExecAsync(1, new ExecSpec { Args = ["echo", "still here"] });
 
         Assert.Equal(PowerState.On, listed.Power);
         Assert.Contains(state.Sessions, s => s.Session == 0 && s.ExitCode is null && s.Pid > 0);
         Assert.Equal("still here\n", (await again.WaitAsync(1, RunTimeout)).Stdout);
+    }
+
+    private async Task<T> Diagnosed<T>(string vmId, Task<T> step)
+    {
+        try
+        {
+            return await step;
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException or ProtocolException)
+        {
+            throw new InvalidOperationException($"{ex.Message}\n{Diagnose(vmId)}", ex);
+        }
     }
 
     [Fact]

@@ -109,6 +109,34 @@ public sealed class TetherClient : IAsyncDisposable
 
     private async Task ReadAsync()
     {
+        try
+        {
+            await ReadFramesAsync().ConfigureAwait(false);
+            FailWaiters(new IOException("the tether closed the channel"));
+        }
+        catch (Exception ex)
+        {
+            FailWaiters(ex);
+            throw;
+        }
+    }
+
+    /// <summary>A channel that ends fails whoever still waits, with why, instead of leaving them to time out.</summary>
+    private void FailWaiters(Exception why)
+    {
+        _stats.TrySetException(why);
+        _state.TrySetException(why);
+        lock (_sessions)
+        {
+            foreach (var entry in _sessions.Values)
+            {
+                entry.Exit.TrySetException(why);
+            }
+        }
+    }
+
+    private async Task ReadFramesAsync()
+    {
         var reader = new FrameReader(_channel);
         while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
         {

@@ -11,33 +11,13 @@ namespace Vic.EndToEnd.Tests;
 public sealed class DockerRunTests : IAsyncLifetime, IDisposable
 {
     private readonly TempDirectory _home = new("vch-run");
-    private LocalRegistry _registry = null!;
-    private EndpointProcess _endpoint = null!;
+    private QemuVch _vch = null!;
 
-    private string Host => $"tcp://127.0.0.1:{_endpoint.Port}";
+    private string Host => _vch.Host;
 
-    public async Task InitializeAsync()
-    {
-        _registry = await LocalRegistry.StartAsync();
-        await _registry.SeedBusyboxAsync();
-        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
-        var port = EndpointProcess.FreePort();
-        _endpoint = await EndpointProcess.StartAsync(port,
-        [
-            "-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}",
-            "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "3g",
-        ]);
-        await DockerAsync("pull", "busybox");
-    }
+    public async Task InitializeAsync() => _vch = await QemuVch.StartAsync(_home);
 
-    public async Task DisposeAsync()
-    {
-        await _endpoint.DisposeAsync();
-        await _registry.DisposeAsync();
-
-        // ContainerVMs outlive their endpoint by design; a test's VMs must not outlive the test.
-        await Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]);
-    }
+    public async Task DisposeAsync() => await _vch.DisposeAsync();
 
     public void Dispose() => _home.Dispose();
 
@@ -170,14 +150,9 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
 
         var result = await Command.RunAsync("/usr/bin/python3", ["-c", script], timeout: TimeSpan.FromMinutes(3));
 
-        Assert.True(result.ExitCode == 0, result.ToString() + _endpoint.Output);
+        Assert.True(result.ExitCode == 0, result.ToString() + _vch.Endpoint.Output);
         Assert.Equal("from docker-py 0 pyc\n0\n", result.StandardOutput);
     }
 
-    private async Task<CommandResult> DockerAsync(params string[] arguments)
-    {
-        var result = await Command.DockerAsync(Host, arguments);
-        Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nendpoint:\n{_endpoint.Output}");
-        return result;
-    }
+    private Task<CommandResult> DockerAsync(params string[] arguments) => _vch.DockerAsync(arguments);
 }

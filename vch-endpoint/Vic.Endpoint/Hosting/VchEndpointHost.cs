@@ -53,6 +53,7 @@ public static partial class VchEndpointHost
         builder.Services.AddDockerApi(
             services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend ?? CreateBackend(config, services), services.GetRequiredService<ILoggerFactory>()),
             EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
+        builder.Services.AddHostedService<ContainerRecovery>();
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<VchEngine>();
         app.UseDockerApi();

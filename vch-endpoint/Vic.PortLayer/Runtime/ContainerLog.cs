@@ -35,7 +35,7 @@ public sealed class ContainerLog : IDisposable
         var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(data), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
         lock (_gate)
         {
-            _file ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read);
+            _file ??= OpenForAppend();
             _file.Write(line);
             _file.WriteByte((byte)'\n');
             _file.Flush();
@@ -44,6 +44,23 @@ public sealed class ContainerLog : IDisposable
                 reader.Writer.TryWrite(chunk);
             }
         }
+    }
+
+    /// <summary>Opens the file at its end; a line torn by a crash is ended first so the next one stays whole.</summary>
+    private FileStream OpenForAppend()
+    {
+        var file = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        if (file.Length > 0)
+        {
+            file.Seek(-1, SeekOrigin.End);
+            if (file.ReadByte() != '\n')
+            {
+                file.WriteByte((byte)'\n');
+            }
+        }
+
+        file.Seek(0, SeekOrigin.End);
+        return file;
     }
 
     /// <summary>Live output from now on; completes when the container's process ends.</summary>

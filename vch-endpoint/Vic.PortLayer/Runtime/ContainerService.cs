@@ -155,6 +155,112 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
+    /// <summary>
+    /// After the endpoint restarted: reattaches to every container the store says runs, collects
+    /// the output and exits that waited in their ContainerVMs meanwhile, records the end of those
+    /// whose VM is gone, and finishes removals a crash interrupted.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        var records = _containers.List();
+        foreach (var removing in records.Where(r => r.Status is RemovingStatus))
+        {
+            await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_backend is null)
+        {
+            foreach (var record in records.Where(r => r.Status.IsRunning))
+            {
+                MarkLost(record.Id);
+            }
+
+            return;
+        }
+
+        var vms = (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(vm => vm.VmId);
+        await Task.WhenAll(records
+            .Where(r => r.Status.IsRunning || r.Status is RestartingStatus)
+            .Select(r => RecoverAsync(_backend, r, vms.GetValueOrDefault(r.Id), cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task RecoverAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
+    {
+        var log = LogOf(record.Id);
+        // A lost Attach (the channel reconnecting under it) is answered by asking again on a fresh connection.
+        for (var attempt = 0; vm is { Power: PowerState.On } && attempt < 4; attempt++)
+        {
+            Stream channel;
+            try
+            {
+                channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+            {
+                break;
+            }
+
+            var running = new Running(channel, record.Id);
+            _running[record.Id] = running;
+            log.Open();
+            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+            try
+            {
+                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+
+            if (record.Status is PausedStatus)
+            {
+                // A frozen guest answers when it is unpaused; the pump takes the answer then.
+                Log.Reattached(_logger, record.Id);
+                return;
+            }
+
+            var answer = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
+            if (answer == running.Reattached.Task && running.Reattached.Task.Result)
+            {
+                Log.Reattached(_logger, record.Id);
+                return;
+            }
+
+            if (answer == running.Pump)
+            {
+                // The channel ended: the pump has recorded the exit it saw, or the VM's loss.
+                return;
+            }
+
+            running.Abandoned = true;
+            _running.TryRemove(record.Id, out _);
+            running.Dispose();
+            await running.Pump.ConfigureAwait(false);
+            if (answer == running.Reattached.Task)
+            {
+                // The endpoint died between making the VM and handing it the spec: the process never ran.
+                await backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+        }
+
+        MarkLost(record.Id);
+    }
+
+    /// <summary>The container's VM went while nobody watched: Docker's answer for a process killed with its host.</summary>
+    private void MarkLost(string id)
+    {
+        LogOf(id).Close();
+        var record = _containers.Resolve(id);
+        if (record.Status is RestartingStatus or CreatedStatus)
+        {
+            return;
+        }
+
+        _containers.Transition(id, (who, s) => s.Exit(who, 137, _time.GetUtcNow(), "the ContainerVM stopped while the endpoint was away"), "die", new Dictionary<string, string> { ["exitCode"] = "137" });
+        Log.Exited(_logger, id, 137);
+    }
+
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
     public ExecSession CreateExec(string idOrName, ExecOptions options)
     {
@@ -366,6 +472,16 @@ public sealed partial class ContainerService : IDisposable
                     case FrameType.Exit when frame.Session == 0:
                         exitCode = Payloads.Int32(frame.Payload);
                         break;
+                    case FrameType.State:
+                        var report = Payloads.Json(frame.Payload, InteractionJson.Default.StateReport);
+                        running.ContinueSessionsAfter(report.Sessions.Count == 0 ? 0 : report.Sessions.Max(s => s.Session));
+                        exitCode ??= report.Sessions.FirstOrDefault(s => s.Session == Frame.MainSession)?.ExitCode;
+                        running.Reattached.TrySetResult(true);
+                        break;
+                    case FrameType.Hello:
+                        // Only a tether that never got its spec says hello to an Attach.
+                        running.Reattached.TrySetResult(false);
+                        break;
                     case FrameType.Stdout or FrameType.Stderr when running.Execs.TryGetValue(frame.Session, out var exec):
                         exec.Append(new OutputChunk(frame.Type == FrameType.Stdout ? OutputStream.Stdout : OutputStream.Stderr, frame.Payload.ToArray(), _time.GetUtcNow()));
                         break;
@@ -389,7 +505,10 @@ public sealed partial class ContainerService : IDisposable
             // The ContainerVM went away without a word: treated below as a process killed with it.
         }
 
-        await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+        if (!running.Abandoned)
+        {
+            await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+        }
     }
 
     private async Task FinishAsync(Running running, ContainerLog log, int? exitCode)
@@ -500,6 +619,21 @@ public sealed partial class ContainerService : IDisposable
 
         public Task? Pump { get; set; }
 
+        /// <summary>After an endpoint restart: true once the tether reported its state, false if it never got a spec.</summary>
+        public TaskCompletionSource<bool> Reattached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Set when recovery gives up on this channel for a fresh one: its end is not the container's end.</summary>
+        public bool Abandoned { get; set; }
+
+        public void ContinueSessionsAfter(uint session)
+        {
+            var current = _nextSession;
+            while (current < session && Interlocked.CompareExchange(ref _nextSession, (int)session, current) != current)
+            {
+                current = _nextSession;
+            }
+        }
+
         public ConcurrentDictionary<uint, ExecSession> Execs { get; } = new();
 
         public uint NextSession() => (uint)Interlocked.Increment(ref _nextSession);
@@ -518,5 +652,8 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "container {Id} exited with {Code}")]
         public static partial void Exited(ILogger logger, string id, int code);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "container {Id} reattached after an endpoint restart")]
+        public static partial void Reattached(ILogger logger, string id);
     }
 }

@@ -1,0 +1,78 @@
+using Vic.TestSupport;
+using Xunit;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>
+/// An endpoint process with real ContainerVMs (QEMU backend, instant clone, TCG) whose docker.io
+/// mirror is a local registry seeded with busybox. It can be killed with SIGKILL and started again
+/// over the same data directory, as when the appliance loses power.
+/// </summary>
+public sealed class QemuVch : IAsyncDisposable
+{
+    private readonly TempDirectory _home;
+    private readonly LocalRegistry _registry;
+    private readonly string[] _arguments;
+
+    private QemuVch(TempDirectory home, LocalRegistry registry, string[] arguments, EndpointProcess endpoint)
+    {
+        _home = home;
+        _registry = registry;
+        _arguments = arguments;
+        Endpoint = endpoint;
+    }
+
+    public EndpointProcess Endpoint { get; private set; }
+
+    public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
+
+    /// <summary>Starts the registry and the endpoint over <paramref name="home"/>, and pulls busybox.</summary>
+    public static async Task<QemuVch> StartAsync(TempDirectory home)
+    {
+        var registry = await LocalRegistry.StartAsync();
+        await registry.SeedBusyboxAsync();
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        var port = EndpointProcess.FreePort();
+        string[] arguments =
+        [
+            "-H", $"tcp://127.0.0.1:{port}", "--data-dir", home.Combine("data"), "--registry-mirror", $"http://{registry.Host}",
+            "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "3g",
+        ];
+        var vch = new QemuVch(home, registry, arguments, await EndpointProcess.StartAsync(port, arguments));
+        await vch.DockerAsync("pull", "busybox");
+        return vch;
+    }
+
+    /// <summary>SIGKILL, then the same endpoint again once <paramref name="meanwhile"/> has run.</summary>
+    public async Task CrashAndRestartAsync(Func<Task>? meanwhile = null)
+    {
+        await Endpoint.KillAsync();
+        await Endpoint.DisposeAsync();
+        if (meanwhile is not null)
+        {
+            await meanwhile();
+        }
+
+        Endpoint = await EndpointProcess.StartAsync(Endpoint.Port, _arguments);
+    }
+
+    /// <summary>Runs docker against the VCH and insists that it succeeds.</summary>
+    public async Task<CommandResult> DockerAsync(params string[] arguments)
+    {
+        var result = await Command.DockerAsync(Host, arguments);
+        Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nendpoint:\n{Endpoint.Output}");
+        return result;
+    }
+
+    /// <summary>Runs docker against the VCH whatever it returns.</summary>
+    public Task<CommandResult> TryDockerAsync(params string[] arguments) => Command.DockerAsync(Host, arguments);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Endpoint.DisposeAsync();
+        await _registry.DisposeAsync();
+
+        // ContainerVMs outlive their endpoint by design; a test's VMs must not outlive the test.
+        await Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]);
+    }
+}
