@@ -92,6 +92,13 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             case FrameType.StatsRequest:
                 await SendAsync(FrameType.Stats, frame.Session, Payloads.Json(GuestStats.Read(), InteractionJson.Default.StatsReport)).ConfigureAwait(false);
                 break;
+            case FrameType.Pause or FrameType.Unpause:
+                GuestProcesses.Freeze(frame.Type == FrameType.Pause, SessionPids(), options.InVm);
+                await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
+                break;
+            case FrameType.TopRequest:
+                await SendAsync(FrameType.Top, frame.Session, Payloads.Json(GuestProcesses.List(_root, SessionPids(), options.InVm), InteractionJson.Default.ProcessList)).ConfigureAwait(false);
+                break;
             case FrameType.Attach when _spec is null:
                 // A (re)connected endpoint asks whether the tether is there: it waits for its spec.
                 await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
@@ -123,6 +130,8 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private static string BootId => File.Exists("/proc/sys/kernel/random/boot_id") ? File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim() : "";
 
     private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);
+
+    private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];
 
     private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin)
     {

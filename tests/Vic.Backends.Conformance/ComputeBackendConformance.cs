@@ -193,8 +193,21 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
         Backend = CreateBackend(Home.Combine("state"));
 
         var listed = Assert.Single(await Backend.ListAsync(CancellationToken.None));
-        await using var again = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
-        var state = await Diagnosed(vm.VmId, again.AttachAsync());
+        var again = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+        StateReport state;
+        try
+        {
+            state = await again.AttachAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            // The endpoint's recovery asks again on a fresh connection when an Attach goes unanswered.
+            await again.DisposeAsync();
+            again = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+            state = await Diagnosed(vm.VmId, again.AttachAsync());
+        }
+
+        await using var reattached = again;
         await again.ExecAsync(1, new ExecSpec { Args = ["echo", "still here"] });
 
         Assert.Equal(PowerState.On, listed.Power);

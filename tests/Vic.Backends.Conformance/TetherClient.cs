@@ -54,10 +54,10 @@ public sealed class TetherClient : IAsyncDisposable
         return await _stats.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
     }
 
-    public async Task<StateReport> AttachAsync()
+    public async Task<StateReport> AttachAsync(TimeSpan? timeout = null)
     {
         await _writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-        return await _state.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        return await _state.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
     }
 
     /// <summary>Waits for the session's exit and returns everything it printed.</summary>

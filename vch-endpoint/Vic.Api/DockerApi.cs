@@ -39,6 +39,7 @@ public static class DockerApi
         app.MapEventsEndpoint();
         app.MapImagesEndpoints();
         app.MapContainersEndpoints();
+        app.MapContainerOperationsEndpoints();
         app.MapExecEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {

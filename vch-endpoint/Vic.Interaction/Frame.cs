@@ -57,12 +57,33 @@ public enum FrameType : byte
 
     /// <summary>T→E: every session's state, including exits the endpoint missed. JSON <see cref="StateReport"/>.</summary>
     State = 0x11,
+
+    /// <summary>E→T: freeze every process of the container (docker pause); answered with <see cref="Done"/> or <see cref="Error"/>.</summary>
+    Pause = 0x12,
+
+    /// <summary>E→T: thaw what <see cref="Pause"/> froze; answered with <see cref="Done"/> or <see cref="Error"/>.</summary>
+    Unpause = 0x13,
+
+    /// <summary>T→E: the request sent with this frame's session number is done.</summary>
+    Done = 0x14,
+
+    /// <summary>E→T: list the container's processes (docker top).</summary>
+    TopRequest = 0x15,
+
+    /// <summary>T→E: the container's processes. JSON <see cref="ProcessList"/>.</summary>
+    Top = 0x16,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>
 public sealed record Frame(FrameType Type, uint Session, ReadOnlyMemory<byte> Payload)
 {
     public const uint MainSession = 0;
+
+    /// <summary>
+    /// Session numbers from here up name requests (stats, top, pause), not processes: the tether
+    /// answers on the number it was asked on, so concurrent requests find their own answers.
+    /// </summary>
+    public const uint FirstRequest = 0x8000_0000;
 
     public override string ToString() => $"{Type} session={Session} payload={Payload.Length}B";
 }

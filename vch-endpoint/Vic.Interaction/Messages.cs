@@ -77,6 +77,14 @@ public sealed record SessionState(uint Session, int Pid, int? ExitCode);
 
 public sealed record StateReport(IReadOnlyList<SessionState> Sessions);
 
+/// <summary>One process in the guest for <c>docker top</c>, as <c>ps -ef</c> shows it.</summary>
+/// <param name="StartedAt">Seconds since the guest booted.</param>
+/// <param name="CpuSeconds">User and system time used so far.</param>
+public sealed record GuestProcess(int Pid, int ParentPid, int Uid, string User, string Tty, double StartedAt, long CpuSeconds, string Command);
+
+/// <summary>The container's processes, and when the guest booted (unix seconds) to place their start times.</summary>
+public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Processes);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(HelloMessage))]
 [JsonSerializable(typeof(ContainerSpec))]
@@ -84,6 +92,7 @@ public sealed record StateReport(IReadOnlyList<SessionState> Sessions);
 [JsonSerializable(typeof(StartedMessage))]
 [JsonSerializable(typeof(StatsReport))]
 [JsonSerializable(typeof(StateReport))]
+[JsonSerializable(typeof(ProcessList))]
 public sealed partial class InteractionJson : JsonSerializerContext;
 
 /// <summary>Encoders and decoders of the payloads, so neither side formats bytes by hand.</summary>

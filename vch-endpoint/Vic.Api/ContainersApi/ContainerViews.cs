@@ -18,7 +18,7 @@ public static class ContainerViews
         ["Ports"] = new JsonArray(),
         ["Labels"] = Labels(c),
         ["State"] = c.Status.State.ToWire(),
-        ["Status"] = StatusLine(c.Status, now),
+        ["Status"] = StatusLine(c.Status, now) + HealthSuffix(c),
         ["HostConfig"] = new JsonObject { ["NetworkMode"] = "default" },
         ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject() },
         ["Mounts"] = new JsonArray(),
@@ -49,6 +49,7 @@ public static class ContainerViews
                 ["Error"] = s.Error,
                 ["StartedAt"] = Time(s.StartedAt),
                 ["FinishedAt"] = Time(s.FinishedAt),
+                ["Health"] = c.Health is { } health ? Health(health) : null,
             },
             ["Image"] = c.ImageId,
             ["ResolvConfPath"] = "",
@@ -74,6 +75,7 @@ public static class ContainerViews
                 ["ExtraHosts"] = Array(config.ExtraHosts),
                 ["Dns"] = Array(config.Dns),
                 ["DnsSearch"] = Array(config.DnsSearch),
+                ["Init"] = config.Init ? true : null,
             },
             ["GraphDriver"] = new JsonObject { ["Name"] = "vmdk", ["Data"] = new JsonObject { ["Scratch"] = Path.Combine(folder, "scratch.vmdk") } },
             ["Mounts"] = new JsonArray(),
@@ -96,6 +98,7 @@ public static class ContainerViews
                 ["Labels"] = Labels(c),
                 ["StopSignal"] = config.StopSignal,
                 ["StopTimeout"] = config.StopTimeout,
+                ["Healthcheck"] = config.Healthcheck is { } check ? Healthcheck(check) : null,
             },
             ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject(), ["Ports"] = new JsonObject() },
         };
@@ -111,6 +114,34 @@ public static class ContainerViews
         RemovingStatus => "Removal In Progress",
         DeadStatus => "Dead",
         _ => "Created",
+    };
+
+    /// <summary>What <c>docker ps</c> appends to a running container's status when it has a healthcheck.</summary>
+    public static string HealthSuffix(ContainerRecord c) =>
+        c.Status is RunningStatus && c.Health is { } health
+            ? health.Status == ContainerHealth.Starting ? " (health: starting)" : $" ({health.Status})"
+            : "";
+
+    private static JsonObject Health(ContainerHealth health) => new()
+    {
+        ["Status"] = health.Status,
+        ["FailingStreak"] = health.FailingStreak,
+        ["Log"] = new JsonArray([.. health.Log.Select(r => (JsonNode)new JsonObject
+        {
+            ["Start"] = Time(r.Start),
+            ["End"] = Time(r.End),
+            ["ExitCode"] = r.ExitCode,
+            ["Output"] = r.Output,
+        })]),
+    };
+
+    private static JsonObject Healthcheck(HealthcheckConfig check) => new()
+    {
+        ["Test"] = Array(check.Test),
+        ["Interval"] = check.Interval.Ticks * 100,
+        ["Timeout"] = check.Timeout.Ticks * 100,
+        ["StartPeriod"] = check.StartPeriod.Ticks * 100,
+        ["Retries"] = check.Retries,
     };
 
     /// <summary>docker's go-units HumanDuration.</summary>

@@ -16,7 +16,7 @@ using Vic.PortLayer.Vch;
 
 namespace Vic.Api.ContainersApi;
 
-/// <summary>The container routes that are built: create, start, attach, wait, logs, list, inspect, stop, kill, remove.</summary>
+/// <summary>The basic container lifecycle routes: create, start, attach, wait, logs, list, inspect, stop, kill, remove.</summary>
 public static class ContainersEndpoints
 {
     public static void MapContainersEndpoints(this IEndpointRouteBuilder routes)
@@ -65,36 +65,38 @@ public static class ContainersEndpoints
     private static Task List(HttpContext context, VchEngine engine)
     {
         var query = context.Request.Query;
-        var all = IsTrue(query["all"]);
         var filters = FilterArgs.Parse(query["filters"]);
+
+        // As dockerd: asking for a status asks for every container that has it.
+        var all = IsTrue(query["all"]) || filters.ContainsKey("status");
         IEnumerable<ContainerRecord> containers = engine.Containers.List();
         if (!all)
         {
             containers = containers.Where(c => c.Status.IsRunning);
         }
 
-        if (filters.TryGetValue("status", out var states))
-        {
-            containers = containers.Where(c => states.Contains(c.Status.State.ToWire()));
-        }
-
-        if (filters.TryGetValue("name", out var names))
-        {
-            containers = containers.Where(c => names.Any(n => c.Name.Contains(n.TrimStart('/'), StringComparison.Ordinal)));
-        }
-
-        if (filters.TryGetValue("label", out var labels))
-        {
-            containers = containers.Where(c => labels.All(l => l.Split('=', 2) is var kv && c.Labels.TryGetValue(kv[0], out var v) && (kv.Length == 1 || v == kv[1])));
-        }
-
+        containers = containers.Where(ContainerFilters.Build(filters, engine));
         if (query["limit"].ToString() is { Length: > 0 } limit && int.Parse(limit, CultureInfo.InvariantCulture) is > 0 and var n)
         {
             containers = containers.Take(n);
         }
 
         var now = engine.Time.GetUtcNow();
-        return DockerJson.WriteAsync(context, new JsonArray([.. containers.Select(c => (JsonNode)ContainerViews.Summary(c, now))]));
+        var size = IsTrue(query["size"]);
+        return DockerJson.WriteAsync(context, new JsonArray([.. containers.Select(c => (JsonNode)WithSize(ContainerViews.Summary(c, now), c))]));
+
+        JsonObject WithSize(JsonObject summary, ContainerRecord c)
+        {
+            if (size)
+            {
+                // The writable layer is the container's own files; the root adds the image beneath.
+                var own = engine.Runtime.DiskUsage(c.Id);
+                summary["SizeRw"] = own;
+                summary["SizeRootFs"] = own + (engine.Images.Catalog.Find(c.ImageId)?.Size ?? 0);
+            }
+
+            return summary;
+        }
     }
 
     private static async Task WaitAsync(HttpContext context, VchEngine engine, string id)

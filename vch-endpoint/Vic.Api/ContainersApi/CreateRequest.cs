@@ -22,7 +22,12 @@ public static class CreateRequest
 
         var host = body.TryGetProperty("HostConfig", out var h) && h.ValueKind == JsonValueKind.Object ? h : default;
         var restart = host.ValueKind == JsonValueKind.Object && host.TryGetProperty("RestartPolicy", out var r) && r.ValueKind == JsonValueKind.Object ? r : default;
-        var nanoCpus = Number(host, "NanoCpus");
+        var policy = RestartPolicyOf(restart);
+        if (Flag(host, "AutoRemove") && policy.Name != "no")
+        {
+            throw PortLayerException.InvalidParameter("can't create 'AutoRemove' container with restart policy");
+        }
+
         var config = new ContainerConfig
         {
             Entrypoint = Strings(body, "Entrypoint"),
@@ -38,9 +43,11 @@ public static class CreateRequest
             StopSignal = Text(body, "StopSignal") is { Length: > 0 } signal ? signal : "SIGTERM",
             StopTimeout = body.TryGetProperty("StopTimeout", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetInt32() : null,
             AutoRemove = Flag(host, "AutoRemove"),
-            MemoryBytes = Number(host, "Memory"),
-            Cpus = nanoCpus > 0 ? (int)Math.Ceiling(nanoCpus / 1e9) : 0,
-            RestartPolicy = new RestartPolicy(Text(restart, "Name") is { Length: > 0 } name ? name : "no", (int)Number(restart, "MaximumRetryCount")),
+            MemoryBytes = MemoryOf(host),
+            Cpus = CpusOf(host),
+            RestartPolicy = policy,
+            Healthcheck = body.TryGetProperty("Healthcheck", out var health) ? HealthcheckConfig.FromJson(health) : null,
+            Init = Flag(host, "Init"),
             ExtraHosts = Strings(host, "ExtraHosts"),
             Dns = Strings(host, "Dns"),
             DnsSearch = Strings(host, "DnsSearch"),
@@ -49,6 +56,49 @@ public static class CreateRequest
             ? l.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
             : [];
         return (image, labels, config);
+    }
+
+    /// <summary>
+    /// The ContainerVM's vCPUs: --cpus (NanoCpus) or a CFS quota rounded up, or -c shares with
+    /// 1024 per vCPU; a VM cannot have a fraction of a CPU. 0 means the VCH's default.
+    /// </summary>
+    public static int CpusOf(JsonElement host)
+    {
+        var nanoCpus = Number(host, "NanoCpus");
+        var quota = Number(host, "CpuQuota");
+        var period = Number(host, "CpuPeriod");
+        var shares = Number(host, "CpuShares");
+        if (nanoCpus < 0 || quota < 0 || shares < 0)
+        {
+            throw PortLayerException.InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs in the pool");
+        }
+
+        return nanoCpus > 0 ? (int)Math.Ceiling(nanoCpus / 1e9)
+            : quota > 0 ? (int)Math.Ceiling(quota / (double)(period > 0 ? period : 100_000))
+            : shares > 0 ? (int)Math.Ceiling(shares / 1024.0)
+            : 0;
+    }
+
+    /// <summary>The ContainerVM's memory (-m); Docker's floor of 6 MiB holds, and 0 means the VCH's default.</summary>
+    public static long MemoryOf(JsonElement host)
+    {
+        var memory = Number(host, "Memory");
+        return memory is > 0 and < 6 * 1024 * 1024
+            ? throw PortLayerException.InvalidParameter("Minimum memory limit allowed is 6MB")
+            : memory;
+    }
+
+    public static RestartPolicy RestartPolicyOf(JsonElement restart)
+    {
+        var name = Text(restart, "Name") is { Length: > 0 } given ? given : "no";
+        var retries = (int)Number(restart, "MaximumRetryCount");
+        return name switch
+        {
+            "no" or "always" or "unless-stopped" when retries != 0 => throw PortLayerException.InvalidParameter($"invalid restart policy: maximum retry count can only be used with 'on-failure'"),
+            "on-failure" when retries < 0 => throw PortLayerException.InvalidParameter("invalid restart policy: maximum retry count cannot be negative"),
+            "no" or "always" or "unless-stopped" or "on-failure" => new RestartPolicy(name, retries),
+            _ => throw PortLayerException.InvalidParameter($"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"),
+        };
     }
 
     private static string Text(JsonElement element, string name) =>

@@ -110,6 +110,51 @@ public sealed partial class ContainerCatalog
         }
     }
 
+    /// <summary>Changes what a container is (its config, counters, health) without a lifecycle move.</summary>
+    public ContainerRecord Change(string idOrName, Func<ContainerRecord, ContainerRecord> change, string? action, IReadOnlyDictionary<string, string>? extraAttributes = null)
+    {
+        lock (_gate)
+        {
+            var next = change(ResolveLocked(idOrName));
+            Commit(next, action, extraAttributes);
+            return next;
+        }
+    }
+
+    /// <summary>docker rename: the new name must be valid, different and free; publishes <c>rename</c> with the old name.</summary>
+    public ContainerRecord Rename(string idOrName, string newName)
+    {
+        if (string.IsNullOrEmpty(idOrName) || string.IsNullOrEmpty(newName))
+        {
+            throw PortLayerException.InvalidParameter("Neither old nor new names may be empty");
+        }
+
+        lock (_gate)
+        {
+            var current = ResolveLocked(idOrName);
+            var name = ValidName(newName);
+            if (name == current.Name)
+            {
+                throw PortLayerException.InvalidParameter("Renaming a container with the same name as its current name");
+            }
+
+            if (_byId.Values.FirstOrDefault(c => c.Name == name) is { } holder)
+            {
+                throw PortLayerException.Conflict(
+                    $"Error when allocating new name: Conflict. The container name \"/{name}\" is already in use by container \"{holder.Id}\". " +
+                    "You have to remove (or rename) that container to be able to reuse that name.");
+            }
+
+            var renamed = current with { Name = name };
+            Commit(renamed, "rename", new Dictionary<string, string> { ["oldName"] = "/" + current.Name });
+            return renamed;
+        }
+    }
+
+    /// <summary>dockerd reports a prune as one event with the bytes it freed.</summary>
+    public void PublishPrune(long reclaimed) =>
+        _events.Publish(EventTypes.Container, "prune", "", new Dictionary<string, string> { ["reclaimed"] = reclaimed.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+
     /// <summary>Forgets a container whose removal finished; publishes <c>destroy</c>.</summary>
     public void Forget(string id)
     {

@@ -49,6 +49,12 @@ public sealed record ContainerConfig
 
     public IReadOnlyList<string> DnsSearch { get; init; } = [];
 
+    /// <summary>The healthcheck, the image's unless the container set its own; null for none.</summary>
+    public HealthcheckConfig? Healthcheck { get; init; }
+
+    /// <summary>--init: a minimal init reaps zombies and forwards signals to the process.</summary>
+    public bool Init { get; init; }
+
     /// <summary>The process to run: entrypoint then cmd.</summary>
     public IReadOnlyList<string> Args => [.. Entrypoint, .. Cmd];
 
@@ -58,7 +64,8 @@ public sealed record ContainerConfig
         && Entrypoint.SequenceEqual(other.Entrypoint) && Cmd.SequenceEqual(other.Cmd) && Env.SequenceEqual(other.Env)
         && ExtraHosts.SequenceEqual(other.ExtraHosts) && Dns.SequenceEqual(other.Dns) && DnsSearch.SequenceEqual(other.DnsSearch)
         && (WorkingDir, User, Hostname, Domainname, Tty, OpenStdin, StdinOnce, AutoRemove, MemoryBytes, Cpus, StopSignal, StopTimeout, RestartPolicy)
-            == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy);
+            == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
+        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init;
 
     public override int GetHashCode() => HashCode.Combine(string.Join('\0', Args), WorkingDir, User, Hostname, Tty, MemoryBytes, Cpus);
 }

@@ -24,7 +24,14 @@ public sealed record ContainerRecord
 
     public required ContainerStatus Status { get; init; }
 
+    /// <summary>How often the restart policy has started the container again.</summary>
     public int RestartCount { get; init; }
+
+    /// <summary>Stopped or killed by a user: unless-stopped and on-failure leave it down, always only until the VCH restarts.</summary>
+    public bool ManuallyStopped { get; init; }
+
+    /// <summary>The last healthcheck results; null for a container without a healthcheck.</summary>
+    public ContainerHealth? Health { get; init; }
 
     public ContainerConfig Config { get; init; } = new();
 

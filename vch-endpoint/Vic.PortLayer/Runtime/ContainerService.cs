@@ -37,7 +37,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly IComputeBackend? _backend;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, Running> _running = new();
+    private readonly ConcurrentDictionary<string, RunningContainer> _running = new();
     private readonly ConcurrentDictionary<string, ContainerLog> _logs = new();
     private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
     private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
@@ -92,8 +92,7 @@ public sealed partial class ContainerService : IDisposable
             .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
             .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
             .ToList();
-        var config = record.Config;
-        var resources = new VmResources(Math.Max(1, config.Cpus), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
+        var resources = ResourcesOf(record.Config);
 
         if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
         {
@@ -119,8 +118,15 @@ public sealed partial class ContainerService : IDisposable
             throw;
         }
 
-        _containers.Transition(record.Id, (who, status) => status.Start(who, _time.GetUtcNow()), "start");
+        var started = _containers.Change(
+            record.Id,
+            r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = false, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
+            "start");
         Log.Started(_logger, record.Id);
+        if (_running.TryGetValue(record.Id, out var running))
+        {
+            StartHealthchecks(started, running);
+        }
     }
 
     private async Task StartVmAsync(IComputeBackend backend, ContainerRecord record, List<DiskAttachment> disks, VmResources resources, ContainerLog log, CancellationToken cancellationToken)
@@ -128,7 +134,7 @@ public sealed partial class ContainerService : IDisposable
         var config = record.Config;
         await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
         var channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
-        var running = new Running(channel, record.Id);
+        var running = new RunningContainer(channel, record.Id);
         _running[record.Id] = running;
         running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
 
@@ -153,112 +159,6 @@ public sealed partial class ContainerService : IDisposable
         {
             _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
         }
-    }
-
-    /// <summary>
-    /// After the endpoint restarted: reattaches to every container the store says runs, collects
-    /// the output and exits that waited in their ContainerVMs meanwhile, records the end of those
-    /// whose VM is gone, and finishes removals a crash interrupted.
-    /// </summary>
-    public async Task RecoverAsync(CancellationToken cancellationToken)
-    {
-        var records = _containers.List();
-        foreach (var removing in records.Where(r => r.Status is RemovingStatus))
-        {
-            await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (_backend is null)
-        {
-            foreach (var record in records.Where(r => r.Status.IsRunning))
-            {
-                MarkLost(record.Id);
-            }
-
-            return;
-        }
-
-        var vms = (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(vm => vm.VmId);
-        await Task.WhenAll(records
-            .Where(r => r.Status.IsRunning || r.Status is RestartingStatus)
-            .Select(r => RecoverAsync(_backend, r, vms.GetValueOrDefault(r.Id), cancellationToken))).ConfigureAwait(false);
-    }
-
-    private async Task RecoverAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
-    {
-        var log = LogOf(record.Id);
-        // A lost Attach (the channel reconnecting under it) is answered by asking again on a fresh connection.
-        for (var attempt = 0; vm is { Power: PowerState.On } && attempt < 4; attempt++)
-        {
-            Stream channel;
-            try
-            {
-                channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or TimeoutException)
-            {
-                break;
-            }
-
-            var running = new Running(channel, record.Id);
-            _running[record.Id] = running;
-            log.Open();
-            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
-            try
-            {
-                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-            }
-
-            if (record.Status is PausedStatus)
-            {
-                // A frozen guest answers when it is unpaused; the pump takes the answer then.
-                Log.Reattached(_logger, record.Id);
-                return;
-            }
-
-            var answer = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
-            if (answer == running.Reattached.Task && running.Reattached.Task.Result)
-            {
-                Log.Reattached(_logger, record.Id);
-                return;
-            }
-
-            if (answer == running.Pump)
-            {
-                // The channel ended: the pump has recorded the exit it saw, or the VM's loss.
-                return;
-            }
-
-            running.Abandoned = true;
-            _running.TryRemove(record.Id, out _);
-            running.Dispose();
-            await running.Pump.ConfigureAwait(false);
-            if (answer == running.Reattached.Task)
-            {
-                // The endpoint died between making the VM and handing it the spec: the process never ran.
-                await backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
-                break;
-            }
-        }
-
-        MarkLost(record.Id);
-    }
-
-    /// <summary>The container's VM went while nobody watched: Docker's answer for a process killed with its host.</summary>
-    private void MarkLost(string id)
-    {
-        LogOf(id).Close();
-        var record = _containers.Resolve(id);
-        if (record.Status is RestartingStatus or CreatedStatus)
-        {
-            return;
-        }
-
-        _containers.Transition(id, (who, s) => s.Exit(who, 137, _time.GetUtcNow(), "the ContainerVM stopped while the endpoint was away"), "die", new Dictionary<string, string> { ["exitCode"] = "137" });
-        Log.Exited(_logger, id, 137);
     }
 
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
@@ -368,6 +268,12 @@ public sealed partial class ContainerService : IDisposable
         var record = _containers.Resolve(idOrName);
         record.Status.EnsureKillable(record.Ref);
         var number = Signals.Parse(signal);
+        _containers.Change(record.Id, r => r with { ManuallyStopped = true }, null);
+        if (CancelPendingRestart(record.Id, markExited: true))
+        {
+            return;
+        }
+
         if (_running.TryGetValue(record.Id, out var running))
         {
             await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
@@ -380,6 +286,18 @@ public sealed partial class ContainerService : IDisposable
     {
         var record = _containers.Resolve(idOrName);
         record.Status.EnsureStoppable(record.Ref);
+        if (CancelPendingRestart(record.Id, markExited: true))
+        {
+            return;
+        }
+
+        if (record.Status is PausedStatus && _running.TryGetValue(record.Id, out var paused))
+        {
+            // A frozen process cannot act on its stop signal: thaw it first, as dockerd does.
+            await paused.RequestAsync(FrameType.Unpause, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            _containers.Transition(record.Id, (who, s) => s.Unpause(who), "unpause");
+        }
+
         var wait = WaitersOf(record.Id).NextExit.Task;
         var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
         await KillAsync(record.Id, record.Config.StopSignal, cancellationToken).ConfigureAwait(false);
@@ -400,6 +318,7 @@ public sealed partial class ContainerService : IDisposable
     {
         var record = _containers.Resolve(idOrName);
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
+        CancelPendingRestart(record.Id, markExited: false);
         if (_running.ContainsKey(record.Id))
         {
             var wait = WaitersOf(record.Id).NextExit.Task;
@@ -450,7 +369,7 @@ public sealed partial class ContainerService : IDisposable
         _waiters.TryRemove(record.Id, out _);
     }
 
-    private async Task PumpAsync(Running running, ContainerLog log)
+    private async Task PumpAsync(RunningContainer running, ContainerLog log)
     {
         int? exitCode = null;
         var reader = new FrameReader(running.Channel);
@@ -458,6 +377,11 @@ public sealed partial class ContainerService : IDisposable
         {
             while (exitCode is null && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
             {
+                if (running.Answer(frame))
+                {
+                    continue;
+                }
+
                 switch (frame.Type)
                 {
                     case FrameType.Stdout when frame.Session == 0:
@@ -511,7 +435,7 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
-    private async Task FinishAsync(Running running, ContainerLog log, int? exitCode)
+    private async Task FinishAsync(RunningContainer running, ContainerLog log, int? exitCode)
     {
         _running.TryRemove(running.ContainerId, out _);
         foreach (var exec in running.Execs.Values)
@@ -548,9 +472,13 @@ public sealed partial class ContainerService : IDisposable
             var removing = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force: true), null);
             await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
         }
+        else if (record.Status is ExitedStatus && PolicyRestarts(record, code))
+        {
+            ScheduleRestart(record);
+        }
     }
 
-    private static async Task RelaySessionStdinAsync(Running running, ExecSession exec)
+    private static async Task RelaySessionStdinAsync(RunningContainer running, ExecSession exec)
     {
         try
         {
@@ -571,7 +499,7 @@ public sealed partial class ContainerService : IDisposable
     }
 
     /// <summary>Feeds queued stdin to the tether; a null entry is the end of stdin.</summary>
-    private static async Task RelayStdinAsync(Running running, System.Threading.Channels.Channel<byte[]?> stdin)
+    private static async Task RelayStdinAsync(RunningContainer running, System.Threading.Channels.Channel<byte[]?> stdin)
     {
         try
         {
@@ -606,45 +534,6 @@ public sealed partial class ContainerService : IDisposable
         public TaskCompletionSource<int> NextExit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>A container whose ContainerVM runs: the channel to its tether and the task reading it.</summary>
-    private sealed class Running(Stream channel, string containerId) : IDisposable
-    {
-        public Stream Channel { get; } = channel;
-
-        public string ContainerId { get; } = containerId;
-
-        public FrameWriter Writer { get; } = new(channel);
-
-        private int _nextSession;
-
-        public Task? Pump { get; set; }
-
-        /// <summary>After an endpoint restart: true once the tether reported its state, false if it never got a spec.</summary>
-        public TaskCompletionSource<bool> Reattached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>Set when recovery gives up on this channel for a fresh one: its end is not the container's end.</summary>
-        public bool Abandoned { get; set; }
-
-        public void ContinueSessionsAfter(uint session)
-        {
-            var current = _nextSession;
-            while (current < session && Interlocked.CompareExchange(ref _nextSession, (int)session, current) != current)
-            {
-                current = _nextSession;
-            }
-        }
-
-        public ConcurrentDictionary<uint, ExecSession> Execs { get; } = new();
-
-        public uint NextSession() => (uint)Interlocked.Increment(ref _nextSession);
-
-        public void Dispose()
-        {
-            Channel.Dispose();
-            Writer.Dispose();
-        }
-    }
-
     private static partial class Log
     {
         [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "container {Id} started")]
@@ -655,5 +544,8 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "container {Id} reattached after an endpoint restart")]
         public static partial void Reattached(ILogger logger, string id);
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
+        public static partial void RestartFailed(ILogger logger, string id, string reason);
     }
 }

@@ -37,6 +37,7 @@ public static class ImageDefaults
             Env = env,
             WorkingDir = requested.WorkingDir.Length > 0 ? requested.WorkingDir : Text("WorkingDir"),
             User = requested.User.Length > 0 ? requested.User : Text("User"),
+            Healthcheck = HealthcheckConfig.Merge(requested.Healthcheck, image.ValueKind == JsonValueKind.Object && image.TryGetProperty("Healthcheck", out var h) ? HealthcheckConfig.FromJson(h) : null),
             StopSignal = requested.StopSignal is { Length: > 0 } and not "SIGTERM" ? requested.StopSignal : Text("StopSignal") is { Length: > 0 } s ? s : "SIGTERM",
         };
     }

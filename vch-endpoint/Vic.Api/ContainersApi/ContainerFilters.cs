@@ -1,0 +1,121 @@
+using System.Text.RegularExpressions;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.ContainersApi;
+
+/// <summary>
+/// The filters of <c>GET /containers/json</c> (docker ps -f) with dockerd's meanings. Volumes and
+/// networks are not attached to ContainerVMs yet, so those filters match no container.
+/// </summary>
+public static class ContainerFilters
+{
+    private static readonly HashSet<string> Known =
+    [
+        "ancestor", "before", "expose", "exited", "health", "id", "is-task", "label", "name", "network", "publish", "since", "status", "volume",
+    ];
+
+    private static readonly HashSet<string> States = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+    private static readonly HashSet<string> HealthStates = ["starting", "healthy", "unhealthy", "none"];
+
+    public static Func<ContainerRecord, bool> Build(IReadOnlyDictionary<string, IReadOnlySet<string>> filters, VchEngine engine)
+    {
+        foreach (var key in filters.Keys.Where(k => !Known.Contains(k)))
+        {
+            throw PortLayerException.InvalidParameter($"invalid filter '{key}'");
+        }
+
+        var tests = new List<Func<ContainerRecord, bool>>();
+        if (filters.TryGetValue("status", out var states))
+        {
+            foreach (var state in states.Where(s => !States.Contains(s)))
+            {
+                throw PortLayerException.InvalidParameter($"invalid filter 'status={state}'");
+            }
+
+            tests.Add(c => states.Contains(c.Status.State.ToWire()));
+        }
+
+        if (filters.TryGetValue("health", out var health))
+        {
+            foreach (var state in health.Where(s => !HealthStates.Contains(s)))
+            {
+                throw PortLayerException.InvalidParameter($"Unrecognised filter value for health: {state}");
+            }
+
+            tests.Add(c => health.Contains(c.Health?.Status ?? "none"));
+        }
+
+        if (filters.TryGetValue("id", out var ids))
+        {
+            tests.Add(c => ids.Any(i => c.Id.StartsWith(i, StringComparison.Ordinal)));
+        }
+
+        if (filters.TryGetValue("name", out var names))
+        {
+            var patterns = names.Select(n => Pattern(n.TrimStart('/'))).ToList();
+            tests.Add(c => patterns.Any(p => p.IsMatch(c.Name)));
+        }
+
+        if (filters.TryGetValue("exited", out var codes))
+        {
+            var numbers = codes.Select(code => int.TryParse(code, out var n) ? n : throw PortLayerException.InvalidParameter($"invalid filter 'exited={code}'")).ToHashSet();
+            tests.Add(c => c.Status is ExitedStatus && numbers.Contains(c.Status.ExitCode));
+        }
+
+        if (filters.TryGetValue("ancestor", out var ancestors))
+        {
+            var imageIds = ancestors.Select(a => engine.Images.Catalog.Find(a)?.Id).OfType<string>().ToHashSet();
+            tests.Add(c => imageIds.Contains(c.ImageId) || ancestors.Contains(c.Image));
+        }
+
+        if (filters.TryGetValue("before", out var before))
+        {
+            var limit = before.Select(b => engine.Containers.Resolve(b).Created).Min();
+            tests.Add(c => c.Created < limit);
+        }
+
+        if (filters.TryGetValue("since", out var since))
+        {
+            var limit = since.Select(s => engine.Containers.Resolve(s).Created).Max();
+            tests.Add(c => c.Created > limit);
+        }
+
+        foreach (var attached in new[] { "volume", "network", "publish", "expose" })
+        {
+            if (filters.ContainsKey(attached))
+            {
+                tests.Add(_ => false);
+            }
+        }
+
+        tests.Add(c => MatchesLabels(c, filters));
+        return c => tests.All(t => t(c));
+    }
+
+    /// <summary>label=key, label=key=value, and (for prune) label!=key[=value].</summary>
+    public static bool MatchesLabels(ContainerRecord c, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) =>
+        (!filters.TryGetValue("label", out var wanted) || wanted.All(l => HasLabel(c, l)))
+        && (!filters.TryGetValue("label!", out var unwanted) || !unwanted.Any(l => HasLabel(c, l)));
+
+    private static bool HasLabel(ContainerRecord c, string term)
+    {
+        var kv = term.Split('=', 2);
+        return c.Labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]);
+    }
+
+    /// <summary>dockerd matches names as regular expressions; a pattern that is not one matches as text.</summary>
+    private static Regex Pattern(string pattern)
+    {
+        try
+        {
+            return new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+        catch (ArgumentException)
+        {
+            return new Regex(Regex.Escape(pattern), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>What <c>docker update</c> may change; null leaves a setting as it is.</summary>
+public sealed record ContainerUpdate(long? MemoryBytes, int? Cpus, RestartPolicy? RestartPolicy);
+
+/// <summary>What <c>docker container prune</c> removed.</summary>
+public sealed record PruneResult(IReadOnlyList<string> Removed, long SpaceReclaimed);
+
+/// <summary>Restart (by hand and by policy), rename, update and prune.</summary>
+public sealed partial class ContainerService
+{
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _pendingRestarts = new();
+    private readonly ConcurrentDictionary<string, int> _restartStreaks = new();
+
+    /// <summary>docker restart: stop (if running) and start again.</summary>
+    public async Task RestartAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (record.Status is PausedStatus)
+        {
+            await UnpauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (record.Status.IsRunning)
+        {
+            await StopAsync(record.Id, timeoutSeconds, cancellationToken).ConfigureAwait(false);
+        }
+
+        await StartAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        _containers.Transition(record.Id, (_, s) => s, "restart");
+    }
+
+    public void Rename(string idOrName, string newName) => _containers.Rename(idOrName, newName);
+
+    /// <summary>docker update: the size applies to a running ContainerVM where the backend can resize one, else at the next start.</summary>
+    public async Task UpdateAsync(string idOrName, ContainerUpdate update, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (update.RestartPolicy is { Name: not "no" } && record.Config.AutoRemove)
+        {
+            throw PortLayerException.InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container");
+        }
+
+        var config = record.Config with
+        {
+            MemoryBytes = update.MemoryBytes ?? record.Config.MemoryBytes,
+            Cpus = update.Cpus ?? record.Config.Cpus,
+            RestartPolicy = update.RestartPolicy ?? record.Config.RestartPolicy,
+        };
+        if ((config.MemoryBytes, config.Cpus) != (record.Config.MemoryBytes, record.Config.Cpus) && _running.ContainsKey(record.Id) && _backend is not null)
+        {
+            await _backend.ReconfigureAsync(record.Id, ResourcesOf(config), cancellationToken).ConfigureAwait(false);
+        }
+
+        _containers.Change(record.Id, r => r with { Config = config }, "update");
+    }
+
+    /// <summary>Removes every stopped container that matches; running ones are never touched.</summary>
+    public async Task<PruneResult> PruneAsync(Func<ContainerRecord, bool> matches, CancellationToken cancellationToken)
+    {
+        var removed = new List<string>();
+        long reclaimed = 0;
+        foreach (var record in _containers.List().Where(r => r.Status is ExitedStatus or CreatedStatus or DeadStatus && matches(r)))
+        {
+            var size = DiskUsage(record.Id);
+            try
+            {
+                await RemoveAsync(record.Id, force: false, cancellationToken).ConfigureAwait(false);
+                removed.Add(record.Id);
+                reclaimed += size;
+            }
+            catch (PortLayerException)
+            {
+                // Started or removed meanwhile: prune skips it, as dockerd does.
+            }
+        }
+
+        _containers.PublishPrune(reclaimed);
+        return new PruneResult(removed, reclaimed);
+    }
+
+    /// <summary>The bytes a container's own files take on the datastore: its scratch disk and its log.</summary>
+    public long DiskUsage(string id)
+    {
+        var folder = new DirectoryInfo(Path.Combine(ContainersDirectory, id));
+        return folder.Exists ? folder.EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
+    }
+
+    private static Compute.VmResources ResourcesOf(ContainerConfig config) =>
+        new(Math.Max(1, config.Cpus), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
+
+    /// <summary>Docker's rules for whether an exit brings the container back.</summary>
+    private static bool PolicyRestarts(ContainerRecord record, int exitCode) =>
+        !record.ManuallyStopped && !record.Config.AutoRemove && record.Config.RestartPolicy switch
+        {
+            { Name: "always" or "unless-stopped" } => true,
+            { Name: "on-failure", MaximumRetryCount: var max } => exitCode != 0 && (max == 0 || record.RestartCount < max),
+            _ => false,
+        };
+
+    /// <summary>Moves the container to restarting and starts it again after Docker's back-off (100 ms, doubling, reset by a 10 s run).</summary>
+    private void ScheduleRestart(ContainerRecord record)
+    {
+        var ranLong = record.Status.StartedAt is { } started && record.Status.FinishedAt is { } finished && finished - started >= TimeSpan.FromSeconds(10);
+        var streak = ranLong ? 0 : _restartStreaks.AddOrUpdate(record.Id, 0, (_, s) => s + 1);
+        var delay = TimeSpan.FromMilliseconds(Math.Min(60_000, 100 * Math.Pow(2, streak)));
+        _containers.Change(record.Id, r => r with { Status = r.Status.BeginRestart(r.Ref), RestartCount = r.RestartCount + 1 }, null);
+        var cancel = new CancellationTokenSource();
+        _pendingRestarts[record.Id] = cancel;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, _time, cancel.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            _pendingRestarts.TryRemove(record.Id, out _);
+            try
+            {
+                await StartAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (PortLayerException ex)
+            {
+                Log.RestartFailed(_logger, record.Id, ex.Message);
+                _containers.Transition(record.Id, (who, s) => s is RestartingStatus ? s.Exit(who, 128, _time.GetUtcNow(), ex.Message) : s, "die",
+                    new Dictionary<string, string> { ["exitCode"] = "128" });
+            }
+        });
+    }
+
+    /// <summary>A stop or removal of a container waiting for its restart: the restart is called off.</summary>
+    private bool CancelPendingRestart(string id, bool markExited)
+    {
+        if (!_pendingRestarts.TryRemove(id, out var pending))
+        {
+            return false;
+        }
+
+        pending.Cancel();
+        pending.Dispose();
+        if (markExited)
+        {
+            _containers.Change(id, r => r with { Status = r.Status is RestartingStatus ? r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) : r.Status, ManuallyStopped = true }, "stop");
+        }
+
+        return true;
+    }
+
+    /// <summary>After an endpoint restart: always (and unless-stopped, if not stopped by hand) come back, as after a daemon restart.</summary>
+    private void RestartByPolicyAfterRecovery(ContainerRecord record)
+    {
+        var wanted = record.Config.RestartPolicy.Name == "always" || (record.Config.RestartPolicy.Name == "unless-stopped" && !record.ManuallyStopped);
+        if (wanted && record.Status is ExitedStatus)
+        {
+            _containers.Change(record.Id, r => r with { ManuallyStopped = false }, null);
+            ScheduleRestart(_containers.Resolve(record.Id));
+        }
+    }
+}

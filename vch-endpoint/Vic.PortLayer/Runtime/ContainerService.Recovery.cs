@@ -1,0 +1,126 @@
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+public sealed partial class ContainerService
+{
+    /// <summary>
+    /// After the endpoint restarted: reattaches to every container the store says runs, collects
+    /// the output and exits that waited in their ContainerVMs meanwhile, records the end of those
+    /// whose VM is gone, and finishes removals a crash interrupted.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        var records = _containers.List();
+        foreach (var removing in records.Where(r => r.Status is RemovingStatus))
+        {
+            await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_backend is null)
+        {
+            foreach (var record in records.Where(r => r.Status.IsRunning))
+            {
+                MarkLost(record.Id);
+            }
+
+            return;
+        }
+
+        var vms = (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(vm => vm.VmId);
+        await Task.WhenAll(records
+            .Where(r => r.Status.IsRunning && r.Status is not RestartingStatus)
+            .Select(r => RecoverAsync(_backend, r, vms.GetValueOrDefault(r.Id), cancellationToken))).ConfigureAwait(false);
+        foreach (var record in records.Where(r => r.Status is RestartingStatus))
+        {
+            // The endpoint died inside a restart's back-off: finish it.
+            _containers.Change(record.Id, r => r with { Status = r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) }, null);
+        }
+
+        foreach (var record in _containers.List())
+        {
+            RestartByPolicyAfterRecovery(record);
+        }
+    }
+
+    private async Task RecoverAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
+    {
+        var log = LogOf(record.Id);
+        // A lost Attach (the channel reconnecting under it) is answered by asking again on a fresh connection.
+        for (var attempt = 0; vm is { Power: PowerState.On } && attempt < 4; attempt++)
+        {
+            Stream channel;
+            try
+            {
+                channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+            {
+                break;
+            }
+
+            var running = new RunningContainer(channel, record.Id);
+            _running[record.Id] = running;
+            log.Open();
+            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+            try
+            {
+                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+
+            if (record.Status is PausedStatus)
+            {
+                // A frozen guest answers when it is unpaused; the pump takes the answer then.
+                Log.Reattached(_logger, record.Id);
+                return;
+            }
+
+            var answer = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
+            if (answer == running.Reattached.Task && running.Reattached.Task.Result)
+            {
+                Log.Reattached(_logger, record.Id);
+                StartHealthchecks(record, running);
+                return;
+            }
+
+            if (answer == running.Pump)
+            {
+                // The channel ended: the pump has recorded the exit it saw, or the VM's loss.
+                return;
+            }
+
+            running.Abandoned = true;
+            _running.TryRemove(record.Id, out _);
+            running.Dispose();
+            await running.Pump.ConfigureAwait(false);
+            if (answer == running.Reattached.Task)
+            {
+                // The endpoint died between making the VM and handing it the spec: the process never ran.
+                await backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+        }
+
+        MarkLost(record.Id);
+    }
+
+    /// <summary>The container's VM went while nobody watched: Docker's answer for a process killed with its host.</summary>
+    private void MarkLost(string id)
+    {
+        LogOf(id).Close();
+        var record = _containers.Resolve(id);
+        if (record.Status is RestartingStatus or CreatedStatus)
+        {
+            return;
+        }
+
+        _containers.Transition(id, (who, s) => s.Exit(who, 137, _time.GetUtcNow(), "the ContainerVM stopped while the endpoint was away"), "die", new Dictionary<string, string> { ["exitCode"] = "137" });
+        Log.Exited(_logger, id, 137);
+    }
+}

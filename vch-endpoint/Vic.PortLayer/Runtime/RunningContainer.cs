@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using Vic.Interaction;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>A container whose ContainerVM runs: the channel to its tether and the task reading it.</summary>
+internal sealed class RunningContainer(Stream channel, string containerId) : IDisposable
+{
+    public Stream Channel { get; } = channel;
+
+    public string ContainerId { get; } = containerId;
+
+    public FrameWriter Writer { get; } = new(channel);
+
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Frame>> _requests = new();
+    private readonly CancellationTokenSource _ending = new();
+    private int _nextSession;
+    private int _nextRequest;
+
+    public Task? Pump { get; set; }
+
+    /// <summary>Cancelled when the channel closes: work tied to this run (healthchecks) stops with it.</summary>
+    public CancellationToken Ending => _ending.Token;
+
+    /// <summary>After an endpoint restart: true once the tether reported its state, false if it never got a spec.</summary>
+    public TaskCompletionSource<bool> Reattached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when recovery gives up on this channel for a fresh one: its end is not the container's end.</summary>
+    public bool Abandoned { get; set; }
+
+    public void ContinueSessionsAfter(uint session)
+    {
+        var current = _nextSession;
+        while (current < session && Interlocked.CompareExchange(ref _nextSession, (int)session, current) != current)
+        {
+            current = _nextSession;
+        }
+    }
+
+    public ConcurrentDictionary<uint, ExecSession> Execs { get; } = new();
+
+    public uint NextSession() => (uint)Interlocked.Increment(ref _nextSession);
+
+    /// <summary>Asks the tether something and waits for the answer on the same request number.</summary>
+    public async Task<Frame> RequestAsync(FrameType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var id = Frame.FirstRequest + (uint)Interlocked.Increment(ref _nextRequest);
+        var answer = new TaskCompletionSource<Frame>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests[id] = answer;
+        try
+        {
+            await Writer.WriteAsync(type, id, payload, cancellationToken).ConfigureAwait(false);
+            var frame = await answer.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            return frame.Type == FrameType.Error ? throw new PortLayerException(ErrorKind.System, Payloads.Text(frame.Payload)) : frame;
+        }
+        catch (TimeoutException)
+        {
+            throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {ContainerId} did not answer a {type}");
+        }
+        finally
+        {
+            _requests.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Hands an answer to its request; false if the frame answers none.</summary>
+    public bool Answer(Frame frame) => frame.Session >= Frame.FirstRequest && _requests.TryGetValue(frame.Session, out var pending) && pending.TrySetResult(frame);
+
+    public void Dispose()
+    {
+        foreach (var pending in _requests.Values)
+        {
+            pending.TrySetException(PortLayerException.Conflict($"Container {ContainerId} is not running"));
+        }
+
+        _ending.Cancel();
+        Channel.Dispose();
+        Writer.Dispose();
+    }
+}
