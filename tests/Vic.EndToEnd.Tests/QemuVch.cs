@@ -76,3 +76,17 @@ public sealed class QemuVch : IAsyncDisposable
         await Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]);
     }
 }
+
+/// <summary>One <see cref="QemuVch"/> shared by the tests of a class (xunit class fixture).</summary>
+public sealed class QemuVchFixture : IAsyncLifetime, IDisposable
+{
+    private readonly TempDirectory _home = new("vch-shared");
+
+    public QemuVch Vch { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Vch = await QemuVch.StartAsync(_home);
+
+    public async Task DisposeAsync() => await Vch.DisposeAsync();
+
+    public void Dispose() => _home.Dispose();
+}

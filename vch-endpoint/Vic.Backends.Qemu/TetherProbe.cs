@@ -3,7 +3,7 @@ using Vic.Interaction;
 
 namespace Vic.Backends.Qemu;
 
-/// <summary>Connects to a VM's channel socket and waits until the tether answers an Attach with Hello.</summary>
+/// <summary>Connects to a VM's channel socket and waits for the tether's boot Hello.</summary>
 internal static class TetherProbe
 {
     public static async Task<Stream> ConnectAsync(string channelPath, TimeSpan timeout, CancellationToken cancellationToken)
@@ -25,16 +25,18 @@ internal static class TetherProbe
         }
     }
 
-    /// <summary>Waits for the tether's Hello on an open channel; false if it does not come in time.</summary>
+    /// <summary>
+    /// Waits for the Hello a freshly booted tether sends on its own; false if it does not come in
+    /// time. Nothing is asked: a template must be frozen with no answer still on its way out of
+    /// the guest, or its clones would inherit it half-sent.
+    /// </summary>
     public static async Task<bool> WaitForHelloAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
-        using var writer = new FrameWriter(channel);
         var reader = new FrameReader(channel);
         try
         {
-            await writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, limit.Token).ConfigureAwait(false);
             while (await reader.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
             {
                 if (frame.Type == FrameType.Hello)

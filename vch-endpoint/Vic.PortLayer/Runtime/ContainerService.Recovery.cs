@@ -49,61 +49,23 @@ public sealed partial class ContainerService
     private async Task RecoverAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
     {
         var log = LogOf(record.Id);
-        // A lost Attach (the channel reconnecting under it) is answered by asking again on a fresh connection.
-        for (var attempt = 0; vm is { Power: PowerState.On } && attempt < 4; attempt++)
+        if (vm is { Power: PowerState.On })
         {
-            Stream channel;
-            try
+            var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
+            switch (answer)
             {
-                channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or TimeoutException)
-            {
-                break;
-            }
-
-            var running = new RunningContainer(channel, record.Id);
-            _running[record.Id] = running;
-            log.Open();
-            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
-            try
-            {
-                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-            }
-
-            if (record.Status is PausedStatus)
-            {
-                // A frozen guest answers when it is unpaused; the pump takes the answer then.
-                Log.Reattached(_logger, record.Id);
-                return;
-            }
-
-            var answer = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
-            if (answer == running.Reattached.Task && running.Reattached.Task.Result)
-            {
-                Log.Reattached(_logger, record.Id);
-                StartHealthchecks(record, running);
-                return;
-            }
-
-            if (answer == running.Pump)
-            {
-                // The channel ended: the pump has recorded the exit it saw, or the VM's loss.
-                return;
-            }
-
-            running.Abandoned = true;
-            _running.TryRemove(record.Id, out _);
-            running.Dispose();
-            await running.Pump.ConfigureAwait(false);
-            if (answer == running.Reattached.Task)
-            {
-                // The endpoint died between making the VM and handing it the spec: the process never ran.
-                await backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
-                break;
+                case TetherAnswer.State:
+                    Log.Reattached(_logger, record.Id);
+                    StartHealthchecks(record, running!);
+                    return;
+                case TetherAnswer.ChannelEnded:
+                    // The pump has recorded the exit it saw, or the VM's loss.
+                    return;
+                case TetherAnswer.Hello:
+                    // The endpoint died between making the VM and handing it the spec: the process never ran.
+                    await ForgetAsync(running!).ConfigureAwait(false);
+                    await backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+                    break;
             }
         }
 

@@ -133,10 +133,17 @@ public sealed partial class ContainerService : IDisposable
     {
         var config = record.Config;
         await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
-        var channel = await backend.OpenChannelAsync(record.Id, cancellationToken).ConfigureAwait(false);
-        var running = new RunningContainer(channel, record.Id);
-        _running[record.Id] = running;
-        running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+        var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
+        if (answer != TetherAnswer.Hello || running is null)
+        {
+            if (running is not null)
+            {
+                await ForgetAsync(running).ConfigureAwait(false);
+            }
+
+            await backend.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+            throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} did not answer its tether's channel ({answer})");
+        }
 
         var spec = new ContainerSpec
         {
@@ -462,6 +469,11 @@ public sealed partial class ContainerService : IDisposable
                 "die",
                 new Dictionary<string, string> { ["exitCode"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         }
+        else if (record.Status is RemovingStatus)
+        {
+            // rm -f ends the process: dockerd reports its death before the destroy.
+            _containers.Transition(record.Id, (_, s) => s, "die", new Dictionary<string, string> { ["exitCode"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
 
         var waiters = WaitersOf(record.Id);
         _waiters[record.Id] = new Waiters(waiters.Removed);
@@ -544,6 +556,9 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "container {Id} reattached after an endpoint restart")]
         public static partial void Reattached(ILogger logger, string id);
+
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "container {Id}: the tether did not answer on connection {Attempt}; reconnecting")]
+        public static partial void TetherSilent(ILogger logger, string id, int attempt);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);

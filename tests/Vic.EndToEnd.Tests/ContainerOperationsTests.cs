@@ -1,0 +1,175 @@
+using System.Text.Json;
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>
+/// The container commands beyond run/stop/rm with the real docker CLI on real ContainerVMs: pause,
+/// top, stats, rename, restart, restart policies, healthchecks, update, prune, ps filters, events.
+/// </summary>
+public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>
+{
+    private QemuVch Vch => fixture.Vch;
+
+    [Fact]
+    public async Task PauseFreezesTheProcessesWhileTopAndStatsStillAnswer()
+    {
+        await Vch.DockerAsync("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "while true; do date +%s%N; sleep 0.1; done");
+        var top = await Vch.DockerAsync("top", "ticker");
+        var stats = await Vch.DockerAsync("stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", "ticker");
+
+        await Vch.DockerAsync("pause", "ticker");
+        var pausedState = (await Vch.DockerAsync("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "ticker")).StandardOutput;
+        await Task.Delay(1000); // output already on its way when the processes froze still lands
+        var before = (await Vch.DockerAsync("logs", "ticker")).StandardOutput.Length;
+        await Task.Delay(1500);
+        var after = (await Vch.DockerAsync("logs", "ticker")).StandardOutput.Length;
+        var exec = await Vch.TryDockerAsync("exec", "ticker", "true");
+        var psWhilePaused = (await Vch.DockerAsync("ps", "--filter", "name=ticker", "--format", "{{.Status}}")).StandardOutput;
+        await Vch.DockerAsync("unpause", "ticker");
+        await Task.Delay(1000);
+        var resumed = (await Vch.DockerAsync("logs", "ticker")).StandardOutput.Length;
+        await Vch.DockerAsync("rm", "-f", "ticker");
+
+        Assert.StartsWith("UID", top.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("while true", top.StandardOutput, StringComparison.Ordinal);
+        var columns = stats.StandardOutput.Trim().Split('|');
+        Assert.Equal("ticker", columns[0]);
+        Assert.DoesNotContain("0B / 0B", columns[1], StringComparison.Ordinal);
+        Assert.True(int.Parse(columns[2], System.Globalization.CultureInfo.InvariantCulture) >= 1, stats.StandardOutput);
+        Assert.Equal("paused true\n", pausedState);
+        Assert.Equal(before, after);
+        Assert.Contains("(Paused)", psWhilePaused, StringComparison.Ordinal);
+        Assert.NotEqual(0, exec.ExitCode);
+        Assert.Contains("is paused, unpause the container before exec", exec.StandardError, StringComparison.Ordinal);
+        Assert.True(resumed > after, "output resumes after unpause");
+    }
+
+    [Fact]
+    public async Task RenameAndRestartKeepTheContainerAndPublishEvents()
+    {
+        var since = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var id = (await Vch.DockerAsync("run", "-d", "--name", "first", "busybox", "sleep", "600")).StandardOutput.Trim();
+        var startedBefore = (await Vch.DockerAsync("inspect", "-f", "{{.State.StartedAt}}", id)).StandardOutput;
+        await Vch.DockerAsync("rename", "first", "second");
+        var taken = await Vch.TryDockerAsync("rename", "second", "second");
+        await Vch.DockerAsync("restart", "-t", "1", "second");
+        var inspect = (await Vch.DockerAsync("inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.StartedAt}}", id)).StandardOutput.Split(' ');
+        await Vch.DockerAsync("rm", "-f", "second");
+        var until = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var events = (await Vch.DockerAsync("events", "--since", since, "--until", until, "--filter", $"container={id}", "--format", "{{.Action}}")).StandardOutput;
+
+        Assert.Equal("/second", inspect[0]);
+        Assert.Equal("running", inspect[1]);
+        Assert.NotEqual(startedBefore.Trim(), inspect[2].Trim());
+        Assert.NotEqual(0, taken.ExitCode);
+        Assert.Contains("Renaming a container with the same name as its current name", taken.StandardError, StringComparison.Ordinal);
+        Assert.Equal(["create", "start", "rename", "die", "stop", "start", "restart", "die", "destroy"], Filtered(events));
+    }
+
+    [Fact]
+    public async Task RestartPoliciesBringContainersBackAsDockerDoes()
+    {
+        await Vch.DockerAsync("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3");
+        await Vch.DockerAsync("run", "-d", "--name", "steady", "--restart", "always", "busybox", "sh", "-c", "sleep 1");
+        await WaitForAsync(async () => (await Inspect("flaky", "{{.State.Status}} {{.RestartCount}}")) == "exited 2");
+        await WaitForAsync(async () => int.Parse((await Inspect("steady", "{{.RestartCount}}")), System.Globalization.CultureInfo.InvariantCulture) >= 2);
+        await Vch.DockerAsync("stop", "-t", "1", "steady");
+        var count = await Inspect("steady", "{{.RestartCount}}");
+        await Task.Delay(2500);
+
+        Assert.Equal("3", await Inspect("flaky", "{{.State.ExitCode}}"));
+        Assert.Equal("exited", await Inspect("steady", "{{.State.Status}}"));
+        Assert.Equal(count, await Inspect("steady", "{{.RestartCount}}"));
+        Assert.Equal("always", await Inspect("steady", "{{.HostConfig.RestartPolicy.Name}}"));
+        await Vch.DockerAsync("rm", "flaky", "steady");
+    }
+
+    [Fact]
+    public async Task HealthchecksTurnHealthyOrUnhealthyAndShowInPsAndInspect()
+    {
+        await Vch.DockerAsync("run", "-d", "--name", "getting-well", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "2",
+            "busybox", "sh", "-c", "sleep 3; touch /tmp/ok; exec sleep 600");
+        await Vch.DockerAsync("run", "-d", "--name", "sick", "--health-cmd", "echo nope; exit 1", "--health-interval", "1s", "--health-retries", "2", "busybox", "sleep", "600");
+        var early = (await Vch.DockerAsync("ps", "--filter", "name=getting-well", "--format", "{{.Status}}")).StandardOutput;
+        await WaitForAsync(async () => await Inspect("getting-well", "{{.State.Health.Status}}") == "healthy");
+        await WaitForAsync(async () => await Inspect("sick", "{{.State.Health.Status}}") == "unhealthy");
+        var healthy = (await Vch.DockerAsync("ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}")).StandardOutput;
+        var log = JsonDocument.Parse(await Inspect("sick", "{{json .State.Health}}")).RootElement;
+        await Vch.DockerAsync("rm", "-f", "getting-well", "sick");
+
+        Assert.Contains("(health: starting)", early, StringComparison.Ordinal);
+        Assert.Contains("getting-well Up", healthy, StringComparison.Ordinal);
+        Assert.Contains("(healthy)", healthy, StringComparison.Ordinal);
+        Assert.DoesNotContain("sick", healthy, StringComparison.Ordinal);
+        Assert.True(log.GetProperty("FailingStreak").GetInt32() >= 2);
+        Assert.Equal("nope\n", log.GetProperty("Log")[0].GetProperty("Output").GetString());
+        Assert.Equal(1, log.GetProperty("Log")[0].GetProperty("ExitCode").GetInt32());
+    }
+
+    [Fact]
+    public async Task UpdateResizesAStoppedContainerAndRefusesWhereTheBackendCannot()
+    {
+        await Vch.DockerAsync("create", "--name", "resizable", "-m", "256m", "busybox", "sh", "-c", "grep MemTotal /proc/meminfo; nproc");
+        await Vch.DockerAsync("update", "--memory", "512m", "--cpus", "2", "--restart", "on-failure:1", "resizable");
+        var settings = await Inspect("resizable", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}");
+        var run = await Vch.DockerAsync("start", "-a", "resizable");
+        await Vch.DockerAsync("run", "-d", "--name", "fixed", "busybox", "sleep", "600");
+        var refused = await Vch.TryDockerAsync("update", "--memory", "512m", "fixed");
+        await Vch.DockerAsync("rm", "-f", "resizable", "fixed");
+
+        Assert.Equal($"{512L << 20} 2000000000 on-failure", settings);
+        var memTotalKb = long.Parse(run.StandardOutput.Split('\n')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(memTotalKb, 400_000, 512 * 1024);
+        Assert.Equal("2", run.StandardOutput.Split('\n')[1]);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("stop it first", refused.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PsFiltersAndPruneSelectTheRightContainers()
+    {
+        await Vch.DockerAsync("create", "--name", "old-one", "--label", "tier=web", "busybox", "true");
+        Assert.Equal(4, (await Vch.TryDockerAsync("run", "--name", "four", "--label", "tier=db", "busybox", "sh", "-c", "exit 4")).ExitCode);
+        await Vch.DockerAsync("create", "--name", "new-one", "busybox", "true");
+
+        async Task<string> Names(params string[] filter) =>
+            string.Join(' ', (await Vch.DockerAsync(["ps", "-a", "--format", "{{.Names}}", .. filter])).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+
+        Assert.Equal("four old-one", await Names("--filter", "label=tier"));
+        Assert.Equal("four", await Names("--filter", "exited=4"));
+        Assert.Equal("old-one", await Names("--filter", "before=four"));
+        Assert.Equal("new-one", await Names("--filter", "since=four"));
+        Assert.Equal("four new-one old-one", await Names("--filter", "ancestor=busybox"));
+        Assert.Equal("new-one", await Names("-l"));
+        Assert.Equal("", await Names("--filter", "volume=nothing"));
+        Assert.Contains("invalid filter 'colour'", (await Vch.TryDockerAsync("ps", "--filter", "colour=red")).StandardError, StringComparison.Ordinal);
+        var sized = (await Vch.DockerAsync("ps", "-a", "-s", "--filter", "name=four", "--format", "{{.Size}}")).StandardOutput;
+        Assert.Contains("virtual", sized, StringComparison.Ordinal);
+
+        var pruned = await Vch.DockerAsync("container", "prune", "-f", "--filter", "label=tier");
+        Assert.Contains("Deleted Containers:", pruned.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("new-one", await Names("--filter", "name=-one"));
+        await Vch.DockerAsync("rm", "new-one");
+    }
+
+    /// <summary>The actions in order, without the kills (dockerd sends one or two depending on timing).</summary>
+    private static string[] Filtered(string events) => [.. events.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(a => a != "kill")];
+
+    private async Task<string> Inspect(string name, string format) => (await Vch.DockerAsync("inspect", "-f", format, name)).StandardOutput.Trim();
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail("the condition never came true");
+    }
+}

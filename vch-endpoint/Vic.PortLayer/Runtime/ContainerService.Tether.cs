@@ -1,0 +1,84 @@
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>How the tether answered the Attach that opens every conversation with it.</summary>
+internal enum TetherAnswer
+{
+    /// <summary>Hello: it waits for its spec.</summary>
+    Hello,
+
+    /// <summary>State: it runs a container and reported its sessions.</summary>
+    State,
+
+    /// <summary>The channel ended before an answer (the VM is gone or going).</summary>
+    ChannelEnded,
+
+    /// <summary>No answer on any of the connections tried.</summary>
+    Silent,
+}
+
+public sealed partial class ContainerService
+{
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Connects to the tether and asks it to Attach before anything else is sent. A connection the
+    /// guest never hears about (seen right after a restore and across reconnects) gets no answer;
+    /// it is dropped and a fresh one made, which tells the guest anew that the host is there.
+    /// </summary>
+    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            Stream channel;
+            try
+            {
+                channel = await backend.OpenChannelAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+            {
+                return (null, TetherAnswer.ChannelEnded);
+            }
+
+            var running = new RunningContainer(channel, id);
+            _running[id] = running;
+            log.Open();
+            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+            try
+            {
+                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+
+            var first = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(AnswerTimeout, cancellationToken)).ConfigureAwait(false);
+            if (first == running.Reattached.Task)
+            {
+                return (running, running.Reattached.Task.Result ? TetherAnswer.State : TetherAnswer.Hello);
+            }
+
+            if (first == running.Pump)
+            {
+                return (null, TetherAnswer.ChannelEnded);
+            }
+
+            Log.TetherSilent(_logger, id, attempt + 1);
+            await ForgetAsync(running).ConfigureAwait(false);
+        }
+
+        return (null, TetherAnswer.Silent);
+    }
+
+    /// <summary>Lets go of a channel whose end is not the container's end.</summary>
+    private async Task ForgetAsync(RunningContainer running)
+    {
+        running.Abandoned = true;
+        _running.TryRemove(new KeyValuePair<string, RunningContainer>(running.ContainerId, running));
+        running.Dispose();
+        await running.Pump!.ConfigureAwait(false);
+    }
+}
