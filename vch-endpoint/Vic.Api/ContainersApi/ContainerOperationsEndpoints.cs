@@ -153,8 +153,14 @@ public static class ContainerOperationsEndpoints
             {
                 ["eth0"] = new JsonObject
                 {
-                    ["rx_bytes"] = guest.NetworkRxBytes, ["rx_packets"] = 0, ["rx_errors"] = 0, ["rx_dropped"] = 0,
-                    ["tx_bytes"] = guest.NetworkTxBytes, ["tx_packets"] = 0, ["tx_errors"] = 0, ["tx_dropped"] = 0,
+                    ["rx_bytes"] = guest.NetworkRxBytes,
+                    ["rx_packets"] = 0,
+                    ["rx_errors"] = 0,
+                    ["rx_dropped"] = 0,
+                    ["tx_bytes"] = guest.NetworkTxBytes,
+                    ["tx_packets"] = 0,
+                    ["tx_errors"] = 0,
+                    ["tx_dropped"] = 0,
                 },
             },
         };
