@@ -54,6 +54,15 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int waitpid(int pid, int* status, int options);
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int link(string existing, string created);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int lstat(string path, out FileStat stat);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial nint lgetxattr(string path, string name, byte* value, nint size);
+
     public static string LastError() => Marshal.GetLastPInvokeErrorMessage();
 
     public static void Check(int result, string what)
@@ -62,6 +71,34 @@ internal static partial class Native
         {
             throw new IOException($"{what}: {LastError()}");
         }
+    }
+
+    /// <summary>struct stat as x86-64 Linux lays it out (the only ABI ContainerVMs run).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 144)]
+    public struct FileStat
+    {
+        [FieldOffset(0)]
+        public ulong Device;
+
+        [FieldOffset(8)]
+        public ulong Inode;
+
+        [FieldOffset(16)]
+        public ulong Links;
+
+        [FieldOffset(24)]
+        public uint Mode;
+
+        [FieldOffset(40)]
+        public ulong Rdev;
+
+        [FieldOffset(48)]
+        public long Size;
+
+        [FieldOffset(88)]
+        public long MtimeSeconds;
+
+        public readonly uint Type => Mode & 0xF000;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -10,7 +10,7 @@ namespace Vic.Tether;
 /// </summary>
 internal sealed class ProcessSession : IDisposable
 {
-    private const int ChunkSize = 32 * 1024;
+    private const int ChunkSize = FrameWriter.AtomicPayload;
 
     private readonly Process _process;
     private readonly Pty? _pty;

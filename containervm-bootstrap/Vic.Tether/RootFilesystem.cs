@@ -11,8 +11,8 @@ internal static class RootFilesystem
 {
     private const string Mounts = "/mnt/vic";
 
-    /// <summary>Prepares the root in the VM; returns its path.</summary>
-    public static string Prepare(ContainerSpec spec, TimeSpan diskWait)
+    /// <summary>Prepares the root in the VM; returns where its parts are.</summary>
+    public static RootLayout Prepare(ContainerSpec spec, TimeSpan diskWait)
     {
         var devices = WaitForDisks(spec.Disks, diskWait);
         var layers = spec.Disks.Where(d => d.Role == "layer").OrderBy(d => d.Index).ToList();
@@ -59,7 +59,7 @@ internal static class RootFilesystem
             Native.sethostname(spec.Hostname, spec.Hostname.Length);
         }
 
-        return root;
+        return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]);
     }
 
     /// <summary>Writes /etc/hostname, /etc/hosts and /etc/resolv.conf into the container's root.</summary>

@@ -15,8 +15,9 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private readonly FrameWriter _writer = new(channel);
     private readonly ConcurrentDictionary<uint, ProcessSession> _sessions = new();
     private readonly ConcurrentDictionary<uint, int> _exits = new();
+    private readonly ConcurrentDictionary<uint, System.Threading.Channels.Channel<Frame>> _uploads = new();
     private ContainerSpec? _spec;
-    private string _root = "/";
+    private RootLayout _layout = new("/", null, []);
     private UserIdentity _user = UserIdentity.Root;
 
     public async Task<int> RunAsync()
@@ -57,19 +58,26 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         {
             case FrameType.Spec:
                 _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
-                _root = options.InVm ? RootFilesystem.Prepare(_spec, TimeSpan.FromSeconds(15)) : options.HostRoot!;
+                _layout = options.InVm ? RootFilesystem.Prepare(_spec, TimeSpan.FromSeconds(15)) : new RootLayout(options.HostRoot!, null, []);
                 if (!options.InVm)
                 {
-                    RootFilesystem.WriteIdentity(_root, _spec);
+                    RootFilesystem.WriteIdentity(RootPath, _spec);
                 }
 
-                _user = UserResolver.Resolve(_spec.User, _root);
+                if (_spec.FilesOnly)
+                {
+                    // A stopped container's files are served; nothing of it runs.
+                    await SendAsync(FrameType.Done, 0, []).ConfigureAwait(false);
+                    break;
+                }
+
+                _user = UserResolver.Resolve(_spec.User, RootPath);
                 Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin);
                 break;
             case FrameType.Exec:
                 var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);
                 var spec = _spec ?? throw new InvalidOperationException("exec before the container started");
-                var user = exec.User.Length > 0 ? UserResolver.Resolve(exec.User, _root) : _user;
+                var user = exec.User.Length > 0 ? UserResolver.Resolve(exec.User, RootPath) : _user;
                 Start(frame.Session, exec.Args, [.. spec.Env, .. exec.Env], exec.WorkingDir.Length > 0 ? exec.WorkingDir : spec.WorkingDir, user, exec.Tty, exec.OpenStdin);
                 break;
             case FrameType.Stdin:
@@ -96,8 +104,18 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 GuestProcesses.Freeze(frame.Type == FrameType.Pause, SessionPids(), options.InVm);
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
+            case FrameType.FilesRequest:
+                StartFilesRequest(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.FilesRequest));
+                break;
+            case FrameType.Data when _uploads.TryGetValue(frame.Session, out var upload):
+                await upload.Writer.WriteAsync(frame).ConfigureAwait(false);
+                break;
+            case FrameType.DataEnd when _uploads.TryRemove(frame.Session, out var finished):
+                await finished.Writer.WriteAsync(frame).ConfigureAwait(false);
+                finished.Writer.Complete();
+                break;
             case FrameType.TopRequest:
-                await SendAsync(FrameType.Top, frame.Session, Payloads.Json(GuestProcesses.List(_root, SessionPids(), options.InVm), InteractionJson.Default.ProcessList)).ConfigureAwait(false);
+                await SendAsync(FrameType.Top, frame.Session, Payloads.Json(GuestProcesses.List(RootPath, SessionPids(), options.InVm), InteractionJson.Default.ProcessList)).ConfigureAwait(false);
                 break;
             case FrameType.Attach when _spec is null:
                 // A (re)connected endpoint asks whether the tether is there: it waits for its spec.
@@ -131,6 +149,68 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
 
     private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);
 
+    private string RootPath => _layout.Root;
+
+    /// <summary>Runs a file request beside the frame loop, which keeps feeding uploads and serving everything else.</summary>
+    private void StartFilesRequest(uint session, FilesRequest request)
+    {
+        System.Threading.Channels.Channel<Frame>? upload = null;
+        if (request.Operation == FilesRequest.Put)
+        {
+            upload = System.Threading.Channels.Channel.CreateUnbounded<Frame>();
+            _uploads[session] = upload;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                switch (request.Operation)
+                {
+                    case FilesRequest.Stat:
+                        await SendAsync(FrameType.Done, session, Payloads.Json(GuestFiles.Stat(_layout, request.Path), InteractionJson.Default.PathStat)).ConfigureAwait(false);
+                        break;
+                    case FilesRequest.Changes:
+                        await SendAsync(FrameType.Done, session, Payloads.Json(GuestFiles.Changes(_layout), InteractionJson.Default.ChangeList)).ConfigureAwait(false);
+                        break;
+                    case FilesRequest.Put:
+                        using (var input = new DataReadStream(upload!.Reader))
+                        {
+                            GuestFiles.Put(_layout, request.Path, input, request.NoOverwriteDirNonDir);
+                        }
+
+                        Native.sync();
+                        await SendAsync(FrameType.Done, session, []).ConfigureAwait(false);
+                        break;
+                    case FilesRequest.Get or FilesRequest.Export or FilesRequest.Commit:
+                        var output = new DataWriteStream(_writer, session);
+                        Action<RootLayout, Stream> write = request.Operation switch
+                        {
+                            FilesRequest.Get => (layout, stream) => GuestFiles.Get(layout, request.Path, stream),
+                            FilesRequest.Export => GuestFiles.Export,
+                            _ => GuestFiles.Commit,
+                        };
+                        write(_layout, output);
+                        await output.CompleteAsync(CancellationToken.None).ConfigureAwait(false);
+                        break;
+                    default:
+                        throw new InvalidOperationException($"unknown file operation {request.Operation}");
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _uploads.TryRemove(session, out _);
+                var kind = ex switch
+                {
+                    FileNotFoundException or DirectoryNotFoundException => "notfound: ",
+                    InvalidOperationException or InvalidDataException or FormatException => "invalid: ",
+                    _ => "",
+                };
+                await SendAsync(FrameType.Error, session, Payloads.Text(kind + ex.Message)).ConfigureAwait(false);
+            }
+        });
+    }
+
     private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];
 
     private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin)
@@ -141,7 +221,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         }
 
         var environment = WithDefaults(env, user, tty);
-        var plan = new LaunchPlan(args, environment, _root == "/" ? null : _root, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
+        var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
         _sessions[id] = session;
         _ = SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid), InteractionJson.Default.StartedMessage));
@@ -151,6 +231,13 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             _exits[id] = code;
             _sessions.TryRemove(id, out _);
             session.Dispose();
+            if (id == Frame.MainSession && options.InVm)
+            {
+                // What the container wrote must be on its scratch disk before anyone hears it ended:
+                // the next docker command may replace this VM at once.
+                Native.sync();
+            }
+
             await SendAsync(FrameType.Exit, id, Payloads.Int32(code)).ConfigureAwait(false);
             if (id == Frame.MainSession && options.InVm)
             {

@@ -107,8 +107,8 @@ public sealed class SystemEndpointTests : InProcessVchTest
     }
 
     [Theory]
-    [InlineData("POST", "/containers/web/pause")]
-    [InlineData("GET", "/v1.44/containers/web/top")]
+    [InlineData("GET", "/containers/web/attach/ws")]
+    [InlineData("POST", "/v1.44/networks/create")]
     [InlineData("GET", "/images/search")]
     [InlineData("POST", "/build")]
     public async Task DockerRoutesNotBuiltYetAre501(string method, string path)

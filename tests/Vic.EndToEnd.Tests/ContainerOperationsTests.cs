@@ -134,14 +134,14 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         await Vch.DockerAsync("create", "--name", "new-one", "busybox", "true");
 
         async Task<string> Names(params string[] filter) =>
-            string.Join(' ', (await Vch.DockerAsync(["ps", "-a", "--format", "{{.Names}}", .. filter])).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+            string.Join(' ', (await Vch.DockerAsync(["ps", "-a", "--format", "{{.Names}}", "--filter", "name=one|four", .. filter])).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
 
         Assert.Equal("four old-one", await Names("--filter", "label=tier"));
         Assert.Equal("four", await Names("--filter", "exited=4"));
         Assert.Equal("old-one", await Names("--filter", "before=four"));
         Assert.Equal("new-one", await Names("--filter", "since=four"));
         Assert.Equal("four new-one old-one", await Names("--filter", "ancestor=busybox"));
-        Assert.Equal("new-one", await Names("-l"));
+        Assert.Equal("new-one", (await Vch.DockerAsync("ps", "-l", "--format", "{{.Names}}")).StandardOutput.Trim());
         Assert.Equal("", await Names("--filter", "volume=nothing"));
         Assert.Contains("invalid filter 'colour'", (await Vch.TryDockerAsync("ps", "--filter", "colour=red")).StandardError, StringComparison.Ordinal);
         var sized = (await Vch.DockerAsync("ps", "-a", "-s", "--filter", "name=four", "--format", "{{.Size}}")).StandardOutput;
@@ -151,6 +151,65 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         Assert.Contains("Deleted Containers:", pruned.StandardOutput, StringComparison.Ordinal);
         Assert.Equal("new-one", await Names("--filter", "name=-one"));
         await Vch.DockerAsync("rm", "new-one");
+    }
+
+    [Fact]
+    public async Task CpCopiesBothWaysIntoRunningAndStoppedContainers()
+    {
+        using var host = new TempDirectory("cp");
+        File.WriteAllText(host.Combine("hello.txt"), "from host\n");
+        await Vch.DockerAsync("run", "-d", "--name", "files", "busybox", "sh", "-c", "echo inside > /tmp/made; exec sleep 600");
+        await WaitForAsync(async () => (await Vch.TryDockerAsync("exec", "files", "test", "-f", "/tmp/made")).ExitCode == 0);
+
+        await Vch.DockerAsync("cp", host.Combine("hello.txt"), "files:/tmp/");
+        var copiedIn = (await Vch.DockerAsync("exec", "files", "cat", "/tmp/hello.txt")).StandardOutput;
+        await Vch.DockerAsync("cp", "files:/tmp/made", host.Combine("made.txt"));
+        await Vch.DockerAsync("cp", "files:/etc", host.Combine("etc-copy"));
+        var missing = await Vch.TryDockerAsync("cp", "files:/nonexist", host.Combine("x"));
+        await Vch.DockerAsync("stop", "-t", "1", "files");
+        await Vch.DockerAsync("cp", "files:/tmp/hello.txt", host.Combine("again.txt"));
+        File.WriteAllText(host.Combine("later.txt"), "while stopped\n");
+        await Vch.DockerAsync("cp", host.Combine("later.txt"), "files:/later.txt");
+        var state = await Inspect("files", "{{.State.Status}}");
+        await Vch.DockerAsync("start", "files");
+        var later = (await Vch.DockerAsync("exec", "files", "cat", "/later.txt")).StandardOutput;
+        await Vch.DockerAsync("rm", "-f", "files");
+
+        Assert.Equal("from host\n", copiedIn);
+        Assert.Equal("inside\n", File.ReadAllText(host.Combine("made.txt")));
+        Assert.Contains("root:x:0:0", File.ReadAllText(host.Combine("etc-copy", "passwd")), StringComparison.Ordinal);
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("Could not find the file /nonexist in container files", missing.StandardError, StringComparison.Ordinal);
+        Assert.Equal("from host\n", File.ReadAllText(host.Combine("again.txt")));
+        Assert.Equal("exited", state);
+        Assert.Equal("while stopped\n", later);
+    }
+
+    [Fact]
+    public async Task DiffExportAndCommitSeeTheContainersChanges()
+    {
+        using var host = new TempDirectory("export");
+        await Vch.DockerAsync("run", "--name", "changer", "busybox", "sh", "-c", "mkdir /data && echo x > /data/new && rm /bin/ls && echo extra >> /etc/passwd");
+        var diff = (await Vch.DockerAsync("diff", "changer")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Vch.DockerAsync("export", "-o", host.Combine("rootfs.tar"), "changer");
+        var listing = (await Command.RunAsync("tar", ["-tf", host.Combine("rootfs.tar")])).StandardOutput.Split('\n');
+        var imageId = (await Vch.DockerAsync("commit", "--change", "ENV FLAVOUR=committed", "-m", "made in a test", "changer", "committed:v1")).StandardOutput.Trim();
+        var fromCommit = (await Vch.DockerAsync("run", "--rm", "committed:v1", "sh", "-c", "cat /data/new; echo $FLAVOUR; test -e /bin/ls || echo no-ls")).StandardOutput;
+        var history = (await Vch.DockerAsync("history", "--format", "{{.Comment}}", "committed:v1")).StandardOutput;
+        await Vch.DockerAsync("rm", "changer");
+        await Vch.DockerAsync("rmi", "committed:v1");
+
+        Assert.Contains("A /data", diff);
+        Assert.Contains("A /data/new", diff);
+        Assert.Contains("C /etc/passwd", diff);
+        Assert.Contains("D /bin/ls", diff);
+        Assert.DoesNotContain("C /etc/hostname", diff);
+        Assert.Contains("data/new", listing);
+        Assert.Contains("bin/sh", listing);
+        Assert.DoesNotContain(listing, l => l.StartsWith("proc/", StringComparison.Ordinal) && l.Length > "proc/".Length);
+        Assert.StartsWith("sha256:", imageId, StringComparison.Ordinal);
+        Assert.Equal("x\ncommitted\nno-ls\n", fromCommit);
+        Assert.Contains("made in a test", history, StringComparison.Ordinal);
     }
 
     /// <summary>The actions in order, without the kills (dockerd sends one or two depending on timing).</summary>

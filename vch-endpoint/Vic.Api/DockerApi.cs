@@ -40,6 +40,7 @@ public static class DockerApi
         app.MapImagesEndpoints();
         app.MapContainersEndpoints();
         app.MapContainerOperationsEndpoints();
+        app.MapContainerFilesEndpoints();
         app.MapExecEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {

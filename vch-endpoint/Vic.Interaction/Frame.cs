@@ -72,6 +72,19 @@ public enum FrameType : byte
 
     /// <summary>T→E: the container's processes. JSON <see cref="ProcessList"/>.</summary>
     Top = 0x16,
+
+    /// <summary>
+    /// E→T: a request on the container's files. JSON <see cref="FilesRequest"/>. Reads answer with
+    /// <see cref="Data"/> frames and a <see cref="DataEnd"/>; a put sends its tar the same way and is
+    /// answered with <see cref="Done"/>; stat and changes answer with <see cref="Done"/> carrying JSON.
+    /// </summary>
+    FilesRequest = 0x17,
+
+    /// <summary>Either way: the next piece of the tar stream of the request on this session number.</summary>
+    Data = 0x18,
+
+    /// <summary>Either way: the tar stream of the request on this session number is complete.</summary>
+    DataEnd = 0x19,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

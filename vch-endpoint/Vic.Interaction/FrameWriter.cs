@@ -4,28 +4,40 @@ namespace Vic.Interaction;
 /// Writes frames to a byte stream. Many sessions write concurrently; each frame goes out whole
 /// (header and payload under one lock) so frames never interleave.
 /// </summary>
+/// <remarks>
+/// Header and payload leave in one write: a virtio-serial port carries each write as one buffer
+/// (up to 32 KiB), and a buffer caught in flight when the host side disconnects is dropped whole.
+/// Two writes could lose the header and deliver the payload to the next connection, which then
+/// reads garbage.
+/// </remarks>
 public sealed class FrameWriter(Stream stream) : IDisposable
 {
+    /// <summary>The largest payload that still leaves the guest as one virtio buffer with its header.</summary>
+    public const int AtomicPayload = (32 * 1024) - FrameCodec.HeaderLength;
+
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     public async ValueTask WriteAsync(FrameType type, uint session, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        var header = new byte[FrameCodec.HeaderLength];
-        FrameCodec.WriteHeader(header, type, session, payload.Length);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var frame = System.Buffers.ArrayPool<byte>.Shared.Rent(FrameCodec.HeaderLength + payload.Length);
         try
         {
-            await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-            if (!payload.IsEmpty)
+            FrameCodec.WriteHeader(frame, type, session, payload.Length);
+            payload.CopyTo(frame.AsMemory(FrameCodec.HeaderLength));
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                await stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(frame.AsMemory(0, FrameCodec.HeaderLength + payload.Length), cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            finally
+            {
+                _gate.Release();
+            }
         }
         finally
         {
-            _gate.Release();
+            System.Buffers.ArrayPool<byte>.Shared.Return(frame);
         }
     }
 
@@ -34,7 +46,7 @@ public sealed class FrameWriter(Stream stream) : IDisposable
     /// <summary>Writes a large buffer as several frames no bigger than the protocol allows.</summary>
     public async ValueTask WriteChunkedAsync(FrameType type, uint session, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        const int Chunk = 64 * 1024;
+        const int Chunk = AtomicPayload;
         for (var offset = 0; offset < data.Length; offset += Chunk)
         {
             await WriteAsync(type, session, data.Slice(offset, Math.Min(Chunk, data.Length - offset)), cancellationToken).ConfigureAwait(false);

@@ -49,6 +49,9 @@ public sealed record ContainerSpec
     public int Rows { get; init; } = 24;
 
     public int Columns { get; init; } = 80;
+
+    /// <summary>Prepare the root and run nothing: the VM serves file requests (cp, diff, export, commit) of a stopped container.</summary>
+    public bool FilesOnly { get; init; }
 }
 
 /// <summary>A process to run beside the main one.</summary>
@@ -82,6 +85,25 @@ public sealed record StateReport(IReadOnlyList<SessionState> Sessions);
 /// <param name="CpuSeconds">User and system time used so far.</param>
 public sealed record GuestProcess(int Pid, int ParentPid, int Uid, string User, string Tty, double StartedAt, long CpuSeconds, string Command);
 
+/// <summary>What a <see cref="FrameType.FilesRequest"/> asks: stat, get, put, export, changes or commit (of <see cref="Path"/> where it applies).</summary>
+public sealed record FilesRequest(string Operation, string Path = "", bool NoOverwriteDirNonDir = false)
+{
+    public const string Stat = "stat";
+    public const string Get = "get";
+    public const string Put = "put";
+    public const string Export = "export";
+    public const string Changes = "changes";
+    public const string Commit = "commit";
+}
+
+/// <summary>A path in the container as <c>docker cp</c> wants it described; <see cref="Mode"/> uses Go's os.FileMode bits.</summary>
+public sealed record PathStat(string Name, long Size, uint Mode, DateTimeOffset Mtime, string LinkTarget);
+
+/// <summary>One change of the container's writable layer: Kind 0 modified, 1 added, 2 deleted (Docker's numbering).</summary>
+public sealed record FileChange(string Path, int Kind);
+
+public sealed record ChangeList(IReadOnlyList<FileChange> Changes);
+
 /// <summary>The container's processes, and when the guest booted (unix seconds) to place their start times.</summary>
 public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Processes);
 
@@ -93,6 +115,9 @@ public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Proc
 [JsonSerializable(typeof(StatsReport))]
 [JsonSerializable(typeof(StateReport))]
 [JsonSerializable(typeof(ProcessList))]
+[JsonSerializable(typeof(FilesRequest))]
+[JsonSerializable(typeof(PathStat))]
+[JsonSerializable(typeof(ChangeList))]
 public sealed partial class InteractionJson : JsonSerializerContext;
 
 /// <summary>Encoders and decoders of the payloads, so neither side formats bytes by hand.</summary>

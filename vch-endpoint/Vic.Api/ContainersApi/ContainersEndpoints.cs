@@ -67,8 +67,9 @@ public static class ContainersEndpoints
         var query = context.Request.Query;
         var filters = FilterArgs.Parse(query["filters"]);
 
-        // As dockerd: asking for a status asks for every container that has it.
-        var all = IsTrue(query["all"]) || filters.ContainsKey("status");
+        // As dockerd: asking for a status, or for the last n created, includes stopped containers.
+        var limited = int.TryParse(query["limit"], System.Globalization.NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var limit) && limit > 0;
+        var all = IsTrue(query["all"]) || filters.ContainsKey("status") || limited;
         IEnumerable<ContainerRecord> containers = engine.Containers.List();
         if (!all)
         {
@@ -76,9 +77,9 @@ public static class ContainersEndpoints
         }
 
         containers = containers.Where(ContainerFilters.Build(filters, engine));
-        if (query["limit"].ToString() is { Length: > 0 } limit && int.Parse(limit, CultureInfo.InvariantCulture) is > 0 and var n)
+        if (limited)
         {
-            containers = containers.Take(n);
+            containers = containers.Take(limit);
         }
 
         var now = engine.Time.GetUtcNow();

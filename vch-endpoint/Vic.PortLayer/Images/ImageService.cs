@@ -160,6 +160,41 @@ public sealed class ImageService : IDisposable
         }
     }
 
+    /// <summary>docker commit: the container's config (with --change applied) over its image, plus its layer.</summary>
+    public async Task<ImageRecord> CommitAsync(ContainerRecord container, Stream layerTar, Runtime.CommitOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            string? name = null;
+            if (options.Repository is { Length: > 0 } repository)
+            {
+                name = ImageReference.Parse(options.Tag is { Length: > 0 } tag ? $"{repository}:{tag}" : repository).FamiliarString;
+            }
+
+            var config = container.Config;
+            var settings = new System.Text.Json.Nodes.JsonObject
+            {
+                ["Hostname"] = config.Hostname,
+                ["Domainname"] = config.Domainname,
+                ["User"] = config.User,
+                ["Env"] = new System.Text.Json.Nodes.JsonArray([.. config.Env.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+                ["Cmd"] = new System.Text.Json.Nodes.JsonArray([.. config.Cmd.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+                ["Entrypoint"] = config.Entrypoint.Count == 0 ? null : new System.Text.Json.Nodes.JsonArray([.. config.Entrypoint.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+                ["WorkingDir"] = config.WorkingDir,
+                ["Labels"] = new System.Text.Json.Nodes.JsonObject(container.Labels.Select(l => KeyValuePair.Create(l.Key, (System.Text.Json.Nodes.JsonNode?)l.Value))),
+                ["StopSignal"] = config.StopSignal == "SIGTERM" ? null : config.StopSignal,
+            };
+            DockerfileChanges.Apply(settings, options.Changes);
+            var createdBy = string.Join(' ', config.Args);
+            var image = await _importer.CommitAsync(container.ImageId, layerTar, settings, new CommitInfo(container.Id, options.Author, options.Comment, createdBy), name, DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
+            return image;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not PortLayerException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
     /// <summary>Bytes of all layer tars held, each layer counted once: <c>LayersSize</c> of <c>docker system df</c>.</summary>
     public long LayersSize => _layers.List().Sum(l => l.TarBytes);
 

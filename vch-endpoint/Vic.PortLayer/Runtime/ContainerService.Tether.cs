@@ -29,7 +29,8 @@ public sealed partial class ContainerService
     /// guest never hears about (seen right after a restore and across reconnects) gets no answer;
     /// it is dropped and a fresh one made, which tells the guest anew that the host is there.
     /// </summary>
-    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken)
+    /// <remarks>A files-only connection (serving a stopped container's files) is not the container's run: it is not registered and its end ends nothing.</remarks>
+    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false)
     {
         for (var attempt = 0; attempt < 4; attempt++)
         {
@@ -43,9 +44,13 @@ public sealed partial class ContainerService
                 return (null, TetherAnswer.ChannelEnded);
             }
 
-            var running = new RunningContainer(channel, id);
-            _running[id] = running;
-            log.Open();
+            var running = new RunningContainer(channel, id) { Abandoned = filesOnly };
+            if (!filesOnly)
+            {
+                _running[id] = running;
+                log.Open();
+            }
+
             running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
             try
             {

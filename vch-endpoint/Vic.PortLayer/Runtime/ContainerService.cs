@@ -42,6 +42,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
     private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
     private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _vmGates = new();
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -87,11 +88,7 @@ public sealed partial class ContainerService : IDisposable
         var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
         var record = _containers.Resolve(idOrName);
         record.Status.Start(record.Ref, _time.GetUtcNow());
-        var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
-        var disks = image.DiffIds
-            .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
-            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
-            .ToList();
+        var disks = DisksOf(record);
         var resources = ResourcesOf(record.Config);
 
         if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
@@ -102,6 +99,8 @@ public sealed partial class ContainerService : IDisposable
 
         var log = LogOf(record.Id);
         log.Open();
+        var gate = VmGateOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
@@ -116,6 +115,10 @@ public sealed partial class ContainerService : IDisposable
             }
 
             throw;
+        }
+        finally
+        {
+            gate.Release();
         }
 
         var started = _containers.Change(
@@ -145,7 +148,27 @@ public sealed partial class ContainerService : IDisposable
             throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} did not answer its tether's channel ({answer})");
         }
 
-        var spec = new ContainerSpec
+        var spec = SpecOf(record, disks);
+        await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+        if (config.OpenStdin)
+        {
+            _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
+        }
+    }
+
+    /// <summary>The image's layer disks, bottom first, and the container's scratch disk.</summary>
+    private List<DiskAttachment> DisksOf(ContainerRecord record)
+    {
+        var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
+        return [.. image.DiffIds
+            .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
+            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))];
+    }
+
+    private static ContainerSpec SpecOf(ContainerRecord record, List<DiskAttachment> disks)
+    {
+        var config = record.Config;
+        return new ContainerSpec
         {
             Id = record.Id,
             Args = config.Args,
@@ -161,12 +184,10 @@ public sealed partial class ContainerService : IDisposable
             Dns = config.Dns,
             DnsSearch = config.DnsSearch,
         };
-        await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
-        if (config.OpenStdin)
-        {
-            _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
-        }
     }
+
+    /// <summary>One ContainerVM at a time per container: a start waits for a files VM to finish, and the other way round.</summary>
+    private SemaphoreSlim VmGateOf(string id) => _vmGates.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
 
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
     public ExecSession CreateExec(string idOrName, ExecOptions options)
@@ -439,6 +460,11 @@ public sealed partial class ContainerService : IDisposable
         if (!running.Abandoned)
         {
             await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+        }
+        else
+        {
+            // Nobody else will: whoever still waits on this channel learns it is gone.
+            running.Dispose();
         }
     }
 

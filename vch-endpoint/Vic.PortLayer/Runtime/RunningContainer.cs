@@ -15,8 +15,10 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
 
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Frame>> _requests = new();
     private readonly CancellationTokenSource _ending = new();
+    private readonly ConcurrentDictionary<uint, System.Threading.Channels.Channel<Frame>> _streams = new();
     private int _nextSession;
     private int _nextRequest;
+    private int _disposed;
 
     public Task? Pump { get; set; }
 
@@ -52,7 +54,7 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
         {
             await Writer.WriteAsync(type, id, payload, cancellationToken).ConfigureAwait(false);
             var frame = await answer.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-            return frame.Type == FrameType.Error ? throw new PortLayerException(ErrorKind.System, Payloads.Text(frame.Payload)) : frame;
+            return frame.Type == FrameType.Error ? throw GuestError(Payloads.Text(frame.Payload)) : frame;
         }
         catch (TimeoutException)
         {
@@ -64,14 +66,54 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
         }
     }
 
+    /// <summary>Opens a request whose answer is a stream of frames (file transfers); close it when done.</summary>
+    public (uint Id, System.Threading.Channels.ChannelReader<Frame> Frames) OpenStream()
+    {
+        var id = Frame.FirstRequest + (uint)Interlocked.Increment(ref _nextRequest);
+        var frames = System.Threading.Channels.Channel.CreateUnbounded<Frame>();
+        _streams[id] = frames;
+        return (id, frames.Reader);
+    }
+
+    public void CloseStream(uint id) => _streams.TryRemove(id, out _);
+
     /// <summary>Hands an answer to its request; false if the frame answers none.</summary>
-    public bool Answer(Frame frame) => frame.Session >= Frame.FirstRequest && _requests.TryGetValue(frame.Session, out var pending) && pending.TrySetResult(frame);
+    public bool Answer(Frame frame)
+    {
+        if (frame.Session < Frame.FirstRequest)
+        {
+            return false;
+        }
+
+        if (_streams.TryGetValue(frame.Session, out var stream))
+        {
+            return stream.Writer.TryWrite(frame);
+        }
+
+        return _requests.TryGetValue(frame.Session, out var pending) && pending.TrySetResult(frame);
+    }
+
+    /// <summary>The tether marks what the user got wrong ("notfound: ", "invalid: "); the rest is ours.</summary>
+    public static PortLayerException GuestError(string text) =>
+        text.StartsWith("notfound: ", StringComparison.Ordinal) ? PortLayerException.NotFound(text["notfound: ".Length..])
+        : text.StartsWith("invalid: ", StringComparison.Ordinal) ? PortLayerException.InvalidParameter(text["invalid: ".Length..])
+        : new PortLayerException(ErrorKind.System, text);
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         foreach (var pending in _requests.Values)
         {
             pending.TrySetException(PortLayerException.Conflict($"Container {ContainerId} is not running"));
+        }
+
+        foreach (var stream in _streams.Values)
+        {
+            stream.Writer.TryComplete(new IOException($"the ContainerVM of {ContainerId} went away during a file transfer"));
         }
 
         _ending.Cancel();

@@ -1,0 +1,120 @@
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>docker cp, diff, export and commit: the container's files, from its running VM or from one started just to serve them.</summary>
+public sealed partial class ContainerService
+{
+    /// <summary>A ContainerVM that only serves files needs little.</summary>
+    private static readonly VmResources FilesVm = new(1, 256L << 20);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> against the container's files. A running container's tether
+    /// serves them; for a stopped one a ContainerVM is cloned over its disks, prepares the root
+    /// without running anything, and is destroyed afterwards. The container's state does not change.
+    /// </summary>
+    public async Task<T> UseFilesAsync<T>(string idOrName, Func<ContainerFiles, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (record.Status.IsRunning && _running.TryGetValue(record.Id, out var running))
+        {
+            return await work(new ContainerFiles(running, idOrName)).ConfigureAwait(false);
+        }
+
+        if (record.Status is RemovingStatus or DeadStatus)
+        {
+            throw PortLayerException.Conflict($"container {record.Id} is marked for removal");
+        }
+
+        var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
+        var gate = VmGateOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        RunningContainer? files = null;
+        try
+        {
+            if (_running.TryGetValue(record.Id, out var started))
+            {
+                // Started while we waited for the gate: its tether serves.
+                return await work(new ContainerFiles(started, idOrName)).ConfigureAwait(false);
+            }
+
+            if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
+            {
+                await backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+
+            var disks = DisksOf(record);
+            await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-files", FilesVm, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
+            (files, var answer) = await ConnectTetherAsync(backend, record.Id, LogOf(record.Id), cancellationToken, filesOnly: true).ConfigureAwait(false);
+            if (answer != TetherAnswer.Hello || files is null)
+            {
+                throw new PortLayerException(ErrorKind.System, $"the files ContainerVM of {record.Id} did not answer ({answer})");
+            }
+
+            await files.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(SpecOf(record, disks) with { FilesOnly = true }, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+            return await work(new ContainerFiles(files, idOrName)).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (files is not null)
+            {
+                await ForgetAsync(files).ConfigureAwait(false);
+            }
+
+            if ((await backend.ListAsync(CancellationToken.None).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id) && !_running.ContainsKey(record.Id))
+            {
+                await backend.DestroyAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            gate.Release();
+        }
+    }
+
+    /// <summary>docker commit: the container's writable layer on top of its image's layers becomes a new image.</summary>
+    public async Task<string> CommitAsync(string idOrName, CommitOptions options, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        var pause = options.Pause && record.Status is RunningStatus;
+        if (pause)
+        {
+            await PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var layer = Path.Combine(_config.DataDirectory, "tmp", $"commit-{Guid.NewGuid():N}.tar");
+            Directory.CreateDirectory(Path.GetDirectoryName(layer)!);
+            try
+            {
+                await UseFilesAsync(record.Id, async files =>
+                {
+                    await using var output = File.Create(layer);
+                    await files.CommitLayerAsync(output, cancellationToken).ConfigureAwait(false);
+                    return true;
+                }, cancellationToken).ConfigureAwait(false);
+
+                await using var input = File.OpenRead(layer);
+                var image = await _images.CommitAsync(record, input, options, cancellationToken).ConfigureAwait(false);
+                _containers.Transition(record.Id, (_, s) => s, "commit", new Dictionary<string, string> { ["comment"] = options.Comment });
+                return image.Id;
+            }
+            finally
+            {
+                File.Delete(layer);
+            }
+        }
+        finally
+        {
+            if (pause)
+            {
+                await UnpauseAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+}
+
+/// <summary>What docker commit asks for besides the container.</summary>
+public sealed record CommitOptions(string? Repository, string? Tag, string Comment, string Author, IReadOnlyList<string> Changes, bool Pause);
