@@ -212,6 +212,63 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         Assert.Contains("made in a test", history, StringComparison.Ordinal);
     }
 
+    /// <remarks>
+    /// network_mode: none keeps compose from creating its default network: networks are not served
+    /// yet, and compose 1.29 creates none for services that name their own network mode.
+    /// </remarks>
+    [Fact]
+    public async Task DockerCompose129BringsATwoServiceProjectUpAndDown()
+    {
+        using var project = new TempDirectory("compose");
+        File.WriteAllText(project.Combine("docker-compose.yml"), """
+            version: "2.4"
+            services:
+              web:
+                image: busybox
+                command: sh -c "echo web up; exec sleep 600"
+                network_mode: none
+                labels:
+                  tier: web
+              worker:
+                image: busybox
+                command: sh -c "echo worker $$ROLE; exec sleep 600"
+                network_mode: none
+                environment:
+                  ROLE: crunching
+            """);
+        var environment = new Dictionary<string, string> { ["DOCKER_HOST"] = Vch.Host, ["COMPOSE_PROJECT_NAME"] = "vicdemo" };
+        Task<CommandResult> Compose(params string[] arguments) =>
+            Command.RunAsync("docker-compose", ["-f", project.Combine("docker-compose.yml"), .. arguments], environment, TimeSpan.FromMinutes(3));
+
+        var up = await Compose("up", "-d");
+        var ps = await Compose("ps");
+        CommandResult logs = null!;
+        for (var i = 0; i < 50; i++)
+        {
+            logs = await Compose("logs", "--no-color");
+            if (logs.StandardOutput.Contains("worker crunching", StringComparison.Ordinal) && logs.StandardOutput.Contains("web up", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        var labels = await Inspect("vicdemo_web_1", "{{index .Config.Labels \"tier\"}} {{index .Config.Labels \"com.docker.compose.service\"}}");
+        var down = await Compose("down");
+        var left = (await Vch.DockerAsync("ps", "-a", "--filter", "label=com.docker.compose.project=vicdemo", "-q")).StandardOutput;
+
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Contains("vicdemo_web_1", ps.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("vicdemo_worker_1", ps.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Up", ps.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("web up", logs.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("worker crunching", logs.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("web web", labels);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Equal("", left);
+    }
+
     /// <summary>The actions in order, without the kills (dockerd sends one or two depending on timing).</summary>
     private static string[] Filtered(string events) => [.. events.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(a => a != "kill")];
 

@@ -8,26 +8,20 @@ namespace Vic.EndToEnd.Tests;
 /// endpoint running real ContainerVMs (QEMU backend, instant clone, TCG) and pulling from a local
 /// registry serving as its docker.io mirror.
 /// </summary>
-public sealed class DockerRunTests : IAsyncLifetime, IDisposable
+/// <remarks>The tests share one VCH, so each looks only at the containers it named.</remarks>
+public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>
 {
-    private readonly TempDirectory _home = new("vch-run");
-    private QemuVch _vch = null!;
+    private QemuVch Vch => fixture.Vch;
 
-    private string Host => _vch.Host;
-
-    public async Task InitializeAsync() => _vch = await QemuVch.StartAsync(_home);
-
-    public async Task DisposeAsync() => await _vch.DisposeAsync();
-
-    public void Dispose() => _home.Dispose();
+    private string Host => Vch.Host;
 
     [Fact]
     public async Task RunRmPrintsTheOutputAndLeavesNothing()
     {
-        var run = await DockerAsync("run", "--rm", "busybox", "echo", "hello");
+        var run = await DockerAsync("run", "--rm", "--name", "short-lived", "busybox", "echo", "hello");
 
         Assert.Equal("hello\n", run.StandardOutput);
-        Assert.Equal("", (await DockerAsync("ps", "-aq")).StandardOutput);
+        Assert.Equal("", (await DockerAsync("ps", "-aq", "--filter", "name=short-lived")).StandardOutput);
     }
 
     [Theory]
@@ -71,7 +65,7 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
         var waited = await DockerAsync("wait", "ticker");
         var stamped = await DockerAsync("logs", "-t", "--tail", "1", "ticker");
         using var inspect = JsonDocument.Parse((await DockerAsync("inspect", "ticker")).StandardOutput);
-        var ps = await DockerAsync("ps", "-a", "--format", "{{.Names}} {{.Status}}");
+        var ps = await DockerAsync("ps", "-a", "--filter", "name=ticker", "--format", "{{.Names}} {{.Status}}");
 
         Assert.Matches("^[0-9a-f]{64}$", id);
         Assert.Equal("line 1\nline 2\nline 3\n", followed.StandardOutput);
@@ -82,7 +76,7 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
         Assert.StartsWith("ticker Exited (0) ", ps.StandardOutput, StringComparison.Ordinal);
 
         await DockerAsync("rm", "ticker");
-        Assert.Equal("", (await DockerAsync("ps", "-aq")).StandardOutput);
+        Assert.Equal("", (await DockerAsync("ps", "-aq", "--filter", "name=ticker")).StandardOutput);
     }
 
     [Fact]
@@ -90,7 +84,7 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
     {
         await DockerAsync("run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'echo bye; exit 5' TERM; while true; do sleep 0.1; done");
         await DockerAsync("run", "-d", "--name", "sleeper", "busybox", "sleep", "600");
-        var running = await DockerAsync("ps", "--format", "{{.Names}}");
+        var running = await DockerAsync("ps", "--filter", "name=trapper|sleeper", "--format", "{{.Names}}");
 
         await DockerAsync("stop", "trapper");
         var refused = await Command.DockerAsync(Host, "rm", "sleeper");
@@ -101,7 +95,8 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
         Assert.Equal("bye\n", (await DockerAsync("logs", "trapper")).StandardOutput);
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("container is running: stop the container before removing or force remove", refused.StandardError, StringComparison.Ordinal);
-        Assert.Equal("trapper\n", (await DockerAsync("ps", "-a", "--format", "{{.Names}}")).StandardOutput);
+        Assert.Equal("trapper\n", (await DockerAsync("ps", "-a", "--filter", "name=trapper|sleeper", "--format", "{{.Names}}")).StandardOutput);
+        await DockerAsync("rm", "trapper");
     }
 
     [Fact]
@@ -146,13 +141,62 @@ public sealed class DockerRunTests : IAsyncLifetime, IDisposable
             "c = client.containers.get('pyc')",
             "print(out.decode().strip(), c.attrs['State']['ExitCode'], c.name)",
             "c.remove()",
-            "print(len(client.containers.list(all=True)))");
+            "print(len(client.containers.list(all=True, filters={'name': 'pyc'})))");
 
         var result = await Command.RunAsync("/usr/bin/python3", ["-c", script], timeout: TimeSpan.FromMinutes(3));
 
-        Assert.True(result.ExitCode == 0, result.ToString() + _vch.Endpoint.Output);
+        Assert.True(result.ExitCode == 0, result.ToString() + Vch.Endpoint.Output);
         Assert.Equal("from docker-py 0 pyc\n0\n", result.StandardOutput);
     }
 
-    private Task<CommandResult> DockerAsync(params string[] arguments) => _vch.DockerAsync(arguments);
+    private Task<CommandResult> DockerAsync(params string[] arguments) => Vch.DockerAsync(arguments);
+
+    [Fact]
+    public async Task SixteenConcurrentDetachedRunsWithRmAllSucceedAndLeaveNothing()
+    {
+        var runs = Enumerable.Range(0, 16).Select(i => Command.DockerAsync(Host, "run", "-d", "--rm", "--name", $"many-{i}", "busybox", "sh", "-c", "sleep 2")).ToList();
+        var results = await Task.WhenAll(runs);
+        var running = (await DockerAsync("ps", "--filter", "name=many-", "-q")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        for (var i = 0; i < 300 && (await DockerAsync("ps", "-a", "--filter", "name=many-", "-q")).StandardOutput.Length > 0; i++)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.ToString()));
+        Assert.InRange(running, 1, 16);
+        Assert.Equal("", (await DockerAsync("ps", "-a", "--filter", "name=many-", "-q")).StandardOutput);
+    }
+
+    [Fact]
+    public async Task StopSignalStopTimeoutAndInitBehaveAsOnDockerd()
+    {
+        await DockerAsync("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c", "trap 'echo got usr1; exit 3' USR1; while true; do sleep 0.1; done");
+        await DockerAsync("run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done");
+        await Task.Delay(500);
+        await DockerAsync("stop", "usr1");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await DockerAsync("stop", "stubborn");
+        var stopTook = watch.Elapsed;
+        var zombies = await DockerAsync("run", "--rm", "--init", "busybox", "sh", "-c", "(sleep 0.1 &); sleep 1; ps -o stat | grep -c '^Z' || true");
+
+        Assert.Equal("3 got usr1", $"{(await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "usr1")).StandardOutput.Trim()} {(await DockerAsync("logs", "usr1")).StandardOutput.Trim()}");
+        Assert.Equal("137\n", (await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "stubborn")).StandardOutput);
+        Assert.True(stopTook < TimeSpan.FromSeconds(9), $"--stop-timeout 1 is the default for stop; it took {stopTook}");
+        Assert.Equal("0\n", zombies.StandardOutput);
+        await DockerAsync("rm", "usr1", "stubborn");
+    }
+
+    [Fact]
+    public async Task DetachKeysLeaveTheContainerRunningWithItsStdinOpen()
+    {
+        await DockerAsync("run", "-d", "-i", "--name", "listener", "busybox", "cat");
+        var attach = await Command.RunAsync("docker", ["-H", Host, "attach", "--detach-keys", "ctrl-x,x", "listener"], standardInput: "hello\n\u0018x");
+        var state = (await DockerAsync("inspect", "-f", "{{.State.Status}}", "listener")).StandardOutput;
+        var logs = (await DockerAsync("logs", "listener")).StandardOutput;
+        await DockerAsync("rm", "-f", "listener");
+
+        Assert.Equal("running\n", state);
+        Assert.Equal("hello\n", logs);
+        Assert.Contains("hello", attach.StandardOutput, StringComparison.Ordinal);
+    }
 }

@@ -22,7 +22,41 @@ public sealed class FrameGoldenTests
         { FrameType.Error, 9, Payloads.Text("no"), "56 0F 00000009 00000002 6E6F" },
         { FrameType.Attach, 0, [], "56 10 00000000 00000000" },
         { FrameType.State, 0, "{}"u8.ToArray(), "56 11 00000000 00000002 7B7D" },
+        { FrameType.Pause, Frame.FirstRequest, [], "56 12 80000000 00000000" },
+        { FrameType.Unpause, Frame.FirstRequest + 1, [], "56 13 80000001 00000000" },
+        { FrameType.Done, Frame.FirstRequest + 1, [], "56 14 80000001 00000000" },
+        { FrameType.TopRequest, Frame.FirstRequest + 2, [], "56 15 80000002 00000000" },
+        { FrameType.Top, Frame.FirstRequest + 2, "{}"u8.ToArray(), "56 16 80000002 00000002 7B7D" },
+        { FrameType.FilesRequest, Frame.FirstRequest + 1, Payloads.Json(new FilesRequest(FilesRequest.Stat, "/etc"), InteractionJson.Default.FilesRequest), "56 17 80000001 0000003F 7B226F7065726174696F6E223A2273746174222C2270617468223A222F657463222C226E6F4F76657277726974654469724E6F6E446972223A66616C73657D" },
+        { FrameType.Data, Frame.FirstRequest + 1, "tar"u8.ToArray(), "56 18 80000001 00000003 746172" },
+        { FrameType.DataEnd, Frame.FirstRequest + 1, [], "56 19 80000001 00000000" },
     };
+
+    /// <summary>A virtio-serial port drops a write caught by a disconnect whole; a frame split over two writes could lose only its header.</summary>
+    [Fact]
+    public async Task AFrameLeavesInOneWrite()
+    {
+        using var stream = new CountingStream();
+        using var writer = new FrameWriter(stream);
+
+        await writer.WriteAsync(FrameType.Stdout, 0, new byte[FrameWriter.AtomicPayload], CancellationToken.None);
+        await writer.WriteChunkedAsync(FrameType.Stdout, 0, new byte[(FrameWriter.AtomicPayload * 2) + 1], CancellationToken.None);
+
+        Assert.Equal([FrameWriter.AtomicPayload + FrameCodec.HeaderLength, FrameWriter.AtomicPayload + FrameCodec.HeaderLength, FrameWriter.AtomicPayload + FrameCodec.HeaderLength, 1 + FrameCodec.HeaderLength], stream.Writes);
+        Assert.Equal(32 * 1024, FrameWriter.AtomicPayload + FrameCodec.HeaderLength);
+    }
+
+    private sealed class CountingStream : MemoryStream
+    {
+        public List<int> Writes { get; } = [];
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Writes.Add(buffer.Length);
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Frames))]

@@ -119,18 +119,20 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
         await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
         Log.Attached(logger, container, request.WantsUpgrade);
 
-        await RelayAsync(connection, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr")).ConfigureAwait(false);
+        var keys = DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null);
+        await RelayAsync(connection, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
     }
 
     /// <summary>Copies output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
-    private static async Task RelayAsync(ConnectionContext connection, AttachedStreams streams, bool wantStdin, bool stdout, bool stderr)
+    private static async Task RelayAsync(ConnectionContext connection, AttachedStreams streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
     {
         var output = connection.Transport.Output;
-        var stdin = wantStdin ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams)) : Task.CompletedTask;
+        var detached = new CancellationTokenSource();
+        var stdin = wantStdin ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
         var stream = output.AsStream(leaveOpen: true);
         try
         {
-            await foreach (var chunk in streams.Output.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            await foreach (var chunk in streams.Output.ReadAllAsync(detached.Token).ConfigureAwait(false))
             {
                 if ((chunk.Stream == OutputStream.Stdout && stdout) || (chunk.Stream == OutputStream.Stderr && stderr))
                 {
@@ -138,17 +140,17 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
         {
-            // The client went away; the container carries on.
+            // The client went away or detached; the container carries on.
         }
 
-        // The process ended: closing the stream is how the client learns it.
+        // The process ended (or the client detached): closing the stream is how the client learns it.
         await output.CompleteAsync().ConfigureAwait(false);
         _ = stdin;
     }
 
-    private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams)
+    private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams, DetachKeys? detachKeys, CancellationTokenSource detached)
     {
         try
         {
@@ -157,7 +159,19 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
                 var result = await input.ReadAsync().ConfigureAwait(false);
                 foreach (var segment in result.Buffer)
                 {
-                    await streams.WriteStdin(segment.ToArray()).ConfigureAwait(false);
+                    var (forward, detach) = detachKeys is null ? (segment.ToArray(), false) : detachKeys.Scan(segment.Span);
+                    if (forward.Length > 0)
+                    {
+                        await streams.WriteStdin(forward).ConfigureAwait(false);
+                    }
+
+                    if (detach)
+                    {
+                        // The client leaves; the container's stdin stays open for the next one.
+                        input.AdvanceTo(result.Buffer.End);
+                        await detached.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
                 }
 
                 input.AdvanceTo(result.Buffer.End);
