@@ -36,7 +36,7 @@ public sealed class QemuVch : IAsyncDisposable
         string[] arguments =
         [
             "-H", $"tcp://127.0.0.1:{port}", "--data-dir", home.Combine("data"), "--registry-mirror", $"http://{registry.Host}",
-            "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "3g",
+            "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "6g",
         ];
         var vch = new QemuVch(home, registry, arguments, await EndpointProcess.StartAsync(port, arguments));
         await vch.DockerAsync("pull", "busybox");

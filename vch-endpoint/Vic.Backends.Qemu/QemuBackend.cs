@@ -366,17 +366,20 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
 
     private void Release(VmRecord record) => _running[record.VmId] = false;
 
+    /// <summary>
+    /// Memory is the pool's hard limit, summed over running VMs. CPU is time-shared, as in a vSphere
+    /// pool: vCPUs may be overcommitted, but no single VM may have more than the pool has.
+    /// </summary>
     private void CheckFits(VmResources wanted)
     {
         var used = Folders().Select(f => f.Read()).Where(r => _running.GetValueOrDefault(r.VmId)).Select(r => r.Resources).ToList();
-        var cpus = used.Sum(r => r.Cpus);
         var memory = used.Sum(r => r.MemoryBytes);
         var pool = _options.PoolLimit;
-        if (cpus + wanted.Cpus > pool.Cpus || memory + wanted.MemoryBytes > pool.MemoryBytes)
+        if (wanted.Cpus > pool.Cpus || memory + wanted.MemoryBytes > pool.MemoryBytes)
         {
             throw PortLayerException.Conflict(
                 $"the VCH pool cannot fit this ContainerVM: it needs {wanted.Cpus} vCPU and {wanted.MemoryBytes >> 20} MiB; " +
-                $"{cpus} of {pool.Cpus} vCPU and {memory >> 20} of {pool.MemoryBytes >> 20} MiB are in use");
+                $"the pool has {pool.Cpus} vCPU and {memory >> 20} of {pool.MemoryBytes >> 20} MiB are in use");
         }
     }
 

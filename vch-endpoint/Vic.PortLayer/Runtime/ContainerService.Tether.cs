@@ -22,7 +22,7 @@ internal enum TetherAnswer
 
 public sealed partial class ContainerService
 {
-    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Connects to the tether and asks it to Attach before anything else is sent. A connection the

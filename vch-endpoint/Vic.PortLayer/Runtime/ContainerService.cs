@@ -101,6 +101,7 @@ public sealed partial class ContainerService : IDisposable
         log.Open();
         var gate = VmGateOf(record.Id);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var releasedEarly = false;
         try
         {
             await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
@@ -114,11 +115,23 @@ public sealed partial class ContainerService : IDisposable
                 half.Dispose();
             }
 
+            if (record.Config.AutoRemove)
+            {
+                // dockerd removes a --rm container whose start failed; docker run -d --rm waits for that.
+                gate.Release();
+                releasedEarly = true;
+                var removing = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force: true), null);
+                await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
+            }
+
             throw;
         }
         finally
         {
-            gate.Release();
+            if (!releasedEarly)
+            {
+                gate.Release();
+            }
         }
 
         var started = _containers.Change(
