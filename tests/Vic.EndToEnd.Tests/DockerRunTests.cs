@@ -82,9 +82,15 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     [Fact]
     public async Task StopSignalsTheProcessAndRmForceEndsARunningOne()
     {
-        await DockerAsync("run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'echo bye; exit 5' TERM; while true; do sleep 0.1; done");
+        await DockerAsync("run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'echo bye; exit 5' TERM; echo ready; while true; do sleep 0.1; done");
         await DockerAsync("run", "-d", "--name", "sleeper", "busybox", "sleep", "600");
         var running = await DockerAsync("ps", "--filter", "name=trapper|sleeper", "--format", "{{.Names}}");
+
+        // The trap must be set before the signal comes, or sh dies of it (143).
+        for (var i = 0; i < 100 && !(await DockerAsync("logs", "trapper")).StandardOutput.Contains("ready", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+        }
 
         await DockerAsync("stop", "trapper");
         var refused = await Command.DockerAsync(Host, "rm", "sleeper");
@@ -92,7 +98,7 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
 
         Assert.Equal(["sleeper", "trapper"], running.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
         Assert.Equal("5\n", (await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "trapper")).StandardOutput);
-        Assert.Equal("bye\n", (await DockerAsync("logs", "trapper")).StandardOutput);
+        Assert.Equal("ready\nbye\n", (await DockerAsync("logs", "trapper")).StandardOutput);
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("container is running: stop the container before removing or force remove", refused.StandardError, StringComparison.Ordinal);
         Assert.Equal("trapper\n", (await DockerAsync("ps", "-a", "--filter", "name=trapper|sleeper", "--format", "{{.Names}}")).StandardOutput);
@@ -170,16 +176,23 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     [Fact]
     public async Task StopSignalStopTimeoutAndInitBehaveAsOnDockerd()
     {
-        await DockerAsync("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c", "trap 'echo got usr1; exit 3' USR1; while true; do sleep 0.1; done");
-        await DockerAsync("run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done");
-        await Task.Delay(500);
+        await DockerAsync("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c", "trap 'echo got usr1; exit 3' USR1; echo ready; while true; do sleep 0.1; done");
+        await DockerAsync("run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done");
+        foreach (var name in new[] { "usr1", "stubborn" })
+        {
+            for (var i = 0; i < 100 && !(await DockerAsync("logs", name)).StandardOutput.Contains("ready", StringComparison.Ordinal); i++)
+            {
+                await Task.Delay(100);
+            }
+        }
+
         await DockerAsync("stop", "usr1");
         var watch = System.Diagnostics.Stopwatch.StartNew();
         await DockerAsync("stop", "stubborn");
         var stopTook = watch.Elapsed;
         var zombies = await DockerAsync("run", "--rm", "--init", "busybox", "sh", "-c", "(sleep 0.1 &); sleep 1; ps -o stat | grep -c '^Z' || true");
 
-        Assert.Equal("3 got usr1", $"{(await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "usr1")).StandardOutput.Trim()} {(await DockerAsync("logs", "usr1")).StandardOutput.Trim()}");
+        Assert.Equal("3 ready\ngot usr1", $"{(await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "usr1")).StandardOutput.Trim()} {(await DockerAsync("logs", "usr1")).StandardOutput.Trim()}");
         Assert.Equal("137\n", (await DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "stubborn")).StandardOutput);
         Assert.True(stopTook < TimeSpan.FromSeconds(9), $"--stop-timeout 1 is the default for stop; it took {stopTook}");
         Assert.Equal("0\n", zombies.StandardOutput);

@@ -37,12 +37,14 @@ public static partial class ContainerFilesEndpoints
                 context.Response.Headers[PathStatHeader] = Encode(await files.StatAsync(path, context.RequestAborted).ConfigureAwait(false));
                 context.Response.ContentType = TarContentType;
                 await StreamAsync(context, () => files.GetAsync(path, context.Response.Body, context.RequestAborted)).ConfigureAwait(false);
+                engine.Containers.Transition(id, (_, s) => s, "archive-path");
                 return true;
             }, context.RequestAborted));
         routes.MapPut("/containers/{id}/archive", (HttpContext context, VchEngine engine, string id) =>
             UseFilesAsync(engine, id, context, async files =>
             {
                 await files.PutAsync(PathOf(context), context.Request.Body, IsTrue(context.Request.Query["noOverwriteDirNonDir"]), context.RequestAborted).ConfigureAwait(false);
+                engine.Containers.Transition(id, (_, s) => s, "extract-to-dir");
                 return true;
             }, context.RequestAborted));
         routes.MapGet("/containers/{id}/export", (HttpContext context, VchEngine engine, string id) =>

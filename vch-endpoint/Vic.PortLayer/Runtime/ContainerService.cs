@@ -285,7 +285,7 @@ public sealed partial class ContainerService : IDisposable
     /// <summary>Attaches to a container's live output (and stdin); allowed before start, as docker run does.</summary>
     public AttachedStreams Attach(string idOrName)
     {
-        var record = _containers.Resolve(idOrName);
+        var record = _containers.Transition(idOrName, (_, s) => s, "attach");
         // Stdin may come before the start (docker run -i sends it at once): it waits in a queue.
         var stdin = StdinOf(record.Id);
         return new AttachedStreams(

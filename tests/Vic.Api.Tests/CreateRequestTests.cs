@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Vic.Api.ContainersApi;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+
+namespace Vic.Api.Tests;
+
+public sealed class CreateRequestTests
+{
+    [Theory]
+    [InlineData("""{"NanoCpus":1500000000}""", 2)]
+    [InlineData("""{"CpuQuota":250000,"CpuPeriod":100000}""", 3)]
+    [InlineData("""{"CpuShares":512}""", 1)]
+    [InlineData("""{"CpuShares":2048}""", 2)]
+    [InlineData("""{}""", 0)]
+    public void CpuSettingsBecomeWholeVCpus(string host, int cpus)
+    {
+        using var json = JsonDocument.Parse(host);
+
+        Assert.Equal(cpus, CreateRequest.CpusOf(json.RootElement));
+    }
+
+    [Fact]
+    public void MemoryBelowDockersFloorIsRefused()
+    {
+        using var json = JsonDocument.Parse("""{"Memory":1048576}""");
+
+        var error = Assert.Throws<PortLayerException>(() => CreateRequest.MemoryOf(json.RootElement));
+
+        Assert.Equal("Minimum memory limit allowed is 6MB", error.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"Name":"on-failure","MaximumRetryCount":3}""", "on-failure", 3)]
+    [InlineData("""{"Name":"unless-stopped"}""", "unless-stopped", 0)]
+    [InlineData("""{}""", "no", 0)]
+    public void RestartPoliciesAreRead(string restart, string name, int retries)
+    {
+        using var json = JsonDocument.Parse(restart);
+
+        Assert.Equal(new RestartPolicy(name, retries), CreateRequest.RestartPolicyOf(json.RootElement));
+    }
+
+    [Theory]
+    [InlineData("""{"Name":"always","MaximumRetryCount":2}""", "maximum retry count can only be used with 'on-failure'")]
+    [InlineData("""{"Name":"sometimes"}""", "unknown policy 'sometimes'")]
+    public void BadRestartPoliciesAreRefused(string restart, string text)
+    {
+        using var json = JsonDocument.Parse(restart);
+
+        var error = Assert.Throws<PortLayerException>(() => CreateRequest.RestartPolicyOf(json.RootElement));
+
+        Assert.Equal(ErrorKind.InvalidParameter, error.Kind);
+        Assert.Contains(text, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AutoRemoveWithARestartPolicyIsRefused()
+    {
+        using var json = JsonDocument.Parse("""{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}""");
+
+        var error = Assert.Throws<PortLayerException>(() => CreateRequest.Parse(json.RootElement));
+
+        Assert.Equal("can't create 'AutoRemove' container with restart policy", error.Message);
+    }
+}
