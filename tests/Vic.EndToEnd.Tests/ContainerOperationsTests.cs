@@ -72,8 +72,8 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
     {
         await Vch.DockerAsync("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3");
         await Vch.DockerAsync("run", "-d", "--name", "steady", "--restart", "always", "busybox", "sh", "-c", "sleep 1");
-        await WaitForAsync(async () => (await Inspect("flaky", "{{.State.Status}} {{.RestartCount}}")) == "exited 2");
-        await WaitForAsync(async () => int.Parse((await Inspect("steady", "{{.RestartCount}}")), System.Globalization.CultureInfo.InvariantCulture) >= 2);
+        await Eventually.WaitForAsync(async () => (await Inspect("flaky", "{{.State.Status}} {{.RestartCount}}")) == "exited 2");
+        await Eventually.WaitForAsync(async () => int.Parse((await Inspect("steady", "{{.RestartCount}}")), System.Globalization.CultureInfo.InvariantCulture) >= 2);
         await Vch.DockerAsync("stop", "-t", "1", "steady");
         var count = await Inspect("steady", "{{.RestartCount}}");
         await Task.Delay(2500);
@@ -92,8 +92,8 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
             "busybox", "sh", "-c", "sleep 3; touch /tmp/ok; exec sleep 600");
         await Vch.DockerAsync("run", "-d", "--name", "sick", "--health-cmd", "echo nope; exit 1", "--health-interval", "1s", "--health-retries", "2", "busybox", "sleep", "600");
         var early = (await Vch.DockerAsync("ps", "--filter", "name=getting-well", "--format", "{{.Status}}")).StandardOutput;
-        await WaitForAsync(async () => await Inspect("getting-well", "{{.State.Health.Status}}") == "healthy");
-        await WaitForAsync(async () => await Inspect("sick", "{{.State.Health.Status}}") == "unhealthy");
+        await Eventually.WaitForAsync(async () => await Inspect("getting-well", "{{.State.Health.Status}}") == "healthy");
+        await Eventually.WaitForAsync(async () => await Inspect("sick", "{{.State.Health.Status}}") == "unhealthy");
         var healthy = (await Vch.DockerAsync("ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}")).StandardOutput;
         var log = JsonDocument.Parse(await Inspect("sick", "{{json .State.Health}}")).RootElement;
         await Vch.DockerAsync("rm", "-f", "getting-well", "sick");
@@ -159,7 +159,7 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         using var host = new TempDirectory("cp");
         File.WriteAllText(host.Combine("hello.txt"), "from host\n");
         await Vch.DockerAsync("run", "-d", "--name", "files", "busybox", "sh", "-c", "echo inside > /tmp/made; exec sleep 600");
-        await WaitForAsync(async () => (await Vch.TryDockerAsync("exec", "files", "test", "-f", "/tmp/made")).ExitCode == 0);
+        await Eventually.WaitForAsync(async () => (await Vch.TryDockerAsync("exec", "files", "test", "-f", "/tmp/made")).ExitCode == 0);
 
         await Vch.DockerAsync("cp", host.Combine("hello.txt"), "files:/tmp/");
         var copiedIn = (await Vch.DockerAsync("exec", "files", "cat", "/tmp/hello.txt")).StandardOutput;
@@ -273,19 +273,4 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
     private static string[] Filtered(string events) => [.. events.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(a => a != "kill")];
 
     private async Task<string> Inspect(string name, string format) => (await Vch.DockerAsync("inspect", "-f", format, name)).StandardOutput.Trim();
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 600; i++)
-        {
-            if (await condition())
-            {
-                return;
-            }
-
-            await Task.Delay(100);
-        }
-
-        Assert.Fail("the condition never came true");
-    }
 }

@@ -25,7 +25,7 @@ public sealed class EndpointCrashTests : IAsyncLifetime, IDisposable
         await _vch.DockerAsync("run", "-d", "--name", "ender", "busybox", "sh", "-c", "sleep 3; echo bye; exit 3");
         await _vch.DockerAsync("create", "--name", "fresh", "busybox", "true");
         Assert.Equal(5, (await _vch.TryDockerAsync("run", "--name", "done", "busybox", "sh", "-c", "exit 5")).ExitCode);
-        await WaitForAsync(async () => (await _vch.DockerAsync("logs", "alive")).StandardOutput.Contains("one", StringComparison.Ordinal));
+        await Eventually.WaitForAsync(async () => (await _vch.DockerAsync("logs", "alive")).StandardOutput.Contains("one", StringComparison.Ordinal));
 
         // Both containers print and one ends while nobody listens.
         await _vch.CrashAndRestartAsync(meanwhile: () => Task.Delay(TimeSpan.FromSeconds(5)));
@@ -37,26 +37,11 @@ public sealed class EndpointCrashTests : IAsyncLifetime, IDisposable
         Assert.Equal("3\n", (await _vch.DockerAsync("wait", "ender")).StandardOutput);
         Assert.Equal("3\n", (await _vch.DockerAsync("inspect", "-f", "{{.State.ExitCode}}", "ender")).StandardOutput);
         Assert.Equal("bye\n", (await _vch.DockerAsync("logs", "ender")).StandardOutput);
-        await WaitForAsync(async () => (await _vch.DockerAsync("logs", "alive")).StandardOutput == "one\ntwo\n");
+        await Eventually.WaitForAsync(async () => (await _vch.DockerAsync("logs", "alive")).StandardOutput == "one\ntwo\n");
         Assert.Equal("still here\n", (await _vch.DockerAsync("exec", "alive", "echo", "still here")).StandardOutput);
 
         // The process is not PID 1 of a namespace here (the tether is), so SIGTERM ends sleep: 143.
         await _vch.DockerAsync("stop", "-t", "1", "alive");
         Assert.Equal("exited 143\n", (await _vch.DockerAsync("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "alive")).StandardOutput);
-    }
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            if (await condition())
-            {
-                return;
-            }
-
-            await Task.Delay(100);
-        }
-
-        Assert.Fail("the condition never came true");
     }
 }
