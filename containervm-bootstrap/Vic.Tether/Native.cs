@@ -8,6 +8,7 @@ internal static partial class Native
     public const uint MsRdonly = 1;
     public const uint MsBind = 4096;
     public const uint MsRec = 16384;
+    public const uint MsRemount = 32;
     public const int RbPowerOff = 0x4321fedc;
     public const int WExited = 4;
     public const int WNoHang = 1;
@@ -55,6 +56,9 @@ internal static partial class Native
     public static unsafe partial int waitpid(int pid, int* status, int options);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int lchown(string path, int owner, int group);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int link(string existing, string created);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -88,6 +92,12 @@ internal static partial class Native
 
         [FieldOffset(24)]
         public uint Mode;
+
+        [FieldOffset(28)]
+        public int Uid;
+
+        [FieldOffset(32)]
+        public int Gid;
 
         [FieldOffset(40)]
         public ulong Rdev;

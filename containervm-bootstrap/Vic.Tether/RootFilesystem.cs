@@ -48,8 +48,21 @@ internal static class RootFilesystem
 
         foreach (var volume in spec.Disks.Where(d => d.Role == "volume" && d.Path is not null))
         {
-            var target = Directory.CreateDirectory(root + volume.Path).FullName;
-            Native.Check(Native.mount(devices[volume.Serial], target, "ext4", volume.ReadOnly ? Native.MsRdonly : 0, null), $"mount volume {volume.Path}");
+            // Mounted aside first: an empty volume gets what the image has at its path, as on dockerd.
+            var staging = Directory.CreateDirectory($"{Mounts}/volumes/{volume.Index}").FullName;
+            Native.Check(Native.mount(devices[volume.Serial], staging, "ext4", volume.ReadOnly ? Native.MsRdonly : 0, null), $"mount volume {volume.Path}");
+            var target = root + volume.Path;
+            if (!volume.ReadOnly && Directory.Exists(target) && IsEmptyVolume(staging))
+            {
+                CopyTree(target, staging);
+            }
+
+            Directory.CreateDirectory(target);
+            Native.Check(Native.mount(staging, target, null, Native.MsBind, null), $"bind volume {volume.Path}");
+            if (volume.ReadOnly)
+            {
+                Native.Check(Native.mount(null, target, null, Native.MsBind | Native.MsRemount | Native.MsRdonly, null), $"read-only volume {volume.Path}");
+            }
         }
 
         MountSystem(root);
@@ -60,6 +73,48 @@ internal static class RootFilesystem
         }
 
         return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]);
+    }
+
+    private static bool IsEmptyVolume(string path) =>
+        Directory.EnumerateFileSystemEntries(path).All(e => Path.GetFileName(e) == "lost+found");
+
+    /// <summary>Copies a tree with its owners, modes and links (the image's content into a fresh volume).</summary>
+    private static void CopyTree(string from, string to)
+    {
+        if (Native.lstat(from, out var top) == 0)
+        {
+            Native.lchown(to, top.Uid, top.Gid);
+            File.SetUnixFileMode(to, (UnixFileMode)(top.Mode & 0xFFF));
+        }
+
+        foreach (var entry in new DirectoryInfo(from).EnumerateFileSystemInfos())
+        {
+            var destination = Path.Combine(to, entry.Name);
+            if (Native.lstat(entry.FullName, out var stat) != 0)
+            {
+                continue;
+            }
+
+            switch (stat.Mode & 0xF000)
+            {
+                case 0xA000:
+                    File.CreateSymbolicLink(destination, entry.LinkTarget ?? "");
+                    break;
+                case 0x4000:
+                    Directory.CreateDirectory(destination);
+                    CopyTree(entry.FullName, destination);
+                    continue;
+                case 0x8000:
+                    File.Copy(entry.FullName, destination, overwrite: true);
+                    File.SetUnixFileMode(destination, (UnixFileMode)(stat.Mode & 0xFFF));
+                    break;
+                default:
+                    // Devices, pipes and sockets do not belong in a volume's first content.
+                    continue;
+            }
+
+            Native.lchown(destination, stat.Uid, stat.Gid);
+        }
     }
 
     /// <summary>Writes /etc/hostname, /etc/hosts and /etc/resolv.conf into the container's root.</summary>

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Vic.Api.ContainersApi;
+using Vic.Api.VolumesApi;
 using Vic.Api.Errors;
 using Vic.Api.ImagesApi;
 using Vic.Api.Metrics;
@@ -41,6 +42,7 @@ public static class DockerApi
         app.MapContainersEndpoints();
         app.MapContainerOperationsEndpoints();
         app.MapContainerFilesEndpoints();
+        app.MapVolumesEndpoints();
         app.MapExecEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {

@@ -6,8 +6,8 @@ using Vic.PortLayer.Vch;
 namespace Vic.Api.ContainersApi;
 
 /// <summary>
-/// The filters of <c>GET /containers/json</c> (docker ps -f) with dockerd's meanings. Volumes and
-/// networks are not attached to ContainerVMs yet, so those filters match no container.
+/// The filters of <c>GET /containers/json</c> (docker ps -f) with dockerd's meanings. Networks are
+/// not attached to ContainerVMs yet, so those filters match no container.
 /// </summary>
 public static class ContainerFilters
 {
@@ -83,7 +83,12 @@ public static class ContainerFilters
             tests.Add(c => c.Created > limit);
         }
 
-        foreach (var attached in new[] { "volume", "network", "publish", "expose" })
+        if (filters.TryGetValue("volume", out var volumes))
+        {
+            tests.Add(c => c.Config.Mounts.Any(m => volumes.Contains(m.Name) || volumes.Contains(m.Target)));
+        }
+
+        foreach (var attached in new[] { "network", "publish", "expose" })
         {
             if (filters.ContainsKey(attached))
             {

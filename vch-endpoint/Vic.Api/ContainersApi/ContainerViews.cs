@@ -7,7 +7,7 @@ namespace Vic.Api.ContainersApi;
 /// <summary>The Docker JSON of containers: list entries, inspect documents and status lines.</summary>
 public static class ContainerViews
 {
-    public static JsonObject Summary(ContainerRecord c, DateTimeOffset now) => new()
+    public static JsonObject Summary(ContainerRecord c, DateTimeOffset now, Vic.PortLayer.Volumes.VolumeService volumes) => new()
     {
         ["Id"] = c.Id,
         ["Names"] = new JsonArray("/" + c.Name),
@@ -21,10 +21,24 @@ public static class ContainerViews
         ["Status"] = StatusLine(c.Status, now) + HealthSuffix(c),
         ["HostConfig"] = new JsonObject { ["NetworkMode"] = "default" },
         ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject() },
-        ["Mounts"] = new JsonArray(),
+        ["Mounts"] = Mounts(c, volumes),
     };
 
-    public static JsonObject Inspect(ContainerRecord c, string dataDirectory)
+    /// <summary>The Mounts of inspect and ps: one volume each, with where its disk lives.</summary>
+    public static JsonArray Mounts(ContainerRecord c, Vic.PortLayer.Volumes.VolumeService volumes) =>
+        new([.. c.Config.Mounts.Select(m => (JsonNode)new JsonObject
+        {
+            ["Type"] = "volume",
+            ["Name"] = m.Name,
+            ["Source"] = volumes.Mountpoint(m.Name),
+            ["Destination"] = m.Target,
+            ["Driver"] = "local",
+            ["Mode"] = m.ReadOnly ? "ro" : "",
+            ["RW"] = !m.ReadOnly,
+            ["Propagation"] = "",
+        })]);
+
+    public static JsonObject Inspect(ContainerRecord c, string dataDirectory, Vic.PortLayer.Volumes.VolumeService volumes)
     {
         var s = c.Status;
         var config = c.Config;
@@ -76,9 +90,10 @@ public static class ContainerViews
                 ["Dns"] = Array(config.Dns),
                 ["DnsSearch"] = Array(config.DnsSearch),
                 ["Init"] = config.Init ? true : null,
+                ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.List().Any(v => v.Name == m.Name && !v.Anonymous)).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")]),
             },
             ["GraphDriver"] = new JsonObject { ["Name"] = "vmdk", ["Data"] = new JsonObject { ["Scratch"] = Path.Combine(folder, "scratch.vmdk") } },
-            ["Mounts"] = new JsonArray(),
+            ["Mounts"] = Mounts(c, volumes),
             ["Config"] = new JsonObject
             {
                 ["Hostname"] = config.Hostname.Length > 0 ? config.Hostname : c.Id[..12],

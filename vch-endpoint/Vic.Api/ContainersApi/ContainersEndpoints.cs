@@ -24,7 +24,7 @@ public static class ContainersEndpoints
         routes.MapPost("/containers/create", CreateAsync);
         routes.MapGet("/containers/json", List);
         routes.MapGet("/containers/{id}/json", (HttpContext context, VchEngine engine, string id) =>
-            DockerJson.WriteAsync(context, ContainerViews.Inspect(engine.Containers.Resolve(id), engine.Config.DataDirectory)));
+            DockerJson.WriteAsync(context, ContainerViews.Inspect(engine.Containers.Resolve(id), engine.Config.DataDirectory, engine.Volumes)));
         routes.MapPost("/containers/{id}/start", async (HttpContext context, VchEngine engine, string id) =>
         {
             await engine.Runtime.StartAsync(id, context.RequestAborted).ConfigureAwait(false);
@@ -46,7 +46,7 @@ public static class ContainersEndpoints
         });
         routes.MapDelete("/containers/{id}", async (HttpContext context, VchEngine engine, string id) =>
         {
-            await engine.Runtime.RemoveAsync(id, IsTrue(context.Request.Query["force"]), context.RequestAborted).ConfigureAwait(false);
+            await engine.Runtime.RemoveAsync(id, IsTrue(context.Request.Query["force"]), context.RequestAborted, removeVolumes: IsTrue(context.Request.Query["v"])).ConfigureAwait(false);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
     }
@@ -84,7 +84,7 @@ public static class ContainersEndpoints
 
         var now = engine.Time.GetUtcNow();
         var size = IsTrue(query["size"]);
-        return DockerJson.WriteAsync(context, new JsonArray([.. containers.Select(c => (JsonNode)WithSize(ContainerViews.Summary(c, now), c))]));
+        return DockerJson.WriteAsync(context, new JsonArray([.. containers.Select(c => (JsonNode)WithSize(ContainerViews.Summary(c, now, engine.Volumes), c))]));
 
         JsonObject WithSize(JsonObject summary, ContainerRecord c)
         {

@@ -48,6 +48,7 @@ public static class CreateRequest
             RestartPolicy = policy,
             Healthcheck = body.TryGetProperty("Healthcheck", out var health) ? HealthcheckConfig.FromJson(health) : null,
             Init = Flag(host, "Init"),
+            Mounts = MountsOf(body, host),
             ExtraHosts = Strings(host, "ExtraHosts"),
             Dns = Strings(host, "Dns"),
             DnsSearch = Strings(host, "DnsSearch"),
@@ -56,6 +57,61 @@ public static class CreateRequest
             ? l.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
             : [];
         return (image, labels, config);
+    }
+
+    /// <summary>
+    /// The volumes asked for: <c>HostConfig.Binds</c> (<c>name:/path[:ro]</c>, or a bare <c>/path</c>),
+    /// <c>HostConfig.Mounts</c> of type volume, and <c>Config.Volumes</c>; an empty name is an anonymous volume.
+    /// </summary>
+    public static IReadOnlyList<Vic.PortLayer.Volumes.VolumeMount> MountsOf(JsonElement body, JsonElement host)
+    {
+        var mounts = new List<Vic.PortLayer.Volumes.VolumeMount>();
+        foreach (var bind in Strings(host, "Binds"))
+        {
+            var parts = bind.Split(':');
+            if (parts.Length == 1)
+            {
+                mounts.Add(new(string.Empty, Target(parts[0])));
+                continue;
+            }
+
+            if (parts[0].StartsWith('/'))
+            {
+                throw PortLayerException.NotImplemented($"bind mounts of host paths ({parts[0]}) are not served by this VCH yet; use a named volume");
+            }
+
+            var options = parts.Length > 2 ? parts[2].Split(',') : [];
+            mounts.Add(new(parts[0], Target(parts[1]), options.Contains("ro")));
+        }
+
+        if (host.ValueKind == JsonValueKind.Object && host.TryGetProperty("Mounts", out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var mount in list.EnumerateArray())
+            {
+                var type = Text(mount, "Type");
+                if (type is not ("volume" or ""))
+                {
+                    throw PortLayerException.NotImplemented($"mounts of type {type} are not served by this VCH yet; use a volume");
+                }
+
+                mounts.Add(new(Text(mount, "Source"), Target(Text(mount, "Target")), Flag(mount, "ReadOnly")));
+            }
+        }
+
+        if (body.TryGetProperty("Volumes", out var volumes) && volumes.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var path in volumes.EnumerateObject().Select(p => p.Name).Where(p => mounts.All(m => m.Target != p)))
+            {
+                mounts.Add(new(string.Empty, Target(path)));
+            }
+        }
+
+        return mounts;
+
+        static string Target(string path) =>
+            path.StartsWith('/') && path.Length > 1
+                ? path.TrimEnd('/')
+                : throw PortLayerException.InvalidParameter($"invalid mount config: the mount point must be an absolute path, not \"{path}\"");
     }
 
     /// <summary>

@@ -52,6 +52,9 @@ public sealed record ContainerConfig
     /// <summary>The healthcheck, the image's unless the container set its own; null for none.</summary>
     public HealthcheckConfig? Healthcheck { get; init; }
 
+    /// <summary>The volumes mounted into the container (named, or anonymous from -v /path and the image's VOLUME).</summary>
+    public IReadOnlyList<Volumes.VolumeMount> Mounts { get; init; } = [];
+
     /// <summary>--init: a minimal init reaps zombies and forwards signals to the process.</summary>
     public bool Init { get; init; }
 
@@ -65,7 +68,7 @@ public sealed record ContainerConfig
         && ExtraHosts.SequenceEqual(other.ExtraHosts) && Dns.SequenceEqual(other.Dns) && DnsSearch.SequenceEqual(other.DnsSearch)
         && (WorkingDir, User, Hostname, Domainname, Tty, OpenStdin, StdinOnce, AutoRemove, MemoryBytes, Cpus, StopSignal, StopTimeout, RestartPolicy)
             == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
-        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init;
+        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts);
 
     public override int GetHashCode() => HashCode.Combine(string.Join('\0', Args), WorkingDir, User, Hostname, Tty, MemoryBytes, Cpus);
 }

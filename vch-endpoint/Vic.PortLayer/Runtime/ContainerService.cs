@@ -34,6 +34,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly VchConfig _config;
     private readonly ContainerCatalog _containers;
     private readonly ImageService _images;
+    private readonly Volumes.VolumeService _volumes;
     private readonly IComputeBackend? _backend;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -44,11 +45,12 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _vmGates = new();
 
-    public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, IComputeBackend? backend, TimeProvider time, ILogger logger)
+    public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
         _config = config;
         _containers = containers;
         _images = images;
+        _volumes = volumes;
         _backend = backend;
         _time = time;
         _logger = logger;
@@ -61,11 +63,14 @@ public sealed partial class ContainerService : IDisposable
     {
         var found = _images.Catalog.Find(image)
             ?? throw PortLayerException.NotFound($"No such image: {(Registry.ImageReference.TryParse(image, out var reference, out _) ? reference.FamiliarString : image)}");
-        var config = ImageDefaults.Merge(requested, _images.Catalog.ReadConfig(found.Id));
+        var imageConfig = _images.Catalog.ReadConfig(found.Id);
+        var config = ImageDefaults.Merge(requested, imageConfig);
         if (config.Args.Count == 0)
         {
             throw PortLayerException.InvalidParameter("no command specified");
         }
+
+        config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig)) };
 
         var mergedLabels = new Dictionary<string, string>(found.Labels);
         foreach (var (key, value) in labels)
@@ -90,6 +95,14 @@ public sealed partial class ContainerService : IDisposable
         record.Status.Start(record.Ref, _time.GetUtcNow());
         var disks = DisksOf(record);
         var resources = ResourcesOf(record.Config);
+        foreach (var mount in record.Config.Mounts)
+        {
+            // A VMDK volume is one disk: one ContainerVM at a time may attach it.
+            if (_containers.List().FirstOrDefault(c => c.Id != record.Id && c.Status.IsRunning && c.Config.Mounts.Any(m => m.Name == mount.Name)) is { } holder)
+            {
+                throw PortLayerException.Conflict($"volume {mount.Name} is in use by running container {holder.Name}: a VMDK volume attaches to one ContainerVM at a time");
+            }
+        }
 
         if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
         {
@@ -169,13 +182,39 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
-    /// <summary>The image's layer disks, bottom first, and the container's scratch disk.</summary>
+    /// <summary>
+    /// The image's layer disks, bottom first, the container's scratch disk, and its volumes' disks.
+    /// A read-only volume's disk is still writable to the VM: the guest mounts it read-only, and
+    /// ext4 needs a writable device to replay a journal left by a VM that powered off.
+    /// </summary>
     private List<DiskAttachment> DisksOf(ContainerRecord record)
     {
         var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
         return [.. image.DiffIds
             .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
-            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))];
+            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
+            .Concat(record.Config.Mounts.Select((m, i) => new DiskAttachment($"v{i}", _volumes.DiskPath(_volumes.Get(m.Name).Name), DiskRole.Volume, ReadOnly: false)))];
+    }
+
+    /// <summary>
+    /// Names every mount's volume, creating those that do not exist yet (as dockerd does for -v
+    /// name:/path) and an anonymous one for each bare path and each VOLUME of the image not mounted otherwise.
+    /// </summary>
+    private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes)
+    {
+        var mounts = new List<Volumes.VolumeMount>();
+        foreach (var mount in requested.Concat(imageVolumes.Where(t => requested.All(m => m.Target != t)).Select(t => new Volumes.VolumeMount("", t))))
+        {
+            if (mounts.Any(m => m.Target == mount.Target))
+            {
+                throw PortLayerException.InvalidParameter($"Duplicate mount point: {mount.Target}");
+            }
+
+            var volume = mount.Name.Length > 0 ? _volumes.Create(mount.Name, null, null, null) : _volumes.Create(null, null, null, null, anonymous: true);
+            mounts.Add(mount with { Name = volume.Name });
+        }
+
+        return mounts;
     }
 
     private static ContainerSpec SpecOf(ContainerRecord record, List<DiskAttachment> disks)
@@ -192,10 +231,21 @@ public sealed partial class ContainerService : IDisposable
             Domainname = config.Domainname,
             Tty = config.Tty,
             OpenStdin = config.OpenStdin,
-            Disks = [.. disks.Select(d => new DiskSpec(d.Id, d.Role == DiskRole.Scratch ? "scratch" : "layer", d.Role == DiskRole.Scratch ? 0 : int.Parse(d.Id[1..], System.Globalization.CultureInfo.InvariantCulture)))],
+            Disks = [.. disks.Select(d => DiskSpecOf(d, record.Config))],
             ExtraHosts = config.ExtraHosts,
             Dns = config.Dns,
             DnsSearch = config.DnsSearch,
+        };
+    }
+
+    private static DiskSpec DiskSpecOf(DiskAttachment disk, ContainerConfig config)
+    {
+        var index = disk.Role == DiskRole.Scratch ? 0 : int.Parse(disk.Id[1..], System.Globalization.CultureInfo.InvariantCulture);
+        return disk.Role switch
+        {
+            DiskRole.Scratch => new DiskSpec(disk.Id, "scratch", 0),
+            DiskRole.Volume => new DiskSpec(disk.Id, "volume", index, config.Mounts[index].Target, config.Mounts[index].ReadOnly),
+            _ => new DiskSpec(disk.Id, "layer", index),
         };
     }
 
@@ -355,7 +405,7 @@ public sealed partial class ContainerService : IDisposable
         _containers.Transition(record.Id, (_, s) => s, "stop");
     }
 
-    public async Task RemoveAsync(string idOrName, bool force, CancellationToken cancellationToken)
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken cancellationToken, bool removeVolumes = false)
     {
         var record = _containers.Resolve(idOrName);
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
@@ -372,6 +422,21 @@ public sealed partial class ContainerService : IDisposable
         }
 
         await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+        if (removeVolumes)
+        {
+            // rm -v: the container's anonymous volumes go with it; named ones stay, as on dockerd.
+            foreach (var mount in record.Config.Mounts.Where(m => _volumes.List().Any(v => v.Name == m.Name && v.Anonymous)))
+            {
+                try
+                {
+                    _volumes.Remove(mount.Name, force: true);
+                }
+                catch (PortLayerException ex) when (ex.Kind == ErrorKind.Conflict)
+                {
+                    // Another container mounts it too: it stays.
+                }
+            }
+        }
     }
 
     public void Dispose()

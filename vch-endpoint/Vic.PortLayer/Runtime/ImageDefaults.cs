@@ -41,4 +41,14 @@ public static class ImageDefaults
             StopSignal = requested.StopSignal is { Length: > 0 } and not "SIGTERM" ? requested.StopSignal : Text("StopSignal") is { Length: > 0 } s ? s : "SIGTERM",
         };
     }
+
+    /// <summary>The paths the image declares as VOLUME: each gets an anonymous volume unless mounted otherwise.</summary>
+    public static IReadOnlyList<string> Volumes(byte[] imageConfig)
+    {
+        using var document = JsonDocument.Parse(imageConfig);
+        return document.RootElement.TryGetProperty("config", out var c) && c.ValueKind == JsonValueKind.Object
+            && c.TryGetProperty("Volumes", out var v) && v.ValueKind == JsonValueKind.Object
+            ? [.. v.EnumerateObject().Select(p => p.Name)]
+            : [];
+    }
 }

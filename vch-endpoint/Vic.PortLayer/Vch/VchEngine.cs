@@ -7,6 +7,7 @@ using Vic.PortLayer.Events;
 using Vic.PortLayer.Images;
 using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Store;
+using Vic.PortLayer.Volumes;
 
 namespace Vic.PortLayer.Vch;
 
@@ -43,7 +44,8 @@ public sealed class VchEngine : IDisposable
         Events = new EventBus(time);
         Containers = new ContainerCatalog(Store, Events, time);
         Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
-        Runtime = new ContainerService(config, Containers, Images, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
+        Volumes = new VolumeService(config, Store, Containers, Events, time);
+        Runtime = new ContainerService(config, Containers, Images, Volumes, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
 
         _meter.CreateObservableGauge(
@@ -69,6 +71,9 @@ public sealed class VchEngine : IDisposable
     public ContainerCatalog Containers { get; }
 
     public ImageService Images { get; }
+
+    /// <summary>Volumes: ext4 VMDKs in the VCH's volume store.</summary>
+    public VolumeService Volumes { get; }
 
     /// <summary>Runs containers on the backend: start, attach, wait, logs, stop, kill, remove.</summary>
     public ContainerService Runtime { get; }

@@ -1,0 +1,70 @@
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>Volumes as ext4 VMDKs attached to ContainerVMs, with the real docker CLI.</summary>
+public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>
+{
+    private QemuVch Vch => fixture.Vch;
+
+    [Fact]
+    public async Task ANamedVolumeKeepsDataAcrossContainersAndIsRefusedRemovalWhileInUse()
+    {
+        var created = (await Vch.DockerAsync("volume", "create", "--opt", "Capacity=64MB", "--label", "team=a", "data")).StandardOutput;
+        var write = await Vch.DockerAsync("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f; df -m /data | tail -1");
+        var read = await Vch.DockerAsync("run", "--rm", "-v", "data:/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/x 2>/dev/null || echo read-only");
+        var listed = (await Vch.DockerAsync("volume", "ls", "--filter", "label=team=a", "-q")).StandardOutput;
+        var inspect = (await Vch.DockerAsync("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Options.Capacity}}", "data")).StandardOutput;
+        await Vch.DockerAsync("create", "--name", "holder", "-v", "data:/data", "busybox", "true");
+        var refused = await Vch.TryDockerAsync("volume", "rm", "data");
+        var mounts = (await Vch.DockerAsync("inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", "holder")).StandardOutput;
+        var filtered = (await Vch.DockerAsync("ps", "-a", "--filter", "volume=data", "--format", "{{.Names}}")).StandardOutput;
+        await Vch.DockerAsync("rm", "holder");
+        await Vch.DockerAsync("volume", "rm", "data");
+
+        Assert.Equal("data\n", created);
+        var size = int.Parse(write.StandardOutput.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(size, 40, 64);
+        Assert.Equal("kept\nread-only\n", read.StandardOutput);
+        Assert.Equal("data\n", listed);
+        Assert.Equal("data local 64MB\n", inspect);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("remove data: volume is in use", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal("volume data /data true\n", mounts);
+        Assert.Equal("holder\n", filtered);
+        Assert.DoesNotContain("data", (await Vch.DockerAsync("volume", "ls", "-q")).StandardOutput.Split('\n'));
+    }
+
+    [Fact]
+    public async Task AnAnonymousVolumeStartsWithTheImagesContentAndGoesWithRmV()
+    {
+        var run = await Vch.DockerAsync("run", "--name", "anon", "-v", "/etc", "busybox", "sh", "-c", "grep -c root /etc/passwd; echo added > /etc/extra");
+        var name = (await Vch.DockerAsync("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anon")).StandardOutput.Trim();
+        await Vch.DockerAsync("start", "-a", "anon");
+        var again = (await Vch.DockerAsync("logs", "anon")).StandardOutput;
+        await Vch.DockerAsync("rm", "-v", "anon");
+        var left = (await Vch.DockerAsync("volume", "ls", "-q")).StandardOutput;
+        await Vch.DockerAsync("run", "--rm", "-v", "/scratchpad", "busybox", "true");
+        var pruned = await Vch.DockerAsync("volume", "prune", "-f");
+
+        Assert.StartsWith("1", run.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches("^[0-9a-f]{64}$", name);
+        Assert.Equal("1\n1\n", again);
+        Assert.DoesNotContain(name, left, StringComparison.Ordinal);
+        Assert.Contains("Total reclaimed space", pruned.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("", (await Vch.DockerAsync("volume", "ls", "-q", "--filter", "dangling=true")).StandardOutput);
+    }
+
+    [Fact]
+    public async Task HostBindMountsAndBadNamesAreRefusedWithClearWords()
+    {
+        var bind = await Vch.TryDockerAsync("run", "--rm", "-v", "/tmp:/host", "busybox", "true");
+        var badName = await Vch.TryDockerAsync("volume", "create", "bad/name");
+        var missing = await Vch.TryDockerAsync("volume", "inspect", "nosuch");
+
+        Assert.NotEqual(0, bind.ExitCode);
+        Assert.Contains("bind mounts of host paths (/tmp) are not served by this VCH yet", bind.StandardError, StringComparison.Ordinal);
+        Assert.Contains("includes invalid characters for a local volume name", badName.StandardError, StringComparison.Ordinal);
+        Assert.Contains("no such volume", missing.StandardError, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,27 @@
+namespace Vic.PortLayer.Volumes;
+
+/// <summary>
+/// A volume: an ext4 filesystem in a VMDK of its own, in the VCH's volume store, attached to the
+/// ContainerVMs that mount it. Anonymous volumes have random names and go with their container on
+/// <c>rm -v</c>.
+/// </summary>
+public sealed record VolumeRecord
+{
+    public required string Name { get; init; }
+
+    /// <summary>What the user asked for ("local" by default); every driver name is served by the volume store.</summary>
+    public string Driver { get; init; } = "local";
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
+
+    public long CapacityBytes { get; init; }
+
+    public bool Anonymous { get; init; }
+}
+
+/// <summary>A volume mounted into a container: which one, where, and whether read-only.</summary>
+public sealed record VolumeMount(string Name, string Target, bool ReadOnly = false);

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Vic.ImageStore.Layers;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Events;
+using Vic.PortLayer.Store;
+using Vic.PortLayer.Vch;
+
+namespace Vic.PortLayer.Volumes;
+
+/// <summary>
+/// The volume store: creates volumes as empty ext4 VMDKs under the data directory, lists, inspects
+/// and removes them, refusing to remove one a container uses, as dockerd does.
+/// </summary>
+public sealed partial class VolumeService
+{
+    /// <summary>VIC's default volume size.</summary>
+    public const long DefaultCapacityBytes = 1L << 30;
+
+    private readonly StoreCollection<VolumeRecord> _records;
+    private readonly ContainerCatalog _containers;
+    private readonly EventBus _events;
+    private readonly TimeProvider _time;
+    private readonly string _root;
+    private readonly Lock _gate = new();
+
+    public VolumeService(VchConfig config, VchStore store, ContainerCatalog containers, EventBus events, TimeProvider time)
+    {
+        _records = store.Collection<VolumeRecord>(RecordKind.Volume);
+        _containers = containers;
+        _events = events;
+        _time = time;
+        _root = Path.Combine(config.DataDirectory, "volumes");
+    }
+
+    /// <summary>The disk a volume lives in.</summary>
+    public string DiskPath(string name) => Path.Combine(_root, name, "volume.vmdk");
+
+    /// <summary>The folder docker shows as the volume's Mountpoint.</summary>
+    public string Mountpoint(string name) => Path.Combine(_root, name);
+
+    /// <summary>Creates a volume, or returns the one of that name (dockerd's create is idempotent).</summary>
+    public VolumeRecord Create(string? name, string? driver, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? labels, bool anonymous = false)
+    {
+        var wanted = string.IsNullOrEmpty(name) ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : name;
+        if (!NamePattern().IsMatch(wanted))
+        {
+            throw PortLayerException.InvalidParameter($"create {wanted}: \"{wanted}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
+        }
+
+        lock (_gate)
+        {
+            if (_records.Get(wanted) is { } existing)
+            {
+                return existing;
+            }
+
+            options ??= new Dictionary<string, string>();
+            var capacity = options.TryGetValue("Capacity", out var text) ? ParseCapacity(text) : DefaultCapacityBytes;
+            var unknown = options.Keys.FirstOrDefault(k => k is not "Capacity" and not "VolumeStore");
+            if (unknown is not null)
+            {
+                throw PortLayerException.InvalidParameter($"create {wanted}: invalid option key: \"{unknown}\"");
+            }
+
+            Directory.CreateDirectory(Mountpoint(wanted));
+            using (var disk = new Ext4VmdkLayerDisk(DiskPath(wanted), capacity))
+            {
+                disk.Complete();
+            }
+
+            var record = new VolumeRecord
+            {
+                Name = wanted,
+                Driver = string.IsNullOrEmpty(driver) ? "local" : driver,
+                CreatedAt = _time.GetUtcNow(),
+                Labels = labels ?? new Dictionary<string, string>(),
+                Options = options,
+                CapacityBytes = capacity,
+                Anonymous = anonymous,
+            };
+            _records.Put(wanted, wanted, record);
+            _events.Publish(EventTypes.Volume, "create", wanted, new Dictionary<string, string> { ["driver"] = record.Driver });
+            return record;
+        }
+    }
+
+    public VolumeRecord Get(string name) =>
+        _records.Get(name) ?? throw PortLayerException.NotFound($"get {name}: no such volume");
+
+    public IReadOnlyList<VolumeRecord> List() => [.. _records.List().OrderBy(v => v.Name, StringComparer.Ordinal)];
+
+    /// <summary>The containers (of any state) that mount the volume.</summary>
+    public IReadOnlyList<string> UsedBy(string name) =>
+        [.. _containers.List().Where(c => c.Config.Mounts.Any(m => m.Name == name)).Select(c => c.Id)];
+
+    public void Remove(string name, bool force)
+    {
+        lock (_gate)
+        {
+            if (_records.Get(name) is null)
+            {
+                if (force)
+                {
+                    return;
+                }
+
+                throw PortLayerException.NotFound($"get {name}: no such volume");
+            }
+
+            var users = UsedBy(name);
+            if (users.Count > 0)
+            {
+                throw PortLayerException.Conflict($"remove {name}: volume is in use - [{string.Join(", ", users)}]");
+            }
+
+            _records.Delete(name);
+            if (Directory.Exists(Mountpoint(name)))
+            {
+                Directory.Delete(Mountpoint(name), recursive: true);
+            }
+
+            _events.Publish(EventTypes.Volume, "destroy", name, new Dictionary<string, string> { ["driver"] = "local" });
+        }
+    }
+
+    /// <summary>Removes unused volumes: anonymous ones, or all with <paramref name="all"/> (Docker 23's rule).</summary>
+    public (IReadOnlyList<string> Removed, long Reclaimed) Prune(bool all, Func<VolumeRecord, bool> matches)
+    {
+        var removed = new List<string>();
+        long reclaimed = 0;
+        foreach (var volume in List().Where(v => (all || v.Anonymous) && matches(v) && UsedBy(v.Name).Count == 0))
+        {
+            var size = SizeOf(volume.Name);
+            try
+            {
+                Remove(volume.Name, force: false);
+                removed.Add(volume.Name);
+                reclaimed += size;
+            }
+            catch (PortLayerException)
+            {
+                // Taken into use meanwhile.
+            }
+        }
+
+        _events.Publish(EventTypes.Volume, "prune", "", new Dictionary<string, string> { ["reclaimed"] = reclaimed.ToString(CultureInfo.InvariantCulture) });
+        return (removed, reclaimed);
+    }
+
+    /// <summary>Bytes the volume's disk holds on the datastore (it is sparse).</summary>
+    public long SizeOf(string name) => File.Exists(DiskPath(name)) ? new FileInfo(DiskPath(name)).Length : 0;
+
+    /// <summary>VIC's Capacity option: a number of MB, or a number with KB, MB, GB or TB (B optional).</summary>
+    public static long ParseCapacity(string text)
+    {
+        var match = CapacityPattern().Match(text.Trim());
+        if (!match.Success || !long.TryParse(match.Groups["n"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            throw PortLayerException.InvalidParameter($"invalid Capacity: {text} (use e.g. 512MB or 2GB)");
+        }
+
+        var shift = match.Groups["unit"].Value.ToUpperInvariant() switch
+        {
+            "K" => 10,
+            "G" => 30,
+            "T" => 40,
+            _ => 20,
+        };
+        return n << shift;
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^(?<n>[0-9]+)\\s*(?<unit>[KkMmGgTt]?)[Bb]?$")]
+    private static partial Regex CapacityPattern();
+}
