@@ -19,6 +19,7 @@ public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchF
         var refused = await Vch.TryDockerAsync("volume", "rm", "data");
         var mounts = (await Vch.DockerAsync("inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", "holder")).StandardOutput;
         var filtered = (await Vch.DockerAsync("ps", "-a", "--filter", "volume=data", "--format", "{{.Names}}")).StandardOutput;
+        var df = (await Vch.DockerAsync("system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{.Links}}\n{{end}}")).StandardOutput;
         await Vch.DockerAsync("rm", "holder");
         await Vch.DockerAsync("volume", "rm", "data");
 
@@ -32,6 +33,7 @@ public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchF
         Assert.Contains("remove data: volume is in use", refused.StandardError, StringComparison.Ordinal);
         Assert.Equal("volume data /data true\n", mounts);
         Assert.Equal("holder\n", filtered);
+        Assert.Contains("data 1\n", df, StringComparison.Ordinal);
         Assert.DoesNotContain("data", (await Vch.DockerAsync("volume", "ls", "-q")).StandardOutput.Split('\n'));
     }
 

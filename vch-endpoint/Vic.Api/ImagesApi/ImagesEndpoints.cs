@@ -124,8 +124,12 @@ public static class ImagesEndpoints
         return DockerJson.WriteAsync(context, new DiskUsageResponse(
             engine.Images.LayersSize,
             [.. images.Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))],
-            [],
-            [],
+            [.. engine.Containers.List().Select(c => (object)ContainersApi.ContainerViews.Summary(c, engine.Time.GetUtcNow(), engine.Volumes).Also(s => s["SizeRw"] = engine.Runtime.DiskUsage(c.Id)))],
+            [.. engine.Volumes.List().Select(v => (object)VolumesApi.VolumesEndpoints.View(engine, v).Also(view => view["UsageData"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["Size"] = engine.Volumes.SizeOf(v.Name),
+                ["RefCount"] = engine.Volumes.UsedBy(v.Name).Count,
+            }))],
             []));
     }
 

@@ -22,4 +22,11 @@ public static class DockerJson
         context.Response.ContentType = DockerError.JsonContentType;
         return context.Response.WriteAsync(JsonSerializer.Serialize(value, Options) + "\n", context.RequestAborted);
     }
+
+    /// <summary>Adds to a JSON view in place and hands it on, for views built from shared parts.</summary>
+    public static System.Text.Json.Nodes.JsonObject Also(this System.Text.Json.Nodes.JsonObject view, Action<System.Text.Json.Nodes.JsonObject> add)
+    {
+        add(view);
+        return view;
+    }
 }
