@@ -17,7 +17,16 @@ public sealed partial class ContainerService
         var records = _containers.List();
         foreach (var removing in records.Where(r => r.Status is RemovingStatus))
         {
-            await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is PortLayerException or IOException or UnauthorizedAccessException)
+            {
+                // One container's trouble must not keep the VCH from starting: dockerd marks it dead.
+                Log.RecoveryFailed(_logger, removing.Id, ex.Message);
+                _containers.Change(removing.Id, r => r with { Status = r.Status.MarkDead(ex.Message) }, null);
+            }
         }
 
         if (_backend is null)
@@ -48,6 +57,20 @@ public sealed partial class ContainerService
 
     private async Task RecoverAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
     {
+        try
+        {
+            await ReattachAsync(backend, record, vm, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or ProtocolException)
+        {
+            // One container's trouble must not keep the VCH from starting.
+            Log.RecoveryFailed(_logger, record.Id, ex.Message);
+            MarkLost(record.Id);
+        }
+    }
+
+    private async Task ReattachAsync(IComputeBackend backend, ContainerRecord record, ContainerVm? vm, CancellationToken cancellationToken)
+    {
         var log = LogOf(record.Id);
         if (vm is { Power: PowerState.On })
         {
@@ -77,7 +100,7 @@ public sealed partial class ContainerService
     {
         LogOf(id).Close();
         var record = _containers.Resolve(id);
-        if (record.Status is RestartingStatus or CreatedStatus)
+        if (record.Status is not (RunningStatus or PausedStatus))
         {
             return;
         }

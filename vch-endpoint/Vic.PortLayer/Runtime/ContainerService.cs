@@ -456,7 +456,14 @@ public sealed partial class ContainerService : IDisposable
     {
         if (_backend is not null && (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
         {
-            await _backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+            {
+                // Gone between the listing and the destroy: what removal wanted.
+            }
         }
 
         if (_logs.TryRemove(record.Id, out var log))
@@ -663,6 +670,9 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "container {Id}: the tether did not answer on connection {Attempt}; reconnecting")]
         public static partial void TetherSilent(ILogger logger, string id, int attempt);
+
+        [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "container {Id} could not be recovered after the endpoint restart: {Reason}")]
+        public static partial void RecoveryFailed(ILogger logger, string id, string reason);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
