@@ -21,7 +21,7 @@ public sealed partial class ContainerService
             {
                 await ForgetAsync(removing, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is PortLayerException or IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // One container's trouble must not keep the VCH from starting: dockerd marks it dead.
                 Log.RecoveryFailed(_logger, removing.Id, ex.Message);
@@ -61,7 +61,7 @@ public sealed partial class ContainerService
         {
             await ReattachAsync(backend, record, vm, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is PortLayerException or IOException or System.Net.Sockets.SocketException or ProtocolException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // One container's trouble must not keep the VCH from starting.
             Log.RecoveryFailed(_logger, record.Id, ex.Message);

@@ -56,8 +56,10 @@ public sealed partial class ContainerService
             {
                 await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
             {
+                // The channel ended already: an Exit that waited in the VM came first and the pump
+                // has finished the container. The answer below says so.
             }
 
             var first = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(AnswerTimeout, cancellationToken)).ConfigureAwait(false);
