@@ -186,6 +186,36 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task AHostileTarPutIntoAContainerCannotReachOutsideIt()
+    {
+        await Vch.DockerAsync("run", "-d", "--name", "target", "busybox", "sh", "-c", "ln -s / /tmp/up; exec sleep 600");
+        using var tar = new MemoryStream();
+        using (var writer = new System.Formats.Tar.TarWriter(tar, leaveOpen: true))
+        {
+            foreach (var name in new[] { "../../escaped", "/abs-escaped", "fine.txt" })
+            {
+                var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, name) { DataStream = new MemoryStream("x"u8.ToArray()) };
+                writer.WriteEntry(entry);
+            }
+
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.HardLink, "stolen") { LinkName = "../../../etc/shadow" });
+        }
+
+        using var client = new HttpClient();
+        using var body = new ByteArrayContent(tar.ToArray());
+        var put = await client.PutAsync(new Uri($"http://127.0.0.1:{Vch.Endpoint.Port}/v1.47/containers/target/archive?path=/tmp"), body);
+        var listing = (await Vch.DockerAsync("exec", "target", "sh", "-c", "ls /escaped /abs-escaped /tmp/abs-escaped /tmp/fine.txt /tmp/stolen 2>&1; true")).StandardOutput;
+        await Vch.DockerAsync("rm", "-f", "target");
+
+        // The entries that climb out are dropped or refused; the one that stays inside lands.
+        Assert.Contains("/tmp/fine.txt", listing, StringComparison.Ordinal);
+        Assert.Contains("/escaped: No such file or directory", listing, StringComparison.Ordinal);
+        Assert.Contains("/tmp/abs-escaped", listing, StringComparison.Ordinal);
+        Assert.Contains("/tmp/stolen: No such file or directory", listing, StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, put.StatusCode);
+    }
+
+    [Fact]
     public async Task DiffExportAndCommitSeeTheContainersChanges()
     {
         using var host = new TempDirectory("export");
