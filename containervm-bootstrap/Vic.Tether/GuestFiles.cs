@@ -97,11 +97,10 @@ internal static class GuestFiles
                 throw new InvalidOperationException($"the archive entry {entry.Name} points outside the container");
             }
 
-            if (noOverwriteDirNonDir)
+            if (noOverwriteDirNonDir && Native.lstat(destination, out var existing) == 0)
             {
-                var existingIsDirectory = Directory.Exists(destination) && Native.lstat(destination, out var s) == 0 && s.Type == TypeDirectory;
-                var existingIsOther = !existingIsDirectory && Native.lstat(destination, out _) == 0;
-                if ((existingIsDirectory && entry.EntryType != TarEntryType.Directory) || (existingIsOther && entry.EntryType == TarEntryType.Directory))
+                var existingIsDirectory = existing.Type == TypeDirectory;
+                if (existingIsDirectory != (entry.EntryType == TarEntryType.Directory))
                 {
                     throw new InvalidOperationException($"cannot overwrite {(existingIsDirectory ? "directory" : "non-directory")} \"{destination[layout.Root.TrimEnd('/').Length..]}\" with {(existingIsDirectory ? "non-directory" : "directory")}");
                 }

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Vic.Api.Models;
-using Vic.Interaction;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Vch;
@@ -58,7 +57,7 @@ public static partial class ContainerFilesEndpoints
         routes.MapGet("/containers/{id}/changes", async (HttpContext context, VchEngine engine, string id) =>
         {
             var changes = await engine.Runtime.UseFilesAsync(id, files => files.ChangesAsync(context.RequestAborted), context.RequestAborted).ConfigureAwait(false);
-            await DockerJson.WriteAsync(context, new JsonArray([.. changes.Select(c => (JsonNode)new JsonObject { ["Path"] = c.Path, ["Kind"] = c.Kind })])).ConfigureAwait(false);
+            await DockerJson.WriteAsync(context, new JsonArray([.. changes.Select(c => (JsonNode)new JsonObject { ["Path"] = c.Path, ["Kind"] = (int)c.Kind })])).ConfigureAwait(false);
         });
         routes.MapPost("/commit", CommitAsync);
     }
@@ -94,7 +93,7 @@ public static partial class ContainerFilesEndpoints
     private static string PathOf(HttpContext context) =>
         context.Request.Query["path"].ToString() is { Length: > 0 } path ? path : throw PortLayerException.InvalidParameter("path cannot be empty");
 
-    private static string Encode(PathStat stat) =>
+    private static string Encode(ContainerPathStat stat) =>
         Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(new JsonObject
         {
             ["name"] = stat.Name,

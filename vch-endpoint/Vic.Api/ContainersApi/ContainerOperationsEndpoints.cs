@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Filters;
 using Vic.Api.Models;
-using Vic.Interaction;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Runtime;
@@ -63,12 +62,11 @@ public static class ContainerOperationsEndpoints
     private static async Task TopAsync(HttpContext context, VchEngine engine, string id)
     {
         var list = await engine.Runtime.TopAsync(id, context.RequestAborted).ConfigureAwait(false);
-        var booted = DateTimeOffset.FromUnixTimeSeconds(list.BootedAt);
         var today = engine.Time.GetUtcNow().UtcDateTime.Date;
-        var processes = list.Processes.Select(p =>
+        var processes = list.Select(p =>
         {
-            var started = booted.AddSeconds(p.StartedAt).UtcDateTime;
-            var time = TimeSpan.FromSeconds(p.CpuSeconds);
+            var started = p.StartedAt.UtcDateTime;
+            var time = p.CpuTime;
             return (JsonNode)new JsonArray(
                 p.User,
                 p.Pid.ToString(CultureInfo.InvariantCulture),
@@ -130,7 +128,7 @@ public static class ContainerOperationsEndpoints
     /// </summary>
     public static JsonObject StatsDocument(ContainerRecord record, ContainerStats? current, ContainerStats? previous, DateTimeOffset now)
     {
-        var guest = current?.Guest ?? new StatsReport(0, 0, 0, 0, 0, 0, 0, 0);
+        var guest = current ?? new ContainerStats(now, 1, 0, 0, 0, 0, 0, 0, 0, 0);
         return new JsonObject
         {
             ["read"] = Stamp(current?.ReadAt ?? now),
@@ -169,7 +167,7 @@ public static class ContainerOperationsEndpoints
             ? new JsonObject { ["cpu_usage"] = new JsonObject { ["total_usage"] = 0 }, ["throttling_data"] = Throttling() }
             : new JsonObject
             {
-                ["cpu_usage"] = new JsonObject { ["total_usage"] = sample.Guest.CpuNanoseconds, ["usage_in_kernelmode"] = 0, ["usage_in_usermode"] = 0 },
+                ["cpu_usage"] = new JsonObject { ["total_usage"] = sample.CpuNanoseconds, ["usage_in_kernelmode"] = 0, ["usage_in_usermode"] = 0 },
                 ["system_cpu_usage"] = sample.ReadAt.ToUnixTimeMilliseconds() * 1_000_000 * sample.Cpus,
                 ["online_cpus"] = sample.Cpus,
                 ["throttling_data"] = Throttling(),

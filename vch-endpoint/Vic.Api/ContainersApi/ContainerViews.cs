@@ -90,7 +90,7 @@ public static class ContainerViews
                 ["Dns"] = Array(config.Dns),
                 ["DnsSearch"] = Array(config.DnsSearch),
                 ["Init"] = config.Init ? true : null,
-                ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.List().Any(v => v.Name == m.Name && !v.Anonymous)).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")]),
+                ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.Find(m.Name) is { Anonymous: false }).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")]),
             },
             ["GraphDriver"] = new JsonObject { ["Name"] = "vmdk", ["Data"] = new JsonObject { ["Scratch"] = Path.Combine(folder, "scratch.vmdk") } },
             ["Mounts"] = Mounts(c, volumes),

@@ -17,16 +17,16 @@ public sealed class ContainerFiles
         _name = name;
     }
 
-    public async Task<PathStat> StatAsync(string path, CancellationToken cancellationToken)
+    public async Task<ContainerPathStat> StatAsync(string path, CancellationToken cancellationToken)
     {
         var answer = await RequestAsync(new FilesRequest(FilesRequest.Stat, path), cancellationToken).ConfigureAwait(false);
-        return Payloads.Json(answer.Payload, InteractionJson.Default.PathStat);
+        return ContainerPathStat.From(Payloads.Json(answer.Payload, InteractionJson.Default.PathStat));
     }
 
-    public async Task<IReadOnlyList<FileChange>> ChangesAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ContainerChange>> ChangesAsync(CancellationToken cancellationToken)
     {
         var answer = await RequestAsync(new FilesRequest(FilesRequest.Changes), cancellationToken).ConfigureAwait(false);
-        return Payloads.Json(answer.Payload, InteractionJson.Default.ChangeList).Changes;
+        return [.. Payloads.Json(answer.Payload, InteractionJson.Default.ChangeList).Changes.Select(c => new ContainerChange(c.Path, (ChangeKind)c.Kind))];
     }
 
     /// <summary>The path as a tar, its top entry named after the path's last component.</summary>
@@ -49,7 +49,7 @@ public sealed class ContainerFiles
         {
             await _running.Writer.WriteAsync(FrameType.FilesRequest, id, Payloads.Json(new FilesRequest(FilesRequest.Put, path, noOverwriteDirNonDir), InteractionJson.Default.FilesRequest), cancellationToken).ConfigureAwait(false);
             var upload = new DataWriteStream(_running.Writer, id);
-            var answer = Task.Run(() => frames.ReadAsync(cancellationToken).AsTask(), cancellationToken);
+            var answer = frames.ReadAsync(cancellationToken).AsTask();
             var buffer = new byte[FrameWriter.AtomicPayload];
             int read;
             while (!answer.IsCompleted && (read = await tar.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)

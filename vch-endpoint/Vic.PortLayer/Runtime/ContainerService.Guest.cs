@@ -4,9 +4,6 @@ using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;
 
-/// <summary>A sample of a container's figures for <c>docker stats</c>, with the moment it was read.</summary>
-public sealed record ContainerStats(StatsReport Guest, DateTimeOffset ReadAt, int Cpus);
-
 /// <summary>The operations answered by the tether inside the running ContainerVM: pause, unpause, top, stats.</summary>
 public sealed partial class ContainerService
 {
@@ -28,12 +25,12 @@ public sealed partial class ContainerService
     }
 
     /// <summary>The container's processes, as the guest's /proc shows them.</summary>
-    public async Task<ProcessList> TopAsync(string idOrName, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ContainerProcess>> TopAsync(string idOrName, CancellationToken cancellationToken)
     {
         var record = _containers.Resolve(idOrName);
         var answer = await RunningOf(record).RequestAsync(FrameType.TopRequest, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
         _containers.Transition(record.Id, (_, s) => s, "top");
-        return Payloads.Json(answer.Payload, InteractionJson.Default.ProcessList);
+        return ContainerProcess.From(Payloads.Json(answer.Payload, InteractionJson.Default.ProcessList));
     }
 
     /// <summary>One sample of the guest's figures; null when the container is not running (docker shows zeros).</summary>
@@ -48,7 +45,7 @@ public sealed partial class ContainerService
         try
         {
             var answer = await running.RequestAsync(FrameType.StatsRequest, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            return new ContainerStats(Payloads.Json(answer.Payload, InteractionJson.Default.StatsReport), _time.GetUtcNow(), Math.Max(1, record.Config.Cpus));
+            return ContainerStats.From(Payloads.Json(answer.Payload, InteractionJson.Default.StatsReport), _time.GetUtcNow(), Math.Max(1, record.Config.Cpus));
         }
         catch (PortLayerException ex) when (ex.Kind == ErrorKind.Conflict)
         {

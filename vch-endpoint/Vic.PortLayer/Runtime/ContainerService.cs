@@ -425,7 +425,7 @@ public sealed partial class ContainerService : IDisposable
         if (removeVolumes)
         {
             // rm -v: the container's anonymous volumes go with it; named ones stay, as on dockerd.
-            foreach (var mount in record.Config.Mounts.Where(m => _volumes.List().Any(v => v.Name == m.Name && v.Anonymous)))
+            foreach (var mount in record.Config.Mounts.Where(m => _volumes.Find(m.Name) is { Anonymous: true }))
             {
                 try
                 {

@@ -88,7 +88,9 @@ public sealed partial class VolumeService
     }
 
     public VolumeRecord Get(string name) =>
-        _records.Get(name) ?? throw PortLayerException.NotFound($"get {name}: no such volume");
+        Find(name) ?? throw PortLayerException.NotFound($"get {name}: no such volume");
+
+    public VolumeRecord? Find(string name) => _records.Get(name);
 
     public IReadOnlyList<VolumeRecord> List() => [.. _records.List().OrderBy(v => v.Name, StringComparer.Ordinal)];
 

@@ -1,0 +1,47 @@
+using Vic.Interaction;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>A sample of a container's figures for <c>docker stats</c>, read in its ContainerVM at <see cref="ReadAt"/>.</summary>
+public sealed record ContainerStats(
+    DateTimeOffset ReadAt,
+    int Cpus,
+    long CpuNanoseconds,
+    long MemoryUsedBytes,
+    long MemoryTotalBytes,
+    long NetworkRxBytes,
+    long NetworkTxBytes,
+    long BlockReadBytes,
+    long BlockWriteBytes,
+    int Processes)
+{
+    internal static ContainerStats From(StatsReport report, DateTimeOffset readAt, int cpus) =>
+        new(readAt, cpus, report.CpuNanoseconds, report.MemoryUsedBytes, report.MemoryTotalBytes, report.NetworkRxBytes, report.NetworkTxBytes, report.BlockReadBytes, report.BlockWriteBytes, report.Processes);
+}
+
+/// <summary>One process of a container for <c>docker top</c>.</summary>
+public sealed record ContainerProcess(int Pid, int ParentPid, string User, string Tty, DateTimeOffset StartedAt, TimeSpan CpuTime, string Command)
+{
+    internal static IReadOnlyList<ContainerProcess> From(ProcessList list)
+    {
+        var booted = DateTimeOffset.FromUnixTimeSeconds(list.BootedAt);
+        return [.. list.Processes.Select(p => new ContainerProcess(p.Pid, p.ParentPid, p.User, p.Tty, booted.AddSeconds(p.StartedAt), TimeSpan.FromSeconds(p.CpuSeconds), p.Command))];
+    }
+}
+
+/// <summary>A path in a container as <c>docker cp</c> describes it; <see cref="Mode"/> uses Go's os.FileMode bits.</summary>
+public sealed record ContainerPathStat(string Name, long Size, uint Mode, DateTimeOffset Mtime, string LinkTarget)
+{
+    internal static ContainerPathStat From(PathStat stat) => new(stat.Name, stat.Size, stat.Mode, stat.Mtime, stat.LinkTarget);
+}
+
+/// <summary>What <c>docker diff</c> calls a change; the numbers are Docker's.</summary>
+public enum ChangeKind
+{
+    Modified = 0,
+    Added = 1,
+    Deleted = 2,
+}
+
+/// <summary>One change of a container's writable layer.</summary>
+public sealed record ContainerChange(string Path, ChangeKind Kind);
