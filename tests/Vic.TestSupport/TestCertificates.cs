@@ -77,7 +77,8 @@ public sealed class TestCertificates
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
-        return request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+        // Within the authority's own validity: computed from the clock a moment later, the end could pass it.
+        return request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), authority.NotAfter.AddSeconds(-1), serial);
     }
 
     private static void Write(X509Certificate2 certificate, ECDsa key, string certificatePath, string keyPath)
