@@ -127,7 +127,7 @@ internal static class RootFilesystem
         {
             "127.0.0.1\tlocalhost",
             "::1\tlocalhost ip6-localhost ip6-loopback",
-            $"127.0.1.1\t{(spec.Domainname.Length > 0 ? $"{hostname}.{spec.Domainname} " : "")}{hostname}",
+            $"{spec.Network?.HostAddress ?? "127.0.1.1"}\t{(spec.Domainname.Length > 0 ? $"{hostname}.{spec.Domainname} " : "")}{hostname}",
         };
         hosts.AddRange(spec.ExtraHosts);
         File.WriteAllText(Path.Combine(etc, "hosts"), string.Join('\n', hosts) + "\n");

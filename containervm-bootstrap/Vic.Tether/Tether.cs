@@ -64,6 +64,11 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                     RootFilesystem.WriteIdentity(RootPath, _spec);
                 }
 
+                if (options.InVm && _spec.Network is { } network)
+                {
+                    GuestNetwork.Apply(network);
+                }
+
                 if (_spec.FilesOnly)
                 {
                     // A stopped container's files are served; nothing of it runs.
@@ -102,6 +107,14 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 break;
             case FrameType.Pause or FrameType.Unpause:
                 GuestProcesses.Freeze(frame.Type == FrameType.Pause, SessionPids(), options.InVm);
+                await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
+                break;
+            case FrameType.Network:
+                if (options.InVm)
+                {
+                    GuestNetwork.Apply(Payloads.Json(frame.Payload, InteractionJson.Default.NetworkSpec));
+                }
+
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
             case FrameType.FilesRequest:

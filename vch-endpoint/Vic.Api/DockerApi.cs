@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Vic.Api.ContainersApi;
 using Vic.Api.VolumesApi;
+using Vic.Api.NetworksApi;
 using Vic.Api.Errors;
 using Vic.Api.ImagesApi;
 using Vic.Api.Metrics;
@@ -43,6 +44,7 @@ public static class DockerApi
         app.MapContainerOperationsEndpoints();
         app.MapContainerFilesEndpoints();
         app.MapVolumesEndpoints();
+        app.MapNetworksEndpoints();
         app.MapExecEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {

@@ -16,7 +16,7 @@ namespace Vic.Backends.Qemu;
 /// restarts and are found again from their folders. Instant clones restore a template and then
 /// hot-add the container's disks.
 /// </summary>
-public sealed partial class QemuBackend : IComputeBackend, IDisposable
+public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDisposable
 {
     private readonly QemuBackendOptions _options;
     private readonly ILogger _logger;
@@ -26,6 +26,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
     private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _monitor;
+    private readonly Bridge.LocalBridge _bridge;
     private string? _accelerator;
 
     public QemuBackend(QemuBackendOptions options, ILogger<QemuBackend> logger)
@@ -34,6 +35,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
         _logger = logger;
         _templates = new TemplateStore(options, logger);
         Directory.CreateDirectory(VmsDirectory);
+        _bridge = new Bridge.LocalBridge(BridgeSocket, id => FolderOf(id).BridgeNic, logger);
         foreach (var folder in Folders())
         {
             var record = folder.Read();
@@ -46,6 +48,19 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
     public string Name => "qemu";
 
     private string VmsDirectory => Path.Combine(_options.StateDirectory, "vms");
+
+    /// <summary>Where the bridge segment's switch listens; every bridge NIC sends its frames here.</summary>
+    private string BridgeSocket => Path.Combine(_options.StateDirectory, "bridge.sock");
+
+    public IBridgeResolver? Resolver
+    {
+        get => _bridge.Resolver;
+        set => _bridge.Resolver = value;
+    }
+
+    public void Join(BridgePort port) => _bridge.Join(port);
+
+    public void Leave(string containerId) => _bridge.Leave(containerId);
 
     public Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken)
     {
@@ -67,7 +82,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
             throw PortLayerException.Conflict($"ContainerVM {spec.ContainerId} already exists");
         }
 
-        var record = new VmRecord { VmId = spec.ContainerId, Name = spec.Name, Resources = spec.Resources, Disks = spec.Disks, ExtraConfig = spec.ExtraConfig };
+        var record = new VmRecord { VmId = spec.ContainerId, Name = spec.Name, Resources = spec.Resources, Disks = spec.Disks, ExtraConfig = spec.ExtraConfig, Network = spec.Network };
         folder.Write(record);
         _running[spec.ContainerId] = false;
         return Task.FromResult(ToVm(record, PowerState.Off));
@@ -90,7 +105,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], state), folder, cancellationToken).ConfigureAwait(false);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], state, NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
             var launched = watch.ElapsedMilliseconds;
             record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone };
             folder.Write(record);
@@ -128,7 +143,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
         Reserve(record);
         try
         {
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null), folder, cancellationToken).ConfigureAwait(false);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null, NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
             folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot });
         }
         catch
@@ -272,6 +287,7 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
 
         _stop.Dispose();
         _templates.Dispose();
+        _bridge.Dispose();
     }
 
     /// <summary>The accelerator to use: KVM only if a guest really boots with it here, else TCG.</summary>
@@ -430,7 +446,9 @@ public sealed partial class QemuBackend : IComputeBackend, IDisposable
     }
 
     private static ContainerVm ToVm(VmRecord record, PowerState power) =>
-        new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig);
+        new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig, record.Network is null ? null : QemuCommand.PublicNic);
+
+    private NicBackends? NicsOf(VmRecord record) => record.Network is { } network ? new NicBackends(network, BridgeSocket) : null;
 
     private void Validate(ContainerVmSpec spec)
     {

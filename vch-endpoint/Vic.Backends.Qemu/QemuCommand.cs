@@ -9,7 +9,16 @@ namespace Vic.Backends.Qemu;
 /// </summary>
 internal static class QemuCommand
 {
-    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming)
+    /// <summary>Changes whenever the machine's devices change, so older templates are not restored into it.</summary>
+    public const int MachineLayout = 2;
+
+    /// <summary>
+    /// The public NIC as QEMU's user-mode network (slirp) addresses it: the guest's address, the
+    /// way out, and slirp's DNS forwarder, which asks the host's resolvers.
+    /// </summary>
+    public static readonly PublicNic PublicNic = new("10.0.2.15/24", "10.0.2.2", ["10.0.2.3"]);
+
+    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming, NicBackends? nics = null)
     {
         var args = new List<string>
         {
@@ -25,7 +34,13 @@ internal static class QemuCommand
             "-chardev", $"socket,id=vic,path={folder.Channel},server=on,wait=off",
             "-device", "virtio-serial-pci,id=vser",
             "-device", "virtserialport,bus=vser.0,chardev=vic,name=vic.channel",
-            "-nic", "none",
+
+            // Both NICs are part of the machine, in this order (eth0, eth1), so templates have them
+            // too; only what they are plugged into differs from VM to VM.
+            "-netdev", nics?.Bridge(folder) ?? "hubport,id=nb,hubid=0",
+            "-device", "virtio-net-pci,netdev=nb,mac=52:54:00:56:49:01,id=nic-bridge",
+            "-netdev", nics?.Public() ?? "hubport,id=np,hubid=1",
+            "-device", "virtio-net-pci,netdev=np,mac=52:54:00:56:49:02,id=nic-public",
         };
         foreach (var disk in disks)
         {
@@ -43,4 +58,16 @@ internal static class QemuCommand
 
         return args;
     }
+}
+
+/// <summary>What a VM's two NICs are plugged into: the bridge segment's switch, and slirp with the published ports.</summary>
+internal sealed record NicBackends(VmNetworkSpec Network, string BridgeSocket)
+{
+    public string Bridge(VmFolder folder) =>
+        $"dgram,id=nb,local.type=unix,local.path={folder.BridgeNic},remote.type=unix,remote.path={BridgeSocket}";
+
+    /// <summary>slirp with one <c>hostfwd</c> per published port; restricted (no way out) for internal networks.</summary>
+    public string Public() =>
+        "user,id=np,net=10.0.2.0/24,restrict=" + (Network.Outbound ? "off" : "on")
+        + string.Concat(Network.Forwards.Select(f => $",hostfwd={f.Protocol}:{f.HostIp}:{f.HostPort}-:{f.GuestPort}"));
 }

@@ -49,7 +49,7 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 
     public string Key(VmResources resources, string accelerator)
     {
-        var material = string.Join('\n', Fingerprint(options.Kernel), Fingerprint(options.Initramfs), resources.Cpus, resources.MemoryBytes, accelerator, options.CommandLine, Fingerprint(QemuPath()));
+        var material = string.Join('\n', Fingerprint(options.Kernel), Fingerprint(options.Initramfs), resources.Cpus, resources.MemoryBytes, accelerator, options.CommandLine, Fingerprint(QemuPath()), QemuCommand.MachineLayout);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)))[..16];
     }
 

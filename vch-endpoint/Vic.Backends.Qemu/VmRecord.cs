@@ -19,6 +19,9 @@ internal sealed record VmRecord
 
     public required IReadOnlyDictionary<string, string> ExtraConfig { get; init; }
 
+    /// <summary>How the VM is wired; null for a VM with its NICs unplugged (<c>--network none</c>).</summary>
+    public VmNetworkSpec? Network { get; init; }
+
     public ProvisioningPath Provisioning { get; init; } = ProvisioningPath.ColdBoot;
 
     public int? Pid { get; init; }
@@ -36,6 +39,9 @@ internal sealed record VmFolder(string Path)
     public string Qmp => System.IO.Path.Combine(Path, "qmp.sock");
 
     public string Channel => System.IO.Path.Combine(Path, "channel.sock");
+
+    /// <summary>The bridge NIC's end of the bridge segment: QEMU receives its frames here.</summary>
+    public string BridgeNic => System.IO.Path.Combine(Path, "bridge-nic.sock");
 
     public string PidFile => System.IO.Path.Combine(Path, "qemu.pid");
 

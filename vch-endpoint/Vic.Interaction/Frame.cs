@@ -85,6 +85,9 @@ public enum FrameType : byte
 
     /// <summary>Either way: the tar stream of the request on this session number is complete.</summary>
     DataEnd = 0x19,
+
+    /// <summary>E→T: the container's networks changed while it runs (connect, disconnect). JSON <see cref="NetworkSpec"/>; answered with <see cref="Done"/>.</summary>
+    Network = 0x1A,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

@@ -50,9 +50,23 @@ public sealed record ContainerSpec
 
     public int Columns { get; init; } = 80;
 
+    /// <summary>The NICs' addresses; null leaves the VM with loopback only (<c>--network none</c>).</summary>
+    public NetworkSpec? Network { get; init; }
+
     /// <summary>Prepare the root and run nothing: the VM serves file requests (cp, diff, export, commit) of a stopped container.</summary>
     public bool FilesOnly { get; init; }
 }
+
+/// <summary>
+/// How the guest's NICs are addressed. The first virtio NIC (eth0) is the bridge NIC, on the VCH's
+/// bridge segment; the second (eth1) is the public NIC, the way out and in for published ports.
+/// </summary>
+/// <param name="BridgeMac">The MAC eth0 takes: every instant clone starts with its template's.</param>
+/// <param name="BridgeAddresses">eth0's addresses, <c>address/prefix</c>, one per bridge network.</param>
+/// <param name="PublicAddress">eth1's address, <c>address/prefix</c>; null keeps eth1 down.</param>
+/// <param name="PublicGateway">The default route through eth1; null for no way out (internal networks).</param>
+/// <param name="HostAddress">The address /etc/hosts gives the container's own name.</param>
+public sealed record NetworkSpec(string BridgeMac, IReadOnlyList<string> BridgeAddresses, string? PublicAddress, string? PublicGateway, string? HostAddress);
 
 /// <summary>A process to run beside the main one.</summary>
 public sealed record ExecSpec
@@ -110,6 +124,7 @@ public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Proc
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(HelloMessage))]
 [JsonSerializable(typeof(ContainerSpec))]
+[JsonSerializable(typeof(NetworkSpec))]
 [JsonSerializable(typeof(ExecSpec))]
 [JsonSerializable(typeof(StartedMessage))]
 [JsonSerializable(typeof(StatsReport))]

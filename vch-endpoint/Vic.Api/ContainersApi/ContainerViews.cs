@@ -15,12 +15,12 @@ public static class ContainerViews
         ["ImageID"] = c.ImageId,
         ["Command"] = string.Join(' ', c.Config.Args),
         ["Created"] = c.Created.ToUnixTimeSeconds(),
-        ["Ports"] = new JsonArray(),
+        ["Ports"] = SummaryPorts(c),
         ["Labels"] = Labels(c),
         ["State"] = c.Status.State.ToWire(),
         ["Status"] = StatusLine(c.Status, now) + HealthSuffix(c),
-        ["HostConfig"] = new JsonObject { ["NetworkMode"] = "default" },
-        ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject() },
+        ["HostConfig"] = new JsonObject { ["NetworkMode"] = c.Config.NetworkMode },
+        ["NetworkSettings"] = new JsonObject { ["Networks"] = Networks(c) },
         ["Mounts"] = Mounts(c, volumes),
     };
 
@@ -85,7 +85,10 @@ public static class ContainerViews
                 ["Memory"] = config.MemoryBytes,
                 ["NanoCpus"] = config.Cpus * 1_000_000_000L,
                 ["RestartPolicy"] = new JsonObject { ["Name"] = config.RestartPolicy.Name, ["MaximumRetryCount"] = config.RestartPolicy.MaximumRetryCount },
-                ["NetworkMode"] = "default",
+                ["NetworkMode"] = config.NetworkMode,
+                ["PortBindings"] = PortBindings(config),
+                ["PublishAllPorts"] = config.PublishAllPorts,
+                ["Links"] = config.Links.Count == 0 ? null : new JsonArray([.. config.Links.Select(l => (JsonNode)$"/{l.Split(':')[0]}:/{c.Name}/{l.Split(':')[1]}")]),
                 ["ExtraHosts"] = Array(config.ExtraHosts),
                 ["Dns"] = Array(config.Dns),
                 ["DnsSearch"] = Array(config.DnsSearch),
@@ -114,10 +117,86 @@ public static class ContainerViews
                 ["StopSignal"] = config.StopSignal,
                 ["StopTimeout"] = config.StopTimeout,
                 ["Healthcheck"] = config.Healthcheck is { } check ? Healthcheck(check) : null,
+                ["ExposedPorts"] = config.ExposedPorts.Count == 0 ? null : new JsonObject(config.ExposedPorts.Select(p => KeyValuePair.Create(p, (JsonNode?)new JsonObject()))),
             },
-            ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject(), ["Ports"] = new JsonObject() },
+            ["NetworkSettings"] = NetworkSettings(c),
         };
     }
+
+    /// <summary>
+    /// NetworkSettings of inspect: the endpoint on each network and the published ports (while the
+    /// container runs); the top-level address fields describe the default bridge, as on dockerd.
+    /// </summary>
+    public static JsonObject NetworkSettings(ContainerRecord c)
+    {
+        var bridge = c.Networks.TryGetValue(Vic.PortLayer.Networks.NetworkService.DefaultBridge, out var b) ? b : null;
+        return new JsonObject
+        {
+            ["Bridge"] = "",
+            ["SandboxID"] = c.Id,
+            ["SandboxKey"] = "",
+            ["HairpinMode"] = false,
+            ["Ports"] = InspectPorts(c),
+            ["EndpointID"] = bridge?.EndpointId ?? "",
+            ["Gateway"] = bridge?.Gateway ?? "",
+            ["IPAddress"] = bridge?.IpAddress ?? "",
+            ["IPPrefixLen"] = bridge?.PrefixLength ?? 0,
+            ["MacAddress"] = bridge is null ? "" : c.MacAddress,
+            ["GlobalIPv6Address"] = "",
+            ["GlobalIPv6PrefixLen"] = 0,
+            ["IPv6Gateway"] = "",
+            ["Networks"] = Networks(c),
+        };
+    }
+
+    private static JsonObject Networks(ContainerRecord c) =>
+        new(c.Networks.Select(n => KeyValuePair.Create(n.Key, (JsonNode?)new JsonObject
+        {
+            ["IPAMConfig"] = n.Value.RequestedIp.Length > 0 ? new JsonObject { ["IPv4Address"] = n.Value.RequestedIp } : null,
+            ["Links"] = n.Value.Links.Count > 0 ? new JsonArray([.. n.Value.Links.Select(l => (JsonNode)l)]) : null,
+            ["Aliases"] = n.Value.Aliases.Count > 0 ? new JsonArray([.. n.Value.Aliases.Select(a => (JsonNode)a)]) : null,
+            ["MacAddress"] = n.Value.IpAddress.Length > 0 ? c.MacAddress : "",
+            ["NetworkID"] = n.Value.NetworkId,
+            ["EndpointID"] = n.Value.EndpointId,
+            ["Gateway"] = n.Value.Gateway,
+            ["IPAddress"] = n.Value.IpAddress,
+            ["IPPrefixLen"] = n.Value.PrefixLength,
+            ["IPv6Gateway"] = "",
+            ["GlobalIPv6Address"] = "",
+            ["GlobalIPv6PrefixLen"] = 0,
+            ["DriverOpts"] = null,
+            ["DNSNames"] = n.Value.IpAddress.Length > 0 ? new JsonArray([.. n.Value.Aliases.Prepend(c.Id[..12]).Prepend(c.Name).Select(a => (JsonNode)a)]) : null,
+        })));
+
+    /// <summary>The ports of inspect: every exposed or bound port, with its host bindings while the container runs.</summary>
+    private static JsonObject InspectPorts(ContainerRecord c)
+    {
+        var running = c.Status.IsRunning;
+        var keys = c.Config.ExposedPorts.Concat(c.Config.PortBindings.Select(p => p.ContainerPort)).Concat(running ? c.Ports.Select(p => $"{p.ContainerPort}/{p.Protocol}") : []).Distinct();
+        return new JsonObject(keys.Select(k => KeyValuePair.Create(k, running && c.Ports.Any(p => $"{p.ContainerPort}/{p.Protocol}" == k)
+            ? (JsonNode?)new JsonArray([.. c.Ports.Where(p => $"{p.ContainerPort}/{p.Protocol}" == k).Select(p => (JsonNode)new JsonObject { ["HostIp"] = p.HostIp, ["HostPort"] = p.HostPort.ToString(CultureInfo.InvariantCulture) })])
+            : null)));
+    }
+
+    /// <summary>The Ports of <c>docker ps</c>: published ports while running, and exposed ones without a host side.</summary>
+    private static JsonArray SummaryPorts(ContainerRecord c)
+    {
+        var published = c.Status.IsRunning ? c.Ports : [];
+        var ports = published.Select(p => (JsonNode)new JsonObject { ["IP"] = p.HostIp, ["PrivatePort"] = p.ContainerPort, ["PublicPort"] = p.HostPort, ["Type"] = p.Protocol }).ToList();
+        foreach (var exposed in c.Config.ExposedPorts.Where(e => !e.Contains('-', StringComparison.Ordinal)))
+        {
+            var (port, _, protocol) = Vic.PortLayer.Networks.PortNotation.Parse(exposed);
+            if (!published.Any(p => p.ContainerPort == port && p.Protocol == protocol))
+            {
+                ports.Add(new JsonObject { ["PrivatePort"] = port, ["Type"] = protocol });
+            }
+        }
+
+        return new JsonArray([.. ports]);
+    }
+
+    private static JsonObject PortBindings(ContainerConfig config) =>
+        new(config.PortBindings.GroupBy(p => p.ContainerPort).Select(g => KeyValuePair.Create(g.Key, (JsonNode?)new JsonArray([.. g.Select(p => (JsonNode)new JsonObject { ["HostIp"] = p.HostIp, ["HostPort"] = p.HostPort })]))));
 
     /// <summary>The STATUS column of <c>docker ps</c>.</summary>
     public static string StatusLine(ContainerStatus status, DateTimeOffset now) => status switch

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
+using Vic.PortLayer.Networks;
 
 namespace Vic.Api.ContainersApi;
 
@@ -52,6 +53,12 @@ public static class CreateRequest
             ExtraHosts = Strings(host, "ExtraHosts"),
             Dns = Strings(host, "Dns"),
             DnsSearch = Strings(host, "DnsSearch"),
+            NetworkMode = Text(host, "NetworkMode") is { Length: > 0 } mode ? mode : "default",
+            ExposedPorts = body.TryGetProperty("ExposedPorts", out var exposed) && exposed.ValueKind == JsonValueKind.Object ? [.. exposed.EnumerateObject().Select(p => Port(p.Name))] : [],
+            PortBindings = PortBindingsOf(host),
+            PublishAllPorts = Flag(host, "PublishAllPorts"),
+            Links = [.. Strings(host, "Links").Select(LinkOf)],
+            EndpointRequests = EndpointRequestsOf(body),
         };
         var labels = body.TryGetProperty("Labels", out var l) && l.ValueKind == JsonValueKind.Object
             ? l.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
@@ -112,6 +119,75 @@ public static class CreateRequest
             path.StartsWith('/') && path.Length > 1
                 ? path.TrimEnd('/')
                 : throw PortLayerException.InvalidParameter($"invalid mount config: the mount point must be an absolute path, not \"{path}\"");
+    }
+
+    /// <summary><c>HostConfig.PortBindings</c>: <c>{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}</c>.</summary>
+    public static IReadOnlyList<PortBinding> PortBindingsOf(JsonElement host)
+    {
+        if (host.ValueKind != JsonValueKind.Object || !host.TryGetProperty("PortBindings", out var bindings) || bindings.ValueKind != JsonValueKind.Object)
+        {
+            return [];
+        }
+
+        var list = new List<PortBinding>();
+        foreach (var port in bindings.EnumerateObject())
+        {
+            var containerPort = Port(port.Name);
+            if (port.Value.ValueKind != JsonValueKind.Array || port.Value.GetArrayLength() == 0)
+            {
+                list.Add(new PortBinding(containerPort, "", ""));
+                continue;
+            }
+
+            foreach (var binding in port.Value.EnumerateArray())
+            {
+                var hostIp = Text(binding, "HostIp");
+                if (hostIp.Length > 0 && !(System.Net.IPAddress.TryParse(hostIp, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
+                {
+                    throw PortLayerException.InvalidParameter($"invalid IP address: {hostIp}");
+                }
+
+                var hostPort = Text(binding, "HostPort");
+                PortNotation.HostRange(hostPort);
+                list.Add(new PortBinding(containerPort, hostIp, hostPort));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary><c>NetworkingConfig.EndpointsConfig</c>: per network, <c>--ip</c>, <c>--network-alias</c> and links.</summary>
+    public static IReadOnlyDictionary<string, EndpointRequest> EndpointRequestsOf(JsonElement body)
+    {
+        var networking = body.TryGetProperty("NetworkingConfig", out var n) && n.ValueKind == JsonValueKind.Object ? n : default;
+        if (networking.ValueKind != JsonValueKind.Object || !networking.TryGetProperty("EndpointsConfig", out var endpoints) || endpoints.ValueKind != JsonValueKind.Object)
+        {
+            return new Dictionary<string, EndpointRequest>();
+        }
+
+        return endpoints.EnumerateObject().ToDictionary(e => e.Name, e => EndpointRequestOf(e.Value));
+    }
+
+    public static EndpointRequest EndpointRequestOf(JsonElement endpoint)
+    {
+        var ipam = endpoint.ValueKind == JsonValueKind.Object && endpoint.TryGetProperty("IPAMConfig", out var i) && i.ValueKind == JsonValueKind.Object ? i : default;
+        return new EndpointRequest(Text(ipam, "IPv4Address"), Strings(endpoint, "Aliases"), [.. Strings(endpoint, "Links").Select(LinkOf)]);
+    }
+
+    /// <summary>A link as <c>container:alias</c>; the API also carries dockerd's <c>/container:/self/alias</c> form.</summary>
+    public static string LinkOf(string link)
+    {
+        var parts = link.Split(':');
+        var container = parts[0].TrimStart('/');
+        var alias = parts.Length > 1 ? parts[1][(parts[1].LastIndexOf('/') + 1)..] : container;
+        return container.Length == 0 || alias.Length == 0 ? throw PortLayerException.InvalidParameter($"invalid link: {link}") : $"{container}:{alias}";
+    }
+
+    /// <summary>A container port in its canonical <c>port/proto</c> form.</summary>
+    private static string Port(string text)
+    {
+        var (first, last, protocol) = PortNotation.Parse(text);
+        return first == last ? $"{first}/{protocol}" : $"{first}-{last}/{protocol}";
     }
 
     /// <summary>

@@ -18,6 +18,7 @@ public static class DockerError
         ErrorKind.InvalidParameter => StatusCodes.Status400BadRequest,
         ErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
         ErrorKind.NotFound => StatusCodes.Status404NotFound,
+        ErrorKind.Forbidden => StatusCodes.Status403Forbidden,
         ErrorKind.Conflict => StatusCodes.Status409Conflict,
         ErrorKind.NotModified => StatusCodes.Status304NotModified,
         ErrorKind.NotImplemented => StatusCodes.Status501NotImplemented,

@@ -13,7 +13,7 @@ public static class UnbuiltRoutes
 {
     private static readonly string[] Families =
     [
-        "/containers", "/build", "/exec", "/networks", "/system",
+        "/containers", "/build", "/exec", "/system",
         "/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs", "/plugins", "/session", "/distribution",
         "/grpc",
     ];

@@ -89,7 +89,18 @@ public sealed record ContainerVmSpec(
     string Name,
     VmResources Resources,
     IReadOnlyList<DiskAttachment> Disks,
-    IReadOnlyDictionary<string, string> ExtraConfig);
+    IReadOnlyDictionary<string, string> ExtraConfig,
+    VmNetworkSpec? Network = null);
+
+/// <summary>
+/// How a ContainerVM is wired: its NIC on the VCH's bridge segment (with the MAC the guest takes),
+/// whether it may reach the outside through the public NIC, and the host ports forwarded to it.
+/// Null wires nothing (<c>--network none</c>).
+/// </summary>
+public sealed record VmNetworkSpec(string BridgeMac, bool Outbound, IReadOnlyList<PortForward> Forwards);
+
+/// <summary>A host port forwarded to a guest port: <c>-p hostIp:hostPort:guestPort/protocol</c>.</summary>
+public sealed record PortForward(string Protocol, string HostIp, int HostPort, int GuestPort);
 
 public sealed record ContainerVm(
     string VmId,
@@ -97,7 +108,14 @@ public sealed record ContainerVm(
     PowerState Power,
     VmResources Resources,
     ProvisioningPath Provisioning,
-    IReadOnlyDictionary<string, string> ExtraConfig);
+    IReadOnlyDictionary<string, string> ExtraConfig,
+    PublicNic? Public = null);
+
+/// <summary>
+/// How the backend addresses a ContainerVM's public NIC (the way out, and in for published ports):
+/// <c>address/prefix</c>, the default gateway and the nameservers reachable through it.
+/// </summary>
+public sealed record PublicNic(string Address, string Gateway, IReadOnlyList<string> Nameservers);
 
 /// <summary>A change seen on the hypervisor; <see cref="Gone"/> when the VM no longer exists.</summary>
 public sealed record ContainerVmChange(string VmId, PowerState Power, int? ExitCode, bool Gone);

@@ -58,6 +58,24 @@ public sealed record ContainerConfig
     /// <summary>--init: a minimal init reaps zombies and forwards signals to the process.</summary>
     public bool Init { get; init; }
 
+    /// <summary><c>--network</c>: <c>default</c> (the bridge), <c>none</c>, or a network's name or id.</summary>
+    public string NetworkMode { get; init; } = "default";
+
+    /// <summary>What the create asked of each network (NetworkingConfig.EndpointsConfig), keyed by the name given.</summary>
+    public IReadOnlyDictionary<string, Networks.EndpointRequest> EndpointRequests { get; init; } = new Dictionary<string, Networks.EndpointRequest>();
+
+    /// <summary>Ports the container exposes, from EXPOSE and <c>--expose</c>, e.g. <c>80/tcp</c>.</summary>
+    public IReadOnlyList<string> ExposedPorts { get; init; } = [];
+
+    /// <summary><c>-p</c>: container ports bound to host ports, resolved to real host ports at start.</summary>
+    public IReadOnlyList<Networks.PortBinding> PortBindings { get; init; } = [];
+
+    /// <summary><c>-P</c>: every exposed port gets a free host port.</summary>
+    public bool PublishAllPorts { get; init; }
+
+    /// <summary><c>--link container:alias</c>, on the default bridge.</summary>
+    public IReadOnlyList<string> Links { get; init; } = [];
+
     /// <summary>The process to run: entrypoint then cmd.</summary>
     public IReadOnlyList<string> Args => [.. Entrypoint, .. Cmd];
 
@@ -68,7 +86,13 @@ public sealed record ContainerConfig
         && ExtraHosts.SequenceEqual(other.ExtraHosts) && Dns.SequenceEqual(other.Dns) && DnsSearch.SequenceEqual(other.DnsSearch)
         && (WorkingDir, User, Hostname, Domainname, Tty, OpenStdin, StdinOnce, AutoRemove, MemoryBytes, Cpus, StopSignal, StopTimeout, RestartPolicy)
             == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
-        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts);
+        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts)
+        && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
+        && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links)
+        && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));
+
+    private static bool SameRequest(Networks.EndpointRequest a, Networks.EndpointRequest b) =>
+        a.Ipv4Address == b.Ipv4Address && (a.Aliases ?? []).SequenceEqual(b.Aliases ?? []) && (a.Links ?? []).SequenceEqual(b.Links ?? []);
 
     public override int GetHashCode() => HashCode.Combine(string.Join('\0', Args), WorkingDir, User, Hostname, Tty, MemoryBytes, Cpus);
 }

@@ -15,6 +15,9 @@ public enum ErrorKind
     /// <summary>The thing named does not exist (404).</summary>
     NotFound,
 
+    /// <summary>The operation is never allowed on this thing, e.g. removing a predefined network (403).</summary>
+    Forbidden,
+
     /// <summary>The thing exists but is in a state that forbids the operation (409).</summary>
     Conflict,
 
@@ -42,6 +45,8 @@ public sealed class PortLayerException : Exception
     public static PortLayerException NotFound(string message) => new(ErrorKind.NotFound, message);
 
     public static PortLayerException Conflict(string message) => new(ErrorKind.Conflict, message);
+
+    public static PortLayerException Forbidden(string message) => new(ErrorKind.Forbidden, message);
 
     public static PortLayerException InvalidParameter(string message) => new(ErrorKind.InvalidParameter, message);
 

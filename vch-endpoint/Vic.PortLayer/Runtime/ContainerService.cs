@@ -44,14 +44,19 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
     private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _vmGates = new();
+    private readonly ConcurrentDictionary<string, PublicNic?> _publicNics = new();
+    private readonly Networks.NetworkService _networks;
+    private readonly IBridgeFabric? _fabric;
 
-    public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, IComputeBackend? backend, TimeProvider time, ILogger logger)
+    public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, Networks.NetworkService networks, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
         _config = config;
         _containers = containers;
         _images = images;
         _volumes = volumes;
+        _networks = networks;
         _backend = backend;
+        _fabric = backend as IBridgeFabric;
         _time = time;
         _logger = logger;
     }
@@ -78,7 +83,7 @@ public sealed partial class ContainerService : IDisposable
             mergedLabels[key] = value;
         }
 
-        var record = _containers.Create(new NewContainer(name, image, mergedLabels, config, found.Id));
+        var record = _networks.CreateConnected(config, c => _containers.Create(new NewContainer(name, image, mergedLabels, c, found.Id)));
         var folder = Directory.CreateDirectory(Path.Combine(ContainersDirectory, record.Id)).FullName;
         using (var scratch = new Ext4VmdkLayerDisk(Path.Combine(folder, "scratch.vmdk"), _config.LayerCapacityBytes))
         {
@@ -161,7 +166,10 @@ public sealed partial class ContainerService : IDisposable
     private async Task StartVmAsync(IComputeBackend backend, ContainerRecord record, List<DiskAttachment> disks, VmResources resources, ContainerLog log, CancellationToken cancellationToken)
     {
         var config = record.Config;
-        await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }), cancellationToken).ConfigureAwait(false);
+        var ports = ResolvePorts(record);
+        record = _containers.Change(record.Id, r => r with { Ports = ports }, null);
+        var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }, VmNetworkOf(record)), cancellationToken).ConfigureAwait(false);
+        _publicNics[record.Id] = vm.Public;
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
         if (answer != TetherAnswer.Hello || running is null)
         {
@@ -174,7 +182,17 @@ public sealed partial class ContainerService : IDisposable
             throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} did not answer its tether's channel ({answer})");
         }
 
-        var spec = SpecOf(record, disks);
+        var spec = SpecOf(record, disks) with
+        {
+            Network = GuestNetworkOf(record, vm.Public),
+            Dns = NameserversOf(record, vm.Public),
+            ExtraHosts = [.. config.ExtraHosts, .. LinkHostsOf(record)],
+        };
+        if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
+        {
+            _fabric?.Join(BridgePortOf(record));
+        }
+
         await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
         if (config.OpenStdin)
         {
@@ -466,6 +484,8 @@ public sealed partial class ContainerService : IDisposable
             }
         }
 
+        _fabric?.Leave(record.Id);
+        _publicNics.TryRemove(record.Id, out _);
         if (_logs.TryRemove(record.Id, out var log))
         {
             log.Dispose();
@@ -556,6 +576,7 @@ public sealed partial class ContainerService : IDisposable
     private async Task FinishAsync(RunningContainer running, ContainerLog log, int? exitCode)
     {
         _running.TryRemove(running.ContainerId, out _);
+        _fabric?.Leave(running.ContainerId);
         foreach (var exec in running.Execs.Values)
         {
             // The container's end is every exec's end: dockerd reports them killed.

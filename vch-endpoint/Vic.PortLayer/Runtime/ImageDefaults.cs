@@ -30,8 +30,14 @@ public static class ImageDefaults
             env.Add(variable);
         }
 
+        IReadOnlyList<string> Keys(string name) =>
+            image.ValueKind == JsonValueKind.Object && image.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object
+                ? [.. v.EnumerateObject().Select(p => p.Name)]
+                : [];
+
         return requested with
         {
+            ExposedPorts = [.. Keys("ExposedPorts").Concat(requested.ExposedPorts).Distinct()],
             Entrypoint = entrypoint,
             Cmd = cmd,
             Env = env,

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vic.PortLayer.Events;
 using Vic.PortLayer.Images;
+using Vic.PortLayer.Networks;
 using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Store;
 using Vic.PortLayer.Volumes;
@@ -45,7 +46,13 @@ public sealed class VchEngine : IDisposable
         Containers = new ContainerCatalog(Store, Events, time);
         Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
         Volumes = new VolumeService(config, Store, Containers, Events, time);
-        Runtime = new ContainerService(config, Containers, Images, Volumes, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
+        Networks = new NetworkService(Store, Containers, Events, time);
+        if (backend is IBridgeFabric fabric)
+        {
+            fabric.Resolver = Networks;
+        }
+
+        Runtime = new ContainerService(config, Containers, Images, Volumes, Networks, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
 
         _meter.CreateObservableGauge(
@@ -74,6 +81,9 @@ public sealed class VchEngine : IDisposable
 
     /// <summary>Volumes: ext4 VMDKs in the VCH's volume store.</summary>
     public VolumeService Volumes { get; }
+
+    /// <summary>Networks: the predefined bridge and none, user-defined bridge networks, IPAM.</summary>
+    public NetworkService Networks { get; }
 
     /// <summary>Runs containers on the backend: start, attach, wait, logs, stop, kill, remove.</summary>
     public ContainerService Runtime { get; }

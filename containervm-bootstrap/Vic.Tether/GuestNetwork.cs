@@ -1,0 +1,162 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Vic.Interaction;
+
+namespace Vic.Tether;
+
+/// <summary>
+/// Addresses the guest's NICs as the spec says, with the classic interface ioctls (no netlink, no
+/// tools in the VM): eth0 is the bridge NIC, one address per bridge network (eth0, eth0:1, ...);
+/// eth1 is the public NIC with the default route. Applying again converges: connect and
+/// disconnect while the container runs send a new spec.
+/// </summary>
+internal static class GuestNetwork
+{
+    public const string BridgeNic = "eth0";
+    public const string PublicNic = "eth1";
+
+    private const uint SiocGIfFlags = 0x8913;
+    private const uint SiocSIfFlags = 0x8914;
+    private const uint SiocSIfAddr = 0x8916;
+    private const uint SiocSIfNetmask = 0x891C;
+    private const uint SiocSIfHwAddr = 0x8924;
+    private const uint SiocAddRt = 0x890B;
+    private const short IffUp = 0x1;
+    private const ushort RtfUp = 0x1;
+    private const ushort RtfGateway = 0x2;
+    private const int MaxAliases = 16;
+
+    public static void Apply(NetworkSpec spec)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var fd = (int)socket.Handle;
+        SetMac(fd, BridgeNic, spec.BridgeMac);
+        for (var i = 0; i < MaxAliases; i++)
+        {
+            var name = i == 0 ? BridgeNic : $"{BridgeNic}:{i}";
+            if (i < spec.BridgeAddresses.Count)
+            {
+                var (address, prefix) = ParseCidr(spec.BridgeAddresses[i]);
+                SetAddress(fd, name, address, prefix);
+                SetUp(fd, name, true);
+            }
+            else if (i > 0)
+            {
+                // Taking an alias down removes its address; one that never existed is no error.
+                TrySetDown(fd, name);
+            }
+        }
+
+        if (spec.BridgeAddresses.Count == 0)
+        {
+            SetUp(fd, BridgeNic, false);
+        }
+
+        if (spec.PublicAddress is { } publicAddress)
+        {
+            var (address, prefix) = ParseCidr(publicAddress);
+            SetAddress(fd, PublicNic, address, prefix);
+            SetUp(fd, PublicNic, true);
+            if (spec.PublicGateway is { } gateway)
+            {
+                AddDefaultRoute(fd, IPAddress.Parse(gateway));
+            }
+        }
+    }
+
+    private static (IPAddress Address, int Prefix) ParseCidr(string cidr)
+    {
+        var parts = cidr.Split('/');
+        return (IPAddress.Parse(parts[0]), int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>struct ifreq: the name in 16 bytes, then a 24-byte union.</summary>
+    private static byte[] Request(string name)
+    {
+        var request = new byte[40];
+        System.Text.Encoding.ASCII.GetBytes(name).CopyTo(request, 0);
+        return request;
+    }
+
+    /// <summary>struct sockaddr_in at <paramref name="at"/>: family AF_INET, port 0, the address.</summary>
+    private static void WriteInet(Span<byte> buffer, IPAddress address)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(buffer, 2);
+        address.GetAddressBytes().CopyTo(buffer[4..]);
+    }
+
+    private static void SetMac(int fd, string name, string mac)
+    {
+        var request = Request(name);
+        BinaryPrimitives.WriteUInt16LittleEndian(request.AsSpan(16), 1); // ARPHRD_ETHER
+        Convert.FromHexString(mac.Replace(":", "", StringComparison.Ordinal)).CopyTo(request, 18);
+        Call(fd, SiocSIfHwAddr, request, $"set the MAC of {name}");
+    }
+
+    private static void SetAddress(int fd, string name, IPAddress address, int prefix)
+    {
+        var request = Request(name);
+        WriteInet(request.AsSpan(16), address);
+        Call(fd, SiocSIfAddr, request, $"set the address of {name}");
+        request = Request(name);
+        var mask = prefix == 0 ? 0u : uint.MaxValue << (32 - prefix);
+        var maskBytes = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(maskBytes, mask);
+        WriteInet(request.AsSpan(16), new IPAddress(maskBytes));
+        Call(fd, SiocSIfNetmask, request, $"set the netmask of {name}");
+    }
+
+    private static void SetUp(int fd, string name, bool up)
+    {
+        var request = Request(name);
+        Call(fd, SiocGIfFlags, request, $"read the flags of {name}");
+        var flags = BinaryPrimitives.ReadInt16LittleEndian(request.AsSpan(16));
+        BinaryPrimitives.WriteInt16LittleEndian(request.AsSpan(16), up ? (short)(flags | IffUp) : (short)(flags & ~IffUp));
+        Call(fd, SiocSIfFlags, request, $"bring {name} {(up ? "up" : "down")}");
+    }
+
+    private static unsafe void TrySetDown(int fd, string name)
+    {
+        var request = Request(name);
+        fixed (byte* pointer = request)
+        {
+            if (Native.ioctl(fd, SiocGIfFlags, pointer) < 0)
+            {
+                return;
+            }
+
+            var flags = BinaryPrimitives.ReadInt16LittleEndian(request.AsSpan(16));
+            BinaryPrimitives.WriteInt16LittleEndian(request.AsSpan(16), (short)(flags & ~IffUp));
+            Native.ioctl(fd, SiocSIfFlags, pointer);
+        }
+    }
+
+    /// <summary>
+    /// struct rtentry as x86-64 lays it out: rt_dst at 8, rt_gateway at 24, rt_genmask at 40
+    /// (sockaddrs of 16 bytes), rt_flags at 56; 120 bytes in all. An existing route is kept.
+    /// </summary>
+    private static unsafe void AddDefaultRoute(int fd, IPAddress gateway)
+    {
+        var route = new byte[120];
+        WriteInet(route.AsSpan(8), IPAddress.Any);
+        WriteInet(route.AsSpan(24), gateway);
+        WriteInet(route.AsSpan(40), IPAddress.Any);
+        BinaryPrimitives.WriteUInt16LittleEndian(route.AsSpan(56), RtfUp | RtfGateway);
+        fixed (byte* pointer = route)
+        {
+            if (Native.ioctl(fd, SiocAddRt, pointer) < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 17)
+            {
+                throw new IOException($"add the default route via {gateway}: {Native.LastError()}");
+            }
+        }
+    }
+
+    private static unsafe void Call(int fd, uint request, byte[] buffer, string what)
+    {
+        fixed (byte* pointer = buffer)
+        {
+            Native.Check(Native.ioctl(fd, request, pointer), what);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+using System.Net;
+using System.Net.Sockets;
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Networks;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>
+/// A container's networking at run time: the host ports it publishes, how its ContainerVM is
+/// wired, what its guest NICs are told, its port on the bridge fabric, and connect and disconnect
+/// while it runs.
+/// </summary>
+public sealed partial class ContainerService
+{
+    /// <summary><c>docker network connect</c>: recorded, and applied at once to a running container.</summary>
+    public async Task ConnectAsync(string containerIdOrName, string networkIdOrName, EndpointRequest request, CancellationToken cancellationToken)
+    {
+        var record = _networks.Connect(containerIdOrName, networkIdOrName, request);
+        await ApplyNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary><c>docker network disconnect</c>: recorded, and applied at once to a running container.</summary>
+    public async Task DisconnectAsync(string containerIdOrName, string networkIdOrName, bool force, CancellationToken cancellationToken)
+    {
+        var record = _networks.Disconnect(containerIdOrName, networkIdOrName, force);
+        await ApplyNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ApplyNetworkAsync(ContainerRecord record, CancellationToken cancellationToken)
+    {
+        if (!_running.TryGetValue(record.Id, out var running) || record.Networks.Count == 0)
+        {
+            return;
+        }
+
+        _fabric?.Join(BridgePortOf(record));
+        var spec = GuestNetworkOf(record, _publicNics.GetValueOrDefault(record.Id));
+        if (spec is null)
+        {
+            return;
+        }
+
+        await running.RequestAsync(FrameType.Network, Payloads.Json(spec, InteractionJson.Default.NetworkSpec), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The host ports the container gets for this run: its <c>-p</c> bindings and, with <c>-P</c>,
+    /// a free port for each exposed port. A port another process holds fails the start as on dockerd.
+    /// </summary>
+    private static List<PublishedPort> ResolvePorts(ContainerRecord record)
+    {
+        var config = record.Config;
+        var ports = new List<PublishedPort>();
+        foreach (var binding in config.PortBindings)
+        {
+            var (first, last, protocol) = PortNotation.Parse(binding.ContainerPort);
+            var (hostFirst, hostLast) = PortNotation.HostRange(binding.HostPort);
+            var hostIp = binding.HostIp.Length > 0 ? binding.HostIp : "0.0.0.0";
+            for (var port = first; port <= last; port++)
+            {
+                int hostPort;
+                if (hostFirst == 0)
+                {
+                    hostPort = FreePort(protocol, hostIp);
+                }
+                else if (last > first)
+                {
+                    hostPort = hostLast - hostFirst == last - first ? hostFirst + (port - first) : throw PortLayerException.InvalidParameter($"invalid ranges specified for container and host ports: {binding.ContainerPort} and {binding.HostPort}");
+                }
+                else
+                {
+                    hostPort = Enumerable.Range(hostFirst, hostLast - hostFirst + 1).FirstOrDefault(p => IsFree(protocol, hostIp, p) && ports.All(q => q.HostPort != p || q.Protocol != protocol));
+                    if (hostPort == 0)
+                    {
+                        throw Allocated(record, hostIp, hostFirst);
+                    }
+                }
+
+                if (!IsFree(protocol, hostIp, hostPort) || ports.Any(p => p.HostPort == hostPort && p.Protocol == protocol))
+                {
+                    throw Allocated(record, hostIp, hostPort);
+                }
+
+                ports.Add(new PublishedPort(protocol, port, hostIp, hostPort));
+            }
+        }
+
+        if (config.PublishAllPorts)
+        {
+            foreach (var exposed in config.ExposedPorts)
+            {
+                var (first, last, protocol) = PortNotation.Parse(exposed);
+                for (var port = first; port <= last; port++)
+                {
+                    if (!ports.Any(p => p.ContainerPort == port && p.Protocol == protocol))
+                    {
+                        ports.Add(new PublishedPort(protocol, port, "0.0.0.0", FreePort(protocol, "0.0.0.0")));
+                    }
+                }
+            }
+        }
+
+        return ports;
+    }
+
+    private static PortLayerException Allocated(ContainerRecord record, string hostIp, int hostPort) =>
+        new(ErrorKind.System, $"driver failed programming external connectivity on endpoint {record.Name} ({record.Id}): Bind for {hostIp}:{hostPort} failed: port is already allocated");
+
+    private static bool IsFree(string protocol, string hostIp, int port)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, protocol == "udp" ? SocketType.Dgram : SocketType.Stream, protocol == "udp" ? ProtocolType.Udp : ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Parse(hostIp), port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A port the kernel calls free now; the hypervisor binds it a moment later.</summary>
+    private static int FreePort(string protocol, string hostIp)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, protocol == "udp" ? SocketType.Dgram : SocketType.Stream, protocol == "udp" ? ProtocolType.Udp : ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Parse(hostIp), 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    /// <summary>How the ContainerVM is wired; null for a container on the <c>none</c> network.</summary>
+    private VmNetworkSpec? VmNetworkOf(ContainerRecord record)
+    {
+        var networks = NetworksOf(record);
+        if (networks.Count == 0)
+        {
+            return null;
+        }
+
+        return new VmNetworkSpec(
+            record.MacAddress,
+            Outbound: networks.Any(n => !n.Network.Internal),
+            [.. record.Ports.Select(p => new PortForward(p.Protocol, p.HostIp, p.HostPort, p.ContainerPort))]);
+    }
+
+    /// <summary>What the tether is told about its NICs; null leaves the guest with loopback only.</summary>
+    private NetworkSpec? GuestNetworkOf(ContainerRecord record, PublicNic? publicNic)
+    {
+        var networks = NetworksOf(record);
+        if (networks.Count == 0)
+        {
+            return null;
+        }
+
+        var outbound = networks.Any(n => !n.Network.Internal);
+        return new NetworkSpec(
+            record.MacAddress,
+            [.. networks.Select(n => $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}")],
+            publicNic?.Address,
+            outbound ? publicNic?.Gateway : null,
+            networks[0].Endpoint.IpAddress);
+    }
+
+    /// <summary>
+    /// The nameservers: <c>--dns</c> if given; else the fabric's resolver on the first network's
+    /// gateway, which answers container names (user-defined networks, links) and asks the host's
+    /// resolver the rest, so a later <c>network connect</c> needs no new resolv.conf; else the public NIC's.
+    /// </summary>
+    private IReadOnlyList<string> NameserversOf(ContainerRecord record, PublicNic? publicNic)
+    {
+        if (record.Config.Dns.Count > 0)
+        {
+            return record.Config.Dns;
+        }
+
+        var networks = NetworksOf(record);
+        return _fabric is not null && networks.Count > 0 ? [networks[0].Endpoint.Gateway] : publicNic?.Nameservers ?? [];
+    }
+
+    /// <summary>The /etc/hosts lines for <c>--link</c>s: the linked container's address under its name and alias.</summary>
+    private IReadOnlyList<string> LinkHostsOf(ContainerRecord record)
+    {
+        var lines = new List<string>();
+        foreach (var link in record.Networks.Values.SelectMany(e => e.Links))
+        {
+            var parts = link.Split(':');
+            var target = _containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
+            if (target?.Networks.Values.FirstOrDefault(e => e.IpAddress.Length > 0) is { } endpoint)
+            {
+                lines.Add($"{endpoint.IpAddress}\t{string.Join(' ', parts.Skip(1).Append(target.Name).Distinct())}");
+            }
+        }
+
+        return lines;
+    }
+
+    private BridgePort BridgePortOf(ContainerRecord record) =>
+        new(record.Id, record.MacAddress, [.. NetworksOf(record).Select(n => new BridgeAddress(n.Network.Id, IPAddress.Parse(n.Endpoint.IpAddress), n.Endpoint.PrefixLength, IPAddress.Parse(n.Endpoint.Gateway)))]);
+
+    /// <summary>The container's bridge networks (those with addresses), in the order it joined them.</summary>
+    private List<(NetworkRecord Network, NetworkEndpoint Endpoint)> NetworksOf(ContainerRecord record) =>
+        [.. record.Networks.Values
+            .Where(e => e.IpAddress.Length > 0)
+            .Select(e => (Network: _networks.Find(e.NetworkId), Endpoint: e))
+            .Where(n => n.Network is not null)
+            .Select(n => (n.Network!, n.Endpoint))];
+}
