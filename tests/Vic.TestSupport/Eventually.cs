@@ -17,4 +17,23 @@ public static class Eventually
             await Task.Delay(100).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Reads every 100 ms until the value is what <paramref name="done"/> wants, or the time is up;
+    /// returns the last value read either way, so the assertion that follows shows what was seen.
+    /// </summary>
+    public static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var value = await read().ConfigureAwait(false);
+            if (done(value) || DateTime.UtcNow > deadline)
+            {
+                return value;
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+    }
 }

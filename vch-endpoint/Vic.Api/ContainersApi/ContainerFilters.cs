@@ -88,16 +88,32 @@ public static class ContainerFilters
             tests.Add(c => c.Config.Mounts.Any(m => volumes.Contains(m.Name) || volumes.Contains(m.Target)));
         }
 
-        foreach (var attached in new[] { "network", "publish", "expose" })
+        if (filters.TryGetValue("network", out var networks))
         {
-            if (filters.ContainsKey(attached))
-            {
-                tests.Add(_ => false);
-            }
+            var networkIds = networks.Select(n => engine.Networks.Find(n)?.Id).OfType<string>().ToHashSet();
+            tests.Add(c => c.Networks.Any(e => networks.Contains(e.Key) || networkIds.Contains(e.Value.NetworkId)));
+        }
+
+        if (filters.TryGetValue("publish", out var published))
+        {
+            var ports = published.Select(Port).ToList();
+            tests.Add(c => ports.Any(p => c.Config.PortBindings.Any(b => Port(b.ContainerPort) == p) || c.Ports.Any(q => (q.ContainerPort, q.Protocol) == p)));
+        }
+
+        if (filters.TryGetValue("expose", out var exposed))
+        {
+            var ports = exposed.Select(Port).ToList();
+            tests.Add(c => ports.Any(p => c.Config.ExposedPorts.Concat(c.Config.PortBindings.Select(b => b.ContainerPort)).Any(e => Port(e) == p)));
         }
 
         tests.Add(c => MatchesLabels(c, filters));
         return c => tests.All(t => t(c));
+    }
+
+    private static (int Port, string Protocol) Port(string text)
+    {
+        var (first, _, protocol) = Vic.PortLayer.Networks.PortNotation.Parse(text);
+        return (first, protocol);
     }
 
     /// <summary>label=key, label=key=value, and (for prune) label!=key[=value].</summary>

@@ -265,46 +265,48 @@ public sealed class NetworkService : IBridgeResolver
     }
 
     /// <summary>
-    /// Names on a user-defined network: container names, network aliases, <c>--link</c> aliases and
-    /// short ids of the running containers on it. The default bridge resolves nothing, as on dockerd.
+    /// Names as a container's embedded DNS sees them: container names, network aliases and short ids
+    /// of the running containers on the user-defined networks it shares with them (the network the
+    /// question came in on first), and its <c>--link</c> aliases. The default bridge resolves
+    /// nothing else, as on dockerd.
     /// </summary>
     public IPAddress? Resolve(string askingContainerId, string networkId, string name)
     {
         var wanted = name.TrimEnd('.');
         var containers = _containers.List();
-        var asking = containers.FirstOrDefault(c => c.Id == askingContainerId);
-        var network = _records.Get(networkId);
-        if (asking is null || network is null)
+        if (containers.FirstOrDefault(c => c.Id == askingContainerId) is not { } asking)
         {
             return null;
         }
 
-        var ownEndpoint = asking.Networks.Values.FirstOrDefault(e => e.NetworkId == networkId);
-        foreach (var link in ownEndpoint?.Links ?? [])
+        foreach (var (network, endpoint) in asking.Networks.Values
+            .OrderBy(e => e.NetworkId == networkId ? 0 : 1)
+            .Select(e => (Network: _records.Get(e.NetworkId), Endpoint: e))
+            .Where(n => n.Network is { HasAddresses: true }))
         {
-            var parts = link.Split(':');
-            if (parts.Length == 2 && string.Equals(parts[1], wanted, StringComparison.OrdinalIgnoreCase))
+            var target = wanted;
+            foreach (var link in endpoint.Links.Select(l => l.Split(':')).Where(l => l.Length == 2 && string.Equals(l[1], wanted, StringComparison.OrdinalIgnoreCase)))
             {
-                wanted = parts[0];
+                target = link[0];
             }
-        }
 
-        if (network.IsDefaultBridge && ownEndpoint?.Links.Count is null or 0)
-        {
-            return null;
-        }
-
-        foreach (var c in containers.Where(c => c.Status.IsRunning))
-        {
-            if (c.Networks.Values.FirstOrDefault(e => e.NetworkId == networkId) is not { IpAddress.Length: > 0 } endpoint)
+            if (network!.IsDefaultBridge && string.Equals(target, wanted, StringComparison.Ordinal))
             {
                 continue;
             }
 
-            var names = network.IsDefaultBridge ? [c.Name] : endpoint.Aliases.Append(c.Name).Append(c.Id[..12]);
-            if (names.Any(n => string.Equals(n, wanted, StringComparison.OrdinalIgnoreCase)))
+            foreach (var c in containers.Where(c => c.Status.IsRunning))
             {
-                return IPAddress.Parse(endpoint.IpAddress);
+                if (c.Networks.Values.FirstOrDefault(e => e.NetworkId == network.Id) is not { IpAddress.Length: > 0 } theirs)
+                {
+                    continue;
+                }
+
+                var names = network.IsDefaultBridge ? [c.Name, c.Id] : theirs.Aliases.Append(c.Name).Append(c.Id[..12]);
+                if (names.Any(n => string.Equals(n, target, StringComparison.OrdinalIgnoreCase)))
+                {
+                    return IPAddress.Parse(theirs.IpAddress);
+                }
             }
         }
 
