@@ -63,4 +63,37 @@ public sealed class CreateRequestTests
 
         Assert.Equal("can't create 'AutoRemove' container with restart policy", error.Message);
     }
+
+    [Fact]
+    public void NetworkSettingsOfTheCliBecomeBindingsEndpointsAndLinks()
+    {
+        using var json = JsonDocument.Parse("""
+            {"Image":"busybox","ExposedPorts":{"81/tcp":{},"53/udp":{}},
+             "HostConfig":{"NetworkMode":"front","PublishAllPorts":true,"Links":["/db:/web/database"],
+               "PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}],"9000-9001/tcp":[{"HostIp":"","HostPort":"19000-19001"}],"7/udp":null}},
+             "NetworkingConfig":{"EndpointsConfig":{"front":{"IPAMConfig":{"IPv4Address":"10.0.0.5"},"Aliases":["www"]}}}}
+            """);
+
+        var (_, _, config) = CreateRequest.Parse(json.RootElement);
+
+        Assert.Equal("front", config.NetworkMode);
+        Assert.True(config.PublishAllPorts);
+        Assert.Equal(["81/tcp", "53/udp"], config.ExposedPorts);
+        Assert.Equal(
+            [new("80/tcp", "127.0.0.1", "8080"), new("9000-9001/tcp", "", "19000-19001"), new Vic.PortLayer.Networks.PortBinding("7/udp", "", "")],
+            config.PortBindings);
+        Assert.Equal(["db:database"], config.Links);
+        Assert.Equal(("10.0.0.5", new[] { "www" }), (config.EndpointRequests["front"].Ipv4Address, config.EndpointRequests["front"].Aliases!.ToArray()));
+    }
+
+    [Theory]
+    [InlineData("""{"PortBindings":{"80/sctp":[]}}""", "invalid proto: sctp")]
+    [InlineData("""{"PortBindings":{"80/tcp":[{"HostPort":"70000"}]}}""", "invalid port specification: \"70000\"")]
+    [InlineData("""{"PortBindings":{"80/tcp":[{"HostIp":"localhost","HostPort":"80"}]}}""", "invalid IP address: localhost")]
+    public void BadPortBindingsAreRefused(string host, string message)
+    {
+        using var json = JsonDocument.Parse(host);
+
+        Assert.Equal(message, Assert.Throws<PortLayerException>(() => CreateRequest.PortBindingsOf(json.RootElement)).Message);
+    }
 }

@@ -452,9 +452,12 @@ public sealed partial class ContainerCatalogTests : IDisposable
 
         public bool Equals(ContainerRecord? x, ContainerRecord? y) =>
             x is not null && y is not null
-            && x with { Labels = y.Labels } == y
+            && x with { Labels = y.Labels, Networks = y.Networks, Ports = y.Ports } == y
             && x.Labels.Count == y.Labels.Count
-            && x.Labels.All(p => y.Labels.TryGetValue(p.Key, out var v) && v == p.Value);
+            && x.Labels.All(p => y.Labels.TryGetValue(p.Key, out var v) && v == p.Value)
+            && x.Networks.Count == y.Networks.Count
+            && x.Networks.All(p => y.Networks.TryGetValue(p.Key, out var v) && v.Equals(p.Value))
+            && x.Ports.SequenceEqual(y.Ports);
 
         public int GetHashCode(ContainerRecord? obj) => obj?.Id.GetHashCode(StringComparison.Ordinal) ?? 0;
     }
