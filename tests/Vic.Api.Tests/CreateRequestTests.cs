@@ -83,7 +83,8 @@ public sealed class CreateRequestTests
             [new("80/tcp", "127.0.0.1", "8080"), new("9000-9001/tcp", "", "19000-19001"), new Vic.PortLayer.Networks.PortBinding("7/udp", "", "")],
             config.PortBindings);
         Assert.Equal(["db:database"], config.Links);
-        Assert.Equal(("10.0.0.5", new[] { "www" }), (config.EndpointRequests["front"].Ipv4Address, config.EndpointRequests["front"].Aliases!.ToArray()));
+        Assert.Equal("10.0.0.5", config.EndpointRequests["front"].Ipv4Address);
+        Assert.Equal(["www"], config.EndpointRequests["front"].Aliases!);
     }
 
     [Theory]

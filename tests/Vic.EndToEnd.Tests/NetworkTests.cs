@@ -182,6 +182,9 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         await Vch.DockerAsync("network", "create", "unused-net");
         await Vch.DockerAsync("network", "create", "used-net");
         await Vch.DockerAsync("volume", "create", "unused-vol");
+        await Vch.DockerAsync("create", "--name", "anon-holder", "-v", "/anon", "busybox", "true");
+        var anonymous = (await Vch.DockerAsync("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anon-holder")).StandardOutput.Trim();
+        await Vch.DockerAsync("rm", "anon-holder");
         await Vch.DockerAsync("run", "-d", "--name", "keeper", "--network", "used-net", "busybox", "sleep", "600");
 
         var pruned = await Vch.DockerAsync("system", "prune", "-f", "--volumes");
@@ -194,7 +197,9 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         Assert.DoesNotContain("unused-net", networks, StringComparison.Ordinal);
         Assert.Contains("used-net", networks, StringComparison.Ordinal);
         Assert.Contains("bridge", networks, StringComparison.Ordinal);
-        Assert.DoesNotContain("unused-vol", volumes, StringComparison.Ordinal);
+        Assert.DoesNotContain(anonymous, volumes, StringComparison.Ordinal);
+        Assert.Contains("unused-vol", volumes, StringComparison.Ordinal); // Docker 23+: named volumes only with --all
+        await Vch.DockerAsync("volume", "rm", "unused-vol");
     }
 
     private static async Task<string> TryGetAsync(HttpClient http, int port, string path = "/www")
