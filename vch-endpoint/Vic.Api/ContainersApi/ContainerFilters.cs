@@ -1,3 +1,4 @@
+using Vic.Api.Filters;
 using System.Text.RegularExpressions;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
@@ -117,15 +118,7 @@ public static class ContainerFilters
     }
 
     /// <summary>label=key, label=key=value, and (for prune) label!=key[=value].</summary>
-    public static bool MatchesLabels(ContainerRecord c, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) =>
-        (!filters.TryGetValue("label", out var wanted) || wanted.All(l => HasLabel(c, l)))
-        && (!filters.TryGetValue("label!", out var unwanted) || !unwanted.Any(l => HasLabel(c, l)));
-
-    private static bool HasLabel(ContainerRecord c, string term)
-    {
-        var kv = term.Split('=', 2);
-        return c.Labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]);
-    }
+    public static bool MatchesLabels(ContainerRecord c, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) => FilterArgs.MatchesLabels(c.Labels, filters);
 
     /// <summary>dockerd matches names as regular expressions; a pattern that is not one matches as text.</summary>
     private static Regex Pattern(string pattern)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Networks;
+using static Vic.Api.Models.RequestReading;
 
 namespace Vic.Api.ContainersApi;
 
@@ -233,11 +234,7 @@ public static class CreateRequest
         };
     }
 
-    private static string Text(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
 
-    private static bool Flag(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.True;
 
     private static long Number(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : 0;

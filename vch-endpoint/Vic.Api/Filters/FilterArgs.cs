@@ -53,4 +53,15 @@ public static class FilterArgs
         element.ValueKind == JsonValueKind.String
             ? element.GetString()!
             : throw PortLayerException.InvalidParameter("invalid filter: values must be strings");
+
+    /// <summary>label=key, label=key=value, and (for prune) label!=key[=value], against a thing's labels.</summary>
+    public static bool MatchesLabels(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) =>
+        (!filters.TryGetValue("label", out var wanted) || wanted.All(l => HasLabel(labels, l)))
+        && (!filters.TryGetValue("label!", out var unwanted) || !unwanted.Any(l => HasLabel(labels, l)));
+
+    private static bool HasLabel(IReadOnlyDictionary<string, string> labels, string term)
+    {
+        var kv = term.Split('=', 2);
+        return labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]);
+    }
 }

@@ -10,6 +10,20 @@ public static class RequestReading
     /// <summary>Docker's boolean query values: 1 or true.</summary>
     public static bool IsTrue(string? value) => value is "1" or "true" or "True";
 
+    /// <summary>A string member of a JSON object; empty when absent or not a string.</summary>
+    public static string Text(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
+
+    /// <summary>A boolean member of a JSON object; false when absent.</summary>
+    public static bool Flag(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.True;
+
+    /// <summary>A string-to-string object member (labels, options); empty when absent.</summary>
+    public static Dictionary<string, string> Map(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
+            ? value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
+            : [];
+
     /// <summary>The request body as JSON; malformed JSON is a 400 with the parser's reason.</summary>
     public static async Task<JsonDocument> ReadJsonAsync(HttpContext context)
     {

@@ -128,7 +128,7 @@ public static class NetworksEndpoints
         }
 
         var until = filters.TryGetValue("until", out var untils) ? untils.Select(u => DockerTimestamp.ParseOptional(u, "until")).Min() : null;
-        var removed = engine.Networks.Prune(n => (until is null || n.Created < until) && Labelled(n, filters));
+        var removed = engine.Networks.Prune(n => (until is null || n.Created < until) && FilterArgs.MatchesLabels(n.Labels, filters));
         return DockerJson.WriteAsync(context, new JsonObject { ["NetworksDeleted"] = new JsonArray([.. removed.Select(r => (JsonNode)r)]) });
     }
 
@@ -170,20 +170,6 @@ public static class NetworksEndpoints
             && (!filters.TryGetValue("scope", out var scopes) || scopes.Contains("local"))
             && (!filters.TryGetValue("type", out var types) || types.Contains(n.Predefined ? "builtin" : "custom"))
             && (!filters.TryGetValue("dangling", out var dangling) || dangling.All(d => (d is "true" or "1") == (!n.Predefined && engine.Networks.ContainersOn(n).Count == 0)))
-            && Labelled(n, filters);
+            && FilterArgs.MatchesLabels(n.Labels, filters);
     }
-
-    private static bool Labelled(NetworkRecord n, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) =>
-        !filters.TryGetValue("label", out var labels) || labels.All(l => l.Split('=', 2) is var kv && n.Labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]));
-
-    private static string Text(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
-
-    private static bool Flag(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.True;
-
-    private static Dictionary<string, string> Map(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
-            ? value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
-            : [];
 }

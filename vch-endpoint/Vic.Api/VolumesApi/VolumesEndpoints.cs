@@ -83,15 +83,9 @@ public static class VolumesEndpoints
         return v =>
             (!filters.TryGetValue("name", out var names) || names.Any(n => v.Name.Contains(n, StringComparison.Ordinal)))
             && (!filters.TryGetValue("driver", out var drivers) || drivers.Contains(v.Driver))
-            && (!filters.TryGetValue("label", out var labels) || labels.All(l => l.Split('=', 2) is var kv && v.Labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1])))
+            && FilterArgs.MatchesLabels(v.Labels, filters)
             && (!filters.TryGetValue("dangling", out var dangling) || dangling.All(d => (d is "true" or "1") == (engine.Volumes.UsedBy(v.Name).Count == 0)));
     }
 
-    private static string Text(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
 
-    private static Dictionary<string, string> Map(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
-            ? value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
-            : [];
 }

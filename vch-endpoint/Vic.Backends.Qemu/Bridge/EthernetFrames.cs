@@ -23,9 +23,8 @@ internal static class EthernetFrames
 
     public static bool IsBroadcast(ReadOnlySpan<byte> frame) => (frame[0] & 1) == 1;
 
-    public static string MacText(ReadOnlySpan<byte> mac) => Convert.ToHexStringLower(mac[..6]) is var h
-        ? string.Join(':', Enumerable.Range(0, 6).Select(i => h.Substring(i * 2, 2)))
-        : "";
+    /// <summary>A MAC as a number: the switch looks one up for every frame, so no string is made.</summary>
+    public static ulong MacKey(ReadOnlySpan<byte> mac) => ((ulong)BinaryPrimitives.ReadUInt16BigEndian(mac) << 32) | BinaryPrimitives.ReadUInt32BigEndian(mac[2..]);
 
     public static byte[] ParseMac(string text) => Convert.FromHexString(text.Replace(":", "", StringComparison.Ordinal));
 

@@ -21,7 +21,7 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
     private readonly Func<string, string> _peerPath;
     private readonly ILogger _logger;
     private readonly Socket _socket;
-    private readonly ConcurrentDictionary<string, Port> _byMac = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<ulong, Port> _byMac = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly IPEndPoint? _upstream;
@@ -51,7 +51,7 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
             _byMac.TryRemove(stale, out _);
         }
 
-        _byMac[port.Mac.ToLowerInvariant()] = new Port(port, new UnixDomainSocketEndPoint(_peerPath(port.ContainerId)));
+        _byMac[EthernetFrames.MacKey(EthernetFrames.ParseMac(port.Mac))] = new Port(port, new UnixDomainSocketEndPoint(_peerPath(port.ContainerId)));
         Log.Joined(_logger, port.ContainerId, port.Mac, string.Join(", ", port.Addresses.Select(a => $"{a.Address}/{a.PrefixLength}")));
     }
 
@@ -119,7 +119,7 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
     /// <summary>Delivers one frame from a port: to us (the gateway), to one port, or to every port on the sender's network.</summary>
     private void Switch(byte[] frame)
     {
-        if (!_byMac.TryGetValue(EthernetFrames.MacText(EthernetFrames.Source(frame)), out var sender))
+        if (!_byMac.TryGetValue(EthernetFrames.MacKey(EthernetFrames.Source(frame)), out var sender))
         {
             return;
         }
@@ -166,7 +166,7 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
                 Send(port, frame);
             }
         }
-        else if (_byMac.TryGetValue(EthernetFrames.MacText(EthernetFrames.Destination(frame)), out var target) && target.IsOn(network.NetworkId))
+        else if (_byMac.TryGetValue(EthernetFrames.MacKey(EthernetFrames.Destination(frame)), out var target) && target.IsOn(network.NetworkId))
         {
             Send(target, frame);
         }
