@@ -121,6 +121,8 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         var cut = await Vch.TryDockerAsync("exec", "probe", "wget", "-T", "3", "-qO-", "http://app/hostname");
         var notThere = await Vch.TryDockerAsync("network", "disconnect", "front", "probe");
         var appId = (await Vch.DockerAsync("inspect", "-f", "{{.Id}}", "app")).StandardOutput.Trim();
+        await Vch.DockerAsync("network", "disconnect", "front", "app");
+        var lastGone = (await Vch.DockerAsync("exec", "app", "ip", "-4", "addr", "show", "eth0")).StandardOutput;
         await Vch.DockerAsync("rm", "-f", "app", "probe");
         var pruned = (await Vch.DockerAsync("network", "prune", "-f")).StandardOutput;
 
@@ -130,6 +132,7 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         Assert.Equal(0, reverse);
         Assert.NotEqual(0, cut.ExitCode);
         Assert.Contains("is not connected to network front", notThere.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("inet ", lastGone, StringComparison.Ordinal);
         Assert.Contains("front", pruned, StringComparison.Ordinal);
     }
 

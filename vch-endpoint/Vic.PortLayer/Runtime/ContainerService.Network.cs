@@ -31,18 +31,23 @@ public sealed partial class ContainerService
 
     private async Task ApplyNetworkAsync(ContainerRecord record, CancellationToken cancellationToken)
     {
-        if (!_running.TryGetValue(record.Id, out var running) || record.Networks.Count == 0)
+        if (!_running.TryGetValue(record.Id, out var running))
         {
             return;
         }
 
-        _fabric?.Join(BridgePortOf(record));
-        var spec = GuestNetworkOf(record, _publicNics.GetValueOrDefault(record.Id));
-        if (spec is null)
+        var publicNic = _publicNics.GetValueOrDefault(record.Id);
+        if (NetworksOf(record).Count == 0)
         {
-            return;
+            // Disconnected from its last bridge network: off the segment, and eth0 without addresses.
+            _fabric?.Leave(record.Id);
+        }
+        else
+        {
+            _fabric?.Join(BridgePortOf(record));
         }
 
+        var spec = GuestNetworkOf(record, publicNic) ?? new NetworkSpec(record.MacAddress, [], publicNic?.Address, null, null);
         await running.RequestAsync(FrameType.Network, Payloads.Json(spec, InteractionJson.Default.NetworkSpec), cancellationToken).ConfigureAwait(false);
     }
 
