@@ -50,6 +50,10 @@ internal static class GuestNetwork
 
         if (spec.BridgeAddresses.Count == 0)
         {
+            // No network left: 0.0.0.0 removes the primary address (down alone would keep it).
+            var request = Request(BridgeNic);
+            WriteInet(request.AsSpan(16), IPAddress.Any);
+            Call(fd, SiocSIfAddr, request, $"clear the address of {BridgeNic}");
             SetUp(fd, BridgeNic, false);
         }
 
