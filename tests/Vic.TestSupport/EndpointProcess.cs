@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Vic.Endpoint.Hosting;
+using Vic.PortLayer.Networks;
 
 namespace Vic.TestSupport;
 
@@ -44,12 +43,8 @@ public sealed class EndpointProcess : IAsyncDisposable
 
     public static string EndpointDll => typeof(VchEndpointHost).Assembly.Location;
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A free loopback port outside the ephemeral range, so no outgoing connection takes it before it is bound.</summary>
+    public static int FreePort() => HostPorts.PickFree("tcp", "127.0.0.1", []);
 
     /// <summary>Starts the endpoint with <paramref name="arguments"/>; does not wait for it.</summary>
     public static EndpointProcess Launch(int port, params string[] arguments)

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Vic.Interaction;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Containers;
@@ -69,7 +68,7 @@ public sealed partial class ContainerService
                 int hostPort;
                 if (hostFirst == 0)
                 {
-                    hostPort = FreePort(protocol, hostIp);
+                    hostPort = HostPorts.PickFree(protocol, hostIp, Taken(ports, protocol));
                 }
                 else if (last > first)
                 {
@@ -77,14 +76,14 @@ public sealed partial class ContainerService
                 }
                 else
                 {
-                    hostPort = Enumerable.Range(hostFirst, hostLast - hostFirst + 1).FirstOrDefault(p => IsFree(protocol, hostIp, p) && ports.All(q => q.HostPort != p || q.Protocol != protocol));
+                    hostPort = Enumerable.Range(hostFirst, hostLast - hostFirst + 1).FirstOrDefault(p => HostPorts.IsFree(protocol, hostIp, p) && ports.All(q => q.HostPort != p || q.Protocol != protocol));
                     if (hostPort == 0)
                     {
                         throw Allocated(record, hostIp, hostFirst);
                     }
                 }
 
-                if (!IsFree(protocol, hostIp, hostPort) || ports.Any(p => p.HostPort == hostPort && p.Protocol == protocol))
+                if (!HostPorts.IsFree(protocol, hostIp, hostPort) || ports.Any(p => p.HostPort == hostPort && p.Protocol == protocol))
                 {
                     throw Allocated(record, hostIp, hostPort);
                 }
@@ -102,7 +101,7 @@ public sealed partial class ContainerService
                 {
                     if (!ports.Any(p => p.ContainerPort == port && p.Protocol == protocol))
                     {
-                        ports.Add(new PublishedPort(protocol, port, "0.0.0.0", FreePort(protocol, "0.0.0.0")));
+                        ports.Add(new PublishedPort(protocol, port, "0.0.0.0", HostPorts.PickFree(protocol, "0.0.0.0", Taken(ports, protocol))));
                     }
                 }
             }
@@ -111,30 +110,11 @@ public sealed partial class ContainerService
         return ports;
     }
 
+    private static int[] Taken(List<PublishedPort> ports, string protocol) =>
+        [.. ports.Where(p => p.Protocol == protocol).Select(p => p.HostPort)];
+
     private static PortLayerException Allocated(ContainerRecord record, string hostIp, int hostPort) =>
         new(ErrorKind.System, $"driver failed programming external connectivity on endpoint {record.Name} ({record.Id}): Bind for {hostIp}:{hostPort} failed: port is already allocated");
-
-    private static bool IsFree(string protocol, string hostIp, int port)
-    {
-        try
-        {
-            using var socket = new Socket(AddressFamily.InterNetwork, protocol == "udp" ? SocketType.Dgram : SocketType.Stream, protocol == "udp" ? ProtocolType.Udp : ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(hostIp), port));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>A port the kernel calls free now; the hypervisor binds it a moment later.</summary>
-    private static int FreePort(string protocol, string hostIp)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, protocol == "udp" ? SocketType.Dgram : SocketType.Stream, protocol == "udp" ? ProtocolType.Udp : ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Parse(hostIp), 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     /// <summary>How the ContainerVM is wired; null for a container on the <c>none</c> network.</summary>
     private VmNetworkSpec? VmNetworkOf(ContainerRecord record)
