@@ -65,6 +65,7 @@ internal static class RootFilesystem
             }
         }
 
+        MountShares(root, spec.Shares, diskWait);
         MountSystem(root);
         WriteIdentity(root, spec);
         if (spec.Hostname.Length > 0)
@@ -73,6 +74,49 @@ internal static class RootFilesystem
         }
 
         return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]);
+    }
+
+    /// <summary>
+    /// Mounts each host folder shared with the VM (virtiofs, by tag) aside, then binds it, or the one
+    /// file asked for, into the root. A share added to a running clone shows up a moment after the
+    /// spec arrives, so the mount is retried until the disks' deadline.
+    /// </summary>
+    private static void MountShares(string root, IReadOnlyList<ShareSpec> shares, TimeSpan wait)
+    {
+        for (var i = 0; i < shares.Count; i++)
+        {
+            var share = shares[i];
+            var staging = Directory.CreateDirectory($"{Mounts}/shares/{i}").FullName;
+            var flags = share.ReadOnly ? Native.MsRdonly : 0;
+            var deadline = DateTime.UtcNow + wait;
+            while (Native.mount(share.Tag, staging, "virtiofs", flags, null) != 0)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    Native.Check(-1, $"mount host folder {share.Tag} at {share.Path}");
+                }
+
+                Thread.Sleep(10);
+            }
+
+            var source = share.FileName is null ? staging : Path.Combine(staging, share.FileName);
+            var target = root + share.Path;
+            if (share.FileName is null)
+            {
+                Directory.CreateDirectory(target);
+            }
+            else if (!File.Exists(target))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.WriteAllBytes(target, []);
+            }
+
+            Native.Check(Native.mount(source, target, null, Native.MsBind, null), $"bind host folder at {share.Path}");
+            if (share.ReadOnly)
+            {
+                Native.Check(Native.mount(null, target, null, Native.MsBind | Native.MsRemount | Native.MsRdonly, null), $"read-only host folder at {share.Path}");
+            }
+        }
     }
 
     private static bool IsEmptyVolume(string path) =>

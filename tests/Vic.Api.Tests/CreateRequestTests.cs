@@ -97,4 +97,34 @@ public sealed class CreateRequestTests
 
         Assert.Equal(message, Assert.Throws<PortLayerException>(() => CreateRequest.PortBindingsOf(json.RootElement)).Message);
     }
+
+    [Fact]
+    public void HostPathsInBindsAndBindMountsBecomeHostBindsNotVolumes()
+    {
+        using var json = JsonDocument.Parse("""
+            {"Image":"busybox","Volumes":{"/data":{},"/anon":{}},
+             "HostConfig":{"Binds":["/srv/data:/data:ro,z","named:/named","/etc/app.conf:/etc/app.conf"],
+               "Mounts":[{"Type":"bind","Source":"/srv/logs/","Target":"/logs","ReadOnly":true},{"Type":"volume","Source":"v","Target":"/v"}]}}
+            """);
+
+        var (_, _, config) = CreateRequest.Parse(json.RootElement);
+
+        Assert.Equal(
+            [new HostBind("/srv/data", "/data", ReadOnly: true), new HostBind("/etc/app.conf", "/etc/app.conf"), new HostBind("/srv/logs", "/logs", ReadOnly: true, CreateSource: false)],
+            config.Binds);
+        Assert.Equal(["named:/named", "v:/v", ":/anon"], config.Mounts.Select(m => $"{m.Name}:{m.Target}"));
+    }
+
+    [Theory]
+    [InlineData("""{"Binds":["/a:/b:bogus"]}""", "invalid mode: bogus")]
+    [InlineData("""{"Binds":["/a/../etc:/b"]}""", "invalid mount config for type \"bind\": invalid mount path: '/a/../etc' mount path must be absolute")]
+    [InlineData("""{"Binds":["/a:relative"]}""", "invalid mount config: the mount point must be an absolute path, not \"relative\"")]
+    [InlineData("""{"Mounts":[{"Type":"bind","Source":"","Target":"/m"}]}""", "invalid mount config for type \"bind\": field Source must not be empty")]
+    [InlineData("""{"Mounts":[{"Type":"bind","Source":"rel","Target":"/m"}]}""", "invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute")]
+    public void BadHostBindsAreRefused(string host, string message)
+    {
+        using var json = JsonDocument.Parse(host);
+
+        Assert.Equal(message, Assert.Throws<PortLayerException>(() => CreateRequest.BindsOf(json.RootElement)).Message);
+    }
 }

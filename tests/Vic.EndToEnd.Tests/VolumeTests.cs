@@ -58,15 +58,55 @@ public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchF
     }
 
     [Fact]
-    public async Task HostBindMountsAndBadNamesAreRefusedWithClearWords()
+    public async Task AHostFolderIsSharedBothWaysAlsoAcrossAnEndpointCrash()
     {
-        var bind = await Vch.TryDockerAsync("run", "--rm", "-v", "/tmp:/host", "busybox", "true");
+        using var host = new TempDirectory("bind");
+        File.WriteAllText(host.Combine("from-host"), "host-wrote\n");
+        File.WriteAllText(host.Combine("app.conf"), "setting=1\n");
+        var created = host.Combine("made", "by-run");
+
+        await Vch.DockerAsync("run", "-d", "--name", "binder", "-v", $"{host.Path}:/data", "-v", $"{created}:/made", "busybox", "sh", "-c", "echo container-wrote > /data/from-container; touch /made/here; exec sleep 600");
+        var seen = await Eventually.WaitForAsync(() => Task.FromResult(File.Exists(host.Combine("from-container")) ? File.ReadAllText(host.Combine("from-container")) : ""), s => s.Length > 0, TimeSpan.FromSeconds(20));
+        File.WriteAllText(host.Combine("later"), "written-while-running\n");
+        var live = (await Vch.DockerAsync("exec", "binder", "cat", "/data/from-host", "/data/later")).StandardOutput;
+        var mounts = (await Vch.DockerAsync("inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}};{{end}}", "binder")).StandardOutput.Trim();
+
+        await Vch.CrashAndRestartAsync(() =>
+        {
+            File.WriteAllText(host.Combine("during-crash"), "still-shared\n");
+            return Task.CompletedTask;
+        });
+        var afterCrash = (await Vch.DockerAsync("exec", "binder", "cat", "/data/during-crash")).StandardOutput;
+        await Vch.DockerAsync("rm", "-f", "binder");
+
+        var readOnly = await Vch.DockerAsync(
+            "run", "--rm", "-v", $"{host.Path}:/data:ro", "-v", $"{host.Combine("app.conf")}:/etc/app.conf", "busybox", "sh", "-c",
+            "cat /etc/app.conf; echo x > /data/refused 2>/dev/null || echo read-only; echo setting=2 >> /etc/app.conf");
+        var viaMount = await Vch.DockerAsync("run", "--rm", "--mount", $"type=bind,source={host.Path},target=/m,readonly", "busybox", "cat", "/m/from-host");
+        var missing = await Vch.TryDockerAsync("run", "--rm", "--mount", $"type=bind,source={host.Combine("nope")},target=/m", "busybox", "true");
+
+        Assert.Equal("container-wrote\n", seen);
+        Assert.Equal("host-wrote\nwritten-while-running\n", live);
+        Assert.Equal($"bind {host.Path} /data true;bind {created} /made true;", mounts);
+        Assert.Equal("still-shared\n", afterCrash);
+        Assert.True(File.Exists(Path.Combine(created, "here")));
+        Assert.Equal("setting=1\nread-only\n", readOnly.StandardOutput);
+        Assert.False(File.Exists(host.Combine("refused")));
+        Assert.Equal("setting=1\nsetting=2\n", File.ReadAllText(host.Combine("app.conf")));
+        Assert.Equal("host-wrote\n", viaMount.StandardOutput);
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains($"bind source path does not exist: {host.Combine("nope")}", missing.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BadVolumeNamesAreRefusedWithClearWords()
+    {
         var badName = await Vch.TryDockerAsync("volume", "create", "bad/name");
         var missing = await Vch.TryDockerAsync("volume", "inspect", "nosuch");
+        var relative = await Vch.TryDockerAsync("run", "--rm", "--mount", "type=bind,source=,target=/m", "busybox", "true");
 
-        Assert.NotEqual(0, bind.ExitCode);
-        Assert.Contains("bind mounts of host paths (/tmp) are not served by this VCH yet", bind.StandardError, StringComparison.Ordinal);
         Assert.Contains("includes invalid characters for a local volume name", badName.StandardError, StringComparison.Ordinal);
         Assert.Contains("no such volume", missing.StandardError, StringComparison.Ordinal);
+        Assert.NotEqual(0, relative.ExitCode);
     }
 }

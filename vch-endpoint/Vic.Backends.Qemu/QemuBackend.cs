@@ -82,7 +82,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             throw PortLayerException.Conflict($"ContainerVM {spec.ContainerId} already exists");
         }
 
-        var record = new VmRecord { VmId = spec.ContainerId, Name = spec.Name, Resources = spec.Resources, Disks = spec.Disks, ExtraConfig = spec.ExtraConfig, Network = spec.Network };
+        var record = new VmRecord { VmId = spec.ContainerId, Name = spec.Name, Resources = spec.Resources, Disks = spec.Disks, ExtraConfig = spec.ExtraConfig, Network = spec.Network, Shares = spec.Shares ?? [] };
         folder.Write(record);
         _running[spec.ContainerId] = false;
         return Task.FromResult(ToVm(record, PowerState.Off));
@@ -117,12 +117,19 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
                 await HotAddAsync(qmp, disk, cancellationToken).ConfigureAwait(false);
             }
 
+            if (record.Shares.Count > 0)
+            {
+                await SharedFolders.StartAsync(_options.VirtioFsDaemon, folder, record.Shares, cancellationToken).ConfigureAwait(false);
+                await SharedFolders.HotAddAsync(qmp, folder, record.Shares, cancellationToken).ConfigureAwait(false);
+            }
+
             Log.Cloned(_logger, spec.ContainerId, launched, restored - launched, watch.ElapsedMilliseconds - restored);
         }
         catch
         {
             Release(record);
             QemuProcess.Kill(folder.Read().Pid, folder);
+            SharedFolders.Stop(folder);
             throw;
         }
 
@@ -143,12 +150,14 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         Reserve(record);
         try
         {
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null, NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
+            await SharedFolders.StartAsync(_options.VirtioFsDaemon, folder, record.Shares, cancellationToken).ConfigureAwait(false);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null, NicsOf(record), record.Shares), folder, cancellationToken).ConfigureAwait(false);
             folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot });
         }
         catch
         {
             Release(record);
+            SharedFolders.Stop(folder);
             throw;
         }
 
@@ -246,6 +255,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     {
         var folder = Existing(vmId);
         await PowerOffAsync(vmId, force: true, cancellationToken).ConfigureAwait(false);
+        SharedFolders.Stop(folder);
         Directory.Delete(folder.Path, recursive: true);
         _running.TryRemove(vmId, out _);
         await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: true), cancellationToken).ConfigureAwait(false);
@@ -427,6 +437,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     {
         if (_running.TryUpdate(vmId, false, true))
         {
+            SharedFolders.Stop(FolderOf(vmId));
             Log.Stopped(_logger, vmId);
             await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: false)).ConfigureAwait(false);
         }
@@ -470,6 +481,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         foreach (var disk in spec.Disks)
         {
             ValidateDisk(disk);
+        }
+
+        foreach (var share in spec.Shares ?? [])
+        {
+            SharedFolders.Prepare(share);
         }
     }
 

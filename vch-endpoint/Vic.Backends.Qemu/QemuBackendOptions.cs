@@ -31,5 +31,8 @@ public sealed record QemuBackendOptions(
     /// <summary>Where templates are kept; shared by backends of one host (tests share one across VCHs).</summary>
     public string? TemplateDirectory { get; init; }
 
+    /// <summary>The virtiofs daemon that serves host folders to ContainerVMs (Debian's qemu-system-common has it).</summary>
+    public string VirtioFsDaemon { get; init; } = "/usr/lib/qemu/virtiofsd";
+
     public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel";
 }

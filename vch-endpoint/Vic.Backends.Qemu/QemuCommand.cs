@@ -10,7 +10,7 @@ namespace Vic.Backends.Qemu;
 internal static class QemuCommand
 {
     /// <summary>Changes whenever the machine's devices change, so older templates are not restored into it.</summary>
-    public const int MachineLayout = 2;
+    public const int MachineLayout = 3;
 
     /// <summary>
     /// The public NIC as QEMU's user-mode network (slirp) addresses it: the guest's address, the
@@ -18,14 +18,17 @@ internal static class QemuCommand
     /// </summary>
     public static readonly PublicNic PublicNic = new("10.0.2.15/24", "10.0.2.2", ["10.0.2.3"]);
 
-    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming, NicBackends? nics = null)
+    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming, NicBackends? nics = null, IReadOnlyList<SharedFolder>? shares = null)
     {
         var args = new List<string>
         {
             "-name", "vic-" + System.IO.Path.GetFileName(folder.Path),
-            "-machine", $"pc,accel={accelerator}",
+            "-machine", $"pc,accel={accelerator},memory-backend=ram",
             "-smp", resources.Cpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{resources.MemoryBytes >> 20}M",
+
+            // Shared memory, so a virtiofs daemon can serve host folders to any VM, clones included.
+            "-object", $"memory-backend-memfd,id=ram,size={resources.MemoryBytes >> 20}M,share=on",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-daemonize", "-pidfile", folder.PidFile,
             "-kernel", options.Kernel, "-initrd", options.Initramfs, "-append", options.CommandLine,
@@ -50,6 +53,7 @@ internal static class QemuCommand
             args.Add($"virtio-blk-pci,drive=d-{disk.Id},serial={disk.Id},id=dev-{disk.Id}");
         }
 
+        args.AddRange(SharedFolders.BootArguments(folder, shares ?? []));
         if (incoming is not null)
         {
             args.Add("-incoming");

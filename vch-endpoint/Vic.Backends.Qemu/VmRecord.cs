@@ -22,6 +22,9 @@ internal sealed record VmRecord
     /// <summary>How the VM is wired; null for a VM with its NICs unplugged (<c>--network none</c>).</summary>
     public VmNetworkSpec? Network { get; init; }
 
+    /// <summary>Host folders shared with the VM, plugged in at every start.</summary>
+    public IReadOnlyList<SharedFolder> Shares { get; init; } = [];
+
     public ProvisioningPath Provisioning { get; init; } = ProvisioningPath.ColdBoot;
 
     public int? Pid { get; init; }

@@ -14,6 +14,11 @@ public sealed record HelloMessage(int Version, string Kernel, string BootId);
 /// <param name="Path">For volumes: where to mount it in the container.</param>
 public sealed record DiskSpec(string Serial, string Role, int Index, string? Path = null, bool ReadOnly = false);
 
+/// <summary>A host folder shared with the VM (virtiofs), found in the guest by its tag.</summary>
+/// <param name="Path">Where it goes in the container.</param>
+/// <param name="FileName">For a bound file: its name in the shared folder (its host folder); null binds the whole share.</param>
+public sealed record ShareSpec(string Tag, string Path, bool ReadOnly, string? FileName = null);
+
 /// <summary>Everything the tether needs to turn the VM into the container.</summary>
 public sealed record ContainerSpec
 {
@@ -37,6 +42,9 @@ public sealed record ContainerSpec
     public bool OpenStdin { get; init; }
 
     public IReadOnlyList<DiskSpec> Disks { get; init; } = [];
+
+    /// <summary>Host folders the VM has as shared file systems, and where each goes in the container.</summary>
+    public IReadOnlyList<ShareSpec> Shares { get; init; } = [];
 
     /// <summary>Extra /etc/hosts lines beyond localhost and the container's own name.</summary>
     public IReadOnlyList<string> ExtraHosts { get; init; } = [];

@@ -24,7 +24,7 @@ public static class ContainerViews
         ["Mounts"] = Mounts(c, volumes),
     };
 
-    /// <summary>The Mounts of inspect and ps: one volume each, with where its disk lives.</summary>
+    /// <summary>The Mounts of inspect and ps: one per volume, with where its disk lives, and one per host bind.</summary>
     public static JsonArray Mounts(ContainerRecord c, Vic.PortLayer.Volumes.VolumeService volumes) =>
         new([.. c.Config.Mounts.Select(m => (JsonNode)new JsonObject
         {
@@ -36,7 +36,15 @@ public static class ContainerViews
             ["Mode"] = m.ReadOnly ? "ro" : "",
             ["RW"] = !m.ReadOnly,
             ["Propagation"] = "",
-        })]);
+        }).Concat(c.Config.Binds.Select(b => (JsonNode)new JsonObject
+        {
+            ["Type"] = "bind",
+            ["Source"] = b.Source,
+            ["Destination"] = b.Target,
+            ["Mode"] = b.ReadOnly ? "ro" : "",
+            ["RW"] = !b.ReadOnly,
+            ["Propagation"] = "rprivate",
+        }))]);
 
     public static JsonObject Inspect(ContainerRecord c, string dataDirectory, Vic.PortLayer.Volumes.VolumeService volumes)
     {
@@ -93,7 +101,8 @@ public static class ContainerViews
                 ["Dns"] = Array(config.Dns),
                 ["DnsSearch"] = Array(config.DnsSearch),
                 ["Init"] = config.Init ? true : null,
-                ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.Find(m.Name) is { Anonymous: false }).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")]),
+                ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.Find(m.Name) is { Anonymous: false }).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")
+                    .Concat(config.Binds.Where(b => b.CreateSource).Select(b => (JsonNode)$"{b.Source}:{b.Target}{(b.ReadOnly ? ":ro" : "")}"))]),
             },
             ["GraphDriver"] = new JsonObject { ["Name"] = "vmdk", ["Data"] = new JsonObject { ["Scratch"] = Path.Combine(folder, "scratch.vmdk") } },
             ["Mounts"] = Mounts(c, volumes),

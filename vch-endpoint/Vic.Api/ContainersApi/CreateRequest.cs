@@ -51,6 +51,7 @@ public static class CreateRequest
             Healthcheck = body.TryGetProperty("Healthcheck", out var health) ? HealthcheckConfig.FromJson(health) : null,
             Init = Flag(host, "Init"),
             Mounts = MountsOf(body, host),
+            Binds = BindsOf(host),
             ExtraHosts = Strings(host, "ExtraHosts"),
             Dns = Strings(host, "Dns"),
             DnsSearch = Strings(host, "DnsSearch"),
@@ -85,7 +86,7 @@ public static class CreateRequest
 
             if (parts[0].StartsWith('/'))
             {
-                throw PortLayerException.NotImplemented($"bind mounts of host paths ({parts[0]}) are not served by this VCH yet; use a named volume");
+                continue;
             }
 
             var options = parts.Length > 2 ? parts[2].Split(',') : [];
@@ -97,6 +98,11 @@ public static class CreateRequest
             foreach (var mount in list.EnumerateArray())
             {
                 var type = Text(mount, "Type");
+                if (type == "bind")
+                {
+                    continue;
+                }
+
                 if (type is not ("volume" or ""))
                 {
                     throw PortLayerException.NotImplemented($"mounts of type {type} are not served by this VCH yet; use a volume");
@@ -108,19 +114,67 @@ public static class CreateRequest
 
         if (body.TryGetProperty("Volumes", out var volumes) && volumes.ValueKind == JsonValueKind.Object)
         {
-            foreach (var path in volumes.EnumerateObject().Select(p => p.Name).Where(p => mounts.All(m => m.Target != p)))
+            // Clients list bind targets here too (compose does): those are not volumes.
+            var bound = BindsOf(host).Select(b => b.Target).ToHashSet();
+            foreach (var path in volumes.EnumerateObject().Select(p => p.Name).Where(p => mounts.All(m => m.Target != p) && !bound.Contains(p.TrimEnd('/'))))
             {
                 mounts.Add(new(string.Empty, Target(path)));
             }
         }
 
         return mounts;
-
-        static string Target(string path) =>
-            path.StartsWith('/') && path.Length > 1
-                ? path.TrimEnd('/')
-                : throw PortLayerException.InvalidParameter($"invalid mount config: the mount point must be an absolute path, not \"{path}\"");
     }
+
+    /// <summary>
+    /// The host folders asked for: <c>HostConfig.Binds</c> whose source is an absolute path
+    /// (<c>/host:/path[:ro]</c>) and <c>HostConfig.Mounts</c> of type bind, whose source must exist.
+    /// </summary>
+    public static IReadOnlyList<HostBind> BindsOf(JsonElement host)
+    {
+        var binds = new List<HostBind>();
+        foreach (var bind in Strings(host, "Binds").Where(b => b.StartsWith('/')))
+        {
+            var parts = bind.Split(':');
+            if (parts.Length is < 2 or > 3)
+            {
+                throw PortLayerException.InvalidParameter($"invalid volume specification: '{bind}'");
+            }
+
+            var options = parts.Length > 2 ? parts[2].Split(',') : [];
+            if (options.FirstOrDefault(o => o is not ("ro" or "rw" or "z" or "Z" or "nocopy" or "private" or "rprivate" or "shared" or "rshared" or "slave" or "rslave")) is { } unknown)
+            {
+                throw PortLayerException.InvalidParameter($"invalid mode: {unknown}");
+            }
+
+            binds.Add(new HostBind(SourcePath(parts[0]), Target(parts[1]), options.Contains("ro")));
+        }
+
+        if (host.ValueKind == JsonValueKind.Object && host.TryGetProperty("Mounts", out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var mount in list.EnumerateArray().Where(m => Text(m, "Type") == "bind"))
+            {
+                var source = Text(mount, "Source");
+                if (source.Length == 0)
+                {
+                    throw PortLayerException.InvalidParameter("invalid mount config for type \"bind\": field Source must not be empty");
+                }
+
+                binds.Add(new HostBind(SourcePath(source), Target(Text(mount, "Target")), Flag(mount, "ReadOnly"), CreateSource: false));
+            }
+        }
+
+        return binds;
+
+        static string SourcePath(string path) =>
+            Path.IsPathFullyQualified(path) && !path.Split('/').Contains("..")
+                ? (path.Length > 1 ? path.TrimEnd('/') : path)
+                : throw PortLayerException.InvalidParameter($"invalid mount config for type \"bind\": invalid mount path: '{path}' mount path must be absolute");
+    }
+
+    private static string Target(string path) =>
+        path.StartsWith('/') && path.Length > 1
+            ? path.TrimEnd('/')
+            : throw PortLayerException.InvalidParameter($"invalid mount config: the mount point must be an absolute path, not \"{path}\"");
 
     /// <summary><c>HostConfig.PortBindings</c>: <c>{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}</c>.</summary>
     public static IReadOnlyList<PortBinding> PortBindingsOf(JsonElement host)

@@ -90,7 +90,15 @@ public sealed record ContainerVmSpec(
     VmResources Resources,
     IReadOnlyList<DiskAttachment> Disks,
     IReadOnlyDictionary<string, string> ExtraConfig,
-    VmNetworkSpec? Network = null);
+    VmNetworkSpec? Network = null,
+    IReadOnlyList<SharedFolder>? Shares = null);
+
+/// <summary>
+/// A host folder the ContainerVM sees as a file system named <see cref="Tag"/> (virtiofs on QEMU).
+/// A backend whose VMs do not run on this host refuses it.
+/// </summary>
+/// <param name="CreateIfMissing">Make the host folder when it does not exist, as <c>docker run -v</c> does.</param>
+public sealed record SharedFolder(string Tag, string HostPath, bool ReadOnly, bool CreateIfMissing);
 
 /// <summary>
 /// How a ContainerVM is wired: its NIC on the VCH's bridge segment (with the MAC the guest takes),

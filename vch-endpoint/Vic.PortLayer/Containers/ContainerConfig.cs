@@ -55,6 +55,9 @@ public sealed record ContainerConfig
     /// <summary>The volumes mounted into the container (named, or anonymous from -v /path and the image's VOLUME).</summary>
     public IReadOnlyList<Volumes.VolumeMount> Mounts { get; init; } = [];
 
+    /// <summary>Host folders bound into the container.</summary>
+    public IReadOnlyList<HostBind> Binds { get; init; } = [];
+
     /// <summary>--init: a minimal init reaps zombies and forwards signals to the process.</summary>
     public bool Init { get; init; }
 
@@ -86,7 +89,7 @@ public sealed record ContainerConfig
         && ExtraHosts.SequenceEqual(other.ExtraHosts) && Dns.SequenceEqual(other.Dns) && DnsSearch.SequenceEqual(other.DnsSearch)
         && (WorkingDir, User, Hostname, Domainname, Tty, OpenStdin, StdinOnce, AutoRemove, MemoryBytes, Cpus, StopSignal, StopTimeout, RestartPolicy)
             == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
-        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts)
+        && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts) && Binds.SequenceEqual(other.Binds)
         && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
         && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links)
         && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));

@@ -75,7 +75,7 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.InvalidParameter("no command specified");
         }
 
-        config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig)) };
+        config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds) };
 
         var mergedLabels = new Dictionary<string, string>(found.Labels);
         foreach (var (key, value) in labels)
@@ -168,7 +168,7 @@ public sealed partial class ContainerService : IDisposable
         var config = record.Config;
         var ports = ResolvePorts(record);
         record = _containers.Change(record.Id, r => r with { Ports = ports }, null);
-        var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }, VmNetworkOf(record)), cancellationToken).ConfigureAwait(false);
+        var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }, VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
         _publicNics[record.Id] = vm.Public;
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
         if (answer != TetherAnswer.Hello || running is null)
@@ -218,10 +218,24 @@ public sealed partial class ContainerService : IDisposable
     /// Names every mount's volume, creating those that do not exist yet (as dockerd does for -v
     /// name:/path) and an anonymous one for each bare path and each VOLUME of the image not mounted otherwise.
     /// </summary>
-    private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes)
+    private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes, IReadOnlyList<HostBind> binds)
     {
         var mounts = new List<Volumes.VolumeMount>();
-        foreach (var mount in requested.Concat(imageVolumes.Where(t => requested.All(m => m.Target != t)).Select(t => new Volumes.VolumeMount("", t))))
+        foreach (var bind in binds)
+        {
+            if (binds.Count(b => b.Target == bind.Target) > 1 || requested.Any(m => m.Target == bind.Target))
+            {
+                throw PortLayerException.InvalidParameter($"Duplicate mount point: {bind.Target}");
+            }
+
+            if (!bind.CreateSource && !Directory.Exists(bind.Source) && !File.Exists(bind.Source))
+            {
+                throw PortLayerException.InvalidParameter($"invalid mount config for type \"bind\": bind source path does not exist: {bind.Source}");
+            }
+        }
+
+        // A bind over an image VOLUME path takes its place, as on dockerd.
+        foreach (var mount in requested.Concat(imageVolumes.Where(t => requested.All(m => m.Target != t) && binds.All(b => b.Target != t)).Select(t => new Volumes.VolumeMount("", t))))
         {
             if (mounts.Any(m => m.Target == mount.Target))
             {
@@ -250,11 +264,21 @@ public sealed partial class ContainerService : IDisposable
             Tty = config.Tty,
             OpenStdin = config.OpenStdin,
             Disks = [.. disks.Select(d => DiskSpecOf(d, record.Config))],
+            Shares = [.. config.Binds.Select((b, i) => new ShareSpec(ShareTag(i), b.Target, b.ReadOnly, File.Exists(b.Source) ? Path.GetFileName(b.Source) : null))],
             ExtraHosts = config.ExtraHosts,
             Dns = config.Dns,
             DnsSearch = config.DnsSearch,
         };
     }
+
+    /// <summary>The container's host binds as the backend shares them with its ContainerVM.</summary>
+    /// <remarks>A bound file is served through its folder, which is all a shared file system can share.</remarks>
+    private static List<SharedFolder> SharesOf(ContainerConfig config) =>
+        [.. config.Binds.Select((b, i) => File.Exists(b.Source)
+            ? new SharedFolder(ShareTag(i), Path.GetDirectoryName(b.Source)!, b.ReadOnly, CreateIfMissing: false)
+            : new SharedFolder(ShareTag(i), b.Source, b.ReadOnly, b.CreateSource))];
+
+    private static string ShareTag(int index) => $"vic-bind-{index}";
 
     private static DiskSpec DiskSpecOf(DiskAttachment disk, ContainerConfig config)
     {
