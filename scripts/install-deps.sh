@@ -22,6 +22,8 @@ packages=(
   xorriso          # bootstrap.iso (iso/build.sh)
   isolinux         # its El Torito boot loader
   syslinux-common  # isolinux's ldlinux.c32
+  golang-go                         # builds tools/vcsim, the vCenter simulator the vSphere tests talk to
+  golang-github-vmware-govmomi-dev  # govmomi's simulator package (scripts/build-vcsim.sh)
 )
 
 if ! command -v dotnet >/dev/null; then
