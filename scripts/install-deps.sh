@@ -24,6 +24,8 @@ packages=(
   syslinux-common  # isolinux's ldlinux.c32
   golang-go                         # builds tools/vcsim, the vCenter simulator the vSphere tests talk to
   golang-github-vmware-govmomi-dev  # govmomi's simulator package (scripts/build-vcsim.sh)
+  nfs-ganesha      # a userspace NFSv4 server: the tests' NFS volume store (no kernel nfsd needed)
+  nfs-ganesha-vfs  # its back end that exports a local folder
 )
 
 if ! command -v dotnet >/dev/null; then
