@@ -36,6 +36,7 @@ modules_wanted=(
   overlay ext4
   vmw_pvscsi sd_mod vmxnet3 vmw_vsock_vmci_transport
   9p 9pnet_virtio virtiofs
+  nfs nfsv4
   acpiphp pciehp shpchp # PCI hot-add after an instant-clone restore (pc: ACPI, q35: PCIe native)
 )
 cmdline="console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel"

@@ -4,8 +4,8 @@ namespace Vic.Tether;
 
 /// <summary>
 /// Turns the VM's disks into the container's root: each layer disk mounted read-only, stacked with
-/// overlayfs over the scratch disk, with /proc, /sys, /dev, volumes, hostname, /etc/hosts and
-/// /etc/resolv.conf in place.
+/// overlayfs over the scratch disk, with /proc, /sys, /dev, volumes (disks and NFS), host folders,
+/// hostname, /etc/hosts and /etc/resolv.conf in place.
 /// </summary>
 internal static class RootFilesystem
 {
@@ -48,23 +48,12 @@ internal static class RootFilesystem
 
         foreach (var volume in spec.Disks.Where(d => d.Role == "volume" && d.Path is not null))
         {
-            // Mounted aside first: an empty volume gets what the image has at its path, as on dockerd.
             var staging = Directory.CreateDirectory($"{Mounts}/volumes/{volume.Index}").FullName;
             Native.Check(Native.mount(devices[volume.Serial], staging, "ext4", volume.ReadOnly ? Native.MsRdonly : 0, null), $"mount volume {volume.Path}");
-            var target = root + volume.Path;
-            if (!volume.ReadOnly && Directory.Exists(target) && IsEmptyVolume(staging))
-            {
-                CopyTree(target, staging);
-            }
-
-            Directory.CreateDirectory(target);
-            Native.Check(Native.mount(staging, target, null, Native.MsBind, null), $"bind volume {volume.Path}");
-            if (volume.ReadOnly)
-            {
-                Native.Check(Native.mount(null, target, null, Native.MsBind | Native.MsRemount | Native.MsRdonly, null), $"read-only volume {volume.Path}");
-            }
+            BindVolume(root, staging, volume.Path!, volume.ReadOnly);
         }
 
+        MountNfsVolumes(root, spec.NfsVolumes, diskWait);
         MountShares(root, spec.Shares, diskWait);
         MountSystem(root);
         WriteIdentity(root, spec);
@@ -74,6 +63,52 @@ internal static class RootFilesystem
         }
 
         return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]);
+    }
+
+    /// <summary>
+    /// Binds a volume mounted aside at <paramref name="staging"/> into the root. An empty writable
+    /// volume first gets what the image has at its path, as on dockerd.
+    /// </summary>
+    private static void BindVolume(string root, string staging, string path, bool readOnly)
+    {
+        var target = root + path;
+        if (!readOnly && Directory.Exists(target) && IsEmptyVolume(staging))
+        {
+            CopyTree(target, staging);
+        }
+
+        Directory.CreateDirectory(target);
+        Native.Check(Native.mount(staging, target, null, Native.MsBind, null), $"bind volume {path}");
+        if (readOnly)
+        {
+            Native.Check(Native.mount(null, target, null, Native.MsBind | Native.MsRemount | Native.MsRdonly, null), $"read-only volume {path}");
+        }
+    }
+
+    /// <summary>
+    /// Mounts each NFS volume (NFSv4, by address: the kernel resolves no names) aside and binds it.
+    /// The NICs were addressed just before; the first mount may still race the link, so it retries.
+    /// </summary>
+    private static void MountNfsVolumes(string root, IReadOnlyList<NfsVolumeSpec> volumes, TimeSpan wait)
+    {
+        for (var i = 0; i < volumes.Count; i++)
+        {
+            var volume = volumes[i];
+            var staging = Directory.CreateDirectory($"{Mounts}/nfs/{i}").FullName;
+            var options = $"vers=4.2,addr={volume.Server},port={volume.Port},hard,timeo=600,retrans=2";
+            var deadline = DateTime.UtcNow + wait;
+            while (Native.mount($"{volume.Server}:{volume.ExportPath}", staging, "nfs4", volume.ReadOnly ? Native.MsRdonly : 0, options) != 0)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    Native.Check(-1, $"mount NFS volume {volume.Server}:{volume.ExportPath} at {volume.Path}");
+                }
+
+                Thread.Sleep(50);
+            }
+
+            BindVolume(root, staging, volume.Path, volume.ReadOnly);
+        }
     }
 
     /// <summary>

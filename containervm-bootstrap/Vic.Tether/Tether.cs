@@ -58,15 +58,17 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         {
             case FrameType.Spec:
                 _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
+
+                // The NICs first: NFS volumes are mounted over them while the root is prepared.
+                if (options.InVm && _spec.Network is { } network)
+                {
+                    GuestNetwork.Apply(network);
+                }
+
                 _layout = options.InVm ? RootFilesystem.Prepare(_spec, TimeSpan.FromSeconds(15)) : new RootLayout(options.HostRoot!, null, []);
                 if (!options.InVm)
                 {
                     RootFilesystem.WriteIdentity(RootPath, _spec);
-                }
-
-                if (options.InVm && _spec.Network is { } network)
-                {
-                    GuestNetwork.Apply(network);
                 }
 
                 if (_spec.FilesOnly)

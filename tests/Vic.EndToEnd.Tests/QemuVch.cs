@@ -5,8 +5,9 @@ namespace Vic.EndToEnd.Tests;
 
 /// <summary>
 /// An endpoint process with real ContainerVMs (QEMU backend, instant clone, TCG) whose docker.io
-/// mirror is a local registry seeded with busybox. It can be killed with SIGKILL and started again
-/// over the same data directory, as when the appliance loses power.
+/// mirror is a local registry seeded with busybox, with an NFS volume store labelled <c>shared</c>
+/// on a local NFS-Ganesha. It can be killed with SIGKILL and started again over the same data
+/// directory, as when the appliance loses power.
 /// </summary>
 public sealed class QemuVch : IAsyncDisposable
 {
@@ -14,13 +15,17 @@ public sealed class QemuVch : IAsyncDisposable
     private readonly LocalRegistry _registry;
     private readonly string[] _arguments;
 
-    private QemuVch(TempDirectory home, LocalRegistry registry, string[] arguments, EndpointProcess endpoint)
+    private QemuVch(TempDirectory home, LocalRegistry registry, NfsServer nfs, string[] arguments, EndpointProcess endpoint)
     {
         _home = home;
         _registry = registry;
+        Nfs = nfs;
         _arguments = arguments;
         Endpoint = endpoint;
     }
+
+    /// <summary>The NFS server behind the <c>shared</c> volume store (its folder <c>/export/vch</c>).</summary>
+    public NfsServer Nfs { get; }
 
     public EndpointProcess Endpoint { get; private set; }
 
@@ -31,14 +36,16 @@ public sealed class QemuVch : IAsyncDisposable
     {
         var registry = await LocalRegistry.StartAsync();
         await registry.SeedBusyboxAsync();
+        var nfs = await NfsServer.StartAsync();
         var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
         var port = EndpointProcess.FreePort();
         string[] arguments =
         [
             "-H", $"tcp://127.0.0.1:{port}", "--data-dir", home.Combine("data"), "--registry-mirror", $"http://{registry.Host}",
             "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs, "--pool-cpu", "4", "--pool-memory", "6g",
+            "--volume-store", $"nfs://127.0.0.1:{nfs.Port}{NfsServer.ExportPath}/vch:shared",
         ];
-        var vch = new QemuVch(home, registry, arguments, await EndpointProcess.StartAsync(port, arguments));
+        var vch = new QemuVch(home, registry, nfs, arguments, await EndpointProcess.StartAsync(port, arguments));
         await vch.DockerAsync("pull", "busybox");
         return vch;
     }
@@ -74,6 +81,7 @@ public sealed class QemuVch : IAsyncDisposable
 
         // ContainerVMs outlive their endpoint by design; a test's VMs must not outlive the test.
         await Command.RunAsync("pkill", ["-f", $"qemu-system.*{_home.Path}"]);
+        await Nfs.DisposeAsync();
     }
 }
 

@@ -99,6 +99,31 @@ public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchF
     }
 
     [Fact]
+    public async Task AnNfsVolumeIsAFolderOnTheExportThatContainersMountAndShare()
+    {
+        var folder = Path.Combine(Vch.Nfs.ExportDirectory, "vch", "volumes", "nv");
+
+        await Vch.DockerAsync("volume", "create", "--opt", "VolumeStore=shared", "nv");
+        var madeOnTheServer = Directory.Exists(folder);
+        await Vch.DockerAsync("run", "-d", "--name", "nfs-holder", "-v", "nv:/data", "busybox", "sh", "-c", "echo from-first > /data/f; exec sleep 600");
+        var written = await Eventually.WaitForAsync(() => Task.FromResult(File.Exists(Path.Combine(folder, "f")) ? File.ReadAllText(Path.Combine(folder, "f")) : ""), s => s.Length > 0, TimeSpan.FromSeconds(30));
+        var alongside = await Vch.DockerAsync("run", "--rm", "-v", "nv:/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/x 2>/dev/null || echo read-only; mount | grep -c ' /data type nfs4'");
+        var inspect = (await Vch.DockerAsync("volume", "inspect", "-f", "{{.Mountpoint}} {{.Options.VolumeStore}}", "nv")).StandardOutput.Trim();
+        var inUse = await Vch.TryDockerAsync("volume", "rm", "nv");
+        await Vch.DockerAsync("rm", "-f", "nfs-holder");
+        await Vch.DockerAsync("volume", "rm", "nv");
+        var unknownStore = await Vch.TryDockerAsync("volume", "create", "--opt", "VolumeStore=nosuch", "lost");
+
+        Assert.True(madeOnTheServer);
+        Assert.Equal("from-first\n", written);
+        Assert.Equal("from-first\nread-only\n1\n", alongside.StandardOutput);
+        Assert.Equal($"nfs://127.0.0.1:{Vch.Nfs.Port}{NfsServer.ExportPath}/vch/volumes/nv shared", inspect);
+        Assert.Contains("volume is in use", inUse.StandardError, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(folder));
+        Assert.Contains("No volume store named (nosuch) exists", unknownStore.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadVolumeNamesAreRefusedWithClearWords()
     {
         var badName = await Vch.TryDockerAsync("volume", "create", "bad/name");

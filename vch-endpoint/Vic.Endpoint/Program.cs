@@ -19,11 +19,12 @@ var backendOption = new Option<string>("--backend") { Description = "Compute bac
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
+var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
-    insecureRegistry, registryMirror,
+    insecureRegistry, registryMirror, volumeStore,
 };
 
 root.SetAction(async (parse, cancellationToken) =>
@@ -47,6 +48,7 @@ root.SetAction(async (parse, cancellationToken) =>
         NoInstantClone = parse.GetValue(noInstantClone),
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
+        VolumeStores = parse.GetValue(volumeStore) ?? [],
     };
 
     EndpointConfig config;

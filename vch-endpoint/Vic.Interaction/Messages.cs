@@ -14,6 +14,10 @@ public sealed record HelloMessage(int Version, string Kernel, string BootId);
 /// <param name="Path">For volumes: where to mount it in the container.</param>
 public sealed record DiskSpec(string Serial, string Role, int Index, string? Path = null, bool ReadOnly = false);
 
+/// <summary>A folder on an NFS export, mounted with NFSv4 at <paramref name="Path"/> in the container.</summary>
+/// <param name="Server">The server's IPv4 address as the guest reaches it (the kernel mounts by address).</param>
+public sealed record NfsVolumeSpec(string Server, int Port, string ExportPath, string Path, bool ReadOnly);
+
 /// <summary>A host folder shared with the VM (virtiofs), found in the guest by its tag.</summary>
 /// <param name="Path">Where it goes in the container.</param>
 /// <param name="FileName">For a bound file: its name in the shared folder (its host folder); null binds the whole share.</param>
@@ -42,6 +46,9 @@ public sealed record ContainerSpec
     public bool OpenStdin { get; init; }
 
     public IReadOnlyList<DiskSpec> Disks { get; init; } = [];
+
+    /// <summary>Volumes on NFS stores the tether mounts over the network once the NICs are up.</summary>
+    public IReadOnlyList<NfsVolumeSpec> NfsVolumes { get; init; } = [];
 
     /// <summary>Host folders the VM has as shared file systems, and where each goes in the container.</summary>
     public IReadOnlyList<ShareSpec> Shares { get; init; } = [];

@@ -1,3 +1,4 @@
+using Vic.PortLayer.Volumes;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Vch;
 
@@ -62,6 +63,9 @@ public sealed record EndpointOptions
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
+
+    /// <summary><c>--volume-store</c>: NFS volume stores, <c>nfs://host/path:label</c>.</summary>
+    public IReadOnlyList<string> VolumeStores { get; init; } = [];
 
     /// <summary>Checks everything before anything is started; every problem is a sentence the operator can act on.</summary>
     public EndpointConfig Validate()
@@ -128,8 +132,23 @@ public sealed record EndpointOptions
             Path.GetFullPath(DataDirectory),
             new VmResources(cpus, memory),
             ContainerVmKernel,
-            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]));
+            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]))
+        {
+            VolumeStores = VolumeStoresOf(VolumeStores),
+        };
         return new EndpointConfig(listen, mode, files, vch, qemu);
+    }
+
+    private static List<VolumeStoreConfig> VolumeStoresOf(IReadOnlyList<string> texts)
+    {
+        var stores = texts.Select(VolumeStoreConfig.Parse).ToList();
+        if (stores.GroupBy(s => s.Label).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new ArgumentException($"--volume-store: the label '{twice.Key}' is given twice");
+        }
+
+        // The volume service adds the local store as 'default' unless one of these takes the label.
+        return stores;
     }
 
     // dockerd keeps mirrors as absolute http(s) URLs ending in '/', and refuses anything else up front.

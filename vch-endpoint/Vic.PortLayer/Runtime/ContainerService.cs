@@ -100,7 +100,7 @@ public sealed partial class ContainerService : IDisposable
         record.Status.Start(record.Ref, _time.GetUtcNow());
         var disks = DisksOf(record);
         var resources = ResourcesOf(record.Config);
-        foreach (var mount in record.Config.Mounts)
+        foreach (var mount in record.Config.Mounts.Where(m => !IsNfs(m)))
         {
             // A VMDK volume is one disk: one ContainerVM at a time may attach it.
             if (_containers.List().FirstOrDefault(c => c.Id != record.Id && c.Status.IsRunning && c.Config.Mounts.Any(m => m.Name == mount.Name)) is { } holder)
@@ -185,6 +185,7 @@ public sealed partial class ContainerService : IDisposable
         var spec = SpecOf(record, disks) with
         {
             Network = GuestNetworkOf(record, vm.Public),
+            NfsVolumes = NfsVolumesOf(record, vm.Public),
             Dns = NameserversOf(record, vm.Public),
             ExtraHosts = [.. config.ExtraHosts, .. LinkHostsOf(record)],
         };
@@ -211,7 +212,8 @@ public sealed partial class ContainerService : IDisposable
         return [.. image.DiffIds
             .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing"), DiskRole.ImageLayer, true))
             .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
-            .Concat(record.Config.Mounts.Select((m, i) => new DiskAttachment($"v{i}", _volumes.DiskPath(_volumes.Get(m.Name).Name), DiskRole.Volume, ReadOnly: false)))];
+            .Concat(record.Config.Mounts.Select((m, i) => (Mount: m, Index: i)).Where(v => !IsNfs(v.Mount))
+                .Select(v => new DiskAttachment($"v{v.Index}", _volumes.DiskPath(_volumes.Get(v.Mount.Name).Name), DiskRole.Volume, ReadOnly: false)))];
     }
 
     /// <summary>
@@ -270,6 +272,21 @@ public sealed partial class ContainerService : IDisposable
             DnsSearch = config.DnsSearch,
         };
     }
+
+    private bool IsNfs(Volumes.VolumeMount mount) => _volumes.StoreOf(_volumes.Get(mount.Name)).Nfs is not null;
+
+    /// <summary>
+    /// The container's NFS volumes as its guest mounts them. A server on the VCH host's loopback is
+    /// reached through the public NIC's gateway, which is the host (slirp's 10.0.2.2).
+    /// </summary>
+    private List<NfsVolumeSpec> NfsVolumesOf(ContainerRecord record, PublicNic? publicNic) =>
+        [.. record.Config.Mounts.Where(IsNfs).Select(m =>
+        {
+            var nfs = _volumes.StoreOf(_volumes.Get(m.Name)).Nfs!;
+            var server = Volumes.NfsVolumes.AddressOf(nfs);
+            var reached = System.Net.IPAddress.IsLoopback(server) && publicNic is not null ? publicNic.Gateway : server.ToString();
+            return new NfsVolumeSpec(reached, nfs.Port, nfs.VolumePath(m.Name), m.Target, m.ReadOnly);
+        })];
 
     /// <summary>The container's host binds as the backend shares them with its ContainerVM.</summary>
     /// <remarks>A bound file is served through its folder, which is all a shared file system can share.</remarks>

@@ -25,6 +25,9 @@ public sealed record VchConfig(
     /// <summary>The virtual size of each layer disk (8 GiB, VIC's default): the most one layer can hold.</summary>
     public long LayerCapacityBytes { get; init; } = 8L << 30;
 
+    /// <summary>The volume stores; the local one is labelled <c>default</c> unless an NFS store takes that label.</summary>
+    public IReadOnlyList<Volumes.VolumeStoreConfig> VolumeStores { get; init; } = [Volumes.VolumeStoreConfig.Local];
+
     public string StorePath => Path.Combine(DataDirectory, "vch.db");
 
     /// <summary>Layer disks and image configs.</summary>

@@ -21,6 +21,9 @@ public sealed record VolumeRecord
     public long CapacityBytes { get; init; }
 
     public bool Anonymous { get; init; }
+
+    /// <summary>The label of the volume store it lives in.</summary>
+    public string Store { get; init; } = VolumeStoreConfig.DefaultLabel;
 }
 
 /// <summary>A volume mounted into a container: which one, where, and whether read-only.</summary>

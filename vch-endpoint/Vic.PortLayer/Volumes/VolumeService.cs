@@ -11,8 +11,9 @@ using Vic.PortLayer.Vch;
 namespace Vic.PortLayer.Volumes;
 
 /// <summary>
-/// The volume store: creates volumes as empty ext4 VMDKs under the data directory, lists, inspects
-/// and removes them, refusing to remove one a container uses, as dockerd does.
+/// The volume stores: creates volumes as empty ext4 VMDKs under the data directory, or as folders
+/// on an NFS export that ContainerVMs mount themselves; lists, inspects and removes them, refusing
+/// to remove one a container uses, as dockerd does.
 /// </summary>
 public sealed partial class VolumeService
 {
@@ -24,6 +25,7 @@ public sealed partial class VolumeService
     private readonly EventBus _events;
     private readonly TimeProvider _time;
     private readonly string _root;
+    private readonly IReadOnlyList<VolumeStoreConfig> _stores;
     private readonly Lock _gate = new();
 
     public VolumeService(VchConfig config, VchStore store, ContainerCatalog containers, EventBus events, TimeProvider time)
@@ -33,13 +35,26 @@ public sealed partial class VolumeService
         _events = events;
         _time = time;
         _root = Path.Combine(config.DataDirectory, "volumes");
+        _stores = config.VolumeStores.Any(s => s.Label == VolumeStoreConfig.DefaultLabel)
+            ? config.VolumeStores
+            : [VolumeStoreConfig.Local, .. config.VolumeStores];
     }
+
+    public IReadOnlyList<VolumeStoreConfig> Stores => _stores;
+
+    /// <summary>The store a volume lives in.</summary>
+    public VolumeStoreConfig StoreOf(VolumeRecord volume) =>
+        _stores.FirstOrDefault(s => s.Label == volume.Store)
+        ?? throw PortLayerException.NotFound($"volume {volume.Name} is in volume store {volume.Store}, which this VCH no longer has");
 
     /// <summary>The disk a volume lives in.</summary>
     public string DiskPath(string name) => Path.Combine(_root, name, "volume.vmdk");
 
-    /// <summary>The folder docker shows as the volume's Mountpoint.</summary>
-    public string Mountpoint(string name) => Path.Combine(_root, name);
+    /// <summary>The folder docker shows as the volume's Mountpoint: local, or its nfs:// URL.</summary>
+    public string Mountpoint(string name) =>
+        Find(name) is { } volume && StoreOf(volume).Nfs is { } nfs ? nfs.Url(name) : LocalFolder(name);
+
+    private string LocalFolder(string name) => Path.Combine(_root, name);
 
     /// <summary>Creates a volume, or returns the one of that name (dockerd's create is idempotent).</summary>
     public VolumeRecord Create(string? name, string? driver, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? labels, bool anonymous = false)
@@ -65,9 +80,18 @@ public sealed partial class VolumeService
                 throw PortLayerException.InvalidParameter($"create {wanted}: invalid option key: \"{unknown}\"");
             }
 
-            Directory.CreateDirectory(Mountpoint(wanted));
-            using (var disk = new Ext4VmdkLayerDisk(DiskPath(wanted), capacity))
+            var label = options.TryGetValue("VolumeStore", out var chosen) && chosen.Length > 0 ? chosen : VolumeStoreConfig.DefaultLabel;
+            var store = _stores.FirstOrDefault(s => s.Label == label)
+                ?? throw PortLayerException.InvalidParameter($"create {wanted}: No volume store named ({label}) exists");
+            if (store.Nfs is { } nfs)
             {
+                // A folder on the export; its size is the export's, so Capacity does not apply.
+                NfsVolumes.Create(nfs, wanted);
+            }
+            else
+            {
+                Directory.CreateDirectory(LocalFolder(wanted));
+                using var disk = new Ext4VmdkLayerDisk(DiskPath(wanted), capacity);
                 disk.Complete();
             }
 
@@ -78,8 +102,9 @@ public sealed partial class VolumeService
                 CreatedAt = _time.GetUtcNow(),
                 Labels = labels ?? new Dictionary<string, string>(),
                 Options = options,
-                CapacityBytes = capacity,
+                CapacityBytes = store.Nfs is null ? capacity : 0,
                 Anonymous = anonymous,
+                Store = store.Label,
             };
             _records.Put(wanted, wanted, record);
             _events.Publish(EventTypes.Volume, "create", wanted, new Dictionary<string, string> { ["driver"] = record.Driver });
@@ -118,11 +143,16 @@ public sealed partial class VolumeService
                 throw PortLayerException.Conflict($"remove {name}: volume is in use - [{string.Join(", ", users)}]");
             }
 
-            _records.Delete(name);
-            if (Directory.Exists(Mountpoint(name)))
+            if (StoreOf(_records.Get(name)!).Nfs is { } nfs)
             {
-                Directory.Delete(Mountpoint(name), recursive: true);
+                NfsVolumes.Remove(nfs, name);
             }
+            else if (Directory.Exists(LocalFolder(name)))
+            {
+                Directory.Delete(LocalFolder(name), recursive: true);
+            }
+
+            _records.Delete(name);
 
             _events.Publish(EventTypes.Volume, "destroy", name, new Dictionary<string, string> { ["driver"] = "local" });
         }
