@@ -254,7 +254,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             }
 
             await SendAsync(FrameType.Exit, id, Payloads.Int32(code)).ConfigureAwait(false);
-            if (id == Frame.MainSession && options.InVm)
+            if (id == Frame.MainSession && (options.InVm || options.ExitWithMain))
             {
                 // The container is its main process: when it ends, so does the VM.
                 foreach (var other in _sessions.Values)
@@ -306,6 +306,12 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     {
         if (!options.InVm)
         {
+            if (options.ExitWithMain)
+            {
+                _writer.Dispose();
+                Environment.Exit(0);
+            }
+
             return;
         }
 

@@ -2,9 +2,10 @@ namespace Vic.Tether;
 
 /// <summary>
 /// How the tether runs. In a ContainerVM everything comes from the kernel command line; on a host
-/// (tests) <c>--root</c> names a prepared root and the tether neither mounts nor powers off.
+/// (tests) <c>--root</c> names a prepared root and the tether neither mounts nor powers off; with
+/// <c>--exit-with-main</c> it ends when the main process does, as a guest that powers off.
 /// </summary>
-internal sealed record TetherOptions(string Channel, string? HostRoot, string VicExec, bool Debug)
+internal sealed record TetherOptions(string Channel, string? HostRoot, string VicExec, bool Debug, bool ExitWithMain = false)
 {
     public bool InVm => HostRoot is null;
 
@@ -23,6 +24,7 @@ internal sealed record TetherOptions(string Channel, string? HostRoot, string Vi
             channel,
             root,
             Option("--vic-exec") ?? "/sbin/vic-exec",
-            kernel.ContainsKey("vic.debug") || args.Contains("--debug"));
+            kernel.ContainsKey("vic.debug") || args.Contains("--debug"),
+            args.Contains("--exit-with-main"));
     }
 }

@@ -32,6 +32,12 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
     /// <summary>The pool the backend was created with.</summary>
     protected abstract VmResources Pool { get; }
 
+    /// <summary>
+    /// False where the guest is simulated by a tether on the test's host (vcsim has no guests): the
+    /// checks that need a VM's own kernel (its hostname, its /proc, its memory) are then left out.
+    /// </summary>
+    protected virtual bool GuestIsAVirtualMachine => true;
+
     public Task InitializeAsync()
     {
         Backend = CreateBackend(Home.Combine("state"));
@@ -106,7 +112,8 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
         var vm = await Backend.CloneAsync(Spec("stdin"), CancellationToken.None);
         await using var tether = new TetherClient(await Backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
 
-        await tether.SendSpecAsync(Container("stdin", ["sh", "-c", "hostname; grep web /etc/hosts; cat"]) with { OpenStdin = true, Hostname = "web" });
+        var hostname = GuestIsAVirtualMachine ? "hostname" : "cat /etc/hostname";
+        await tether.SendSpecAsync(Container("stdin", ["sh", "-c", $"{hostname}; grep web /etc/hosts; cat"]) with { OpenStdin = true, Hostname = "web" });
         await tether.StdinAsync(0, "round\ntrip\n");
         await tether.CloseStdinAsync(0);
         var result = await tether.WaitAsync(0, RunTimeout);
@@ -123,7 +130,8 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
         await tether.SendSpecAsync(Container("exec", ["sh", "-c", "trap 'echo got TERM; exit 42' TERM; echo ready; while true; do sleep 0.1; done"]));
         await WaitForAsync(() => tether.Stdout(0).Contains("ready", StringComparison.Ordinal));
 
-        await tether.ExecAsync(7, new ExecSpec { Args = ["sh", "-c", "echo from exec; ls /proc/1 >/dev/null; exit 3"] });
+        var seesProc = GuestIsAVirtualMachine ? "ls /proc/1 >/dev/null; " : "";
+        await tether.ExecAsync(7, new ExecSpec { Args = ["sh", "-c", $"echo from exec; {seesProc}exit 3"] });
         var exec = await tether.WaitAsync(7, RunTimeout);
         await tether.SignalAsync(0, 15);
         var main = await tether.WaitAsync(0, RunTimeout);
@@ -145,7 +153,8 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
         await tether.StdinAsync(0, "go\r");
         var result = await tether.WaitAsync(0, RunTimeout);
 
-        Assert.Matches(@"^/dev/pts/\d+\r\n30 100\r\nready\r\ngo\r\n50 132\r\n$", result.Stdout);
+        // Without a VM of its own the guest's /dev/pts is the host's, which its root does not show.
+        Assert.Matches(GuestIsAVirtualMachine ? @"^/dev/pts/\d+\r\n30 100\r\nready\r\ngo\r\n50 132\r\n$" : @"^.*\r\n30 100\r\nready\r\ngo\r\n50 132\r\n$", result.Stdout);
         Assert.Equal(0, result.ExitCode);
     }
 
@@ -159,7 +168,7 @@ public abstract class ComputeBackendConformance : IAsyncLifetime, IDisposable
 
         var stats = await tether.StatsAsync();
 
-        Assert.InRange(stats.MemoryTotalBytes, 128L << 20, SmallVm.MemoryBytes);
+        Assert.InRange(stats.MemoryTotalBytes, 128L << 20, GuestIsAVirtualMachine ? SmallVm.MemoryBytes : long.MaxValue);
         Assert.InRange(stats.MemoryUsedBytes, 1, stats.MemoryTotalBytes);
         Assert.True(stats.CpuNanoseconds > 0);
         Assert.True(stats.Processes >= 3);

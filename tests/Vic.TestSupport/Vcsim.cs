@@ -15,8 +15,11 @@ public sealed class Vcsim : IAsyncDisposable
     private readonly Process _process;
     private readonly TempDirectory _home;
 
-    private Vcsim(Process process, TempDirectory home, IReadOnlyDictionary<string, string> ready)
+    private readonly System.Text.StringBuilder _log;
+
+    private Vcsim(Process process, TempDirectory home, IReadOnlyDictionary<string, string> ready, System.Text.StringBuilder log)
     {
+        _log = log;
         _process = process;
         _home = home;
         var url = new Uri(ready["VCSIM_URL"]);
@@ -30,6 +33,18 @@ public sealed class Vcsim : IAsyncDisposable
     public Uri Sdk { get; }
 
     public string Thumbprint { get; }
+
+    /// <summary>What vcsim wrote to stderr (its log, a panic).</summary>
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
 
     /// <summary>The model's first datastore (LocalDS_0) and the host folder behind it.</summary>
     public string Datastore { get; }
@@ -53,13 +68,20 @@ public sealed class Vcsim : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start vcsim");
-        process.ErrorDataReceived += (_, _) => { };
+        var log = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+        };
         process.BeginErrorReadLine();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var line = await process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false)
             ?? throw new InvalidOperationException("vcsim ended before it was ready");
         var ready = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=', 2)).ToDictionary(f => f[0], f => f.Length > 1 ? f[1] : "");
-        return new Vcsim(process, home, ready);
+        return new Vcsim(process, home, ready, log);
     }
 
     /// <summary>Ends a session on the server side, as an admin or an expiry would (the -control hook).</summary>

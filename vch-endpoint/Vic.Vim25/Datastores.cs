@@ -63,6 +63,16 @@ public static class Datastores
             : throw new VimProtocolException($"download of [{datastore}] {path} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
     }
 
+    /// <summary>Whether a file exists on the datastore (a HEAD over <c>/folder</c>).</summary>
+    public static async Task<bool> FileExistsAsync(this VimSession session, string datacenterPath, string datastore, string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, FolderUri(session, datacenterPath, datastore, path));
+        using var response = await session.Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.NotFound ? false
+            : response.IsSuccessStatusCode ? true
+            : throw new VimProtocolException($"[{datastore}] {path}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+    }
+
     private static Uri FolderUri(VimSession session, string datacenterPath, string datastore, string path)
     {
         var escaped = string.Join('/', path.Split('/').Select(Uri.EscapeDataString));

@@ -1,0 +1,37 @@
+using System.Net;
+using Vic.PortLayer.Compute;
+using Vic.Vim25;
+
+namespace Vic.Backends.Vsphere;
+
+/// <summary>Where a VCH lives in vSphere and how its ContainerVMs reach the endpoint.</summary>
+/// <param name="Datacenter">The datacenter's inventory path, <c>DC0</c>.</param>
+/// <param name="ComputeResource">The cluster or host, <c>DC0/host/DC0_C0</c>; the VCH's pool is under its root pool.</param>
+/// <param name="VchName">Names the VCH's resource pool, its datastore folder and its VMs' tag.</param>
+/// <param name="Datastore">The image datastore: the ISO, imported disks and the VMs' files.</param>
+/// <param name="ChannelAddress">The endpoint address ContainerVMs' serial ports connect to.</param>
+/// <param name="PoolLimit">The pool's CPU and memory limits, enforced here too for a clear error.</param>
+public sealed record VsphereBackendOptions(
+    VimSessionConfig Session,
+    string Datacenter,
+    string ComputeResource,
+    string VchName,
+    string Datastore,
+    IPAddress ChannelAddress,
+    VmResources PoolLimit)
+{
+    public string PoolPath => $"{ComputeResource}/Resources/{VchName}";
+
+    public string VmFolderPath => $"{Datacenter}/vm";
+
+    /// <summary>The bootstrap ISO on the datastore (vic-machine uploads it).</summary>
+    public string IsoPath => $"[{Datastore}] {VchName}/bootstrap.iso";
+
+    public string GuestId { get; init; } = "otherLinux64Guest";
+
+    /// <summary>How often the inventory is read for changes made outside the VCH.</summary>
+    public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a powered-on ContainerVM may take to connect its serial port.</summary>
+    public TimeSpan ChannelTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
