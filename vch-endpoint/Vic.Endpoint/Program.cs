@@ -15,16 +15,26 @@ var poolCpu = new Option<int?>("--pool-cpu") { Description = "vCPUs all Containe
 var poolMemory = new Option<string?>("--pool-memory") { Description = "Memory all ContainerVMs together may use, e.g. 8g (default: half the host)" };
 var kernel = new Option<string?>("--containervm-kernel") { Description = "Kernel image the ContainerVMs boot" };
 var initramfs = new Option<string?>("--containervm-initramfs") { Description = "Initramfs with vic-init and the tether (iso/out/initramfs.img)" };
-var backendOption = new Option<string>("--backend") { Description = "Compute backend: none (API only) or qemu", DefaultValueFactory = _ => "none" };
+var backendOption = new Option<string>("--backend") { Description = "Compute backend: none (API only), qemu or vsphere", DefaultValueFactory = _ => "none" };
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
+var target = new Option<string?>("--target") { Description = "vSphere: vCenter or ESXi, a host name or https://host/sdk" };
+var user = new Option<string?>("--user") { Description = "vSphere: user name" };
+var password = new Option<string?>("--password") { Description = "vSphere: password (or VIC_PASSWORD in the environment)" };
+var thumbprint = new Option<string?>("--thumbprint") { Description = "vSphere: the server certificate's SHA-1 thumbprint, for a self-signed certificate" };
+var targetInsecure = new Option<bool>("--target-insecure") { Description = "vSphere: accept any server certificate (labs only)" };
+var datacenter = new Option<string?>("--datacenter") { Description = "vSphere: the datacenter's inventory path" };
+var computeResource = new Option<string?>("--compute-resource") { Description = "vSphere: the cluster or host, e.g. DC0/host/cluster1; the VCH pool is under it" };
+var imageStore = new Option<string?>("--image-store") { Description = "vSphere: the datastore for the ISO, disks and ContainerVM files" };
+var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
     insecureRegistry, registryMirror, volumeStore,
+    target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress,
 };
 
 root.SetAction(async (parse, cancellationToken) =>
@@ -49,6 +59,15 @@ root.SetAction(async (parse, cancellationToken) =>
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],
+        Target = parse.GetValue(target),
+        User = parse.GetValue(user),
+        Password = parse.GetValue(password),
+        Thumbprint = parse.GetValue(thumbprint),
+        TargetInsecure = parse.GetValue(targetInsecure),
+        Datacenter = parse.GetValue(datacenter),
+        ComputeResource = parse.GetValue(computeResource),
+        ImageStore = parse.GetValue(imageStore),
+        ChannelAddress = parse.GetValue(channelAddress),
     };
 
     EndpointConfig config;

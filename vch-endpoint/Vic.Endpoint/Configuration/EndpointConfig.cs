@@ -22,8 +22,11 @@ public sealed record TlsFiles(string Certificate, string Key, string? Certificat
 /// <summary>The local QEMU backend's files and mode, when that backend is chosen.</summary>
 public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone);
 
+/// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
+public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress);
+
 /// <summary>The endpoint's validated settings: where it listens, how it secures that, the VCH it serves and its backend.</summary>
-public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null);
+public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null);
 
 /// <summary>The endpoint's options as given on the command line, before validation.</summary>
 public sealed record EndpointOptions
@@ -55,7 +58,27 @@ public sealed record EndpointOptions
     /// <summary>The initramfs with vic-init and the tether (iso/out/initramfs.img).</summary>
     public string? ContainerVmInitramfs { get; init; }
 
-    /// <summary>"none" (API only) or "qemu" (the local backend).</summary>
+    /// <summary>vSphere: the SDK URL (<c>https://vcenter/sdk</c>), credentials, and where the VCH lives.</summary>
+    public string? Target { get; init; }
+
+    public string? User { get; init; }
+
+    public string? Password { get; init; }
+
+    public string? Thumbprint { get; init; }
+
+    public bool TargetInsecure { get; init; }
+
+    public string? Datacenter { get; init; }
+
+    public string? ComputeResource { get; init; }
+
+    public string? ImageStore { get; init; }
+
+    /// <summary>The address ContainerVMs' serial ports connect to (the endpoint as the VMs reach it).</summary>
+    public string? ChannelAddress { get; init; }
+
+    /// <summary>"none" (API only), "qemu" (the local backend) or "vsphere".</summary>
     public string Backend { get; init; } = "none";
 
     public bool NoInstantClone { get; init; }
@@ -122,9 +145,14 @@ public sealed record EndpointOptions
 
             qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone);
         }
-        else if (Backend != "none")
+        VsphereSettings? vsphere = null;
+        if (Backend == "vsphere")
         {
-            throw new ArgumentException($"--backend: unknown backend '{Backend}' (none or qemu)");
+            vsphere = VsphereOf();
+        }
+        else if (Backend != "none" && Backend != "qemu")
+        {
+            throw new ArgumentException($"--backend: unknown backend '{Backend}' (none, qemu or vsphere)");
         }
 
         var vch = new VchConfig(
@@ -136,7 +164,32 @@ public sealed record EndpointOptions
         {
             VolumeStores = VolumeStoresOf(VolumeStores),
         };
-        return new EndpointConfig(listen, mode, files, vch, qemu);
+        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere);
+    }
+
+    private VsphereSettings VsphereOf()
+    {
+        string Required(string? value, string option) =>
+            string.IsNullOrEmpty(value) ? throw new ArgumentException($"--backend vsphere needs {option}") : value;
+
+        var target = Required(Target, "--target");
+        if (!Uri.TryCreate(target.Contains("://", StringComparison.Ordinal) ? target : $"https://{target}/sdk", UriKind.Absolute, out var sdk) || sdk.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new ArgumentException($"--target: '{target}' is not a host or an https:// SDK URL");
+        }
+
+        if (sdk.AbsolutePath is "/" or "")
+        {
+            sdk = new Uri(sdk, "/sdk");
+        }
+
+        if (!System.Net.IPAddress.TryParse(Required(ChannelAddress, "--channel-address"), out var channel))
+        {
+            throw new ArgumentException($"--channel-address: '{ChannelAddress}' is not an IP address");
+        }
+
+        var session = new Vic.Vim25.VimSessionConfig(sdk, Required(User, "--user"), Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? "", Thumbprint, TargetInsecure);
+        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel);
     }
 
     private static List<VolumeStoreConfig> VolumeStoresOf(IReadOnlyList<string> texts)

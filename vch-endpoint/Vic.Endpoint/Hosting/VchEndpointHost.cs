@@ -81,12 +81,17 @@ public static partial class VchEndpointHost
     }
 
     /// <summary>The backend the configuration names; null leaves the VCH without one (API only).</summary>
-    private static IComputeBackend? CreateBackend(EndpointConfig config, IServiceProvider services) =>
-        config.Qemu is { } qemu
-            ? new Vic.Backends.Qemu.QemuBackend(
-                new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone),
-                services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>())
-            : null;
+    private static IComputeBackend? CreateBackend(EndpointConfig config, IServiceProvider services) => config switch
+    {
+        { Qemu: { } qemu } => new Vic.Backends.Qemu.QemuBackend(
+            new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone),
+            services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>()),
+        { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
+            new Vic.Backends.Vsphere.VsphereBackendOptions(vsphere.Session, vsphere.Datacenter, vsphere.ComputeResource, config.Vch.Name, vsphere.Datastore, vsphere.ChannelAddress, config.Vch.PoolLimit),
+            Path.Combine(config.Vch.DataDirectory, "vsphere"),
+            services.GetRequiredService<ILogger<Vic.Backends.Vsphere.VsphereBackend>>()),
+        _ => null,
+    };
 
     private static void ConfigureListener(ListenOptions listen, EndpointConfig config)
     {

@@ -1,0 +1,105 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.TestSupport;
+using Vic.Vim25;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>
+/// An endpoint with the vSphere backend against vcsim, its ContainerVMs' guests played by the real
+/// tether on this host, driven by the docker CLI; what happened is read back through the vSphere API.
+/// </summary>
+public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
+{
+    public const string VchName = "vch-e2e";
+
+    private readonly TempDirectory _home = new("vsphere-vch");
+    private LocalRegistry _registry = null!;
+
+    public Vcsim Server { get; private set; } = null!;
+
+    public SimulatedGuests Guests { get; private set; } = null!;
+
+    public EndpointProcess Endpoint { get; private set; } = null!;
+
+    public VimSessionConfig Session => new(Server.Sdk, Vcsim.User, Vcsim.Password, Server.Thumbprint);
+
+    public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
+
+    public async Task InitializeAsync()
+    {
+        Server = await Vcsim.StartAsync();
+        Guests = await SimulatedGuests.StartAsync(Session, VchName);
+        _registry = await LocalRegistry.StartAsync();
+        await _registry.SeedBusyboxAsync();
+        var port = EndpointProcess.FreePort();
+        Endpoint = await EndpointProcess.StartAsync(port, [
+            "-H", $"tcp://127.0.0.1:{port}", "--name", VchName, "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}",
+            "--backend", "vsphere", "--target", Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", Server.Thumbprint,
+            "--datacenter", "DC0", "--compute-resource", "DC0/host/DC0_C0", "--image-store", Server.Datastore, "--channel-address", "127.0.0.1",
+            "--pool-cpu", "4", "--pool-memory", "4g",
+        ]);
+        await DockerAsync("pull", "busybox");
+    }
+
+    public async Task<CommandResult> DockerAsync(params string[] arguments)
+    {
+        var result = await Command.DockerAsync(Host, arguments);
+        Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nendpoint:\n{Endpoint.Output}\nguests:\n{Guests.Output}");
+        return result;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Endpoint.DisposeAsync();
+        await Guests.DisposeAsync();
+        await _registry.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+
+    public void Dispose() => _home.Dispose();
+}
+
+public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<VsphereVchFixture>
+{
+    [Fact]
+    public async Task DockerRunPrintsHiAndTheContainerIsAVmInThePool()
+    {
+        var run = await fixture.DockerAsync("run", "--name", "greeter", "busybox", "echo", "hi");
+        var id = (await fixture.DockerAsync("inspect", "-f", "{{.Id}}", "greeter")).StandardOutput.Trim();
+        var info = (await fixture.DockerAsync("info", "-f", "{{.Driver}}|{{json .DriverStatus}}")).StandardOutput;
+
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        var pool = (await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{VsphereVchFixture.VchName}", CancellationToken.None))!;
+        var vm = (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState", "config.extraConfig"], CancellationToken.None, pool))
+            .Single(v => VirtualMachines.ExtraConfigOf(v.Properties["config.extraConfig"]).GetValueOrDefault("vic.container.id") == id);
+        var devices = await session.ReadDevicesAsync(vm.Obj, CancellationToken.None);
+        var state = await Eventually.WaitForAsync(async () => (await session.RetrieveOneAsync(vm.Obj, ["runtime.powerState"], CancellationToken.None)).Text("runtime.powerState"), s => s == "poweredOff", TimeSpan.FromSeconds(20));
+
+        await fixture.DockerAsync("rm", "greeter");
+        var gone = (await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None, pool)).Any(v => v.Obj == vm.Obj);
+
+        Assert.Equal("hi\n", run.StandardOutput);
+        Assert.Equal($"greeter-{id[..12]}", vm.Text("name"));
+        Assert.Contains(devices, d => d.Type == "VirtualCdrom" && d.FileName == $"[{fixture.Server.Datastore}] {VsphereVchFixture.VchName}/bootstrap.iso");
+        Assert.Contains(devices, d => d.Type == "VirtualSerialPort" && d.ServiceUri!.StartsWith("tcp://127.0.0.1:", StringComparison.Ordinal));
+        Assert.Equal(2, devices.Count(d => d.Type == "VirtualDisk"));
+        Assert.Equal("poweredOff", state);
+        Assert.False(gone);
+        Assert.Contains("vsphere", info, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AVmPoweredOffInVcenterShowsAsExited()
+    {
+        var id = (await fixture.DockerAsync("run", "-d", "--name", "sleeper", "busybox", "sleep", "600")).StandardOutput.Trim();
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        var vm = (await session.ListAsync("VirtualMachine", ["config.extraConfig"], CancellationToken.None))
+            .Single(v => VirtualMachines.ExtraConfigOf(v.Properties["config.extraConfig"]).GetValueOrDefault("vic.container.id") == id);
+
+        await session.PowerOffVmAsync(vm.Obj, CancellationToken.None);
+        var status = await Eventually.WaitForAsync(async () => (await fixture.DockerAsync("ps", "-a", "--filter", "name=sleeper", "--format", "{{.State}}")).StandardOutput.Trim(), s => s == "exited", TimeSpan.FromSeconds(30));
+        await fixture.DockerAsync("rm", "-f", "sleeper");
+
+        Assert.Equal("exited", status);
+    }
+}
