@@ -31,15 +31,25 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
         Guests = await SimulatedGuests.StartAsync(Session, VchName);
         _registry = await LocalRegistry.StartAsync();
         await _registry.SeedBusyboxAsync();
-        var port = EndpointProcess.FreePort();
-        Endpoint = await EndpointProcess.StartAsync(port, [
-            "-H", $"tcp://127.0.0.1:{port}", "--name", VchName, "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}",
+        Endpoint = await StartEndpointAsync(EndpointProcess.FreePort(), "data");
+        await DockerAsync("pull", "busybox");
+    }
+
+    /// <summary>SIGKILL, then a new endpoint over an empty data directory: all it has is vSphere's inventory.</summary>
+    public async Task ReplaceWithAnEmptyEndpointAsync()
+    {
+        await Endpoint.KillAsync();
+        await Endpoint.DisposeAsync();
+        Endpoint = await StartEndpointAsync(Endpoint.Port, "data-" + Guid.NewGuid().ToString("N")[..8]);
+    }
+
+    private Task<EndpointProcess> StartEndpointAsync(int port, string dataDirectory) =>
+        EndpointProcess.StartAsync(port, [
+            "-H", $"tcp://127.0.0.1:{port}", "--name", VchName, "--data-dir", _home.Combine(dataDirectory), "--registry-mirror", $"http://{_registry.Host}",
             "--backend", "vsphere", "--target", Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", Server.Thumbprint,
             "--datacenter", "DC0", "--compute-resource", "DC0/host/DC0_C0", "--image-store", Server.Datastore, "--channel-address", "127.0.0.1",
             "--pool-cpu", "4", "--pool-memory", "4g",
         ]);
-        await DockerAsync("pull", "busybox");
-    }
 
     public async Task<CommandResult> DockerAsync(params string[] arguments)
     {
@@ -101,5 +111,21 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         await fixture.DockerAsync("rm", "-f", "sleeper");
 
         Assert.Equal("exited", status);
+    }
+
+    [Fact]
+    public async Task AnEndpointWithAnEmptyStoreRebuildsItsContainersFromTheInventory()
+    {
+        var id = (await fixture.DockerAsync("run", "-d", "--name", "keeper", "--label", "team=a", "busybox", "sh", "-c", "echo up; exec sleep 600")).StandardOutput.Trim();
+        await Eventually.WaitForAsync(async () => (await fixture.DockerAsync("logs", "keeper")).StandardOutput, s => s.Contains("up", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+
+        await fixture.ReplaceWithAnEmptyEndpointAsync();
+        var listed = (await fixture.DockerAsync("ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}} {{.Label \"team\"}}")).StandardOutput;
+        // Recovery reattaches in the background: the guest's serial line connects again within moments.
+        var exec = await Eventually.WaitForAsync(async () => (await Command.DockerAsync(fixture.Host, "exec", "keeper", "echo", "still here")).StandardOutput, s => s.Length > 0, TimeSpan.FromSeconds(30));
+        await fixture.DockerAsync("rm", "-f", "keeper");
+
+        Assert.Contains($"{id[..12]} keeper running a", listed, StringComparison.Ordinal);
+        Assert.Equal("still here\n", exec);
     }
 }

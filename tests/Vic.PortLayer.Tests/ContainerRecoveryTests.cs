@@ -7,6 +7,8 @@ namespace Vic.PortLayer.Tests;
 /// <summary>What an endpoint restart finds in the store, without ContainerVMs to reattach to.</summary>
 public sealed class ContainerRecoveryTests : IDisposable
 {
+    private static readonly System.Text.Json.JsonSerializerOptions WebJson = new(System.Text.Json.JsonSerializerDefaults.Web);
+
     private readonly TempDirectory _dir = new();
     private readonly ManualTimeProvider _time = new();
 
@@ -33,6 +35,64 @@ public sealed class ContainerRecoveryTests : IDisposable
         Assert.Equal("the ContainerVM stopped while the endpoint was away", lost.Status.Error);
         Assert.Equal(ContainerState.Created, restarted.Containers.Resolve(created).Status.State);
         Assert.DoesNotContain(restarted.Containers.List(), c => c.Id == removing);
+    }
+
+    [Fact]
+    public async Task AnEmptyStoreTakesInTheContainersItsVmsCarry()
+    {
+        ContainerRecord record;
+        using (var first = Engine())
+        {
+            record = first.Containers.Create(new NewContainer("keeper", "busybox", new Dictionary<string, string> { ["team"] = "a" }, new ContainerConfig { Cmd = ["sleep", "600"] }));
+        }
+
+        var json = System.Text.Json.JsonSerializer.Serialize(record, WebJson);
+        var inventory = new InventoryBackend([
+            new ContainerVm(record.Id, "keeper-vm", PowerState.Off, new VmResources(1, 256L << 20), ProvisioningPath.LinkedClone, new Dictionary<string, string> { ["vic.container.id"] = record.Id, ["vic.container.record"] = json }),
+            new ContainerVm("other", "other-vm", PowerState.Off, new VmResources(1, 256L << 20), ProvisioningPath.ColdBoot, new Dictionary<string, string> { ["vic.container.record"] = "{not json" }),
+        ]);
+
+        using var fresh = new VchEngine(new VchConfig("test-vch", _dir.File("fresh"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time, inventory);
+        await fresh.Runtime.RecoverAsync(CancellationToken.None);
+
+        var adopted = Assert.Single(fresh.Containers.List());
+        Assert.Equal((record.Id, "keeper", "a"), (adopted.Id, adopted.Name, adopted.Labels["team"]));
+        Assert.Equal(["sleep", "600"], adopted.Config.Cmd);
+        Assert.Equal((ContainerState.Exited, 137), (adopted.Status.State, adopted.Status.ExitCode));
+    }
+
+    /// <summary>A hypervisor that only has an inventory to show.</summary>
+    private sealed class InventoryBackend(IReadOnlyList<ContainerVm> vms) : IComputeBackend
+    {
+        public string Name => "inventory";
+
+        public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) => Task.FromResult(vms);
+
+        public async IAsyncEnumerable<ContainerVmChange> WatchAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            yield break;
+        }
+
+        public Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task PowerOnAsync(string vmId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task PowerOffAsync(string vmId, bool force, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task AttachDiskAsync(string vmId, DiskAttachment disk, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task DestroyAsync(string vmId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
     private VchEngine Engine() => new(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time);

@@ -199,6 +199,24 @@ public sealed partial class ContainerCatalog
         };
     }
 
+    /// <summary>
+    /// Takes in a record found with its ContainerVM (the hypervisor's inventory), when this store
+    /// has lost it; false when the id, or its name, is already taken here.
+    /// </summary>
+    public bool Adopt(ContainerRecord record)
+    {
+        lock (_gate)
+        {
+            if (_byId.ContainsKey(record.Id) || _byId.Values.Any(c => c.Name == record.Name))
+            {
+                return false;
+            }
+
+            Commit(record, null);
+            return true;
+        }
+    }
+
     private void Commit(ContainerRecord record, string? action, IReadOnlyDictionary<string, string>? extra = null)
     {
         _records.Put(record.Id, record.Name, record);

@@ -47,7 +47,7 @@ public sealed partial class ContainerService
             }
 
             var disks = DisksOf(record);
-            await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-files", FilesVm, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }, Shares: SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
+            await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-files", FilesVm, disks, new Dictionary<string, string> { [ContainerIdKey] = record.Id }, Shares: SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
             (files, var answer) = await ConnectTetherAsync(backend, record.Id, LogOf(record.Id), cancellationToken, filesOnly: true).ConfigureAwait(false);
             if (answer != TetherAnswer.Hello || files is null)
             {

@@ -40,6 +40,8 @@ public sealed partial class ContainerService
         }
 
         var vms = (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(vm => vm.VmId);
+        AdoptFromInventory(vms.Values);
+        records = _containers.List();
         await Task.WhenAll(records
             .Where(r => r.Status.IsRunning && r.Status is not RestartingStatus)
             .Select(r => RecoverAsync(_backend, r, vms.GetValueOrDefault(r.Id), cancellationToken))).ConfigureAwait(false);
@@ -52,6 +54,45 @@ public sealed partial class ContainerService
         foreach (var record in _containers.List())
         {
             RestartByPolicyAfterRecovery(record);
+        }
+    }
+
+    /// <summary>
+    /// The record each ContainerVM carries in its extraConfig, written at every start. A VCH whose
+    /// store was lost (a new appliance over the same vSphere pool) rebuilds its containers from them.
+    /// </summary>
+    private static Dictionary<string, string> VmExtraConfigOf(ContainerRecord record) => new()
+    {
+        [ContainerIdKey] = record.Id,
+        [ContainerRecordKey] = System.Text.Json.JsonSerializer.Serialize(record, Store.StoreJson.Options),
+    };
+
+    private const string ContainerIdKey = "vic.container.id";
+    private const string ContainerRecordKey = "vic.container.record";
+
+    private void AdoptFromInventory(IEnumerable<ContainerVm> vms)
+    {
+        foreach (var vm in vms)
+        {
+            if (!vm.ExtraConfig.TryGetValue(ContainerRecordKey, out var json) || _containers.List().Any(c => c.Id == vm.VmId))
+            {
+                continue;
+            }
+
+            try
+            {
+                // The record was written as the VM started: the container has run since; recovery
+                // below finds it running in its VM, or lost with its VM.
+                var record = System.Text.Json.JsonSerializer.Deserialize<ContainerRecord>(json, Store.StoreJson.Options);
+                if (record is not null && record.Id == vm.VmId && _containers.Adopt(record with { Status = record.Status.Start(record.Ref, _time.GetUtcNow()) }))
+                {
+                    Log.Adopted(_logger, record.Id, record.Name);
+                }
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                Log.RecoveryFailed(_logger, vm.VmId, $"its VM's record cannot be read: {ex.Message}");
+            }
         }
     }
 

@@ -168,7 +168,7 @@ public sealed partial class ContainerService : IDisposable
         var config = record.Config;
         var ports = ResolvePorts(record);
         record = _containers.Change(record.Id, r => r with { Ports = ports }, null);
-        var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, new Dictionary<string, string> { ["vic.container.id"] = record.Id }, VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
+        var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, VmExtraConfigOf(record), VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
         _publicNics[record.Id] = vm.Public;
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
         if (answer != TetherAnswer.Hello || running is null)
@@ -735,6 +735,9 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "container {Id} could not be recovered after the endpoint restart: {Reason}")]
         public static partial void RecoveryFailed(ILogger logger, string id, string reason);
+
+        [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "container {Id} ({Name}) rebuilt from its ContainerVM's record")]
+        public static partial void Adopted(ILogger logger, string id, string name);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
