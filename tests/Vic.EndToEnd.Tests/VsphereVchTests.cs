@@ -128,4 +128,24 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.Contains($"{id[..12]} keeper running a", listed, StringComparison.Ordinal);
         Assert.Equal("still here\n", exec);
     }
+
+    [Fact]
+    public async Task AVsphereFaultReachesTheDockerUserByName()
+    {
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        await fixture.DockerAsync("run", "--rm", "busybox", "true");
+        var folder = (await session.FindByInventoryPathAsync("DC0/vm", CancellationToken.None))!;
+        var template = (await session.FindByInventoryPathAsync($"DC0/vm/{VsphereVchFixture.VchName}-template", CancellationToken.None))!;
+
+        await fixture.Server.DisableMethodAsync("VirtualMachine", template.Value, "CloneVM_Task");
+        await fixture.Server.DisableMethodAsync("Folder", folder.Value, "CreateVM_Task");
+        var refused = await Command.DockerAsync(fixture.Host, "run", "--rm", "busybox", "true");
+        await fixture.Server.EnableMethodAsync("Folder", folder.Value, "CreateVM_Task");
+        await fixture.Server.EnableMethodAsync("VirtualMachine", template.Value, "CloneVM_Task");
+        var again = await fixture.DockerAsync("run", "--rm", "busybox", "echo", "back");
+
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("vSphere fault MethodDisabled", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal("back\n", again.StandardOutput);
+    }
 }

@@ -80,7 +80,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 DeviceChange.Add(SerialPort(channel.Port)),
             ],
         };
-        await session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken).ConfigureAwait(false);
+        await Faulted(() => session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken)).ConfigureAwait(false);
         _known[spec.ContainerId] = PowerState.Off;
         return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig);
     }
