@@ -1,0 +1,141 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.TestSupport;
+using Vic.Vim25;
+
+namespace Vic.Machine.Tests;
+
+public sealed class VcsimFixture : IAsyncLifetime
+{
+    public Vcsim Server { get; private set; } = null!;
+
+    public VimSessionConfig Session => new(Server.Sdk, Vcsim.User, Vcsim.Password, Server.Thumbprint);
+
+    public async Task InitializeAsync()
+    {
+        await BootImages.EnsureBuiltAsync();
+        Server = await Vcsim.StartAsync();
+    }
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>vic-machine as operators run it (its own process), against vcsim; results read through the vSphere API.</summary>
+public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimFixture>, IDisposable
+{
+    private static readonly string Iso = Repository.Combine("iso", "out", "bootstrap.iso");
+
+    private readonly TempDirectory _home = new("vic-machine");
+
+    public void Dispose() => _home.Dispose();
+
+    private string[] Target => ["--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0"];
+
+    private Task<CommandResult> VicMachineAsync(params string[] arguments) =>
+        Command.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "vic-machine.dll"), .. arguments], timeout: TimeSpan.FromMinutes(3));
+
+    private Task<VimSession> ConnectAsync() => VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+
+    [Fact]
+    public async Task CreateInspectLsConfigureAndDeleteAVchWithItsConfigFile()
+    {
+        var certs = _home.Combine("vch1");
+        var port = EndpointProcess.FreePort();
+        File.WriteAllText(_home.Combine("vch.yaml"), $"""
+            name: vch1
+            image-store: {fixture.Server.Datastore}
+            cpu: 2000
+            memory: 2048
+            cert-path: {certs}
+            endpoint-address: 127.0.0.1:{port}
+            channel-address: 127.0.0.1
+            iso: {Iso}
+            registry-mirror:
+              - http://127.0.0.1:5999
+            """);
+
+        var create = await VicMachineAsync(["create", .. Target, "--config", _home.Combine("vch.yaml")]);
+        Assert.True(create.ExitCode == 0, create.ToString());
+        await using var session = await ConnectAsync();
+        var pool = await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch1", CancellationToken.None);
+        var limits = await session.ReadLimitsAsync(pool!, CancellationToken.None);
+        var uploaded = new FileInfo(Path.Combine(fixture.Server.DatastoreDirectory, "vch1", "bootstrap.iso")).Length;
+        var recorded = File.ReadAllText(Path.Combine(fixture.Server.DatastoreDirectory, "vch1", "vch.yaml"));
+        var info = await Command.RunAsync("docker", ["--tlsverify", "--tlscacert", Path.Combine(certs, "ca.pem"), "--tlscert", Path.Combine(certs, "cert.pem"), "--tlskey", Path.Combine(certs, "key.pem"), "-H", $"tcp://127.0.0.1:{port}", "info", "-f", "{{.Name}} {{json .DriverStatus}} {{json .RegistryConfig.Mirrors}}"]);
+        var withoutCertificate = await Command.RunAsync("docker", ["-H", $"tcp://127.0.0.1:{port}", "version"]);
+        var listed = await VicMachineAsync(["ls", .. Target]);
+        var inspect = await VicMachineAsync(["inspect", .. Target, "--name", "vch1"]);
+        var configure = await VicMachineAsync(["configure", .. Target, "--name", "vch1", "--memory", "3072"]);
+        var reconfigured = await session.ReadLimitsAsync(pool!, CancellationToken.None);
+        var delete = await VicMachineAsync(["delete", .. Target, "--name", "vch1"]);
+        var poolAfter = await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch1", CancellationToken.None);
+
+        Assert.True(create.ExitCode == 0, create.ToString());
+        Assert.Contains($"export DOCKER_HOST=tcp://127.0.0.1:{port}", create.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"export DOCKER_CERT_PATH={certs}", create.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(new PoolLimits(2000, 2048), limits);
+        Assert.Equal(new FileInfo(Iso).Length, uploaded);
+        Assert.Contains("memory: 2048", recorded, StringComparison.Ordinal);
+        Assert.DoesNotContain(Vcsim.Password, recorded, StringComparison.Ordinal);
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains("vch1 ", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("\"vsphere\"", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:5999/", info.StandardOutput, StringComparison.Ordinal);
+        Assert.NotEqual(0, withoutCertificate.ExitCode);
+        Assert.Equal($"vch1\t[{fixture.Server.Datastore}] vch1\n", listed.StandardOutput);
+        Assert.Contains("CPU 2000 MHz, memory 2048 MB", inspect.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"running on 127.0.0.1:{port}", inspect.StandardOutput, StringComparison.Ordinal);
+        Assert.True(configure.ExitCode == 0, configure.ToString());
+        Assert.Equal(new PoolLimits(2000, 3072), reconfigured);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+        Assert.Null(poolAfter);
+        Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, "vch1")));
+        Assert.False(Directory.Exists(certs));
+        Assert.Equal("", (await VicMachineAsync(["ls", .. Target])).StandardOutput);
+    }
+
+    [Fact]
+    public async Task NothingIsChangedWhenTheSettingsAreWrongAndAFailedCreateIsRolledBack()
+    {
+        var wrongCluster = await VicMachineAsync(["create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
+            "--compute-resource", "nosuch", "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1"]);
+        var wrongPassword = await VicMachineAsync(["create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", "nope", "--thumbprint", fixture.Server.Thumbprint,
+            "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1"]);
+
+        // The endpoint cannot listen where something already does: every step before it is undone.
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var busyPort = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var rolledBack = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch3", "--cert-path", _home.Combine("vch3"), "--iso", Iso,
+            "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{busyPort}"]);
+        await using var session = await ConnectAsync();
+
+        Assert.True(wrongCluster.ExitCode == 1, wrongCluster.ToString());
+        Assert.Contains("--compute-resource nosuch: no such cluster or host in DC0", wrongCluster.StandardOutput, StringComparison.Ordinal);
+        Assert.True(wrongPassword.ExitCode == 1, wrongPassword.ToString());
+        Assert.Contains("InvalidLogin", wrongPassword.StandardOutput, StringComparison.Ordinal);
+        Assert.True(rolledBack.ExitCode == 1, rolledBack.ToString());
+        Assert.Contains("rolled back the resource pool", rolledBack.StandardOutput, StringComparison.Ordinal);
+        Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch2", CancellationToken.None));
+        Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch3", CancellationToken.None));
+        Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, "vch3")));
+        Assert.False(Directory.Exists(_home.Combine("vch3")));
+    }
+
+    [Fact]
+    public async Task ALocalVchIsCreatedAndDeletedWithTheSameCommand()
+    {
+        var certs = _home.Combine("local1");
+        var port = EndpointProcess.FreePort();
+
+        var create = await VicMachineAsync(["create", "--target", "local", "--name", "local1", "--cert-path", certs, "--endpoint-address", $"127.0.0.1:{port}", "--iso", Iso, "--memory", "2048"]);
+        var info = await Command.RunAsync("docker", ["--tlsverify", "--tlscacert", Path.Combine(certs, "ca.pem"), "--tlscert", Path.Combine(certs, "cert.pem"), "--tlskey", Path.Combine(certs, "key.pem"), "-H", $"tcp://127.0.0.1:{port}", "info", "-f", "{{.Name}} {{json .DriverStatus}}"]);
+        var delete = await VicMachineAsync(["delete", "--target", "local", "--name", "local1", "--cert-path", certs]);
+
+        Assert.True(create.ExitCode == 0, create.ToString());
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Contains("local1 ", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("\"qemu\"", info.StandardOutput, StringComparison.Ordinal);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+        Assert.False(Directory.Exists(certs));
+    }
+}

@@ -1,0 +1,53 @@
+namespace Vic.Machine;
+
+/// <summary>The endpoint's command line for a plan: what every VCH has whatever its backend.</summary>
+public static class EndpointSettings
+{
+    public static List<string> Common(VchPlan plan)
+    {
+        var certs = plan.CertPath;
+        var arguments = new List<string>
+        {
+            "-H", $"tcp://{plan.Endpoint}", "--name", plan.Name, "--data-dir", Path.Combine(certs, "data"),
+            plan.TlsVerify ? "--tlsverify" : "--tls",
+            "--tlscert", Path.Combine(certs, "server-cert.pem"), "--tlskey", Path.Combine(certs, "server-key.pem"),
+            "--pool-memory", $"{plan.MemoryMb}m",
+        };
+        if (plan.TlsVerify)
+        {
+            arguments.AddRange(["--tlscacert", Path.Combine(certs, "ca.pem")]);
+        }
+
+        foreach (var mirror in plan.Settings.RegistryMirror)
+        {
+            arguments.AddRange(["--registry-mirror", mirror]);
+        }
+
+        foreach (var registry in plan.Settings.InsecureRegistry)
+        {
+            arguments.AddRange(["--insecure-registry", registry]);
+        }
+
+        foreach (var store in plan.Settings.VolumeStore)
+        {
+            arguments.AddRange(["--volume-store", store]);
+        }
+
+        return arguments;
+    }
+
+    /// <summary>What a docker client needs, as shell lines.</summary>
+    public static IEnumerable<string> ClientEnvironment(VchPlan plan)
+    {
+        yield return $"export DOCKER_HOST={plan.DockerHost}";
+        if (plan.TlsVerify)
+        {
+            yield return "export DOCKER_TLS_VERIFY=1";
+            yield return $"export DOCKER_CERT_PATH={plan.CertPath}";
+        }
+        else
+        {
+            yield return "# TLS without client certificates: use docker --tls";
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+
+namespace Vic.Machine;
+
+/// <summary>
+/// A VCH on this machine (<c>--target local</c>): ContainerVMs are QEMU processes, the pool is the
+/// endpoint's own budget, and everything, the record included, lives under the cert path.
+/// </summary>
+public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
+{
+    private string RecordFile => Path.Combine(plan.CertPath, "vch.yaml");
+
+    public async Task CreateAsync(CancellationToken cancellationToken)
+    {
+        var images = Path.GetDirectoryName(plan.Iso)!;
+        var (kernel, initramfs) = (Path.Combine(images, "vmlinuz"), Path.Combine(images, "initramfs.img"));
+        if (!File.Exists(kernel) || !File.Exists(initramfs))
+        {
+            throw new MachineException($"a local VCH boots {kernel} and {initramfs}, which iso/build.sh makes beside the ISO");
+        }
+
+        if (File.Exists(RecordFile))
+        {
+            throw new MachineException($"{plan.CertPath} already holds a VCH: delete it first or choose another --cert-path");
+        }
+
+        Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
+        progress($"certificates in {plan.CertPath}");
+        await File.WriteAllTextAsync(RecordFile, plan.Settings.With(new VchSettings { CertPath = plan.CertPath }).ToRecord(), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await EndpointLauncher.StartAsync(plan, [.. EndpointSettings.Common(plan), "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs], new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MachineException)
+        {
+            Directory.Delete(plan.CertPath, recursive: true);
+            progress($"rolled back {plan.CertPath}");
+            throw;
+        }
+
+        progress($"endpoint listening on {plan.Endpoint} (QEMU backend)");
+    }
+
+    public async Task DeleteAsync()
+    {
+        if (!File.Exists(RecordFile))
+        {
+            throw new MachineException($"no local VCH in {plan.CertPath}");
+        }
+
+        if (await EndpointLauncher.StopAsync(plan.CertPath).ConfigureAwait(false))
+        {
+            progress("stopped the endpoint");
+        }
+
+        // Its ContainerVMs outlive the endpoint by design; the VCH's end is theirs.
+        using (var pkill = Process.Start("pkill", ["-f", $"qemu-system.*{Path.Combine(plan.CertPath, "data")}"]))
+        {
+            await pkill.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        Directory.Delete(plan.CertPath, recursive: true);
+        progress($"removed {plan.CertPath}");
+    }
+
+    public VchSettings Read() =>
+        File.Exists(RecordFile) ? VchSettings.FromRecord(File.ReadAllText(RecordFile)) : throw new MachineException($"no local VCH in {plan.CertPath}");
+}

@@ -1,0 +1,198 @@
+using System.CommandLine;
+using Spectre.Console;
+using Vic.Machine;
+using Vic.Vim25;
+
+// vic-machine: creates, inspects, lists, configures, upgrades and deletes VCHs, on vSphere or locally.
+var target = new Option<string?>("--target", "-t") { Description = "vCenter or ESXi (host or https://host/sdk), or local" };
+var user = new Option<string?>("--user", "-u") { Description = "vSphere user" };
+var password = new Option<string?>("--password", "-p") { Description = "vSphere password (or VIC_PASSWORD)" };
+var thumbprint = new Option<string?>("--thumbprint") { Description = "SHA-1 thumbprint of the target's certificate" };
+var name = new Option<string?>("--name", "-n") { Description = "The VCH's name" };
+var datacenter = new Option<string?>("--datacenter") { Description = "Datacenter (default: the only one)" };
+var computeResource = new Option<string?>("--compute-resource", "-r") { Description = "Cluster or host, e.g. cluster1" };
+var imageStore = new Option<string?>("--image-store", "-i") { Description = "Datastore for the ISO, disks and ContainerVMs" };
+var volumeStore = new Option<string[]>("--volume-store", "--vs") { Description = "Volume store nfs://host/path:label (repeatable)" };
+var bridgeNetwork = new Option<string?>("--bridge-network", "-b") { Description = "Port group for the containers' bridge network" };
+var publicNetwork = new Option<string?>("--public-network") { Description = "Port group for the way out" };
+var containerNetwork = new Option<string[]>("--container-network", "--cn") { Description = "Port group mapped into containers, portgroup[:alias] (repeatable)" };
+var cpu = new Option<long?>("--cpu") { Description = "The VCH pool's CPU limit in MHz" };
+var memory = new Option<long?>("--memory") { Description = "The VCH pool's memory limit in MB (default 4096)" };
+var tlsCname = new Option<string?>("--tls-cname") { Description = "Name (or IP) clients reach the endpoint by" };
+var noTlsVerify = new Option<bool>("--no-tlsverify", "--kv") { Description = "No client certificates" };
+var insecureRegistry = new Option<string[]>("--insecure-registry", "--dir") { Description = "Registry reached without TLS verification (repeatable)" };
+var registryMirror = new Option<string[]>("--registry-mirror") { Description = "docker.io mirror (repeatable)" };
+var certPath = new Option<string?>("--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
+var endpointAddress = new Option<string?>("--endpoint-address") { Description = "Where the endpoint listens, IP:PORT (default 127.0.0.1:2376)" };
+var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
+var iso = new Option<string?>("--iso") { Description = "bootstrap.iso (default iso/out/bootstrap.iso)" };
+var config = new Option<string?>("--config", "-f") { Description = "vch.yaml with the same settings" };
+
+Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, containerNetwork, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
+
+VchSettings Read(ParseResult parse)
+{
+    var given = new VchSettings
+    {
+        Target = parse.GetValue(target),
+        User = parse.GetValue(user),
+        Password = parse.GetValue(password),
+        Thumbprint = parse.GetValue(thumbprint),
+        Name = parse.GetValue(name),
+        Datacenter = parse.GetValue(datacenter),
+        ComputeResource = parse.GetValue(computeResource),
+        ImageStore = parse.GetValue(imageStore),
+        VolumeStore = [.. parse.GetValue(volumeStore) ?? []],
+        BridgeNetwork = parse.GetValue(bridgeNetwork),
+        PublicNetwork = parse.GetValue(publicNetwork),
+        ContainerNetwork = [.. parse.GetValue(containerNetwork) ?? []],
+        Cpu = parse.GetValue(cpu),
+        Memory = parse.GetValue(memory),
+        TlsCname = parse.GetValue(tlsCname),
+        NoTlsverify = parse.GetValue(noTlsVerify) ? true : null,
+        InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
+        RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
+        CertPath = parse.GetValue(certPath),
+        EndpointAddress = parse.GetValue(endpointAddress),
+        ChannelAddress = parse.GetValue(channelAddress),
+        Iso = parse.GetValue(iso),
+    };
+    return parse.GetValue(config) is { } file ? VchSettings.Load(file).With(given) : given;
+}
+
+void Step(string text) => AnsiConsole.MarkupLine($"[green]✓[/] {Markup.Escape(text)}");
+
+Command Verb(string verb, string description, Option[] options, Func<ParseResult, CancellationToken, Task> action)
+{
+    var command = new Command(verb, description);
+    foreach (var option in options)
+    {
+        command.Options.Add(option);
+    }
+
+    command.SetAction(async (parse, cancellationToken) =>
+    {
+        try
+        {
+            await action(parse, cancellationToken).ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException)
+        {
+            AnsiConsole.MarkupLine($"[red]vic-machine {verb}: {Markup.Escape(ex.Message)}[/]");
+            return 1;
+        }
+    });
+    return command;
+}
+
+var root = new RootCommand("vic-machine: create and manage Virtual Container Hosts")
+{
+    Verb("create", "Create a VCH and start its endpoint", [.. connection, .. settings], async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: true);
+        if (plan.Vsphere is null)
+        {
+            await new LocalInstaller(plan, Step).CreateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await new VsphereInstaller(plan, Step).CreateAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        AnsiConsole.MarkupLine($"[bold]VCH {Markup.Escape(plan.Name)} is up.[/] Point docker at it:");
+        foreach (var line in EndpointSettings.ClientEnvironment(plan))
+        {
+            Console.WriteLine(line);
+        }
+    }),
+    Verb("delete", "Delete a VCH: its endpoint, ContainerVMs, pool, datastore folder and certificates", connection, async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        if (plan.Vsphere is null)
+        {
+            await new LocalInstaller(plan, Step).DeleteAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await new VsphereInstaller(plan, Step).DeleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }),
+    Verb("inspect", "Show a VCH's settings and how to reach it", connection, async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        VchSettings record;
+        var table = new Table().AddColumns("setting", "value");
+        if (plan.Vsphere is null)
+        {
+            record = new LocalInstaller(plan, Step).Read();
+            table.AddRow("backend", "qemu (local)");
+        }
+        else
+        {
+            var (found, datastore, _, limits) = await new VsphereInstaller(plan, Step).InspectAsync(cancellationToken).ConfigureAwait(false);
+            record = found;
+            table.AddRow("backend", $"vsphere {Markup.Escape(plan.Vsphere.Session.Sdk.ToString())}");
+            table.AddRow("image store", Markup.Escape(datastore));
+            table.AddRow("pool limits", Markup.Escape($"CPU {(limits.CpuMhz is { } mhz ? $"{mhz} MHz" : "unlimited")}, memory {(limits.MemoryMb is { } mb ? $"{mb} MB" : "unlimited")}"));
+        }
+
+        var shown = VchPlan.Validate(record.With(new VchSettings { Password = "-", Target = plan.Settings.Target ?? record.Target, User = record.User ?? "-" }), forCreate: false);
+        table.AddRow("endpoint", EndpointLauncher.IsRunning(shown.CertPath) ? $"running on {shown.Endpoint}" : "not running");
+        AnsiConsole.Write(table);
+        foreach (var line in EndpointSettings.ClientEnvironment(shown))
+        {
+            Console.WriteLine(line);
+        }
+    }),
+    Verb("ls", "List the VCHs of a compute resource", [target, user, password, thumbprint, datacenter, computeResource, config], async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse).With(new VchSettings { Name = "ls" }), forCreate: false);
+        if (plan.Vsphere is null)
+        {
+            throw new MachineException("ls lists the VCHs of a vSphere target; a local VCH is its --cert-path");
+        }
+
+        foreach (var (vch, datastore) in await new VsphereInstaller(plan, Step).ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            Console.WriteLine($"{vch}\t[{datastore}] {vch}");
+        }
+    }),
+    Verb("configure", "Change a VCH's pool limits and registries", [.. connection, cpu, memory, insecureRegistry, registryMirror], async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        if (plan.Vsphere is null)
+        {
+            throw new MachineException("configure changes a vSphere VCH; delete and create a local one");
+        }
+
+        await new VsphereInstaller(plan, Step).ConfigureAsync(new VchSettings
+        {
+            Cpu = parse.GetValue(cpu),
+            Memory = parse.GetValue(memory),
+            InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
+            RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
+        }, cancellationToken).ConfigureAwait(false);
+    }),
+    Verb("upgrade", "Upload a new bootstrap ISO and restart the endpoint", [.. connection, iso], async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: true);
+        if (plan.Vsphere is null)
+        {
+            throw new MachineException("a local VCH boots iso/out directly: restart it to upgrade");
+        }
+
+        await new VsphereInstaller(plan, Step).UpgradeAsync(cancellationToken).ConfigureAwait(false);
+    }),
+    Verb("debug", "Show the endpoint's log", connection, (parse, _) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        var log = EndpointLauncher.LogFile(plan.CertPath);
+        AnsiConsole.MarkupLine($"endpoint {(EndpointLauncher.IsRunning(plan.CertPath) ? "running" : "not running")}; log {Markup.Escape(log)}:");
+        Console.WriteLine(File.Exists(log) ? string.Join('\n', File.ReadLines(log).TakeLast(50)) : "(no log)");
+        return Task.CompletedTask;
+    }),
+};
+
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

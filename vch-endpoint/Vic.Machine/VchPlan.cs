@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Vic.Vim25;
+
+namespace Vic.Machine;
+
+/// <summary>Where a VCH goes in vSphere.</summary>
+public sealed record VspherePlacement(VimSessionConfig Session, string? Datacenter, string ComputeResource, string ImageStore, IPAddress ChannelAddress);
+
+/// <summary>
+/// A VCH's validated settings: every value checked and defaulted, nothing changed anywhere yet.
+/// <see cref="Vsphere"/> is null for a local (QEMU) VCH.
+/// </summary>
+public sealed partial record VchPlan(
+    string Name,
+    VspherePlacement? Vsphere,
+    long? CpuMhz,
+    long MemoryMb,
+    string CertPath,
+    string TlsCname,
+    bool TlsVerify,
+    IPEndPoint Endpoint,
+    string Iso,
+    VchSettings Settings)
+{
+    public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
+
+    public static VchPlan Validate(VchSettings settings, bool forCreate)
+    {
+        var name = settings.Name ?? throw new MachineException("--name is required");
+        if (!NamePattern().IsMatch(name))
+        {
+            throw new MachineException($"--name '{name}': 1-31 letters, digits and '-', starting with a letter or digit");
+        }
+
+        var target = settings.Target ?? throw new MachineException("--target is required (a vCenter or ESXi host, or local)");
+        var endpoint = ParseEndpoint(settings.EndpointAddress ?? "127.0.0.1:2376");
+        var memory = settings.Memory ?? 4096;
+        if (memory < 256)
+        {
+            throw new MachineException($"--memory {memory}: a VCH needs at least 256 MB");
+        }
+
+        if (settings.Cpu is < 100)
+        {
+            throw new MachineException($"--cpu {settings.Cpu}: the limit is in MHz; give at least 100");
+        }
+
+        var iso = Path.GetFullPath(settings.Iso ?? Path.Combine("iso", "out", "bootstrap.iso"));
+        if (forCreate && !File.Exists(iso))
+        {
+            throw new MachineException($"--iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
+        }
+
+        VspherePlacement? vsphere = null;
+        if (target != "local")
+        {
+            var sdk = Uri.TryCreate(target.Contains("://", StringComparison.Ordinal) ? target : $"https://{target}/sdk", UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps
+                ? (uri.AbsolutePath is "/" or "" ? new Uri(uri, "/sdk") : uri)
+                : throw new MachineException($"--target '{target}': a host name, https://host/sdk, or local");
+            var user = settings.User ?? throw new MachineException("--user is required for a vSphere target");
+            var password = settings.Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? throw new MachineException("--password (or VIC_PASSWORD) is required for a vSphere target");
+            var computeResource = settings.ComputeResource ?? throw new MachineException("--compute-resource is required for a vSphere target (a cluster or host)");
+            var imageStore = forCreate ? settings.ImageStore ?? throw new MachineException("--image-store is required (the datastore for the ISO and the disks)") : settings.ImageStore ?? "";
+            var channel = settings.ChannelAddress is { } given
+                ? IPAddress.TryParse(given, out var address) ? address : throw new MachineException($"--channel-address '{given}' is not an IP address")
+                : SourceAddressTowards(sdk);
+            vsphere = new VspherePlacement(new VimSessionConfig(sdk, user, password, settings.Thumbprint), settings.Datacenter, computeResource, imageStore, channel);
+        }
+
+        return new VchPlan(
+            name,
+            vsphere,
+            settings.Cpu,
+            memory,
+            Path.GetFullPath(settings.CertPath ?? name),
+            settings.TlsCname ?? endpoint.Address.ToString(),
+            settings.NoTlsverify != true,
+            endpoint,
+            iso,
+            settings);
+    }
+
+    private static IPEndPoint ParseEndpoint(string text) =>
+        IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port > 0 ? endpoint
+        : IPAddress.TryParse(text, out var address) ? new IPEndPoint(address, 2376)
+        : throw new MachineException($"--endpoint-address '{text}': IP:PORT");
+
+    /// <summary>The local address the operating system would use towards the target: what its VMs can reach.</summary>
+    private static IPAddress SourceAddressTowards(Uri sdk)
+    {
+        try
+        {
+            var host = IPAddress.TryParse(sdk.Host, out var address) ? address : Dns.GetHostAddresses(sdk.Host).First(a => a.AddressFamily == AddressFamily.InterNetwork);
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            probe.Connect(host, 443);
+            return ((IPEndPoint)probe.LocalEndPoint!).Address;
+        }
+        catch (SocketException ex)
+        {
+            throw new MachineException($"cannot tell which address of this machine {sdk.Host} reaches ({ex.Message}); give --channel-address");
+        }
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,30}$")]
+    private static partial Regex NamePattern();
+}

@@ -1,0 +1,117 @@
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Vic.Machine;
+
+/// <summary>
+/// A VCH's settings as an operator gives them, on the command line or in <c>--config vch.yaml</c>
+/// (the same names in kebab-case); the command line wins where both say something. Validated into
+/// a <see cref="VchPlan"/> before anything is changed.
+/// </summary>
+public sealed class VchSettings
+{
+    private static readonly IDeserializer Reader = new DeserializerBuilder().WithNamingConvention(HyphenatedNamingConvention.Instance).Build();
+    private static readonly ISerializer Writer = new SerializerBuilder().WithNamingConvention(HyphenatedNamingConvention.Instance).ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull).Build();
+
+    /// <summary><c>local</c>, or vCenter/ESXi: a host name or <c>https://host/sdk</c>.</summary>
+    public string? Target { get; set; }
+
+    public string? User { get; set; }
+
+    public string? Password { get; set; }
+
+    public string? Thumbprint { get; set; }
+
+    public string? Name { get; set; }
+
+    /// <summary>The datacenter, when the target has more than one (default: the only one).</summary>
+    public string? Datacenter { get; set; }
+
+    /// <summary>The cluster or host, as an inventory path under the datacenter's host folder, e.g. <c>cluster1</c>.</summary>
+    public string? ComputeResource { get; set; }
+
+    public string? ImageStore { get; set; }
+
+    /// <summary>Volume stores, <c>nfs://host/path:label</c> (the image store holds the default one).</summary>
+    public List<string> VolumeStore { get; set; } = [];
+
+    public string? BridgeNetwork { get; set; }
+
+    public string? PublicNetwork { get; set; }
+
+    /// <summary>Port groups mapped into containers, <c>portgroup[:alias]</c>.</summary>
+    public List<string> ContainerNetwork { get; set; } = [];
+
+    /// <summary>The pool's CPU limit in MHz (VIC's unit); unset is unlimited.</summary>
+    public long? Cpu { get; set; }
+
+    /// <summary>The pool's memory limit in MB; unset is 4096.</summary>
+    public long? Memory { get; set; }
+
+    /// <summary>The name clients use for the endpoint: the server certificate's subject and DOCKER_HOST.</summary>
+    public string? TlsCname { get; set; }
+
+    /// <summary>Serve TLS without client certificates (anyone who reaches the endpoint may use it).</summary>
+    public bool? NoTlsverify { get; set; }
+
+    public List<string> InsecureRegistry { get; set; } = [];
+
+    public List<string> RegistryMirror { get; set; } = [];
+
+    /// <summary>Where the certificates, the endpoint's state and its log live (default: ./NAME).</summary>
+    public string? CertPath { get; set; }
+
+    /// <summary>The address and port the endpoint listens on (default 127.0.0.1:2376).</summary>
+    public string? EndpointAddress { get; set; }
+
+    /// <summary>The endpoint's address as ContainerVMs reach it (vSphere; default: the address that reaches the target).</summary>
+    public string? ChannelAddress { get; set; }
+
+    /// <summary>The bootstrap ISO to upload (default iso/out/bootstrap.iso).</summary>
+    public string? Iso { get; set; }
+
+    public static VchSettings Load(string path)
+    {
+        try
+        {
+            return Reader.Deserialize<VchSettings>(File.ReadAllText(path)) ?? new VchSettings();
+        }
+        catch (YamlDotNet.Core.YamlException ex)
+        {
+            throw new MachineException($"--config {path}: {ex.Message}");
+        }
+        catch (IOException ex)
+        {
+            throw new MachineException($"--config {path}: {ex.Message}");
+        }
+    }
+
+    /// <summary>These settings, with every value <paramref name="overrides"/> gives taking the place of ours.</summary>
+    public VchSettings With(VchSettings overrides)
+    {
+        var merged = (VchSettings)MemberwiseClone();
+        foreach (var property in typeof(VchSettings).GetProperties())
+        {
+            var value = property.GetValue(overrides);
+            if (value is not null && value is not System.Collections.ICollection { Count: 0 })
+            {
+                property.SetValue(merged, value);
+            }
+        }
+
+        return merged;
+    }
+
+    /// <summary>YAML of what is recorded with the VCH: no password.</summary>
+    public string ToRecord()
+    {
+        var copy = (VchSettings)MemberwiseClone();
+        copy.Password = null;
+        return Writer.Serialize(copy);
+    }
+
+    public static VchSettings FromRecord(string yaml) => Reader.Deserialize<VchSettings>(yaml) ?? new VchSettings();
+}
+
+/// <summary>A mistake of the operator's or a refusal of the target's, said in words they can act on.</summary>
+public sealed class MachineException(string message) : Exception(message);

@@ -1,0 +1,255 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.Vim25;
+
+namespace Vic.Machine;
+
+/// <summary>
+/// A VCH on vSphere: its resource pool under the compute resource (with the CPU and memory limits),
+/// its folder on the image datastore (the ISO, imported disks, ContainerVM files and the VCH's
+/// record, <c>vch.yaml</c>), its certificates, and its endpoint. Create checks everything first and
+/// undoes what it made when a later step fails.
+/// </summary>
+public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
+{
+    private const string RecordFile = "vch.yaml";
+
+    private VspherePlacement Placement => plan.Vsphere!;
+
+    public async Task CreateAsync(CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var where = await LocateAsync(session, Placement.ImageStore, cancellationToken).ConfigureAwait(false);
+        if (await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false) is not null)
+        {
+            throw new MachineException($"a resource pool {plan.Name} already exists in {where.ComputeResourcePath}: choose another --name or delete that VCH");
+        }
+
+        if (await session.FileExistsAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", cancellationToken).ConfigureAwait(false))
+        {
+            throw new MachineException($"[{where.Datastore}] {plan.Name} already holds a VCH: choose another --name or delete it");
+        }
+
+        if (Directory.Exists(plan.CertPath) && Directory.EnumerateFileSystemEntries(plan.CertPath).Any())
+        {
+            throw new MachineException($"--cert-path {plan.CertPath} is not empty: it would hold this VCH's certificates and state");
+        }
+
+        progress($"validated: {session.Content.About.FullName}, {where.ComputeResourcePath}, datastore {where.Datastore}");
+        var undo = new Stack<(string What, Func<Task> Action)>();
+        try
+        {
+            var pool = await session.CreateResourcePoolAsync(where.RootPool, plan.Name, Limits(), cancellationToken).ConfigureAwait(false);
+            undo.Push(("the resource pool", () => session.DestroyAsync(pool, CancellationToken.None)));
+            progress($"resource pool {where.PoolPath(plan.Name)} (CPU {Describe(plan.CpuMhz, "MHz")}, memory {plan.MemoryMb} MB)");
+
+            await session.MakeDirectoryAsync(Datastores.DatastorePath(where.Datastore, $"{plan.Name}/disks"), where.Datacenter, cancellationToken).ConfigureAwait(false);
+            undo.Push(("the datastore folder", () => session.DeleteDatastoreFileAsync(Datastores.DatastorePath(where.Datastore, plan.Name), where.Datacenter, CancellationToken.None)));
+            progress($"datastore folder [{where.Datastore}] {plan.Name}");
+
+            await using (var iso = File.OpenRead(plan.Iso))
+            {
+                await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
+            }
+
+            progress($"uploaded {Path.GetFileName(plan.Iso)} ({new FileInfo(plan.Iso).Length >> 20} MiB)");
+
+            Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
+            undo.Push(("the certificates", () =>
+            {
+                Directory.Delete(plan.CertPath, recursive: true);
+                return Task.CompletedTask;
+            }
+            ));
+            progress($"certificates in {plan.CertPath}");
+
+            var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath }).ToRecord();
+            await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);
+
+            await EndpointLauncher.StartAsync(plan, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
+            progress($"endpoint listening on {plan.Endpoint}");
+        }
+        catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException or IOException)
+        {
+            while (undo.TryPop(out var step))
+            {
+                try
+                {
+                    await step.Action().ConfigureAwait(false);
+                    progress($"rolled back {step.What}");
+                }
+                catch (Exception rollback) when (rollback is VimFaultException or VimProtocolException or HttpRequestException or IOException)
+                {
+                    progress($"could not roll back {step.What}: {rollback.Message}");
+                }
+            }
+
+            throw new MachineException($"create failed: {ex.Message}");
+        }
+    }
+
+    /// <summary>Stops the endpoint and removes the VCH's ContainerVMs, pool, datastore folder and local files.</summary>
+    public async Task DeleteAsync(CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        var certPath = record.CertPath ?? plan.CertPath;
+        if (await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false))
+        {
+            progress("stopped the endpoint");
+        }
+
+        if (await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false) is { } pool)
+        {
+            foreach (var vm in await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false))
+            {
+                if (vm.Text("runtime.powerState") == "poweredOn")
+                {
+                    await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+                }
+
+                await session.DestroyAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+                progress($"removed VM {vm.Text("name")}");
+            }
+
+            await session.DestroyAsync(pool, cancellationToken).ConfigureAwait(false);
+            progress($"removed resource pool {where.PoolPath(plan.Name)}");
+        }
+
+        await session.DeleteDatastoreFileAsync(Datastores.DatastorePath(where.Datastore, plan.Name), where.Datacenter, cancellationToken).ConfigureAwait(false);
+        progress($"removed [{where.Datastore}] {plan.Name}");
+        if (Directory.Exists(certPath))
+        {
+            Directory.Delete(certPath, recursive: true);
+            progress($"removed {certPath}");
+        }
+    }
+
+    /// <summary>The VCH's record and how to reach it.</summary>
+    public async Task<(VchSettings Record, string Datastore, bool Running, PoolLimits Limits)> InspectAsync(CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"the VCH {plan.Name} has a record but no resource pool: delete it and create it again");
+        var limits = await session.ReadLimitsAsync(pool, cancellationToken).ConfigureAwait(false);
+        return (record, where.Datastore, EndpointLauncher.IsRunning(record.CertPath ?? plan.CertPath), limits);
+    }
+
+    /// <summary>The VCHs under the compute resource: pools whose folder on a datastore holds a VCH record.</summary>
+    public async Task<IReadOnlyList<(string Name, string Datastore)>> ListAsync(CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var where = await LocateAsync(session, null, cancellationToken).ConfigureAwait(false);
+        var pools = await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, where.RootPool).ConfigureAwait(false);
+        var found = new List<(string, string)>();
+        foreach (var pool in pools.Where(p => p.Ref("parent") == where.RootPool))
+        {
+            var name = pool.Text("name") ?? "";
+            foreach (var datastore in where.Datastores)
+            {
+                if (await session.FileExistsAsync(where.DatacenterPath, datastore, $"{name}/{RecordFile}", cancellationToken).ConfigureAwait(false))
+                {
+                    found.Add((name, datastore));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Changes the pool's limits and the registries; the endpoint is restarted with them.</summary>
+    public async Task ConfigureAsync(VchSettings changes, CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        var updated = record.With(changes);
+        var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"the VCH {plan.Name} has no resource pool");
+        await session.UpdatePoolAsync(pool, null, new PoolLimits(updated.Cpu, updated.Memory ?? 4096), cancellationToken).ConfigureAwait(false);
+        progress($"pool limits: CPU {Describe(updated.Cpu, "MHz")}, memory {updated.Memory ?? 4096} MB");
+        await SaveAndRestartAsync(session, where, updated, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Uploads the ISO again (a new ContainerVM kernel and tether) and restarts the endpoint.</summary>
+    public async Task UpgradeAsync(CancellationToken cancellationToken)
+    {
+        await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        await using (var iso = File.OpenRead(plan.Iso))
+        {
+            await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
+        }
+
+        progress($"uploaded {plan.Iso}");
+        await SaveAndRestartAsync(session, where, record, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken)
+    {
+        await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record.ToRecord())), cancellationToken).ConfigureAwait(false);
+        var certPath = record.CertPath ?? plan.CertPath;
+        var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
+        await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false);
+        await EndpointLauncher.StartAsync(restarted, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
+        progress($"endpoint restarted on {restarted.Endpoint}");
+    }
+
+    private List<string> EndpointArguments(Where where) =>
+    [
+        .. EndpointSettings.Common(plan),
+        "--backend", "vsphere", "--target", Placement.Session.Sdk.ToString(), "--user", Placement.Session.UserName,
+        .. Placement.Session.Thumbprint is { } print ? (string[])["--thumbprint", print] : [],
+        "--datacenter", where.DatacenterPath, "--compute-resource", where.ComputeResourcePath, "--image-store", where.Datastore,
+        "--channel-address", Placement.ChannelAddress.ToString(),
+    ];
+
+    private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);
+
+    private static string Describe(long? value, string unit) => value is null ? "unlimited" : $"{value} {unit}";
+
+    private Task<VimSession> ConnectAsync(CancellationToken cancellationToken) =>
+        VimSession.ConnectAsync(Placement.Session, NullLogger.Instance, cancellationToken);
+
+    /// <summary>The VCH's placement and record, found on the datastores of the datacenter.</summary>
+    private async Task<(Where Where, VchSettings Record)> FindAsync(VimSession session, CancellationToken cancellationToken)
+    {
+        var located = await LocateAsync(session, null, cancellationToken).ConfigureAwait(false);
+        foreach (var datastore in string.IsNullOrEmpty(Placement.ImageStore) ? located.Datastores : [Placement.ImageStore])
+        {
+            if (await session.DownloadAsync(located.DatacenterPath, datastore, $"{plan.Name}/{RecordFile}", cancellationToken).ConfigureAwait(false) is { } bytes)
+            {
+                return (located with { Datastore = datastore }, VchSettings.FromRecord(Encoding.UTF8.GetString(bytes)));
+            }
+        }
+
+        throw new MachineException($"no VCH named {plan.Name} under {located.ComputeResourcePath}");
+    }
+
+    private async Task<Where> LocateAsync(VimSession session, string? datastore, CancellationToken cancellationToken)
+    {
+        var datacenters = await session.ListAsync("Datacenter", ["name"], cancellationToken).ConfigureAwait(false);
+        var datacenterPath = Placement.Datacenter ?? (datacenters.Count == 1
+            ? datacenters[0].Text("name")!
+            : throw new MachineException($"the target has {datacenters.Count} datacenters: give --datacenter ({string.Join(", ", datacenters.Select(d => d.Text("name")))})"));
+        var datacenter = await session.FindByInventoryPathAsync(datacenterPath, cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"--datacenter {datacenterPath}: no such datacenter");
+        var computeResource = $"{datacenterPath}/host/{Placement.ComputeResource}";
+        _ = await session.FindByInventoryPathAsync(computeResource, cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"--compute-resource {Placement.ComputeResource}: no such cluster or host in {datacenterPath}");
+        var rootPool = await session.FindByInventoryPathAsync($"{computeResource}/Resources", cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"--compute-resource {Placement.ComputeResource} has no resource pool");
+        var datastores = (await session.ListAsync("Datastore", ["name"], cancellationToken, datacenter).ConfigureAwait(false)).Select(d => d.Text("name")!).ToList();
+        if (datastore is { Length: > 0 } && !datastores.Contains(datastore))
+        {
+            throw new MachineException($"--image-store {datastore}: no such datastore in {datacenterPath} ({string.Join(", ", datastores)})");
+        }
+
+        return new Where(datacenterPath, datacenter, computeResource, rootPool, datastore ?? "", datastores);
+    }
+
+    private sealed record Where(string DatacenterPath, ManagedObjectReference Datacenter, string ComputeResourcePath, ManagedObjectReference RootPool, string Datastore, IReadOnlyList<string> Datastores)
+    {
+        public string PoolPath(string name) => $"{ComputeResourcePath}/Resources/{name}";
+    }
+}
