@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Vic.TestSupport;
 using Vic.Vim25;
+using Vic.Vim25.Soap;
 
 namespace Vic.EndToEnd.Tests;
 
@@ -48,7 +49,7 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
             "-H", $"tcp://127.0.0.1:{port}", "--name", VchName, "--data-dir", _home.Combine(dataDirectory), "--registry-mirror", $"http://{_registry.Host}",
             "--backend", "vsphere", "--target", Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", Server.Thumbprint,
             "--datacenter", "DC0", "--compute-resource", "DC0/host/DC0_C0", "--image-store", Server.Datastore, "--channel-address", "127.0.0.1",
-            "--pool-cpu", "4", "--pool-memory", "4g",
+            "--pool-cpu", "4", "--pool-memory", "4g", "--bridge-network", "VM Network", "--public-network", "VM Network",
         ]);
 
     public async Task<CommandResult> DockerAsync(params string[] arguments)
@@ -86,7 +87,7 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         var state = await Eventually.WaitForAsync(async () => (await session.RetrieveOneAsync(vm.Obj, ["runtime.powerState"], CancellationToken.None)).Text("runtime.powerState"), s => s == "poweredOff", TimeSpan.FromSeconds(20));
 
         await fixture.DockerAsync("rm", "greeter");
-        var gone = (await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None, pool)).Any(v => v.Obj == vm.Obj);
+        var stillThere = (await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None, pool)).Any(v => v.Obj == vm.Obj);
 
         Assert.Equal("hi\n", run.StandardOutput);
         Assert.Equal($"greeter-{id[..12]}", vm.Text("name"));
@@ -94,7 +95,8 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.Contains(devices, d => d.Type == "VirtualSerialPort" && d.ServiceUri!.StartsWith("tcp://127.0.0.1:", StringComparison.Ordinal));
         Assert.Equal(2, devices.Count(d => d.Type == "VirtualDisk"));
         Assert.Equal("poweredOff", state);
-        Assert.False(gone);
+        Assert.False(stillThere);
+        Assert.Equal(["VM Network", "VM Network"], devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(VimXml.Vim + "backing")!.Element(VimXml.Vim + "deviceName")!.Value));
         Assert.Contains("vsphere", info, StringComparison.Ordinal);
     }
 

@@ -48,6 +48,8 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             cert-path: {certs}
             endpoint-address: 127.0.0.1:{port}
             channel-address: 127.0.0.1
+            bridge-network: VM Network
+            public-network: VM Network
             iso: {Iso}
             registry-mirror:
               - http://127.0.0.1:5999
@@ -101,6 +103,8 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         var wrongPassword = await VicMachineAsync(["create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", "nope", "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1"]);
 
+        var wrongPortGroup = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1", "--bridge-network", "nosuch"]);
+
         // The endpoint cannot listen where something already does: every step before it is undone.
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         taken.Start();
@@ -113,6 +117,8 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.Contains("--compute-resource nosuch: no such cluster or host in DC0", wrongCluster.StandardOutput, StringComparison.Ordinal);
         Assert.True(wrongPassword.ExitCode == 1, wrongPassword.ToString());
         Assert.Contains("InvalidLogin", wrongPassword.StandardOutput, StringComparison.Ordinal);
+        Assert.True(wrongPortGroup.ExitCode == 1, wrongPortGroup.ToString());
+        Assert.Contains("--bridge-network nosuch: no such port group in DC0", wrongPortGroup.StandardOutput, StringComparison.Ordinal);
         Assert.True(rolledBack.ExitCode == 1, rolledBack.ToString());
         Assert.Contains("rolled back the resource pool", rolledBack.StandardOutput, StringComparison.Ordinal);
         Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch2", CancellationToken.None));

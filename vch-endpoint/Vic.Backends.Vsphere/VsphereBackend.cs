@@ -78,6 +78,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 DeviceChange.Add(new ParaVirtualScsiController(ControllerKey)),
                 .. DiskDevices(disks, ControllerKey),
                 DeviceChange.Add(SerialPort(channel.Port)),
+                .. Nics(spec),
             ],
         };
         await Faulted(() => session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken)).ConfigureAwait(false);
@@ -112,7 +113,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             {
                 var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.LinkedClone) with
                 {
-                    Devices = [.. DiskDevices(disks, template.ControllerKey), DeviceChange.Add(SerialPort(channel.Port))],
+                    Devices = [.. DiskDevices(disks, template.ControllerKey), DeviceChange.Add(SerialPort(channel.Port)), .. Nics(spec)],
                 };
                 var clone = await session.CloneVmAsync(template.Vm, places.Folder, spec.Name, places.Pool, cancellationToken, template.Snapshot, config, powerOn: true).ConfigureAwait(false);
 
@@ -471,6 +472,24 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             new("disk.EnableUUID", "TRUE"),
         ],
     };
+
+    /// <summary>
+    /// The NICs, in the guest's order: eth0 on the bridge port group, eth1 on the public one when the
+    /// container may go out. vSphere makes their MACs (it refuses ones outside its own range).
+    /// </summary>
+    private IEnumerable<DeviceChange> Nics(ContainerVmSpec spec)
+    {
+        if (spec.Network is not { } network || _options.BridgeNetwork is not { } bridge)
+        {
+            yield break;
+        }
+
+        yield return DeviceChange.Add(new Vmxnet3Nic(-300, bridge));
+        if (network.Outbound && _options.PublicNetwork is { } outside)
+        {
+            yield return DeviceChange.Add(new Vmxnet3Nic(-301, outside));
+        }
+    }
 
     private NetworkSerialPort SerialPort(int port) => new(-200, $"tcp://{_options.ChannelAddress}:{port}");
 

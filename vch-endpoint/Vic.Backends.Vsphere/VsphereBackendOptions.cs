@@ -29,6 +29,12 @@ public sealed record VsphereBackendOptions(
 
     public string GuestId { get; init; } = "otherLinux64Guest";
 
+    /// <summary>The port group of the containers' bridge networks: a ContainerVM on one gets its eth0 there.</summary>
+    public string? BridgeNetwork { get; init; }
+
+    /// <summary>The port group of the way out: a ContainerVM allowed out gets its eth1 there.</summary>
+    public string? PublicNetwork { get; init; }
+
     /// <summary>How often the inventory is read for changes made outside the VCH.</summary>
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -27,6 +27,8 @@ var targetInsecure = new Option<bool>("--target-insecure") { Description = "vSph
 var datacenter = new Option<string?>("--datacenter") { Description = "vSphere: the datacenter's inventory path" };
 var computeResource = new Option<string?>("--compute-resource") { Description = "vSphere: the cluster or host, e.g. DC0/host/cluster1; the VCH pool is under it" };
 var imageStore = new Option<string?>("--image-store") { Description = "vSphere: the datastore for the ISO, disks and ContainerVM files" };
+var bridgeNetwork = new Option<string?>("--bridge-network") { Description = "vSphere: the port group of the containers' bridge NICs" };
+var publicNetwork = new Option<string?>("--public-network") { Description = "vSphere: the port group of the containers' way out" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
 
@@ -34,7 +36,7 @@ var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container 
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
     insecureRegistry, registryMirror, volumeStore,
-    target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress,
+    target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
 };
 
 root.SetAction(async (parse, cancellationToken) =>
@@ -68,6 +70,8 @@ root.SetAction(async (parse, cancellationToken) =>
         ComputeResource = parse.GetValue(computeResource),
         ImageStore = parse.GetValue(imageStore),
         ChannelAddress = parse.GetValue(channelAddress),
+        BridgeNetwork = parse.GetValue(bridgeNetwork),
+        PublicNetwork = parse.GetValue(publicNetwork),
     };
 
     EndpointConfig config;

@@ -35,6 +35,11 @@ public sealed partial record VchPlan(
         }
 
         var target = settings.Target ?? throw new MachineException("--target is required (a vCenter or ESXi host, or local)");
+        if (settings.ContainerNetwork.Count > 0)
+        {
+            throw new MachineException("--container-network is not supported yet: containers reach the outside through the bridge and public networks");
+        }
+
         var endpoint = ParseEndpoint(settings.EndpointAddress ?? "127.0.0.1:2376");
         var memory = settings.Memory ?? 4096;
         if (memory < 256)

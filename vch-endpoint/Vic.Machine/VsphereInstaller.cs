@@ -30,6 +30,15 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
             throw new MachineException($"[{where.Datastore}] {plan.Name} already holds a VCH: choose another --name or delete it");
         }
 
+        var networks = (await session.ListAsync("Network", ["name"], cancellationToken, where.Datacenter).ConfigureAwait(false)).Select(n => n.Text("name")).ToHashSet();
+        foreach (var (option, portGroup) in new[] { ("--bridge-network", plan.Settings.BridgeNetwork), ("--public-network", plan.Settings.PublicNetwork) })
+        {
+            if (portGroup is not null && !networks.Contains(portGroup))
+            {
+                throw new MachineException($"{option} {portGroup}: no such port group in {where.DatacenterPath} ({string.Join(", ", networks.Order())})");
+            }
+        }
+
         if (Directory.Exists(plan.CertPath) && Directory.EnumerateFileSystemEntries(plan.CertPath).Any())
         {
             throw new MachineException($"--cert-path {plan.CertPath} is not empty: it would hold this VCH's certificates and state");
@@ -202,6 +211,8 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         .. Placement.Session.Thumbprint is { } print ? (string[])["--thumbprint", print] : [],
         "--datacenter", where.DatacenterPath, "--compute-resource", where.ComputeResourcePath, "--image-store", where.Datastore,
         "--channel-address", Placement.ChannelAddress.ToString(),
+        .. plan.Settings.BridgeNetwork is { } bridge ? (string[])["--bridge-network", bridge] : [],
+        .. plan.Settings.PublicNetwork is { } outside ? (string[])["--public-network", outside] : [],
     ];
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);

@@ -23,7 +23,7 @@ public sealed record TlsFiles(string Certificate, string Key, string? Certificat
 public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
-public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress);
+public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null);
 
 /// <summary>The endpoint's validated settings: where it listens, how it secures that, the VCH it serves and its backend.</summary>
 public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null);
@@ -74,6 +74,11 @@ public sealed record EndpointOptions
     public string? ComputeResource { get; init; }
 
     public string? ImageStore { get; init; }
+
+    /// <summary>The port groups of the containers' bridge NICs and of their way out.</summary>
+    public string? BridgeNetwork { get; init; }
+
+    public string? PublicNetwork { get; init; }
 
     /// <summary>The address ContainerVMs' serial ports connect to (the endpoint as the VMs reach it).</summary>
     public string? ChannelAddress { get; init; }
@@ -189,7 +194,7 @@ public sealed record EndpointOptions
         }
 
         var session = new Vic.Vim25.VimSessionConfig(sdk, Required(User, "--user"), Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? "", Thumbprint, TargetInsecure);
-        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel);
+        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork);
     }
 
     private static List<VolumeStoreConfig> VolumeStoresOf(IReadOnlyList<string> texts)

@@ -87,7 +87,11 @@ public static partial class VchEndpointHost
             new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone),
             services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>()),
         { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
-            new Vic.Backends.Vsphere.VsphereBackendOptions(vsphere.Session, vsphere.Datacenter, vsphere.ComputeResource, config.Vch.Name, vsphere.Datastore, vsphere.ChannelAddress, config.Vch.PoolLimit),
+            new Vic.Backends.Vsphere.VsphereBackendOptions(vsphere.Session, vsphere.Datacenter, vsphere.ComputeResource, config.Vch.Name, vsphere.Datastore, vsphere.ChannelAddress, config.Vch.PoolLimit)
+            {
+                BridgeNetwork = vsphere.BridgeNetwork,
+                PublicNetwork = vsphere.PublicNetwork,
+            },
             Path.Combine(config.Vch.DataDirectory, "vsphere"),
             services.GetRequiredService<ILogger<Vic.Backends.Vsphere.VsphereBackend>>()),
         _ => null,
