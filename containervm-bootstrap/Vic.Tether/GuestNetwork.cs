@@ -31,6 +31,36 @@ internal static class GuestNetwork
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         var fd = (int)socket.Handle;
+
+        // NICs on port groups are found by MAC first: without a bridge NIC, one of them is eth0.
+        var portGroupNics = spec.Nics.Select(n => (Spec: n, Name: InterfaceWithMac(n.Mac) ?? throw new IOException($"no NIC has the MAC {n.Mac}"))).ToList();
+        if (portGroupNics.All(n => n.Name != BridgeNic))
+        {
+            ApplyBridge(fd, spec);
+        }
+
+        ApplyPublic(fd, spec);
+        foreach (var (nic, name) in portGroupNics)
+        {
+            var (address, prefix) = ParseCidr(nic.Address);
+            SetAddress(fd, name, address, prefix);
+            SetUp(fd, name, true);
+            if (nic.Gateway is { } gateway)
+            {
+                AddDefaultRoute(fd, IPAddress.Parse(gateway));
+            }
+        }
+    }
+
+    /// <summary>The interface whose hardware address is <paramref name="mac"/>, from sysfs; null when none is.</summary>
+    internal static string? InterfaceWithMac(string mac, string sysfs = "/sys/class/net") =>
+        Directory.Exists(sysfs)
+            ? Directory.EnumerateDirectories(sysfs)
+                .FirstOrDefault(d => File.Exists(Path.Combine(d, "address")) && string.Equals(File.ReadAllText(Path.Combine(d, "address")).Trim(), mac, StringComparison.OrdinalIgnoreCase)) is { } found ? Path.GetFileName(found) : null
+            : null;
+
+    private static void ApplyBridge(int fd, NetworkSpec spec)
+    {
         SetMac(fd, BridgeNic, spec.BridgeMac);
         for (var i = 0; i < MaxAliases; i++)
         {
@@ -56,7 +86,10 @@ internal static class GuestNetwork
             Call(fd, SiocSIfAddr, request, $"clear the address of {BridgeNic}");
             SetUp(fd, BridgeNic, false);
         }
+    }
 
+    private static void ApplyPublic(int fd, NetworkSpec spec)
+    {
         if (spec.PublicAddress is { } publicAddress)
         {
             var (address, prefix) = ParseCidr(publicAddress);

@@ -50,6 +50,8 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
             "--backend", "vsphere", "--target", Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", Server.Thumbprint,
             "--datacenter", "DC0", "--compute-resource", "DC0/host/DC0_C0", "--image-store", Server.Datastore, "--channel-address", "127.0.0.1",
             "--pool-cpu", "4", "--pool-memory", "4g", "--bridge-network", "VM Network", "--public-network", "VM Network",
+            "--container-network", "VM Network:lan", "--container-network-gateway", "VM Network:10.9.0.1/24", "--container-network-ip-range", "VM Network:10.9.0.128/25",
+            "--container-network-dns", "VM Network:10.9.0.2",
         ]);
 
     public async Task<CommandResult> DockerAsync(params string[] arguments)
@@ -149,5 +151,27 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("vSphere fault MethodDisabled", refused.StandardError, StringComparison.Ordinal);
         Assert.Equal("back\n", again.StandardOutput);
+    }
+
+    [Fact]
+    public async Task AContainerNetworkPutsTheContainersNicStraightOnItsPortGroup()
+    {
+        var listed = (await fixture.DockerAsync("network", "ls", "--filter", "name=lan", "--format", "{{.Name}} {{.Driver}}")).StandardOutput;
+        var id = (await fixture.DockerAsync("run", "-d", "--name", "onlan", "--network", "lan", "busybox", "sleep", "600")).StandardOutput.Trim();
+        var address = (await fixture.DockerAsync("inspect", "-f", "{{.NetworkSettings.Networks.lan.IPAddress}} {{.NetworkSettings.Networks.lan.Gateway}}", "onlan")).StandardOutput.Trim();
+        var refused = await Command.DockerAsync(fixture.Host, "network", "rm", "lan");
+
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        var vm = (await session.ListAsync("VirtualMachine", ["config.extraConfig"], CancellationToken.None))
+            .Single(v => VirtualMachines.ExtraConfigOf(v.Properties["config.extraConfig"]).GetValueOrDefault("vic.container.id") == id);
+        var nics = (await session.ReadDevicesAsync(vm.Obj, CancellationToken.None)).Where(d => d.Type == "VirtualVmxnet3").ToList();
+        await fixture.DockerAsync("rm", "-f", "onlan");
+
+        Assert.Equal("lan external\n", listed);
+        Assert.Equal("10.9.0.128 10.9.0.1", address);
+        Assert.NotEqual(0, refused.ExitCode);
+        var nic = Assert.Single(nics);
+        Assert.Equal("VM Network", nic.Xml.Element(VimXml.Vim + "backing")!.Element(VimXml.Vim + "deviceName")!.Value);
+        Assert.Matches("^00:50:56:[0-3][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$", nic.Xml.Element(VimXml.Vim + "macAddress")!.Value);
     }
 }

@@ -50,6 +50,10 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             channel-address: 127.0.0.1
             bridge-network: VM Network
             public-network: VM Network
+            container-network:
+              - VM Network:lan
+            container-network-gateway:
+              - VM Network:10.9.0.1/24
             iso: {Iso}
             registry-mirror:
               - http://127.0.0.1:5999
@@ -63,6 +67,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         var uploaded = new FileInfo(Path.Combine(fixture.Server.DatastoreDirectory, "vch1", "bootstrap.iso")).Length;
         var recorded = File.ReadAllText(Path.Combine(fixture.Server.DatastoreDirectory, "vch1", "vch.yaml"));
         var info = await Command.RunAsync("docker", ["--tlsverify", "--tlscacert", Path.Combine(certs, "ca.pem"), "--tlscert", Path.Combine(certs, "cert.pem"), "--tlskey", Path.Combine(certs, "key.pem"), "-H", $"tcp://127.0.0.1:{port}", "info", "-f", "{{.Name}} {{json .DriverStatus}} {{json .RegistryConfig.Mirrors}}"]);
+        var networks = await Command.RunAsync("docker", ["--tlsverify", "--tlscacert", Path.Combine(certs, "ca.pem"), "--tlscert", Path.Combine(certs, "cert.pem"), "--tlskey", Path.Combine(certs, "key.pem"), "-H", $"tcp://127.0.0.1:{port}", "network", "ls", "--format", "{{.Name}}:{{.Driver}}"]);
         var withoutCertificate = await Command.RunAsync("docker", ["-H", $"tcp://127.0.0.1:{port}", "version"]);
         var listed = await VicMachineAsync(["ls", .. Target]);
         var inspect = await VicMachineAsync(["inspect", .. Target, "--name", "vch1"]);
@@ -82,6 +87,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.Contains("vch1 ", info.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("\"vsphere\"", info.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("http://127.0.0.1:5999/", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("lan:external", networks.StandardOutput, StringComparison.Ordinal);
         Assert.NotEqual(0, withoutCertificate.ExitCode);
         Assert.Equal($"vch1\t[{fixture.Server.Datastore}] vch1\n", listed.StandardOutput);
         Assert.Contains("CPU 2000 MHz, memory 2048 MB", inspect.StandardOutput, StringComparison.Ordinal);

@@ -129,5 +129,27 @@ public sealed class NetworkServiceTests : IDisposable
 
     private static ErrorKind Refused(Action action) => Assert.Throws<PortLayerException>(action).Kind;
 
+    [Fact]
+    public void APortGroupIsAPredefinedExternalNetworkWithItsOwnAddressing()
+    {
+        ContainerNetworkConfig lan = new("lan", "VM Network", "10.9.0.1/24", "10.9.0.1", "10.9.0.128/25", ["10.9.0.2"]);
+        using (var first = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default) { ContainerNetworks = [lan] }, _time))
+        {
+            var network = first.Networks.Get("lan");
+            var container = first.Networks.CreateConnected(new ContainerConfig { Cmd = ["true"], NetworkMode = "lan" }, c => first.Containers.Create(new NewContainer("onlan", "busybox", null, c)));
+            var refused = Assert.Throws<PortLayerException>(() => first.Networks.Remove("lan"));
+
+            Assert.Equal(("external", "10.9.0.0/24", "10.9.0.1", "10.9.0.128/25", "VM Network"), (network.Driver, network.Subnet, network.Gateway, network.IpRange, network.Options["portgroup"]));
+            Assert.True(network.Predefined);
+            Assert.Equal("10.9.0.128", container.Networks["lan"].IpAddress);
+            Assert.Equal(ErrorKind.Forbidden, refused.Kind);
+        }
+
+        // Configured no more and still used: kept; the address is the container's.
+        using var again = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time);
+        Assert.NotNull(again.Networks.Find("lan"));
+        Assert.Throws<PortLayerException>(() => new VchEngine(new VchConfig("bad", _dir.File("bad"), new VmResources(4, 8L << 30), null, RegistryConfig.Default) { ContainerNetworks = [lan with { Gateway = "10.8.0.1" }] }, _time));
+    }
+
     private VchEngine Engine() => new(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time);
 }

@@ -487,6 +487,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             SharedFolders.Prepare(share);
         }
+
+        if (spec.Network is { PortGroups.Count: > 0 })
+        {
+            throw PortLayerException.InvalidParameter("container networks are vSphere port groups: the QEMU backend has none");
+        }
     }
 
     private static void ValidateDisk(DiskAttachment disk)

@@ -475,19 +475,29 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
 
     /// <summary>
     /// The NICs, in the guest's order: eth0 on the bridge port group, eth1 on the public one when the
-    /// container may go out. vSphere makes their MACs (it refuses ones outside its own range).
+    /// container may go out, then one per container network. vSphere makes the first two MACs.
     /// </summary>
     private IEnumerable<DeviceChange> Nics(ContainerVmSpec spec)
     {
-        if (spec.Network is not { } network || _options.BridgeNetwork is not { } bridge)
+        if (spec.Network is not { } network)
         {
             yield break;
         }
 
-        yield return DeviceChange.Add(new Vmxnet3Nic(-300, bridge));
+        if (network.OnBridge && _options.BridgeNetwork is { } bridge)
+        {
+            yield return DeviceChange.Add(new Vmxnet3Nic(-300, bridge));
+        }
+
         if (network.Outbound && _options.PublicNetwork is { } outside)
         {
             yield return DeviceChange.Add(new Vmxnet3Nic(-301, outside));
+        }
+
+        // Container networks: the guest finds these NICs by their MACs, whatever their order.
+        for (var i = 0; i < network.PortGroups.Count; i++)
+        {
+            yield return DeviceChange.Add(new Vmxnet3Nic(-310 - i, network.PortGroups[i].PortGroup, network.PortGroups[i].Mac));
         }
     }
 

@@ -29,6 +29,10 @@ var computeResource = new Option<string?>("--compute-resource") { Description = 
 var imageStore = new Option<string?>("--image-store") { Description = "vSphere: the datastore for the ISO, disks and ContainerVM files" };
 var bridgeNetwork = new Option<string?>("--bridge-network") { Description = "vSphere: the port group of the containers' bridge NICs" };
 var publicNetwork = new Option<string?>("--public-network") { Description = "vSphere: the port group of the containers' way out" };
+var containerNetwork = new Option<string[]>("--container-network") { Description = "vSphere: a port group mapped into containers, portgroup[:name] (repeatable)" };
+var containerNetworkGateway = new Option<string[]>("--container-network-gateway") { Description = "portgroup:GATEWAY/PREFIX of a container network (repeatable)" };
+var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
+var containerNetworkDns = new Option<string[]>("--container-network-dns") { Description = "portgroup:DNS[,DNS] of a container network (repeatable)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
 
@@ -37,6 +41,7 @@ var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container 
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
     insecureRegistry, registryMirror, volumeStore,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
+    containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns,
 };
 
 root.SetAction(async (parse, cancellationToken) =>
@@ -72,6 +77,10 @@ root.SetAction(async (parse, cancellationToken) =>
         ChannelAddress = parse.GetValue(channelAddress),
         BridgeNetwork = parse.GetValue(bridgeNetwork),
         PublicNetwork = parse.GetValue(publicNetwork),
+        ContainerNetworks = parse.GetValue(containerNetwork) ?? [],
+        ContainerNetworkGateways = parse.GetValue(containerNetworkGateway) ?? [],
+        ContainerNetworkIpRanges = parse.GetValue(containerNetworkIpRange) ?? [],
+        ContainerNetworkDns = parse.GetValue(containerNetworkDns) ?? [],
     };
 
     EndpointConfig config;

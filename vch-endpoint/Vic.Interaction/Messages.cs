@@ -81,7 +81,14 @@ public sealed record ContainerSpec
 /// <param name="PublicAddress">eth1's address, <c>address/prefix</c>; null keeps eth1 down.</param>
 /// <param name="PublicGateway">The default route through eth1; null for no way out (internal networks).</param>
 /// <param name="HostAddress">The address /etc/hosts gives the container's own name.</param>
-public sealed record NetworkSpec(string BridgeMac, IReadOnlyList<string> BridgeAddresses, string? PublicAddress, string? PublicGateway, string? HostAddress);
+public sealed record NetworkSpec(string BridgeMac, IReadOnlyList<string> BridgeAddresses, string? PublicAddress, string? PublicGateway, string? HostAddress)
+{
+    /// <summary>NICs on port groups (vSphere container networks), found by MAC; one may carry the default route.</summary>
+    public IReadOnlyList<NicSpec> Nics { get; init; } = [];
+}
+
+/// <summary>A NIC the guest finds by its MAC: its address (<c>address/prefix</c>) and, for the container's way out, the default gateway.</summary>
+public sealed record NicSpec(string Mac, string Address, string? Gateway);
 
 /// <summary>A process to run beside the main one.</summary>
 public sealed record ExecSpec

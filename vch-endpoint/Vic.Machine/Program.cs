@@ -16,6 +16,9 @@ var volumeStore = new Option<string[]>("--volume-store", "--vs") { Description =
 var bridgeNetwork = new Option<string?>("--bridge-network", "-b") { Description = "Port group for the containers' bridge network" };
 var publicNetwork = new Option<string?>("--public-network") { Description = "Port group for the way out" };
 var containerNetwork = new Option<string[]>("--container-network", "--cn") { Description = "Port group mapped into containers, portgroup[:alias] (repeatable)" };
+var containerNetworkGateway = new Option<string[]>("--container-network-gateway", "--cng") { Description = "portgroup:GATEWAY/PREFIX of a container network (repeatable)" };
+var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range", "--cnr") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
+var containerNetworkDns = new Option<string[]>("--container-network-dns", "--cnd") { Description = "portgroup:DNS of a container network (repeatable)" };
 var cpu = new Option<long?>("--cpu") { Description = "The VCH pool's CPU limit in MHz" };
 var memory = new Option<long?>("--memory") { Description = "The VCH pool's memory limit in MB (default 4096)" };
 var tlsCname = new Option<string?>("--tls-cname") { Description = "Name (or IP) clients reach the endpoint by" };
@@ -29,7 +32,7 @@ var iso = new Option<string?>("--iso") { Description = "bootstrap.iso (default i
 var config = new Option<string?>("--config", "-f") { Description = "vch.yaml with the same settings" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, containerNetwork, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
 
 VchSettings Read(ParseResult parse)
 {
@@ -47,6 +50,9 @@ VchSettings Read(ParseResult parse)
         BridgeNetwork = parse.GetValue(bridgeNetwork),
         PublicNetwork = parse.GetValue(publicNetwork),
         ContainerNetwork = [.. parse.GetValue(containerNetwork) ?? []],
+        ContainerNetworkGateway = [.. parse.GetValue(containerNetworkGateway) ?? []],
+        ContainerNetworkIpRange = [.. parse.GetValue(containerNetworkIpRange) ?? []],
+        ContainerNetworkDns = [.. parse.GetValue(containerNetworkDns) ?? []],
         Cpu = parse.GetValue(cpu),
         Memory = parse.GetValue(memory),
         TlsCname = parse.GetValue(tlsCname),

@@ -35,9 +35,9 @@ public sealed partial record VchPlan(
         }
 
         var target = settings.Target ?? throw new MachineException("--target is required (a vCenter or ESXi host, or local)");
-        if (settings.ContainerNetwork.Count > 0)
+        if (target == "local" && settings.ContainerNetwork.Count > 0)
         {
-            throw new MachineException("--container-network is not supported yet: containers reach the outside through the bridge and public networks");
+            throw new MachineException("--container-network maps vSphere port groups: a local VCH has none");
         }
 
         var endpoint = ParseEndpoint(settings.EndpointAddress ?? "127.0.0.1:2376");

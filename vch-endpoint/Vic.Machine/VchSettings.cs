@@ -42,6 +42,15 @@ public sealed class VchSettings
     /// <summary>Port groups mapped into containers, <c>portgroup[:alias]</c>.</summary>
     public List<string> ContainerNetwork { get; set; } = [];
 
+    /// <summary><c>portgroup:GATEWAY/PREFIX</c> of each container network (DHCP is not supported yet).</summary>
+    public List<string> ContainerNetworkGateway { get; set; } = [];
+
+    /// <summary><c>portgroup:CIDR</c> that containers get addresses from.</summary>
+    public List<string> ContainerNetworkIpRange { get; set; } = [];
+
+    /// <summary><c>portgroup:DNS[,DNS]</c>.</summary>
+    public List<string> ContainerNetworkDns { get; set; } = [];
+
     /// <summary>The pool's CPU limit in MHz (VIC's unit); unset is unlimited.</summary>
     public long? Cpu { get; set; }
 

@@ -31,7 +31,9 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         }
 
         var networks = (await session.ListAsync("Network", ["name"], cancellationToken, where.Datacenter).ConfigureAwait(false)).Select(n => n.Text("name")).ToHashSet();
-        foreach (var (option, portGroup) in new[] { ("--bridge-network", plan.Settings.BridgeNetwork), ("--public-network", plan.Settings.PublicNetwork) })
+        var portGroups = new List<(string, string?)> { ("--bridge-network", plan.Settings.BridgeNetwork), ("--public-network", plan.Settings.PublicNetwork) };
+        portGroups.AddRange(plan.Settings.ContainerNetwork.Select(c => ("--container-network", (string?)(c.LastIndexOf(':') is > 0 and var colon ? c[..colon] : c))));
+        foreach (var (option, portGroup) in portGroups)
         {
             if (portGroup is not null && !networks.Contains(portGroup))
             {
@@ -213,6 +215,10 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         "--channel-address", Placement.ChannelAddress.ToString(),
         .. plan.Settings.BridgeNetwork is { } bridge ? (string[])["--bridge-network", bridge] : [],
         .. plan.Settings.PublicNetwork is { } outside ? (string[])["--public-network", outside] : [],
+        .. plan.Settings.ContainerNetwork.SelectMany(c => (string[])["--container-network", c]),
+        .. plan.Settings.ContainerNetworkGateway.SelectMany(c => (string[])["--container-network-gateway", c]),
+        .. plan.Settings.ContainerNetworkIpRange.SelectMany(c => (string[])["--container-network-ip-range", c]),
+        .. plan.Settings.ContainerNetworkDns.SelectMany(c => (string[])["--container-network-dns", c]),
     ];
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);

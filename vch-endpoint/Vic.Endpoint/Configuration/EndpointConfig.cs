@@ -75,6 +75,15 @@ public sealed record EndpointOptions
 
     public string? ImageStore { get; init; }
 
+    /// <summary>VIC's container networks: <c>portgroup[:name]</c>, and per port group <c>portgroup:gateway/prefix</c>, <c>portgroup:range-cidr</c>, <c>portgroup:dns</c>.</summary>
+    public IReadOnlyList<string> ContainerNetworks { get; init; } = [];
+
+    public IReadOnlyList<string> ContainerNetworkGateways { get; init; } = [];
+
+    public IReadOnlyList<string> ContainerNetworkIpRanges { get; init; } = [];
+
+    public IReadOnlyList<string> ContainerNetworkDns { get; init; } = [];
+
     /// <summary>The port groups of the containers' bridge NICs and of their way out.</summary>
     public string? BridgeNetwork { get; init; }
 
@@ -160,6 +169,11 @@ public sealed record EndpointOptions
             throw new ArgumentException($"--backend: unknown backend '{Backend}' (none, qemu or vsphere)");
         }
 
+        if (ContainerNetworks.Count > 0 && Backend != "vsphere")
+        {
+            throw new ArgumentException("--container-network maps vSphere port groups: it needs --backend vsphere");
+        }
+
         var vch = new VchConfig(
             Name,
             Path.GetFullPath(DataDirectory),
@@ -168,8 +182,44 @@ public sealed record EndpointOptions
             new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]))
         {
             VolumeStores = VolumeStoresOf(VolumeStores),
+            ContainerNetworks = ContainerNetworksOf(),
         };
         return new EndpointConfig(listen, mode, files, vch, qemu, vsphere);
+    }
+
+    /// <summary>Port groups with their addressing; each needs a gateway (the guest has no DHCP client).</summary>
+    private List<Vic.PortLayer.Networks.ContainerNetworkConfig> ContainerNetworksOf()
+    {
+        static (string PortGroup, string Value) Split(string text, string option)
+        {
+            var colon = text.LastIndexOf(':');
+            return colon > 0 ? (text[..colon], text[(colon + 1)..]) : throw new ArgumentException($"{option} '{text}': portgroup:value");
+        }
+
+        var networks = new List<Vic.PortLayer.Networks.ContainerNetworkConfig>();
+        foreach (var given in ContainerNetworks)
+        {
+            var (portGroup, name) = given.Contains(':', StringComparison.Ordinal) ? Split(given, "--container-network") : (given, given);
+            string? For(IReadOnlyList<string> values, string option) =>
+                values.Select(v => Split(v, option)).Where(v => v.PortGroup == portGroup).Select(v => v.Value).FirstOrDefault();
+            var gateway = For(ContainerNetworkGateways, "--container-network-gateway")
+                ?? throw new ArgumentException($"--container-network {given}: give --container-network-gateway {portGroup}:GATEWAY/PREFIX (DHCP is not supported yet)");
+            var slash = gateway.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0)
+            {
+                throw new ArgumentException($"--container-network-gateway {portGroup}:{gateway}: GATEWAY/PREFIX, e.g. 10.3.0.1/24");
+            }
+
+            networks.Add(new Vic.PortLayer.Networks.ContainerNetworkConfig(
+                name,
+                portGroup,
+                gateway,
+                gateway[..slash],
+                For(ContainerNetworkIpRanges, "--container-network-ip-range") ?? "",
+                [.. (For(ContainerNetworkDns, "--container-network-dns") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)]));
+        }
+
+        return networks;
     }
 
     private VsphereSettings VsphereOf()

@@ -105,7 +105,17 @@ public sealed record SharedFolder(string Tag, string HostPath, bool ReadOnly, bo
 /// whether it may reach the outside through the public NIC, and the host ports forwarded to it.
 /// Null wires nothing (<c>--network none</c>).
 /// </summary>
-public sealed record VmNetworkSpec(string BridgeMac, bool Outbound, IReadOnlyList<PortForward> Forwards);
+public sealed record VmNetworkSpec(string BridgeMac, bool Outbound, IReadOnlyList<PortForward> Forwards)
+{
+    /// <summary>Whether the VM is on a bridge network at all (a container may be only on port groups).</summary>
+    public bool OnBridge { get; init; } = true;
+
+    /// <summary>NICs of their own on port groups (<c>--container-network</c>); only vSphere has port groups.</summary>
+    public IReadOnlyList<PortGroupNic> PortGroups { get; init; } = [];
+}
+
+/// <summary>A NIC on a port group, with the MAC the guest finds it by (in VMware's manual range, 00:50:56:00-3f).</summary>
+public sealed record PortGroupNic(string PortGroup, string Mac);
 
 /// <summary>A host port forwarded to a guest port: <c>-p hostIp:hostPort:guestPort/protocol</c>.</summary>
 public sealed record PortForward(string Protocol, string HostIp, int HostPort, int GuestPort);

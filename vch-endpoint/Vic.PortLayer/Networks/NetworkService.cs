@@ -24,7 +24,7 @@ public sealed class NetworkService : IBridgeResolver
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
 
-    public NetworkService(VchStore store, ContainerCatalog containers, EventBus events, TimeProvider time)
+    public NetworkService(VchStore store, ContainerCatalog containers, EventBus events, TimeProvider time, IReadOnlyList<ContainerNetworkConfig>? containerNetworks = null)
     {
         _records = store.Collection<NetworkRecord>(RecordKind.Network);
         _containers = containers;
@@ -40,6 +40,47 @@ public sealed class NetworkService : IBridgeResolver
             if (FindByName(None) is null)
             {
                 Put(new NetworkRecord { Id = NewId(), Name = None, Driver = "null", Created = time.GetUtcNow(), Predefined = true });
+            }
+
+            DefineContainerNetworks(containerNetworks ?? []);
+        }
+    }
+
+    /// <summary>
+    /// Makes (or brings up to date) a predefined network for each configured port group; one no
+    /// longer configured goes once no container uses it.
+    /// </summary>
+    private void DefineContainerNetworks(IReadOnlyList<ContainerNetworkConfig> networks)
+    {
+        foreach (var config in networks)
+        {
+            var subnet = Ipv4Subnet.Parse(config.Subnet);
+            var range = config.IpRange.Length > 0 ? Ipv4Subnet.Parse(config.IpRange, "ip range") : subnet;
+            if (!subnet.Contains(Ipv4Subnet.ParseAddress(config.Gateway, "gateway")) || !subnet.Contains(range.Network) || !subnet.Contains(range.Broadcast))
+            {
+                throw PortLayerException.InvalidParameter($"container network {config.Name}: the gateway and range must lie in {config.Subnet}");
+            }
+
+            var existing = FindByName(config.Name);
+            Put(new NetworkRecord
+            {
+                Id = existing?.Id ?? NewId(),
+                Name = config.Name,
+                Driver = ContainerNetworkConfig.Driver,
+                Created = existing?.Created ?? _time.GetUtcNow(),
+                Subnet = subnet.ToString(),
+                Gateway = config.Gateway,
+                IpRange = config.IpRange,
+                Predefined = true,
+                Options = new Dictionary<string, string> { [ContainerNetworkConfig.PortGroupOption] = config.PortGroup, ["dns"] = string.Join(',', config.Nameservers) },
+            });
+        }
+
+        foreach (var stale in List().Where(n => n.Driver == ContainerNetworkConfig.Driver && networks.All(c => c.Name != n.Name)))
+        {
+            if (_containers.List().All(c => !c.Networks.Values.Any(e => e.NetworkId == stale.Id)))
+            {
+                _records.Delete(stale.Id);
             }
         }
     }

@@ -125,10 +125,24 @@ public sealed partial class ContainerService
             return null;
         }
 
+        var bridges = networks.Where(n => !IsPortGroup(n.Network)).ToList();
         return new VmNetworkSpec(
             record.MacAddress,
-            Outbound: networks.Any(n => !n.Network.Internal),
-            [.. record.Ports.Select(p => new PortForward(p.Protocol, p.HostIp, p.HostPort, p.ContainerPort))]);
+            Outbound: bridges.Any(n => !n.Network.Internal),
+            [.. record.Ports.Select(p => new PortForward(p.Protocol, p.HostIp, p.HostPort, p.ContainerPort))])
+        {
+            OnBridge = bridges.Count > 0,
+            PortGroups = [.. networks.Where(n => IsPortGroup(n.Network)).Select(n => new PortGroupNic(n.Network.Options[ContainerNetworkConfig.PortGroupOption], PortGroupMac(record, n.Network)))],
+        };
+    }
+
+    private static bool IsPortGroup(NetworkRecord network) => network.Driver == ContainerNetworkConfig.Driver;
+
+    /// <summary>A MAC in VMware's range for manual MACs (00:50:56:00:00:00 to 00:50:56:3f:ff:ff), from the container and the network.</summary>
+    private static string PortGroupMac(ContainerRecord record, NetworkRecord network)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(record.Id + network.Id));
+        return $"00:50:56:{hash[0] & 0x3F:x2}:{hash[1]:x2}:{hash[2]:x2}";
     }
 
     /// <summary>What the tether is told about its NICs; null leaves the guest with loopback only.</summary>
@@ -140,13 +154,22 @@ public sealed partial class ContainerService
             return null;
         }
 
-        var outbound = networks.Any(n => !n.Network.Internal);
+        // The first network is the container's way out, as on dockerd: a port group's own gateway, or the public NIC.
+        var bridges = networks.Where(n => !IsPortGroup(n.Network)).ToList();
+        var viaPortGroup = IsPortGroup(networks[0].Network);
+        var outbound = bridges.Any(n => !n.Network.Internal);
         return new NetworkSpec(
             record.MacAddress,
-            [.. networks.Select(n => $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}")],
+            [.. bridges.Select(n => $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}")],
             publicNic?.Address,
-            outbound ? publicNic?.Gateway : null,
-            networks[0].Endpoint.IpAddress);
+            outbound && !viaPortGroup ? publicNic?.Gateway : null,
+            networks[0].Endpoint.IpAddress)
+        {
+            Nics = [.. networks.Where(n => IsPortGroup(n.Network)).Select(n => new NicSpec(
+                PortGroupMac(record, n.Network),
+                $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}",
+                viaPortGroup && n.Network.Id == networks[0].Network.Id ? n.Network.Gateway : null))],
+        };
     }
 
     /// <summary>
@@ -162,6 +185,11 @@ public sealed partial class ContainerService
         }
 
         var networks = NetworksOf(record);
+        if (networks.Count > 0 && IsPortGroup(networks[0].Network))
+        {
+            return [.. networks[0].Network.Options.GetValueOrDefault("dns", "").Split(',', StringSplitOptions.RemoveEmptyEntries)];
+        }
+
         return _fabric is not null && networks.Count > 0 ? [networks[0].Endpoint.Gateway] : publicNic?.Nameservers ?? [];
     }
 
@@ -183,9 +211,9 @@ public sealed partial class ContainerService
     }
 
     private BridgePort BridgePortOf(ContainerRecord record) =>
-        new(record.Id, record.MacAddress, [.. NetworksOf(record).Select(n => new BridgeAddress(n.Network.Id, IPAddress.Parse(n.Endpoint.IpAddress), n.Endpoint.PrefixLength, IPAddress.Parse(n.Endpoint.Gateway)))]);
+        new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).Select(n => new BridgeAddress(n.Network.Id, IPAddress.Parse(n.Endpoint.IpAddress), n.Endpoint.PrefixLength, IPAddress.Parse(n.Endpoint.Gateway)))]);
 
-    /// <summary>The container's bridge networks (those with addresses), in the order it joined them.</summary>
+    /// <summary>The container's networks with addresses (bridges and port groups), in the order it joined them.</summary>
     private List<(NetworkRecord Network, NetworkEndpoint Endpoint)> NetworksOf(ContainerRecord record) =>
         [.. record.Networks.Values
             .Where(e => e.IpAddress.Length > 0)

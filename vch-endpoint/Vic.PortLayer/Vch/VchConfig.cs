@@ -28,6 +28,9 @@ public sealed record VchConfig(
     /// <summary>The volume stores; the local one is labelled <c>default</c> unless an NFS store takes that label.</summary>
     public IReadOnlyList<Volumes.VolumeStoreConfig> VolumeStores { get; init; } = [Volumes.VolumeStoreConfig.Local];
 
+    /// <summary>Port groups mapped into containers as networks of their own (vSphere).</summary>
+    public IReadOnlyList<Networks.ContainerNetworkConfig> ContainerNetworks { get; init; } = [];
+
     public string StorePath => Path.Combine(DataDirectory, "vch.db");
 
     /// <summary>Layer disks and image configs.</summary>

@@ -46,7 +46,7 @@ public sealed class VchEngine : IDisposable
         Containers = new ContainerCatalog(Store, Events, time);
         Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
         Volumes = new VolumeService(config, Store, Containers, Events, time);
-        Networks = new NetworkService(Store, Containers, Events, time);
+        Networks = new NetworkService(Store, Containers, Events, time, config.ContainerNetworks);
         if (backend is IBridgeFabric fabric)
         {
             fabric.Resolver = Networks;
