@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -289,6 +290,31 @@ static void setup_virtio_ports(char *detail, size_t size)
     snprintf(detail, size, "(%d linked)", linked);
 }
 
+/*
+ * On vSphere the channel is a serial port (vic.channel=/dev/ttyS0, backed by the network): the
+ * frames are binary, so the line discipline must neither echo, nor translate, nor buffer lines.
+ */
+static void setup_serial_channel(void)
+{
+    char channel[256];
+    if (!cmdline_get("vic.channel", channel, sizeof channel) || strncmp(channel, "/dev/tty", 8) != 0)
+        return;
+    int fd = open(channel, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        say("vic-init: %s: %s", channel, strerror(errno));
+        return;
+    }
+    struct termios settings;
+    if (tcgetattr(fd, &settings) == 0) {
+        cfmakeraw(&settings);
+        settings.c_cflag |= CLOCAL | CREAD;
+        cfsetspeed(&settings, B115200);
+        if (tcsetattr(fd, TCSANOW, &settings) != 0)
+            say("vic-init: raw mode on %s: %s", channel, strerror(errno));
+    }
+    close(fd);
+}
+
 static void loopback_up(void)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -356,6 +382,7 @@ int main(int argc, char **argv)
     t = step("modules", t, detail);
 
     setup_virtio_ports(detail, sizeof detail);
+    setup_serial_channel();
     t = step("ports", t, detail);
 
     loopback_up();

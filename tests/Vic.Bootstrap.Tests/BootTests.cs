@@ -14,6 +14,7 @@ public sealed partial class BootTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
     private const string Cmdline = "console=ttyS0 quiet panic=-1 vic.channel=/dev/virtio-ports/vic.channel";
+    private const string IsoCmdline = "console=ttyS1 quiet panic=-1 vic.channel=/dev/ttyS0";
     private readonly TempDirectory _temp = new("vic-boot");
 
     public Task InitializeAsync() => BootMedia.EnsureBuiltAsync();
@@ -71,10 +72,15 @@ public sealed partial class BootTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Iso_boots_with_isolinux_to_the_tether_with_the_contract_command_line()
+    public async Task Iso_boots_with_isolinux_to_the_tether_with_its_channel_on_the_first_serial_port()
     {
+        // As vSphere runs it: COM1 is the channel (there a network-backed serial port; here a socket
+        // QEMU serves, waiting for us), COM2 the console.
         var channel = _temp.Combine("vic.sock");
-        await using var vm = QemuVm.Start([.. QemuVm.BaseArguments(), "-cdrom", BootMedia.Iso, .. QemuVm.ChannelArguments(channel)]);
+        await using var vm = QemuVm.Start([
+            "-accel", "tcg", "-machine", "pc", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
+            "-chardev", $"socket,id=chan,path={channel},server=on,wait=on", "-serial", "chardev:chan", "-serial", "stdio", "-cdrom", BootMedia.Iso,
+        ]);
         using var socket = await QemuVm.ConnectAsync(channel, TimeSpan.FromSeconds(10));
         Assert.Equal("VIC-TETHER-PLACEHOLDER hello", await QemuVm.ReadLineAsync(socket, BootTimeout));
         var firstLine = await vm.WaitForLineAsync("VIC-TETHER-PLACEHOLDER pid=1", BootTimeout);
@@ -82,14 +88,14 @@ public sealed partial class BootTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0, await vm.WaitForExitAsync(BootTimeout));
 
         var cmdline = Facts(vm.Console)["cmdline"].Single();
-        Assert.Contains(Cmdline, cmdline);
+        Assert.Contains(IsoCmdline, cmdline);
         Assert.DoesNotContain("vic.debug", cmdline);
 
-        // Quiet: nothing from the kernel or vic-init before the tether's first line but power-off.
-        var console = vm.Console;
+        // Quiet: nothing from the kernel or vic-init before the tether's first line but power-off
+        // (QEMU's own note that it waits for the channel aside).
+        var console = string.Join('\n', vm.Console.Split('\n').Where(l => !l.StartsWith("[qemu]", StringComparison.Ordinal)));
         Assert.StartsWith("VIC-TETHER-PLACEHOLDER", console.TrimStart());
         Assert.DoesNotContain("vic-init:", console);
-        Assert.Contains("/dev/virtio-ports/vic.channel -> ../vport0p1", Facts(console)["port"]);
     }
 
     [Fact]
