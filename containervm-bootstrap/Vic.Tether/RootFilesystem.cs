@@ -234,6 +234,23 @@ internal static class RootFilesystem
     }
 
     /// <summary>Finds each disk's device by its virtio serial, waiting for hot-added disks to appear.</summary>
+    /// <summary>SCSI disks of bus 0, LUN 0, by target: /sys/block/sdX/device links to .../H:C:T:L.</summary>
+    private static Dictionary<int, string> ScsiDisksByTarget()
+    {
+        var disks = new Dictionary<int, string>();
+        foreach (var block in Directory.Exists("/sys/block") ? Directory.EnumerateDirectories("/sys/block", "sd*") : [])
+        {
+            var link = new FileInfo(Path.Combine(block, "device")).LinkTarget;
+            var address = link is null ? [] : Path.GetFileName(link).Split(':');
+            if (address.Length == 4 && address[1] == "0" && address[3] == "0" && int.TryParse(address[2], System.Globalization.CultureInfo.InvariantCulture, out var target))
+            {
+                disks[target] = "/dev/" + Path.GetFileName(block);
+            }
+        }
+
+        return disks;
+    }
+
     private static Dictionary<string, string> WaitForDisks(IReadOnlyList<DiskSpec> disks, TimeSpan wait)
     {
         var deadline = DateTime.UtcNow + wait;
@@ -246,6 +263,17 @@ internal static class RootFilesystem
                 if (File.Exists(serialFile))
                 {
                     found[File.ReadAllText(serialFile).Trim()] = "/dev/" + Path.GetFileName(block);
+                }
+            }
+
+            // On vSphere the disks are SCSI and carry no serial of ours: the backend puts the spec's
+            // disk i at target i of the first controller (target 7 is the controller's own).
+            var scsi = ScsiDisksByTarget();
+            for (var i = 0; i < disks.Count; i++)
+            {
+                if (!found.ContainsKey(disks[i].Serial) && scsi.TryGetValue(i < 7 ? i : i + 1, out var device))
+                {
+                    found[disks[i].Serial] = device;
                 }
             }
 

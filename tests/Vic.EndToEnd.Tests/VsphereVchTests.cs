@@ -9,7 +9,7 @@ namespace Vic.EndToEnd.Tests;
 /// An endpoint with the vSphere backend against vcsim, its ContainerVMs' guests played by the real
 /// tether on this host, driven by the docker CLI; what happened is read back through the vSphere API.
 /// </summary>
-public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
+public class VsphereVchFixture : IAsyncLifetime, IDisposable
 {
     public const string VchName = "vch-e2e";
 
@@ -24,12 +24,15 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
 
     public VimSessionConfig Session => new(Server.Sdk, Vcsim.User, Vcsim.Password, Server.Thumbprint);
 
+    /// <summary>Whether the guests are real VMs (QEMU with the vSphere hardware) rather than a tether on this host.</summary>
+    protected virtual bool RealVms => false;
+
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
     public async Task InitializeAsync()
     {
         Server = await Vcsim.StartAsync();
-        Guests = await SimulatedGuests.StartAsync(Session, VchName);
+        Guests = await SimulatedGuests.StartAsync(Session, VchName, RealVms);
         _registry = await LocalRegistry.StartAsync();
         await _registry.SeedBusyboxAsync();
         Endpoint = await StartEndpointAsync(EndpointProcess.FreePort(), "data");
@@ -69,7 +72,36 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
         await Server.DisposeAsync();
     }
 
-    public void Dispose() => _home.Dispose();
+    public void Dispose()
+    {
+        _home.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The same VCH with its ContainerVMs' guests booted for real from the ISO, on the hardware vSphere gives them.</summary>
+public sealed class VsphereRealGuestFixture : VsphereVchFixture
+{
+    protected override bool RealVms => true;
+}
+
+/// <summary>
+/// The vSphere guest path end to end: the bootstrap ISO boots with its channel on COM1 over the
+/// network-backed serial port and finds its disks on the paravirtual SCSI controller.
+/// </summary>
+public sealed class VsphereRealGuestTests(VsphereRealGuestFixture fixture) : IClassFixture<VsphereRealGuestFixture>
+{
+    [Fact]
+    public async Task ARealGuestBootsTheIsoAndRunsTheContainerFromItsScsiDisks()
+    {
+        var run = await fixture.DockerAsync("run", "--name", "iso-guest", "--hostname", "from-iso", "busybox", "sh", "-c", "echo hi; hostname; ls /dev/sd* | wc -l; grep -c ttyS0 /proc/cmdline");
+        await fixture.DockerAsync("run", "-d", "--name", "iso-sleeper", "busybox", "sleep", "600");
+        var exec = await fixture.DockerAsync("exec", "iso-sleeper", "echo", "exec-ok");
+        await fixture.DockerAsync("rm", "-f", "iso-guest", "iso-sleeper");
+
+        Assert.Equal("hi\nfrom-iso\n2\n1\n", run.StandardOutput);
+        Assert.Equal("exec-ok\n", exec.StandardOutput);
+    }
 }
 
 public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<VsphereVchFixture>

@@ -19,25 +19,33 @@ public sealed class SimulatedGuests : IAsyncDisposable
     private readonly VimSession _session;
     private readonly string _vch;
     private readonly TempDirectory _home = new("guests");
-    private readonly ConcurrentDictionary<string, Guest> _guests = new();
+    private readonly ConcurrentDictionary<string, IGuest> _guests = new();
+    private readonly bool _realVms;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watching;
 
-    private SimulatedGuests(VimSession session, string vch)
+    private SimulatedGuests(VimSession session, string vch, bool realVms)
     {
         _session = session;
         _vch = vch;
+        _realVms = realVms;
         _watching = Task.Run(WatchAsync);
     }
 
     /// <summary>Every tether started so far and what it printed, for failing tests to show.</summary>
     public string Output => string.Join('\n', _guests.Select(g => $"{g.Key}: {g.Value.Output}"));
 
-    public static async Task<SimulatedGuests> StartAsync(VimSessionConfig config, string vch)
+    /// <summary>
+    /// Starts playing the guests. With <paramref name="realVms"/> each guest is a real VM: QEMU with
+    /// the hardware the VM has in vSphere (the bootstrap ISO, a paravirtual SCSI controller with its
+    /// disks at their units, COM1 connected to the serial port's <c>tcp://</c> URI), booting the
+    /// real tether; the disks' content is the endpoint's own copy (vcsim keeps none of an import).
+    /// </summary>
+    public static async Task<SimulatedGuests> StartAsync(VimSessionConfig config, string vch, bool realVms = false)
     {
         await BootImages.EnsureBuiltAsync().ConfigureAwait(false);
         var session = await VimSession.ConnectAsync(config, NullLogger.Instance, CancellationToken.None).ConfigureAwait(false);
-        return new SimulatedGuests(session, vch);
+        return new SimulatedGuests(session, vch, realVms);
     }
 
     public async ValueTask DisposeAsync()
@@ -60,7 +68,7 @@ public sealed class SimulatedGuests : IAsyncDisposable
         {
             try
             {
-                var vms = await _session.ListAsync("VirtualMachine", ["runtime.powerState", "config.extraConfig", "config.hardware.device"], _stop.Token).ConfigureAwait(false);
+                var vms = await _session.ListAsync("VirtualMachine", ["runtime.powerState", "config.extraConfig", "config.hardware.device", "config.hardware.memoryMB"], _stop.Token).ConfigureAwait(false);
                 var on = new HashSet<string>();
                 foreach (var vm in vms)
                 {
@@ -71,10 +79,15 @@ public sealed class SimulatedGuests : IAsyncDisposable
                     }
 
                     on.Add(vm.Obj.Value);
-                    var serial = vm.Properties.GetValueOrDefault("config.hardware.device")?.Elements().Select(DeviceInfo.Parse).FirstOrDefault(d => d.Type == "VirtualSerialPort")?.ServiceUri;
+                    var devices = vm.Properties.GetValueOrDefault("config.hardware.device")?.Elements().Select(DeviceInfo.Parse).ToList() ?? [];
+                    var serial = devices.FirstOrDefault(d => d.Type == "VirtualSerialPort")?.ServiceUri;
+                    var macs = devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "macAddress")?.Value ?? "").ToList();
                     if (serial is not null && !_guests.ContainsKey(vm.Obj.Value))
                     {
-                        _guests[vm.Obj.Value] = Guest.Start(vm.Obj, new Uri(serial), Path.Combine(_home.Path, vm.Obj.Value), PowerOffAsync);
+                        var home = Path.Combine(_home.Path, vm.Obj.Value);
+                        _guests[vm.Obj.Value] = _realVms
+                            ? VmGuest.Start(vm.Obj, new Uri(serial), home, int.Parse(vm.Text("config.hardware.memoryMB") ?? "256", System.Globalization.CultureInfo.InvariantCulture), DisksOf(extra), macs, PowerOffAsync)
+                            : Guest.Start(vm.Obj, new Uri(serial), home, PowerOffAsync);
                     }
                 }
 
@@ -111,8 +124,89 @@ public sealed class SimulatedGuests : IAsyncDisposable
         }
     }
 
+    /// <summary>The VM's disks in the backend's order, with the endpoint's copy of each and whether it is a shared layer.</summary>
+    private static List<(string Path, bool ReadOnly)> DisksOf(IReadOnlyDictionary<string, string> extraConfig) =>
+        extraConfig.TryGetValue("vic.vm.disks", out var json)
+            ? [.. System.Text.Json.JsonDocument.Parse(json).RootElement.EnumerateArray().Select(d => (d.GetProperty("localPath").GetString()!, d.GetProperty("role").GetInt32() == 0))]
+            : [];
+
+    private interface IGuest : IAsyncDisposable
+    {
+        string Output { get; }
+    }
+
+    /// <summary>A real VM with the vSphere hardware of the ContainerVM, under QEMU.</summary>
+    private sealed class VmGuest : IGuest
+    {
+        private readonly Process _qemu;
+        private readonly string _console;
+
+        private VmGuest(Process qemu, string console)
+        {
+            _qemu = qemu;
+            _console = console;
+        }
+
+        public string Output => File.Exists(_console) ? File.ReadAllText(_console) : "";
+
+        public static VmGuest Start(ManagedObjectReference vm, Uri endpoint, string home, int memoryMb, IReadOnlyList<(string Path, bool ReadOnly)> disks, IReadOnlyList<string> nics, Func<ManagedObjectReference, Task> powerOff)
+        {
+            Directory.CreateDirectory(home);
+            var console = Path.Combine(home, "console.log");
+            var arguments = new List<string>
+            {
+                "-accel", "tcg", "-machine", "pc", "-m", $"{memoryMb}M", "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
+                "-chardev", $"socket,id=chan,host={endpoint.Host},port={endpoint.Port},server=off,reconnect=1", "-serial", "chardev:chan",
+                "-serial", $"file:{console}",
+                "-cdrom", Repository.Combine("iso", "out", "bootstrap.iso"), "-boot", "d",
+                "-device", "pvscsi,id=scsi0",
+            };
+            for (var i = 0; i < disks.Count; i++)
+            {
+                arguments.AddRange([
+                    "-drive", $"if=none,id=d{i},file={disks[i].Path},format=vmdk,readonly={(disks[i].ReadOnly ? "on" : "off")},file.locking=off",
+                    "-device", $"scsi-hd,drive=d{i},bus=scsi0.0,scsi-id={(i < 7 ? i : i + 1)}",
+                ]);
+            }
+
+            // The VM's vmxnet3 NICs, in order, each on a hub of its own: present, as the guest expects, if unconnected here.
+            for (var i = 0; i < nics.Count; i++)
+            {
+                arguments.AddRange(["-netdev", $"hubport,id=n{i},hubid={i}", "-device", $"vmxnet3,netdev=n{i}" + (nics[i].Length > 0 ? $",mac={nics[i]}" : "")]);
+            }
+
+            var start = new ProcessStartInfo("qemu-system-x86_64") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            arguments.ForEach(start.ArgumentList.Add);
+            var qemu = Process.Start(start) ?? throw new InvalidOperationException("could not start qemu");
+            qemu.OutputDataReceived += (_, _) => { };
+            qemu.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is { } line)
+                {
+                    File.AppendAllText(console, "[qemu] " + line + "\n");
+                }
+            };
+            qemu.BeginOutputReadLine();
+            qemu.BeginErrorReadLine();
+            qemu.EnableRaisingEvents = true;
+            qemu.Exited += (_, _) => _ = powerOff(vm);
+            return new VmGuest(qemu, console);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_qemu.HasExited)
+            {
+                _qemu.Kill();
+                await _qemu.WaitForExitAsync().ConfigureAwait(false);
+            }
+
+            _qemu.Dispose();
+        }
+    }
+
     /// <summary>One powered-on VM: its tether and the serial line between it and the endpoint.</summary>
-    private sealed class Guest : IAsyncDisposable
+    private sealed class Guest : IGuest
     {
         private readonly Process _tether;
         private readonly Socket _listener;
