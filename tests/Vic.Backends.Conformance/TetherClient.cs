@@ -17,6 +17,7 @@ public sealed class TetherClient : IAsyncDisposable
     private readonly Dictionary<uint, (StringBuilder Out, StringBuilder Err, TaskCompletionSource<int> Exit)> _sessions = [];
     private readonly TaskCompletionSource<StatsReport> _stats = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<StateReport> _state = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reading;
 
     public TetherClient(Stream channel)
@@ -28,10 +29,15 @@ public sealed class TetherClient : IAsyncDisposable
 
     public List<string> Errors { get; } = [];
 
-    public Task SendSpecAsync(ContainerSpec spec)
+    /// <summary>
+    /// Sends the spec once the tether has said hello, as the endpoint does: a serial line (vSphere)
+    /// keeps nothing sent before the tether opens it.
+    /// </summary>
+    public async Task SendSpecAsync(ContainerSpec spec)
     {
         Track(Frame.MainSession);
-        return _writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), CancellationToken.None).AsTask();
+        await _hello.Task.WaitAsync(TimeSpan.FromSeconds(120)).ConfigureAwait(false);
+        await _writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), CancellationToken.None).ConfigureAwait(false);
     }
 
     public Task ExecAsync(uint session, ExecSpec exec)
@@ -126,6 +132,7 @@ public sealed class TetherClient : IAsyncDisposable
     {
         _stats.TrySetException(why);
         _state.TrySetException(why);
+        _hello.TrySetException(why);
         lock (_sessions)
         {
             foreach (var entry in _sessions.Values)
@@ -142,6 +149,9 @@ public sealed class TetherClient : IAsyncDisposable
         {
             switch (frame.Type)
             {
+                case FrameType.Hello:
+                    _hello.TrySetResult();
+                    break;
                 case FrameType.Stdout:
                     lock (_sessions)
                     {

@@ -8,8 +8,11 @@ using Vic.Vim25;
 namespace Vic.Backends.Vsphere.Tests;
 
 /// <summary>vcsim as vCenter and simulated guests running the real tether, for the class.</summary>
-public sealed class VsphereFixture : IAsyncLifetime
+public class VsphereFixture : IAsyncLifetime
 {
+    /// <summary>Whether guests are real VMs booting the ISO (QEMU with the vSphere hardware), not a tether on this host.</summary>
+    public virtual bool RealVms => false;
+
     public const string VchName = "vch-test";
 
     public Vcsim Server { get; private set; } = null!;
@@ -21,7 +24,7 @@ public sealed class VsphereFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Server = await Vcsim.StartAsync();
-        Guests = await SimulatedGuests.StartAsync(Session, VchName);
+        Guests = await SimulatedGuests.StartAsync(Session, VchName, RealVms);
     }
 
     public async Task DisposeAsync()
@@ -33,11 +36,11 @@ public sealed class VsphereFixture : IAsyncLifetime
 }
 
 /// <summary>The vSphere backend passes the conformance suite against vcsim, the guests played by the tether on this host.</summary>
-public sealed class VsphereBackendConformanceTests(VsphereFixture fixture) : ComputeBackendConformance, IClassFixture<VsphereFixture>
+public class VsphereBackendConformanceTests(VsphereFixture fixture) : ComputeBackendConformance, IClassFixture<VsphereFixture>
 {
     protected override VmResources Pool { get; } = new(4, 2L << 30);
 
-    protected override bool GuestIsAVirtualMachine => false;
+    protected override bool GuestIsAVirtualMachine => fixture.RealVms;
 
     protected override IComputeBackend CreateBackend(string stateDirectory) => new VsphereBackend(
         new VsphereBackendOptions(fixture.Session, "DC0", "DC0/host/DC0_C0", VsphereFixture.VchName, fixture.Server.Datastore, IPAddress.Loopback, Pool)
@@ -58,3 +61,11 @@ public sealed class VsphereBackendConformanceTests(VsphereFixture fixture) : Com
 
     protected override string Diagnose(string vmId) => fixture.Guests.Output + "\nvcsim:\n" + fixture.Server.Log;
 }
+
+public sealed class VsphereRealGuestFixture : VsphereFixture
+{
+    public override bool RealVms => true;
+}
+
+/// <summary>The same suite with every guest a real VM booting the bootstrap ISO: nothing of it is left out.</summary>
+public sealed class VsphereBackendRealGuestConformanceTests(VsphereRealGuestFixture fixture) : VsphereBackendConformanceTests(fixture), IClassFixture<VsphereRealGuestFixture>;
