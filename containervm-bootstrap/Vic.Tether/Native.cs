@@ -22,6 +22,10 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mount(string? source, string target, string? fstype, uint flags, string? data);
 
+    /// <summary>Discards what a terminal has received and not yet been read (queue 0, TCIFLUSH).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int tcflush(int fd, int queue);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int reboot(int cmd);
 

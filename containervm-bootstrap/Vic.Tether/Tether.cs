@@ -339,6 +339,15 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             await Task.Delay(10).ConfigureAwait(false);
         }
 
-        return new PatientChannel(new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None));
+        var file = new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+        if (!channel.StartsWith("/dev/tty", StringComparison.Ordinal))
+        {
+            return new PatientChannel(file);
+        }
+
+        // A serial line holds what the endpoint sent before we opened it, perhaps cut: drop it all.
+        // Our hello, sent next, is what the endpoint waits for before it sends anything that matters.
+        Native.tcflush((int)file.SafeFileHandle.DangerousGetHandle(), 0);
+        return new SerialLineStart(new PatientChannel(file));
     }
 }

@@ -307,6 +307,9 @@ static void setup_serial_channel(void)
     struct termios settings;
     if (tcgetattr(fd, &settings) == 0) {
         cfmakeraw(&settings);
+        /* A break or a framing error would read as a NUL in raw mode: the host side of the
+         * line reconnecting must not put bytes that are not frames into the channel. */
+        settings.c_iflag |= IGNBRK | IGNPAR;
         settings.c_cflag |= CLOCAL | CREAD;
         cfsetspeed(&settings, B115200);
         if (tcsetattr(fd, TCSANOW, &settings) != 0)

@@ -36,6 +36,12 @@ public sealed class TetherClient : IAsyncDisposable
     public async Task SendSpecAsync(ContainerSpec spec)
     {
         Track(Frame.MainSession);
+        if (!_hello.Task.IsCompleted)
+        {
+            // A tether that said hello before we connected (a restored clone) says it again when asked.
+            await _writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        }
+
         await _hello.Task.WaitAsync(TimeSpan.FromSeconds(120)).ConfigureAwait(false);
         await _writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), CancellationToken.None).ConfigureAwait(false);
     }

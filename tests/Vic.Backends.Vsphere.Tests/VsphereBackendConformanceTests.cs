@@ -68,4 +68,9 @@ public sealed class VsphereRealGuestFixture : VsphereFixture
 }
 
 /// <summary>The same suite with every guest a real VM booting the bootstrap ISO: nothing of it is left out.</summary>
+[Collection(nameof(VsphereBackendRealGuestConformanceTests))]
 public sealed class VsphereBackendRealGuestConformanceTests(VsphereRealGuestFixture fixture) : VsphereBackendConformanceTests(fixture), IClassFixture<VsphereRealGuestFixture>;
+
+/// <summary>ISO boots under TCG take the machine's two cores: this suite runs alone.</summary>
+[CollectionDefinition(nameof(VsphereBackendRealGuestConformanceTests), DisableParallelization = true)]
+public sealed class VsphereRealGuestCollection;

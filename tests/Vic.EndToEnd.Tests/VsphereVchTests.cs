@@ -9,7 +9,7 @@ namespace Vic.EndToEnd.Tests;
 /// An endpoint with the vSphere backend against vcsim, its ContainerVMs' guests played by the real
 /// tether on this host, driven by the docker CLI; what happened is read back through the vSphere API.
 /// </summary>
-public class VsphereVchFixture : IAsyncLifetime, IDisposable
+public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
 {
     public const string VchName = "vch-e2e";
 
@@ -24,15 +24,12 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
 
     public VimSessionConfig Session => new(Server.Sdk, Vcsim.User, Vcsim.Password, Server.Thumbprint);
 
-    /// <summary>Whether the guests are real VMs (QEMU with the vSphere hardware) rather than a tether on this host.</summary>
-    protected virtual bool RealVms => false;
-
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
     public async Task InitializeAsync()
     {
         Server = await Vcsim.StartAsync();
-        Guests = await SimulatedGuests.StartAsync(Session, VchName, RealVms);
+        Guests = await SimulatedGuests.StartAsync(Session, VchName);
         _registry = await LocalRegistry.StartAsync();
         await _registry.SeedBusyboxAsync();
         Endpoint = await StartEndpointAsync(EndpointProcess.FreePort(), "data");
@@ -55,6 +52,7 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
             "--pool-cpu", "4", "--pool-memory", "4g", "--bridge-network", "VM Network", "--public-network", "VM Network",
             "--container-network", "VM Network:lan", "--container-network-gateway", "VM Network:10.9.0.1/24", "--container-network-ip-range", "VM Network:10.9.0.128/25",
             "--container-network-dns", "VM Network:10.9.0.2",
+            "--public-network-gateway", "10.20.0.1/24", "--public-network-ip-range", "10.20.0.64/26", "--public-network-dns", "10.20.0.2",
         ]);
 
     public async Task<CommandResult> DockerAsync(params string[] arguments)
@@ -72,36 +70,7 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
         await Server.DisposeAsync();
     }
 
-    public void Dispose()
-    {
-        _home.Dispose();
-        GC.SuppressFinalize(this);
-    }
-}
-
-/// <summary>The same VCH with its ContainerVMs' guests booted for real from the ISO, on the hardware vSphere gives them.</summary>
-public sealed class VsphereRealGuestFixture : VsphereVchFixture
-{
-    protected override bool RealVms => true;
-}
-
-/// <summary>
-/// The vSphere guest path end to end: the bootstrap ISO boots with its channel on COM1 over the
-/// network-backed serial port and finds its disks on the paravirtual SCSI controller.
-/// </summary>
-public sealed class VsphereRealGuestTests(VsphereRealGuestFixture fixture) : IClassFixture<VsphereRealGuestFixture>
-{
-    [Fact]
-    public async Task ARealGuestBootsTheIsoAndRunsTheContainerFromItsScsiDisks()
-    {
-        var run = await fixture.DockerAsync("run", "--name", "iso-guest", "--hostname", "from-iso", "busybox", "sh", "-c", "echo hi; hostname; ls /dev/sd* | wc -l; grep -c ttyS0 /proc/cmdline");
-        await fixture.DockerAsync("run", "-d", "--name", "iso-sleeper", "busybox", "sleep", "600");
-        var exec = await fixture.DockerAsync("exec", "iso-sleeper", "echo", "exec-ok");
-        await fixture.DockerAsync("rm", "-f", "iso-guest", "iso-sleeper");
-
-        Assert.Equal("hi\nfrom-iso\n2\n1\n", run.StandardOutput);
-        Assert.Equal("exec-ok\n", exec.StandardOutput);
-    }
+    public void Dispose() => _home.Dispose();
 }
 
 public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<VsphereVchFixture>
@@ -183,6 +152,24 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("vSphere fault MethodDisabled", refused.StandardError, StringComparison.Ordinal);
         Assert.Equal("back\n", again.StandardOutput);
+    }
+
+    [Fact]
+    public async Task ContainersGetAPublicAddressItsNameserversAndTheNamesOfTheirPeers()
+    {
+        await fixture.DockerAsync("network", "create", "appnet");
+        var webId = (await fixture.DockerAsync("run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "www", "busybox", "sleep", "600")).StandardOutput.Trim();
+        var client = await fixture.DockerAsync("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", "grep -c 'web www' /etc/hosts; grep nameserver /etc/resolv.conf");
+
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        var vm = (await session.ListAsync("VirtualMachine", ["config.extraConfig"], CancellationToken.None))
+            .Single(v => VirtualMachines.ExtraConfigOf(v.Properties["config.extraConfig"]).GetValueOrDefault("vic.container.id") == webId);
+        var address = VirtualMachines.ExtraConfigOf(vm.Properties["config.extraConfig"])["vic.vm.public"];
+        await fixture.DockerAsync("rm", "-f", "web");
+        await fixture.DockerAsync("network", "rm", "appnet");
+
+        Assert.Equal("1\nnameserver 10.20.0.2\n", client.StandardOutput);
+        Assert.Matches(@"^10\.20\.0\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])/24$", address);
     }
 
     [Fact]

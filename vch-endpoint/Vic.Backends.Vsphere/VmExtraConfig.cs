@@ -14,6 +14,7 @@ internal static class VmExtraConfig
     public const string Disks = "vic.vm.disks";
     public const string ChannelPort = "vic.vm.channel";
     public const string Provisioning = "vic.vm.provisioning";
+    public const string PublicAddress = "vic.vm.public";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -24,7 +25,7 @@ internal static class VmExtraConfig
 
     /// <summary>The keys the port layer gave, without the backend's own.</summary>
     public static Dictionary<string, string> Callers(IReadOnlyDictionary<string, string> extraConfig) =>
-        extraConfig.Where(p => p.Key is not (Vch or VmId or Disks or ChannelPort or Provisioning) && p.Key != "disk.EnableUUID").ToDictionary(p => p.Key, p => p.Value);
+        extraConfig.Where(p => p.Key is not (Vch or VmId or Disks or ChannelPort or Provisioning or PublicAddress) && p.Key != "disk.EnableUUID").ToDictionary(p => p.Key, p => p.Value);
 }
 
 /// <summary>A disk of a ContainerVM: the port layer's attachment and where it lives on the datastore.</summary>

@@ -31,6 +31,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     private readonly ConcurrentDictionary<string, PowerState> _known = new();
     private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
     private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _addressing = new();
+    private readonly HashSet<string> _claimedAddresses = [];
     private VimSession? _session;
     private Places? _places;
     private Task _watch = Task.CompletedTask;
@@ -67,8 +69,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             throw PortLayerException.Conflict($"ContainerVM {spec.ContainerId} already exists");
         }
 
-        var (disks, channel) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
-        var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.ColdBoot) with
+        var (disks, channel, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
+        var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.ColdBoot, publicAddress) with
         {
             GuestId = _options.GuestId,
             VmPathName = Datastores.DatastorePath(_options.Datastore, $"{_options.VchName}/{spec.Name}"),
@@ -83,7 +85,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         };
         await Faulted(() => session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken)).ConfigureAwait(false);
         _known[spec.ContainerId] = PowerState.Off;
-        return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig);
+        return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig, PublicNicOf(publicAddress));
     }
 
     public async Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
@@ -92,7 +94,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         var session = await SessionAsync(cancellationToken).ConfigureAwait(false);
         await CheckFitsAsync(spec.Resources, cancellationToken).ConfigureAwait(false);
         var template = await TemplateAsync(session, cancellationToken).ConfigureAwait(false);
-        var (disks, channel) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
+        var (disks, channel, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
         var places = _places!;
 
         string instantFault;
@@ -111,7 +113,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         {
             try
             {
-                var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.LinkedClone) with
+                var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.LinkedClone, publicAddress) with
                 {
                     Devices = [.. DiskDevices(disks, template.ControllerKey), DeviceChange.Add(SerialPort(channel.Port)), .. Nics(spec)],
                 };
@@ -126,7 +128,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 _provisioning = $"linked clone of {template.Name} from its snapshot (InstantClone_Task: {instantFault})";
                 _known[spec.ContainerId] = PowerState.On;
                 Log.Started(_logger, spec.ContainerId, "linked clone");
-                return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig);
+                return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig, PublicNicOf(publicAddress));
             }
             catch (VimFaultException linked)
             {
@@ -135,9 +137,10 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             }
         }
 
-        await CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        Release(publicAddress);
+        var cold = await CreateAsync(spec, cancellationToken).ConfigureAwait(false);
         await PowerOnAsync(spec.ContainerId, cancellationToken).ConfigureAwait(false);
-        return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig);
+        return cold with { Power = PowerState.On };
     }
 
     public async Task PowerOnAsync(string vmId, CancellationToken cancellationToken)
@@ -226,11 +229,12 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         }
 
         _known.TryRemove(vmId, out _);
+        Release(vm.ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress));
         await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: true), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) =>
-        [.. (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Select(v => v.ToContainerVm())];
+        [.. (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Select(v => v.ToContainerVm(_options.PublicAddressing))];
 
     public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
     {
@@ -363,7 +367,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 Enum.TryParse<ProvisioningPath>(extra.GetValueOrDefault(VmExtraConfig.Provisioning), out var path) ? path : ProvisioningPath.ColdBoot,
                 int.Parse(extra.GetValueOrDefault(VmExtraConfig.ChannelPort) ?? "0", CultureInfo.InvariantCulture),
                 VmExtraConfig.ReadDisks(extra),
-                VmExtraConfig.Callers(extra)));
+                VmExtraConfig.Callers(extra),
+                extra));
         }
 
         return vms;
@@ -435,8 +440,9 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     }
 
     /// <summary>Puts the VM's disks on the datastore and opens its channel port.</summary>
-    private async Task<(List<VmDisk> Disks, ChannelListener Channel)> PrepareAsync(VimSession session, ContainerVmSpec spec, CancellationToken cancellationToken)
+    private async Task<(List<VmDisk> Disks, ChannelListener Channel, string? PublicAddress)> PrepareAsync(VimSession session, ContainerVmSpec spec, CancellationToken cancellationToken)
     {
+        var publicAddress = await ClaimPublicAddressAsync(spec, cancellationToken).ConfigureAwait(false);
         var disks = new List<VmDisk>();
         foreach (var disk in spec.Disks)
         {
@@ -451,10 +457,54 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         }
 
         _channels[spec.ContainerId] = channel;
-        return (disks, channel);
+        return (disks, channel, publicAddress);
     }
 
-    private VmConfigSpec ConfigOf(ContainerVmSpec spec, IReadOnlyList<VmDisk> disks, int channelPort, ProvisioningPath path) => new()
+    /// <summary>
+    /// An address for the VM's public NIC, when it has one and the port group is addressed: the
+    /// lowest in the range no VM of the VCH holds (its extraConfig says) and no start in flight claimed.
+    /// </summary>
+    private async Task<string?> ClaimPublicAddressAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
+    {
+        if (spec.Network is not { Outbound: true } || _options.PublicNetwork is null || _options.PublicAddressing is not { } addressing)
+        {
+            return null;
+        }
+
+        var held = (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Select(v => v.ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress)).ToHashSet();
+        var subnet = Vic.PortLayer.Networks.Ipv4Subnet.Parse(addressing.Subnet);
+        var range = addressing.Range.Length > 0 ? Vic.PortLayer.Networks.Ipv4Subnet.Parse(addressing.Range, "ip range") : subnet;
+        var gateway = Vic.PortLayer.Networks.Ipv4Subnet.ToUInt(System.Net.IPAddress.Parse(addressing.Gateway));
+        lock (_addressing)
+        {
+            for (var address = Math.Max(range.Network, subnet.Network + 1); address <= Math.Min(range.Broadcast, subnet.Broadcast - 1); address++)
+            {
+                var cidr = $"{Vic.PortLayer.Networks.Ipv4Subnet.ToAddress(address)}/{subnet.PrefixLength}";
+                if (address != gateway && !held.Contains(cidr) && _claimedAddresses.Add(cidr))
+                {
+                    return cidr;
+                }
+            }
+        }
+
+        throw PortLayerException.Conflict($"no address left in the public network's range {range}");
+    }
+
+    private void Release(string? publicAddress)
+    {
+        if (publicAddress is not null)
+        {
+            lock (_addressing)
+            {
+                _claimedAddresses.Remove(publicAddress);
+            }
+        }
+    }
+
+    private PublicNic? PublicNicOf(string? publicAddress) =>
+        publicAddress is null || _options.PublicAddressing is not { } addressing ? null : new PublicNic(publicAddress, addressing.Gateway, addressing.Nameservers);
+
+    private VmConfigSpec ConfigOf(ContainerVmSpec spec, IReadOnlyList<VmDisk> disks, int channelPort, ProvisioningPath path, string? publicAddress) => new()
     {
         Name = spec.Name,
         Cpus = spec.Resources.Cpus,
@@ -467,6 +517,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             new(VmExtraConfig.Disks, VmExtraConfig.WriteDisks(disks)),
             new(VmExtraConfig.ChannelPort, channelPort.ToString(CultureInfo.InvariantCulture)),
             new(VmExtraConfig.Provisioning, path.ToString()),
+            new(VmExtraConfig.PublicAddress, publicAddress ?? ""),
 
             // The guest finds its disks by serial: a SCSI disk has one only with UUIDs enabled.
             new("disk.EnableUUID", "TRUE"),
@@ -641,9 +692,17 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         ProvisioningPath Provisioning,
         int ChannelPort,
         IReadOnlyList<VmDisk> Disks,
-        IReadOnlyDictionary<string, string> ExtraConfig)
+        IReadOnlyDictionary<string, string> ExtraConfig,
+        IReadOnlyDictionary<string, string> ExtraConfigAll)
     {
-        public ContainerVm ToContainerVm() => new(VmId, Name, Power, Resources, Provisioning, ExtraConfig);
+        public ContainerVm ToContainerVm(PublicAddressing? addressing) => new(
+            VmId,
+            Name,
+            Power,
+            Resources,
+            Provisioning,
+            ExtraConfig,
+            addressing is not null && ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress) is { Length: > 0 } address ? new PublicNic(address, addressing.Gateway, addressing.Nameservers) : null);
     }
 
     private static partial class Log

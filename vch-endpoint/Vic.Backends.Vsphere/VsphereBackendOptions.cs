@@ -35,9 +35,18 @@ public sealed record VsphereBackendOptions(
     /// <summary>The port group of the way out: a ContainerVM allowed out gets its eth1 there.</summary>
     public string? PublicNetwork { get; init; }
 
+    /// <summary>How eth1 on the public port group is addressed; null leaves it unaddressed (no way out).</summary>
+    public PublicAddressing? PublicAddressing { get; init; }
+
     /// <summary>How often the inventory is read for changes made outside the VCH.</summary>
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a powered-on ContainerVM may take to connect its serial port.</summary>
     public TimeSpan ChannelTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
+
+/// <summary>
+/// Addresses for ContainerVMs on the public port group: each gets its own from <paramref name="Range"/>
+/// (a CIDR inside <paramref name="Subnet"/>), with the port group's gateway and nameservers.
+/// </summary>
+public sealed record PublicAddressing(string Subnet, string Gateway, string Range, IReadOnlyList<string> Nameservers);

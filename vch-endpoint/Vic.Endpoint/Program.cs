@@ -29,6 +29,9 @@ var computeResource = new Option<string?>("--compute-resource") { Description = 
 var imageStore = new Option<string?>("--image-store") { Description = "vSphere: the datastore for the ISO, disks and ContainerVM files" };
 var bridgeNetwork = new Option<string?>("--bridge-network") { Description = "vSphere: the port group of the containers' bridge NICs" };
 var publicNetwork = new Option<string?>("--public-network") { Description = "vSphere: the port group of the containers' way out" };
+var publicNetworkGateway = new Option<string?>("--public-network-gateway") { Description = "vSphere: GATEWAY/PREFIX of the public port group; containers get addresses there" };
+var publicNetworkIpRange = new Option<string?>("--public-network-ip-range") { Description = "vSphere: the CIDR containers' public addresses come from" };
+var publicNetworkDns = new Option<string?>("--public-network-dns") { Description = "vSphere: nameservers on the public port group, comma-separated" };
 var containerNetwork = new Option<string[]>("--container-network") { Description = "vSphere: a port group mapped into containers, portgroup[:name] (repeatable)" };
 var containerNetworkGateway = new Option<string[]>("--container-network-gateway") { Description = "portgroup:GATEWAY/PREFIX of a container network (repeatable)" };
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
@@ -41,7 +44,7 @@ var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container 
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone,
     insecureRegistry, registryMirror, volumeStore,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
-    containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns,
+    containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
 
 root.SetAction(async (parse, cancellationToken) =>
@@ -77,6 +80,9 @@ root.SetAction(async (parse, cancellationToken) =>
         ChannelAddress = parse.GetValue(channelAddress),
         BridgeNetwork = parse.GetValue(bridgeNetwork),
         PublicNetwork = parse.GetValue(publicNetwork),
+        PublicNetworkGateway = parse.GetValue(publicNetworkGateway),
+        PublicNetworkIpRange = parse.GetValue(publicNetworkIpRange),
+        PublicNetworkDns = parse.GetValue(publicNetworkDns),
         ContainerNetworks = parse.GetValue(containerNetwork) ?? [],
         ContainerNetworkGateways = parse.GetValue(containerNetworkGateway) ?? [],
         ContainerNetworkIpRanges = parse.GetValue(containerNetworkIpRange) ?? [],

@@ -16,6 +16,9 @@ var volumeStore = new Option<string[]>("--volume-store", "--vs") { Description =
 var bridgeNetwork = new Option<string?>("--bridge-network", "-b") { Description = "Port group for the containers' bridge network" };
 var publicNetwork = new Option<string?>("--public-network") { Description = "Port group for the way out" };
 var containerNetwork = new Option<string[]>("--container-network", "--cn") { Description = "Port group mapped into containers, portgroup[:alias] (repeatable)" };
+var publicNetworkGateway = new Option<string?>("--public-network-gateway") { Description = "GATEWAY/PREFIX of the public port group; containers get addresses there" };
+var publicNetworkIpRange = new Option<string?>("--public-network-ip-range") { Description = "CIDR the containers' public addresses come from" };
+var publicNetworkDns = new Option<string?>("--public-network-dns") { Description = "Nameservers on the public port group, comma-separated" };
 var containerNetworkGateway = new Option<string[]>("--container-network-gateway", "--cng") { Description = "portgroup:GATEWAY/PREFIX of a container network (repeatable)" };
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range", "--cnr") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
 var containerNetworkDns = new Option<string[]>("--container-network-dns", "--cnd") { Description = "portgroup:DNS of a container network (repeatable)" };
@@ -32,7 +35,7 @@ var iso = new Option<string?>("--iso") { Description = "bootstrap.iso (default i
 var config = new Option<string?>("--config", "-f") { Description = "vch.yaml with the same settings" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
 
 VchSettings Read(ParseResult parse)
 {
@@ -49,6 +52,9 @@ VchSettings Read(ParseResult parse)
         VolumeStore = [.. parse.GetValue(volumeStore) ?? []],
         BridgeNetwork = parse.GetValue(bridgeNetwork),
         PublicNetwork = parse.GetValue(publicNetwork),
+        PublicNetworkGateway = parse.GetValue(publicNetworkGateway),
+        PublicNetworkIpRange = parse.GetValue(publicNetworkIpRange),
+        PublicNetworkDns = parse.GetValue(publicNetworkDns),
         ContainerNetwork = [.. parse.GetValue(containerNetwork) ?? []],
         ContainerNetworkGateway = [.. parse.GetValue(containerNetworkGateway) ?? []],
         ContainerNetworkIpRange = [.. parse.GetValue(containerNetworkIpRange) ?? []],

@@ -39,6 +39,13 @@ public sealed class VchSettings
 
     public string? PublicNetwork { get; set; }
 
+    /// <summary>GATEWAY/PREFIX of the public port group: containers get addresses there from the range.</summary>
+    public string? PublicNetworkGateway { get; set; }
+
+    public string? PublicNetworkIpRange { get; set; }
+
+    public string? PublicNetworkDns { get; set; }
+
     /// <summary>Port groups mapped into containers, <c>portgroup[:alias]</c>.</summary>
     public List<string> ContainerNetwork { get; set; } = [];
 

@@ -23,7 +23,7 @@ public sealed record TlsFiles(string Certificate, string Key, string? Certificat
 public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
-public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null);
+public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
 
 /// <summary>The endpoint's validated settings: where it listens, how it secures that, the VCH it serves and its backend.</summary>
 public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null);
@@ -88,6 +88,13 @@ public sealed record EndpointOptions
     public string? BridgeNetwork { get; init; }
 
     public string? PublicNetwork { get; init; }
+
+    /// <summary>How containers are addressed on the public port group: GATEWAY/PREFIX, the range (CIDR) and DNS.</summary>
+    public string? PublicNetworkGateway { get; init; }
+
+    public string? PublicNetworkIpRange { get; init; }
+
+    public string? PublicNetworkDns { get; init; }
 
     /// <summary>The address ContainerVMs' serial ports connect to (the endpoint as the VMs reach it).</summary>
     public string? ChannelAddress { get; init; }
@@ -244,7 +251,19 @@ public sealed record EndpointOptions
         }
 
         var session = new Vic.Vim25.VimSessionConfig(sdk, Required(User, "--user"), Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? "", Thumbprint, TargetInsecure);
-        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork);
+        Vic.Backends.Vsphere.PublicAddressing? addressing = null;
+        if (PublicNetworkGateway is { } gateway)
+        {
+            var slash = gateway.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0 || PublicNetwork is null)
+            {
+                throw new ArgumentException($"--public-network-gateway '{gateway}': GATEWAY/PREFIX, with --public-network");
+            }
+
+            addressing = new Vic.Backends.Vsphere.PublicAddressing(gateway, gateway[..slash], PublicNetworkIpRange ?? "", [.. (PublicNetworkDns ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)]);
+        }
+
+        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork, addressing);
     }
 
     private static List<VolumeStoreConfig> VolumeStoresOf(IReadOnlyList<string> texts)

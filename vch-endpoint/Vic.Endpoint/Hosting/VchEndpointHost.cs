@@ -91,6 +91,7 @@ public static partial class VchEndpointHost
             {
                 BridgeNetwork = vsphere.BridgeNetwork,
                 PublicNetwork = vsphere.PublicNetwork,
+                PublicAddressing = vsphere.PublicAddressing,
             },
             Path.Combine(config.Vch.DataDirectory, "vsphere"),
             services.GetRequiredService<ILogger<Vic.Backends.Vsphere.VsphereBackend>>()),

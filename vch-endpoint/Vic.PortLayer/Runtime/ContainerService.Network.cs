@@ -210,6 +210,26 @@ public sealed partial class ContainerService
         return lines;
     }
 
+    /// <summary>
+    /// Without a bridge fabric (vSphere: the bridge is a port group, with no resolver on it), the
+    /// names of the containers on the user networks this one shares, as /etc/hosts lines: those
+    /// known when it starts.
+    /// </summary>
+    private List<string> PeerHostsOf(ContainerRecord record)
+    {
+        if (_fabric is not null)
+        {
+            return [];
+        }
+
+        var shared = NetworksOf(record).Where(n => n.Network.Name != Networks.NetworkService.DefaultBridge).Select(n => n.Network.Id).ToHashSet();
+        return [.. _containers.List()
+            .Where(c => c.Id != record.Id)
+            .SelectMany(c => c.Networks.Values.Where(e => shared.Contains(e.NetworkId) && e.IpAddress.Length > 0).Select(e => (Container: c, Endpoint: e)))
+            .Select(p => $"{p.Endpoint.IpAddress}\t{string.Join(' ', new[] { p.Container.Name }.Concat(p.Endpoint.Aliases).Append(p.Container.Id[..12]).Distinct())}")
+            .Distinct()];
+    }
+
     private BridgePort BridgePortOf(ContainerRecord record) =>
         new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).Select(n => new BridgeAddress(n.Network.Id, IPAddress.Parse(n.Endpoint.IpAddress), n.Endpoint.PrefixLength, IPAddress.Parse(n.Endpoint.Gateway)))]);
 

@@ -187,7 +187,7 @@ public sealed partial class ContainerService : IDisposable
             Network = GuestNetworkOf(record, vm.Public),
             NfsVolumes = NfsVolumesOf(record, vm.Public),
             Dns = NameserversOf(record, vm.Public),
-            ExtraHosts = [.. config.ExtraHosts, .. LinkHostsOf(record)],
+            ExtraHosts = [.. config.ExtraHosts, .. LinkHostsOf(record), .. PeerHostsOf(record)],
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
         {
