@@ -9,7 +9,7 @@ namespace Vic.EndToEnd.Tests;
 /// An endpoint with the vSphere backend against vcsim, its ContainerVMs' guests played by the real
 /// tether on this host, driven by the docker CLI; what happened is read back through the vSphere API.
 /// </summary>
-public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
+public class VsphereVchFixture : IAsyncLifetime, IDisposable
 {
     public const string VchName = "vch-e2e";
 
@@ -24,12 +24,15 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
 
     public VimSessionConfig Session => new(Server.Sdk, Vcsim.User, Vcsim.Password, Server.Thumbprint);
 
+    /// <summary>Whether the guests are real VMs (QEMU with the vSphere hardware) rather than a tether on this host.</summary>
+    protected virtual bool RealVms => false;
+
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
     public async Task InitializeAsync()
     {
         Server = await Vcsim.StartAsync();
-        Guests = await SimulatedGuests.StartAsync(Session, VchName);
+        Guests = await SimulatedGuests.StartAsync(Session, VchName, RealVms);
         _registry = await LocalRegistry.StartAsync();
         await _registry.SeedBusyboxAsync();
         Endpoint = await StartEndpointAsync(EndpointProcess.FreePort(), "data");
@@ -70,8 +73,43 @@ public sealed class VsphereVchFixture : IAsyncLifetime, IDisposable
         await Server.DisposeAsync();
     }
 
-    public void Dispose() => _home.Dispose();
+    public void Dispose()
+    {
+        _home.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
+
+/// <summary>The same VCH with its ContainerVMs' guests booted for real from the ISO, on the hardware vSphere gives them.</summary>
+public sealed class VsphereRealGuestFixture : VsphereVchFixture
+{
+    protected override bool RealVms => true;
+}
+
+/// <summary>
+/// The vSphere guest path end to end: the bootstrap ISO boots with its channel on COM1 over the
+/// network-backed serial port, finds its disks on the paravirtual SCSI controller and its public
+/// address on eth1.
+/// </summary>
+[Collection(nameof(VsphereRealGuestTests))]
+public sealed class VsphereRealGuestTests(VsphereRealGuestFixture fixture) : IClassFixture<VsphereRealGuestFixture>
+{
+    [Fact]
+    public async Task ARealGuestBootsTheIsoAndRunsTheContainerFromItsScsiDisks()
+    {
+        var run = await fixture.DockerAsync("run", "--name", "iso-guest", "--hostname", "from-iso", "busybox", "sh", "-c", "echo hi; hostname; ls /dev/sd* | wc -l; grep -c ttyS0 /proc/cmdline; ip -4 addr show eth1 | grep -c 'inet 10.20.0.'; ip route | grep -c 'default via 10.20.0.1'");
+        await fixture.DockerAsync("run", "-d", "--name", "iso-sleeper", "busybox", "sleep", "600");
+        var exec = await fixture.DockerAsync("exec", "iso-sleeper", "echo", "exec-ok");
+        await fixture.DockerAsync("rm", "-f", "iso-guest", "iso-sleeper");
+
+        Assert.Equal("hi\nfrom-iso\n2\n1\n1\n1\n", run.StandardOutput);
+        Assert.Equal("exec-ok\n", exec.StandardOutput);
+    }
+}
+
+/// <summary>Booting the ISO under TCG takes the machine's two cores: these run alone.</summary>
+[CollectionDefinition(nameof(VsphereRealGuestTests), DisableParallelization = true)]
+public sealed class VsphereRealGuestCollection;
 
 public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<VsphereVchFixture>
 {

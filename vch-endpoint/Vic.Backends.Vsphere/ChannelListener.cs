@@ -49,7 +49,7 @@ internal sealed class ChannelListener : IAsyncDisposable
         }
 
         client.NoDelay = true;
-        return client.GetStream();
+        return new SerialChannel(client.GetStream());
     }
 
     public async ValueTask DisposeAsync()

@@ -29,6 +29,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     private readonly SemaphoreSlim _connect = new(1, 1);
     private readonly ConcurrentDictionary<string, ChannelListener> _channels = new();
     private readonly ConcurrentDictionary<string, PowerState> _known = new();
+    private readonly ConcurrentDictionary<string, long> _knownSince = new();
     private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _addressing = new();
@@ -84,7 +85,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             ],
         };
         await Faulted(() => session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken)).ConfigureAwait(false);
-        _known[spec.ContainerId] = PowerState.Off;
+        Know(spec.ContainerId, PowerState.Off);
         return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig, PublicNicOf(publicAddress));
     }
 
@@ -126,7 +127,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 }
 
                 _provisioning = $"linked clone of {template.Name} from its snapshot (InstantClone_Task: {instantFault})";
-                _known[spec.ContainerId] = PowerState.On;
+                Know(spec.ContainerId, PowerState.On);
                 Log.Started(_logger, spec.ContainerId, "linked clone");
                 return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig, PublicNicOf(publicAddress));
             }
@@ -153,7 +154,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
 
         await CheckFitsAsync(vm.Resources, cancellationToken).ConfigureAwait(false);
         await Faulted(() => PowerAsync(vm.Ref, on: true, cancellationToken)).ConfigureAwait(false);
-        _known[vmId] = PowerState.On;
+        Know(vmId, PowerState.On);
         Log.Started(_logger, vmId, "cold boot");
     }
 
@@ -166,6 +167,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         }
 
         await Faulted(() => PowerAsync(vm.Ref, on: false, cancellationToken)).ConfigureAwait(false);
+        _knownSince[vmId] = System.Diagnostics.Stopwatch.GetTimestamp();
         if (_known.TryUpdate(vmId, PowerState.Off, PowerState.On))
         {
             await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: false), cancellationToken).ConfigureAwait(false);
@@ -374,6 +376,13 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         return vms;
     }
 
+    /// <summary>Records a power state the backend itself brought about, and when.</summary>
+    private void Know(string vmId, PowerState power)
+    {
+        _knownSince[vmId] = System.Diagnostics.Stopwatch.GetTimestamp();
+        _known[vmId] = power;
+    }
+
     /// <summary>Reads the inventory every interval: a VM powered off or deleted behind the VCH's back is reported.</summary>
     private async Task WatchInventoryAsync()
     {
@@ -382,9 +391,16 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             try
             {
                 await Task.Delay(_options.WatchInterval, _stop.Token).ConfigureAwait(false);
+                var read = System.Diagnostics.Stopwatch.GetTimestamp();
                 var now = (await InventoryAsync(_stop.Token).ConfigureAwait(false)).ToDictionary(v => v.VmId);
                 foreach (var (vmId, power) in _known)
                 {
+                    // What the backend itself did after this read began is newer than the read.
+                    if (_knownSince.TryGetValue(vmId, out var since) && since >= read)
+                    {
+                        continue;
+                    }
+
                     if (!now.TryGetValue(vmId, out var vm))
                     {
                         if (_known.TryRemove(vmId, out _))
