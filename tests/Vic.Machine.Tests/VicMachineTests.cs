@@ -131,6 +131,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch3", CancellationToken.None));
         Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, "vch3")));
         Assert.False(Directory.Exists(_home.Combine("vch3")));
+        Assert.Empty((await Command.RunAsync("pgrep", ["-f", $"vch-endpoint.dll -H tcp://127.0.0.1:{busyPort}"])).StandardOutput);
     }
 
     [Fact]

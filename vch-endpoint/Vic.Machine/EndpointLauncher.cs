@@ -41,7 +41,8 @@ public static class EndpointLauncher
 
         for (var i = 0; i < 300; i++)
         {
-            if (!IsRunning(pid))
+            // Only whether it lives: while the shell execs into it, its cmdline can read empty.
+            if (!IsAlive(pid))
             {
                 throw new MachineException($"the endpoint exited at start:\n{NewLog(plan.CertPath, logStart).Trim()}");
             }
@@ -55,7 +56,14 @@ public static class EndpointLauncher
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
         }
 
-        throw new MachineException($"the endpoint did not listen on {plan.Endpoint} within 30 s; see {LogFile(plan.CertPath)}");
+        // It must not stay behind a create that is being rolled back.
+        if (IsAlive(pid))
+        {
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+        }
+
+        throw new MachineException($"the endpoint did not serve on {plan.Endpoint} within 30 s:\n{NewLog(plan.CertPath, logStart).Trim()}");
     }
 
     /// <summary>What the endpoint logged since <paramref name="from"/> (the log is appended to by every start).</summary>
@@ -92,6 +100,19 @@ public static class EndpointLauncher
 
     public static bool IsRunning(string certPath) =>
         File.Exists(PidFile(certPath)) && int.TryParse(File.ReadAllText(PidFile(certPath)), CultureInfo.InvariantCulture, out var pid) && IsRunning(pid);
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     private static bool IsRunning(int pid)
     {
