@@ -23,6 +23,10 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     private readonly TemplateStore _templates;
     private readonly Lock _capacity = new();
     private readonly ConcurrentDictionary<string, bool> _running = new();
+
+    // VMs whose QEMU is being started: counted as running before their pid is recorded, which the
+    // monitor must not take for a VM that died.
+    private readonly ConcurrentDictionary<string, bool> _starting = new();
     private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _monitor;
@@ -101,6 +105,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         var record = folder.Read();
         var accelerator = await AcceleratorAsync(cancellationToken).ConfigureAwait(false);
         var state = await _templates.GetAsync(record.Resources, accelerator, cancellationToken).ConfigureAwait(false);
+        _starting[record.VmId] = true;
         Reserve(record);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
@@ -109,6 +114,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             var launched = watch.ElapsedMilliseconds;
             record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone };
             folder.Write(record);
+            _starting.TryRemove(record.VmId, out _);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             await WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
             var restored = watch.ElapsedMilliseconds;
@@ -127,6 +133,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         }
         catch
         {
+            _starting.TryRemove(record.VmId, out _);
             Release(record);
             QemuProcess.Kill(folder.Read().Pid, folder);
             SharedFolders.Stop(folder);
@@ -147,6 +154,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         }
 
         var accelerator = await AcceleratorAsync(cancellationToken).ConfigureAwait(false);
+        _starting[vmId] = true;
         Reserve(record);
         try
         {
@@ -159,6 +167,10 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             Release(record);
             SharedFolders.Stop(folder);
             throw;
+        }
+        finally
+        {
+            _starting.TryRemove(vmId, out _);
         }
 
         Log.Started(_logger, vmId, "cold boot");
@@ -416,7 +428,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             foreach (var (vmId, running) in _running)
             {
                 var folder = FolderOf(vmId);
-                if (running && File.Exists(folder.RecordFile) && !QemuProcess.IsRunning(folder.Read().Pid, folder))
+                if (running && !_starting.ContainsKey(vmId) && File.Exists(folder.RecordFile) && !QemuProcess.IsRunning(folder.Read().Pid, folder))
                 {
                     await NoteStoppedAsync(vmId).ConfigureAwait(false);
                 }
