@@ -348,6 +348,6 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         // A serial line holds what the endpoint sent before we opened it, perhaps cut: drop it all.
         // Our hello, sent next, is what the endpoint waits for before it sends anything that matters.
         Native.tcflush((int)file.SafeFileHandle.DangerousGetHandle(), 0);
-        return new SerialLineStart(new PatientChannel(file));
+        return new SerialLineStream(new PatientChannel(file));
     }
 }

@@ -1,3 +1,4 @@
+using Vic.Interaction;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
@@ -49,7 +50,7 @@ internal sealed class ChannelListener : IAsyncDisposable
         }
 
         client.NoDelay = true;
-        return new SerialChannel(client.GetStream());
+        return new SerialLineStream(client.GetStream());
     }
 
     public async ValueTask DisposeAsync()

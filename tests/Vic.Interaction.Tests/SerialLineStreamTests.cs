@@ -1,8 +1,6 @@
-using Vic.Interaction;
+namespace Vic.Interaction.Tests;
 
-namespace Vic.Backends.Vsphere.Tests;
-
-public sealed class SerialChannelTests
+public sealed class SerialLineStreamTests
 {
     [Fact]
     public async Task WhatTheLineEchoedBeforeTheTetherSpokeIsDroppedAndItsFramesPassWhole()
@@ -13,7 +11,7 @@ public sealed class SerialChannelTests
         await writer.WriteAsync(FrameType.Hello, 0, "{}"u8.ToArray(), CancellationToken.None);
         await writer.WriteAsync(FrameType.Stdout, 0, "hi\n"u8.ToArray(), CancellationToken.None);
         byte[] noise = [.. "V^P^@^@^@^@^@^@^@^@"u8, 0x00, (byte)'V'];
-        using var channel = new SerialChannel(new MemoryStream([.. noise, .. frames.ToArray()]));
+        using var channel = new SerialLineStream(new MemoryStream([.. noise, .. frames.ToArray()]));
 
         var reader = new FrameReader(channel);
         var hello = await reader.ReadAsync(CancellationToken.None);
@@ -21,6 +19,6 @@ public sealed class SerialChannelTests
 
         Assert.Equal(FrameType.Hello, hello!.Type);
         Assert.Equal("hi\n", System.Text.Encoding.UTF8.GetString(stdout!.Payload.Span));
-        Assert.Equal(-1, SerialChannel.FrameStart("V^P^@"u8));
+        Assert.Equal(-1, SerialLineStream.FrameStart("V^P^@"u8));
     }
 }

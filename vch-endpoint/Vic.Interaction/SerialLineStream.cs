@@ -1,15 +1,13 @@
-using Vic.Interaction;
-
-namespace Vic.Backends.Vsphere;
+namespace Vic.Interaction;
 
 /// <summary>
-/// The endpoint's end of a ContainerVM's serial line. Until the guest has set its line up, what
-/// reaches it is echoed back cooked (the endpoint's Attach comes back as <c>V^P^@...</c>) and the
-/// UART may add a stray byte; none of that is the tether's. The tether's first frame is a frame
-/// magic followed by its type, a raw control byte, which a cooked echo never holds: everything
-/// before the first such pair is dropped, then the line is passed through as it is.
+/// Either end of a channel on a serial line (vSphere's COM1). Until the guest has set its line up,
+/// what the endpoint sends comes back echoed and cooked (an Attach as <c>V^P^@...</c>), the UART may
+/// add a stray byte, and the tether may find part of a frame sent before it opened the line. A
+/// frame starts with the magic followed by its type, a raw control byte, which a cooked echo never
+/// holds: everything before the first such pair is dropped, then the line is passed through as it is.
 /// </summary>
-internal sealed class SerialChannel(Stream line) : Stream
+public sealed class SerialLineStream(Stream line) : Stream
 {
     private byte[] _held = [];
     private bool _synced;
@@ -61,7 +59,7 @@ internal sealed class SerialChannel(Stream line) : Stream
     }
 
     /// <summary>Where the first frame starts: the magic, then a frame type (a control byte, never in a cooked echo).</summary>
-    internal static int FrameStart(ReadOnlySpan<byte> bytes)
+    public static int FrameStart(ReadOnlySpan<byte> bytes)
     {
         for (var i = 0; i + 1 < bytes.Length; i++)
         {
