@@ -9,6 +9,7 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
     private readonly TempDirectory _home = new("vch-images");
     private LocalRegistry _registry = null!;
     private EndpointProcess _endpoint = null!;
+    private string[] _arguments = [];
 
     private string Host => $"tcp://127.0.0.1:{_endpoint.Port}";
 
@@ -17,10 +18,8 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
         _registry = await LocalRegistry.StartAsync();
         await _registry.SeedBusyboxAsync();
         var port = EndpointProcess.FreePort();
-        _endpoint = await EndpointProcess.StartAsync(port,
-        [
-            "-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}",
-        ]);
+        _arguments = ["-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), "--registry-mirror", $"http://{_registry.Host}"];
+        _endpoint = await EndpointProcess.StartAsync(port, _arguments);
     }
 
     public async Task DisposeAsync()
@@ -145,6 +144,57 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task AnEndpointKilledMidLayerLeavesAPartialLayerThatTheNextStartSweepsAndALaterPullRedoes()
+    {
+        var layout = new OciLayoutBuilder(_home.Combine("crash"));
+        var layer = layout.AddLayer(t => t.File("random.bin", System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 << 20)));
+        layout.AddImage([layer], "crash");
+        await _registry.PushOciLayoutAsync(layout.Directory, "crash", "crash");
+        var layers = _home.Combine("data", "imagestore", "layers");
+        var partial = _home.Combine("data", "imagestore", "layers.partial");
+        bool Converting() => Directory.EnumerateFiles(partial, LayerDisk, SearchOption.AllDirectories).Any();
+        await using var proxy = new FaultyProxy(_registry.Port)
+        {
+            CutAfterBytes = 2 << 20,
+            ConnectionsToCut = 1,
+            OnCut = async () =>
+            {
+                // The power goes while the layer's disk is being written.
+                await Eventually.WaitForAsync(() => Task.FromResult(Converting()), TimeSpan.FromSeconds(20));
+                await _endpoint.KillAsync();
+            },
+        };
+
+        var crashed = await Command.DockerAsync(Host, "pull", $"{proxy.Host}/crash:crash");
+
+        Assert.NotEqual(0, crashed.ExitCode);
+        await _endpoint.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(Converting(), "the crash did not come mid-conversion");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(layers));
+        await _endpoint.DisposeAsync();
+        _endpoint = await EndpointProcess.StartAsync(_endpoint.Port, _arguments);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(partial));
+
+        var pulled = await DockerAsync("pull", $"{proxy.Host}/crash:crash");
+
+        Assert.Contains("Pull complete", pulled.StandardOutput, StringComparison.Ordinal);
+        using var inspect = JsonDocument.Parse((await DockerAsync("image", "inspect", $"{proxy.Host}/crash:crash")).StandardOutput);
+        var diffId = inspect.RootElement[0].GetProperty("RootFS").GetProperty("Layers")[0].GetString()!;
+        Assert.Equal(layer.DiffId, diffId);
+        Assert.True(inspect.RootElement[0].GetProperty("Size").GetInt64() > 8 << 20);
+        var stored = Path.Combine(layers, diffId["sha256:".Length..]);
+        Assert.Equal([stored], Directory.EnumerateDirectories(layers));
+        using (var info = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(stored, "layer.json"))))
+        {
+            Assert.Equal(layer.Digest, info.RootElement.GetProperty("BlobDigest").GetString());
+            Assert.Equal(layer.Size, new FileInfo(Path.Combine(stored, "layer.tar.gz")).Length);
+        }
+
+        Assert.True(new FileInfo(Path.Combine(stored, LayerDisk)).Length > 0);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(partial));
+    }
+
+    [Fact]
     public async Task ADroppedConnectionResumesAndThePullSucceeds()
     {
         var layout = new OciLayoutBuilder(_home.Combine("resume"));
@@ -219,6 +269,8 @@ public sealed class DockerImageTests : IAsyncLifetime, IDisposable
         var missing = await Command.DockerAsync(Host, "push", $"{_registry.Host}/never/made:1");
         Assert.Contains($"An image does not exist locally with the tag: {_registry.Host}/never/made", missing.StandardError, StringComparison.Ordinal);
     }
+
+    private const string LayerDisk = "layer.vmdk";
 
     private async Task<CommandResult> DockerAsync(params string[] arguments)
     {
