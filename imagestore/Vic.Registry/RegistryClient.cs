@@ -19,7 +19,7 @@ public enum RegistryAccess
 /// </summary>
 public sealed partial class RegistryClient : IDisposable
 {
-    private readonly ConcurrentDictionary<(string Host, bool Insecure), HttpClient> _clients = new();
+    private readonly ConcurrentDictionary<(string Host, bool Insecure, long CaStamp), HttpClient> _clients = new();
     private readonly Func<string, bool, HttpMessageHandler> _handlerFactory;
 
     public RegistryClient(RegistryOptions options, ILogger<RegistryClient> logger, Func<string, bool, HttpMessageHandler>? handlerFactory = null)
@@ -61,7 +61,10 @@ public sealed partial class RegistryClient : IDisposable
     internal HttpClient ClientFor(Uri endpoint)
     {
         var insecure = endpoint.Scheme == Uri.UriSchemeHttp || Options.IsInsecure(endpoint.Authority);
-        return _clients.GetOrAdd((endpoint.Authority, insecure), key => new HttpClient(_handlerFactory(key.Host, key.Insecure), disposeHandler: true)
+
+        // As dockerd, certs.d is read at each pull: a ca.crt put there (or changed) applies without a restart.
+        var authority = AuthorityFile(endpoint.Authority) is { } path && File.Exists(path) ? File.GetLastWriteTimeUtc(path).Ticks : 0;
+        return _clients.GetOrAdd((endpoint.Authority, insecure, authority), key => new HttpClient(_handlerFactory(key.Host, key.Insecure), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
         });
@@ -102,7 +105,7 @@ public sealed partial class RegistryClient : IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AutomaticDecompression = System.Net.DecompressionMethods.None,
         };
-        var authority = Options.CertificatesDirectory is { } directory ? Path.Combine(directory, host, "ca.crt") : null;
+        var authority = AuthorityFile(host);
         if (insecure)
         {
             // dockerd's --insecure-registry: TLS is still tried, but its certificate is not checked.
@@ -135,6 +138,8 @@ public sealed partial class RegistryClient : IDisposable
 
         return handler;
     }
+
+    private string? AuthorityFile(string host) => Options.CertificatesDirectory is { } directory ? Path.Combine(directory, host, "ca.crt") : null;
 
     internal static partial class Log
     {

@@ -181,13 +181,13 @@ public sealed class RegistrySession
             }
             catch (HttpRequestException ex) when (_endpoint + 1 < _endpoints.Count)
             {
-                RegistryClient.Log.EndpointFailed(_client.Logger, Endpoint, ex.Message);
+                RegistryClient.Log.EndpointFailed(_client.Logger, Endpoint, Describe(ex));
                 _endpoint++;
                 _authorization = null;
             }
             catch (HttpRequestException ex)
             {
-                throw new RegistryException(RegistryErrorKind.Unavailable, $"Get \"{Endpoint}v2/\": {ex.Message}", ex);
+                throw new RegistryException(RegistryErrorKind.Unavailable, $"Get \"{Endpoint}v2/\": {Describe(ex)}", ex);
             }
         }
     }
@@ -333,6 +333,21 @@ public sealed class RegistrySession
         }
 
         return new ResponseOwningStream(stream, response);
+    }
+
+    /// <summary>
+    /// The messages of an exception and its causes: a TLS failure says "see inner exception", and
+    /// the inner one (e.g. an untrusted certificate chain) is what a user needs to read.
+    /// </summary>
+    private static string Describe(Exception exception)
+    {
+        var messages = new List<string>();
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            messages.Add(current.Message.Replace(", see inner exception.", "", StringComparison.Ordinal).TrimEnd('.'));
+        }
+
+        return string.Join(": ", messages.Distinct());
     }
 
     private string BlobPath(string digest) => $"/v2/{Reference.Repository}/blobs/{digest}";
