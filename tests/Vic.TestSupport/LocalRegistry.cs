@@ -10,23 +10,30 @@ public sealed class LocalRegistry : IAsyncDisposable
 {
     private readonly TempDirectory _home;
     private readonly string _config;
+    private readonly string _address;
+    private readonly bool _tls;
     private Process? _process;
 
-    private LocalRegistry(TempDirectory home, int port, string config)
+    private LocalRegistry(TempDirectory home, int port, string config, string address, bool tls)
     {
         _home = home;
         Port = port;
         _config = config;
+        _address = address;
+        _tls = tls;
     }
 
     public int Port { get; }
 
-    /// <summary>127.0.0.1:PORT, the registry part of an image reference.</summary>
-    public string Host => $"127.0.0.1:{Port}";
+    /// <summary>ADDRESS:PORT (127.0.0.1 unless told), the registry part of an image reference.</summary>
+    public string Host => $"{_address}:{Port}";
 
     public string StorageDirectory => _home.Combine("storage");
 
-    public static async Task<LocalRegistry> StartAsync(string? user = null, string? password = null)
+    public static Task<LocalRegistry> StartAsync(string? user = null, string? password = null) => StartAsync(user, password, "127.0.0.1", null);
+
+    /// <summary>A registry on <paramref name="address"/>; with <paramref name="tls"/> it serves HTTPS with that certificate and key (PEM files).</summary>
+    public static async Task<LocalRegistry> StartAsync(string? user, string? password, string address, (string Certificate, string Key)? tls)
     {
         var home = new TempDirectory("registry");
         var port = EndpointProcess.FreePort();
@@ -47,8 +54,10 @@ public sealed class LocalRegistry : IAsyncDisposable
         await File.WriteAllTextAsync(
             config,
             $"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {home.Combine("storage")}\n  delete:\n    enabled: true\n" +
-            $"http:\n  addr: 127.0.0.1:{port}\n{auth}").ConfigureAwait(false);
-        var registry = new LocalRegistry(home, port, config);
+            $"http:\n  addr: {address}:{port}\n" +
+            (tls is { } pair ? $"  tls:\n    certificate: {pair.Certificate}\n    key: {pair.Key}\n" : "") +
+            auth).ConfigureAwait(false);
+        var registry = new LocalRegistry(home, port, config, address, tls is not null);
         await registry.RestartAsync().ConfigureAwait(false);
         return registry;
     }
@@ -64,12 +73,16 @@ public sealed class LocalRegistry : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // Only whether it answers matters here, not whose certificate it shows.
+#pragma warning disable CA5359
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true };
+#pragma warning restore CA5359
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
         for (var i = 0; i < 100; i++)
         {
             try
             {
-                using var response = await client.GetAsync(new Uri($"http://{Host}/v2/")).ConfigureAwait(false);
+                using var response = await client.GetAsync(new Uri($"{(_tls ? "https" : "http")}://{Host}/v2/")).ConfigureAwait(false);
                 return;
             }
             catch (HttpRequestException)

@@ -27,7 +27,8 @@ public sealed class TestCertificates
 
     public string RogueClientKey => Path.Combine(Directory, "rogue-key.pem");
 
-    public static TestCertificates Create(string directory)
+    /// <param name="serverAddresses">More addresses the server certificate is valid for, beside 127.0.0.1 and localhost.</param>
+    public static TestCertificates Create(string directory, params IPAddress[] serverAddresses)
     {
         System.IO.Directory.CreateDirectory(directory);
         var certificates = new TestCertificates(directory);
@@ -39,6 +40,11 @@ public sealed class TestCertificates
         var san = new SubjectAlternativeNameBuilder();
         san.AddIpAddress(IPAddress.Loopback);
         san.AddDnsName("localhost");
+        foreach (var address in serverAddresses)
+        {
+            san.AddIpAddress(address);
+        }
+
         serverRequest.CertificateExtensions.Add(san.Build());
         serverRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         Write(Sign(serverRequest, ca), serverKey, certificates.ServerCert, certificates.ServerKey);
