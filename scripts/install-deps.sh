@@ -19,6 +19,7 @@ packages=(
   build-essential  # gcc + static glibc: vic-init and vic-exec in the initramfs (iso/build.sh)
   cpio             # the initramfs archive (iso/build.sh)
   zstd             # initramfs compression (iso/build.sh)
+  lz4              # unpacks the kernel's payload for QEMU's direct (PVH) boot (iso/build.sh)
   xorriso          # bootstrap.iso (iso/build.sh)
   isolinux         # its El Torito boot loader
   syslinux-common  # isolinux's ldlinux.c32

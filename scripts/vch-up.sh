@@ -45,7 +45,7 @@ else
   nohup dotnet out/vch-endpoint/vch-endpoint.dll \
     -H "tcp://127.0.0.1:$port" -H "unix://$sock" \
     --name local-vch --data-dir "$home/data" \
-    --backend qemu --containervm-kernel iso/out/vmlinuz --containervm-initramfs iso/out/initramfs.img \
+    --backend qemu --containervm-kernel iso/out/vmlinux --containervm-initramfs iso/out/initramfs.cpio \
     --registry-mirror "http://127.0.0.1:$registry_port" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"

@@ -9,7 +9,7 @@ using Vic.TestSupport;
 
 // bench/containervm: a ContainerVM from nothing to its tether answering, cold boot vs instant clone,
 // medians over RUNS runs (default 10), on this machine's accelerator (TCG here). Goals: cold <= 3 s,
-// clone <= 0.5 s.
+// clone <= 0.5 s. GUEST_CMDLINE replaces the guest kernel's command line, to measure its options.
 var runs = int.Parse(Environment.GetEnvironmentVariable("RUNS") ?? "10", CultureInfo.InvariantCulture);
 var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
 using var home = new TempDirectory("bench-vm");
@@ -17,6 +17,10 @@ var options = new QemuBackendOptions(home.Combine("state"), kernel, initramfs, n
 {
     TemplateDirectory = home.Combine("templates"),
 };
+if (Environment.GetEnvironmentVariable("GUEST_CMDLINE") is { Length: > 0 } cmdline)
+{
+    options = options with { CommandLine = cmdline };
+}
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(Environment.GetEnvironmentVariable("VERBOSE") is null ? LogLevel.Warning : LogLevel.Information));
 using var backend = new QemuBackend(options, loggers.CreateLogger<QemuBackend>());
 var layer = TestDisks.BusyboxLayer(home.Combine("disks"));

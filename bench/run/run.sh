@@ -30,7 +30,7 @@ scripts/seed-busybox.sh "127.0.0.1:$reg_port" >/dev/null
 port=$(free_port)
 dotnet out/vch-endpoint/vch-endpoint.dll -H "tcp://127.0.0.1:$port" --data-dir "$work/data" \
   --registry-mirror "http://127.0.0.1:$reg_port" --backend qemu \
-  --containervm-kernel iso/out/vmlinuz --containervm-initramfs iso/out/initramfs.img \
+  --containervm-kernel iso/out/vmlinux --containervm-initramfs iso/out/initramfs.cpio \
   --pool-cpu $((parallel + 4)) --pool-memory $(((parallel + 4) * 256))m >"$work/endpoint.log" 2>&1 &
 endpoint=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/_ping" >/dev/null && break; sleep 0.1; done

@@ -29,6 +29,13 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int reboot(int cmd);
 
+    public const long SysFinitModule = 313;
+    public const int EExist = 17;
+
+    /// <summary>syscall(2) with three integer-sized arguments: glibc wraps no finit_module.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long syscall(long number, nint a, nint b, nint c);
+
     [LibraryImport("libc")]
     public static partial void sync();
 

@@ -91,6 +91,11 @@ internal static class RootFilesystem
     /// </summary>
     private static void MountNfsVolumes(string root, IReadOnlyList<NfsVolumeSpec> volumes, TimeSpan wait)
     {
+        if (volumes.Count > 0)
+        {
+            KernelModules.LoadSet("nfs");
+        }
+
         for (var i = 0; i < volumes.Count; i++)
         {
             var volume = volumes[i];

@@ -58,6 +58,10 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         {
             case FrameType.Spec:
                 _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
+                if (options.InVm)
+                {
+                    GuestEntropy.Seed(_spec.EntropySeed);
+                }
 
                 // The NICs first: NFS volumes are mounted over them while the root is prepared.
                 if (options.InVm && _spec.Network is { } network)

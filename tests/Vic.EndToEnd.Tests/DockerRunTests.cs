@@ -36,6 +36,23 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     }
 
     [Fact]
+    public async Task InstantClonesOfOneTemplateReadDifferentRandomBytes()
+    {
+        // Each container is a clone woken from the same saved guest, random generator included; the
+        // first bytes read must still differ (the tether reseeds from the endpoint's seed).
+        const string Read = "head -c 16 /dev/urandom | od -An -tx1; cat /proc/sys/kernel/random/uuid";
+        var first = await DockerAsync("run", "--rm", "busybox", "sh", "-c", Read);
+        var second = await DockerAsync("run", "--rm", "busybox", "sh", "-c", Read);
+
+        Assert.Matches(@"^( [0-9a-f]{2}){16}
+[0-9a-f-]{36}
+$", first.StandardOutput);
+        var (a, b) = (first.StandardOutput.Split('\n'), second.StandardOutput.Split('\n'));
+        Assert.NotEqual(a[0], b[0]);
+        Assert.NotEqual(a[1], b[1]);
+    }
+
+    [Fact]
     public async Task AMissingCommandIs127WithDockersText()
     {
         var run = await Command.DockerAsync(Host, "run", "--rm", "busybox", "nosuch");

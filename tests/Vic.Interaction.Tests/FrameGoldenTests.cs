@@ -108,6 +108,19 @@ public sealed class FrameGoldenTests
     }
 
     [Fact]
+    public void TheEntropySeedTravelsWhenSetAndIsLeftOutWhenNot()
+    {
+        var seeded = new ContainerSpec { Id = "a", Args = ["true"], EntropySeed = "AAECAw==" };
+        var plain = new ContainerSpec { Id = "a", Args = ["true"] };
+
+        var json = System.Text.Encoding.UTF8.GetString(Payloads.Json(seeded, InteractionJson.Default.ContainerSpec));
+
+        Assert.Contains("\"entropySeed\":\"AAECAw==\"", json, StringComparison.Ordinal);
+        Assert.Equal("AAECAw==", Payloads.Json(Payloads.Json(seeded, InteractionJson.Default.ContainerSpec), InteractionJson.Default.ContainerSpec).EntropySeed);
+        Assert.DoesNotContain("entropySeed", System.Text.Encoding.UTF8.GetString(Payloads.Json(plain, InteractionJson.Default.ContainerSpec)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task LargeWritesAreChunkedUnderTheLimit()
     {
         using var stream = new MemoryStream();

@@ -18,6 +18,6 @@ public static class BootImages
             throw new InvalidOperationException($"iso/build.sh failed: {result}");
         }
 
-        return (Repository.Combine("iso", "out", "vmlinuz"), Repository.Combine("iso", "out", "initramfs.img"));
+        return (Repository.Combine("iso", "out", "vmlinux"), Repository.Combine("iso", "out", "initramfs.cpio"));
     }
 }

@@ -8,7 +8,7 @@ namespace Vic.Backends.Qemu;
 
 /// <summary>
 /// Templates for instant clone: a ContainerVM booted once (no disks yet) until its tether waits for
-/// a spec, then saved with QEMU migration to a file. A template is keyed by everything that shapes
+/// a spec and the guest has gone idle, then saved with QEMU migration to a file. A template is keyed by everything that shapes
 /// the machine (kernel, initramfs, memory, CPUs, accelerator, QEMU), so changing any of them builds
 /// a new one.
 /// </summary>
@@ -66,6 +66,8 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
                 throw new QemuException($"the template ContainerVM did not reach its tether within {options.BootTimeout.TotalSeconds:0} s; see {folder.Console}");
             }
 
+            var settled = await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(250), 0.1, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false);
+            Log.TemplateSettled(logger, folder.Path, settled.TotalSeconds);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             await qmp.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
             var partial = state + ".partial";
@@ -107,6 +109,9 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "ContainerVM template {Folder} idle {Seconds:0.0} s after its tether answered; saving it")]
+        public static partial void TemplateSettled(ILogger logger, string folder, double seconds);
+
         [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "built ContainerVM template {Folder} in {Seconds:0.0} s")]
         public static partial void TemplateBuilt(ILogger logger, string folder, double seconds);
     }

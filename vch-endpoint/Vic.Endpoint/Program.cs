@@ -13,8 +13,8 @@ var name = new Option<string>("--name") { Description = "Name of this VCH", Defa
 var dataDir = new Option<string>("--data-dir") { Description = "Where the VCH keeps its state", DefaultValueFactory = _ => "/var/lib/vch" };
 var poolCpu = new Option<int?>("--pool-cpu") { Description = "vCPUs all ContainerVMs together may use (default: host CPUs)" };
 var poolMemory = new Option<string?>("--pool-memory") { Description = "Memory all ContainerVMs together may use, e.g. 8g (default: half the host)" };
-var kernel = new Option<string?>("--containervm-kernel") { Description = "Kernel image the ContainerVMs boot" };
-var initramfs = new Option<string?>("--containervm-initramfs") { Description = "Initramfs with vic-init and the tether (iso/out/initramfs.img)" };
+var kernel = new Option<string?>("--containervm-kernel") { Description = "Kernel the ContainerVMs boot (iso/out/vmlinux; a bzImage also boots)" };
+var initramfs = new Option<string?>("--containervm-initramfs") { Description = "Initramfs with vic-init and the tether (iso/out/initramfs.cpio; a compressed one also boots)" };
 var backendOption = new Option<string>("--backend") { Description = "Compute backend: none (API only), qemu or vsphere", DefaultValueFactory = _ => "none" };
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };

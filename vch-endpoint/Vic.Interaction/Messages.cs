@@ -70,6 +70,14 @@ public sealed record ContainerSpec
 
     /// <summary>Prepare the root and run nothing: the VM serves file requests (cp, diff, export, commit) of a stopped container.</summary>
     public bool FilesOnly { get; init; }
+
+    /// <summary>
+    /// Random bytes (base64) the tether credits to the kernel's entropy pool and reseeds its random
+    /// generator with before anything of the container runs. Instant clones of one template wake with
+    /// the same generator state; without a seed of their own they would hand out the same numbers.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? EntropySeed { get; init; }
 }
 
 /// <summary>

@@ -13,7 +13,7 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
     public async Task CreateAsync(CancellationToken cancellationToken)
     {
         var images = Path.GetDirectoryName(plan.Iso)!;
-        var (kernel, initramfs) = (Path.Combine(images, "vmlinuz"), Path.Combine(images, "initramfs.img"));
+        var (kernel, initramfs) = (Path.Combine(images, "vmlinux"), Path.Combine(images, "initramfs.cpio"));
         if (!File.Exists(kernel) || !File.Exists(initramfs))
         {
             throw new MachineException($"a local VCH boots {kernel} and {initramfs}, which iso/build.sh makes beside the ISO");

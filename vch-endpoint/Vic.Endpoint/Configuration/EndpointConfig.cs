@@ -55,7 +55,7 @@ public sealed record EndpointOptions
 
     public string? ContainerVmKernel { get; init; }
 
-    /// <summary>The initramfs with vic-init and the tether (iso/out/initramfs.img).</summary>
+    /// <summary>The initramfs with vic-init and the tether (iso/out/initramfs.cpio).</summary>
     public string? ContainerVmInitramfs { get; init; }
 
     /// <summary>vSphere: the SDK URL (<c>https://vcenter/sdk</c>), credentials, and where the VCH lives.</summary>

@@ -270,6 +270,7 @@ public sealed partial class ContainerService : IDisposable
             ExtraHosts = config.ExtraHosts,
             Dns = config.Dns,
             DnsSearch = config.DnsSearch,
+            EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         };
     }
 
