@@ -238,7 +238,6 @@ internal static class RootFilesystem
         Native.Check(Native.mount("/dev", $"{root}/dev", null, Native.MsBind | Native.MsRec, null), "bind /dev");
     }
 
-    /// <summary>Finds each disk's device by its virtio serial, waiting for hot-added disks to appear.</summary>
     /// <summary>SCSI disks of bus 0, LUN 0, by target: /sys/block/sdX/device links to .../H:C:T:L.</summary>
     private static Dictionary<int, string> ScsiDisksByTarget()
     {
@@ -256,6 +255,7 @@ internal static class RootFilesystem
         return disks;
     }
 
+    /// <summary>Finds each disk's device (a virtio-blk disk by its serial, a SCSI disk by its target), waiting for hot-added disks to appear.</summary>
     private static Dictionary<string, string> WaitForDisks(IReadOnlyList<DiskSpec> disks, TimeSpan wait)
     {
         var deadline = DateTime.UtcNow + wait;
@@ -271,8 +271,8 @@ internal static class RootFilesystem
                 }
             }
 
-            // On vSphere the disks are SCSI and carry no serial of ours: the backend puts the spec's
-            // disk i at target i of the first controller (target 7 is the controller's own).
+            // SCSI disks (vSphere's pvscsi, QEMU's virtio-scsi) are found by place, not serial: the
+            // backend puts the spec's disk i at target i of the first controller (7 is the controller's own).
             var scsi = ScsiDisksByTarget();
             for (var i = 0; i < disks.Count; i++)
             {

@@ -13,7 +13,7 @@ namespace Vic.Bootstrap.Tests;
 public sealed partial class BootTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
-    private const string Cmdline = "console=ttyS0 quiet panic=-1 cryptomgr.notests acpi=noirq pci=nomsi vic.channel=/dev/virtio-ports/vic.channel";
+    private const string Cmdline = "console=ttyS0 quiet panic=-1 cryptomgr.notests vic.channel=/dev/virtio-ports/vic.channel";
     private const string IsoCmdline = "console=ttyS1 quiet panic=-1 cryptomgr.notests vic.channel=/dev/ttyS0";
     private readonly TempDirectory _temp = new("vic-boot");
 
@@ -127,9 +127,7 @@ public sealed partial class BootTests(ITestOutputHelper output) : IAsyncLifetime
 
         List<string> arguments = [
             .. QemuVm.BaseArguments(machine), "-kernel", BootMedia.Kernel, "-initrd", BootMedia.Initramfs,
-            // The backend's pc machine takes the BIOS's interrupt routing (acpi=noirq, no MSI); PCIe
-            // hot-plug on q35 signals through MSI or ACPI's routing, so q35 keeps both.
-            "-append", (machine == "q35" ? Cmdline.Replace(" acpi=noirq pci=nomsi", "", StringComparison.Ordinal) : Cmdline) + " vic.placeholder.wait=/dev/vda",
+            "-append", Cmdline + " vic.placeholder.wait=/dev/vda",
             "-qmp", $"unix:{qmp},server=on,wait=off",
             "-drive", $"if=none,id=hot0,format=raw,file={disk}",
         ];

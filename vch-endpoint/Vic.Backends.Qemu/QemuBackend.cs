@@ -112,7 +112,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], state, NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
             var launched = watch.ElapsedMilliseconds;
-            record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone };
+            record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
             folder.Write(record);
             _starting.TryRemove(record.VmId, out _);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
@@ -120,7 +120,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             var restored = watch.ElapsedMilliseconds;
             foreach (var disk in record.Disks)
             {
-                await HotAddAsync(qmp, disk, cancellationToken).ConfigureAwait(false);
+                await HotAddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
             }
 
             if (record.Shares.Count > 0)
@@ -160,7 +160,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             await SharedFolders.StartAsync(_options.VirtioFsDaemon, folder, record.Shares, cancellationToken).ConfigureAwait(false);
             var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null, NicsOf(record), record.Shares), folder, cancellationToken).ConfigureAwait(false);
-            folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot });
+            folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) });
         }
         catch
         {
@@ -236,13 +236,16 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             throw PortLayerException.Conflict($"ContainerVM {vmId} already has a disk {disk.Id}");
         }
 
+        var targets = new Dictionary<string, int>(record.ScsiTargets);
         if (QemuProcess.IsRunning(record.Pid, folder))
         {
+            var target = Enumerable.Range(0, record.Disks.Count + 1).Select(QemuCommand.ScsiTarget).First(t => !targets.ContainsValue(t));
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            await HotAddAsync(qmp, disk, cancellationToken).ConfigureAwait(false);
+            await HotAddAsync(qmp, disk, target, cancellationToken).ConfigureAwait(false);
+            targets[disk.Id] = target;
         }
 
-        folder.Write(record with { Disks = [.. record.Disks, disk] });
+        folder.Write(record with { Disks = [.. record.Disks, disk], ScsiTargets = targets });
     }
 
     public async Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken)
@@ -260,7 +263,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = $"dev-{diskId}" }, cancellationToken).ConfigureAwait(false);
         }
 
-        folder.Write(record with { Disks = [.. record.Disks.Where(d => d.Id != diskId)] });
+        folder.Write(record with { Disks = [.. record.Disks.Where(d => d.Id != diskId)], ScsiTargets = record.ScsiTargets.Where(t => t.Key != diskId).ToDictionary() });
     }
 
     public async Task DestroyAsync(string vmId, CancellationToken cancellationToken)
@@ -374,7 +377,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         throw new QemuException("the restored ContainerVM did not start running");
     }
 
-    private static async Task HotAddAsync(QmpClient qmp, DiskAttachment disk, CancellationToken cancellationToken)
+    private static async Task HotAddAsync(QmpClient qmp, DiskAttachment disk, int target, CancellationToken cancellationToken)
     {
         await qmp.ExecuteAsync("blockdev-add", new JsonObject
         {
@@ -385,7 +388,10 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         }, cancellationToken).ConfigureAwait(false);
         await qmp.ExecuteAsync("device_add", new JsonObject
         {
-            ["driver"] = "virtio-blk-pci",
+            ["driver"] = "scsi-hd",
+            ["bus"] = "scsi0.0",
+            ["scsi-id"] = target,
+            ["lun"] = 0,
             ["drive"] = $"d-{disk.Id}",
             ["serial"] = disk.Id,
             ["id"] = $"dev-{disk.Id}",
@@ -495,6 +501,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             ValidateDisk(disk);
         }
 
+        if (spec.Shares is { Count: > QemuCommand.MaxShares })
+        {
+            throw PortLayerException.InvalidParameter($"{spec.Shares.Count} host folders: a ContainerVM on the QEMU backend shares at most {QemuCommand.MaxShares}");
+        }
+
         foreach (var share in spec.Shares ?? [])
         {
             SharedFolders.Prepare(share);
@@ -508,7 +519,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
     private static void ValidateDisk(DiskAttachment disk)
     {
-        // virtio-blk serials hold 20 bytes; the id is also a QEMU node name.
+        // The id is a QEMU node name and the disk's SCSI serial (kept to 20 bytes, as virtio-blk's).
         if (!DiskId().IsMatch(disk.Id))
         {
             throw PortLayerException.InvalidParameter($"invalid disk id {disk.Id}: 1-20 letters, digits, '-' or '_'");

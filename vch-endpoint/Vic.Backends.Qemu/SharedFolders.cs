@@ -51,7 +51,7 @@ internal static partial class SharedFolders
         shares.SelectMany((share, i) => new[]
         {
             "-chardev", $"socket,id=fs-{i},path={SocketOf(folder, i)}",
-            "-device", $"vhost-user-fs-pci,chardev=fs-{i},tag={share.Tag},id=share-{i}",
+            "-device", $"vhost-user-fs-pci,chardev=fs-{i},tag={share.Tag},id=share-{i},bus={QemuCommand.SharePort(i)}",
         });
 
     /// <summary>Plugs the shares into a running VM (an instant clone, restored without them).</summary>
@@ -78,6 +78,7 @@ internal static partial class SharedFolders
                 ["chardev"] = $"fs-{i}",
                 ["tag"] = shares[i].Tag,
                 ["id"] = $"share-{i}",
+                ["bus"] = QemuCommand.SharePort(i),
             }, cancellationToken).ConfigureAwait(false);
         }
     }

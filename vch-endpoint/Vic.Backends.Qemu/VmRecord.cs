@@ -27,6 +27,13 @@ internal sealed record VmRecord
 
     public ProvisioningPath Provisioning { get; init; } = ProvisioningPath.ColdBoot;
 
+    /// <summary>
+    /// The SCSI target of each disk (by id) in the running VM. A start places the spec's disk i at
+    /// <see cref="QemuCommand.ScsiTarget"/>(i), where the tether looks; a disk attached later takes
+    /// the lowest free target, and one detached frees its own.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> ScsiTargets { get; init; } = new Dictionary<string, int>();
+
     public int? Pid { get; init; }
 
     public DateTimeOffset? StartedAt { get; init; }
