@@ -17,7 +17,7 @@ deps:
 
 # What `make up` runs; the tests build the rest of the solution themselves.
 build:
-	dotnet publish vch-endpoint/Vic.Endpoint -c $(CONFIG) -o out/vch-endpoint --nologo -v quiet
+	scripts/publish-endpoint.sh $(CONFIG)
 
 test: deps
 	scripts/run-tests.sh $(CONFIG)

@@ -37,6 +37,17 @@ if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/busybox/tags/list" | g
   scripts/seed-busybox.sh "127.0.0.1:$registry_port"
 fi
 
+# Which build runs: an endpoint started from an older publish is restarted on this one. Its
+# ContainerVMs keep running and are re-attached by the new endpoint.
+build=$(sha256sum out/vch-endpoint/*.dll | sha256sum | cut -d' ' -f1)
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && [ "$(cat "$home/endpoint.build" 2>/dev/null)" != "$build" ]; then
+  echo "vch: the endpoint was built anew; restarting it"
+  pid=$(cat "$pidfile")
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  rm -f "$pidfile"
+fi
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "vch: already running (pid $(cat "$pidfile"))"
 else
@@ -49,6 +60,7 @@ else
     --registry-mirror "http://127.0.0.1:$registry_port" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"
+  echo "$build" >"$home/endpoint.build"
   for _ in $(seq 1 100); do
     if curl -sf "http://127.0.0.1:$port/_ping" >/dev/null; then break; fi
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then

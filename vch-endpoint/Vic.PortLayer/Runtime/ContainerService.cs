@@ -503,6 +503,9 @@ public sealed partial class ContainerService : IDisposable
     {
         foreach (var running in _running.Values)
         {
+            // The endpoint is stopping, not the containers: their ContainerVMs run on and the next
+            // endpoint re-attaches. Abandoned, the closed channel is not read as a death (137).
+            running.Abandoned = true;
             running.Dispose();
         }
 
