@@ -33,6 +33,8 @@ public sealed class SystemEndpointTests : InProcessVchTest
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         AssertDockerHeaders(response);
+        Assert.Equal("1", Header(response, "Builder-Version"));
+        Assert.Equal("no-cache, no-store, must-revalidate", Header(response, "Cache-Control"));
         Assert.Equal(0, response.Content.Headers.ContentLength);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
