@@ -120,16 +120,22 @@ public static class ContainerFilters
     /// <summary>label=key, label=key=value, and (for prune) label!=key[=value].</summary>
     public static bool MatchesLabels(ContainerRecord c, IReadOnlyDictionary<string, IReadOnlySet<string>> filters) => FilterArgs.MatchesLabels(c.Labels, filters);
 
+    /// <summary>
+    /// A user's pattern may backtrack without end, so matching has a limit; it is wall-clock time, and
+    /// 100 ms ran out on a short name while ContainerVMs kept both cores busy.
+    /// </summary>
+    private static readonly TimeSpan PatternLimit = TimeSpan.FromSeconds(2);
+
     /// <summary>dockerd matches names as regular expressions; a pattern that is not one matches as text.</summary>
     private static Regex Pattern(string pattern)
     {
         try
         {
-            return new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+            return new Regex(pattern, RegexOptions.CultureInvariant, PatternLimit);
         }
         catch (ArgumentException)
         {
-            return new Regex(Regex.Escape(pattern), RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+            return new Regex(Regex.Escape(pattern), RegexOptions.CultureInvariant, PatternLimit);
         }
     }
 }
