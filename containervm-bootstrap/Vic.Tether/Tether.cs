@@ -133,6 +133,10 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 await finished.Writer.WriteAsync(frame).ConfigureAwait(false);
                 finished.Writer.Complete();
                 break;
+            case FrameType.Data or FrameType.DataEnd:
+                // An upload the tether already ended (it refused an entry): the endpoint's frames of
+                // it were on their way. Dropped: PID 1 must not die of a race.
+                break;
             case FrameType.TopRequest:
                 await SendAsync(FrameType.Top, frame.Session, Payloads.Json(GuestProcesses.List(RootPath, SessionPids(), options.InVm), InteractionJson.Default.ProcessList)).ConfigureAwait(false);
                 break;
