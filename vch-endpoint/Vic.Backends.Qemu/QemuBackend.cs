@@ -386,16 +386,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             ["read-only"] = disk.ReadOnly,
             ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = disk.Path, ["locking"] = "off" },
         }, cancellationToken).ConfigureAwait(false);
-        await qmp.ExecuteAsync("device_add", new JsonObject
-        {
-            ["driver"] = "scsi-hd",
-            ["bus"] = "scsi0.0",
-            ["scsi-id"] = target,
-            ["lun"] = 0,
-            ["drive"] = $"d-{disk.Id}",
-            ["serial"] = disk.Id,
-            ["id"] = $"dev-{disk.Id}",
-        }, cancellationToken).ConfigureAwait(false);
+        await qmp.ExecuteAsync("device_add", QemuCommand.ScsiDisk(disk, target), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Claims the VM's share of the pool or refuses with what is in use.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Vic.PortLayer.Compute;
 
 namespace Vic.Backends.Qemu;
@@ -31,8 +32,20 @@ internal static class QemuCommand
     public static Dictionary<string, int> ScsiTargets(IReadOnlyList<DiskAttachment> disks) =>
         disks.Select((d, i) => (d.Id, Target: ScsiTarget(i))).ToDictionary(d => d.Id, d => d.Target);
 
-    public static string ScsiDisk(DiskAttachment disk, int target) =>
-        $"scsi-hd,bus=scsi0.0,scsi-id={target},lun=0,drive=d-{disk.Id},serial={disk.Id},id=dev-{disk.Id}";
+    /// <summary>
+    /// A disk as a LUN of the machine's SCSI controller. One description serves a cold boot and a
+    /// clone: QEMU takes the same JSON object after <c>-device</c> and as QMP's <c>device_add</c>.
+    /// </summary>
+    public static JsonObject ScsiDisk(DiskAttachment disk, int target) => new()
+    {
+        ["driver"] = "scsi-hd",
+        ["bus"] = "scsi0.0",
+        ["scsi-id"] = target,
+        ["lun"] = 0,
+        ["drive"] = $"d-{disk.Id}",
+        ["serial"] = disk.Id,
+        ["id"] = $"dev-{disk.Id}",
+    };
 
     public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming, NicBackends? nics = null, IReadOnlyList<SharedFolder>? shares = null)
     {
@@ -94,7 +107,7 @@ internal static class QemuCommand
             args.Add("-drive");
             args.Add($"if=none,id=d-{disk.Id},file={disk.Path},format=vmdk,readonly={(disk.ReadOnly ? "on" : "off")},file.locking=off");
             args.Add("-device");
-            args.Add(ScsiDisk(disk, ScsiTarget(i)));
+            args.Add(ScsiDisk(disk, ScsiTarget(i)).ToJsonString());
         }
 
         args.AddRange(SharedFolders.BootArguments(folder, shares ?? []));

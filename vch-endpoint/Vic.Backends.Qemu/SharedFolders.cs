@@ -51,8 +51,18 @@ internal static partial class SharedFolders
         shares.SelectMany((share, i) => new[]
         {
             "-chardev", $"socket,id=fs-{i},path={SocketOf(folder, i)}",
-            "-device", $"vhost-user-fs-pci,chardev=fs-{i},tag={share.Tag},id=share-{i},bus={QemuCommand.SharePort(i)}",
+            "-device", Device(share, i).ToJsonString(),
         });
+
+    /// <summary>Share i's device, in its own root port; the same JSON object for <c>-device</c> and <c>device_add</c>.</summary>
+    private static JsonObject Device(SharedFolder share, int index) => new()
+    {
+        ["driver"] = "vhost-user-fs-pci",
+        ["chardev"] = $"fs-{index}",
+        ["tag"] = share.Tag,
+        ["id"] = $"share-{index}",
+        ["bus"] = QemuCommand.SharePort(index),
+    };
 
     /// <summary>Plugs the shares into a running VM (an instant clone, restored without them).</summary>
     public static async Task HotAddAsync(QmpClient qmp, VmFolder folder, IReadOnlyList<SharedFolder> shares, CancellationToken cancellationToken)
@@ -72,14 +82,7 @@ internal static partial class SharedFolders
                     },
                 },
             }, cancellationToken).ConfigureAwait(false);
-            await qmp.ExecuteAsync("device_add", new JsonObject
-            {
-                ["driver"] = "vhost-user-fs-pci",
-                ["chardev"] = $"fs-{i}",
-                ["tag"] = shares[i].Tag,
-                ["id"] = $"share-{i}",
-                ["bus"] = QemuCommand.SharePort(i),
-            }, cancellationToken).ConfigureAwait(false);
+            await qmp.ExecuteAsync("device_add", Device(shares[i], i), cancellationToken).ConfigureAwait(false);
         }
     }
 
