@@ -3,6 +3,7 @@
 # their ContainerVMs power off), the endpoint and the registry. The data stays; `make up` brings the
 # VCH back with its images, volumes and stopped containers.
 set -euo pipefail
+. "$(dirname "$0")/vch-lib.sh"
 home=${VCH_HOME:?}
 pidfile="$home/endpoint.pid"
 sock="$home/docker.sock"
@@ -14,9 +15,7 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     docker -H "unix://$sock" stop -t 10 $running >/dev/null 2>&1 || true
     echo "vch: stopped $(wc -w <<<"$running") container(s)"
   fi
-  kill -TERM "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  stop_pidfile "$pidfile"
   echo "vch: stopped (pid $pid)"
 else
   echo "vch: not running"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local VCH in the background (once) and prints how to point docker at it.
 set -euo pipefail
+. "$(dirname "$0")/vch-lib.sh"
 home=${VCH_HOME:?}
 port=${VCH_PORT:-2375}
 mkdir -p "$home"
@@ -42,11 +43,7 @@ fi
 build=$(sha256sum out/vch-endpoint/*.dll | sha256sum | cut -d' ' -f1)
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && [ "$(cat "$home/endpoint.build" 2>/dev/null)" != "$build" ]; then
   echo "vch: the endpoint was built anew; restarting it"
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  rm -f "$pidfile"
+  stop_pidfile "$pidfile" 10
 fi
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "vch: already running (pid $(cat "$pidfile"))"
