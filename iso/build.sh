@@ -12,7 +12,8 @@
 # The tether comes from, in this order:
 #   TETHER_DIR=DIR        a prebuilt directory holding vic-tether (and whatever it needs)
 #   TETHER=placeholder    a static stand-in that prints what it found and powers off (iso/placeholder-tether.c)
-#   containervm-bootstrap/Vic.Tether, published self-contained, trimmed, ReadyToRun, single file
+#   containervm-bootstrap/Vic.Tether, published with Native AOT (one native executable, no JIT: its
+#                         start under emulation is what a clone's first answer waits for)
 # and, when that project does not exist yet, the placeholder.
 #
 # Other knobs: OUT=DIR, COMPRESS=zstd|gzip|lz4|xz|none, SOURCE_DATE_EPOCH (default 2024-01-01).
@@ -99,8 +100,9 @@ elif [ "${TETHER:-}" = placeholder ] || [ ! -f "$tether_project" ]; then
   cmp -s "$native/placeholder-tether" "$tether_dir/vic-tether" || cp "$native/placeholder-tether" "$tether_dir/vic-tether"
 else
   tether_dir="$here/out/tether"
-  publish_flags=(-c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:PublishReadyToRun=true
-    -p:PublishSingleFile=true -p:InvariantGlobalization=true)
+  # Native AOT: the JIT-compiled tether took ~1.5 s from exec to its hello under TCG; the linker
+  # driver it needs is clang (scripts/install-deps.sh).
+  publish_flags=(-c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true)
   mapfile -t sources < <(
     { project_dirs "$tether_project" | sort -u | while read -r d; do
         find "$d" \( -name bin -o -name obj \) -type d -prune -o -type f -print

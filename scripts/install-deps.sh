@@ -27,6 +27,9 @@ packages=(
   golang-github-vmware-govmomi-dev  # govmomi's simulator package (scripts/build-vcsim.sh)
   nfs-ganesha      # a userspace NFSv4 server: the tests' NFS volume store (no kernel nfsd needed)
   nfs-ganesha-vfs  # its back end that exports a local folder
+  clang            # the linker driver Native AOT needs: the tether is published native (containervm-bootstrap)
+  podman           # the reference engine the benchmarks measure the VCH against (with runc)
+  runc
 )
 
 if ! command -v dotnet >/dev/null; then

@@ -166,7 +166,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     }
 
     private static byte[] Hello() =>
-        Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, BootId), InteractionJson.Default.HelloMessage);
+        Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, BootId, GuestClock.Executed(), GuestClock.Uptime()), InteractionJson.Default.HelloMessage);
 
     private static string BootId => File.Exists("/proc/sys/kernel/random/boot_id") ? File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim() : "";
 

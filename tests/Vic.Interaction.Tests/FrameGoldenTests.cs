@@ -5,7 +5,7 @@ public sealed class FrameGoldenTests
 {
     public static TheoryData<FrameType, uint, byte[], string> Frames => new()
     {
-        { FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "6.1.0", "b1"), InteractionJson.Default.HelloMessage), "56 01 00000000 0000002C 7B2276657273696F6E223A312C226B65726E656C223A22362E312E30222C22626F6F744964223A226231227D" },
+        { FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "6.1.0", "b1", 1.5, 1.62), InteractionJson.Default.HelloMessage), "56 01 00000000 0000004A 7B2276657273696F6E223A312C226B65726E656C223A22362E312E30222C22626F6F744964223A226231222C22737461727465644174223A312E352C2273656E744174223A312E36327D" },
         { FrameType.Spec, 0, "{}"u8.ToArray(), "56 02 00000000 00000002 7B7D" },
         { FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), "56 03 00000000 0000000A 7B22706964223A34327D" },
         { FrameType.Stdin, 3, "hi\n"u8.ToArray(), "56 04 00000003 00000003 68690A" },

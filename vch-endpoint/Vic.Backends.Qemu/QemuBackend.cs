@@ -71,7 +71,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         var details = new List<KeyValuePair<string, string>>
         {
             new("QEMU accelerator", _accelerator ?? (_options.Accelerator == Accelerator.Auto ? "not probed yet" : _options.Accelerator.ToString().ToLowerInvariant())),
-            new("Provisioning", _options.InstantClone ? "instant clone (QEMU template restore)" : "cold boot"),
+            new("Provisioning", _options.InstantClone ? $"instant clone (QEMU template restore, {(_options.CloneMemory == CloneMemory.CopyOnWrite ? "copy-on-write" : "fully copied")} memory)" : "cold boot"),
         };
         var kernel = File.Exists(_options.Kernel) ? KernelImage.ReadRelease(_options.Kernel) ?? "" : "";
         return Task.FromResult(new BackendDescription(Name, _options.PoolLimit, kernel, details));
@@ -104,18 +104,23 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         var folder = FolderOf(spec.ContainerId);
         var record = folder.Read();
         var accelerator = await AcceleratorAsync(cancellationToken).ConfigureAwait(false);
-        var state = await _templates.GetAsync(record.Resources, accelerator, cancellationToken).ConfigureAwait(false);
+        var template = await _templates.GetAsync(record.Resources, accelerator, cancellationToken).ConfigureAwait(false);
         _starting[record.VmId] = true;
         Reserve(record);
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        // virtiofsd maps the guest's RAM itself, and a private mapping's writes are not in the file
+        // it would map: a clone that shares host folders gets RAM of its own, a full copy.
+        var fullCopy = _options.CloneMemory == CloneMemory.FullCopy || record.Shares.Count > 0;
         try
         {
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], state, NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
+            var ram = fullCopy ? GuestRam.Anonymous : GuestRam.Fork(template.Ram);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], ram, incoming: true, nics: NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
             var launched = watch.ElapsedMilliseconds;
             record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
             folder.Write(record);
             _starting.TryRemove(record.VmId, out _);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            await DeviceState.RestoreAsync(qmp, fullCopy ? template.StateWithRam : template.State, withRam: fullCopy, cancellationToken).ConfigureAwait(false);
             await WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
             var restored = watch.ElapsedMilliseconds;
             foreach (var disk in record.Disks)
@@ -129,7 +134,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
                 await SharedFolders.HotAddAsync(qmp, folder, record.Shares, cancellationToken).ConfigureAwait(false);
             }
 
-            Log.Cloned(_logger, spec.ContainerId, launched, restored - launched, watch.ElapsedMilliseconds - restored);
+            Log.Cloned(_logger, spec.ContainerId, fullCopy ? "a full copy of" : "copy-on-write", launched, restored - launched, watch.ElapsedMilliseconds - restored);
         }
         catch
         {
@@ -159,7 +164,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         try
         {
             await SharedFolders.StartAsync(_options.VirtioFsDaemon, folder, record.Shares, cancellationToken).ConfigureAwait(false);
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, null, NicsOf(record), record.Shares), folder, cancellationToken).ConfigureAwait(false);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, GuestRam.Anonymous, nics: NicsOf(record), shares: record.Shares), folder, cancellationToken).ConfigureAwait(false);
             folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) });
         }
         catch
@@ -340,9 +345,9 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         int? pid = null;
         try
         {
-            pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, new VmResources(1, 128L << 20), "kvm", [], null), folder, cancellationToken).ConfigureAwait(false);
+            pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, new VmResources(1, 128L << 20), "kvm", [], GuestRam.Anonymous), folder, cancellationToken).ConfigureAwait(false);
             await using var channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            return await TetherProbe.WaitForHelloAsync(channel, TimeSpan.FromSeconds(8), cancellationToken).ConfigureAwait(false);
+            return await TetherProbe.WaitForHelloAsync(channel, TimeSpan.FromSeconds(8), cancellationToken).ConfigureAwait(false) is not null;
         }
         catch (Exception ex) when (ex is QemuException or IOException or System.Net.Sockets.SocketException)
         {
@@ -536,8 +541,8 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "ContainerVM {VmId} stopped")]
         public static partial void Stopped(ILogger logger, string vmId);
 
-        [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "ContainerVM {VmId} cloned: qemu up in {LaunchMs} ms, restored in {RestoreMs} ms, disks added in {DisksMs} ms")]
-        public static partial void Cloned(ILogger logger, string vmId, long launchMs, long restoreMs, long disksMs);
+        [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "ContainerVM {VmId} cloned with {Memory} the template's RAM: qemu up in {LaunchMs} ms, restored in {RestoreMs} ms, disks added in {DisksMs} ms")]
+        public static partial void Cloned(ILogger logger, string vmId, string memory, long launchMs, long restoreMs, long disksMs);
 
         [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "QEMU accelerator: {Accelerator}")]
         public static partial void AcceleratorChosen(ILogger logger, string accelerator);

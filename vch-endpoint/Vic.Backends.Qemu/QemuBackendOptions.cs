@@ -2,6 +2,16 @@ using Vic.PortLayer.Compute;
 
 namespace Vic.Backends.Qemu;
 
+/// <summary>How an instant clone gets the template's RAM.</summary>
+public enum CloneMemory
+{
+    /// <summary>Maps the template's RAM file private: pages are shared until the clone writes them.</summary>
+    CopyOnWrite,
+
+    /// <summary>Reads all of the template's RAM into memory of its own (what clones did before copy-on-write; kept to compare).</summary>
+    FullCopy,
+}
+
 public enum Accelerator
 {
     /// <summary>Try KVM with a short timeout; fall back to TCG (KVM guests hang on some hosts).</summary>
@@ -23,7 +33,8 @@ public sealed record QemuBackendOptions(
     VmResources PoolLimit,
     bool InstantClone = true,
     Accelerator Accelerator = Accelerator.Auto,
-    string QemuBinary = "qemu-system-x86_64")
+    string QemuBinary = "qemu-system-x86_64",
+    CloneMemory CloneMemory = CloneMemory.CopyOnWrite)
 {
     /// <summary>How long a cold boot may take to reach the tether; TCG boots of a 2-core host are seconds.</summary>
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(90);
@@ -33,6 +44,13 @@ public sealed record QemuBackendOptions(
 
     /// <summary>The virtiofs daemon that serves host folders to ContainerVMs (Debian's qemu-system-common has it).</summary>
     public string VirtioFsDaemon { get; init; } = "/usr/lib/qemu/virtiofsd";
+
+    /// <summary>
+    /// The size of TCG's cache of translated guest code, per ContainerVM, in MiB. QEMU's default (1 GiB,
+    /// filled as code runs) let an idle clone hold ~38 MiB of translations of code it ran once; a
+    /// full cache is flushed and refilled with the code still running.
+    /// </summary>
+    public int TcgTranslationCacheMiB { get; init; } = 16;
 
     /// <summary>
     /// The guest kernel's command line. <c>cryptomgr.notests</c>: the crypto self-tests are 0.25-0.4 s

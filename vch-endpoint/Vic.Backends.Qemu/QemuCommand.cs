@@ -11,7 +11,7 @@ namespace Vic.Backends.Qemu;
 internal static class QemuCommand
 {
     /// <summary>Changes whenever the machine's devices change, so older templates are not restored into it.</summary>
-    public const int MachineLayout = 8;
+    public const int MachineLayout = 9;
 
     /// <summary>
     /// The public NIC as QEMU's user-mode network (slirp) addresses it: the guest's address, the
@@ -47,7 +47,8 @@ internal static class QemuCommand
         ["id"] = $"dev-{disk.Id}",
     };
 
-    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, string? incoming, NicBackends? nics = null, IReadOnlyList<SharedFolder>? shares = null)
+    /// <param name="incoming">True for a clone: QEMU waits for its device state (<c>-incoming defer</c>), which the backend then restores over QMP.</param>
+    public static List<string> Build(QemuBackendOptions options, VmFolder folder, VmResources resources, string accelerator, IReadOnlyList<DiskAttachment> disks, GuestRam ram, bool incoming = false, NicBackends? nics = null, IReadOnlyList<SharedFolder>? shares = null)
     {
         var args = new List<string>
         {
@@ -55,7 +56,8 @@ internal static class QemuCommand
             // q35, not the i440FX pc: the i440FX's ACPI builds its PCI interrupt routing table in an
             // AML loop, 85 ms per device at boot under emulation; q35's is a constant. No PS/2
             // controller, VMware backdoor port or SMBus: nothing in a ContainerVM uses them.
-            "-machine", $"q35,accel={accelerator},memory-backend=ram,i8042=off,vmport=off,smbus=off",
+            "-machine", "q35,memory-backend=ram,i8042=off,vmport=off,smbus=off",
+            "-accel", accelerator == "tcg" ? $"tcg,tb-size={options.TcgTranslationCacheMiB}" : accelerator,
             // Every feature the accelerator has, RDRAND among them (the guest's random generator is
             // ready from the kernel's first steps). On qemu64 (SSE3 at most) a cold boot to the
             // tether took 0.3-0.4 s longer and a clone 0.05-0.1 s longer under TCG.
@@ -63,8 +65,7 @@ internal static class QemuCommand
             "-smp", resources.Cpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{resources.MemoryBytes >> 20}M",
 
-            // Shared memory, so a virtiofs daemon can serve host folders to any VM, clones included.
-            "-object", $"memory-backend-memfd,id=ram,size={resources.MemoryBytes >> 20}M,share=on",
+            "-object", ram.Backend(resources),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-daemonize", "-pidfile", folder.PidFile,
             "-kernel", options.Kernel, "-initrd", options.Initramfs, "-append", options.CommandLine,
@@ -111,13 +112,38 @@ internal static class QemuCommand
         }
 
         args.AddRange(SharedFolders.BootArguments(folder, shares ?? []));
-        if (incoming is not null)
+        if (incoming)
         {
             args.Add("-incoming");
-            args.Add($"exec:cat {incoming}");
+            args.Add("defer");
         }
 
         return args;
+    }
+}
+
+/// <summary>
+/// Where a VM's RAM lives. A template's RAM is a file it shares (its writes land in the file); a
+/// clone maps that file private, so it reads the template's pages from the host's page cache, shared
+/// with every other clone, and only the pages it writes become its own. vhost-user (virtiofs) needs
+/// RAM the daemon can map too: a cold boot's is a shared memfd, and so is that of a clone that shares
+/// host folders, which reads a full copy of the template's RAM into it.
+/// </summary>
+internal sealed record GuestRam(string? File, bool Shared)
+{
+    /// <summary>Anonymous shared memory (a memfd): a cold boot's, or a full-copy clone's.</summary>
+    public static readonly GuestRam Anonymous = new(null, true);
+
+    /// <summary>A file mapped shared: a template's.</summary>
+    public static GuestRam SharedFile(string path) => new(path, true);
+
+    /// <summary>A template's file mapped copy-on-write: a clone's.</summary>
+    public static GuestRam Fork(string path) => new(path, false);
+
+    public string Backend(VmResources resources)
+    {
+        var size = $"size={resources.MemoryBytes >> 20}M,share={(Shared ? "on" : "off")}";
+        return File is null ? $"memory-backend-memfd,id=ram,{size}" : $"memory-backend-file,id=ram,mem-path={File},{size}";
     }
 }
 

@@ -14,8 +14,8 @@ namespace Vic.Backends.Qemu;
 /// its QEMU goes away, and is killed if it is still there when the VM is stopped.
 /// </summary>
 /// <remarks>
-/// vhost-user needs the guest's memory shared with the daemon, which is why every ContainerVM's
-/// RAM is a shared memfd (<see cref="QemuCommand"/>). virtiofsd has no read-only mode: a read-only
+/// vhost-user needs the guest's memory shared with the daemon: a cold-booted ContainerVM's RAM is a
+/// shared memfd, and a clone with shares maps a copy of the template's RAM shared (<see cref="GuestRam"/>). virtiofsd has no read-only mode: a read-only
 /// share is mounted read-only by the tether.
 /// </remarks>
 internal static partial class SharedFolders

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Vic.PortLayer.Compute;
 
@@ -8,7 +7,9 @@ namespace Vic.Backends.Qemu;
 
 /// <summary>
 /// Templates for instant clone: a ContainerVM booted once (no disks yet) until its tether waits for
-/// a spec and the guest has gone idle, then saved with QEMU migration to a file. A template is keyed by everything that shapes
+/// a spec and the guest has gone idle, then saved: its RAM is a file it mapped shared, its device
+/// state a second file (<see cref="DeviceState"/>), and a third holds both, for clones that need RAM
+/// of their own. A template is keyed by everything that shapes
 /// the machine (kernel, initramfs, memory, CPUs, accelerator, QEMU), so changing any of them builds
 /// a new one.
 /// </summary>
@@ -18,26 +19,25 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 
     public string Directory => options.TemplateDirectory ?? Path.Combine(options.StateDirectory, "templates");
 
-    /// <summary>The saved state of the template for these resources, building it if needed.</summary>
-    public async Task<string> GetAsync(VmResources resources, string accelerator, CancellationToken cancellationToken)
+    /// <summary>The saved template for these resources, building it if needed.</summary>
+    public async Task<Template> GetAsync(VmResources resources, string accelerator, CancellationToken cancellationToken)
     {
-        var key = Key(resources, accelerator);
-        var folder = new VmFolder(Path.Combine(Directory, key));
-        var state = Path.Combine(folder.Path, "state");
-        if (File.Exists(state))
+        var folder = new VmFolder(Path.Combine(Directory, Key(resources, accelerator)));
+        var template = new Template(Path.Combine(folder.Path, "state"), Path.Combine(folder.Path, "ram"), Path.Combine(folder.Path, "state-with-ram"));
+        if (File.Exists(template.State))
         {
-            return state;
+            return template;
         }
 
         await _building.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!File.Exists(state))
+            if (!File.Exists(template.State))
             {
-                await BuildAsync(folder, resources, accelerator, state, cancellationToken).ConfigureAwait(false);
+                await BuildAsync(folder, resources, accelerator, template, cancellationToken).ConfigureAwait(false);
             }
 
-            return state;
+            return template;
         }
         finally
         {
@@ -53,43 +53,40 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)))[..16];
     }
 
-    private async Task BuildAsync(VmFolder folder, VmResources resources, string accelerator, string state, CancellationToken cancellationToken)
+    private async Task BuildAsync(VmFolder folder, VmResources resources, string accelerator, Template template, CancellationToken cancellationToken)
     {
         var started = DateTime.UtcNow;
         System.IO.Directory.CreateDirectory(folder.Path);
-        var pid = await QemuProcess.StartAsync(options.QemuBinary, QemuCommand.Build(options, folder, resources, accelerator, [], null), folder, cancellationToken).ConfigureAwait(false);
+        File.Delete(template.Ram);
+        var pid = await QemuProcess.StartAsync(options.QemuBinary, QemuCommand.Build(options, folder, resources, accelerator, [], GuestRam.SharedFile(template.Ram)), folder, cancellationToken).ConfigureAwait(false);
         try
         {
             await using var channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            if (!await TetherProbe.WaitForHelloAsync(channel, options.BootTimeout, cancellationToken).ConfigureAwait(false))
-            {
-                throw new QemuException($"the template ContainerVM did not reach its tether within {options.BootTimeout.TotalSeconds:0} s; see {folder.Console}");
-            }
+            var hello = await TetherProbe.WaitForHelloAsync(channel, options.BootTimeout, cancellationToken).ConfigureAwait(false)
+                ?? throw new QemuException($"the template ContainerVM did not reach its tether within {options.BootTimeout.TotalSeconds:0} s; see {folder.Console}");
+            Log.TemplateBooted(logger, folder.Path, hello.StartedAt, (hello.SentAt - hello.StartedAt) * 1000);
 
             var settled = await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(250), 0.1, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false);
             Log.TemplateSettled(logger, folder.Path, settled.TotalSeconds);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             await qmp.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
-            var partial = state + ".partial";
-            await qmp.ExecuteAsync("migrate", new JsonObject { ["uri"] = $"exec:cat > {partial}" }, cancellationToken).ConfigureAwait(false);
-            while (true)
+            await DeviceState.SaveAsync(qmp, template.StateWithRam, withRam: true, cancellationToken).ConfigureAwait(false);
+
+            // QEMU saves a VM once: resumed and stopped again, it can be saved a second time. The
+            // device state goes last, so it matches the RAM file as the VM leaves it.
+            await qmp.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+            await qmp.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
+            var partial = template.State + ".partial";
+            await DeviceState.SaveAsync(qmp, partial, withRam: false, cancellationToken).ConfigureAwait(false);
+            await qmp.ExecuteAsync("quit", null, cancellationToken).ConfigureAwait(false);
+
+            // The state file's presence is what marks a template complete: the others are whole first.
+            using (var ram = File.Open(template.Ram, FileMode.Open, FileAccess.ReadWrite))
             {
-                var status = (await qmp.ExecuteAsync("query-migrate", null, cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
-                if (status == "completed")
-                {
-                    break;
-                }
-
-                if (status is "failed" or "cancelled")
-                {
-                    throw new QemuException($"saving the template failed: migration {status}");
-                }
-
-                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+                ram.Flush(flushToDisk: true);
             }
 
-            await qmp.ExecuteAsync("quit", null, cancellationToken).ConfigureAwait(false);
-            File.Move(partial, state);
+            File.Move(partial, template.State);
             Log.TemplateBuilt(logger, folder.Path, (DateTime.UtcNow - started).TotalSeconds);
         }
         finally
@@ -109,6 +106,9 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 4103, Level = LogLevel.Information, Message = "ContainerVM template {Folder}: the guest ran its tether {ExecSeconds:0.00} s after boot, which said hello {StartMs:0} ms later")]
+        public static partial void TemplateBooted(ILogger logger, string folder, double execSeconds, double startMs);
+
         [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "ContainerVM template {Folder} idle {Seconds:0.0} s after its tether answered; saving it")]
         public static partial void TemplateSettled(ILogger logger, string folder, double seconds);
 
@@ -116,3 +116,6 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         public static partial void TemplateBuilt(ILogger logger, string folder, double seconds);
     }
 }
+
+/// <summary>A saved template: its device state, the RAM file clones map copy-on-write, and device state and RAM in one.</summary>
+internal sealed record Template(string State, string Ram, string StateWithRam);

@@ -30,7 +30,7 @@ internal static class TetherProbe
     /// time. Nothing is asked: a template must be frozen with no answer still on its way out of
     /// the guest, or its clones would inherit it half-sent.
     /// </summary>
-    public static async Task<bool> WaitForHelloAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<HelloMessage?> WaitForHelloAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
@@ -41,15 +41,15 @@ internal static class TetherProbe
             {
                 if (frame.Type == FrameType.Hello)
                 {
-                    return true;
+                    return Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage);
                 }
             }
 
-            return false;
+            return null;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return null;
         }
     }
 }

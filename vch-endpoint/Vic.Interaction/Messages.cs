@@ -6,7 +6,9 @@ using System.Text.Json.Serialization;
 namespace Vic.Interaction;
 
 /// <summary>The tether says it is ready; sent at boot and again after an instant clone wakes.</summary>
-public sealed record HelloMessage(int Version, string Kernel, string BootId);
+/// <param name="StartedAt">Seconds from the guest's boot to the tether's exec (0 when unknown): with <paramref name="SentAt"/>, how long the tether took to start.</param>
+/// <param name="SentAt">Seconds from the guest's boot to this hello (0 when unknown).</param>
+public sealed record HelloMessage(int Version, string Kernel, string BootId, double StartedAt = 0, double SentAt = 0);
 
 /// <summary>A disk the container needs, found in the guest by its virtio serial.</summary>
 /// <param name="Serial">The serial the backend gave the disk; the guest finds it under /sys/block/*/serial.</param>

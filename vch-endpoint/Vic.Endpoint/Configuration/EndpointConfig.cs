@@ -20,7 +20,7 @@ public enum TlsMode
 public sealed record TlsFiles(string Certificate, string Key, string? CertificateAuthority);
 
 /// <summary>The local QEMU backend's files and mode, when that backend is chosen.</summary>
-public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone);
+public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
 public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
@@ -104,6 +104,9 @@ public sealed record EndpointOptions
 
     public bool NoInstantClone { get; init; }
 
+    /// <summary>"copy-on-write" or "full-copy": how an instant clone gets the template's RAM.</summary>
+    public string CloneMemory { get; init; } = "copy-on-write";
+
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
@@ -164,7 +167,13 @@ public sealed record EndpointOptions
                 throw new ArgumentException($"--containervm-initramfs: no such file {ContainerVmInitramfs}");
             }
 
-            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone);
+            var cloneMemory = CloneMemory switch
+            {
+                "copy-on-write" => Vic.Backends.Qemu.CloneMemory.CopyOnWrite,
+                "full-copy" => Vic.Backends.Qemu.CloneMemory.FullCopy,
+                _ => throw new ArgumentException($"--containervm-clone-memory: {CloneMemory} is neither copy-on-write nor full-copy"),
+            };
+            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone, cloneMemory);
         }
         VsphereSettings? vsphere = null;
         if (Backend == "vsphere")
