@@ -20,23 +20,18 @@ public sealed class QemuBackendConformanceTests : ComputeBackendConformance
 
     protected override Task KillBehindTheBackendsBackAsync(string vmId)
     {
-        System.Diagnostics.Process.GetProcessById(QemuPid(FolderOf(vmId))).Kill();
+        System.Diagnostics.Process.GetProcessById(QemuVms.Pid(FolderOf(vmId))).Kill();
         return Task.CompletedTask;
     }
 
     protected override string Diagnose(string vmId)
     {
         var folder = FolderOf(vmId);
-        var pid = QemuPid(folder);
+        var pid = QemuVms.Pid(folder);
         var alive = Directory.Exists($"/proc/{pid}");
         var console = File.ReadAllLines(Path.Combine(folder, "console.log"));
         return $"QEMU pid {pid} {(alive ? "runs" : "is gone")}; the console's last lines:\n{string.Join('\n', console.TakeLast(30))}";
     }
 
-    private string FolderOf(string vmId) =>
-        Directory.EnumerateDirectories(Path.Combine(Home.Combine("state"), "vms"))
-            .Single(d => File.ReadAllText(Path.Combine(d, "vm.json")).Contains($"\"{vmId}\"", StringComparison.Ordinal));
-
-    private static int QemuPid(string folder) =>
-        int.Parse(File.ReadAllText(Path.Combine(folder, "qemu.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    private string FolderOf(string vmId) => QemuVms.FolderOf(Home.Combine("state"), vmId);
 }

@@ -24,6 +24,9 @@ public sealed partial class ContainerService
 {
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a start waits for the tether to run the main process (its root made first).</summary>
+    private static readonly TimeSpan MainStartTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>
     /// Connects to the tether and asks it to Attach before anything else is sent. A connection the
     /// guest never hears about (seen right after a restore and across reconnects) gets no answer;

@@ -199,6 +199,11 @@ public sealed partial class ContainerService : IDisposable
         {
             _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
         }
+
+        // dockerd's start returns once the process runs: logs and published ports right after are
+        // the process's. (A process that never starts ends the run with its exit code instead.)
+        // A root that takes longer (an NFS server that does not answer) is waited for no further.
+        await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -571,8 +576,12 @@ public sealed partial class ContainerService : IDisposable
                     case FrameType.Error when frame.Session == 0:
                         log.Append(OutputStream.Stderr, Payloads.Text($"vic: {Payloads.Text(frame.Payload)}\n"), _time.GetUtcNow());
                         break;
+                    case FrameType.Started when frame.Session == 0:
+                        running.MainStarted.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage).Pid);
+                        break;
                     case FrameType.Exit when frame.Session == 0:
                         exitCode = Payloads.Int32(frame.Payload);
+                        running.MainStarted.TrySetResult(0);
                         break;
                     case FrameType.State:
                         var report = Payloads.Json(frame.Payload, InteractionJson.Default.StateReport);

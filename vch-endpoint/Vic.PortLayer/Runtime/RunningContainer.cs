@@ -28,6 +28,12 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
     /// <summary>After an endpoint restart: true once the tether reported its state, false if it never got a spec.</summary>
     public TaskCompletionSource<bool> Reattached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// The main process's pid once the tether has started it; 0 when it never ran (its root failed,
+    /// the VM went away). A start returns once this is set, as dockerd's does once the process runs.
+    /// </summary>
+    public TaskCompletionSource<int> MainStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Set when recovery gives up on this channel for a fresh one: its end is not the container's end.</summary>
     public bool Abandoned { get; set; }
 
@@ -105,6 +111,8 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
         {
             return;
         }
+
+        MainStarted.TrySetResult(0);
 
         foreach (var pending in _requests.Values)
         {

@@ -1,0 +1,147 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.Backends.Conformance;
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.TestSupport;
+
+namespace Vic.Backends.Qemu.Tests;
+
+/// <summary>
+/// Clones share the template's RAM file copy-on-write: what one writes stays its own, never reaching
+/// the template's file or another clone; a full-copy clone maps nothing of the template.
+/// </summary>
+public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
+{
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(180);
+    private readonly TempDirectory _home = new("cow");
+    private QemuBackend _backend = null!;
+
+    public async Task InitializeAsync()
+    {
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        _backend = new QemuBackend(
+            new QemuBackendOptions(_home.Combine("state"), kernel, initramfs, new VmResources(4, 2L << 30), InstantClone: true, Accelerator: Accelerator.Tcg) { TemplateDirectory = BootImages.TemplateDirectory },
+            NullLogger<QemuBackend>.Instance);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var vm in await _backend.ListAsync(CancellationToken.None))
+        {
+            await _backend.DestroyAsync(vm.VmId, CancellationToken.None);
+        }
+
+        _backend.Dispose();
+    }
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task AClonesWritesReachNeitherTheTemplateNorAnotherClone()
+    {
+        // B holds 32 MiB of its own pattern in guest RAM (tmpfs) while A fills 120 of its 256 MiB with a marker.
+        var b = await _backend.CloneAsync(Spec("cow-b"), CancellationToken.None);
+        await using var bTether = new TetherClient(await _backend.OpenChannelAsync(b.VmId, CancellationToken.None));
+        await bTether.SendSpecAsync(Container("cow-b", "mount -t tmpfs -o size=64m t /mnt && head -c 33554432 /dev/zero | tr '\\0' B > /mnt/b && sleep 600"));
+        var templateRam = MappedTemplateRam(b.VmId) ?? throw new Xunit.Sdk.XunitException("the clone does not map the template's RAM file");
+        var before = await HashAsync(templateRam);
+
+        var marker = $"vic-cow-{Guid.NewGuid():N}";
+        var a = await _backend.CloneAsync(Spec("cow-a"), CancellationToken.None);
+        await using (var aTether = new TetherClient(await _backend.OpenChannelAsync(a.VmId, CancellationToken.None)))
+        {
+            await aTether.SendSpecAsync(Container("cow-a", $"mount -t tmpfs -o size=200m t /mnt && yes {marker} | head -c 125829120 > /mnt/a && wc -c < /mnt/a && grep -c {marker} /mnt/a"));
+            var filled = await aTether.WaitAsync(0, RunTimeout);
+            Assert.Equal(0, filled.ExitCode);
+            Assert.Equal("125829120", filled.Stdout.Split('\n')[0].Trim());
+        }
+
+        await bTether.ExecAsync(2, new ExecSpec { Args = ["sh", "-c", "wc -c < /mnt/b; tr -d B < /mnt/b | wc -c"] });
+        var check = await bTether.WaitAsync(2, RunTimeout);
+
+        Assert.Equal(["33554432", "0"], check.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
+        Assert.Equal(before, await HashAsync(templateRam));
+        Assert.False(await ContainsAsync(templateRam, Encoding.ASCII.GetBytes(marker)), "the clone's writes reached the template's RAM file");
+    }
+
+    [Fact]
+    public async Task AFullCopyCloneHasRamOfItsOwn()
+    {
+        using var home = new TempDirectory("full-copy");
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        using var backend = new QemuBackend(
+            new QemuBackendOptions(home.Combine("state"), kernel, initramfs, new VmResources(2, 1L << 30), InstantClone: true, Accelerator: Accelerator.Tcg, CloneMemory: CloneMemory.FullCopy) { TemplateDirectory = BootImages.TemplateDirectory },
+            NullLogger<QemuBackend>.Instance);
+        var vm = await backend.CloneAsync(Spec("full", home), CancellationToken.None);
+        try
+        {
+            await using var tether = new TetherClient(await backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+            await tether.SendSpecAsync(Container("full", "echo ran"));
+
+            Assert.Equal(new SessionResult("ran\n", "", 0), await tether.WaitAsync(0, RunTimeout));
+            Assert.Null(MappedTemplateRam(vm.VmId, home));
+        }
+        finally
+        {
+            await backend.DestroyAsync(vm.VmId, CancellationToken.None);
+        }
+    }
+
+    private ContainerVmSpec Spec(string id, TempDirectory? home = null) => new(
+        id,
+        id,
+        new VmResources(1, 256L << 20),
+        [
+            new DiskAttachment("layer0", TestDisks.BusyboxLayer(Path.Combine(Path.GetTempPath(), "vic-test-disks")), DiskRole.ImageLayer, true),
+            new DiskAttachment("scratch", TestDisks.Scratch((home ?? _home).Combine($"{id}-scratch.vmdk")), DiskRole.Scratch, false),
+        ],
+        new Dictionary<string, string>());
+
+    private static ContainerSpec Container(string id, string script) => new()
+    {
+        Id = id,
+        Args = ["sh", "-c", script],
+        Disks = [new DiskSpec("layer0", "layer", 0), new DiskSpec("scratch", "scratch", 0)],
+    };
+
+    /// <summary>The template RAM file the VM's QEMU maps, if any.</summary>
+    private string? MappedTemplateRam(string vmId, TempDirectory? home = null)
+    {
+        var pid = QemuVms.Pid(QemuVms.FolderOf((home ?? _home).Combine("state"), vmId));
+        return File.ReadLines($"/proc/{pid}/maps")
+            .Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 6 && f[5].StartsWith(BootImages.TemplateDirectory, StringComparison.Ordinal) && f[5].EndsWith("/ram", StringComparison.Ordinal))
+            .Select(f => f[5])
+            .FirstOrDefault();
+    }
+
+    private static async Task<string> HashAsync(string path)
+    {
+        await using var file = File.OpenRead(path);
+        return Convert.ToHexString(await SHA256.HashDataAsync(file));
+    }
+
+    private static async Task<bool> ContainsAsync(string path, byte[] needle)
+    {
+        await using var file = File.OpenRead(path);
+        var buffer = new byte[(1 << 20) + needle.Length];
+        var kept = 0;
+        int read;
+        while ((read = await file.ReadAsync(buffer.AsMemory(kept, buffer.Length - kept))) > 0)
+        {
+            var filled = kept + read;
+            if (buffer.AsSpan(0, filled).IndexOf(needle) >= 0)
+            {
+                return true;
+            }
+
+            // Keep the tail, so a needle across two reads is found.
+            kept = Math.Min(needle.Length - 1, filled);
+            buffer.AsSpan(filled - kept, kept).CopyTo(buffer);
+        }
+
+        return false;
+    }
+}
