@@ -44,7 +44,7 @@ public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
         // B holds 32 MiB of its own pattern in guest RAM (tmpfs) while A fills 120 of its 256 MiB with a marker.
         var b = await _backend.CloneAsync(Spec("cow-b"), CancellationToken.None);
         await using var bTether = new TetherClient(await _backend.OpenChannelAsync(b.VmId, CancellationToken.None));
-        await bTether.SendSpecAsync(Container("cow-b", "mount -t tmpfs -o size=64m t /mnt && head -c 33554432 /dev/zero | tr '\\0' B > /mnt/b && sleep 600"));
+        await bTether.SendSpecAsync(Container("cow-b", "mkdir -p /fill && mount -t tmpfs -o size=64m t /fill && head -c 33554432 /dev/zero | tr '\\0' B > /fill/b && touch /fill/done && sleep 600"));
         var templateRam = MappedTemplateRam(b.VmId) ?? throw new Xunit.Sdk.XunitException("the clone does not map the template's RAM file");
         var before = await HashAsync(templateRam);
 
@@ -52,13 +52,13 @@ public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
         var a = await _backend.CloneAsync(Spec("cow-a"), CancellationToken.None);
         await using (var aTether = new TetherClient(await _backend.OpenChannelAsync(a.VmId, CancellationToken.None)))
         {
-            await aTether.SendSpecAsync(Container("cow-a", $"mount -t tmpfs -o size=200m t /mnt && yes {marker} | head -c 125829120 > /mnt/a && wc -c < /mnt/a && grep -c {marker} /mnt/a"));
+            await aTether.SendSpecAsync(Container("cow-a", $"mkdir -p /fill && mount -t tmpfs -o size=200m t /fill && yes {marker} | head -c 125829120 > /fill/a && wc -c < /fill/a"));
             var filled = await aTether.WaitAsync(0, RunTimeout);
-            Assert.Equal(0, filled.ExitCode);
+            Assert.True(filled.ExitCode == 0, $"the fill failed: {filled}");
             Assert.Equal("125829120", filled.Stdout.Split('\n')[0].Trim());
         }
 
-        await bTether.ExecAsync(2, new ExecSpec { Args = ["sh", "-c", "wc -c < /mnt/b; tr -d B < /mnt/b | wc -c"] });
+        await bTether.ExecAsync(2, new ExecSpec { Args = ["sh", "-c", "while [ ! -f /fill/done ]; do sleep 0.1; done; wc -c < /fill/b; tr -d B < /fill/b | wc -c"] });
         var check = await bTether.WaitAsync(2, RunTimeout);
 
         Assert.Equal(["33554432", "0"], check.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
