@@ -9,6 +9,8 @@ bench_cleanup() {
   for e in "${endpoints[@]}"; do kill "$e" 2>/dev/null || true; done
   [ -z "$registry" ] || kill "$registry" 2>/dev/null || true
   pkill -f "$work/" 2>/dev/null || true
+  # podman's containers leave their shm mounts behind.
+  grep -F " $work/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount 2>/dev/null || true
   rm -rf "$work"
 }
 trap bench_cleanup EXIT
@@ -46,6 +48,23 @@ stop_endpoint() {
   DOCKER_HOST=$endpoint_host docker ps -aq | xargs -r env DOCKER_HOST="$endpoint_host" docker rm -f >/dev/null
   kill "$endpoint_pid"
   wait "$endpoint_pid" 2>/dev/null || true
+}
+
+# start_podman: the reference engine, Debian's podman 4.3 with runc, serving the Docker API on a free
+# loopback port with its own storage under $work, busybox from the local registry tagged as docker.io's;
+# sets podman_host. containers.conf: no default ulimits and cgroupfs, as these machines need.
+start_podman() {
+  local port
+  port=$(free_port)
+  printf '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n' >"$work/containers.conf"
+  export CONTAINERS_CONF="$work/containers.conf"
+  podman_cmd=(podman --root "$work/podman/root" --runroot "$work/podman/run" --runtime runc)
+  "${podman_cmd[@]}" pull -q --tls-verify=false "docker://127.0.0.1:$reg_port/library/busybox:latest" >/dev/null
+  "${podman_cmd[@]}" tag "127.0.0.1:$reg_port/library/busybox:latest" docker.io/library/busybox:latest
+  "${podman_cmd[@]}" system service --time=0 "tcp://127.0.0.1:$port" >"$work/podman.log" 2>&1 &
+  endpoints+=("$!")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/_ping" >/dev/null && break; sleep 0.1; done
+  podman_host="tcp://127.0.0.1:$port"
 }
 
 # The pids of the QEMU processes of ContainerVMs whose data lives under $work/NAME.

@@ -4,7 +4,11 @@ using Vic.Interaction;
 namespace Vic.Tether;
 
 /// <summary>Where the container's files are: the merged root and, in a VM, the overlay's writable upper and read-only lower directories.</summary>
-internal sealed record RootLayout(string Root, string? Upper, IReadOnlyList<string> Lowers);
+internal sealed record RootLayout(string Root, string? Upper, IReadOnlyList<string> Lowers)
+{
+    /// <summary>How long the root's making waited for its disks to appear.</summary>
+    public TimeSpan DiskWait { get; init; }
+}
 
 /// <summary>
 /// The container's files for docker cp, export, diff and commit, as tar streams. Paths resolve

@@ -22,6 +22,12 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mount(string? source, string target, string? fstype, uint flags, string? data);
 
+    /// <summary>umount2's MNT_DETACH: the mount goes now, and with it what is mounted below it.</summary>
+    public const int MntDetach = 2;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int umount2(string target, int flags);
+
     /// <summary>Discards what a terminal has received and not yet been read (queue 0, TCIFLUSH).</summary>
     [LibraryImport("libc", SetLastError = true)]
     public static partial int tcflush(int fd, int queue);

@@ -1,6 +1,12 @@
 using Vic.Tether;
 
 // PID 1 of a ContainerVM (started by vic-init), or a host process in tests (--root).
+
+// The channel's reads, the process pumps and the file transfers each hold a pool thread while they
+// wait, and a ContainerVM has one vCPU: with the default minimum (one thread a CPU) the next piece of
+// work waited for the pool to grow, half a second a thread, in the middle of a clone's start.
+ThreadPool.SetMinThreads(16, 16);
+
 TetherOptions options;
 try
 {

@@ -14,7 +14,9 @@ internal static class RootFilesystem
     /// <summary>Prepares the root in the VM; returns where its parts are.</summary>
     public static RootLayout Prepare(ContainerSpec spec, TimeSpan diskWait)
     {
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
         var devices = WaitForDisks(spec.Disks, diskWait);
+        var diskWaitTook = waiting.Elapsed;
         var layers = spec.Disks.Where(d => d.Role == "layer").OrderBy(d => d.Index).ToList();
         var lower = new List<string>();
         foreach (var layer in layers)
@@ -62,7 +64,7 @@ internal static class RootFilesystem
             Native.sethostname(spec.Hostname, spec.Hostname.Length);
         }
 
-        return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]);
+        return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]) { DiskWait = diskWaitTook };
     }
 
     /// <summary>
@@ -223,6 +225,36 @@ internal static class RootFilesystem
 
         File.WriteAllText(Path.Combine(etc, "resolv.conf"), string.Join('\n', resolv) + (resolv.Count > 0 ? "\n" : ""));
     }
+
+    /// <summary>
+    /// A root as <see cref="Prepare"/> makes one, with no disks (tmpfs under an overlay), the system
+    /// mounts and the spec's files: what a template rehearses. <see cref="TidyRehearsal"/> undoes it.
+    /// </summary>
+    public static RootLayout Rehearse(ContainerSpec spec)
+    {
+        var scratch = Directory.CreateDirectory($"{Rehearsal}/scratch").FullName;
+        Native.Check(Native.mount("tmpfs", scratch, "tmpfs", 0, null), "mount the rehearsal's scratch");
+        Directory.CreateDirectory($"{scratch}/upper");
+        Directory.CreateDirectory($"{scratch}/work");
+        var lower = Directory.CreateDirectory($"{Rehearsal}/empty").FullName;
+        var root = Directory.CreateDirectory($"{Rehearsal}/root").FullName;
+        Native.Check(Native.mount("overlay", root, "overlay", 0, $"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work"), "mount the rehearsal's overlay");
+        MountSystem(root);
+        WriteIdentity(root, spec);
+        return new RootLayout(root, $"{scratch}/upper", [lower]);
+    }
+
+    public static void TidyRehearsal()
+    {
+        foreach (var mount in new[] { "root/dev", "root/sys", "root/proc", "root", "scratch" })
+        {
+            Native.Check(Native.umount2($"{Rehearsal}/{mount}", Native.MntDetach), $"unmount the rehearsal's {mount}");
+        }
+
+        Directory.Delete(Rehearsal, recursive: true);
+    }
+
+    private const string Rehearsal = "/mnt/rehearsal";
 
     private static void MountSystem(string root)
     {

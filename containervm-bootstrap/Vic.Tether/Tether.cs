@@ -57,6 +57,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         switch (frame.Type)
         {
             case FrameType.Spec:
+                var steps = System.Diagnostics.Stopwatch.StartNew();
                 _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
                 if (options.InVm)
                 {
@@ -69,6 +70,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                     GuestNetwork.Apply(network);
                 }
 
+                var networkMs = steps.Elapsed.TotalMilliseconds;
                 _layout = options.InVm ? RootFilesystem.Prepare(_spec, TimeSpan.FromSeconds(15)) : new RootLayout(options.HostRoot!, null, []);
                 if (!options.InVm)
                 {
@@ -83,7 +85,8 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 }
 
                 _user = UserResolver.Resolve(_spec.User, RootPath);
-                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin);
+                var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0);
+                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, (timings, steps));
                 break;
             case FrameType.Exec:
                 var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);
@@ -140,6 +143,10 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             case FrameType.TopRequest:
                 await SendAsync(FrameType.Top, frame.Session, Payloads.Json(GuestProcesses.List(RootPath, SessionPids(), options.InVm), InteractionJson.Default.ProcessList)).ConfigureAwait(false);
                 break;
+            case FrameType.Rehearse when _spec is null && options.InVm:
+                await RehearseAsync(Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec)).ConfigureAwait(false);
+                await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
+                break;
             case FrameType.Attach when _spec is null:
                 // A (re)connected endpoint asks whether the tether is there: it waits for its spec.
                 await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
@@ -163,6 +170,31 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         }
 
         return false;
+    }
+
+    /// <summary>A start without disks, run to its process's exit and tidied away (<see cref="TemplateRehearsal"/>).</summary>
+    private async Task RehearseAsync(ContainerSpec spec)
+    {
+        GuestEntropy.Seed(spec.EntropySeed);
+        var layout = RootFilesystem.Rehearse(spec);
+        try
+        {
+            var user = UserResolver.Resolve(spec.User, layout.Root);
+            Start(TemplateRehearsal.Session, TemplateRehearsal.Process(options.VicExec), spec.Env, spec.WorkingDir, user, spec.Tty, spec.OpenStdin);
+            for (var i = 0; i < 1000 && !_exits.ContainsKey(TemplateRehearsal.Session); i++)
+            {
+                await Task.Delay(10).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _exits.TryRemove(TemplateRehearsal.Session, out _);
+            RootFilesystem.TidyRehearsal();
+        }
+
+        // Clones start with the garbage of the rehearsal collected and a whole allocation budget:
+        // a start that allocates past it pays a first collection, all of its code translated afresh.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     private static byte[] Hello() =>
@@ -236,7 +268,8 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
 
     private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];
 
-    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin)
+    /// <param name="main">For the main process: the timings of its start so far and the clock they run on.</param>
+    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin, (StartTimings Timings, System.Diagnostics.Stopwatch Clock)? main = null)
     {
         if (args.Count == 0)
         {
@@ -247,7 +280,8 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
         _sessions[id] = session;
-        _ = SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid), InteractionJson.Default.StartedMessage));
+        var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds } : null;
+        _ = SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid, timings), InteractionJson.Default.StartedMessage));
         _ = Task.Run(async () =>
         {
             var code = await session.WaitAsync().ConfigureAwait(false);

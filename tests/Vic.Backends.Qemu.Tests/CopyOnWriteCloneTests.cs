@@ -67,6 +67,25 @@ public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task AClonesGuestKeepsNothingOfTheTemplatesRehearsal()
+    {
+        var vm = await _backend.CloneAsync(Spec("after-rehearsal"), CancellationToken.None);
+        await using var tether = new TetherClient(await _backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+
+        // The template rehearsed a start (a root of its own, a process) and tidied it away: the
+        // clone's mounts are its container's, and the tether knows of no session but its own.
+        await tether.SendSpecAsync(Container("after-rehearsal", "cat /proc/mounts; sleep 600"));
+        var state = await tether.AttachAsync();
+        await tether.ExecAsync(2, new ExecSpec { Args = ["cat", "/proc/mounts"] });
+        var mounts = await tether.WaitAsync(2, RunTimeout);
+
+        Assert.Equal(0, mounts.ExitCode);
+        Assert.Contains(" overlay ", mounts.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("rehearsal", mounts.Stdout, StringComparison.Ordinal);
+        Assert.Equal([Frame.MainSession], state.Sessions.Select(s => s.Session));
+    }
+
+    [Fact]
     public async Task AFullCopyCloneHasRamOfItsOwn()
     {
         using var home = new TempDirectory("full-copy");
@@ -77,11 +96,11 @@ public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
         var vm = await backend.CloneAsync(Spec("full", home), CancellationToken.None);
         try
         {
+            Assert.Null(MappedTemplateRam(vm.VmId, home));
             await using var tether = new TetherClient(await backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
             await tether.SendSpecAsync(Container("full", "echo ran"));
 
             Assert.Equal(new SessionResult("ran\n", "", 0), await tether.WaitAsync(0, RunTimeout));
-            Assert.Null(MappedTemplateRam(vm.VmId, home));
         }
         finally
         {

@@ -7,7 +7,9 @@ public sealed class FrameGoldenTests
     {
         { FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "6.1.0", "b1", 1.5, 1.62), InteractionJson.Default.HelloMessage), "56 01 00000000 0000004A 7B2276657273696F6E223A312C226B65726E656C223A22362E312E30222C22626F6F744964223A226231222C22737461727465644174223A312E352C2273656E744174223A312E36327D" },
         { FrameType.Spec, 0, "{}"u8.ToArray(), "56 02 00000000 00000002 7B7D" },
+        { FrameType.Rehearse, 1, "{}"u8.ToArray(), "56 1B 00000001 00000002 7B7D" },
         { FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), "56 03 00000000 0000000A 7B22706964223A34327D" },
+        { FrameType.Started, 0, Payloads.Json(new StartedMessage(7, new StartTimings(1.5, 20, 45.25, 50)), InteractionJson.Default.StartedMessage), "56 03 00000000 00000050 7B22706964223A372C2274696D696E6773223A7B226E6574776F726B4D73223A312E352C226469736B734D73223A32302C22726F6F744D73223A34352E32352C2270726F636573734D73223A35307D7D" },
         { FrameType.Stdin, 3, "hi\n"u8.ToArray(), "56 04 00000003 00000003 68690A" },
         { FrameType.StdinClose, 3, [], "56 05 00000003 00000000" },
         { FrameType.Stdout, 0, "out"u8.ToArray(), "56 06 00000000 00000003 6F7574" },

@@ -46,11 +46,15 @@ public sealed record QemuBackendOptions(
     public string VirtioFsDaemon { get; init; } = "/usr/lib/qemu/virtiofsd";
 
     /// <summary>
-    /// The size of TCG's cache of translated guest code, per ContainerVM, in MiB. QEMU's default (1 GiB,
-    /// filled as code runs) let an idle clone hold ~38 MiB of translations of code it ran once; a
-    /// full cache is flushed and refilled with the code still running.
+    /// The size of TCG's cache of translated guest code, per ContainerVM, in MiB. With QEMU's default
+    /// (1 GiB, filled as code runs) a clone that ran one container start held ~38 MiB of translations
+    /// (67,000 blocks of 1.1 MB of guest code); a full cache is flushed and refilled with the code still
+    /// running, which costs time: with 16 MiB a <c>docker run --rm busybox true</c> took 1.2-1.5 s
+    /// where 32 MiB took 0.85-1.1 s and 64 MiB 0.8-1.0 s (docs/SPEC.md).
     /// </summary>
-    public int TcgTranslationCacheMiB { get; init; } = 16;
+    public int TcgTranslationCacheMiB { get; init; } = DefaultTcgTranslationCacheMiB;
+
+    public const int DefaultTcgTranslationCacheMiB = 32;
 
     /// <summary>
     /// The guest kernel's command line. <c>cryptomgr.notests</c>: the crypto self-tests are 0.25-0.4 s
@@ -58,5 +62,5 @@ public sealed record QemuBackendOptions(
     /// whose routing table is an AML loop, but the BIOS's routing, <c>acpi=noirq</c>, loses a clone's
     /// third hot-added disk and the second CPU.)
     /// </summary>
-    public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 cryptomgr.notests vic.channel=/dev/virtio-ports/vic.channel";
+    public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off vic.channel=/dev/virtio-ports/vic.channel";
 }

@@ -10,8 +10,8 @@ namespace Vic.Backends.Qemu;
 /// </summary>
 internal static class QemuCommand
 {
-    /// <summary>Changes whenever the machine's devices change, so older templates are not restored into it.</summary>
-    public const int MachineLayout = 9;
+    /// <summary>Changes whenever the machine's devices or how a template is made change, so older templates are not restored into it.</summary>
+    public const int MachineLayout = 10;
 
     /// <summary>
     /// The public NIC as QEMU's user-mode network (slirp) addresses it: the guest's address, the

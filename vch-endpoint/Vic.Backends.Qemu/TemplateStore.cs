@@ -1,13 +1,15 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Vic.Interaction;
 using Vic.PortLayer.Compute;
 
 namespace Vic.Backends.Qemu;
 
 /// <summary>
 /// Templates for instant clone: a ContainerVM booted once (no disks yet) until its tether waits for
-/// a spec and the guest has gone idle, then saved: its RAM is a file it mapped shared, its device
+/// a spec, made to rehearse a start (<see cref="FrameType.Rehearse"/>: what a first time costs is
+/// paid once, not by every clone), and left until the guest has gone idle, then saved: its RAM is a file it mapped shared, its device
 /// state a second file (<see cref="DeviceState"/>), and a third holds both, for clones that need RAM
 /// of their own. A template is keyed by everything that shapes
 /// the machine (kernel, initramfs, memory, CPUs, accelerator, QEMU), so changing any of them builds
@@ -65,8 +67,12 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
             var hello = await TetherProbe.WaitForHelloAsync(channel, options.BootTimeout, cancellationToken).ConfigureAwait(false)
                 ?? throw new QemuException($"the template ContainerVM did not reach its tether within {options.BootTimeout.TotalSeconds:0} s; see {folder.Console}");
             Log.TemplateBooted(logger, folder.Path, hello.StartedAt, (hello.SentAt - hello.StartedAt) * 1000);
+            if (!await TetherProbe.RehearseAsync(channel, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+            {
+                throw new QemuException($"the template ContainerVM did not rehearse a start; see {folder.Console}");
+            }
 
-            var settled = await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(250), 0.1, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false);
+            var settled = await GuestQuiescence.WaitAsync(pid, TimeSpan.FromSeconds(1), 0.05, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false);
             Log.TemplateSettled(logger, folder.Path, settled.TotalSeconds);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             await qmp.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);

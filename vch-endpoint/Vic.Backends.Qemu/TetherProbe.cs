@@ -26,6 +26,48 @@ internal static class TetherProbe
     }
 
     /// <summary>
+    /// Has a template's tether rehearse a start (<see cref="FrameType.Rehearse"/>) and waits until it
+    /// has said everything about it (its process's exit and the Done); false if that does not come in time.
+    /// </summary>
+    public static async Task<bool> RehearseAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        var spec = new ContainerSpec
+        {
+            Id = "template-rehearsal",
+            Args = ["true"],
+            Env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=rehearsal"],
+            Hostname = "rehearsal",
+            ExtraHosts = ["rehearsal-peer:10.0.0.2"],
+            Dns = ["10.0.2.3"],
+            EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        };
+        using var writer = new FrameWriter(channel);
+        var reader = new FrameReader(channel);
+        try
+        {
+            await writer.WriteAsync(FrameType.Rehearse, 1, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), limit.Token).ConfigureAwait(false);
+            bool done = false, exited = false;
+            while (!(done && exited) && await reader.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
+            {
+                done |= frame.Type == FrameType.Done && frame.Session == 1;
+                exited |= frame.Type == FrameType.Exit && frame.Session == Frame.RehearsalSession;
+                if (frame.Type == FrameType.Error)
+                {
+                    return false;
+                }
+            }
+
+            return done && exited;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Waits for the Hello a freshly booted tether sends on its own; false if it does not come in
     /// time. Nothing is asked: a template must be frozen with no answer still on its way out of
     /// the guest, or its clones would inherit it half-sent.

@@ -18,6 +18,7 @@ var initramfs = new Option<string?>("--containervm-initramfs") { Description = "
 var backendOption = new Option<string>("--backend") { Description = "Compute backend: none (API only), qemu or vsphere", DefaultValueFactory = _ => "none" };
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var cloneMemory = new Option<string>("--containervm-clone-memory") { Description = "How an instant clone gets the template's RAM: copy-on-write (shared until written) or full-copy (each clone reads all of it; to compare)", DefaultValueFactory = _ => "copy-on-write" };
+var tcgCache = new Option<int?>("--containervm-tcg-cache") { Description = "Under TCG: each ContainerVM's cache of translated guest code, in MiB" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
 var target = new Option<string?>("--target") { Description = "vSphere: vCenter or ESXi, a host name or https://host/sdk" };
@@ -42,7 +43,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
-    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory,
+    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache,
     insecureRegistry, registryMirror, volumeStore,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
@@ -68,6 +69,7 @@ root.SetAction(async (parse, cancellationToken) =>
         Backend = parse.GetValue(backendOption)!,
         NoInstantClone = parse.GetValue(noInstantClone),
         CloneMemory = parse.GetValue(cloneMemory)!,
+        TcgCacheMiB = parse.GetValue(tcgCache),
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],

@@ -88,12 +88,22 @@ public enum FrameType : byte
 
     /// <summary>E→T: the container's networks changed while it runs (connect, disconnect). JSON <see cref="NetworkSpec"/>; answered with <see cref="Done"/>.</summary>
     Network = 0x1A,
+
+    /// <summary>
+    /// E→T, to a template before it is saved: rehearse a start (a spec parsed, entropy, a root of
+    /// tmpfs and overlay with the system mounts, a process run through vic-exec) and tidy it away, so
+    /// clones do not pay what a first time costs. JSON <see cref="ContainerSpec"/>; answered with <see cref="Done"/>.
+    /// </summary>
+    Rehearse = 0x1B,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>
 public sealed record Frame(FrameType Type, uint Session, ReadOnlyMemory<byte> Payload)
 {
     public const uint MainSession = 0;
+
+    /// <summary>The session of the process a template rehearses (<see cref="FrameType.Rehearse"/>): never one the endpoint opens.</summary>
+    public const uint RehearsalSession = uint.MaxValue;
 
     /// <summary>
     /// Session numbers from here up name requests (stats, top, pause), not processes: the tether

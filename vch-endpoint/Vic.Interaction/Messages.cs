@@ -116,7 +116,16 @@ public sealed record ExecSpec
     public bool OpenStdin { get; init; }
 }
 
-public sealed record StartedMessage(int Pid);
+/// <summary>A session's process runs.</summary>
+/// <param name="Timings">For the main process: how long the tether took from the spec to it (none for an exec's).</param>
+public sealed record StartedMessage(int Pid, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] StartTimings? Timings = null);
+
+/// <summary>Milliseconds from the spec's arrival in the guest to each step of a start being done.</summary>
+/// <param name="NetworkMs">Entropy reseeded and NICs addressed.</param>
+/// <param name="DisksMs">Every disk of the spec seen by the guest (hot-added disks appear after a SCSI scan).</param>
+/// <param name="RootMs">Layers, scratch, overlay, volumes and the container's /etc files mounted and written.</param>
+/// <param name="ProcessMs">The main process forked.</param>
+public sealed record StartTimings(double NetworkMs, double DisksMs, double RootMs, double ProcessMs);
 
 /// <summary>Figures from inside the guest for <c>docker stats</c>.</summary>
 public sealed record StatsReport(long CpuNanoseconds, long MemoryUsedBytes, long MemoryTotalBytes, long NetworkRxBytes, long NetworkTxBytes, long BlockReadBytes, long BlockWriteBytes, int Processes);

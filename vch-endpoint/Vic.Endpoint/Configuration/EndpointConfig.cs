@@ -20,7 +20,7 @@ public enum TlsMode
 public sealed record TlsFiles(string Certificate, string Key, string? CertificateAuthority);
 
 /// <summary>The local QEMU backend's files and mode, when that backend is chosen.</summary>
-public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite);
+public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite, int? TcgCacheMiB = null);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
 public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
@@ -107,6 +107,9 @@ public sealed record EndpointOptions
     /// <summary>"copy-on-write" or "full-copy": how an instant clone gets the template's RAM.</summary>
     public string CloneMemory { get; init; } = "copy-on-write";
 
+    /// <summary>Under TCG, each ContainerVM's translation cache in MiB; null keeps the backend's default.</summary>
+    public int? TcgCacheMiB { get; init; }
+
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
@@ -173,7 +176,12 @@ public sealed record EndpointOptions
                 "full-copy" => Vic.Backends.Qemu.CloneMemory.FullCopy,
                 _ => throw new ArgumentException($"--containervm-clone-memory: {CloneMemory} is neither copy-on-write nor full-copy"),
             };
-            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone, cloneMemory);
+            if (TcgCacheMiB is < 1 or > 2048)
+            {
+                throw new ArgumentException($"--containervm-tcg-cache: {TcgCacheMiB} MiB is not between 1 and 2048");
+            }
+
+            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone, cloneMemory, TcgCacheMiB);
         }
         VsphereSettings? vsphere = null;
         if (Backend == "vsphere")

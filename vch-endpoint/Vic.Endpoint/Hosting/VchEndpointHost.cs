@@ -84,7 +84,10 @@ public static partial class VchEndpointHost
     private static IComputeBackend? CreateBackend(EndpointConfig config, IServiceProvider services) => config switch
     {
         { Qemu: { } qemu } => new Vic.Backends.Qemu.QemuBackend(
-            new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone, CloneMemory: qemu.CloneMemory),
+            new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone, CloneMemory: qemu.CloneMemory)
+            {
+                TcgTranslationCacheMiB = qemu.TcgCacheMiB ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultTcgTranslationCacheMiB,
+            },
             services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>()),
         { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
             new Vic.Backends.Vsphere.VsphereBackendOptions(vsphere.Session, vsphere.Datacenter, vsphere.ComputeResource, config.Vch.Name, vsphere.Datastore, vsphere.ChannelAddress, config.Vch.PoolLimit)

@@ -170,7 +170,9 @@ public sealed partial class ContainerService : IDisposable
         record = _containers.Change(record.Id, r => r with { Ports = ports }, null);
         var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, VmExtraConfigOf(record), VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
         _publicNics[record.Id] = vm.Public;
+        var answering = System.Diagnostics.Stopwatch.StartNew();
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
+        Log.TetherAnswered(_logger, record.Id, answering.Elapsed.TotalMilliseconds);
         if (answer != TetherAnswer.Hello || running is null)
         {
             if (running is not null)
@@ -577,7 +579,13 @@ public sealed partial class ContainerService : IDisposable
                         log.Append(OutputStream.Stderr, Payloads.Text($"vic: {Payloads.Text(frame.Payload)}\n"), _time.GetUtcNow());
                         break;
                     case FrameType.Started when frame.Session == 0:
-                        running.MainStarted.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage).Pid);
+                        var main = Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage);
+                        if (main.Timings is { } t)
+                        {
+                            Log.GuestStart(_logger, running.ContainerId, t.NetworkMs, t.DisksMs, t.RootMs, t.ProcessMs);
+                        }
+
+                        running.MainStarted.TrySetResult(main.Pid);
                         break;
                     case FrameType.Exit when frame.Session == 0:
                         exitCode = Payloads.Int32(frame.Payload);
@@ -751,6 +759,12 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "container {Id} ({Name}) rebuilt from its ContainerVM's record")]
         public static partial void Adopted(ILogger logger, string id, string name);
+
+        [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "container {Id}: its tether answered {Ms:0} ms after the ContainerVM was up")]
+        public static partial void TetherAnswered(ILogger logger, string id, double ms);
+
+        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, process forked {ProcessMs:0} ms")]
+        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
