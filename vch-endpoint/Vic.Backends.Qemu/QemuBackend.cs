@@ -277,6 +277,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         await PowerOffAsync(vmId, force: true, cancellationToken).ConfigureAwait(false);
         SharedFolders.Stop(folder);
         Directory.Delete(folder.Path, recursive: true);
+        folder.Forget();
         _running.TryRemove(vmId, out _);
         await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: true), cancellationToken).ConfigureAwait(false);
     }

@@ -16,6 +16,10 @@ internal static class QemuProcess
             start.ArgumentList.Add(arg);
         }
 
+        // One malloc arena: QEMU's threads each got one of their own, megabytes of every
+        // ContainerVM's private memory for the little they allocate.
+        start.Environment["MALLOC_ARENA_MAX"] = "1";
+
         using var process = Process.Start(start) ?? throw new QemuException($"could not start {binary}");
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         _ = process.StandardOutput.ReadToEndAsync(cancellationToken);

@@ -44,6 +44,10 @@ internal sealed record VmFolder(string Path)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // The monitor reads every VM's record ten times a second; a record is parsed again only when its
+    // file changed (each write replaces the file, so its change time and size say so).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (DateTime Changed, long Length, VmRecord Record)> Parsed = new();
+
     public string RecordFile => System.IO.Path.Combine(Path, "vm.json");
 
     public string Qmp => System.IO.Path.Combine(Path, "qmp.sock");
@@ -57,7 +61,21 @@ internal sealed record VmFolder(string Path)
 
     public string Console => System.IO.Path.Combine(Path, "console.log");
 
-    public VmRecord Read() => JsonSerializer.Deserialize<VmRecord>(File.ReadAllText(RecordFile), Json)!;
+    public VmRecord Read()
+    {
+        var file = new FileInfo(RecordFile);
+        if (file.Exists && Parsed.TryGetValue(RecordFile, out var cached) && cached.Changed == file.LastWriteTimeUtc && cached.Length == file.Length)
+        {
+            return cached.Record;
+        }
+
+        var record = JsonSerializer.Deserialize<VmRecord>(File.ReadAllText(RecordFile), Json)!;
+        Parsed[RecordFile] = (file.LastWriteTimeUtc, file.Length, record);
+        return record;
+    }
+
+    /// <summary>Drops what was parsed of the record: the folder is going.</summary>
+    public void Forget() => Parsed.TryRemove(RecordFile, out _);
 
     public void Write(VmRecord record)
     {
