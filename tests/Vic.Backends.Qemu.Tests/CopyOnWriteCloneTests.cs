@@ -86,6 +86,33 @@ public sealed class CopyOnWriteCloneTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ATemplateThatLostItsRamFileIsBuiltAgain()
+    {
+        using var home = new TempDirectory("lost-ram");
+        var (kernel, initramfs) = await BootImages.EnsureBuiltAsync();
+        using var backend = new QemuBackend(
+            new QemuBackendOptions(home.Combine("state"), kernel, initramfs, new VmResources(2, 1L << 30), InstantClone: true, Accelerator: Accelerator.Tcg) { TemplateDirectory = home.Combine("templates") },
+            NullLogger<QemuBackend>.Instance);
+        await backend.DestroyAsync((await backend.CloneAsync(Spec("first", home), CancellationToken.None)).VmId, CancellationToken.None);
+        var ram = Assert.Single(Directory.GetFiles(home.Combine("templates"), "ram", SearchOption.AllDirectories));
+        File.Delete(ram);
+
+        var vm = await backend.CloneAsync(Spec("second", home), CancellationToken.None);
+        try
+        {
+            await using var tether = new TetherClient(await backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
+            await tether.SendSpecAsync(Container("second", "echo woke"));
+
+            Assert.Equal(new SessionResult("woke\n", "", 0), await tether.WaitAsync(0, RunTimeout));
+            Assert.True(File.Exists(ram));
+        }
+        finally
+        {
+            await backend.DestroyAsync(vm.VmId, CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task AFullCopyCloneHasRamOfItsOwn()
     {
         using var home = new TempDirectory("full-copy");

@@ -26,7 +26,7 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
     {
         var folder = new VmFolder(Path.Combine(Directory, Key(resources, accelerator)));
         var template = new Template(Path.Combine(folder.Path, "state"), Path.Combine(folder.Path, "ram"), Path.Combine(folder.Path, "state-with-ram"));
-        if (File.Exists(template.State))
+        if (template.IsComplete)
         {
             return template;
         }
@@ -34,7 +34,7 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         await _building.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!File.Exists(template.State))
+            if (!template.IsComplete)
             {
                 await BuildAsync(folder, resources, accelerator, template, cancellationToken).ConfigureAwait(false);
             }
@@ -59,6 +59,10 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
     {
         var started = DateTime.UtcNow;
         System.IO.Directory.CreateDirectory(folder.Path);
+
+        // Unlinked, never rewritten in place: clones of an earlier build still map the old file
+        // private, and read from it every page they have not written.
+        File.Delete(template.State);
         File.Delete(template.Ram);
         var pid = await QemuProcess.StartAsync(options.QemuBinary, QemuCommand.Build(options, folder, resources, accelerator, [], GuestRam.SharedFile(template.Ram)), folder, cancellationToken).ConfigureAwait(false);
         try
@@ -124,4 +128,11 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
 }
 
 /// <summary>A saved template: its device state, the RAM file clones map copy-on-write, and device state and RAM in one.</summary>
-internal sealed record Template(string State, string Ram, string StateWithRam);
+internal sealed record Template(string State, string Ram, string StateWithRam)
+{
+    /// <summary>
+    /// The device state is written last, so its presence marks a whole template; the RAM file is
+    /// checked too: a clone restored over a missing one (QEMU would make an empty file) never wakes.
+    /// </summary>
+    public bool IsComplete => File.Exists(State) && File.Exists(Ram) && File.Exists(StateWithRam);
+}
