@@ -172,7 +172,13 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         return false;
     }
 
-    /// <summary>A start without disks, run to its process's exit and tidied away (<see cref="TemplateRehearsal"/>).</summary>
+    /// <summary>
+    /// What a template does before it is saved (<see cref="FrameType.Rehearse"/>): the path every start
+    /// takes, once, without disks (a root of tmpfs under an overlay, and vic-exec run through vic-exec,
+    /// which prints its usage and exits), tidied away. What the template ran (the runtime's first-time
+    /// initialisations, the spec's JSON metadata, the kernel's first overlay and tmpfs mounts and their
+    /// caches) no clone runs again.
+    /// </summary>
     private async Task RehearseAsync(ContainerSpec spec)
     {
         GuestEntropy.Seed(spec.EntropySeed);
@@ -180,15 +186,15 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         try
         {
             var user = UserResolver.Resolve(spec.User, layout.Root);
-            Start(TemplateRehearsal.Session, TemplateRehearsal.Process(options.VicExec), spec.Env, spec.WorkingDir, user, spec.Tty, spec.OpenStdin);
-            for (var i = 0; i < 1000 && !_exits.ContainsKey(TemplateRehearsal.Session); i++)
+            Start(Frame.RehearsalSession, [options.VicExec], spec.Env, spec.WorkingDir, user, spec.Tty, spec.OpenStdin);
+            for (var i = 0; i < 1000 && !_exits.ContainsKey(Frame.RehearsalSession); i++)
             {
                 await Task.Delay(10).ConfigureAwait(false);
             }
         }
         finally
         {
-            _exits.TryRemove(TemplateRehearsal.Session, out _);
+            _exits.TryRemove(Frame.RehearsalSession, out _);
             RootFilesystem.TidyRehearsal();
         }
 

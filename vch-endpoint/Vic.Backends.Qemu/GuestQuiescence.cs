@@ -5,9 +5,10 @@ namespace Vic.Backends.Qemu;
 
 /// <summary>
 /// Waits until a freshly booted guest has gone idle, judged by its QEMU process's CPU time. A guest
-/// that answers its first hello still has work queued (the runtime's tiered JIT, the kernel's
-/// deferred calibrations and entropy), and a template saved then hands that work to every clone:
-/// under emulation, 0.1-0.2 s more before each clone's tether answers.
+/// that answers its first hello, or has just rehearsed a start, still has work queued (the kernel's
+/// deferred calibrations, entropy and clean-ups; the JIT-compiled tether's tiering, when it had
+/// one), and a template saved then hands that work to every clone: under emulation, 0.1-0.2 s more
+/// before each clone's tether answers.
 /// </summary>
 internal static class GuestQuiescence
 {

@@ -60,7 +60,9 @@ public sealed record QemuBackendOptions(
     /// The guest kernel's command line. <c>cryptomgr.notests</c>: the crypto self-tests are 0.25-0.4 s
     /// of a boot under emulation. (ACPI's PCI interrupt routing costs 85 ms per device on the i440FX,
     /// whose routing table is an AML loop, but the BIOS's routing, <c>acpi=noirq</c>, loses a clone's
-    /// third hot-added disk and the second CPU.)
+    /// third hot-added disk and the second CPU.) <c>mitigations=off</c>: retpolines and RSB filling are
+    /// guest code on every indirect call and context switch; they guard the guest's processes from
+    /// each other, and those are one container's (no gain was measurable within the noise of TCG).
     /// </summary>
     public string CommandLine { get; init; } = "console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off vic.channel=/dev/virtio-ports/vic.channel";
 }

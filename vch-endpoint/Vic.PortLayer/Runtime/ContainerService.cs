@@ -172,7 +172,6 @@ public sealed partial class ContainerService : IDisposable
         _publicNics[record.Id] = vm.Public;
         var answering = System.Diagnostics.Stopwatch.StartNew();
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
-        Log.TetherAnswered(_logger, record.Id, answering.Elapsed.TotalMilliseconds);
         if (answer != TetherAnswer.Hello || running is null)
         {
             if (running is not null)
@@ -183,6 +182,8 @@ public sealed partial class ContainerService : IDisposable
             await backend.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
             throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} did not answer its tether's channel ({answer})");
         }
+
+        Log.TetherAnswered(_logger, record.Id, answering.Elapsed.TotalMilliseconds);
 
         var spec = SpecOf(record, disks) with
         {
@@ -205,7 +206,9 @@ public sealed partial class ContainerService : IDisposable
         // dockerd's start returns once the process runs: logs and published ports right after are
         // the process's. (A process that never starts ends the run with its exit code instead.)
         // A root that takes longer (an NFS server that does not answer) is waited for no further.
-        await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, cancellationToken)).ConfigureAwait(false);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, limit.Token)).ConfigureAwait(false);
+        await limit.CancelAsync().ConfigureAwait(false);
     }
 
     /// <summary>
