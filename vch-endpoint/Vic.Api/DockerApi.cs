@@ -22,8 +22,9 @@ public static class DockerApi
         services.AddSingleton(engine);
         services.AddSingleton(identity);
         services.AddSingleton<EventsListenerCount>();
+        services.AddSingleton<ApiRequestMetrics>();
         services.AddSingleton<HttpMetricsMiddleware>();
-        services.AddSingleton(_ => new PrometheusExporter([HttpMetricsMiddleware.MeterName, VchEngine.MeterName]));
+        services.AddSingleton(_ => new PrometheusExporter([ApiRequestMetrics.MeterName, VchEngine.MeterName]));
         return services;
     }
 

@@ -1,204 +1,178 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
-using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
-using Vic.Api.ContainersApi;
-using Vic.PortLayer.Errors;
-using Vic.PortLayer.Runtime;
+using Vic.Api.Metrics;
+using Vic.Api.Versioning;
 using Vic.PortLayer.Vch;
 
 namespace Vic.Api.Hijack;
 
 /// <summary>
-/// Serves the hijacked Docker calls below Kestrel's HTTP layer, on the raw connection. Kestrel
+/// Serves the hijacked Docker calls (attach, exec start) below Kestrel's HTTP layer. Kestrel
 /// ignores an upgrade when a request has a body (exec start has one) and treats the client's
 /// half-close as an abort, while Docker needs both: the CLI sends a body with Upgrade, and a
-/// half-close means "stdin is done" while it keeps reading. Every other connection passes on
-/// untouched: the head is only peeked at.
+/// half-close means "stdin is done" while it keeps reading.
+/// <para>
+/// Every request of a connection passes through here: its head is read, and unless it is a
+/// hijacked call, the head and its body (framed by <see cref="RequestFraming"/>) go on to Kestrel
+/// through a pipe, and Kestrel's answers come back through another. Clients such as docker-py and
+/// compose re-use a kept-alive connection for attach, so any request, not only the first, may be
+/// the one that turns the connection into a stream. When it comes, Kestrel is told the client is
+/// done and, once it has let go, the connection is the call's.
+/// </para>
 /// </summary>
-public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, VchEngine engine, ILogger<HijackConnectionMiddleware> logger)
+public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngine engine, EngineIdentity identity, ApiRequestMetrics metrics, ILogger<HijackConnectionMiddleware> logger)
 {
+    private static readonly PipeOptions Buffered = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false);
+
+    private readonly HijackedCalls _calls = new(engine, identity, logger);
+
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
-        var input = connection.Transport.Input;
-        HijackRequest? request = null;
-        while (true)
+        var client = connection.Transport;
+        var toKestrel = new Pipe(Buffered);
+        var fromKestrel = new Pipe(Buffered);
+        connection.Transport = new DuplexPipe(toKestrel.Reader, fromKestrel.Writer);
+        var hijacking = false;
+        var kestrel = RunKestrelAsync();
+        var answers = Task.Run(async () =>
         {
-            var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
-            request = HijackRequest.TryParse(result.Buffer, out var complete);
-            if (complete || result.IsCompleted)
+            await RequestFraming.PassThroughAsync(fromKestrel.Reader, client.Output, CancellationToken.None).ConfigureAwait(false);
+            await fromKestrel.Reader.CompleteAsync().ConfigureAwait(false);
+            if (!Volatile.Read(ref hijacking))
             {
-                // Peeked, not consumed: Kestrel reads the same bytes if this is not ours.
-                input.AdvanceTo(result.Buffer.Start);
-                break;
+                // Kestrel closed the connection (Connection: close, a bad request, shutdown): stop reading the client.
+                client.Input.CancelPendingRead();
             }
+        });
 
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        RequestHead? hijack = null;
+        try
+        {
+            hijack = await ForwardRequestsAsync(client.Input, toKestrel.Writer).ConfigureAwait(false);
+            Volatile.Write(ref hijacking, hijack is not null);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client went away; Kestrel learns it from the end of its input.
+        }
+        finally
+        {
+            await toKestrel.Writer.CompleteAsync().ConfigureAwait(false);
         }
 
-        if (request?.AttachContainer is { } container)
+        // Between requests, the end of its input makes Kestrel end the connection without a word.
+        await kestrel.ConfigureAwait(false);
+        await answers.ConfigureAwait(false);
+        connection.Transport = client;
+        if (hijack is null)
         {
-            await SkipHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
-            await AttachAsync(connection, request, container).ConfigureAwait(false);
+            await client.Output.CompleteAsync().ConfigureAwait(false);
+            return;
         }
-        else if (request?.ExecStart is { } exec)
+
+        var started = Stopwatch.GetTimestamp();
+        var body = await ReadBodyAsync(client.Input, hijack).ConfigureAwait(false);
+        var status = await _calls.ServeAsync(connection, hijack, body).ConfigureAwait(false);
+        metrics.Record(hijack.Method, hijack.AttachContainer is null ? "/exec/{id}/start" : "/containers/{id}/attach", status, Stopwatch.GetElapsedTime(started));
+
+        async Task RunKestrelAsync()
         {
-            var body = await ReadHeadAndBodyAsync(input, request, connection.ConnectionClosed).ConfigureAwait(false);
-            await ExecStartAsync(connection, request, exec, body).ConfigureAwait(false);
-        }
-        else
-        {
-            await next(connection).ConfigureAwait(false);
+            try
+            {
+                await next(connection).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Kestrel leaves its output for the transport to complete, which here means us.
+                await fromKestrel.Writer.CompleteAsync().ConfigureAwait(false);
+            }
         }
     }
 
     /// <summary>
-    /// <c>POST /exec/{id}/start</c>: starts the session and, unless detached, turns the connection
-    /// into its stdio; the exit code is set before the stream closes.
+    /// Hands Kestrel one request after another; returns the hijacked call whose head is next on the
+    /// connection (not consumed), or null when the connection ended or stopped being framed HTTP.
     /// </summary>
-    private async Task ExecStartAsync(ConnectionContext connection, HijackRequest request, string execId, byte[] body)
+    private static async Task<RequestHead?> ForwardRequestsAsync(PipeReader input, PipeWriter kestrel)
     {
-        var output = connection.Transport.Output;
-        var detach = false;
-        try
-        {
-            if (body.Length > 0)
-            {
-                using var json = JsonDocument.Parse(body);
-                detach = json.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
-            }
-
-            var exec = engine.Runtime.Exec(execId);
-            await engine.Runtime.StartExecAsync(execId, connection.ConnectionClosed).ConfigureAwait(false);
-            if (detach)
-            {
-                await output.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nApi-Version: 1.47\r\n\r\n")).ConfigureAwait(false);
-                await output.CompleteAsync().ConfigureAwait(false);
-                return;
-            }
-
-            var tty = exec.Options.Tty;
-            var contentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
-            var head = request.WantsUpgrade
-                ? $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: 1.47\r\n\r\n"
-                : $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nApi-Version: 1.47\r\n\r\n";
-            await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
-            var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
-            await RelayAsync(connection, streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr).ConfigureAwait(false);
-        }
-        catch (PortLayerException ex)
-        {
-            await WriteErrorAsync(output, ex).ConfigureAwait(false);
-        }
-        catch (JsonException ex)
-        {
-            await WriteErrorAsync(output, PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}")).ConfigureAwait(false);
-        }
-    }
-
-    private async Task AttachAsync(ConnectionContext connection, HijackRequest request, string container)
-    {
-        var output = connection.Transport.Output;
-        AttachedStreams streams;
-        try
-        {
-            streams = engine.Runtime.Attach(container);
-        }
-        catch (PortLayerException ex)
-        {
-            await WriteErrorAsync(output, ex).ConfigureAwait(false);
-            return;
-        }
-
-        var contentType = streams.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
-        var head = request.WantsUpgrade
-            ? $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: 1.47\r\n\r\n"
-            : $"HTTP/1.1 200 OK\r\nContent-Type: {contentType}\r\nApi-Version: 1.47\r\n\r\n";
-        await output.WriteAsync(Encoding.ASCII.GetBytes(head)).ConfigureAwait(false);
-        Log.Attached(logger, container, request.WantsUpgrade);
-
-        var keys = DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null);
-        await RelayAsync(connection, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
-    }
-
-    /// <summary>Copies output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
-    private static async Task RelayAsync(ConnectionContext connection, AttachedStreams streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
-    {
-        var output = connection.Transport.Output;
-        var detached = new CancellationTokenSource();
-        var stdin = wantStdin ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
-        var stream = output.AsStream(leaveOpen: true);
-        try
-        {
-            await foreach (var chunk in streams.Output.ReadAllAsync(detached.Token).ConfigureAwait(false))
-            {
-                if ((chunk.Stream == OutputStream.Stdout && stdout) || (chunk.Stream == OutputStream.Stderr && stderr))
-                {
-                    await StdStreams.WriteAsync(stream, chunk, streams.Tty, CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
-        {
-            // The client went away or detached; the container carries on.
-        }
-
-        // The process ended (or the client detached): closing the stream is how the client learns it.
-        await output.CompleteAsync().ConfigureAwait(false);
-        _ = stdin;
-    }
-
-    private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams, DetachKeys? detachKeys, CancellationTokenSource detached)
-    {
-        try
-        {
-            while (true)
-            {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
-                {
-                    var (forward, detach) = detachKeys is null ? (segment.ToArray(), false) : detachKeys.Scan(segment.Span);
-                    if (forward.Length > 0)
-                    {
-                        await streams.WriteStdin(forward).ConfigureAwait(false);
-                    }
-
-                    if (detach)
-                    {
-                        // The client leaves; the container's stdin stays open for the next one.
-                        input.AdvanceTo(result.Buffer.End);
-                        await detached.CancelAsync().ConfigureAwait(false);
-                        return;
-                    }
-                }
-
-                input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-
-            // The client half-closed: stdin is at its end.
-            await streams.CloseStdin().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
-        {
-        }
-    }
-
-    private static async Task<byte[]> ReadHeadAndBodyAsync(PipeReader input, HijackRequest request, CancellationToken cancellationToken)
-    {
-        var total = request.HeadLength + request.ContentLength;
         while (true)
         {
-            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (result.Buffer.Length >= total || result.IsCompleted)
+            var (head, ended) = await PeekHeadAsync(input).ConfigureAwait(false);
+            if (ended)
+            {
+                return null;
+            }
+
+            if (head is null)
+            {
+                // Not a head we can read: Kestrel will answer it (400, 431) and close.
+                await RequestFraming.PassThroughAsync(input, kestrel, CancellationToken.None).ConfigureAwait(false);
+                return null;
+            }
+
+            if (head.IsHijack)
+            {
+                return head;
+            }
+
+            if (await RequestFraming.ForwardExactlyAsync(input, kestrel, head.HeadLength, CancellationToken.None).ConfigureAwait(false) != RequestFraming.Outcome.Forwarded)
+            {
+                return null;
+            }
+
+            var outcome = await RequestFraming.ForwardBodyAsync(head, input, kestrel, CancellationToken.None).ConfigureAwait(false);
+            if (outcome == RequestFraming.Outcome.Ended)
+            {
+                return null;
+            }
+
+            if (outcome == RequestFraming.Outcome.Unframed || head.HasUpgrade)
+            {
+                // Framing we do not follow, or a protocol switch that is not ours: the rest is Kestrel's.
+                await RequestFraming.PassThroughAsync(input, kestrel, CancellationToken.None).ConfigureAwait(false);
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Waits for the next request's head without consuming it.</summary>
+    private static async Task<(RequestHead? Head, bool Ended)> PeekHeadAsync(PipeReader input)
+    {
+        while (true)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            if (result.IsCanceled || (result.IsCompleted && result.Buffer.IsEmpty))
+            {
+                input.AdvanceTo(result.Buffer.Start);
+                return (null, true);
+            }
+
+            var head = RequestHead.TryParse(result.Buffer, out var complete);
+            if (complete || result.IsCompleted)
+            {
+                input.AdvanceTo(result.Buffer.Start);
+                return (head, false);
+            }
+
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    /// <summary>Consumes the hijacked call's head and returns its body (exec start's JSON; attach has none).</summary>
+    private static async Task<byte[]> ReadBodyAsync(PipeReader input, RequestHead request)
+    {
+        var length = Math.Max(0, request.ContentLength ?? 0);
+        var total = request.HeadLength + length;
+        while (true)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            if (result.Buffer.Length >= total || result.IsCompleted || result.IsCanceled)
             {
                 var available = Math.Min(total, result.Buffer.Length);
-                var body = result.Buffer.Slice(request.HeadLength, available - request.HeadLength).ToArray();
+                var body = available > request.HeadLength ? result.Buffer.Slice(request.HeadLength, available - request.HeadLength).ToArray() : [];
                 input.AdvanceTo(result.Buffer.GetPosition(available));
                 return body;
             }
@@ -207,37 +181,10 @@ public sealed partial class HijackConnectionMiddleware(ConnectionDelegate next, 
         }
     }
 
-    private static async Task SkipHeadAndBodyAsync(PipeReader input, HijackRequest request, CancellationToken cancellationToken)
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {
-        var remaining = request.HeadLength + request.ContentLength;
-        while (remaining > 0)
-        {
-            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var take = Math.Min(remaining, result.Buffer.Length);
-            input.AdvanceTo(result.Buffer.GetPosition(take));
-            remaining -= take;
-            if (result.IsCompleted && remaining > 0)
-            {
-                return;
-            }
-        }
-    }
+        public PipeReader Input { get; } = input;
 
-    private static async Task WriteErrorAsync(PipeWriter output, PortLayerException error)
-    {
-        var status = Errors.DockerError.StatusFor(error.Kind);
-        var body = JsonSerializer.Serialize(new { message = error.Message });
-        var text = $"HTTP/1.1 {status} {(status == 404 ? "Not Found" : "Error")}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n{body}";
-        await output.WriteAsync(Encoding.UTF8.GetBytes(text)).ConfigureAwait(false);
-        await output.CompleteAsync().ConfigureAwait(false);
-    }
-
-    private static bool IsTrue(IReadOnlyDictionary<string, string> query, string key) =>
-        query.TryGetValue(key, out var value) && Models.RequestReading.IsTrue(value);
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "attached to {Container} (upgrade: {Upgrade})")]
-        public static partial void Attached(ILogger logger, string container, bool upgrade);
+        public PipeWriter Output { get; } = output;
     }
 }

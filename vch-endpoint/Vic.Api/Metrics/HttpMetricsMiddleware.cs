@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Vic.Api.Metrics;
 
-/// <summary>Counts and times every API request by method, route and status.</summary>
-public sealed class HttpMetricsMiddleware : IMiddleware, IDisposable
+/// <summary>The API's request counter and timer, shared by Kestrel's routes and the hijacked ones.</summary>
+public sealed class ApiRequestMetrics : IDisposable
 {
     public const string MeterName = "Vic.Api";
 
@@ -14,12 +14,30 @@ public sealed class HttpMetricsMiddleware : IMiddleware, IDisposable
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
 
-    public HttpMetricsMiddleware()
+    public ApiRequestMetrics()
     {
         _requests = _meter.CreateCounter<long>("vch_http_requests", description: "Docker API requests served");
         _duration = _meter.CreateHistogram<double>("vch_http_request_duration_seconds", "s", "Time to the end of each Docker API request");
     }
 
+    public void Record(string method, string route, int status, TimeSpan elapsed)
+    {
+        var tags = new TagList
+        {
+            { "method", method },
+            { "route", route },
+            { "status", status },
+        };
+        _requests.Add(1, tags);
+        _duration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    public void Dispose() => _meter.Dispose();
+}
+
+/// <summary>Counts and times every API request by method, route and status.</summary>
+public sealed class HttpMetricsMiddleware(ApiRequestMetrics metrics) : IMiddleware
+{
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var started = Stopwatch.GetTimestamp();
@@ -30,16 +48,7 @@ public sealed class HttpMetricsMiddleware : IMiddleware, IDisposable
         finally
         {
             var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-            var tags = new TagList
-            {
-                { "method", context.Request.Method },
-                { "route", route },
-                { "status", context.Response.StatusCode },
-            };
-            _requests.Add(1, tags);
-            _duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
+            metrics.Record(context.Request.Method, route, context.Response.StatusCode, Stopwatch.GetElapsedTime(started));
         }
     }
-
-    public void Dispose() => _meter.Dispose();
 }

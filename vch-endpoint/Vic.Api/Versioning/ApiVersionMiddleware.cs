@@ -9,62 +9,68 @@ namespace Vic.Api.Versioning;
 /// [<see cref="ApiVersion.Minimum"/>, <see cref="ApiVersion.Maximum"/>] with dockerd's 400 texts, and
 /// stamps every response with the headers dockerd sends.
 /// </summary>
-public sealed partial class ApiVersionMiddleware
+public sealed class ApiVersionMiddleware(RequestDelegate next, EngineIdentity identity)
 {
-    private readonly RequestDelegate _next;
-    private readonly string _serverHeader;
-
-    public ApiVersionMiddleware(RequestDelegate next, EngineIdentity identity)
-    {
-        _next = next;
-        _serverHeader = $"Docker/{identity.Version} (linux)";
-    }
-
     public Task InvokeAsync(HttpContext context)
     {
-        var headers = context.Response.Headers;
-        headers["Api-Version"] = ApiVersion.Maximum.ToString();
-        headers["Docker-Experimental"] = "false";
-        headers["Ostype"] = "linux";
-        headers.Server = _serverHeader;
-
-        var version = ApiVersion.Maximum;
-        var match = VersionPrefix().Match(context.Request.Path.Value ?? "");
-        if (match.Success)
+        foreach (var (name, value) in DockerResponseHeaders.For(identity))
         {
-            var text = match.Groups["version"].Value;
-            if (!ApiVersion.TryParse(text, out var parsed))
-            {
-                return DockerError.WriteAsync(context, StatusCodes.Status400BadRequest, $"invalid API version: {text}");
-            }
-
-            if (parsed < ApiVersion.Minimum)
-            {
-                return DockerError.WriteAsync(
-                    context,
-                    StatusCodes.Status400BadRequest,
-                    $"client version {text} is too old. Minimum supported API version is {ApiVersion.Minimum}, please upgrade your client to a newer version");
-            }
-
-            if (parsed > ApiVersion.Maximum)
-            {
-                return DockerError.WriteAsync(
-                    context,
-                    StatusCodes.Status400BadRequest,
-                    $"client version {text} is too new. Maximum supported API version is {ApiVersion.Maximum}");
-            }
-
-            version = parsed.Value;
-            context.Request.Path = match.Groups["rest"].Value.Length == 0 ? "/" : match.Groups["rest"].Value;
+            context.Response.Headers[name] = value;
         }
 
-        context.Features.Set(new RequestedApiVersion(version));
-        return _next(context);
+        var requested = RequestedApiVersion.FromPath(context.Request.Path.Value ?? "");
+        if (requested.Error is { } error)
+        {
+            return DockerError.WriteAsync(context, StatusCodes.Status400BadRequest, error);
+        }
+
+        context.Request.Path = requested.Path;
+        context.Features.Set(requested);
+        return next(context);
+    }
+}
+
+/// <summary>The API version a request speaks (from its path's <c>/vX.Y</c> prefix) and its path without the prefix.</summary>
+public sealed partial record RequestedApiVersion(ApiVersion Version, string Path, string? Error = null)
+{
+    /// <summary>Splits the version prefix off; <see cref="Error"/> holds dockerd's 400 text for a version it refuses.</summary>
+    public static RequestedApiVersion FromPath(string path)
+    {
+        var match = VersionPrefix().Match(path);
+        if (!match.Success)
+        {
+            return new RequestedApiVersion(ApiVersion.Maximum, path);
+        }
+
+        var text = match.Groups["version"].Value;
+        var rest = match.Groups["rest"].Value.Length == 0 ? "/" : match.Groups["rest"].Value;
+        if (!ApiVersion.TryParse(text, out var parsed))
+        {
+            return new RequestedApiVersion(ApiVersion.Maximum, rest, $"invalid API version: {text}");
+        }
+
+        if (parsed < ApiVersion.Minimum)
+        {
+            return new RequestedApiVersion(ApiVersion.Maximum, rest, $"client version {text} is too old. Minimum supported API version is {ApiVersion.Minimum}, please upgrade your client to a newer version");
+        }
+
+        return parsed > ApiVersion.Maximum
+            ? new RequestedApiVersion(ApiVersion.Maximum, rest, $"client version {text} is too new. Maximum supported API version is {ApiVersion.Maximum}")
+            : new RequestedApiVersion(parsed.Value, rest);
     }
 
     [GeneratedRegex(@"^/v(?<version>[0-9.]+)(?<rest>/.*)?$")]
     private static partial Regex VersionPrefix();
 }
 
-/// <summary>The API version this request speaks, for handlers whose answer depends on it.</summary>
-public sealed record RequestedApiVersion(ApiVersion Version);
+/// <summary>The headers dockerd puts on every response, hijacked ones included.</summary>
+public static class DockerResponseHeaders
+{
+    public static IEnumerable<(string Name, string Value)> For(EngineIdentity identity) =>
+    [
+        ("Api-Version", ApiVersion.Maximum.ToString()),
+        ("Docker-Experimental", "false"),
+        ("Ostype", "linux"),
+        ("Server", $"Docker/{identity.Version} (linux)"),
+    ];
+}

@@ -31,6 +31,9 @@ public static partial class VchEndpointHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // dockerd takes bodies of any size (docker load, import, cp, build contexts); every
+            // route that takes a large one streams it, so Kestrel's 30 MB cap only refused users.
+            kestrel.Limits.MaxRequestBodySize = null;
             foreach (var address in config.Listen)
             {
                 switch (address)
@@ -122,11 +125,13 @@ public static partial class VchEndpointHost
         UseHijack(listen);
     }
 
-    /// <summary>Attach and exec start are served on the raw connection (after TLS), below Kestrel's HTTP layer.</summary>
+    /// <summary>Every request passes the hijack middleware (after TLS): attach and exec start are served on the raw connection, below Kestrel's HTTP layer.</summary>
     private static void UseHijack(ListenOptions listen) =>
         listen.Use(next => new Vic.Api.Hijack.HijackConnectionMiddleware(
             next,
             listen.ApplicationServices.GetRequiredService<VchEngine>(),
+            listen.ApplicationServices.GetRequiredService<EngineIdentity>(),
+            listen.ApplicationServices.GetRequiredService<Vic.Api.Metrics.ApiRequestMetrics>(),
             listen.ApplicationServices.GetRequiredService<ILogger<Vic.Api.Hijack.HijackConnectionMiddleware>>()).OnConnectionAsync);
 
     /// <summary>True when the client's certificate chains to our CA (and only to it) and may be used for client auth.</summary>

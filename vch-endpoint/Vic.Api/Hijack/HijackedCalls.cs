@@ -1,0 +1,218 @@
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Vic.Api.ContainersApi;
+using Vic.Api.Versioning;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Runtime;
+using Vic.PortLayer.Vch;
+
+namespace Vic.Api.Hijack;
+
+/// <summary>
+/// Attach and exec start on a raw connection: the response head is written by hand (with the
+/// headers every other route sends), then the connection carries the process's stdio until it ends.
+/// </summary>
+public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity identity, ILogger logger)
+{
+    /// <summary>Serves the call; returns the status it answered with, for the request metrics.</summary>
+    public async Task<int> ServeAsync(ConnectionContext connection, RequestHead request, byte[] body)
+    {
+        var output = connection.Transport.Output;
+        try
+        {
+            if (request.Version.Error is { } versionError)
+            {
+                throw PortLayerException.InvalidParameter(versionError);
+            }
+
+            return request.AttachContainer is { } container
+                ? await AttachAsync(connection, request, container).ConfigureAwait(false)
+                : await ExecStartAsync(connection, request, request.ExecStart!, body).ConfigureAwait(false);
+        }
+        catch (PortLayerException ex)
+        {
+            return await WriteErrorAsync(output, ex).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            return await WriteErrorAsync(output, PortLayerException.InvalidParameter($"invalid JSON: {ex.Message}")).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// <c>POST /exec/{id}/start</c>: starts the session and, unless detached, turns the connection
+    /// into its stdio; the exit code is set before the stream closes.
+    /// </summary>
+    private async Task<int> ExecStartAsync(ConnectionContext connection, RequestHead request, string execId, byte[] body)
+    {
+        var output = connection.Transport.Output;
+        var detach = false;
+        if (body.Length > 0)
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw PortLayerException.InvalidParameter("invalid JSON: the exec start body must be an object");
+            }
+
+            detach = json.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
+        }
+
+        var exec = engine.Runtime.Exec(execId);
+        await engine.Runtime.StartExecAsync(execId, connection.ConnectionClosed).ConfigureAwait(false);
+        if (detach)
+        {
+            await WriteHeadAsync(output, 200, "OK", ["Content-Length: 0"]).ConfigureAwait(false);
+            await output.CompleteAsync().ConfigureAwait(false);
+            return 200;
+        }
+
+        var status = await WriteStreamHeadAsync(output, request, exec.Options.Tty).ConfigureAwait(false);
+        var streams = new AttachedStreams(exec.Output, exec.Options.Tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
+        await RelayAsync(connection, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr).ConfigureAwait(false);
+        return status;
+    }
+
+    /// <summary>
+    /// <c>POST /containers/{id}/attach</c>: the log so far if <c>logs</c> is set, then (if
+    /// <c>stream</c> is set) the live output and stdin until the container ends or the client detaches.
+    /// </summary>
+    private async Task<int> AttachAsync(ConnectionContext connection, RequestHead request, string container)
+    {
+        var stream = IsTrue(request.Query, "stream");
+        var logs = IsTrue(request.Query, "logs");
+        var streams = stream ? engine.Runtime.Attach(container) : null;
+        var history = logs ? engine.Runtime.Logs(container, follow: false).History : [];
+        var tty = streams?.Tty ?? engine.Containers.Resolve(container).Config.Tty;
+
+        var status = await WriteStreamHeadAsync(connection.Transport.Output, request, tty).ConfigureAwait(false);
+        Log.Attached(logger, container, request.WantsUpgrade);
+        var keys = DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null);
+        await RelayAsync(connection, history, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
+        return status;
+    }
+
+    private async Task<int> WriteStreamHeadAsync(PipeWriter output, RequestHead request, bool tty)
+    {
+        var contentType = $"Content-Type: {(tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType)}";
+        if (request.WantsUpgrade)
+        {
+            await WriteHeadAsync(output, 101, "UPGRADED", [contentType, "Connection: Upgrade", "Upgrade: tcp"]).ConfigureAwait(false);
+            return 101;
+        }
+
+        await WriteHeadAsync(output, 200, "OK", [contentType]).ConfigureAwait(false);
+        return 200;
+    }
+
+    private async Task WriteHeadAsync(PipeWriter output, int status, string reason, IEnumerable<string> headers)
+    {
+        var head = new StringBuilder($"HTTP/1.1 {status} {reason}\r\n");
+        foreach (var header in headers.Concat(DockerResponseHeaders.For(identity).Select(h => $"{h.Name}: {h.Value}")))
+        {
+            head.Append(header).Append("\r\n");
+        }
+
+        await output.WriteAsync(Encoding.ASCII.GetBytes(head.Append("\r\n").ToString())).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the history, then copies live output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
+    private static async Task RelayAsync(ConnectionContext connection, IReadOnlyList<OutputChunk> history, AttachedStreams? streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
+    {
+        var output = connection.Transport.Output;
+        var detached = new CancellationTokenSource();
+        var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
+        var stream = output.AsStream(leaveOpen: true);
+        var tty = streams?.Tty ?? false;
+        try
+        {
+            foreach (var chunk in history.Where(Wanted))
+            {
+                await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (streams is not null)
+            {
+                await foreach (var chunk in streams.Output.ReadAllAsync(detached.Token).ConfigureAwait(false))
+                {
+                    if (Wanted(chunk))
+                    {
+                        await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
+        {
+            // The client went away or detached; the container carries on.
+        }
+
+        // The process ended (or the client detached): closing the stream is how the client learns it.
+        await output.CompleteAsync().ConfigureAwait(false);
+        _ = stdin;
+
+        bool Wanted(OutputChunk chunk) => (chunk.Stream == OutputStream.Stdout && stdout) || (chunk.Stream == OutputStream.Stderr && stderr);
+    }
+
+    private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams, DetachKeys? detachKeys, CancellationTokenSource detached)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                foreach (var segment in result.Buffer)
+                {
+                    var (forward, detach) = detachKeys is null ? (segment.ToArray(), false) : detachKeys.Scan(segment.Span);
+                    if (forward.Length > 0)
+                    {
+                        await streams.WriteStdin(forward).ConfigureAwait(false);
+                    }
+
+                    if (detach)
+                    {
+                        // The client leaves; the container's stdin stays open for the next one.
+                        input.AdvanceTo(result.Buffer.End);
+                        await detached.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            // The client half-closed: stdin is at its end.
+            await streams.CloseStdin().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ConnectionResetException or OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<int> WriteErrorAsync(PipeWriter output, PortLayerException error)
+    {
+        var status = Errors.DockerError.StatusFor(error.Kind);
+        var body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { message = error.Message }));
+        var reason = status switch { 400 => "Bad Request", 404 => "Not Found", 409 => "Conflict", _ => "Error" };
+        await WriteHeadAsync(output, status, reason, ["Content-Type: application/json", $"Content-Length: {body.Length}", "Connection: close"]).ConfigureAwait(false);
+        await output.WriteAsync(body).ConfigureAwait(false);
+        await output.CompleteAsync().ConfigureAwait(false);
+        return status;
+    }
+
+    private static bool IsTrue(IReadOnlyDictionary<string, string> query, string key) =>
+        query.TryGetValue(key, out var value) && Models.RequestReading.IsTrue(value);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "attached to {Container} (upgrade: {Upgrade})")]
+        public static partial void Attached(ILogger logger, string container, bool upgrade);
+    }
+}
