@@ -100,6 +100,20 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
     }
 
     [Fact]
+    public async Task AnAttachStreamOutlivesTheTimersKestrelStartedForTheRequestsBeforeIt()
+    {
+        var id = await CreateContainerAsync();
+        using var connection = await ConnectAsync();
+        await connection.ExchangeAsync("GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n");
+
+        var head = await connection.ExchangeHeadAsync($"POST /containers/{id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 101 UPGRADED", head, StringComparison.Ordinal);
+        // Kestrel gives a connection 5 s to drain after its last response, then resets it.
+        Assert.False(await connection.ClosedByServerAsync(TimeSpan.FromSeconds(8)), "the attach stream is still open");
+    }
+
+    [Fact]
     public async Task GarbageOnAKeptAliveConnectionIsKestrelsToRefuse()
     {
         using var connection = await ConnectAsync();
@@ -109,6 +123,24 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
 
         Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
         Assert.True(await connection.ClosedByServerAsync(TimeSpan.FromSeconds(20)), "the server closes the connection after refusing garbage");
+    }
+
+    /// <summary>A created (never started) container: attach to it streams nothing and stays open.</summary>
+    private async Task<string> CreateContainerAsync()
+    {
+        using var rootfs = new MemoryStream();
+        await using (var tar = new System.Formats.Tar.TarWriter(rootfs, leaveOpen: true))
+        {
+            await tar.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "hello") { DataStream = new MemoryStream("hi"u8.ToArray()) });
+        }
+
+        rootfs.Position = 0;
+        using var imported = await Client.PostAsync(new Uri("/images/create?fromSrc=-&repo=tiny&tag=1", UriKind.Relative), new StreamContent(rootfs));
+        imported.EnsureSuccessStatusCode();
+        using var created = await Client.PostAsync(new Uri("/containers/create", UriKind.Relative), new StringContent("{\"Image\":\"tiny:1\",\"Cmd\":[\"/hello\"]}", Encoding.UTF8, "application/json"));
+        var body = await created.Content.ReadAsStringAsync();
+        Assert.True(created.IsSuccessStatusCode, body);
+        return System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;
     }
 
     private async Task<RawConnection> ConnectAsync()
@@ -127,6 +159,14 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
         public Task WriteAsync(string text) => WriteAsync(Encoding.ASCII.GetBytes(text));
 
         public async Task WriteAsync(byte[] bytes) => await _stream.WriteAsync(bytes);
+
+        /// <summary>Sends a request and reads only the head of its response (a hijacked stream has no framed body).</summary>
+        public async Task<string> ExchangeHeadAsync(string request)
+        {
+            await WriteAsync(request);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            return Encoding.ASCII.GetString(await ReadUntilAsync(() => IndexOf("\r\n\r\n") is var end and >= 0 ? end + 4 : -1, timeout.Token));
+        }
 
         public async Task<string> ExchangeAsync(string request)
         {

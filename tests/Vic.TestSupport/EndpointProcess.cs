@@ -39,6 +39,16 @@ public sealed class EndpointProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The endpoint's resident memory now, from /proc (bytes).</summary>
+    public long ResidentBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
     public int ExitCode => _process.ExitCode;
 
     public static string EndpointDll => typeof(VchEndpointHost).Assembly.Location;

@@ -34,7 +34,7 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
         var client = connection.Transport;
         var toKestrel = new Pipe(Buffered);
         var fromKestrel = new Pipe(Buffered);
-        connection.Transport = new DuplexPipe(toKestrel.Reader, fromKestrel.Writer);
+        var kestrelSide = new KestrelSide(connection, new DuplexPipe(toKestrel.Reader, fromKestrel.Writer));
         var hijacking = false;
         var kestrel = RunKestrelAsync();
         var answers = Task.Run(async () =>
@@ -53,6 +53,10 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
         {
             hijack = await ForwardRequestsAsync(client.Input, toKestrel.Writer).ConfigureAwait(false);
             Volatile.Write(ref hijacking, hijack is not null);
+            if (hijack is not null)
+            {
+                kestrelSide.HandOver();
+            }
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or OperationCanceledException or InvalidOperationException)
         {
@@ -66,7 +70,6 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
         // Between requests, the end of its input makes Kestrel end the connection without a word.
         await kestrel.ConfigureAwait(false);
         await answers.ConfigureAwait(false);
-        connection.Transport = client;
         if (hijack is null)
         {
             await client.Output.CompleteAsync().ConfigureAwait(false);
@@ -82,7 +85,7 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
         {
             try
             {
-                await next(connection).ConfigureAwait(false);
+                await next(kestrelSide).ConfigureAwait(false);
             }
             finally
             {
@@ -178,6 +181,61 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
             }
 
             input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// The connection as Kestrel sees it: our pipes for transport, the real connection for the rest.
+    /// Once the connection is handed to a hijacked call, Kestrel's own aborts stop reaching the
+    /// socket: its timers (the drain after its last response, keep-alive) outlive its use of the
+    /// connection and would otherwise reset a stream that is no longer its.
+    /// </summary>
+    private sealed class KestrelSide(ConnectionContext real, IDuplexPipe transport) : ConnectionContext
+    {
+        private volatile bool _handedOver;
+
+        public override IDuplexPipe Transport { get; set; } = transport;
+
+        public override string ConnectionId
+        {
+            get => real.ConnectionId;
+            set => real.ConnectionId = value;
+        }
+
+        public override Microsoft.AspNetCore.Http.Features.IFeatureCollection Features => real.Features;
+
+        public override IDictionary<object, object?> Items
+        {
+            get => real.Items;
+            set => real.Items = value;
+        }
+
+        public override CancellationToken ConnectionClosed
+        {
+            get => real.ConnectionClosed;
+            set => real.ConnectionClosed = value;
+        }
+
+        public override System.Net.EndPoint? LocalEndPoint
+        {
+            get => real.LocalEndPoint;
+            set => real.LocalEndPoint = value;
+        }
+
+        public override System.Net.EndPoint? RemoteEndPoint
+        {
+            get => real.RemoteEndPoint;
+            set => real.RemoteEndPoint = value;
+        }
+
+        public void HandOver() => _handedOver = true;
+
+        public override void Abort(ConnectionAbortedException abortReason)
+        {
+            if (!_handedOver)
+            {
+                real.Abort(abortReason);
+            }
         }
     }
 

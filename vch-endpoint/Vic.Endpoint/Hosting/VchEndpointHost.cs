@@ -34,6 +34,10 @@ public static partial class VchEndpointHost
             // dockerd takes bodies of any size (docker load, import, cp, build contexts); every
             // route that takes a large one streams it, so Kestrel's 30 MB cap only refused users.
             kestrel.Limits.MaxRequestBodySize = null;
+            // Nor does dockerd drop a client that reads or sends slowly: `docker logs -f | less`
+            // paused, or `docker cp` fed by a slow pipe, must not be cut off after 5 s.
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
             foreach (var address in config.Listen)
             {
                 switch (address)
