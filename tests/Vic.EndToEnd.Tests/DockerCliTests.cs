@@ -88,10 +88,34 @@ public sealed class DockerCliTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task UnbuiltCommandsFailWithAPlainMessageNotRawJson()
     {
-        var result = await Command.DockerAsync(Host, "plugin", "ls");
+        var result = await Command.DockerAsync(Host, "search", "busybox");
 
         Assert.NotEqual(0, result.ExitCode);
-        Assert.Equal("Error response from daemon: GET /plugins is not implemented by this VCH yet\n", result.StandardError);
+        Assert.Equal("Error response from daemon: GET /images/search is not implemented by this VCH yet\n", result.StandardError);
+    }
+
+    [Fact]
+    public async Task SwarmCommandsAnswerAsADockerdWithoutASwarmAndPluginsListNone()
+    {
+        var leave = await Command.DockerAsync(Host, "swarm", "leave", "--force");
+        var nodes = await Command.DockerAsync(Host, "node", "ls");
+        var services = await Command.DockerAsync(Host, "service", "ls");
+        var secrets = await Command.DockerAsync(Host, "secret", "ls");
+        var init = await Command.DockerAsync(Host, "swarm", "init");
+        var plugins = await Command.DockerAsync(Host, "plugin", "ls", "--format", "{{.Name}}");
+        var plugin = await Command.DockerAsync(Host, "plugin", "inspect", "vieux/sshfs");
+        var swarm = (await Command.DockerAsync(Host, "info", "--format", "{{.Swarm.LocalNodeState}}")).StandardOutput;
+
+        Assert.Equal("Error response from daemon: This node is not part of a swarm\n", leave.StandardError);
+        Assert.Contains("This node is not a swarm manager.", nodes.StandardError, StringComparison.Ordinal);
+        Assert.Contains("This node is not a swarm manager.", services.StandardError, StringComparison.Ordinal);
+        Assert.Contains("This node is not a swarm manager.", secrets.StandardError, StringComparison.Ordinal);
+        Assert.NotEqual(0, init.ExitCode);
+        Assert.Contains("swarm mode is not available on a VCH", init.StandardError, StringComparison.Ordinal);
+        Assert.True(plugins.ExitCode == 0, plugins.ToString());
+        Assert.Equal("", plugins.StandardOutput);
+        Assert.Contains("vieux/sshfs", plugin.StandardError, StringComparison.Ordinal);
+        Assert.Equal("inactive\n", swarm);
     }
 
     [Fact]

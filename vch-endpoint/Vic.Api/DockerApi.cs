@@ -8,6 +8,7 @@ using Vic.Api.Errors;
 using Vic.Api.ImagesApi;
 using Vic.Api.Metrics;
 using Vic.Api.Routing;
+using Vic.Api.SwarmApi;
 using Vic.Api.SystemApi;
 using Vic.Api.Versioning;
 using Vic.PortLayer.Vch;
@@ -47,6 +48,7 @@ public static class DockerApi
         app.MapVolumesEndpoints();
         app.MapNetworksEndpoints();
         app.MapExecEndpoints();
+        app.MapInactiveSwarmEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
