@@ -128,3 +128,89 @@ public sealed class CreateRequestTests
         Assert.Equal(message, Assert.Throws<PortLayerException>(() => CreateRequest.BindsOf(json.RootElement)).Message);
     }
 }
+
+/// <summary>No field of the create body is dropped without a word: wrong JSON types and options the VCH cannot honour are 400s naming them.</summary>
+public sealed class CreateFieldAuditTests
+{
+    /// <summary>What docker CLI 28 sends for a plain <c>docker run busybox</c>: every option at its unset value.</summary>
+    private const string PlainRun = """
+        {"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,
+         "Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},
+         "HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"bridge","PortBindings":{},
+           "RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],
+           "CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"",
+           "Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,
+           "UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,
+           "BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,
+           "CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,
+           "DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":null,"PidsLimit":null,"Ulimits":[],
+           "CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},
+         "NetworkingConfig":{"EndpointsConfig":{}}}
+        """;
+
+    [Fact]
+    public void APlainRunWithEveryOptionUnsetPasses()
+    {
+        using var json = JsonDocument.Parse(PlainRun);
+
+        var (image, _, config) = CreateRequest.Parse(json.RootElement);
+
+        Assert.Equal("busybox", image);
+        Assert.Equal(["true"], config.Cmd);
+    }
+
+    [Theory]
+    [InlineData("ReadonlyRootfs", "true", "HostConfig.ReadonlyRootfs (--read-only) is not supported by this VCH")]
+    [InlineData("Tmpfs", """{"/run":"rw"}""", "HostConfig.Tmpfs (--tmpfs) is not supported by this VCH")]
+    [InlineData("Tmpfs", """{"/run":""}""", "HostConfig.Tmpfs (--tmpfs) is not supported by this VCH")]
+    [InlineData("CapDrop", """["ALL"]""", "HostConfig.CapDrop (--cap-drop) is not supported by this VCH")]
+    [InlineData("Ulimits", """[{"Name":"nofile","Soft":10,"Hard":10}]""", "HostConfig.Ulimits (--ulimit) is not supported by this VCH")]
+    [InlineData("ShmSize", "1048576", "HostConfig.ShmSize (--shm-size) is not supported by this VCH")]
+    [InlineData("Sysctls", """{"net.ipv4.ip_forward":"1"}""", "HostConfig.Sysctls (--sysctl) is not supported by this VCH")]
+    [InlineData("PidsLimit", "10", "HostConfig.PidsLimit (--pids-limit) is not supported by this VCH")]
+    [InlineData("Devices", """[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"rwm"}]""", "HostConfig.Devices (--device) is not supported by this VCH")]
+    [InlineData("DnsOptions", """["ndots:2"]""", "HostConfig.DnsOptions (--dns-option) is not supported by this VCH")]
+    [InlineData("SecurityOpt", """["no-new-privileges"]""", "HostConfig.SecurityOpt (--security-opt) is not supported by this VCH")]
+    [InlineData("VolumesFrom", """["nosuch"]""", "HostConfig.VolumesFrom (--volumes-from) is not supported by this VCH")]
+    [InlineData("PidMode", "\"host\"", "HostConfig.PidMode (--pid) is not supported by this VCH")]
+    [InlineData("MemorySwappiness", "10", "HostConfig.MemorySwappiness (--memory-swappiness) is not supported by this VCH")]
+    [InlineData("LogConfig", """{"Type":"none","Config":{}}""", "the log driver \"none\" (--log-driver) is not supported by this VCH")]
+    [InlineData("LogConfig", """{"Type":"json-file","Config":{"max-size":"1m"}}""", "HostConfig.LogConfig.Config (--log-opt max-size) is not supported by this VCH")]
+    [InlineData("Mounts", """[{"Type":"tmpfs","Target":"/run"}]""", "mount type \"tmpfs\" (--mount type=tmpfs) is not supported by this VCH")]
+    [InlineData("Memory", "\"lots\"", "json: cannot unmarshal string into Go struct field HostConfig.Memory of type int64")]
+    [InlineData("Dns", "\"8.8.8.8\"", "json: cannot unmarshal string into Go struct field HostConfig.Dns of type []string")]
+    public void AnOptionTheVchCannotHonourOrOfTheWrongTypeIsRefusedByName(string field, string value, string message)
+    {
+        using var json = JsonDocument.Parse("{\"Image\":\"busybox\",\"HostConfig\":{\"" + field + "\":" + value + "}}");
+
+        var error = Assert.Throws<PortLayerException>(() => CreateRequest.Parse(json.RootElement));
+
+        Assert.Equal(ErrorKind.InvalidParameter, error.Kind);
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"Image":"busybox","Labels":{"a":1}}""", "json: cannot unmarshal number into Go struct field Config.Labels of type map[string]string")]
+    [InlineData("""{"Image":"busybox","Env":{"a":"b"}}""", "json: cannot unmarshal object into Go struct field Config.Env of type []string")]
+    [InlineData("""{"Image":"busybox","Tty":"yes"}""", "json: cannot unmarshal string into Go struct field Config.Tty of type bool")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"ExtraHosts":["a:1.2.3"]}}""", "invalid IP address in add-host: \"1.2.3\"")]
+    public void AConfigFieldOfTheWrongTypeIsA400(string body, string message)
+    {
+        using var json = JsonDocument.Parse(body);
+
+        var error = Assert.Throws<PortLayerException>(() => CreateRequest.Parse(json.RootElement));
+
+        Assert.Equal(ErrorKind.InvalidParameter, error.Kind);
+        Assert.Equal(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("a:1.2.3.4", "10.0.2.2", "1.2.3.4\ta")]
+    [InlineData("v6:::1", "10.0.2.2", "::1\tv6")]
+    [InlineData("gw:host-gateway", "10.0.2.2", "10.0.2.2\tgw")]
+    [InlineData("eq=5.6.7.8", null, "5.6.7.8\teq")]
+    public void AddHostBecomesAnEtcHostsLineWithTheAddressFirst(string entry, string? gateway, string line)
+    {
+        Assert.Equal(line, ExtraHost.HostsLine(entry, gateway));
+    }
+}

@@ -94,6 +94,40 @@ public sealed class DockerCliTests : IAsyncLifetime, IDisposable
         Assert.Equal("Error response from daemon: GET /images/search is not implemented by this VCH yet\n", result.StandardError);
     }
 
+    /// <summary>Each `docker run` option a ContainerVM does not honour yet fails the create, naming the option; none is dropped silently.</summary>
+    [Theory]
+    [InlineData("--read-only", "--read-only")]
+    [InlineData("--tmpfs /run", "--tmpfs")]
+    [InlineData("--mount type=tmpfs,destination=/run", "--mount type=tmpfs")]
+    [InlineData("--cap-drop ALL", "--cap-drop")]
+    [InlineData("--cap-add NET_ADMIN", "--cap-add")]
+    [InlineData("--privileged", "--privileged")]
+    [InlineData("--ulimit nofile=10:10", "--ulimit")]
+    [InlineData("--shm-size 1m", "--shm-size")]
+    [InlineData("--sysctl net.ipv4.ip_forward=1", "--sysctl")]
+    [InlineData("--pids-limit 10", "--pids-limit")]
+    [InlineData("--device /dev/null:/dev/x", "--device")]
+    [InlineData("--dns-option ndots:2", "--dns-option")]
+    [InlineData("--security-opt no-new-privileges", "--security-opt")]
+    [InlineData("--log-driver none", "--log-driver")]
+    [InlineData("--log-opt max-size=1m", "--log-opt max-size")]
+    [InlineData("--volumes-from nosuch", "--volumes-from")]
+    [InlineData("--platform linux/arm64", "--platform")]
+    [InlineData("--cpuset-cpus 0", "--cpuset-cpus")]
+    [InlineData("--pid host", "--pid")]
+    [InlineData("--memory-swap 100m -m 50m", "--memory-swap")]
+    [InlineData("--oom-score-adj 100", "--oom-score-adj")]
+    [InlineData("--group-add 10", "--group-add")]
+    public async Task ARunOptionTheVchCannotHonourIsRefusedByName(string options, string named)
+    {
+        var result = await Command.DockerAsync(Host, ["create", .. options.Split(' '), "busybox", "true"]);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.StartsWith("Error response from daemon: ", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains(named, result.StandardError, StringComparison.Ordinal);
+        Assert.Equal("", (await Command.DockerAsync(Host, "ps", "-aq")).StandardOutput);
+    }
+
     [Fact]
     public async Task SwarmCommandsAnswerAsADockerdWithoutASwarmAndPluginsListNone()
     {

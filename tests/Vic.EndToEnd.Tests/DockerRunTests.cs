@@ -62,6 +62,17 @@ $", first.StandardOutput);
     }
 
     [Fact]
+    public async Task AddHostNamesResolveIncludingTheHostGateway()
+    {
+        var run = await DockerAsync("run", "--rm", "--add-host", "db.local:10.9.8.7", "--add-host", "me:host-gateway", "busybox",
+            "sh", "-c", "ping -c 1 -W 1 db.local 2>&1 | head -1; grep -E 'db.local|me$' /etc/hosts");
+
+        Assert.StartsWith("PING db.local (10.9.8.7)", run.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("10.9.8.7\tdb.local\n", run.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"\n\d+\.\d+\.\d+\.\d+\tme\n", run.StandardOutput);
+    }
+
+    [Fact]
     public async Task StdinHostnameEnvWorkdirAndUserReachTheProcess()
     {
         var cat = await Command.RunAsync("docker", ["-H", Host, "run", "--rm", "-i", "busybox", "cat"], standardInput: "round trip\n");

@@ -41,10 +41,7 @@ public static class ContainerOperationsEndpoints
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    private static int? Seconds(string? text) =>
-        string.IsNullOrEmpty(text) ? null
-        : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seconds) ? seconds
-        : throw PortLayerException.InvalidParameter($"invalid value for t: \"{text}\"");
+    private static int? Seconds(string? text) => Integer(text, "t");
 
     private static async Task UpdateAsync(HttpContext context, VchEngine engine, string id)
     {

@@ -35,7 +35,7 @@ public static class ContainersEndpoints
         routes.MapGet("/containers/{id}/logs", LogsAsync);
         routes.MapPost("/containers/{id}/stop", async (HttpContext context, VchEngine engine, string id) =>
         {
-            var t = context.Request.Query["t"].ToString() is { Length: > 0 } text ? int.Parse(text, CultureInfo.InvariantCulture) : (int?)null;
+            var t = Integer(context.Request.Query["t"], "t");
             await engine.Runtime.StopAsync(id, t, context.RequestAborted).ConfigureAwait(false);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
@@ -56,6 +56,7 @@ public static class ContainersEndpoints
         using (var body = await ReadJsonAsync(context).ConfigureAwait(false))
         {
             var (image, labels, config) = CreateRequest.Parse(body.RootElement);
+            CreateRequest.CheckPlatform(context.Request.Query["platform"], image);
             var name = context.Request.Query["name"].ToString();
             var record = engine.Runtime.Create(name.Length > 0 ? name : null, image, labels, config);
             await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = record.Id, ["Warnings"] = new JsonArray() }, StatusCodes.Status201Created).ConfigureAwait(false);
@@ -68,7 +69,8 @@ public static class ContainersEndpoints
         var filters = FilterArgs.Parse(query["filters"]);
 
         // As dockerd: asking for a status, or for the last n created, includes stopped containers.
-        var limited = int.TryParse(query["limit"], System.Globalization.NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var limit) && limit > 0;
+        var limit = Integer(query["limit"], "limit") ?? -1;
+        var limited = limit > 0;
         var all = IsTrue(query["all"]) || filters.ContainsKey("status") || limited;
         IEnumerable<ContainerRecord> containers = engine.Containers.List();
         if (!all)

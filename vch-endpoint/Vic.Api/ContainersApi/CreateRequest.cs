@@ -16,6 +16,7 @@ public static class CreateRequest
             throw PortLayerException.InvalidParameter("invalid JSON: the body must be a JSON object");
         }
 
+        CreateFieldAudit.Check(body);
         var image = Text(body, "Image");
         if (image.Length == 0)
         {
@@ -52,7 +53,7 @@ public static class CreateRequest
             Init = Flag(host, "Init"),
             Mounts = MountsOf(body, host),
             Binds = BindsOf(host),
-            ExtraHosts = Strings(host, "ExtraHosts"),
+            ExtraHosts = [.. Strings(host, "ExtraHosts").Select(h => { ExtraHost.Validate(h); return h; })],
             Dns = Strings(host, "Dns"),
             DnsSearch = Strings(host, "DnsSearch"),
             NetworkMode = Text(host, "NetworkMode") is { Length: > 0 } mode ? mode : "default",
@@ -66,6 +67,18 @@ public static class CreateRequest
             ? l.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
             : [];
         return (image, labels, config);
+    }
+
+    /// <summary>A VCH runs linux/amd64 ContainerVMs only; any other <c>--platform</c> is refused as dockerd refuses a platform it has no image for.</summary>
+    public static void CheckPlatform(string? platform, string image)
+    {
+        if (string.IsNullOrEmpty(platform) || platform is "linux" or "amd64" or "linux/amd64" or "linux/x86_64" or "linux/amd64/v1")
+        {
+            return;
+        }
+
+        // 400, not dockerd's 404: the docker CLI takes a 404 from create for a missing image and pulls.
+        throw PortLayerException.InvalidParameter($"image with reference {image} was found but does not match the specified platform: wanted {platform}, actual: linux/amd64 (--platform: a VCH runs linux/amd64 ContainerVMs only)");
     }
 
     /// <summary>

@@ -108,6 +108,6 @@ public static class ExecEndpoints
     private static (int Rows, int Columns) Size(HttpContext context)
     {
         var query = context.Request.Query;
-        return (int.Parse(query["h"].ToString() is { Length: > 0 } h ? h : "24", CultureInfo.InvariantCulture), int.Parse(query["w"].ToString() is { Length: > 0 } w ? w : "80", CultureInfo.InvariantCulture));
+        return (Models.RequestReading.Integer(query["h"], "h") ?? 24, Models.RequestReading.Integer(query["w"], "w") ?? 80);
     }
 }

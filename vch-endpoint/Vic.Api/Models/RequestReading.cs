@@ -10,6 +10,12 @@ public static class RequestReading
     /// <summary>Docker's boolean query values: 1 or true.</summary>
     public static bool IsTrue(string? value) => value is "1" or "true" or "True";
 
+    /// <summary>An integer query value; null when absent, 400 in dockerd's words when it is not a number.</summary>
+    public static int? Integer(string? text, string parameter) =>
+        string.IsNullOrEmpty(text) ? null
+        : int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value) ? value
+        : throw PortLayerException.InvalidParameter($"invalid value for {parameter}: strconv.Atoi: parsing \"{text}\": invalid syntax");
+
     /// <summary>A string member of a JSON object; empty when absent or not a string.</summary>
     public static string Text(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";

@@ -185,12 +185,13 @@ public sealed partial class ContainerService : IDisposable
 
         Log.TetherAnswered(_logger, record.Id, answering.Elapsed.TotalMilliseconds);
 
+        var network = GuestNetworkOf(record, vm.Public);
         var spec = SpecOf(record, disks) with
         {
-            Network = GuestNetworkOf(record, vm.Public),
+            Network = network,
             NfsVolumes = NfsVolumesOf(record, vm.Public),
             Dns = NameserversOf(record, vm.Public),
-            ExtraHosts = [.. config.ExtraHosts, .. LinkHostsOf(record), .. PeerHostsOf(record)],
+            ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
         {
