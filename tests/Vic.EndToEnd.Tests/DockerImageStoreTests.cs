@@ -56,6 +56,29 @@ public sealed class DockerImageStoreTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ImagePruneFiltersTakeOnlyWhatTheyPickAndUnknownKeysAreRefused()
+    {
+        var web = (await DockerAsync("import", "--change", "LABEL tier=web", await RootfsAsync("web"), "web:1")).StandardOutput.Trim();
+        var db = (await DockerAsync("import", "--change", "LABEL tier=db", await RootfsAsync("db"), "db:1")).StandardOutput.Trim();
+        var plain = (await DockerAsync("import", await RootfsAsync("plain"), "plain:1")).StandardOutput.Trim();
+
+        var beforeAnyOfThem = (await DockerAsync("image", "prune", "-a", "-f", "--filter", "until=2001-01-01T00:00:00Z")).StandardOutput;
+        var unknown = await Command.DockerAsync(Host, "image", "prune", "-a", "-f", "--filter", "colour=red");
+        var onlyWeb = (await DockerAsync("image", "prune", "-a", "-f", "--filter", "label=tier=web")).StandardOutput;
+        var notLabelled = (await DockerAsync("image", "prune", "-a", "-f", "--filter", "label!=tier")).StandardOutput;
+        var left = (await DockerAsync("images", "-q", "--no-trunc")).StandardOutput;
+
+        Assert.DoesNotContain("deleted:", beforeAnyOfThem, StringComparison.Ordinal);
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("invalid filter 'colour'", unknown.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"deleted: {web}", onlyWeb, StringComparison.Ordinal);
+        Assert.DoesNotContain(db, onlyWeb, StringComparison.Ordinal);
+        Assert.DoesNotContain(plain, onlyWeb, StringComparison.Ordinal);
+        Assert.Contains($"deleted: {plain}", notLabelled, StringComparison.Ordinal);
+        Assert.Equal(db + "\n", left);
+    }
+
+    [Fact]
     public async Task ImagePruneRemovesADanglingImageAndReportsTheSpaceItFreed()
     {
         var old = (await DockerAsync("import", await RootfsAsync("old", 3000), "app:1")).StandardOutput.Trim();

@@ -178,6 +178,7 @@ public static class ContainerOperationsEndpoints
     private static async Task PruneAsync(HttpContext context, VchEngine engine)
     {
         var filters = FilterArgs.Parse(context.Request.Query["filters"]);
+        FilterArgs.RefuseUnknown(filters, "until", "label", "label!");
         var until = filters.TryGetValue("until", out var untils) ? untils.Select(u => DockerTimestamp.ParseOptional(u, "until")).Min() : null;
         var result = await engine.Runtime.PruneAsync(
             c => (until is null || c.Created < until) && ContainerFilters.MatchesLabels(c, filters),

@@ -95,7 +95,7 @@ public static class CreateFieldAudit
         ["UsernsMode"] = new(Kind.String, false, "--userns"),
         ["ShmSize"] = new(Kind.Integer, false, "--shm-size"),
         ["Sysctls"] = new(Kind.StringMap, false, "--sysctl"),
-        ["Runtime"] = new(Kind.String, false, "--runtime", ["runc"]),
+        ["Runtime"] = new(Kind.String, false, "--runtime", ["containervm"]),
         ["Isolation"] = new(Kind.String, false, "--isolation", ["default"]),
         ["CpuShares"] = new(Kind.Integer, true),
         ["Memory"] = new(Kind.Integer, true),

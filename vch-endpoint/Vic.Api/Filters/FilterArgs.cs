@@ -49,6 +49,15 @@ public static class FilterArgs
         return terms;
     }
 
+    /// <summary>Refuses a filter key the route does not know, with dockerd's message.</summary>
+    public static void RefuseUnknown(IReadOnlyDictionary<string, IReadOnlySet<string>> filters, params string[] known)
+    {
+        if (filters.Keys.FirstOrDefault(k => !known.Contains(k)) is { } key)
+        {
+            throw PortLayerException.InvalidParameter($"invalid filter '{key}'");
+        }
+    }
+
     private static string StringOf(JsonElement element) =>
         element.ValueKind == JsonValueKind.String
             ? element.GetString()!

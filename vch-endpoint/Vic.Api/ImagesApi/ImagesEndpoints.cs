@@ -153,8 +153,11 @@ public static class ImagesEndpoints
     private static async Task Prune(HttpContext context, VchEngine engine)
     {
         var filters = FilterArgs.Parse(context.Request.Query["filters"]);
-        var all = filters.TryGetValue("dangling", out var dangling) && dangling.Contains("false");
-        var report = engine.Images.Prune(all);
+        FilterArgs.RefuseUnknown(filters, "dangling", "until", "label", "label!");
+        var all = filters.TryGetValue("dangling", out var dangling) && dangling.Any(d => d is "false" or "0");
+        // until is a point in time; several mean the earliest, as dockerd takes them.
+        var until = filters.TryGetValue("until", out var untils) ? untils.Select(u => DockerTimestamp.ParseOptional(u, "until")).Min() : null;
+        var report = engine.Images.Prune(all, image => (until is null || image.Created < until) && FilterArgs.MatchesLabels(image.Labels, filters));
         await DockerJson.WriteAsync(context, new ImagePruneResponse(
             [.. report.Deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted })],
             report.SpaceReclaimed)).ConfigureAwait(false);

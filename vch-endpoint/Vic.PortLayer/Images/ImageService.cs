@@ -388,15 +388,18 @@ public sealed class ImageService : IDisposable
         return rows;
     }
 
-    /// <summary>Removes dangling images (or, with <paramref name="all"/>, every image no container uses).</summary>
-    public ImagePruneReport Prune(bool all)
+    /// <summary>
+    /// Removes dangling images (or, with <paramref name="all"/>, every image no container uses)
+    /// that <paramref name="selected"/> also picks (the prune filters: until, label).
+    /// </summary>
+    public ImagePruneReport Prune(bool all, Func<ImageRecord, bool> selected)
     {
         var results = new List<ImageDeletion>();
         long reclaimed = 0;
         var layersBefore = _layers.List().ToDictionary(l => l.DiffId, l => l.TarBytes);
         foreach (var image in Catalog.List())
         {
-            if ((all || image.IsDangling) && !_containers.List().Any(c => UsesImage(c, image)))
+            if ((all || image.IsDangling) && selected(image) && !_containers.List().Any(c => UsesImage(c, image)))
             {
                 var current = image;
                 foreach (var name in image.RepoTags.Concat(image.RepoDigests).ToList())
