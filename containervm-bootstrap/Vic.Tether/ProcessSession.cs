@@ -78,6 +78,61 @@ internal sealed class ProcessSession : IDisposable
         return new ProcessSession(session, process, pty, pumps);
     }
 
+    /// <summary>
+    /// Waits until vic-exec's child has executed the container's program (its name is no longer
+    /// vic-exec), the program failed to start, or <paramref name="limit"/> passed. dockerd answers a
+    /// start once runc has executed the process, so `docker top` right after `docker run -d` sees it;
+    /// "started" here means the same.
+    /// </summary>
+    public async Task WaitForExecAsync(TimeSpan limit)
+    {
+        var deadline = Stopwatch.StartNew();
+        var wait = TimeSpan.FromMilliseconds(1);
+        while (deadline.Elapsed < limit && !_process.HasExited)
+        {
+            if (ChildHasExecuted(_process.Id))
+            {
+                return;
+            }
+
+            await Task.Delay(wait).ConfigureAwait(false);
+            wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 20));
+        }
+    }
+
+    private static bool ChildHasExecuted(int vicExec)
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var close = stat.LastIndexOf(')');
+                var open = stat.IndexOf('(', StringComparison.Ordinal);
+                if (open < 0 || close < open)
+                {
+                    continue;
+                }
+
+                var fields = stat[(close + 2)..].Split(' ');
+                if (fields.Length > 1 && fields[1] == vicExec.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                {
+                    return stat[(open + 1)..close] != "vic-exec";
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Waits for the process and the last of its output; returns its exit status.</summary>
     public async Task<int> WaitAsync()
     {

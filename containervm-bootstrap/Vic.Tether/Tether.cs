@@ -286,10 +286,13 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
         _sessions[id] = session;
-        var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds } : null;
-        _ = SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid, timings), InteractionJson.Default.StartedMessage));
         _ = Task.Run(async () =>
         {
+            // Started once the program runs, as dockerd's start answers once runc has executed it;
+            // and always before Exit, even for a program that ends at once.
+            await session.WaitForExecAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds } : null;
+            await SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid, timings), InteractionJson.Default.StartedMessage)).ConfigureAwait(false);
             var code = await session.WaitAsync().ConfigureAwait(false);
             _exits[id] = code;
             _sessions.TryRemove(id, out _);

@@ -68,6 +68,32 @@ public sealed class RegistrySession
         return new PulledManifest(Deserialize<ImageManifest>(raw, "manifest"), raw, digest, repositoryDigest);
     }
 
+    /// <summary>
+    /// What the reference names, without pulling it: the descriptor of its manifest (or index) and
+    /// the platforms it offers, read from the index or, for a single manifest, from its config.
+    /// </summary>
+    public async Task<(Descriptor Descriptor, IReadOnlyList<Platform> Platforms)> InspectAsync(CancellationToken cancellationToken)
+    {
+        var (raw, mediaType, digest) = await FetchManifestAsync(Reference.ManifestReference, mirrorFallback: true, cancellationToken).ConfigureAwait(false);
+        var descriptor = new Descriptor { MediaType = mediaType, Digest = digest, Size = raw.Length };
+        if (MediaTypes.IsIndex(mediaType))
+        {
+            var index = Deserialize<ImageIndex>(raw, "index");
+            return (descriptor, [.. index.Manifests.Select(m => m.Platform).OfType<Platform>()]);
+        }
+
+        var manifest = Deserialize<ImageManifest>(raw, "manifest");
+        using var config = JsonDocument.Parse(await GetBlobBytesAsync(manifest.Config, cancellationToken).ConfigureAwait(false));
+        var root = config.RootElement;
+        var platform = new Platform
+        {
+            Architecture = root.TryGetProperty("architecture", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString()! : "",
+            Os = root.TryGetProperty("os", out var o) && o.ValueKind == JsonValueKind.String ? o.GetString()! : "",
+            Variant = root.TryGetProperty("variant", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null,
+        };
+        return (descriptor, [platform]);
+    }
+
     /// <summary>Reads a small blob (an image config) whole and checks its digest.</summary>
     public async Task<byte[]> GetBlobBytesAsync(Descriptor descriptor, CancellationToken cancellationToken)
     {

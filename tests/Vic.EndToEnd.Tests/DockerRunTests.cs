@@ -183,6 +183,27 @@ $", first.StandardOutput);
         Assert.Equal("from docker-py 0 pyc\n0\n", result.StandardOutput);
     }
 
+    [Fact]
+    public async Task DockerPyInspectsADistributionFromTheRegistryWithoutPullingIt()
+    {
+        var script = string.Join(
+            "\n",
+            "import docker",
+            $"client = docker.APIClient(base_url='{Host}')",
+            "d = client.inspect_distribution('busybox:latest')",
+            "print(d['Descriptor']['mediaType'], d['Descriptor']['digest'].startswith('sha256:'), d['Descriptor']['size'] > 0)",
+            "print([(p['os'], p['architecture']) for p in d['Platforms']])",
+            "try:",
+            $"    client.inspect_distribution('{Vch.RegistryHost}/nosuch/image:1')",
+            "except docker.errors.APIError as e:",
+            "    print(e.status_code)");
+
+        var result = await Command.RunAsync("/usr/bin/python3", ["-c", script], timeout: TimeSpan.FromMinutes(3));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("application/vnd.oci.image.manifest.v1+json True True\n[('linux', 'amd64')]\n404\n", result.StandardOutput);
+    }
+
     private Task<CommandResult> DockerAsync(params string[] arguments) => Vch.DockerAsync(arguments);
 
     [Fact]

@@ -29,6 +29,9 @@ public sealed class QemuVch : IAsyncDisposable
 
     public EndpointProcess Endpoint { get; private set; }
 
+    /// <summary>The local registry (host:port) the VCH pulls through as its mirror.</summary>
+    public string RegistryHost => _registry.Host;
+
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
     /// <summary>Starts the registry and the endpoint over <paramref name="home"/>, and pulls busybox.</summary>

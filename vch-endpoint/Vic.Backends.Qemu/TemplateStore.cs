@@ -34,6 +34,9 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         await _building.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Backends that share a template directory (the tests' do) build one at a time across
+            // processes too: two QEMUs on one folder fight over its pid file and RAM file.
+            await using var crossProcess = await LockAsync(folder.Path + ".lock", cancellationToken).ConfigureAwait(false);
             if (!template.IsComplete)
             {
                 await BuildAsync(folder, resources, accelerator, template, cancellationToken).ConfigureAwait(false);
@@ -44,6 +47,23 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         finally
         {
             _building.Release();
+        }
+    }
+
+    /// <summary>An exclusive lock on a file (flock, through FileShare.None), waited for.</summary>
+    private static async Task<FileStream> LockAsync(string path, CancellationToken cancellationToken)
+    {
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

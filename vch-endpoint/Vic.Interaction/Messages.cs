@@ -124,7 +124,7 @@ public sealed record StartedMessage(int Pid, [property: JsonIgnore(Condition = J
 /// <param name="NetworkMs">Entropy reseeded and NICs addressed.</param>
 /// <param name="DisksMs">Every disk of the spec seen by the guest (hot-added disks appear after a SCSI scan).</param>
 /// <param name="RootMs">Layers, scratch, overlay, volumes and the container's /etc files mounted and written.</param>
-/// <param name="ProcessMs">The main process forked.</param>
+/// <param name="ProcessMs">The main process running: vic-exec has executed the container's program.</param>
 public sealed record StartTimings(double NetworkMs, double DisksMs, double RootMs, double ProcessMs);
 
 /// <summary>Figures from inside the guest for <c>docker stats</c>.</summary>

@@ -25,6 +25,7 @@ public static class ImagesEndpoints
         routes.MapPost("/images/create", Create);
         routes.MapGet("/images/json", List);
         routes.MapPost("/images/prune", Prune);
+        routes.MapGet("/distribution/{**name}", DistributionAsync);
         routes.MapPost("/auth", Login);
         routes.MapGet("/images/get", SaveMany);
         routes.MapPost("/images/load", Load);
@@ -161,6 +162,27 @@ public static class ImagesEndpoints
         await DockerJson.WriteAsync(context, new ImagePruneResponse(
             [.. report.Deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted })],
             report.SpaceReclaimed)).ConfigureAwait(false);
+    }
+
+    private static async Task DistributionAsync(HttpContext context, VchEngine engine, string name)
+    {
+        if (!name.EndsWith("/json", StringComparison.Ordinal))
+        {
+            throw new PortLayerException(ErrorKind.NotFound, "page not found");
+        }
+
+        var credentials = RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]);
+        var (descriptor, platforms) = await engine.Images.InspectDistributionAsync(name[..^"/json".Length], credentials, context.RequestAborted).ConfigureAwait(false);
+        await DockerJson.WriteAsync(context, new JsonObject
+        {
+            ["Descriptor"] = new JsonObject { ["mediaType"] = descriptor.MediaType, ["digest"] = descriptor.Digest, ["size"] = descriptor.Size },
+            ["Platforms"] = new JsonArray([.. platforms.Select(p => (JsonNode)new JsonObject
+            {
+                ["architecture"] = p.Architecture,
+                ["os"] = p.Os,
+                ["variant"] = p.Variant,
+            })]),
+        }).ConfigureAwait(false);
     }
 
     private static async Task Login(HttpContext context, VchEngine engine)

@@ -14,7 +14,7 @@ public static class UnbuiltRoutes
     private static readonly string[] Families =
     [
         "/containers", "/build", "/exec", "/system",
-        "/session", "/distribution",
+        "/session",
         "/grpc",
     ];
 

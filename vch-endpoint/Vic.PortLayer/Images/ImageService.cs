@@ -75,6 +75,20 @@ public sealed class ImageService : IDisposable
         }
     }
 
+    /// <summary><c>GET /distribution/{name}/json</c>: the registry's descriptor of what the name points at, and its platforms.</summary>
+    public async Task<(Descriptor Descriptor, IReadOnlyList<Platform> Platforms)> InspectDistributionAsync(string reference, RegistryCredentials? credentials, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var session = _registry.Open(ImageReference.Parse(reference), credentials, RegistryAccess.Pull);
+            return await session.InspectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
     /// <summary>
     /// Pushes <paramref name="name"/> (a repository, with or without tag); with no tag every tag of
     /// that repository is pushed, as <c>docker push</c> does.
