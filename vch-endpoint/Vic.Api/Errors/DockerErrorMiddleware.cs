@@ -33,6 +33,8 @@ public sealed partial class DockerErrorMiddleware
             {
                 PortLayerException p => (DockerError.StatusFor(p.Kind), p.Message),
                 JsonException or BadHttpRequestException => (StatusCodes.Status400BadRequest, ex.Message),
+                // A body member of the wrong JSON type, met where a handler reads it: the client's fault, as in dockerd's decoder.
+                InvalidOperationException or FormatException when FromJsonReading(ex) => (StatusCodes.Status400BadRequest, $"invalid JSON: {ex.Message}"),
                 _ => (StatusCodes.Status500InternalServerError, ex.Message),
             };
             if (status >= 500)
@@ -47,6 +49,10 @@ public sealed partial class DockerErrorMiddleware
             await DockerError.WriteAsync(context, status, message).ConfigureAwait(false);
         }
     }
+
+    private static bool FromJsonReading(Exception ex) =>
+        ex.TargetSite?.DeclaringType?.Assembly == typeof(JsonElement).Assembly
+        || new System.Diagnostics.StackTrace(ex).GetFrames().Take(3).Any(f => f.GetMethod()?.DeclaringType?.Assembly == typeof(JsonElement).Assembly);
 
     private static partial class Log
     {

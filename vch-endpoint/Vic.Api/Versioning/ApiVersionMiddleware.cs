@@ -24,7 +24,8 @@ public sealed class ApiVersionMiddleware(RequestDelegate next, EngineIdentity id
             return DockerError.WriteAsync(context, StatusCodes.Status400BadRequest, error);
         }
 
-        context.Request.Path = requested.Path;
+        // The path is decoded already: a string would be decoded again (an id holding "%00" became NUL and a 500).
+        context.Request.Path = new PathString(requested.Path);
         context.Features.Set(requested);
         return next(context);
     }
