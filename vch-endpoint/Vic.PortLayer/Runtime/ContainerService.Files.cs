@@ -108,7 +108,9 @@ public sealed partial class ContainerService
         }
         finally
         {
-            if (pause)
+            // Only what this commit paused, and only if it still is: a process that ended meanwhile
+            // leaves nothing to thaw, and the commit must not fail for it.
+            if (pause && _containers.List().FirstOrDefault(c => c.Id == record.Id)?.Status is PausedStatus)
             {
                 await UnpauseAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
             }
