@@ -13,6 +13,7 @@ packages=(
   docker-registry  # distribution 2.8: the local registry tests pull from and push to
   skopeo           # seeds that registry and is the reference in bench/pull
   busybox-static   # the busybox image make up seeds
+  debootstrap      # the debian:bookworm and nginx images make up seeds (scripts/seed-debian.sh)
   apache2-utils    # htpasswd: the tests' registry with basic auth
   bc               # arithmetic in the benchmarks
   qemu-system-x86  # the local hypervisor: every ContainerVM is a QEMU process

@@ -8,7 +8,8 @@ mkdir -p "$home"
 pidfile="$home/endpoint.pid"
 sock="$home/docker.sock"
 
-# The local registry: Debian's distribution 2.8 with its own config, seeded with busybox, serving
+# The local registry: Debian's distribution 2.8 with its own config, seeded with busybox,
+# debian:bookworm and nginx (scripts/seed-debian.sh), serving
 # as the VCH's docker.io mirror so that `docker pull busybox` works offline.
 registry_port=${VCH_REGISTRY_PORT:-5000}
 registry_pid="$home/registry.pid"
@@ -36,6 +37,9 @@ YAML
 fi
 if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/busybox/tags/list" | grep -q latest; then
   scripts/seed-busybox.sh "127.0.0.1:$registry_port"
+fi
+if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/nginx/tags/list" | grep -q latest; then
+  scripts/seed-debian.sh "127.0.0.1:$registry_port"
 fi
 
 # Which build runs: an endpoint started from an older publish is restarted on this one. Its

@@ -32,6 +32,9 @@ public sealed class QemuVch : IAsyncDisposable
     /// <summary>The local registry (host:port) the VCH pulls through as its mirror.</summary>
     public string RegistryHost => _registry.Host;
 
+    /// <summary>Puts debian:bookworm and nginx:latest into the local registry.</summary>
+    public Task SeedDebianAsync() => _registry.SeedDebianAsync();
+
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
     /// <summary>Starts the registry and the endpoint over <paramref name="home"/>, and pulls busybox.</summary>

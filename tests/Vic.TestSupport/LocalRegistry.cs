@@ -114,6 +114,16 @@ public sealed class LocalRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>debian:bookworm and nginx:latest, made from Debian's packages (scripts/seed-debian.sh; the rootfs is cached per machine).</summary>
+    public async Task SeedDebianAsync()
+    {
+        var result = await Command.RunAsync(Repository.Combine("scripts", "seed-debian.sh"), [Host], timeout: TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(result.ToString());
+        }
+    }
+
     /// <summary>Copies an OCI layout directory into the registry with skopeo.</summary>
     public async Task PushOciLayoutAsync(string layout, string tag, string repository, bool all = false)
     {
