@@ -45,6 +45,18 @@ internal static partial class Native
     [LibraryImport("libc")]
     public static partial void sync();
 
+    public const int ClockRealtime = 0;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int clock_settime(int clock, in Timespec time);
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int sethostname(string name, nint length);
 

@@ -62,6 +62,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 if (options.InVm)
                 {
                     GuestEntropy.Seed(_spec.EntropySeed);
+                    SetWallClock(_spec.WallClockUnixMs);
                 }
 
                 // The NICs first: NFS volumes are mounted over them while the root is prepared.
@@ -270,6 +271,21 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 await SendAsync(FrameType.Error, session, Payloads.Text(kind + ex.Message)).ConfigureAwait(false);
             }
         });
+    }
+
+    /// <summary>A restored clone's clock is its template's: set it to the endpoint's before anything runs.</summary>
+    private static void SetWallClock(long? unixMs)
+    {
+        if (unixMs is not { } ms)
+        {
+            return;
+        }
+
+        var time = new Native.Timespec { Seconds = ms / 1000, Nanoseconds = ms % 1000 * 1_000_000 };
+        if (Native.clock_settime(Native.ClockRealtime, time) != 0)
+        {
+            Console.Error.WriteLine($"tether: clock_settime: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
     }
 
     private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];

@@ -62,6 +62,17 @@ $", first.StandardOutput);
     }
 
     [Fact]
+    public async Task AContainersClockIsTheHostsNotItsTemplates()
+    {
+        // Clones restore a template saved minutes (or, across test runs, days) ago, clock included.
+        var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var guest = long.Parse((await DockerAsync("run", "--rm", "busybox", "date", "+%s")).StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var after = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        Assert.InRange(guest, before - 2, after + 2);
+    }
+
+    [Fact]
     public async Task AddHostNamesResolveIncludingTheHostGateway()
     {
         var run = await DockerAsync("run", "--rm", "--add-host", "db.local:10.9.8.7", "--add-host", "me:host-gateway", "busybox",

@@ -80,6 +80,12 @@ public sealed record ContainerSpec
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? EntropySeed { get; init; }
+
+    /// <summary>
+    /// The endpoint's clock (Unix milliseconds) as it sent the spec. A clone wakes with its
+    /// template's wall clock, minutes or days old; the tether sets the guest's to this first.
+    /// </summary>
+    public long? WallClockUnixMs { get; init; }
 }
 
 /// <summary>

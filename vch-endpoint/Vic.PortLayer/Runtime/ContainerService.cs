@@ -191,6 +191,7 @@ public sealed partial class ContainerService : IDisposable
             Network = network,
             NfsVolumes = NfsVolumesOf(record, vm.Public),
             Dns = NameserversOf(record, vm.Public),
+            WallClockUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
             ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
