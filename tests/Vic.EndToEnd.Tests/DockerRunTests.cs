@@ -62,6 +62,23 @@ $", first.StandardOutput);
     }
 
     [Fact]
+    public async Task InspectShowsTheMainProcessesPidWhileItRunsAndTheExecSessions()
+    {
+        await DockerAsync("run", "-d", "--name", "pids", "busybox", "sleep", "600");
+        await DockerAsync("exec", "pids", "true");
+        var running = (await DockerAsync("inspect", "-f", "{{.State.Pid}} {{len .ExecIDs}}", "pids")).StandardOutput.Trim().Split(' ');
+        var inGuest = (await DockerAsync("exec", "pids", "sh", "-c", $"cat /proc/{running[0]}/comm")).StandardOutput.Trim();
+        await DockerAsync("stop", "-t", "1", "pids");
+        var stopped = (await DockerAsync("inspect", "-f", "{{.State.Pid}}", "pids")).StandardOutput.Trim();
+        await DockerAsync("rm", "pids");
+
+        Assert.True(int.Parse(running[0], System.Globalization.CultureInfo.InvariantCulture) > 1, string.Join(' ', running));
+        Assert.Equal("1", running[1]);
+        Assert.Equal("vic-exec", inGuest); // the container's init, as runc's is on dockerd
+        Assert.Equal("0", stopped);
+    }
+
+    [Fact]
     public async Task AContainersClockIsTheHostsNotItsTemplates()
     {
         // Clones restore a template saved minutes (or, across test runs, days) ago, clock included.

@@ -46,7 +46,7 @@ public static class ContainerViews
             ["Propagation"] = "rprivate",
         }))]);
 
-    public static JsonObject Inspect(ContainerRecord c, string dataDirectory, Vic.PortLayer.Volumes.VolumeService volumes)
+    public static JsonObject Inspect(ContainerRecord c, string dataDirectory, Vic.PortLayer.Volumes.VolumeService volumes, int pid = 0, IReadOnlyList<string>? execIds = null)
     {
         var s = c.Status;
         var config = c.Config;
@@ -66,7 +66,7 @@ public static class ContainerViews
                 ["Restarting"] = s.State == ContainerState.Restarting,
                 ["OOMKilled"] = false,
                 ["Dead"] = s.State == ContainerState.Dead,
-                ["Pid"] = 0,
+                ["Pid"] = pid,
                 ["ExitCode"] = s.ExitCode,
                 ["Error"] = s.Error,
                 ["StartedAt"] = Time(s.StartedAt),
@@ -85,7 +85,7 @@ public static class ContainerViews
             ["MountLabel"] = "",
             ["ProcessLabel"] = "",
             ["AppArmorProfile"] = "",
-            ["ExecIDs"] = null,
+            ["ExecIDs"] = execIds is { Count: > 0 } ? Array(execIds) : null,
             ["HostConfig"] = new JsonObject
             {
                 ["AutoRemove"] = config.AutoRemove,

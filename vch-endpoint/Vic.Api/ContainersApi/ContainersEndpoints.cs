@@ -24,7 +24,11 @@ public static class ContainersEndpoints
         routes.MapPost("/containers/create", CreateAsync);
         routes.MapGet("/containers/json", List);
         routes.MapGet("/containers/{id}/json", (HttpContext context, VchEngine engine, string id) =>
-            DockerJson.WriteAsync(context, ContainerViews.Inspect(engine.Containers.Resolve(id), engine.Config.DataDirectory, engine.Volumes)));
+        {
+            var record = engine.Containers.Resolve(id);
+            var (pid, execIds) = engine.Runtime.ProcessesOf(record.Id);
+            return DockerJson.WriteAsync(context, ContainerViews.Inspect(record, engine.Config.DataDirectory, engine.Volumes, record.Status.IsRunning ? pid : 0, execIds));
+        });
         routes.MapPost("/containers/{id}/start", async (HttpContext context, VchEngine engine, string id) =>
         {
             await engine.Runtime.StartAsync(id, context.RequestAborted).ConfigureAwait(false);

@@ -404,6 +404,16 @@ public sealed partial class ContainerService : IDisposable
         return await exit.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What inspect shows of a container's processes: the guest pid of its main process while it
+    /// runs (vic-exec, which plays the part runc's init does), else 0, and its exec sessions' ids.
+    /// </summary>
+    public (int Pid, IReadOnlyList<string> ExecIds) ProcessesOf(string id)
+    {
+        var pid = _running.TryGetValue(id, out var running) && running.MainStarted.Task.IsCompletedSuccessfully ? running.MainStarted.Task.Result : 0;
+        return (pid, [.. _execs.Values.Where(e => e.ContainerId == id).Select(e => e.Id)]);
+    }
+
     /// <summary>Attaches to a container's live output (and stdin); allowed before start, as docker run does.</summary>
     public AttachedStreams Attach(string idOrName)
     {
