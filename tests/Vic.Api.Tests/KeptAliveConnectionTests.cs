@@ -125,24 +125,6 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
         Assert.True(await connection.ClosedByServerAsync(TimeSpan.FromSeconds(20)), "the server closes the connection after refusing garbage");
     }
 
-    /// <summary>A created (never started) container: attach to it streams nothing and stays open.</summary>
-    private async Task<string> CreateContainerAsync()
-    {
-        using var rootfs = new MemoryStream();
-        await using (var tar = new System.Formats.Tar.TarWriter(rootfs, leaveOpen: true))
-        {
-            await tar.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "hello") { DataStream = new MemoryStream("hi"u8.ToArray()) });
-        }
-
-        rootfs.Position = 0;
-        using var imported = await Client.PostAsync(new Uri("/images/create?fromSrc=-&repo=tiny&tag=1", UriKind.Relative), new StreamContent(rootfs));
-        imported.EnsureSuccessStatusCode();
-        using var created = await Client.PostAsync(new Uri("/containers/create", UriKind.Relative), new StringContent("{\"Image\":\"tiny:1\",\"Cmd\":[\"/hello\"]}", Encoding.UTF8, "application/json"));
-        var body = await created.Content.ReadAsStringAsync();
-        Assert.True(created.IsSuccessStatusCode, body);
-        return System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;
-    }
-
     private async Task<RawConnection> ConnectAsync()
     {
         var client = new TcpClient();

@@ -56,7 +56,7 @@ public sealed class MalformedInputPropertyTests : InProcessVchTest
     [Fact]
     public async Task NoMalformedRequestGetsA500AndTheEndpointServesAfterwards()
     {
-        var created = await CreateContainerAsync();
+        var created = await CreateContainerAsync("target");
         var ids = new[] { created, created[..12], "nosuch", "tiny:1", "bridge", "sha256:" + new string('0', 64) };
         var requests = Gen.Sized(size => Gen.Choose(0, Routes.Length - 1).SelectMany(route =>
             Gen.Elements(ids.Concat(Fragments).ToArray()).SelectMany(id =>
@@ -119,22 +119,5 @@ public sealed class MalformedInputPropertyTests : InProcessVchTest
             // A stream that stays open (events, logs -f, stats) answered with its head: not a failure.
             return (200, "");
         }
-    }
-
-    private async Task<string> CreateContainerAsync()
-    {
-        using var rootfs = new MemoryStream();
-        await using (var tar = new System.Formats.Tar.TarWriter(rootfs, leaveOpen: true))
-        {
-            await tar.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "hello") { DataStream = new MemoryStream("hi"u8.ToArray()) });
-        }
-
-        rootfs.Position = 0;
-        using var imported = await Client.PostAsync(new Uri("/images/create?fromSrc=-&repo=tiny&tag=1", UriKind.Relative), new StreamContent(rootfs));
-        imported.EnsureSuccessStatusCode();
-        using var created = await Client.PostAsync(new Uri("/containers/create?name=target", UriKind.Relative), new StringContent("{\"Image\":\"tiny:1\",\"Cmd\":[\"/hello\"]}", Encoding.UTF8, "application/json"));
-        var text = await created.Content.ReadAsStringAsync();
-        Assert.True(created.IsSuccessStatusCode, text);
-        return System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("Id").GetString()!;
     }
 }
