@@ -26,7 +26,9 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
         if result.get("outcome") not in ("Passed", "NotExecuted"):
             message = result.find("t:Output/t:ErrorInfo/t:Message", ns)
             text = (message.text or "").strip().splitlines() if message is not None else []
-            print(f"FAILED {result.get('testName')} ({result.get('duration')}): {text[0][:300] if text else ''}")
+            # The first lines carry the command's exit, stdout and stderr; the rest (endpoint logs) is in the trx.
+            head = [line[:300] for line in text[:6]]
+            print(f"FAILED {result.get('testName')} ({result.get('duration')}): " + "\n    ".join(head))
     counters = root.find("t:ResultSummary/t:Counters", ns)
     passed += int(counters.get("passed", 0))
     failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0))

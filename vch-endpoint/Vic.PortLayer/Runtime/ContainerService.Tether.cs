@@ -32,8 +32,12 @@ public sealed partial class ContainerService
     /// guest never hears about (seen right after a restore and across reconnects) gets no answer;
     /// it is dropped and a fresh one made, which tells the guest anew that the host is there.
     /// </summary>
-    /// <remarks>A files-only connection (serving a stopped container's files) is not the container's run: it is not registered and its end ends nothing.</remarks>
-    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false)
+    /// <remarks>
+    /// A files-only connection (serving a stopped container's files) is not the container's run: it
+    /// is not registered and its end ends nothing. A <paramref name="starting"/> connection holds the
+    /// main process's exit back until the start settles it (<see cref="RunningContainer.StartSettled"/>).
+    /// </remarks>
+    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false, bool starting = false)
     {
         for (var attempt = 0; attempt < 4; attempt++)
         {
@@ -48,6 +52,11 @@ public sealed partial class ContainerService
             }
 
             var running = new RunningContainer(channel, id) { Abandoned = filesOnly };
+            if (!starting)
+            {
+                running.StartSettled.TrySetResult();
+            }
+
             if (!filesOnly)
             {
                 _running[id] = running;

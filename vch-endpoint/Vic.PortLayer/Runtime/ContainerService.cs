@@ -130,6 +130,8 @@ public sealed partial class ContainerService : IDisposable
             log.Close();
             if (_running.TryRemove(record.Id, out var half))
             {
+                // The failed start answers for this run: its channel's end is not an exit.
+                half.Abandoned = true;
                 half.Dispose();
             }
 
@@ -152,10 +154,23 @@ public sealed partial class ContainerService : IDisposable
             }
         }
 
-        var started = _containers.Change(
-            record.Id,
-            r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = false, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
-            "start");
+        ContainerRecord started;
+        try
+        {
+            started = _containers.Change(
+                record.Id,
+                r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = false, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
+                "start");
+        }
+        finally
+        {
+            // Committed (or refused: an rm -f came first); either way its exit may now be handled.
+            if (_running.TryGetValue(record.Id, out var settled))
+            {
+                settled.StartSettled.TrySetResult();
+            }
+        }
+
         Log.Started(_logger, record.Id);
         if (_running.TryGetValue(record.Id, out var running))
         {
@@ -171,7 +186,7 @@ public sealed partial class ContainerService : IDisposable
         var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, VmExtraConfigOf(record), VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
         _publicNics[record.Id] = vm.Public;
         var answering = System.Diagnostics.Stopwatch.StartNew();
-        var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken).ConfigureAwait(false);
+        var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken, starting: true).ConfigureAwait(false);
         if (answer != TetherAnswer.Hello || running is null)
         {
             if (running is not null)
@@ -639,6 +654,7 @@ public sealed partial class ContainerService : IDisposable
             // The ContainerVM went away without a word: treated below as a process killed with it.
         }
 
+        await running.StartSettled.Task.ConfigureAwait(false);
         if (!running.Abandoned)
         {
             await FinishAsync(running, log, exitCode).ConfigureAwait(false);

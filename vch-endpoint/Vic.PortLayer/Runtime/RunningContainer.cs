@@ -34,6 +34,13 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
     /// </summary>
     public TaskCompletionSource<int> MainStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// Set once a start has committed the container as running (or let go of this channel). The
+    /// main process's exit is handled only after: a process that ends at once must not reach the
+    /// exit handler while the container is still Created, or the start would then mark it running.
+    /// </summary>
+    public TaskCompletionSource StartSettled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Set when recovery gives up on this channel for a fresh one: its end is not the container's end.</summary>
     public bool Abandoned { get; set; }
 
@@ -113,6 +120,7 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
         }
 
         MainStarted.TrySetResult(0);
+        StartSettled.TrySetResult();
 
         foreach (var pending in _requests.Values)
         {

@@ -1,0 +1,145 @@
+using System.Net;
+using System.Net.Sockets;
+using Vic.Interaction;
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Runtime;
+using Vic.PortLayer.Vch;
+
+namespace Vic.PortLayer.Tests;
+
+/// <summary>A start against a fake hypervisor whose guests are a scripted tether on a loopback socket.</summary>
+public sealed class ContainerStartTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task AProcessThatEndsAtOnceLeavesTheContainerExitedNotRunning()
+    {
+        // The tether reports Started and Exit back to back: the exit reaches the endpoint while the
+        // start has yet to commit Running. Several rounds, as the two race on the thread pool.
+        using var backend = new ScriptedTetherBackend(exitCode: 3);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+
+        var outcomes = new List<(ContainerState, int)>();
+        for (var round = 0; round < 10; round++)
+        {
+            var id = engine.Runtime.Create($"quick{round}", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["true"] }).Id;
+            var waited = engine.Runtime.WaitAsync(id, WaitCondition.NextExit, CancellationToken.None);
+            await engine.Runtime.StartAsync(id, CancellationToken.None);
+            var code = await waited.WaitAsync(TimeSpan.FromSeconds(10));
+            var status = engine.Containers.Resolve(id).Status;
+            outcomes.Add((status.State, code));
+        }
+
+        Assert.All(outcomes, o => Assert.Equal((ContainerState.Exited, 3), o));
+    }
+
+    [Fact]
+    public async Task AnAutoRemovedContainerWhoseProcessEndsAtOnceIsRemovedAndItsStartSucceeds()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: 0);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+
+        for (var round = 0; round < 10; round++)
+        {
+            var id = engine.Runtime.Create($"gone{round}", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["true"], AutoRemove = true }).Id;
+            var removed = engine.Runtime.WaitAsync(id, WaitCondition.Removed, CancellationToken.None);
+            await engine.Runtime.StartAsync(id, CancellationToken.None);
+            await removed.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Empty(engine.Containers.List());
+    }
+
+    private static async Task ImportEmptyImageAsync(VchEngine engine)
+    {
+        using var emptyTar = new MemoryStream(new byte[1024]);
+        await engine.Images.ImportAsync(emptyTar, "empty", "latest", [], null, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// A hypervisor whose every ContainerVM's tether answers Attach with Hello and a spec with
+    /// Started and Exit at once, over a loopback socket.
+    /// </summary>
+    private sealed class ScriptedTetherBackend(int exitCode) : IComputeBackend, IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+
+        public string Name => "scripted";
+
+        public Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken) =>
+            Task.FromResult(new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig));
+
+        public Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken) => CloneAsync(spec, cancellationToken);
+
+        public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port, cancellationToken);
+            var guest = await listener.AcceptTcpClientAsync(cancellationToken);
+            _ = Task.Run(() => PlayTetherAsync(guest), CancellationToken.None);
+            return client.GetStream();
+        }
+
+        private async Task PlayTetherAsync(TcpClient guest)
+        {
+            using (guest)
+            {
+                var stream = guest.GetStream();
+                var reader = new FrameReader(stream);
+                using var writer = new FrameWriter(stream);
+                try
+                {
+                    while (await reader.ReadAsync(_stop.Token) is { } frame)
+                    {
+                        if (frame.Type == FrameType.Attach)
+                        {
+                            await writer.WriteAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "scripted", "boot"), InteractionJson.Default.HelloMessage), _stop.Token);
+                        }
+                        else if (frame.Type == FrameType.Spec)
+                        {
+                            await writer.WriteAsync(FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), _stop.Token);
+                            await writer.WriteAsync(FrameType.Exit, 0, Payloads.Int32(exitCode), _stop.Token);
+                            return;
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+                {
+                }
+            }
+        }
+
+        public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ContainerVm>>([]);
+
+        public async IAsyncEnumerable<ContainerVmChange> WatchAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            yield break;
+        }
+
+        public Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task PowerOnAsync(string vmId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task PowerOffAsync(string vmId, bool force, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task AttachDiskAsync(string vmId, DiskAttachment disk, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task DestroyAsync(string vmId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        /// <remarks>The engine disposes its backend too: twice is fine.</remarks>
+        public void Dispose() => _stop.Cancel();
+    }
+}
