@@ -183,6 +183,14 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private async Task RehearseAsync(ContainerSpec spec)
     {
         GuestEntropy.Seed(spec.EntropySeed);
+
+        // A ready clone rehearses with NICs (a template must not: a clone without a network keeps
+        // them down): they come up now, and a start only readdresses them.
+        if (spec.Network is { } network)
+        {
+            GuestNetwork.Apply(network);
+        }
+
         var layout = RootFilesystem.Rehearse(spec);
         try
         {

@@ -26,6 +26,30 @@ internal static class DeviceState
         await qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = $"exec:cat {path}" }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Waits until a restored VM runs, resuming it if it arrived paused.</summary>
+    public static async Task WaitRunningAsync(QmpClient qmp, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < 3000; i++)
+        {
+            var status = (await qmp.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
+            if (status == "running")
+            {
+                return;
+            }
+
+            // The template was stopped before it was saved, so the restored VM arrives paused.
+            if (status == "paused")
+            {
+                await qmp.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new QemuException("the restored ContainerVM did not start running");
+    }
+
     private static Task IgnoreSharedRamAsync(QmpClient qmp, bool ignore, CancellationToken cancellationToken) =>
         qmp.ExecuteAsync("migrate-set-capabilities", new JsonObject
         {

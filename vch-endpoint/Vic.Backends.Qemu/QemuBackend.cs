@@ -27,6 +27,10 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     // VMs whose QEMU is being started: counted as running before their pid is recorded, which the
     // monitor must not take for a VM that died.
     private readonly ConcurrentDictionary<string, bool> _starting = new();
+
+    // The open channel of a ready clone just adopted: the tether answered on it and waits on it.
+    private readonly ConcurrentDictionary<string, Stream> _handedOver = new();
+    private readonly ReadyClonePool _ready;
     private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _monitor;
@@ -40,10 +44,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         _templates = new TemplateStore(options, logger);
         Directory.CreateDirectory(VmsDirectory);
         _bridge = new Bridge.LocalBridge(BridgeSocket, id => FolderOf(id).BridgeNic, logger);
+        _ready = new ReadyClonePool(options, _templates, new NicBackends(new VmNetworkSpec("", Outbound: true, []), BridgeSocket), logger);
         foreach (var folder in Folders())
         {
             var record = folder.Read();
-            _running[record.VmId] = QemuProcess.IsRunning(record.Pid, folder);
+            _running[record.VmId] = Runs(record, folder);
         }
 
         _monitor = Task.Run(MonitorAsync);
@@ -72,6 +77,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             new("QEMU accelerator", _accelerator ?? (_options.Accelerator == Accelerator.Auto ? "not probed yet" : _options.Accelerator.ToString().ToLowerInvariant())),
             new("Provisioning", _options.InstantClone ? $"instant clone (QEMU template restore, {(_options.CloneMemory == CloneMemory.CopyOnWrite ? "copy-on-write" : "fully copied")} memory)" : "cold boot"),
+            new("Ready clones", $"{_ready.Count} of {_options.ReadyClones}"),
         };
         var kernel = File.Exists(_options.Kernel) ? KernelImage.ReadRelease(_options.Kernel) ?? "" : "";
         return Task.FromResult(new BackendDescription(Name, _options.PoolLimit, kernel, details));
@@ -111,6 +117,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         // virtiofsd maps the guest's RAM itself, and a private mapping's writes are not in the file
         // it would map: a clone that shares host folders gets RAM of its own, a full copy.
         var fullCopy = _options.CloneMemory == CloneMemory.FullCopy || record.Shares.Count > 0;
+        if (!fullCopy && record.Network is { Outbound: true } && _ready.TryTake(record.Resources, accelerator, template) is { } ready)
+        {
+            return await AdoptAsync(record, folder, ready, watch, cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
             var ram = fullCopy ? GuestRam.Anonymous : GuestRam.Fork(template.Ram);
@@ -121,7 +132,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             _starting.TryRemove(record.VmId, out _);
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             await DeviceState.RestoreAsync(qmp, fullCopy ? template.StateWithRam : template.State, withRam: fullCopy, cancellationToken).ConfigureAwait(false);
-            await WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
+            await DeviceState.WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
             var restored = watch.ElapsedMilliseconds;
             foreach (var disk in record.Disks)
             {
@@ -140,7 +151,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             _starting.TryRemove(record.VmId, out _);
             Release(record);
-            QemuProcess.Kill(folder.Read().Pid, folder);
+            Kill(folder.Read(), folder);
             SharedFolders.Stop(folder);
             throw;
         }
@@ -149,11 +160,63 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         return ToVm(record, PowerState.On);
     }
 
+    /// <summary>
+    /// Makes a ready clone this container's VM: its files move into the VM's folder (QEMU keeps its
+    /// sockets and console open through the rename), its disks and published ports are added, and
+    /// the channel it already answered on is what <see cref="OpenChannelAsync"/> hands out next.
+    /// </summary>
+    private async Task<ContainerVm> AdoptAsync(VmRecord record, VmFolder folder, ReadyClone ready, System.Diagnostics.Stopwatch watch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(ready.Folder.Path))
+            {
+                File.Move(file, Path.Combine(folder.Path, Path.GetFileName(file)), overwrite: true);
+            }
+
+            Directory.Delete(ready.Folder.Path);
+            record = record with { Pid = ready.Pid, LaunchedIn = ready.Folder.Path, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
+            folder.Write(record);
+            _starting.TryRemove(record.VmId, out _);
+            var adopted = watch.ElapsedMilliseconds;
+            await using (var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var disk in record.Disks)
+                {
+                    await HotAddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var forward in record.Network!.Forwards)
+                {
+                    var refused = (await qmp.ExecuteAsync("human-monitor-command", new JsonObject { ["command-line"] = $"hostfwd_add np {forward.Protocol}:{forward.HostIp}:{forward.HostPort}-:{forward.GuestPort}" }, cancellationToken).ConfigureAwait(false))?.GetValue<string>();
+                    if (!string.IsNullOrWhiteSpace(refused))
+                    {
+                        throw new QemuException($"qemu failed to publish port {forward.HostPort}: {refused.Trim()}");
+                    }
+                }
+            }
+
+            _handedOver[record.VmId] = ready.Channel;
+            Log.ReadyCloneTaken(_logger, record.VmId, adopted, watch.ElapsedMilliseconds - adopted);
+        }
+        catch
+        {
+            _starting.TryRemove(record.VmId, out _);
+            Release(record);
+            ready.Channel.Dispose();
+            QemuProcess.Kill(ready.Pid, ready.Folder.Path);
+            throw;
+        }
+
+        Log.Started(_logger, record.VmId, "instant clone (ready)");
+        return ToVm(record, PowerState.On);
+    }
+
     public async Task PowerOnAsync(string vmId, CancellationToken cancellationToken)
     {
         var folder = Existing(vmId);
         var record = folder.Read();
-        if (QemuProcess.IsRunning(record.Pid, folder))
+        if (Runs(record, folder))
         {
             return;
         }
@@ -185,7 +248,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     {
         var folder = Existing(vmId);
         var record = folder.Read();
-        if (!QemuProcess.IsRunning(record.Pid, folder))
+        if (!Runs(record, folder))
         {
             return;
         }
@@ -204,11 +267,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             }
         }
 
-        for (var i = 0; i < 100 && QemuProcess.IsRunning(record.Pid, folder); i++)
+        for (var i = 0; i < 100 && Runs(record, folder); i++)
         {
             if (force || i == 50)
             {
-                QemuProcess.Kill(record.Pid, folder);
+                Kill(record, folder);
             }
 
             await Task.Delay(20, cancellationToken).ConfigureAwait(false);
@@ -221,7 +284,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     {
         var folder = Existing(vmId);
         var record = folder.Read();
-        if (QemuProcess.IsRunning(record.Pid, folder))
+        if (Runs(record, folder))
         {
             throw PortLayerException.Conflict("cannot change the CPU or memory of a running ContainerVM on the QEMU backend; stop it first");
         }
@@ -242,7 +305,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         }
 
         var targets = new Dictionary<string, int>(record.ScsiTargets);
-        if (QemuProcess.IsRunning(record.Pid, folder))
+        if (Runs(record, folder))
         {
             var target = Enumerable.Range(0, record.Disks.Count + 1).Select(QemuCommand.ScsiTarget).First(t => !targets.ContainsValue(t));
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
@@ -262,7 +325,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             throw PortLayerException.NotFound($"ContainerVM {vmId} has no disk {diskId}");
         }
 
-        if (QemuProcess.IsRunning(record.Pid, folder))
+        if (Runs(record, folder))
         {
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
             await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = $"dev-{diskId}" }, cancellationToken).ConfigureAwait(false);
@@ -284,12 +347,17 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
     public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ContainerVm>>(
-            [.. Folders().Select(f => (Folder: f, Record: f.Read())).Select(v => ToVm(v.Record, QemuProcess.IsRunning(v.Record.Pid, v.Folder) ? PowerState.On : PowerState.Off))]);
+            [.. Folders().Select(f => (Folder: f, Record: f.Read())).Select(v => ToVm(v.Record, Runs(v.Record, v.Folder) ? PowerState.On : PowerState.Off))]);
 
     public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
     {
+        if (_handedOver.TryRemove(vmId, out var ready))
+        {
+            return ready;
+        }
+
         var folder = Existing(vmId);
-        if (!QemuProcess.IsRunning(folder.Read().Pid, folder))
+        if (!Runs(folder.Read(), folder))
         {
             throw PortLayerException.Conflict($"ContainerVM {vmId} is not running");
         }
@@ -317,6 +385,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         }
 
         _stop.Dispose();
+        _ready.Dispose();
         _templates.Dispose();
         _bridge.Dispose();
     }
@@ -358,29 +427,6 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             QemuProcess.Kill(pid, folder);
         }
-    }
-
-    private static async Task WaitRunningAsync(QmpClient qmp, CancellationToken cancellationToken)
-    {
-        for (var i = 0; i < 3000; i++)
-        {
-            var status = (await qmp.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
-            if (status == "running")
-            {
-                return;
-            }
-
-            // The template was stopped before it was saved, so the restored VM arrives paused.
-            if (status == "paused")
-            {
-                await qmp.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new QemuException("the restored ContainerVM did not start running");
     }
 
     private static async Task HotAddAsync(QmpClient qmp, DiskAttachment disk, int target, CancellationToken cancellationToken)
@@ -431,7 +477,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             foreach (var (vmId, running) in _running)
             {
                 var folder = FolderOf(vmId);
-                if (running && !_starting.ContainsKey(vmId) && File.Exists(folder.RecordFile) && !QemuProcess.IsRunning(folder.Read().Pid, folder))
+                if (running && !_starting.ContainsKey(vmId) && File.Exists(folder.RecordFile) && !Runs(folder.Read(), folder))
                 {
                     await NoteStoppedAsync(vmId).ConfigureAwait(false);
                 }
@@ -450,6 +496,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
     private async Task NoteStoppedAsync(string vmId)
     {
+        if (_handedOver.TryRemove(vmId, out var unused))
+        {
+            await unused.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_running.TryUpdate(vmId, false, true))
         {
             SharedFolders.Stop(FolderOf(vmId));
@@ -470,6 +521,11 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         var folder = FolderOf(vmId);
         return File.Exists(folder.RecordFile) ? folder : throw PortLayerException.NotFound($"no such ContainerVM: {vmId}");
     }
+
+    /// <summary>Whether the record's QEMU runs; a ready clone moved into its folder was started in another.</summary>
+    private static bool Runs(VmRecord record, VmFolder folder) => QemuProcess.IsRunning(record.Pid, record.LaunchedIn ?? folder.Path);
+
+    private static void Kill(VmRecord record, VmFolder folder) => QemuProcess.Kill(record.Pid, record.LaunchedIn ?? folder.Path);
 
     private static ContainerVm ToVm(VmRecord record, PowerState power) =>
         new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig, record.Network is null ? null : QemuCommand.PublicNic);
@@ -544,6 +600,9 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
         [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "ContainerVM {VmId} cloned with {Memory} the template's RAM: qemu up in {LaunchMs} ms, restored in {RestoreMs} ms, disks added in {DisksMs} ms")]
         public static partial void Cloned(ILogger logger, string vmId, string memory, long launchMs, long restoreMs, long disksMs);
+
+        [LoggerMessage(EventId = 4007, Level = LogLevel.Information, Message = "ContainerVM {VmId} is a ready clone: moved in after {AdoptMs} ms, disks and ports added in {DisksMs} ms")]
+        public static partial void ReadyCloneTaken(ILogger logger, string vmId, long adoptMs, long disksMs);
 
         [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "QEMU accelerator: {Accelerator}")]
         public static partial void AcceleratorChosen(ILogger logger, string accelerator);

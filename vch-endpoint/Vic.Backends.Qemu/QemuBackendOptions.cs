@@ -54,6 +54,15 @@ public sealed record QemuBackendOptions(
     /// </summary>
     public int TcgTranslationCacheMiB { get; init; } = DefaultTcgTranslationCacheMiB;
 
+    /// <summary>
+    /// How many ContainerVMs to keep restored and answering ahead of need (<see cref="ReadyClonePool"/>);
+    /// 0 restores every clone when it is asked for. Each ready clone holds an idle clone's memory
+    /// (~60 MiB under TCG) outside the VCH pool.
+    /// </summary>
+    public int ReadyClones { get; init; } = DefaultReadyClones;
+
+    public const int DefaultReadyClones = 1;
+
     public const int DefaultTcgTranslationCacheMiB = 32;
 
     /// <summary>

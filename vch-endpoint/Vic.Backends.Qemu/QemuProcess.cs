@@ -34,7 +34,10 @@ internal static class QemuProcess
     }
 
     /// <summary>True while <paramref name="pid"/> is the QEMU of this folder (not a reused pid).</summary>
-    public static bool IsRunning(int? pid, VmFolder folder)
+    public static bool IsRunning(int? pid, VmFolder folder) => IsRunning(pid, folder.Path);
+
+    /// <summary>True while <paramref name="pid"/> is a QEMU whose command line names <paramref name="launchFolder"/>.</summary>
+    public static bool IsRunning(int? pid, string launchFolder)
     {
         if (pid is null)
         {
@@ -48,7 +51,7 @@ internal static class QemuProcess
 
             // A zombie (state Z) is a QEMU that has ended but not been reaped yet.
             var state = stat[(stat.LastIndexOf(')') + 2)..][0];
-            return state != 'Z' && Encoding.UTF8.GetString(cmdline).Contains(folder.Path, StringComparison.Ordinal);
+            return state != 'Z' && Encoding.UTF8.GetString(cmdline).Contains(launchFolder, StringComparison.Ordinal);
         }
         catch (IOException)
         {
@@ -60,9 +63,11 @@ internal static class QemuProcess
         }
     }
 
-    public static void Kill(int? pid, VmFolder folder)
+    public static void Kill(int? pid, VmFolder folder) => Kill(pid, folder.Path);
+
+    public static void Kill(int? pid, string launchFolder)
     {
-        if (IsRunning(pid, folder))
+        if (IsRunning(pid, launchFolder))
         {
             try
             {

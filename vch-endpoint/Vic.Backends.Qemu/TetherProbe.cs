@@ -29,7 +29,8 @@ internal static class TetherProbe
     /// Has a template's tether rehearse a start (<see cref="FrameType.Rehearse"/>) and waits until it
     /// has said everything about it (its process's exit and the Done); false if that does not come in time.
     /// </summary>
-    public static async Task<bool> RehearseAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="network">NICs to bring up in the rehearsal: only for a VM whose start will give it a network.</param>
+    public static async Task<bool> RehearseAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken, NetworkSpec? network = null)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
@@ -42,6 +43,7 @@ internal static class TetherProbe
             ExtraHosts = ["rehearsal-peer:10.0.0.2"],
             Dns = ["10.0.2.3"],
             EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            Network = network,
         };
         using var writer = new FrameWriter(channel);
         var reader = new FrameReader(channel);

@@ -36,6 +36,12 @@ internal sealed record VmRecord
 
     public int? Pid { get; init; }
 
+    /// <summary>
+    /// The folder QEMU was started in when that is not this VM's own: a ready clone started in the
+    /// ready pool's folder and moved here. QEMU's command line names it, which tells its pid from a reused one.
+    /// </summary>
+    public string? LaunchedIn { get; init; }
+
     public DateTimeOffset? StartedAt { get; init; }
 }
 

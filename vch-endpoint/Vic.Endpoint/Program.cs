@@ -19,6 +19,7 @@ var backendOption = new Option<string>("--backend") { Description = "Compute bac
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var cloneMemory = new Option<string>("--containervm-clone-memory") { Description = "How an instant clone gets the template's RAM: copy-on-write (shared until written) or full-copy (each clone reads all of it; to compare)", DefaultValueFactory = _ => "copy-on-write" };
 var tcgCache = new Option<int?>("--containervm-tcg-cache") { Description = "Under TCG: each ContainerVM's cache of translated guest code, in MiB" };
+var readyClones = new Option<int?>("--containervm-ready-clones") { Description = "ContainerVMs kept restored and answering ahead of need (0-8; default 1): each holds an idle ContainerVM's memory" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
 var target = new Option<string?>("--target") { Description = "vSphere: vCenter or ESXi, a host name or https://host/sdk" };
@@ -43,7 +44,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
-    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache,
+    hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
     insecureRegistry, registryMirror, volumeStore,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
@@ -70,6 +71,7 @@ root.SetAction(async (parse, cancellationToken) =>
         NoInstantClone = parse.GetValue(noInstantClone),
         CloneMemory = parse.GetValue(cloneMemory)!,
         TcgCacheMiB = parse.GetValue(tcgCache),
+        ReadyClones = parse.GetValue(readyClones),
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],

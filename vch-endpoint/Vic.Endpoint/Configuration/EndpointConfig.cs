@@ -20,7 +20,7 @@ public enum TlsMode
 public sealed record TlsFiles(string Certificate, string Key, string? CertificateAuthority);
 
 /// <summary>The local QEMU backend's files and mode, when that backend is chosen.</summary>
-public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite, int? TcgCacheMiB = null);
+public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite, int? TcgCacheMiB = null, int? ReadyClones = null);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
 public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
@@ -110,6 +110,9 @@ public sealed record EndpointOptions
     /// <summary>Under TCG, each ContainerVM's translation cache in MiB; null keeps the backend's default.</summary>
     public int? TcgCacheMiB { get; init; }
 
+    /// <summary>ContainerVMs kept restored ahead of need; null keeps the backend's default.</summary>
+    public int? ReadyClones { get; init; }
+
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
@@ -181,7 +184,12 @@ public sealed record EndpointOptions
                 throw new ArgumentException($"--containervm-tcg-cache: {TcgCacheMiB} MiB is not between 1 and 2048");
             }
 
-            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone, cloneMemory, TcgCacheMiB);
+            if (ReadyClones is < 0 or > 8)
+            {
+                throw new ArgumentException($"--containervm-ready-clones: {ReadyClones} is not between 0 and 8");
+            }
+
+            qemu = new QemuSettings(Path.GetFullPath(ContainerVmKernel), Path.GetFullPath(ContainerVmInitramfs), !NoInstantClone, cloneMemory, TcgCacheMiB, ReadyClones);
         }
         VsphereSettings? vsphere = null;
         if (Backend == "vsphere")

@@ -94,6 +94,7 @@ public static partial class VchEndpointHost
             new Vic.Backends.Qemu.QemuBackendOptions(Path.Combine(config.Vch.DataDirectory, "qemu"), qemu.Kernel, qemu.Initramfs, config.Vch.PoolLimit, qemu.InstantClone, CloneMemory: qemu.CloneMemory)
             {
                 TcgTranslationCacheMiB = qemu.TcgCacheMiB ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultTcgTranslationCacheMiB,
+                ReadyClones = qemu.ReadyClones ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultReadyClones,
             },
             services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>()),
         { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
