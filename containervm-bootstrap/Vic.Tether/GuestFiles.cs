@@ -8,6 +8,9 @@ internal sealed record RootLayout(string Root, string? Upper, IReadOnlyList<stri
 {
     /// <summary>How long the root's making waited for its disks to appear.</summary>
     public TimeSpan DiskWait { get; init; }
+
+    /// <summary>How long each step of making the root took, for the start's timings.</summary>
+    public string? Steps { get; init; }
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Pipes;
 using Vic.Interaction;
 
 namespace Vic.Tether;
@@ -12,15 +13,20 @@ internal sealed class ProcessSession : IDisposable
 {
     private const int ChunkSize = FrameWriter.AtomicPayload;
 
+    // Held while a pipe end meant for one vic-exec is inheritable, so no other spawn inherits it.
+    private static readonly Lock SpawnLock = new();
+
     private readonly Process _process;
     private readonly Pty? _pty;
     private readonly Stream? _stdin;
     private readonly Task _pumps;
+    private readonly AnonymousPipeServerStream _executed;
 
-    private ProcessSession(uint session, Process process, Pty? pty, Task pumps)
+    private ProcessSession(uint session, Process process, Pty? pty, Task pumps, AnonymousPipeServerStream executed)
     {
         Session = session;
         _process = process;
+        _executed = executed;
         _pty = pty;
         _pumps = pumps;
         _stdin = pty?.Stream ?? process.StandardInput.BaseStream;
@@ -57,7 +63,25 @@ internal sealed class ProcessSession : IDisposable
             }
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("vic-exec did not start");
+        // vic-exec's child holds the write end until its exec (close-on-exec there): end-of-file
+        // on the read end is the moment the program runs, or the moment it failed to.
+        Process process;
+        AnonymousPipeServerStream executed;
+        lock (SpawnLock)
+        {
+            executed = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+            start.ArgumentList.Insert(0, executed.GetClientHandleAsString());
+            start.ArgumentList.Insert(0, "--exec-fd");
+            try
+            {
+                process = Process.Start(start) ?? throw new InvalidOperationException("vic-exec did not start");
+            }
+            finally
+            {
+                executed.DisposeLocalCopyOfClientHandle();
+            }
+        }
+
         Task pumps;
         if (pty is null)
         {
@@ -75,62 +99,28 @@ internal sealed class ProcessSession : IDisposable
             pumps = Task.Factory.StartNew(() => PumpPty(pty, session, frames), TaskCreationOptions.LongRunning);
         }
 
-        return new ProcessSession(session, process, pty, pumps);
+        return new ProcessSession(session, process, pty, pumps, executed);
     }
 
     /// <summary>
-    /// Waits until vic-exec's child has executed the container's program (its name is no longer
-    /// vic-exec), the program failed to start, or <paramref name="limit"/> passed. dockerd answers a
-    /// start once runc has executed the process, so `docker top` right after `docker run -d` sees it;
-    /// "started" here means the same.
+    /// Waits until vic-exec's child has executed the container's program (the pipe vic-exec was
+    /// given with <c>--exec-fd</c> reads end-of-file), the program failed to start, or
+    /// <paramref name="limit"/> passed. dockerd answers a start once runc has executed the process,
+    /// so `docker top` right after `docker run -d` sees it; "started" here means the same. (Polling
+    /// /proc for the child's name cost ~150 ms of a start under TCG.)
     /// </summary>
     public async Task WaitForExecAsync(TimeSpan limit)
     {
-        var deadline = Stopwatch.StartNew();
-        var wait = TimeSpan.FromMilliseconds(1);
-        while (deadline.Elapsed < limit && !_process.HasExited)
+        // A blocking read of the pipe on a pool thread: it ends at end-of-file, which comes at the
+        // exec or when the child ends, and a child that hangs before its exec is waited for no longer than the limit.
+        var read = Task.Run(() => _executed.Read(new byte[1], 0, 1));
+        try
         {
-            if (ChildHasExecuted(_process.Id))
-            {
-                return;
-            }
-
-            await Task.Delay(wait).ConfigureAwait(false);
-            wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 20));
+            await read.WaitAsync(limit).ConfigureAwait(false);
         }
-    }
-
-    private static bool ChildHasExecuted(int vicExec)
-    {
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        catch (TimeoutException)
         {
-            try
-            {
-                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
-                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
-                var close = stat.LastIndexOf(')');
-                var open = stat.IndexOf('(', StringComparison.Ordinal);
-                if (open < 0 || close < open)
-                {
-                    continue;
-                }
-
-                var fields = stat[(close + 2)..].Split(' ');
-                if (fields.Length > 1 && fields[1] == vicExec.ToString(System.Globalization.CultureInfo.InvariantCulture))
-                {
-                    return stat[(open + 1)..close] != "vic-exec";
-                }
-            }
-            catch (IOException)
-            {
-                // The process ended while we looked.
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
-
-        return false;
     }
 
     /// <summary>Waits for the process and the last of its output; returns its exit status.</summary>
@@ -190,6 +180,7 @@ internal sealed class ProcessSession : IDisposable
 
     public void Dispose()
     {
+        _executed.Dispose();
         _pty?.Dispose();
         _process.Dispose();
     }

@@ -17,6 +17,7 @@ internal static class RootFilesystem
         var waiting = System.Diagnostics.Stopwatch.StartNew();
         var devices = WaitForDisks(spec.Disks, diskWait);
         var diskWaitTook = waiting.Elapsed;
+        var steps = new StepClock();
         var layers = spec.Disks.Where(d => d.Role == "layer").OrderBy(d => d.Index).ToList();
         var lower = new List<string>();
         foreach (var layer in layers)
@@ -26,6 +27,7 @@ internal static class RootFilesystem
             lower.Insert(0, target);
         }
 
+        steps.Mark("layers");
         var scratch = Directory.CreateDirectory($"{Mounts}/scratch").FullName;
         if (spec.Disks.FirstOrDefault(d => d.Role == "scratch") is { } disk)
         {
@@ -36,6 +38,7 @@ internal static class RootFilesystem
             Native.Check(Native.mount("tmpfs", scratch, "tmpfs", 0, null), "mount scratch tmpfs");
         }
 
+        steps.Mark("scratch");
         Directory.CreateDirectory($"{scratch}/upper");
         Directory.CreateDirectory($"{scratch}/work");
         if (lower.Count == 0)
@@ -47,6 +50,7 @@ internal static class RootFilesystem
         Native.Check(
             Native.mount("overlay", root, "overlay", 0, $"lowerdir={string.Join(':', lower)},upperdir={scratch}/upper,workdir={scratch}/work"),
             "mount overlay");
+        steps.Mark("overlay");
 
         foreach (var volume in spec.Disks.Where(d => d.Role == "volume" && d.Path is not null))
         {
@@ -57,14 +61,17 @@ internal static class RootFilesystem
 
         MountNfsVolumes(root, spec.NfsVolumes, diskWait);
         MountShares(root, spec.Shares, diskWait);
+        steps.Mark("volumes");
         MountSystem(root);
+        steps.Mark("system");
         WriteIdentity(root, spec);
         if (spec.Hostname.Length > 0)
         {
             Native.sethostname(spec.Hostname, spec.Hostname.Length);
         }
 
-        return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]) { DiskWait = diskWaitTook };
+        steps.Mark("identity");
+        return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]) { DiskWait = diskWaitTook, Steps = steps.ToString() };
     }
 
     /// <summary>
@@ -328,4 +335,21 @@ internal static class RootFilesystem
             Thread.Sleep(20);
         }
     }
+}
+
+/// <summary>Milliseconds between marks, named: "layers 40 ms, scratch 12 ms".</summary>
+internal sealed class StepClock
+{
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private readonly List<string> _steps = [];
+    private TimeSpan _last;
+
+    public void Mark(string step)
+    {
+        var now = _clock.Elapsed;
+        _steps.Add($"{step} {(now - _last).TotalMilliseconds:0} ms");
+        _last = now;
+    }
+
+    public override string ToString() => string.Join(", ", _steps);
 }

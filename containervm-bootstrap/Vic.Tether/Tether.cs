@@ -86,7 +86,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 }
 
                 _user = UserResolver.Resolve(_spec.User, RootPath);
-                var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0);
+                var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0, _layout.Steps);
                 Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, (timings, steps));
                 break;
             case FrameType.Exec:

@@ -3,14 +3,16 @@
  * Something like tini + chroot + setpriv in one small static binary:
  *
  *   vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] [--groups G1,G2] [--tty /dev/pts/N]
- *            -- PROGRAM ARGS...
+ *            [--exec-fd N] -- PROGRAM ARGS...
  *
  * It becomes a child subreaper and forks. The child starts a new session (and with --tty makes
  * that terminal its controlling terminal and its stdio; without it keeps the inherited stdio),
  * chroots into --root, changes to --workdir (created if missing, as Docker does), drops to
  * --groups/--gid/--uid, arranges to die with vic-exec, and executes PROGRAM, looked up in the PATH
  * of its environment inside the new root. When that fails it prints Docker's message and exits
- * 127 (not found) or 126 (not executable).
+ * 127 (not found) or 126 (not executable). With --exec-fd the child keeps that descriptor (the write
+ * end of the caller's pipe) open, close-on-exec, until its exec: the caller reads end-of-file the
+ * moment the program runs (or the child fails), which is when dockerd calls a container started.
  *
  * The parent forwards every signal it can catch to the child, reaps every orphan reparented to
  * it, and when the child ends exits with its status: the exit code, or 128+N if signal N killed
@@ -42,6 +44,7 @@ struct options {
     uid_t uid;
     gid_t gid;
     int has_uid, has_gid, has_groups;
+    int exec_fd;
     gid_t groups[MAX_GROUPS];
     size_t group_count;
     char **argv;
@@ -50,7 +53,7 @@ struct options {
 static void usage(const char *why)
 {
     fprintf(stderr, "vic-exec: %s\nusage: vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] "
-                    "[--groups G1,G2] [--tty /dev/pts/N] -- PROGRAM ARGS...\n", why);
+                    "[--groups G1,G2] [--tty /dev/pts/N] [--exec-fd N] -- PROGRAM ARGS...\n", why);
     exit(125);
 }
 
@@ -69,6 +72,7 @@ static unsigned long parse_id(const char *text, const char *what)
 static void parse(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
+    o->exec_fd = -1;
     int i = 1;
     for (; i < argc; i++) {
         char *arg = argv[i];
@@ -99,6 +103,8 @@ static void parse(int argc, char **argv, struct options *o)
         } else if (IS("--gid")) {
             o->gid = parse_id(value, "gid");
             o->has_gid = 1;
+        } else if (IS("--exec-fd")) {
+            o->exec_fd = (int)parse_id(value, "exec fd");
         } else if (IS("--groups")) {
             o->has_groups = 1;
             char *copy = strdup(value);
@@ -267,9 +273,18 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
     if (getppid() != parent)
         _exit(137);
     /* A container process starts with stdin, stdout and stderr only, whatever the tether left open. */
-    if (close_range(3, ~0U, 0) != 0)
+    int keep = o->exec_fd;
+    if (keep < 3) {
+        if (close_range(3, ~0U, 0) != 0)
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+    } else if ((keep > 3 && close_range(3, keep - 1, 0) != 0) || close_range(keep + 1, ~0U, 0) != 0) {
         for (int fd = 3; fd < 1024; fd++)
-            close(fd);
+            if (fd != keep)
+                close(fd);
+    }
+    if (keep >= 0)
+        fcntl(keep, F_SETFD, FD_CLOEXEC);
     sigprocmask(SIG_SETMASK, original, NULL);
     run(o->argv);
 }
@@ -324,6 +339,10 @@ int main(int argc, char **argv)
     }
     if (pid == 0)
         child(&options, parent, &original);
+
+    /* Only the child's copy may keep the caller waiting for the exec. */
+    if (options.exec_fd >= 0)
+        close(options.exec_fd);
 
     /* The container's stdio belongs to the child; keep stderr for our own (rare) messages. */
     int null = open("/dev/null", O_RDWR);

@@ -249,6 +249,30 @@ public sealed partial class VicExecTests(BusyboxRoot root, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task The_exec_fd_ends_when_the_program_runs_and_the_program_does_not_inherit_it()
+    {
+        // The tether's way of knowing the program runs: end-of-file on the pipe vic-exec's child holds until its exec.
+        using var executed = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In, HandleInheritability.Inheritable);
+        var start = new ProcessStartInfo(BootMedia.VicExec) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (var argument in new[] { "--exec-fd", executed.GetClientHandleAsString(), "--", "/bin/busybox", "sh", "-c", "ls /proc/self/fd; sleep 3" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        executed.DisposeLocalCopyOfClientHandle();
+        var read = await Task.Run(() => executed.Read(new byte[1], 0, 1)).WaitAsync(TimeSpan.FromSeconds(20));
+        var runningAtEndOfFile = !process.HasExited;
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(0, read);
+        Assert.True(runningAtEndOfFile, "the exec fd ended only when the program did");
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal("0\n1\n2\n3\n", stdout);
+    }
+
+    [Fact]
     public async Task Bad_usage_is_125()
     {
         var result = await Command.RunAsync(BootMedia.VicExec, ["--root", root.Path]);

@@ -612,7 +612,7 @@ public sealed partial class ContainerService : IDisposable
                         var main = Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage);
                         if (main.Timings is { } t)
                         {
-                            Log.GuestStart(_logger, running.ContainerId, t.NetworkMs, t.DisksMs, t.RootMs, t.ProcessMs);
+                            Log.GuestStart(_logger, running.ContainerId, t.NetworkMs, t.DisksMs, t.RootMs, t.ProcessMs, t.RootSteps ?? "");
                         }
 
                         running.MainStarted.TrySetResult(main.Pid);
@@ -794,8 +794,8 @@ public sealed partial class ContainerService : IDisposable
         [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "container {Id}: its tether answered {Ms:0} ms after the ContainerVM was up")]
         public static partial void TetherAnswered(ILogger logger, string id, double ms);
 
-        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms")]
-        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs);
+        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms (the root: {RootSteps})")]
+        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs, string rootSteps);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
