@@ -240,7 +240,18 @@ internal static class RootFilesystem
     public static RootLayout Rehearse(ContainerSpec spec)
     {
         var scratch = Directory.CreateDirectory($"{Rehearsal}/scratch").FullName;
-        Native.Check(Native.mount("tmpfs", scratch, "tmpfs", 0, null), "mount the rehearsal's scratch");
+        if (spec.Disks.Any(d => d.Role == "scratch"))
+        {
+            // A ready clone's rehearsal has an ext4 scratch disk like a start's: its mount, the
+            // overlay over it and the files written through it are code this VM then has translated.
+            var device = WaitForScsiTarget(Frame.RehearsalDiskTarget, TimeSpan.FromSeconds(15));
+            Native.Check(Native.mount(device, scratch, "ext4", 0, null), "mount the rehearsal's scratch disk");
+        }
+        else
+        {
+            Native.Check(Native.mount("tmpfs", scratch, "tmpfs", 0, null), "mount the rehearsal's scratch");
+        }
+
         Directory.CreateDirectory($"{scratch}/upper");
         Directory.CreateDirectory($"{scratch}/work");
         var lower = Directory.CreateDirectory($"{Rehearsal}/empty").FullName;
@@ -292,6 +303,25 @@ internal static class RootFilesystem
         }
 
         return disks;
+    }
+
+    private static string WaitForScsiTarget(int target, TimeSpan wait)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            if (ScsiDisksByTarget().TryGetValue(target, out var device))
+            {
+                return device;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new IOException($"no disk at SCSI target {target}");
+            }
+
+            Thread.Sleep(20);
+        }
     }
 
     /// <summary>Finds each disk's device (a virtio-blk disk by its serial, a SCSI disk by its target), waiting for hot-added disks to appear.</summary>

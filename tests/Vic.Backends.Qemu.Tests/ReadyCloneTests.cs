@@ -8,7 +8,8 @@ namespace Vic.Backends.Qemu.Tests;
 
 /// <summary>
 /// A ContainerVM kept restored and answering ahead of need: the next clone asked for is that VM,
-/// and it is whole (its disks, its published ports, its NICs readdressed, nothing left of its rehearsal).
+/// and it is whole (its disks, its published ports, its NICs readdressed, nothing left of its
+/// rehearsal: not its mounts, not the scratch disk it rehearsed on).
 /// </summary>
 public sealed class ReadyCloneTests : IDisposable
 {
@@ -29,11 +30,11 @@ public sealed class ReadyCloneTests : IDisposable
         var vm = await backend.CloneAsync(Spec("second", new PortForward("tcp", "127.0.0.1", port, 8080)), CancellationToken.None);
         var record = await File.ReadAllTextAsync(Path.Combine(QemuVms.FolderOf(_home.Combine("state"), vm.VmId), "vm.json"));
         await using var tether = new TetherClient(await backend.OpenChannelAsync(vm.VmId, CancellationToken.None));
-        await tether.SendSpecAsync(Container("second", "echo served > /index.html; cat /proc/mounts > /mounts; ip -o -4 addr show > /addresses; cat /sys/class/net/eth0/address > /mac; exec httpd -f -p 8080 -h /"));
+        await tether.SendSpecAsync(Container("second", "echo served > /index.html; cat /proc/mounts > /mounts; ip -o -4 addr show > /addresses; cat /sys/class/net/eth0/address > /mac; ls /sys/block | grep -c '^sd' > /disks; exec httpd -f -p 8080 -h /"));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var served = await Eventually.WaitForAsync(async () => await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html"), s => s is not null, RunTimeout);
         var state = await tether.AttachAsync();
-        await tether.ExecAsync(2, new ExecSpec { Args = ["sh", "-c", "cat /mounts /addresses /mac"] });
+        await tether.ExecAsync(2, new ExecSpec { Args = ["sh", "-c", "cat /mounts /addresses /mac; echo disks $(cat /disks)"] });
         var inside = await tether.WaitAsync(2, RunTimeout);
         await backend.DestroyAsync(vm.VmId, CancellationToken.None);
 
@@ -46,6 +47,7 @@ public sealed class ReadyCloneTests : IDisposable
         Assert.Contains("inet 10.0.2.15/24", inside.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("169.254.254.2", inside.Stdout, StringComparison.Ordinal);
         Assert.Contains("02:42:ac:11:00:09", inside.Stdout, StringComparison.Ordinal);
+        Assert.Contains("disks 2\n", inside.Stdout, StringComparison.Ordinal);
         Assert.Equal([Frame.MainSession], state.Sessions.Select(s => s.Session));
     }
 
@@ -100,6 +102,7 @@ public sealed class ReadyCloneTests : IDisposable
             {
                 TemplateDirectory = BootImages.TemplateDirectory,
                 ReadyClones = readyClones,
+                MakeScratchDisk = path => TestDisks.Scratch(path),
             },
             NullLogger<QemuBackend>.Instance);
     }

@@ -136,7 +136,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             var restored = watch.ElapsedMilliseconds;
             foreach (var disk in record.Disks)
             {
-                await HotAddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
+                await DiskHotPlug.AddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
             }
 
             if (record.Shares.Count > 0)
@@ -183,7 +183,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             {
                 foreach (var disk in record.Disks)
                 {
-                    await HotAddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
+                    await DiskHotPlug.AddAsync(qmp, disk, record.ScsiTargets[disk.Id], cancellationToken).ConfigureAwait(false);
                 }
 
                 foreach (var forward in record.Network!.Forwards)
@@ -309,7 +309,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             var target = Enumerable.Range(0, record.Disks.Count + 1).Select(QemuCommand.ScsiTarget).First(t => !targets.ContainsValue(t));
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            await HotAddAsync(qmp, disk, target, cancellationToken).ConfigureAwait(false);
+            await DiskHotPlug.AddAsync(qmp, disk, target, cancellationToken).ConfigureAwait(false);
             targets[disk.Id] = target;
         }
 
@@ -427,18 +427,6 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             QemuProcess.Kill(pid, folder);
         }
-    }
-
-    private static async Task HotAddAsync(QmpClient qmp, DiskAttachment disk, int target, CancellationToken cancellationToken)
-    {
-        await qmp.ExecuteAsync("blockdev-add", new JsonObject
-        {
-            ["driver"] = "vmdk",
-            ["node-name"] = $"d-{disk.Id}",
-            ["read-only"] = disk.ReadOnly,
-            ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = disk.Path, ["locking"] = "off" },
-        }, cancellationToken).ConfigureAwait(false);
-        await qmp.ExecuteAsync("device_add", QemuCommand.ScsiDisk(disk, target), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Claims the VM's share of the pool or refuses with what is in use.</summary>

@@ -63,6 +63,13 @@ public sealed record QemuBackendOptions(
 
     public const int DefaultReadyClones = 1;
 
+    /// <summary>
+    /// Writes an empty scratch disk (an ext4 VMDK, as a container's) at the path given. A ready
+    /// clone's rehearsal mounts one, so a start's ext4 and overlay work is code it has translated;
+    /// null rehearses on tmpfs.
+    /// </summary>
+    public Action<string>? MakeScratchDisk { get; init; }
+
     public const int DefaultTcgTranslationCacheMiB = 32;
 
     /// <summary>

@@ -29,7 +29,7 @@ internal sealed partial class ReadyClonePool : IDisposable
     private static readonly NetworkSpec RehearsalNetwork = new("02:00:00:56:49:01", ["169.254.254.2/30"], QemuCommand.PublicNic.Address, QemuCommand.PublicNic.Gateway, null);
 
     /// <summary>How long no clone may have been asked for before the pool refills.</summary>
-    private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The share of the host's CPU time that must have been idle over the last look.</summary>
     private const double IdleShareToRefill = 0.5;
@@ -219,10 +219,10 @@ internal sealed partial class ReadyClonePool : IDisposable
 
             // The path of a start once more, in this QEMU: the code it runs is translated for good,
             // and the NICs come up now rather than in the start.
-            if (!await TetherProbe.RehearseAsync(channel, TimeSpan.FromSeconds(30), cancellationToken, RehearsalNetwork).ConfigureAwait(false))
-            {
-                throw new QemuException($"a ready clone did not rehearse a start; see {folder.Console}");
-            }
+            await RehearseAsync(folder, channel, cancellationToken).ConfigureAwait(false);
+
+            // What the guest still does after it (the scratch disk's removal) is done before a start comes.
+            await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(300), 0.05, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
 
             Log.Made(_logger, folder.Path, watch.ElapsedMilliseconds);
             return new ReadyClone(folder, pid, channel, resources, accelerator, template.State);
@@ -233,6 +233,30 @@ internal sealed partial class ReadyClonePool : IDisposable
             QemuProcess.Kill(pid, folder);
             TryDelete(folder.Path);
             throw;
+        }
+    }
+
+    /// <summary>A rehearsal with NICs and, when the backend can make one, a scratch disk of its own, unplugged after.</summary>
+    private async Task RehearseAsync(VmFolder folder, Stream channel, CancellationToken cancellationToken)
+    {
+        var disk = _options.MakeScratchDisk is { } make ? new DiskAttachment("rehearsal", Path.Combine(folder.Path, "rehearsal.vmdk"), DiskRole.Scratch, false) : null;
+        await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        if (disk is not null)
+        {
+            _options.MakeScratchDisk!(disk.Path);
+            await DiskHotPlug.AddAsync(qmp, disk, Frame.RehearsalDiskTarget, cancellationToken).ConfigureAwait(false);
+        }
+
+        IReadOnlyList<DiskSpec> disks = disk is null ? [] : [new DiskSpec(disk.Id, "scratch", 0)];
+        if (!await TetherProbe.RehearseAsync(channel, TimeSpan.FromSeconds(30), cancellationToken, RehearsalNetwork, disks).ConfigureAwait(false))
+        {
+            throw new QemuException($"a ready clone did not rehearse a start; see {folder.Console}");
+        }
+
+        if (disk is not null)
+        {
+            await DiskHotPlug.RemoveAsync(qmp, disk.Id, cancellationToken).ConfigureAwait(false);
+            File.Delete(disk.Path);
         }
     }
 

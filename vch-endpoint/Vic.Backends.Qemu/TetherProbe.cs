@@ -30,7 +30,8 @@ internal static class TetherProbe
     /// has said everything about it (its process's exit and the Done); false if that does not come in time.
     /// </summary>
     /// <param name="network">NICs to bring up in the rehearsal: only for a VM whose start will give it a network.</param>
-    public static async Task<bool> RehearseAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken, NetworkSpec? network = null)
+    /// <param name="disks">The rehearsal's scratch disk, at <see cref="Frame.RehearsalDiskTarget"/>; none rehearses on tmpfs.</param>
+    public static async Task<bool> RehearseAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken, NetworkSpec? network = null, IReadOnlyList<DiskSpec>? disks = null)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
@@ -44,6 +45,7 @@ internal static class TetherProbe
             Dns = ["10.0.2.3"],
             EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             Network = network,
+            Disks = disks ?? [],
         };
         using var writer = new FrameWriter(channel);
         var reader = new FrameReader(channel);

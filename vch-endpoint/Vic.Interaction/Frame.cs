@@ -106,6 +106,12 @@ public sealed record Frame(FrameType Type, uint Session, ReadOnlyMemory<byte> Pa
     public const uint RehearsalSession = uint.MaxValue;
 
     /// <summary>
+    /// The SCSI target of a rehearsal's own scratch disk (a ready clone's): far above any spec's
+    /// disks, so a start never mistakes it, or a late removal of it, for one of its own.
+    /// </summary>
+    public const int RehearsalDiskTarget = 63;
+
+    /// <summary>
     /// Session numbers from here up name requests (stats, top, pause), not processes: the tether
     /// answers on the number it was asked on, so concurrent requests find their own answers.
     /// </summary>

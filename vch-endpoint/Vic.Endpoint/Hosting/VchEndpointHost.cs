@@ -95,6 +95,11 @@ public static partial class VchEndpointHost
             {
                 TcgTranslationCacheMiB = qemu.TcgCacheMiB ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultTcgTranslationCacheMiB,
                 ReadyClones = qemu.ReadyClones ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultReadyClones,
+                MakeScratchDisk = path =>
+                {
+                    using var disk = new Vic.ImageStore.Layers.Ext4VmdkLayerDisk(path, config.Vch.LayerCapacityBytes);
+                    disk.Complete();
+                },
             },
             services.GetRequiredService<ILogger<Vic.Backends.Qemu.QemuBackend>>()),
         { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
