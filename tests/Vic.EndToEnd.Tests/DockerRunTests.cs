@@ -24,6 +24,38 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
         Assert.Equal("", (await DockerAsync("ps", "-aq", "--filter", "name=short-lived")).StandardOutput);
     }
 
+    [Fact]
+    public async Task AReadyCloneRunsTheNextContainerWithItsPublishedPort()
+    {
+        // A first run tells the VCH what clones are wanted; a ready one is made once it is quiet.
+        await DockerAsync("run", "--rm", "busybox", "true");
+        var ready = await Eventually.WaitForAsync(async () => (await DockerAsync("info", "-f", "{{json .DriverStatus}}")).StandardOutput, s => s.Contains("[\"Ready clones\",\"1 of 1\"]", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
+        var port = EndpointProcess.FreePort();
+        await DockerAsync("run", "-d", "--name", "ready-web", "-p", $"127.0.0.1:{port}:80", "busybox", "sh", "-c", "echo from-a-ready-clone > /index.html; exec httpd -f -p 80 -h /");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var served = await Eventually.WaitForAsync(
+            async () =>
+            {
+                try
+                {
+                    return await http.GetStringAsync($"http://127.0.0.1:{port}/index.html");
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    return null;
+                }
+            },
+            s => s is not null,
+            TimeSpan.FromSeconds(60));
+        var adopted = Vch.Endpoint.Output;
+        var id = (await DockerAsync("inspect", "-f", "{{.Id}}", "ready-web")).StandardOutput.Trim();
+        await DockerAsync("rm", "-f", "ready-web");
+
+        Assert.Contains("[\"Ready clones\",\"1 of 1\"]", ready, StringComparison.Ordinal);
+        Assert.Equal("from-a-ready-clone\n", served);
+        Assert.Contains($"ContainerVM {id} is a ready clone", adopted, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("false", 1)]
     [InlineData("exit 7", 7)]
