@@ -6,6 +6,9 @@ namespace Vic.Tether;
 internal static partial class Native
 {
     public const uint MsRdonly = 1;
+    public const uint MsNosuid = 2;
+    public const uint MsNodev = 4;
+    public const uint MsNoexec = 8;
     public const uint MsBind = 4096;
     public const uint MsRec = 16384;
     public const uint MsRemount = 32;

@@ -61,6 +61,7 @@ internal static class RootFilesystem
 
         MountNfsVolumes(root, spec.NfsVolumes, diskWait);
         MountShares(root, spec.Shares, diskWait);
+        MountTmpfs(root, spec.Tmpfs);
         steps.Mark("volumes");
         MountSystem(root);
         steps.Mark("system");
@@ -72,6 +73,45 @@ internal static class RootFilesystem
 
         steps.Mark("identity");
         return new RootLayout(root, $"{scratch}/upper", [.. lower.Where(l => !l.EndsWith("/empty", StringComparison.Ordinal))]) { DiskWait = diskWaitTook, Steps = steps.ToString() };
+    }
+
+    /// <summary>
+    /// Mounts <c>--tmpfs</c> paths as dockerd does: <c>noexec,nosuid,nodev</c> unless the options
+    /// say <c>exec</c>, <c>suid</c> or <c>dev</c>; <c>ro</c>/<c>rw</c> as flags; the rest (size,
+    /// mode, uid, gid, nr_inodes) for tmpfs itself.
+    /// </summary>
+    private static void MountTmpfs(string root, IReadOnlyList<TmpfsSpec> tmpfs)
+    {
+        foreach (var mount in tmpfs)
+        {
+            var (flags, data) = TmpfsOptions(mount.Options);
+            var target = root + mount.Path;
+            Directory.CreateDirectory(target);
+            Native.Check(Native.mount("tmpfs", target, "tmpfs", flags, data.Length > 0 ? data : null), $"mount tmpfs {mount.Path}");
+        }
+    }
+
+    internal static (uint Flags, string Data) TmpfsOptions(string options)
+    {
+        uint flags = Native.MsNoexec | Native.MsNosuid | Native.MsNodev;
+        var data = new List<string>();
+        foreach (var option in options.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            switch (option)
+            {
+                case "ro": flags |= Native.MsRdonly; break;
+                case "rw": flags &= ~Native.MsRdonly; break;
+                case "exec": flags &= ~Native.MsNoexec; break;
+                case "noexec": flags |= Native.MsNoexec; break;
+                case "suid": flags &= ~Native.MsNosuid; break;
+                case "nosuid": flags |= Native.MsNosuid; break;
+                case "dev": flags &= ~Native.MsNodev; break;
+                case "nodev": flags |= Native.MsNodev; break;
+                default: data.Add(option); break;
+            }
+        }
+
+        return (flags, string.Join(',', data));
     }
 
     /// <summary>

@@ -85,14 +85,14 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                     break;
                 }
 
-                _user = UserResolver.Resolve(_spec.User, RootPath);
+                _user = UserResolver.WithGroups(UserResolver.Resolve(_spec.User, RootPath), _spec.GroupAdd, RootPath);
                 var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0, _layout.Steps);
                 Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, (timings, steps));
                 break;
             case FrameType.Exec:
                 var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);
                 var spec = _spec ?? throw new InvalidOperationException("exec before the container started");
-                var user = exec.User.Length > 0 ? UserResolver.Resolve(exec.User, RootPath) : _user;
+                var user = exec.User.Length > 0 ? UserResolver.WithGroups(UserResolver.Resolve(exec.User, RootPath), spec.GroupAdd, RootPath) : _user;
                 Start(frame.Session, exec.Args, [.. spec.Env, .. exec.Env], exec.WorkingDir.Length > 0 ? exec.WorkingDir : spec.WorkingDir, user, exec.Tty, exec.OpenStdin);
                 break;
             case FrameType.Stdin:

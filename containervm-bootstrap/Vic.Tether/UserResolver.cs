@@ -40,6 +40,21 @@ internal static class UserResolver
         return new UserIdentity(uid, gid, supplementary, home);
     }
 
+    /// <summary>The user with <c>--group-add</c>'s groups (names from the container's /etc/group, or numbers) added.</summary>
+    public static UserIdentity WithGroups(UserIdentity user, IReadOnlyList<string> extra, string root)
+    {
+        if (extra.Count == 0)
+        {
+            return user;
+        }
+
+        var groups = ReadTable(Path.Combine(root, "etc/group"));
+        var added = extra.Select(g => int.TryParse(g, NumberStyles.None, CultureInfo.InvariantCulture, out var gid)
+            ? gid
+            : int.Parse((groups.FirstOrDefault(e => e[0] == g) ?? throw new InvalidOperationException($"Unable to find group {g}: no matching entries in group file"))[2], CultureInfo.InvariantCulture));
+        return user with { Groups = [.. user.Groups.Concat(added).Distinct()] };
+    }
+
     private static List<string[]> ReadTable(string path) =>
         File.Exists(path)
             ? [.. File.ReadLines(path).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).Where(f => f.Length >= 3)]

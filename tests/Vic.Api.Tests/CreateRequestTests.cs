@@ -159,10 +159,22 @@ public sealed class CreateFieldAuditTests
         Assert.Equal(["true"], config.Cmd);
     }
 
+    [Fact]
+    public void TmpfsAndGroupAddAreHonoured()
+    {
+        using var json = JsonDocument.Parse("""{"Image":"busybox","HostConfig":{"Tmpfs":{"/run/":"size=1m,mode=1777","/cache":""},"GroupAdd":["audio","123"]}}""");
+
+        var (_, _, config) = CreateRequest.Parse(json.RootElement);
+
+        Assert.Equal(new Dictionary<string, string> { ["/run"] = "size=1m,mode=1777", ["/cache"] = "" }, config.Tmpfs);
+        Assert.Equal(["audio", "123"], config.GroupAdd);
+    }
+
     [Theory]
     [InlineData("ReadonlyRootfs", "true", "HostConfig.ReadonlyRootfs (--read-only) is not supported by this VCH")]
-    [InlineData("Tmpfs", """{"/run":"rw"}""", "HostConfig.Tmpfs (--tmpfs) is not supported by this VCH")]
-    [InlineData("Tmpfs", """{"/run":""}""", "HostConfig.Tmpfs (--tmpfs) is not supported by this VCH")]
+    [InlineData("Tmpfs", """{"run":""}""", "invalid mount config for type \"tmpfs\": invalid mount path 'run' mount path must be absolute (--tmpfs)")]
+    [InlineData("Tmpfs", """{"/":""}""", "invalid mount config for type \"tmpfs\": invalid mount path '/' mount path must be absolute (--tmpfs)")]
+    [InlineData("Tmpfs", """{"/run":7}""", "json: cannot unmarshal number into Go struct field HostConfig.Tmpfs of type string")]
     [InlineData("CapDrop", """["ALL"]""", "HostConfig.CapDrop (--cap-drop) is not supported by this VCH")]
     [InlineData("Ulimits", """[{"Name":"nofile","Soft":10,"Hard":10}]""", "HostConfig.Ulimits (--ulimit) is not supported by this VCH")]
     [InlineData("ShmSize", "1048576", "HostConfig.ShmSize (--shm-size) is not supported by this VCH")]

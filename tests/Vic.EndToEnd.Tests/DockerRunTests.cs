@@ -25,6 +25,24 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     }
 
     [Fact]
+    public async Task TmpfsMountsAndAddedGroupsReachTheProcessAndItsExecs()
+    {
+        await DockerAsync("run", "-d", "--name", "tmpfs-groups", "--tmpfs", "/scratch:size=2m,mode=1777,exec", "--tmpfs", "/fast", "--group-add", "nogroup", "--group-add", "1234", "--user", "1000", "busybox", "sleep", "600");
+        var mounts = (await DockerAsync("exec", "tmpfs-groups", "sh", "-c", "grep -E ' /(scratch|fast) ' /proc/mounts | cut -d' ' -f2-4 | sort")).StandardOutput;
+        var groups = (await DockerAsync("exec", "tmpfs-groups", "id", "-G")).StandardOutput.Trim();
+        // Both are writable by any user (tmpfs's mode is 1777, as on dockerd); only /scratch runs programs.
+        var write = await Vch.TryDockerAsync("exec", "tmpfs-groups", "sh", "-c", "for d in /scratch /fast; do printf '#!/bin/sh\\necho ran in %s\\n' $d > $d/s; chmod +x $d/s; $d/s; done");
+        var inspect = (await DockerAsync("inspect", "-f", "{{json .HostConfig.Tmpfs}} {{json .HostConfig.GroupAdd}}", "tmpfs-groups")).StandardOutput.Trim();
+        await DockerAsync("rm", "-f", "tmpfs-groups");
+
+        Assert.Equal("/fast tmpfs rw,nosuid,nodev,noexec,relatime,inode64\n/scratch tmpfs rw,nosuid,nodev,relatime,size=2048k,inode64\n", mounts);
+        Assert.Equal(["1000", "1234", "65534"], groups.Split(' ').Order());
+        Assert.Equal("ran in /scratch\n", write.StandardOutput);
+        Assert.Contains("/fast/s: Permission denied", write.StandardError, StringComparison.Ordinal);
+        Assert.Equal("""{"/fast":"","/scratch":"size=2m,mode=1777,exec"} ["nogroup","1234"]""", inspect);
+    }
+
+    [Fact]
     public async Task AReadyCloneRunsTheNextContainerWithItsPublishedPort()
     {
         // A first run tells the VCH what clones are wanted; a ready one is made once it is quiet.

@@ -25,6 +25,9 @@ public sealed record NfsVolumeSpec(string Server, int Port, string ExportPath, s
 /// <param name="FileName">For a bound file: its name in the shared folder (its host folder); null binds the whole share.</param>
 public sealed record ShareSpec(string Tag, string Path, bool ReadOnly, string? FileName = null);
 
+/// <summary>A tmpfs in the container: its path and Docker's option string (empty for the defaults).</summary>
+public sealed record TmpfsSpec(string Path, string Options);
+
 /// <summary>Everything the tether needs to turn the VM into the container.</summary>
 public sealed record ContainerSpec
 {
@@ -61,6 +64,12 @@ public sealed record ContainerSpec
     public IReadOnlyList<string> Dns { get; init; } = [];
 
     public IReadOnlyList<string> DnsSearch { get; init; } = [];
+
+    /// <summary><c>--tmpfs</c>: a tmpfs at each path, with Docker's options (<c>size=64m,mode=1777,ro,exec</c>).</summary>
+    public IReadOnlyList<TmpfsSpec> Tmpfs { get; init; } = [];
+
+    /// <summary><c>--group-add</c>: supplementary groups of every process, by name or number.</summary>
+    public IReadOnlyList<string> GroupAdd { get; init; } = [];
 
     /// <summary>Rows and columns of the TTY at start.</summary>
     public int Rows { get; init; } = 24;

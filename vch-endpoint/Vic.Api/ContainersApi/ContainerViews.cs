@@ -109,7 +109,7 @@ public static class ContainerViews
                 ["CapDrop"] = null,
                 ["CgroupnsMode"] = "private",
                 ["DnsOptions"] = new JsonArray(),
-                ["GroupAdd"] = null,
+                ["GroupAdd"] = config.GroupAdd.Count > 0 ? Array(config.GroupAdd) : null,
                 ["IpcMode"] = "private",
                 ["Cgroup"] = "",
                 ["OomScoreAdj"] = 0,
@@ -134,7 +134,7 @@ public static class ContainerViews
                 ["OomKillDisable"] = null,
                 ["PidsLimit"] = null,
                 ["Ulimits"] = null,
-                ["Tmpfs"] = null,
+                ["Tmpfs"] = config.Tmpfs.Count > 0 ? new JsonObject([.. config.Tmpfs.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value))]) : null,
                 ["Sysctls"] = null,
                 ["Binds"] = new JsonArray([.. config.Mounts.Where(m => volumes.Find(m.Name) is { Anonymous: false }).Select(m => (JsonNode)$"{m.Name}:{m.Target}{(m.ReadOnly ? ":ro" : "")}")
                     .Concat(config.Binds.Where(b => b.CreateSource).Select(b => (JsonNode)$"{b.Source}:{b.Target}{(b.ReadOnly ? ":ro" : "")}"))]),

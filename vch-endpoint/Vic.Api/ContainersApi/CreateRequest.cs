@@ -61,12 +61,40 @@ public static class CreateRequest
             PortBindings = PortBindingsOf(host),
             PublishAllPorts = Flag(host, "PublishAllPorts"),
             Links = [.. Strings(host, "Links").Select(LinkOf)],
+            Tmpfs = TmpfsOf(host),
+            GroupAdd = Strings(host, "GroupAdd"),
             EndpointRequests = EndpointRequestsOf(body),
         };
         var labels = body.TryGetProperty("Labels", out var l) && l.ValueKind == JsonValueKind.Object
             ? l.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "")
             : [];
         return (image, labels, config);
+    }
+
+    /// <summary><c>HostConfig.Tmpfs</c>: absolute paths, each once, none the root, and not where a volume or bind goes.</summary>
+    private static Dictionary<string, string> TmpfsOf(JsonElement host)
+    {
+        var tmpfs = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (host.ValueKind != JsonValueKind.Object || !host.TryGetProperty("Tmpfs", out var map) || map.ValueKind != JsonValueKind.Object)
+        {
+            return tmpfs;
+        }
+
+        foreach (var entry in map.EnumerateObject())
+        {
+            var path = entry.Name.TrimEnd('/');
+            if (!entry.Name.StartsWith('/') || path.Length == 0 || path.Split('/').Contains(".."))
+            {
+                throw PortLayerException.InvalidParameter($"invalid mount config for type \"tmpfs\": invalid mount path '{entry.Name}' mount path must be absolute (--tmpfs)");
+            }
+
+            if (!tmpfs.TryAdd(path, entry.Value.GetString() ?? ""))
+            {
+                throw PortLayerException.InvalidParameter($"Duplicate mount point: {path}");
+            }
+        }
+
+        return tmpfs;
     }
 
     /// <summary>A VCH runs linux/amd64 ContainerVMs only; any other <c>--platform</c> is refused as dockerd refuses a platform it has no image for.</summary>

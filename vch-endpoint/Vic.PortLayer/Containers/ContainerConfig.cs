@@ -76,6 +76,12 @@ public sealed record ContainerConfig
     /// <summary><c>-P</c>: every exposed port gets a free host port.</summary>
     public bool PublishAllPorts { get; init; }
 
+    /// <summary><c>--tmpfs path[:options]</c>: a tmpfs at each path, in the guest's memory.</summary>
+    public IReadOnlyDictionary<string, string> Tmpfs { get; init; } = new Dictionary<string, string>();
+
+    /// <summary><c>--group-add</c>: supplementary groups (names from the image's /etc/group, or numbers) of every process.</summary>
+    public IReadOnlyList<string> GroupAdd { get; init; } = [];
+
     /// <summary><c>--link container:alias</c>, on the default bridge.</summary>
     public IReadOnlyList<string> Links { get; init; } = [];
 
@@ -91,7 +97,8 @@ public sealed record ContainerConfig
             == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
         && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts) && Binds.SequenceEqual(other.Binds)
         && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
-        && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links)
+        && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links) && GroupAdd.SequenceEqual(other.GroupAdd)
+        && Tmpfs.Count == other.Tmpfs.Count && Tmpfs.All(t => other.Tmpfs.TryGetValue(t.Key, out var o) && o == t.Value)
         && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));
 
     private static bool SameRequest(Networks.EndpointRequest a, Networks.EndpointRequest b) =>

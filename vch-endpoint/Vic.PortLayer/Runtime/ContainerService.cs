@@ -297,6 +297,8 @@ public sealed partial class ContainerService : IDisposable
             ExtraHosts = config.ExtraHosts,
             Dns = config.Dns,
             DnsSearch = config.DnsSearch,
+            Tmpfs = [.. config.Tmpfs.Select(t => new TmpfsSpec(t.Key, t.Value))],
+            GroupAdd = config.GroupAdd,
             EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         };
     }
