@@ -171,10 +171,33 @@ public sealed class CreateFieldAuditTests
     }
 
     [Theory]
+    [InlineData("""{"Image":"busybox","MacAddress":"02:42:AC:11:00:99"}""", "02:42:ac:11:00:99")]
+    [InlineData("""{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"default":{"MacAddress":"02:42:ac:11:00:98"}}}}""", "02:42:ac:11:00:98")]
+    [InlineData("""{"Image":"busybox"}""", null)]
+    public void TheMacAddressComesFromTheConfigOrAnEndpoint(string body, string? mac)
+    {
+        using var json = JsonDocument.Parse(body);
+
+        Assert.Equal(mac, CreateRequest.Parse(json.RootElement).Config.MacAddress);
+    }
+
+    [Theory]
+    [InlineData("""{"Image":"busybox","MacAddress":"02:42:ac:11:00"}""", "invalid MAC address: 02:42:ac:11:00 (--mac-address)")]
+    [InlineData("""{"Image":"busybox","MacAddress":"03:42:ac:11:00:99"}""", "invalid MAC address: 03:42:ac:11:00:99 is a multicast address (--mac-address)")]
+    [InlineData("""{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"a":{"MacAddress":"02:42:ac:11:00:01"},"b":{"MacAddress":"02:42:ac:11:00:02"}}}}""", "a ContainerVM has one bridge NIC: one MAC address (--mac-address) for all its networks, not 02:42:ac:11:00:01 and 02:42:ac:11:00:02")]
+    public void ABadOrSecondMacAddressIsRefused(string body, string message)
+    {
+        using var json = JsonDocument.Parse(body);
+
+        var error = Assert.Throws<Vic.PortLayer.Errors.PortLayerException>(() => CreateRequest.Parse(json.RootElement));
+        Assert.Equal(message, error.Message);
+    }
+
+    [Theory]
     [InlineData("ReadonlyRootfs", "true", "HostConfig.ReadonlyRootfs (--read-only) is not supported by this VCH")]
     [InlineData("Tmpfs", """{"run":""}""", "invalid mount config for type \"tmpfs\": invalid mount path 'run' mount path must be absolute (--tmpfs)")]
     [InlineData("Tmpfs", """{"/":""}""", "invalid mount config for type \"tmpfs\": invalid mount path '/' mount path must be absolute (--tmpfs)")]
-    [InlineData("Tmpfs", """{"/run":7}""", "json: cannot unmarshal number into Go struct field HostConfig.Tmpfs of type string")]
+    [InlineData("Tmpfs", """{"/run":7}""", "json: cannot unmarshal number into Go struct field HostConfig.Tmpfs of type map[string]string")]
     [InlineData("CapDrop", """["ALL"]""", "HostConfig.CapDrop (--cap-drop) is not supported by this VCH")]
     [InlineData("Ulimits", """[{"Name":"nofile","Soft":10,"Hard":10}]""", "HostConfig.Ulimits (--ulimit) is not supported by this VCH")]
     [InlineData("ShmSize", "1048576", "HostConfig.ShmSize (--shm-size) is not supported by this VCH")]

@@ -43,6 +43,18 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     }
 
     [Fact]
+    public async Task TheMacAddressAskedForIsTheBridgeNicsAndInspectShowsIt()
+    {
+        await DockerAsync("run", "-d", "--name", "own-mac", "--mac-address", "02:42:ac:11:00:99", "busybox", "sleep", "600");
+        var inGuest = (await DockerAsync("exec", "own-mac", "cat", "/sys/class/net/eth0/address")).StandardOutput.Trim();
+        var inspect = (await DockerAsync("inspect", "-f", "{{.NetworkSettings.MacAddress}}", "own-mac")).StandardOutput.Trim();
+        await DockerAsync("rm", "-f", "own-mac");
+
+        Assert.Equal("02:42:ac:11:00:99", inGuest);
+        Assert.Equal("02:42:ac:11:00:99", inspect);
+    }
+
+    [Fact]
     public async Task AReadyCloneRunsTheNextContainerWithItsPublishedPort()
     {
         // A first run tells the VCH what clones are wanted; a ready one is made once it is quiet.

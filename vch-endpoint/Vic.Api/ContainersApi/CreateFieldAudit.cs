@@ -48,7 +48,7 @@ public static class CreateFieldAudit
         ["WorkingDir"] = new(Kind.String, true),
         ["Entrypoint"] = new(Kind.StringOrList, true),
         ["NetworkDisabled"] = new(Kind.Bool, false, "--network none"),
-        ["MacAddress"] = new(Kind.String, false, "--mac-address"),
+        ["MacAddress"] = new(Kind.String, true),
         ["OnBuild"] = new(Kind.StringList, false, "ONBUILD"),
         ["Labels"] = new(Kind.StringMap, true),
         ["StopSignal"] = new(Kind.String, true),

@@ -63,6 +63,7 @@ public static class CreateRequest
             Links = [.. Strings(host, "Links").Select(LinkOf)],
             Tmpfs = TmpfsOf(host),
             GroupAdd = Strings(host, "GroupAdd"),
+            MacAddress = MacAddressOf(body),
             EndpointRequests = EndpointRequestsOf(body),
         };
         var labels = body.TryGetProperty("Labels", out var l) && l.ValueKind == JsonValueKind.Object
@@ -70,6 +71,47 @@ public static class CreateRequest
             : [];
         return (image, labels, config);
     }
+
+    /// <summary>
+    /// <c>--mac-address</c>: <c>Config.MacAddress</c> (API before 1.44) or an endpoint's
+    /// <c>MacAddress</c> (1.44 on); one for all bridge networks, as a ContainerVM has one bridge NIC.
+    /// </summary>
+    private static string? MacAddressOf(JsonElement body)
+    {
+        var asked = new[] { Text(body, "MacAddress") }
+            .Concat(EndpointsOf(body).Select(e => Text(e, "MacAddress")))
+            .Where(m => m.Length > 0)
+            .Select(m => m.ToLowerInvariant())
+            .Distinct()
+            .ToList();
+        if (asked.Count > 1)
+        {
+            throw PortLayerException.InvalidParameter($"a ContainerVM has one bridge NIC: one MAC address (--mac-address) for all its networks, not {string.Join(" and ", asked)}");
+        }
+
+        if (asked.Count == 0)
+        {
+            return null;
+        }
+
+        var mac = asked[0];
+        if (!System.Text.RegularExpressions.Regex.IsMatch(mac, "^([0-9a-f]{2}:){5}[0-9a-f]{2}$"))
+        {
+            throw PortLayerException.InvalidParameter($"invalid MAC address: {mac} (--mac-address)");
+        }
+
+        if ((Convert.ToByte(mac[..2], 16) & 1) != 0)
+        {
+            throw PortLayerException.InvalidParameter($"invalid MAC address: {mac} is a multicast address (--mac-address)");
+        }
+
+        return mac;
+    }
+
+    private static IEnumerable<JsonElement> EndpointsOf(JsonElement body) =>
+        body.TryGetProperty("NetworkingConfig", out var n) && n.ValueKind == JsonValueKind.Object && n.TryGetProperty("EndpointsConfig", out var e) && e.ValueKind == JsonValueKind.Object
+            ? e.EnumerateObject().Select(p => p.Value).Where(v => v.ValueKind == JsonValueKind.Object)
+            : [];
 
     /// <summary><c>HostConfig.Tmpfs</c>: absolute paths, each once, none the root, and not where a volume or bind goes.</summary>
     private static Dictionary<string, string> TmpfsOf(JsonElement host)
