@@ -43,6 +43,25 @@ public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuV
     }
 
     [Fact]
+    public async Task LogDriversNoneAndJsonFileWithRotationAreHonoured()
+    {
+        var quiet = await DockerAsync("run", "--name", "no-logs", "--log-driver", "none", "busybox", "echo", "not kept");
+        var unread = await Vch.TryDockerAsync("logs", "no-logs");
+        await DockerAsync("run", "--name", "rotated", "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "for i in $(seq 100 299); do echo line $i; done");
+        var kept = (await DockerAsync("logs", "rotated")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var inspect = (await DockerAsync("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", "rotated")).StandardOutput.Trim();
+        await DockerAsync("rm", "no-logs", "rotated");
+
+        Assert.Equal("not kept\n", quiet.StandardOutput); // attached: docker run still shows it
+        Assert.NotEqual(0, unread.ExitCode);
+        Assert.Contains("configured logging driver does not support reading", unread.StandardError, StringComparison.Ordinal);
+        Assert.Equal("line 299", kept[^1]);
+        Assert.True(kept.Length is > 10 and < 200, $"{kept.Length} lines kept of 200");
+        Assert.Equal(Enumerable.Range(300 - kept.Length, kept.Length).Select(i => $"line {i}"), kept);
+        Assert.Equal("""json-file {"max-file":"2","max-size":"1k"}""", inspect);
+    }
+
+    [Fact]
     public async Task TheMacAddressAskedForIsTheBridgeNicsAndInspectShowsIt()
     {
         await DockerAsync("run", "-d", "--name", "own-mac", "--mac-address", "02:42:ac:11:00:99", "busybox", "sleep", "600");

@@ -89,7 +89,7 @@ public static class ContainerViews
             ["HostConfig"] = new JsonObject
             {
                 ["AutoRemove"] = config.AutoRemove,
-                ["LogConfig"] = new JsonObject { ["Type"] = "json-file", ["Config"] = new JsonObject() },
+                ["LogConfig"] = new JsonObject { ["Type"] = config.Log.Driver, ["Config"] = new JsonObject([.. config.Log.Options.Select(o => KeyValuePair.Create(o.Key, (JsonNode?)o.Value))]) },
                 ["Memory"] = config.MemoryBytes,
                 ["NanoCpus"] = config.Cpus * 1_000_000_000L,
                 ["RestartPolicy"] = new JsonObject { ["Name"] = config.RestartPolicy.Name, ["MaximumRetryCount"] = config.RestartPolicy.MaximumRetryCount },

@@ -176,19 +176,11 @@ public static class CreateFieldAudit
         if (log.TryGetProperty("Type", out var type))
         {
             CheckKind(type, Kind.String, "HostConfig.LogConfig.Type");
-            if (type.GetString() is { Length: > 0 } driver && driver != "json-file")
-            {
-                throw PortLayerException.InvalidParameter($"the log driver \"{driver}\" (--log-driver) is not supported by this VCH: it keeps every container's log as json-file does");
-            }
         }
 
         if (log.TryGetProperty("Config", out var options))
         {
             CheckKind(options, Kind.StringMap, "HostConfig.LogConfig.Config");
-            if (options.ValueKind == JsonValueKind.Object && options.EnumerateObject().Any())
-            {
-                throw Unsupported("HostConfig.LogConfig.Config", "--log-opt " + string.Join(",", options.EnumerateObject().Select(o => o.Name)));
-            }
         }
     }
 

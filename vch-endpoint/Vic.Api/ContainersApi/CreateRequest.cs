@@ -64,6 +64,7 @@ public static class CreateRequest
             Tmpfs = TmpfsOf(host),
             GroupAdd = Strings(host, "GroupAdd"),
             MacAddress = MacAddressOf(body),
+            Log = LogSettingsOf(host),
             EndpointRequests = EndpointRequestsOf(body),
         };
         var labels = body.TryGetProperty("Labels", out var l) && l.ValueKind == JsonValueKind.Object
@@ -106,6 +107,20 @@ public static class CreateRequest
         }
 
         return mac;
+    }
+
+    /// <summary><c>HostConfig.LogConfig</c>: the driver and its options, validated by the port layer.</summary>
+    private static LogSettings LogSettingsOf(JsonElement host)
+    {
+        if (host.ValueKind != JsonValueKind.Object || !host.TryGetProperty("LogConfig", out var log) || log.ValueKind != JsonValueKind.Object)
+        {
+            return LogSettings.Default;
+        }
+
+        var options = log.TryGetProperty("Config", out var config) && config.ValueKind == JsonValueKind.Object
+            ? config.EnumerateObject().ToDictionary(o => o.Name, o => o.Value.GetString() ?? "")
+            : [];
+        return LogSettings.Parse(Text(log, "Type"), options);
     }
 
     private static IEnumerable<JsonElement> EndpointsOf(JsonElement body) =>

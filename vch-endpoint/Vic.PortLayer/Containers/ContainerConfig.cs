@@ -82,6 +82,9 @@ public sealed record ContainerConfig
     /// <summary><c>--group-add</c>: supplementary groups (names from the image's /etc/group, or numbers) of every process.</summary>
     public IReadOnlyList<string> GroupAdd { get; init; } = [];
 
+    /// <summary><c>--log-driver</c> and <c>--log-opt</c>.</summary>
+    public LogSettings Log { get; init; } = LogSettings.Default;
+
     /// <summary><c>--mac-address</c>: the bridge NIC's MAC (lower case); null derives one from the container's id.</summary>
     public string? MacAddress { get; init; }
 
@@ -100,7 +103,7 @@ public sealed record ContainerConfig
             == (other.WorkingDir, other.User, other.Hostname, other.Domainname, other.Tty, other.OpenStdin, other.StdinOnce, other.AutoRemove, other.MemoryBytes, other.Cpus, other.StopSignal, other.StopTimeout, other.RestartPolicy)
         && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts) && Binds.SequenceEqual(other.Binds)
         && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
-        && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links) && GroupAdd.SequenceEqual(other.GroupAdd) && MacAddress == other.MacAddress
+        && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links) && GroupAdd.SequenceEqual(other.GroupAdd) && MacAddress == other.MacAddress && Equals(Log, other.Log)
         && Tmpfs.Count == other.Tmpfs.Count && Tmpfs.All(t => other.Tmpfs.TryGetValue(t.Key, out var o) && o == t.Value)
         && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));
 

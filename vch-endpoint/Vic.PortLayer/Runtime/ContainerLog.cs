@@ -16,29 +16,55 @@ public sealed record OutputChunk(OutputStream Stream, byte[] Data, DateTimeOffse
 
 /// <summary>
 /// A container's output: appended to its log file (one JSON object per chunk, like dockerd's
-/// json-file driver, so logs survive endpoint restarts) and handed to live readers (attach,
-/// <c>logs -f</c>). A reader that subscribes sees every chunk written after it subscribed.
+/// json-file driver, so logs survive endpoint restarts; rotated at the settings' size into
+/// <c>container.log.1</c>.. as json-file's <c>max-size</c>/<c>max-file</c> do; not kept at all with
+/// the <c>none</c> driver) and handed to live readers (attach, <c>logs -f</c>). A reader that
+/// subscribes sees every chunk written after it subscribed.
 /// </summary>
 public sealed class ContainerLog : IDisposable
 {
     private readonly string _path;
+    private readonly Containers.LogSettings _settings;
     private readonly Lock _gate = new();
     private readonly List<Channel<OutputChunk>> _readers = [];
     private FileStream? _file;
     private bool _closed;
 
-    public ContainerLog(string path) => _path = path;
+    public ContainerLog(string path, Containers.LogSettings? settings = null)
+    {
+        _path = path;
+        _settings = settings ?? Containers.LogSettings.Default;
+    }
 
     public void Append(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
     {
         var chunk = new OutputChunk(stream, data.ToArray(), time);
-        var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(data), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
         lock (_gate)
         {
-            _file ??= OpenForAppend();
-            _file.Write(line);
-            _file.WriteByte((byte)'\n');
-            _file.Flush();
+            if (_settings.Readable)
+            {
+                _file ??= OpenForAppend();
+
+                // One entry per line of output, as json-file keeps it: rotation then cuts between lines.
+                var rest = chunk.Data.AsSpan();
+                while (rest.Length > 0)
+                {
+                    var end = rest.IndexOf((byte)'\n');
+                    var piece = end < 0 ? rest : rest[..(end + 1)];
+                    rest = rest[piece.Length..];
+                    var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(piece), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
+                    if (_settings.MaxSizeBytes > 0 && _file.Length > 0 && _file.Length + line.Length + 1 > _settings.MaxSizeBytes)
+                    {
+                        Rotate();
+                    }
+
+                    _file.Write(line);
+                    _file.WriteByte((byte)'\n');
+                }
+
+                _file.Flush();
+            }
+
             foreach (var reader in _readers)
             {
                 reader.Writer.TryWrite(chunk);
@@ -46,10 +72,37 @@ public sealed class ContainerLog : IDisposable
         }
     }
 
+    /// <summary>The full file becomes <c>.1</c> (older ones move up, the oldest past max-file goes) and a new one starts.</summary>
+    private void Rotate()
+    {
+        _file!.Dispose();
+        if (_settings.MaxFiles > 1)
+        {
+            File.Delete(Rotated(_settings.MaxFiles - 1));
+            for (var i = _settings.MaxFiles - 2; i >= 1; i--)
+            {
+                if (File.Exists(Rotated(i)))
+                {
+                    File.Move(Rotated(i), Rotated(i + 1));
+                }
+            }
+
+            File.Move(_path, Rotated(1));
+        }
+        else
+        {
+            File.Delete(_path);
+        }
+
+        _file = OpenForAppend();
+    }
+
+    private string Rotated(int generation) => $"{_path}.{generation}";
+
     /// <summary>Opens the file at its end; a line torn by a crash is ended first so the next one stays whole.</summary>
     private FileStream OpenForAppend()
     {
-        var file = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        var file = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
         if (file.Length > 0)
         {
             file.Seek(-1, SeekOrigin.End);
@@ -110,12 +163,28 @@ public sealed class ContainerLog : IDisposable
     /// <summary>Everything logged so far, oldest first.</summary>
     public IEnumerable<OutputChunk> ReadAll()
     {
-        if (!File.Exists(_path))
+        for (var generation = Math.Max(_settings.MaxFiles - 1, 0); generation >= 1; generation--)
+        {
+            foreach (var chunk in ReadFile(Rotated(generation)))
+            {
+                yield return chunk;
+            }
+        }
+
+        foreach (var chunk in ReadFile(_path))
+        {
+            yield return chunk;
+        }
+    }
+
+    private static IEnumerable<OutputChunk> ReadFile(string path)
+    {
+        if (!File.Exists(path))
         {
             yield break;
         }
 
-        using var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         using var reader = new StreamReader(file);
         while (reader.ReadLine() is { } line)
         {

@@ -448,6 +448,12 @@ public sealed partial class ContainerService : IDisposable
     public (IReadOnlyList<OutputChunk> History, System.Threading.Channels.ChannelReader<OutputChunk>? Live) Logs(string idOrName, bool follow)
     {
         var record = _containers.Resolve(idOrName);
+        if (!record.Config.Log.Readable)
+        {
+            // dockerd's answer (501) for a driver that keeps nothing.
+            throw PortLayerException.NotImplemented("configured logging driver does not support reading");
+        }
+
         var log = LogOf(record.Id);
         var live = follow && record.Status.IsRunning ? log.Subscribe() : null;
         return ([.. log.ReadAll()], live);
@@ -763,7 +769,7 @@ public sealed partial class ContainerService : IDisposable
         _stdin.GetOrAdd(id, _ => System.Threading.Channels.Channel.CreateUnbounded<byte[]?>());
 
     private ContainerLog LogOf(string id) =>
-        _logs.GetOrAdd(id, key => new ContainerLog(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, key)).FullName, "container.log")));
+        _logs.GetOrAdd(id, key => new ContainerLog(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, key)).FullName, "container.log"), _containers.List().FirstOrDefault(c => c.Id == key)?.Config.Log ?? LogSettings.Default));
 
     private Waiters WaitersOf(string id) => _waiters.GetOrAdd(id, _ => new Waiters(new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously)));
 
