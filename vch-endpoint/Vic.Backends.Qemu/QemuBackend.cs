@@ -328,7 +328,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         if (Runs(record, folder))
         {
             await using var qmp = await QmpClient.ConnectAsync(folder.Qmp, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-            await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = $"dev-{diskId}" }, cancellationToken).ConfigureAwait(false);
+            await DiskHotPlug.RemoveAsync(qmp, diskId, cancellationToken).ConfigureAwait(false);
         }
 
         folder.Write(record with { Disks = [.. record.Disks.Where(d => d.Id != diskId)], ScsiTargets = record.ScsiTargets.Where(t => t.Key != diskId).ToDictionary() });

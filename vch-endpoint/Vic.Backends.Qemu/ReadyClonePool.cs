@@ -87,9 +87,10 @@ internal sealed partial class ReadyClonePool : IDisposable
         {
             _wanted = (resources, accelerator);
             _lastAsked = DateTime.UtcNow;
-            stale = [.. _ready.Where(r => r.Resources != resources || r.Accelerator != accelerator || r.TemplateState != template.State)];
+            // Ready clones of other resources or an older template, and any whose QEMU died, go.
+            stale = [.. _ready.Where(r => r.Resources != resources || r.Accelerator != accelerator || r.TemplateState != template.State || !QemuProcess.IsRunning(r.Pid, r.Folder))];
             _ready.RemoveAll(stale.Contains);
-            taken = _ready.FirstOrDefault(r => QemuProcess.IsRunning(r.Pid, r.Folder));
+            taken = _ready.FirstOrDefault();
             if (taken is not null)
             {
                 _ready.Remove(taken);
