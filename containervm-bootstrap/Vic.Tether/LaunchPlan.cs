@@ -1,6 +1,9 @@
+using System.Globalization;
+using Vic.Interaction;
+
 namespace Vic.Tether;
 
-/// <summary>How to start one container process through vic-exec: where, as whom, with what.</summary>
+/// <summary>How to start one container process through vic-exec: where, as whom, with what, held to what.</summary>
 internal sealed record LaunchPlan(
     IReadOnlyList<string> Args,
     IReadOnlyList<string> Env,
@@ -12,6 +15,12 @@ internal sealed record LaunchPlan(
     int Rows,
     int Columns)
 {
+    /// <summary>What the process is held to; null for nothing (a tether run on a host, in tests).</summary>
+    public ConfinementSpec? Confinement { get; init; }
+
+    /// <summary>The cgroup the process joins (where the pids limit is), or null.</summary>
+    public string? Cgroup { get; init; }
+
     /// <summary>The arguments of vic-exec for this plan; <paramref name="ttyPath"/> when a TTY was opened.</summary>
     public IEnumerable<string> VicExecArguments(string? ttyPath)
     {
@@ -43,10 +52,58 @@ internal sealed record LaunchPlan(
             yield return ttyPath;
         }
 
+        foreach (var argument in ConfinementArguments())
+        {
+            yield return argument;
+        }
+
         yield return "--";
         foreach (var arg in Args)
         {
             yield return arg;
+        }
+    }
+
+    private IEnumerable<string> ConfinementArguments()
+    {
+        if (Cgroup is not null)
+        {
+            yield return "--cgroup";
+            yield return Cgroup;
+        }
+
+        if (Confinement is not { } confinement)
+        {
+            yield break;
+        }
+
+        if (confinement.OomScoreAdj != 0)
+        {
+            yield return "--oom-score-adj";
+            yield return confinement.OomScoreAdj.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (confinement.CpusetCpus.Length > 0)
+        {
+            yield return "--cpus";
+            yield return confinement.CpusetCpus;
+        }
+
+        foreach (var limit in confinement.Rlimits)
+        {
+            yield return "--rlimit";
+            yield return string.Create(CultureInfo.InvariantCulture, $"{limit.Name}={limit.Soft}:{limit.Hard}");
+        }
+
+        if (confinement.Capabilities is { } kept)
+        {
+            yield return "--caps";
+            yield return string.Join(',', kept.Select(LinuxCapabilities.NumberOf).Where(n => n >= 0));
+        }
+
+        if (confinement.NoNewPrivileges)
+        {
+            yield return "--no-new-privs";
         }
     }
 }

@@ -97,6 +97,12 @@ internal static partial class Native
     public static partial int lstat(string path, out FileStat stat);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int stat(string path, out FileStat stat);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mknod(string path, uint mode, ulong device);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial nint lgetxattr(string path, string name, byte* value, nint size);
 
     public static string LastError() => Marshal.GetLastPInvokeErrorMessage();

@@ -63,12 +63,19 @@ internal static class RootFilesystem
         MountShares(root, spec.Shares, diskWait);
         MountTmpfs(root, spec.Tmpfs);
         steps.Mark("volumes");
-        MountSystem(root);
+        MountSystem(root, spec);
+        GuestConfinement.AddDevices(root, spec.Devices);
         steps.Mark("system");
         WriteIdentity(root, spec);
         if (spec.Hostname.Length > 0)
         {
             Native.sethostname(spec.Hostname, spec.Hostname.Length);
+        }
+
+        if (spec.ReadOnlyRoot)
+        {
+            // The mount point only (a bind remount): what is mounted in it (volumes, tmpfs, /dev) keeps its own flags.
+            Native.Check(Native.mount(null, root, null, Native.MsBind | Native.MsRemount | Native.MsRdonly, null), "read-only root");
         }
 
         steps.Mark("identity");
@@ -270,6 +277,11 @@ internal static class RootFilesystem
             resolv.Add("search " + string.Join(' ', spec.DnsSearch));
         }
 
+        if (spec.DnsOptions.Count > 0)
+        {
+            resolv.Add("options " + string.Join(' ', spec.DnsOptions));
+        }
+
         File.WriteAllText(Path.Combine(etc, "resolv.conf"), string.Join('\n', resolv) + (resolv.Count > 0 ? "\n" : ""));
     }
 
@@ -297,7 +309,7 @@ internal static class RootFilesystem
         var lower = Directory.CreateDirectory($"{Rehearsal}/empty").FullName;
         var root = Directory.CreateDirectory($"{Rehearsal}/root").FullName;
         Native.Check(Native.mount("overlay", root, "overlay", 0, $"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work"), "mount the rehearsal's overlay");
-        MountSystem(root);
+        MountSystem(root, spec);
         WriteIdentity(root, spec);
         return new RootLayout(root, $"{scratch}/upper", [lower]);
     }
@@ -314,7 +326,10 @@ internal static class RootFilesystem
 
     private const string Rehearsal = "/mnt/rehearsal";
 
-    private static void MountSystem(string root)
+    /// <summary>Docker's /dev/shm when the container asks for no size: 64 MiB.</summary>
+    private const long DefaultShmBytes = 64L << 20;
+
+    private static void MountSystem(string root, ContainerSpec spec)
     {
         foreach (var dir in new[] { "proc", "sys", "dev", "tmp" })
         {
@@ -322,10 +337,18 @@ internal static class RootFilesystem
         }
 
         Native.Check(Native.mount("proc", $"{root}/proc", "proc", 0, null), "mount /proc");
-        Native.Check(Native.mount("sysfs", $"{root}/sys", "sysfs", Native.MsRdonly, null), "mount /sys");
 
-        // The VM is the container's alone: its /dev (with /dev/pts and /dev/shm) is the container's /dev.
+        // Read-only as under runc, unless privileged.
+        Native.Check(Native.mount("sysfs", $"{root}/sys", "sysfs", spec.Privileged ? 0 : Native.MsRdonly, null), "mount /sys");
+
+        // The VM is the container's alone: its /dev (with /dev/pts) is the container's /dev; /dev/shm
+        // is a tmpfs of the size asked for, as dockerd makes it.
         Native.Check(Native.mount("/dev", $"{root}/dev", null, Native.MsBind | Native.MsRec, null), "bind /dev");
+        var shm = Directory.CreateDirectory($"{root}/dev/shm").FullName;
+        var size = spec.ShmSizeBytes > 0 ? spec.ShmSizeBytes : DefaultShmBytes;
+        Native.Check(
+            Native.mount("shm", shm, "tmpfs", Native.MsNosuid | Native.MsNodev | Native.MsNoexec, $"mode=1777,size={size.ToString(System.Globalization.CultureInfo.InvariantCulture)}"),
+            "mount /dev/shm");
     }
 
     /// <summary>SCSI disks of bus 0, LUN 0, by target: /sys/block/sdX/device links to .../H:C:T:L.</summary>

@@ -19,6 +19,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private ContainerSpec? _spec;
     private RootLayout _layout = new("/", null, []);
     private UserIdentity _user = UserIdentity.Root;
+    private string? _cgroup;
 
     public async Task<int> RunAsync()
     {
@@ -85,15 +86,22 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                     break;
                 }
 
+                if (options.InVm)
+                {
+                    GuestConfinement.ApplySysctls(_spec.Sysctls);
+                    _cgroup = GuestConfinement.PidsCgroup(_spec.Confinement?.PidsLimit ?? 0);
+                }
+
                 _user = UserResolver.WithGroups(UserResolver.Resolve(_spec.User, RootPath), _spec.GroupAdd, RootPath);
                 var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0, _layout.Steps);
-                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, (timings, steps));
+                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, _spec.Confinement, (timings, steps));
                 break;
             case FrameType.Exec:
                 var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);
                 var spec = _spec ?? throw new InvalidOperationException("exec before the container started");
                 var user = exec.User.Length > 0 ? UserResolver.WithGroups(UserResolver.Resolve(exec.User, RootPath), spec.GroupAdd, RootPath) : _user;
-                Start(frame.Session, exec.Args, [.. spec.Env, .. exec.Env], exec.WorkingDir.Length > 0 ? exec.WorkingDir : spec.WorkingDir, user, exec.Tty, exec.OpenStdin);
+                var confinement = exec.Privileged && spec.Confinement is { } c ? c with { Capabilities = null } : spec.Confinement;
+                Start(frame.Session, exec.Args, [.. spec.Env, .. exec.Env], exec.WorkingDir.Length > 0 ? exec.WorkingDir : spec.WorkingDir, user, exec.Tty, exec.OpenStdin, confinement);
                 break;
             case FrameType.Stdin:
                 if (_sessions.TryGetValue(frame.Session, out var target))
@@ -195,7 +203,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         try
         {
             var user = UserResolver.Resolve(spec.User, layout.Root);
-            Start(Frame.RehearsalSession, [options.VicExec], spec.Env, spec.WorkingDir, user, spec.Tty, spec.OpenStdin);
+            Start(Frame.RehearsalSession, [options.VicExec], spec.Env, spec.WorkingDir, user, spec.Tty, spec.OpenStdin, confinement: null);
             for (var i = 0; i < 1000 && !_exits.ContainsKey(Frame.RehearsalSession); i++)
             {
                 await Task.Delay(10).ConfigureAwait(false);
@@ -270,13 +278,18 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 _uploads.TryRemove(session, out _);
+                const int ReadOnlyFileSystem = 30; // EROFS, which .NET gives as the IOException's HResult
                 var kind = ex switch
                 {
                     FileNotFoundException or DirectoryNotFoundException => "notfound: ",
                     InvalidOperationException or InvalidDataException or FormatException => "invalid: ",
+                    IOException { HResult: ReadOnlyFileSystem } => "invalid: ",
                     _ => "",
                 };
-                await SendAsync(FrameType.Error, session, Payloads.Text(kind + ex.Message)).ConfigureAwait(false);
+                var message = ex is IOException { HResult: ReadOnlyFileSystem }
+                    ? (_spec?.ReadOnlyRoot == true ? "container rootfs is marked read-only" : "mounted volume is marked read-only")
+                    : ex.Message;
+                await SendAsync(FrameType.Error, session, Payloads.Text(kind + message)).ConfigureAwait(false);
             }
         });
     }
@@ -299,7 +312,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];
 
     /// <param name="main">For the main process: the timings of its start so far and the clock they run on.</param>
-    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin, (StartTimings Timings, System.Diagnostics.Stopwatch Clock)? main = null)
+    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin, ConfinementSpec? confinement, (StartTimings Timings, System.Diagnostics.Stopwatch Clock)? main = null)
     {
         if (args.Count == 0)
         {
@@ -307,7 +320,11 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         }
 
         var environment = WithDefaults(env, user, tty);
-        var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80);
+        var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80)
+        {
+            Confinement = confinement,
+            Cgroup = _cgroup,
+        };
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
         _sessions[id] = session;
         _ = Task.Run(async () =>

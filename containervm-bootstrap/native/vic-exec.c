@@ -3,7 +3,8 @@
  * Something like tini + chroot + setpriv in one small static binary:
  *
  *   vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] [--groups G1,G2] [--tty /dev/pts/N]
- *            [--exec-fd N] -- PROGRAM ARGS...
+ *            [--exec-fd N] [--cgroup DIR] [--oom-score-adj N] [--cpus LIST] [--rlimit NAME=SOFT:HARD]...
+ *            [--caps N1,N2] [--no-new-privs] -- PROGRAM ARGS...
  *
  * It becomes a child subreaper and forks. The child starts a new session (and with --tty makes
  * that terminal its controlling terminal and its stdio; without it keeps the inherited stdio),
@@ -13,6 +14,12 @@
  * 127 (not found) or 126 (not executable). With --exec-fd the child keeps that descriptor (the write
  * end of the caller's pipe) open, close-on-exec, until its exec: the caller reads end-of-file the
  * moment the program runs (or the child fails), which is when dockerd calls a container started.
+ *
+ * The confinement runc applies, in the child before the exec: it joins the cgroup --cgroup (where
+ * the tether set a pids limit), takes --oom-score-adj, runs on the --cpus list, sets each --rlimit
+ * (-1 for unlimited), keeps in its capability bounding set only the numbers --caps lists (dropped
+ * before the uid changes, while it may still drop them; a root program then has just those, any
+ * other user none, as under runc) and, with --no-new-privs, can gain no privilege by an exec.
  *
  * The parent forwards every signal it can catch to the child, reaps every orphan reparented to
  * it, and when the child ends exits with its status: the exit code, or 128+N if signal N killed
@@ -27,8 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -38,22 +47,46 @@ extern char **environ;
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_GROUPS 256
+#define MAX_RLIMITS 32
+#define CAP_COUNT 64
+
+struct limit {
+    int resource;
+    struct rlimit value;
+};
 
 struct options {
-    const char *root, *workdir, *tty;
+    const char *root, *workdir, *tty, *cgroup, *cpus;
     uid_t uid;
     gid_t gid;
     int has_uid, has_gid, has_groups;
     int exec_fd;
     gid_t groups[MAX_GROUPS];
     size_t group_count;
+    int has_oom_score_adj, oom_score_adj;
+    struct limit rlimits[MAX_RLIMITS];
+    size_t rlimit_count;
+    int has_caps, no_new_privs;
+    unsigned char keep_cap[CAP_COUNT];
     char **argv;
+};
+
+static const struct {
+    const char *name;
+    int resource;
+} rlimit_names[] = {
+    {"as", RLIMIT_AS}, {"core", RLIMIT_CORE}, {"cpu", RLIMIT_CPU}, {"data", RLIMIT_DATA},
+    {"fsize", RLIMIT_FSIZE}, {"locks", RLIMIT_LOCKS}, {"memlock", RLIMIT_MEMLOCK},
+    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE}, {"nofile", RLIMIT_NOFILE},
+    {"nproc", RLIMIT_NPROC}, {"rss", RLIMIT_RSS}, {"rtprio", RLIMIT_RTPRIO},
+    {"rttime", RLIMIT_RTTIME}, {"sigpending", RLIMIT_SIGPENDING}, {"stack", RLIMIT_STACK},
 };
 
 static void usage(const char *why)
 {
     fprintf(stderr, "vic-exec: %s\nusage: vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] "
-                    "[--groups G1,G2] [--tty /dev/pts/N] [--exec-fd N] -- PROGRAM ARGS...\n", why);
+                    "[--groups G1,G2] [--tty /dev/pts/N] [--exec-fd N] [--cgroup DIR] [--oom-score-adj N] "
+                    "[--cpus LIST] [--rlimit NAME=SOFT:HARD]... [--caps N1,N2] [--no-new-privs] -- PROGRAM ARGS...\n", why);
     exit(125);
 }
 
@@ -69,6 +102,40 @@ static unsigned long parse_id(const char *text, const char *what)
     return value;
 }
 
+static rlim_t parse_rlim(const char *text, const char *spec)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno || end == text || (*end && *end != ':') || value < -1) {
+        fprintf(stderr, "vic-exec: bad rlimit: %s\n", spec);
+        exit(125);
+    }
+    return value == -1 ? RLIM_INFINITY : (rlim_t)value;
+}
+
+/* NAME=SOFT:HARD, as Docker's --ulimit gives it. */
+static void parse_rlimit(const char *spec, struct options *o)
+{
+    const char *eq = strchr(spec, '=');
+    const char *colon = eq ? strchr(eq, ':') : NULL;
+    if (!eq || !colon || o->rlimit_count == MAX_RLIMITS) {
+        fprintf(stderr, "vic-exec: bad rlimit: %s\n", spec);
+        exit(125);
+    }
+    for (size_t i = 0; i < sizeof rlimit_names / sizeof rlimit_names[0]; i++) {
+        if (strlen(rlimit_names[i].name) == (size_t)(eq - spec) && strncmp(spec, rlimit_names[i].name, eq - spec) == 0) {
+            struct limit *limit = &o->rlimits[o->rlimit_count++];
+            limit->resource = rlimit_names[i].resource;
+            limit->value.rlim_cur = parse_rlim(eq + 1, spec);
+            limit->value.rlim_max = parse_rlim(colon + 1, spec);
+            return;
+        }
+    }
+    fprintf(stderr, "vic-exec: unknown rlimit: %s\n", spec);
+    exit(125);
+}
+
 static void parse(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
@@ -79,6 +146,10 @@ static void parse(int argc, char **argv, struct options *o)
         if (strcmp(arg, "--") == 0) {
             i++;
             break;
+        }
+        if (strcmp(arg, "--no-new-privs") == 0) {
+            o->no_new_privs = 1;
+            continue;
         }
         if (strncmp(arg, "--", 2) != 0)
             break;
@@ -103,6 +174,25 @@ static void parse(int argc, char **argv, struct options *o)
         } else if (IS("--gid")) {
             o->gid = parse_id(value, "gid");
             o->has_gid = 1;
+        } else if (IS("--cgroup")) {
+            o->cgroup = value;
+        } else if (IS("--cpus")) {
+            o->cpus = value;
+        } else if (IS("--oom-score-adj")) {
+            o->has_oom_score_adj = 1;
+            o->oom_score_adj = atoi(value);
+        } else if (IS("--rlimit")) {
+            parse_rlimit(value, o);
+        } else if (IS("--caps")) {
+            o->has_caps = 1;
+            char *copy = strdup(value);
+            for (char *save = NULL, *c = strtok_r(copy, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+                unsigned long cap = parse_id(c, "capability");
+                if (cap >= CAP_COUNT)
+                    usage("capability out of range");
+                o->keep_cap[cap] = 1;
+            }
+            free(copy);
         } else if (IS("--exec-fd")) {
             o->exec_fd = (int)parse_id(value, "exec fd");
         } else if (IS("--groups")) {
@@ -220,6 +310,73 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+static void __attribute__((noreturn)) die(const char *what, const char *detail)
+{
+    fprintf(stderr, "vic-exec: %s: %s\n", what, detail);
+    _exit(125);
+}
+
+/* What applies to the process in the VM's view: before the chroot, which hides /sys and maybe /proc. */
+static void confine_outside(const struct options *o)
+{
+    if (o->cgroup) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/cgroup.procs", o->cgroup);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0\n", 2) != 2)
+            die(path, strerror(errno));
+        close(fd);
+    }
+    if (o->has_oom_score_adj) {
+        char value[32];
+        int length = snprintf(value, sizeof value, "%d\n", o->oom_score_adj);
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, value, length) != length)
+            die("oom_score_adj", strerror(errno));
+        close(fd);
+    }
+    if (o->cpus) {
+        /* "0-1,3": the container's CPUs, checked by the endpoint against the VM's. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (const char *p = o->cpus; *p;) {
+            char *end;
+            unsigned long first = strtoul(p, &end, 10), last = first;
+            if (end == p)
+                die("cpus", o->cpus);
+            if (*end == '-') {
+                p = end + 1;
+                last = strtoul(p, &end, 10);
+                if (end == p)
+                    die("cpus", o->cpus);
+            }
+            for (unsigned long cpu = first; cpu <= last && cpu < CPU_SETSIZE; cpu++)
+                CPU_SET(cpu, &set);
+            p = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',')
+                die("cpus", o->cpus);
+        }
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            die("cpus", strerror(errno));
+    }
+    for (size_t i = 0; i < o->rlimit_count; i++)
+        if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].value) != 0)
+            die("setrlimit", strerror(errno));
+}
+
+/* Drops every capability not kept from the bounding set: needs CAP_SETPCAP, so before the uid changes. */
+static void drop_capabilities(const struct options *o)
+{
+    if (!o->has_caps)
+        return;
+    for (int cap = 0; cap < CAP_COUNT; cap++) {
+        if (o->keep_cap[cap])
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) /* EINVAL: beyond the kernel's last */
+            die("drop capabilities", strerror(errno));
+    }
+}
+
 static void __attribute__((noreturn)) child(const struct options *o, pid_t parent, const sigset_t *original)
 {
     if (setsid() < 0) {
@@ -238,6 +395,7 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
         if (fd > 2)
             close(fd);
     }
+    confine_outside(o);
     if (o->root) {
         if (chroot(o->root) != 0 || chdir("/") != 0) {
             fprintf(stderr, "vic-exec: chroot %s: %s\n", o->root, strerror(errno));
@@ -251,6 +409,7 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
             _exit(125);
         }
     }
+    drop_capabilities(o);
     if (o->has_groups) {
         if (setgroups(o->group_count, o->groups) != 0) {
             fprintf(stderr, "vic-exec: setgroups: %s\n", strerror(errno));
@@ -270,6 +429,8 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
     }
     /* After the credential change, which clears it: die when vic-exec dies, even by SIGKILL. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        die("no-new-privileges", strerror(errno));
     if (getppid() != parent)
         _exit(137);
     /* A container process starts with stdin, stdout and stderr only, whatever the tether left open. */

@@ -170,6 +170,52 @@ public sealed class CreateFieldAuditTests
         Assert.Equal(["audio", "123"], config.GroupAdd);
     }
 
+    [Fact]
+    public void SecurityAndLimitOptionsBecomeTheConfinementTheGuestApplies()
+    {
+        using var json = JsonDocument.Parse("""
+            {"Image":"busybox","HostConfig":{"CapAdd":["net_admin"],"CapDrop":["CAP_CHOWN","mknod"],"ReadonlyRootfs":true,
+             "SecurityOpt":["no-new-privileges:true","seccomp=unconfined"],"Ulimits":[{"Name":"nofile","Soft":100,"Hard":200}],
+             "ShmSize":1048576,"Sysctls":{"net.ipv4.ip_forward":"1"},"PidsLimit":50,"OomScoreAdj":-500,"CpusetCpus":"0-1,3",
+             "Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"","CgroupPermissions":""}],"DnsOptions":["ndots:2"],"VolumesFrom":["data:ro"],
+             "Mounts":[{"Type":"tmpfs","Target":"/run","ReadOnly":true,"TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}]}}
+            """);
+
+        var (_, _, config) = CreateRequest.Parse(json.RootElement);
+        var confinement = config.Confinement;
+        var spec = confinement.ToSpec();
+
+        Assert.Equal(["CAP_NET_ADMIN"], confinement.CapAdd);
+        Assert.Equal(["CAP_CHOWN", "CAP_MKNOD"], confinement.CapDrop);
+        Assert.DoesNotContain("CAP_CHOWN", spec.Capabilities!);
+        Assert.DoesNotContain("CAP_MKNOD", spec.Capabilities!);
+        Assert.Contains("CAP_NET_ADMIN", spec.Capabilities!);
+        Assert.Contains("CAP_KILL", spec.Capabilities!);
+        Assert.True(confinement.ReadOnlyRoot);
+        Assert.True(spec.NoNewPrivileges);
+        Assert.Equal([new Vic.Interaction.RlimitSpec("nofile", 100, 200)], spec.Rlimits);
+        Assert.Equal((1048576L, 50L, -500, "0-1,3", 4), (confinement.ShmSizeBytes, spec.PidsLimit, spec.OomScoreAdj, spec.CpusetCpus, confinement.CpusNeeded));
+        Assert.Equal([new DeviceMapping("/dev/fuse", "/dev/fuse", "rwm")], confinement.Devices);
+        Assert.Equal(["ndots:2"], config.DnsOptions);
+        Assert.Equal(["data:ro"], config.VolumesFrom);
+        Assert.Equal("ro,size=1048576,mode=700", config.Tmpfs["/run"]);
+    }
+
+    [Fact]
+    public void OptionsAVmMakesMootAreTakenWithAWarningNamingThem()
+    {
+        using var json = JsonDocument.Parse("""{"Image":"busybox","HostConfig":{"MemorySwap":-1,"MemorySwappiness":-1,"OomKillDisable":true,"BlkioWeight":300,"PidMode":"host","UsernsMode":"host"}}""");
+        var warnings = new List<string>();
+
+        CreateRequest.Parse(json.RootElement, warnings);
+
+        Assert.Equal(4, warnings.Count);
+        Assert.StartsWith("--memory-swap discarded", warnings[0], StringComparison.Ordinal);
+        Assert.StartsWith("--oom-kill-disable discarded", warnings[1], StringComparison.Ordinal);
+        Assert.StartsWith("--blkio-weight discarded", warnings[2], StringComparison.Ordinal);
+        Assert.StartsWith("--pid host: the ContainerVM is the container's host", warnings[3], StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"Image":"busybox","MacAddress":"02:42:AC:11:00:99"}""", "02:42:ac:11:00:99")]
     [InlineData("""{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"default":{"MacAddress":"02:42:ac:11:00:98"}}}}""", "02:42:ac:11:00:98")]
@@ -194,27 +240,31 @@ public sealed class CreateFieldAuditTests
     }
 
     [Theory]
-    [InlineData("ReadonlyRootfs", "true", "HostConfig.ReadonlyRootfs (--read-only) is not supported by this VCH")]
     [InlineData("Tmpfs", """{"run":""}""", "invalid mount config for type \"tmpfs\": invalid mount path 'run' mount path must be absolute (--tmpfs)")]
     [InlineData("Tmpfs", """{"/":""}""", "invalid mount config for type \"tmpfs\": invalid mount path '/' mount path must be absolute (--tmpfs)")]
     [InlineData("Tmpfs", """{"/run":7}""", "json: cannot unmarshal number into Go struct field HostConfig.Tmpfs of type map[string]string")]
-    [InlineData("CapDrop", """["ALL"]""", "HostConfig.CapDrop (--cap-drop) is not supported by this VCH")]
-    [InlineData("Ulimits", """[{"Name":"nofile","Soft":10,"Hard":10}]""", "HostConfig.Ulimits (--ulimit) is not supported by this VCH")]
-    [InlineData("ShmSize", "1048576", "HostConfig.ShmSize (--shm-size) is not supported by this VCH")]
-    [InlineData("Sysctls", """{"net.ipv4.ip_forward":"1"}""", "HostConfig.Sysctls (--sysctl) is not supported by this VCH")]
-    [InlineData("PidsLimit", "10", "HostConfig.PidsLimit (--pids-limit) is not supported by this VCH")]
-    [InlineData("Devices", """[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"rwm"}]""", "HostConfig.Devices (--device) is not supported by this VCH")]
-    [InlineData("DnsOptions", """["ndots:2"]""", "HostConfig.DnsOptions (--dns-option) is not supported by this VCH")]
-    [InlineData("SecurityOpt", """["no-new-privileges"]""", "HostConfig.SecurityOpt (--security-opt) is not supported by this VCH")]
-    [InlineData("VolumesFrom", """["nosuch"]""", "HostConfig.VolumesFrom (--volumes-from) is not supported by this VCH")]
-    [InlineData("PidMode", "\"host\"", "HostConfig.PidMode (--pid) is not supported by this VCH")]
-    [InlineData("MemorySwappiness", "10", "HostConfig.MemorySwappiness (--memory-swappiness) is not supported by this VCH")]
     [InlineData("LogConfig", """{"Type":"syslog","Config":{}}""", "the log driver \"syslog\" (--log-driver) is not supported by this VCH")]
     [InlineData("LogConfig", """{"Type":"json-file","Config":{"labels":"a"}}""", "unknown log opt 'labels' for json-file log driver (--log-opt)")]
     [InlineData("LogConfig", """{"Type":"json-file","Config":{"max-file":"3"}}""", "max-file cannot be set without max-size (--log-opt)")]
     [InlineData("LogConfig", """{"Type":"json-file","Config":{"max-size":"lots"}}""", "invalid max-size lots: a positive size such as 10m (--log-opt)")]
     [InlineData("LogConfig", """{"Type":"none","Config":{"max-size":"1m"}}""", "unknown log opt 'max-size' for none log driver (--log-opt)")]
-    [InlineData("Mounts", """[{"Type":"tmpfs","Target":"/run"}]""", "mount type \"tmpfs\" (--mount type=tmpfs) is not supported by this VCH")]
+    [InlineData("CapDrop", """["NOSUCH"]""", "invalid CapDrop: unknown capability: \"NOSUCH\"")]
+    [InlineData("CapAdd", """["CAP_FLY"]""", "invalid CapAdd: unknown capability: \"CAP_FLY\"")]
+    [InlineData("Ulimits", """[{"Name":"nofiles","Soft":10,"Hard":10}]""", "invalid ulimit type: nofiles (--ulimit)")]
+    [InlineData("Ulimits", """[{"Name":"nofile","Soft":20,"Hard":10}]""", "ulimit soft limit must be less than or equal to hard limit: 20 > 10 (--ulimit nofile)")]
+    [InlineData("ShmSize", "-1", "SHM size can not be less than 0 (--shm-size)")]
+    [InlineData("Sysctls", """{"net/ipv4":"1"}""", "sysctl 'net/ipv4' is not a kernel parameter's name (--sysctl)")]
+    [InlineData("Devices", """[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"r"}]""", "device permissions 'r' (--device /dev/null) are not supported by this VCH")]
+    [InlineData("SecurityOpt", """["seccomp={}"]""", "--security-opt seccomp={} is not supported by this VCH")]
+    [InlineData("SecurityOpt", """["apparmor=docker-default"]""", "--security-opt apparmor=docker-default is not supported by this VCH")]
+    [InlineData("SecurityOpt", """["bogus"]""", "Invalid --security-opt: \"bogus\"")]
+    [InlineData("PidMode", "\"container:db\"", "HostConfig.PidMode \"container:db\" (--pid) is not supported by this VCH")]
+    [InlineData("IpcMode", "\"container:db\"", "HostConfig.IpcMode \"container:db\" (--ipc) is not supported by this VCH")]
+    [InlineData("OomScoreAdj", "1001", "Invalid value 1001, range for oom score adj is [-1000, 1000]")]
+    [InlineData("CpusetCpus", "\"0-a\"", "Invalid value 0-a for cpuset cpus")]
+    [InlineData("CpusetMems", "\"1\"", "Requested memory nodes are not available - requested 1, available: 0")]
+    [InlineData("Mounts", """[{"Type":"tmpfs","Target":"/run","TmpfsOptions":{"Options":[["noexec"]]}}]""", "HostConfig.Mounts.TmpfsOptions.Options (--mount type=tmpfs) is not supported by this VCH")]
+    [InlineData("Mounts", """[{"Type":"npipe","Target":"/run"}]""", "mount type \"npipe\" (--mount type=npipe) is not supported by this VCH")]
     [InlineData("Memory", "\"lots\"", "json: cannot unmarshal string into Go struct field HostConfig.Memory of type int64")]
     [InlineData("Dns", "\"8.8.8.8\"", "json: cannot unmarshal string into Go struct field HostConfig.Dns of type []string")]
     public void AnOptionTheVchCannotHonourOrOfTheWrongTypeIsRefusedByName(string field, string value, string message)

@@ -125,6 +125,60 @@ public sealed partial class VicExecTests(BusyboxRoot root, ITestOutputHelper out
         Assert.Equal("1000\n1000 10 20\n", result.StandardOutput);
     }
 
+    /// <summary>Runs a host shell command through vic-exec without a root: the busybox root has no /proc to look at.</summary>
+    private async Task<CommandResult> RunOnHostAsync(IEnumerable<string> options, string script)
+    {
+        var result = await Command.RunAsync(BootMedia.VicExec, [.. options, "--", "/bin/sh", "-c", script], ContainerPath, TimeSpan.FromSeconds(30));
+        output.WriteLine($"vic-exec {string.Join(' ', options)} -- sh -c {script}: {result}");
+        return result;
+    }
+
+    [Fact]
+    public async Task Capabilities_not_kept_leave_the_bounding_set_and_root_has_just_the_kept_ones()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            // CAP_CHOWN (0) and CAP_KILL (5): 0x21.
+            var root = await RunOnHostAsync(["--caps", "0,5", "--no-new-privs"], "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status");
+            var user = await RunOnHostAsync(["--caps", "0,5", "--uid", "1000", "--gid", "1000"], "grep -E '^(CapEff|CapBnd)' /proc/self/status");
+            var none = await RunOnHostAsync(["--caps", ""], $"grep -E '^CapEff' /proc/self/status; chown 1:1 {file} 2>/dev/null || echo refused");
+
+            Assert.Equal("CapEff:\t0000000000000021\nCapBnd:\t0000000000000021\nNoNewPrivs:\t1\n", root.StandardOutput);
+            Assert.Equal("CapEff:\t0000000000000000\nCapBnd:\t0000000000000021\n", user.StandardOutput);
+            Assert.Equal("CapEff:\t0000000000000000\nrefused\n", none.StandardOutput);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Rlimits_oom_score_and_cpus_are_set_before_the_exec()
+    {
+        var result = await RunOnHostAsync(["--rlimit", "nofile=100:200", "--rlimit", "core=-1:-1", "--oom-score-adj", "321", "--cpus", "0"],
+            "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj; grep Cpus_allowed_list /proc/self/status");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("100\n200\nunlimited\n321\nCpus_allowed_list:\t0\n", result.StandardOutput);
+    }
+
+    [Fact]
+    public async Task A_bad_rlimit_or_cgroup_fails_before_the_program_runs()
+    {
+        var unknown = await RunAsync(["--rlimit", "nosuch=1:1"], "echo", "ran");
+        var inverted = await RunAsync(["--rlimit", "nofile=200:100"], "echo", "ran");
+        var cgroup = await RunAsync(["--cgroup", "/nonexistent/cgroup"], "echo", "ran");
+
+        Assert.Equal((125, ""), (unknown.ExitCode, unknown.StandardOutput));
+        Assert.Contains("unknown rlimit: nosuch=1:1", unknown.StandardError, StringComparison.Ordinal);
+        Assert.Equal((125, ""), (inverted.ExitCode, inverted.StandardOutput));
+        Assert.Contains("setrlimit", inverted.StandardError, StringComparison.Ordinal);
+        Assert.Equal((125, ""), (cgroup.ExitCode, cgroup.StandardOutput));
+        Assert.Contains("/nonexistent/cgroup/cgroup.procs", cgroup.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_missing_workdir_is_created()
     {

@@ -9,7 +9,7 @@ namespace Vic.EndToEnd.Tests;
 /// registry serving as its docker.io mirror.
 /// </summary>
 /// <remarks>The tests share one VCH, so each looks only at the containers it named.</remarks>
-public sealed class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>
+public sealed partial class DockerRunTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>
 {
     private QemuVch Vch => fixture.Vch;
 

@@ -71,6 +71,28 @@ public sealed record ContainerSpec
     /// <summary><c>--group-add</c>: supplementary groups of every process, by name or number.</summary>
     public IReadOnlyList<string> GroupAdd { get; init; } = [];
 
+    /// <summary><c>--dns-option</c>: the <c>options</c> line of /etc/resolv.conf.</summary>
+    public IReadOnlyList<string> DnsOptions { get; init; } = [];
+
+    /// <summary><c>--read-only</c>: the root is mounted read-only once prepared (volumes, tmpfs and /dev stay as they are).</summary>
+    public bool ReadOnlyRoot { get; init; }
+
+    /// <summary><c>--privileged</c>: /sys writable (and, through <see cref="Confinement"/>, every capability).</summary>
+    public bool Privileged { get; init; }
+
+    /// <summary><c>--shm-size</c>: the size of the container's /dev/shm, a tmpfs of its own; 0 for dockerd's 64 MiB.</summary>
+    public long ShmSizeBytes { get; init; }
+
+    /// <summary><c>--sysctl</c>: kernel parameters the tether sets in the guest (dotted names) before the process starts.</summary>
+    public IReadOnlyDictionary<string, string> Sysctls { get; init; } = new Dictionary<string, string>();
+
+    /// <summary><c>--device</c>: guest devices the container sees, at their own path or another.</summary>
+    public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
+
+    /// <summary>What every process of the container is held to; null for none (a tether run on a host, in tests).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ConfinementSpec? Confinement { get; init; }
+
     /// <summary>Rows and columns of the TTY at start.</summary>
     public int Rows { get; init; } = 24;
 
@@ -129,6 +151,9 @@ public sealed record ExecSpec
     public bool Tty { get; init; }
 
     public bool OpenStdin { get; init; }
+
+    /// <summary><c>docker exec --privileged</c>: this process keeps every capability.</summary>
+    public bool Privileged { get; init; }
 }
 
 /// <summary>A session's process runs.</summary>

@@ -40,7 +40,8 @@ public static class ContainersEndpoints
         routes.MapPost("/containers/{id}/stop", async (HttpContext context, VchEngine engine, string id) =>
         {
             var t = Integer(context.Request.Query["t"], "t");
-            await engine.Runtime.StopAsync(id, t, context.RequestAborted).ConfigureAwait(false);
+            var signal = context.Request.Query["signal"].ToString();
+            await engine.Runtime.StopAsync(id, t, context.RequestAborted, signal.Length > 0 ? signal : null).ConfigureAwait(false);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
         routes.MapPost("/containers/{id}/kill", async (HttpContext context, VchEngine engine, string id) =>
@@ -59,11 +60,12 @@ public static class ContainersEndpoints
     {
         using (var body = await ReadJsonAsync(context).ConfigureAwait(false))
         {
-            var (image, labels, config) = CreateRequest.Parse(body.RootElement);
+            var warnings = new List<string>();
+            var (image, labels, config) = CreateRequest.Parse(body.RootElement, warnings);
             CreateRequest.CheckPlatform(context.Request.Query["platform"], image);
             var name = context.Request.Query["name"].ToString();
             var record = engine.Runtime.Create(name.Length > 0 ? name : null, image, labels, config);
-            await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = record.Id, ["Warnings"] = new JsonArray() }, StatusCodes.Status201Created).ConfigureAwait(false);
+            await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = record.Id, ["Warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode)w)]) }, StatusCodes.Status201Created).ConfigureAwait(false);
         }
     }
 

@@ -8,7 +8,9 @@ namespace Vic.Api.ContainersApi;
 /// the VCH does with it, so that none is dropped without a word: a field the VCH honours is
 /// type-checked as dockerd's JSON decoder would (a string where a number belongs is 400, not a
 /// silently different container); a field it cannot honour is refused, naming the field and its
-/// docker CLI flag, unless it holds the value the CLI sends when the flag is not used.
+/// docker CLI flag, unless it holds the value the CLI sends when the flag is not used; a field a VM
+/// makes moot is taken with a warning (the create answer's <c>Warnings</c>), as dockerd warns of
+/// what its kernel lacks.
 /// </summary>
 public static class CreateFieldAudit
 {
@@ -24,8 +26,15 @@ public static class CreateFieldAudit
         ObjectList,
     }
 
-    /// <summary>How the VCH treats one field: honoured, or refused when it holds anything but the values listed as defaults.</summary>
-    private sealed record Field(Kind Kind, bool Honoured, string? Flag = null, string[]? AlsoDefault = null);
+    /// <summary>
+    /// How the VCH treats one field: honoured, or refused when it holds anything but the values
+    /// listed as defaults; with a <paramref name="Warning"/>, taken and warned about instead (for
+    /// <paramref name="WarnedValues"/> only, when listed).
+    /// </summary>
+    private sealed record Field(Kind Kind, bool Honoured, string? Flag = null, string[]? AlsoDefault = null, string? Warning = null, string[]? WarnedValues = null);
+
+    private const string HostNamespace = "the ContainerVM is the container's host: its one namespace is the VM's";
+    private const string NoCgroupLimit = "discarded: a ContainerVM's memory and disks are its own, not shares of a host's";
 
     private static readonly Dictionary<string, Field> ConfigFields = new(StringComparer.Ordinal)
     {
@@ -68,63 +77,63 @@ public static class CreateFieldAudit
         ["RestartPolicy"] = new(Kind.Object, true),
         ["AutoRemove"] = new(Kind.Bool, true),
         ["VolumeDriver"] = new(Kind.String, false, "--volume-driver", ["local"]),
-        ["VolumesFrom"] = new(Kind.StringList, false, "--volumes-from"),
+        ["VolumesFrom"] = new(Kind.StringList, true),
         ["Mounts"] = new(Kind.ObjectList, true), // checked in MountsOf
         ["ConsoleSize"] = new(Kind.ObjectList, true), // the client resizes the tty once attached
         ["Annotations"] = new(Kind.StringMap, false, "--annotation"),
-        ["CapAdd"] = new(Kind.StringList, false, "--cap-add"),
-        ["CapDrop"] = new(Kind.StringList, false, "--cap-drop"),
-        ["CgroupnsMode"] = new(Kind.String, false, "--cgroupns", ["private"]),
+        ["CapAdd"] = new(Kind.StringList, true),
+        ["CapDrop"] = new(Kind.StringList, true),
+        ["CgroupnsMode"] = new(Kind.String, false, "--cgroupns", ["private"], HostNamespace, ["host"]),
         ["Dns"] = new(Kind.StringList, true),
-        ["DnsOptions"] = new(Kind.StringList, false, "--dns-option"),
+        ["DnsOptions"] = new(Kind.StringList, true),
         ["DnsSearch"] = new(Kind.StringList, true),
         ["ExtraHosts"] = new(Kind.StringList, true),
         ["GroupAdd"] = new(Kind.StringList, true),
-        ["IpcMode"] = new(Kind.String, false, "--ipc", ["private", "shareable"]),
+        ["IpcMode"] = new(Kind.String, false, "--ipc", ["private", "shareable"], HostNamespace, ["host"]),
         ["Cgroup"] = new(Kind.String, false, "--cgroup"),
         ["Links"] = new(Kind.StringList, true),
-        ["OomScoreAdj"] = new(Kind.Integer, false, "--oom-score-adj"),
-        ["PidMode"] = new(Kind.String, false, "--pid"),
-        ["Privileged"] = new(Kind.Bool, false, "--privileged"),
+        ["OomScoreAdj"] = new(Kind.Integer, true),
+        ["PidMode"] = new(Kind.String, false, "--pid", null, HostNamespace, ["host"]),
+        ["Privileged"] = new(Kind.Bool, true),
         ["PublishAllPorts"] = new(Kind.Bool, true),
-        ["ReadonlyRootfs"] = new(Kind.Bool, false, "--read-only"),
-        ["SecurityOpt"] = new(Kind.StringList, false, "--security-opt"),
+        ["ReadonlyRootfs"] = new(Kind.Bool, true),
+        ["SecurityOpt"] = new(Kind.StringList, true), // checked in ContainerConfinement
         ["StorageOpt"] = new(Kind.StringMap, false, "--storage-opt"),
         ["Tmpfs"] = new(Kind.StringMap, true),
-        ["UTSMode"] = new(Kind.String, false, "--uts"),
-        ["UsernsMode"] = new(Kind.String, false, "--userns"),
-        ["ShmSize"] = new(Kind.Integer, false, "--shm-size"),
-        ["Sysctls"] = new(Kind.StringMap, false, "--sysctl"),
+        ["UTSMode"] = new(Kind.String, false, "--uts", null, HostNamespace, ["host"]),
+        ["UsernsMode"] = new(Kind.String, false, "--userns", ["host"]), // no user namespace: "host" is what runs
+        ["ShmSize"] = new(Kind.Integer, true),
+        ["Sysctls"] = new(Kind.StringMap, true),
         ["Runtime"] = new(Kind.String, false, "--runtime", ["containervm"]),
         ["Isolation"] = new(Kind.String, false, "--isolation", ["default"]),
         ["CpuShares"] = new(Kind.Integer, true),
         ["Memory"] = new(Kind.Integer, true),
         ["NanoCpus"] = new(Kind.Integer, true),
         ["CgroupParent"] = new(Kind.String, false, "--cgroup-parent"),
-        ["BlkioWeight"] = new(Kind.Integer, false, "--blkio-weight"),
-        ["BlkioWeightDevice"] = new(Kind.ObjectList, false, "--blkio-weight-device"),
-        ["BlkioDeviceReadBps"] = new(Kind.ObjectList, false, "--device-read-bps"),
-        ["BlkioDeviceWriteBps"] = new(Kind.ObjectList, false, "--device-write-bps"),
-        ["BlkioDeviceReadIOps"] = new(Kind.ObjectList, false, "--device-read-iops"),
-        ["BlkioDeviceWriteIOps"] = new(Kind.ObjectList, false, "--device-write-iops"),
+        ["BlkioWeight"] = new(Kind.Integer, false, "--blkio-weight", null, NoCgroupLimit),
+        ["BlkioWeightDevice"] = new(Kind.ObjectList, false, "--blkio-weight-device", null, NoCgroupLimit),
+        ["BlkioDeviceReadBps"] = new(Kind.ObjectList, false, "--device-read-bps", null, NoCgroupLimit),
+        ["BlkioDeviceWriteBps"] = new(Kind.ObjectList, false, "--device-write-bps", null, NoCgroupLimit),
+        ["BlkioDeviceReadIOps"] = new(Kind.ObjectList, false, "--device-read-iops", null, NoCgroupLimit),
+        ["BlkioDeviceWriteIOps"] = new(Kind.ObjectList, false, "--device-write-iops", null, NoCgroupLimit),
         ["CpuPeriod"] = new(Kind.Integer, true),
         ["CpuQuota"] = new(Kind.Integer, true),
         ["CpuRealtimePeriod"] = new(Kind.Integer, false, "--cpu-rt-period"),
         ["CpuRealtimeRuntime"] = new(Kind.Integer, false, "--cpu-rt-runtime"),
-        ["CpusetCpus"] = new(Kind.String, false, "--cpuset-cpus"),
-        ["CpusetMems"] = new(Kind.String, false, "--cpuset-mems"),
-        ["Devices"] = new(Kind.ObjectList, false, "--device"),
+        ["CpusetCpus"] = new(Kind.String, true),
+        ["CpusetMems"] = new(Kind.String, true),
+        ["Devices"] = new(Kind.ObjectList, true),
         ["DeviceCgroupRules"] = new(Kind.StringList, false, "--device-cgroup-rule"),
         ["DeviceRequests"] = new(Kind.ObjectList, false, "--gpus"),
-        ["KernelMemory"] = new(Kind.Integer, false, "--kernel-memory"),
-        ["KernelMemoryTCP"] = new(Kind.Integer, false, "--kernel-memory-tcp"),
-        ["MemoryReservation"] = new(Kind.Integer, false, "--memory-reservation"),
-        ["MemorySwap"] = new(Kind.Integer, false, "--memory-swap"),
-        ["MemorySwappiness"] = new(Kind.Integer, false, "--memory-swappiness", ["-1"]),
-        ["OomKillDisable"] = new(Kind.Bool, false, "--oom-kill-disable"),
+        ["KernelMemory"] = new(Kind.Integer, false, "--kernel-memory", null, NoCgroupLimit),
+        ["KernelMemoryTCP"] = new(Kind.Integer, false, "--kernel-memory-tcp", null, NoCgroupLimit),
+        ["MemoryReservation"] = new(Kind.Integer, false, "--memory-reservation", null, NoCgroupLimit),
+        ["MemorySwap"] = new(Kind.Integer, false, "--memory-swap", null, "discarded: a ContainerVM has no swap; its memory is limited to -m"),
+        ["MemorySwappiness"] = new(Kind.Integer, false, "--memory-swappiness", ["-1"], "discarded: a ContainerVM has no swap"),
+        ["OomKillDisable"] = new(Kind.Bool, false, "--oom-kill-disable", null, "discarded: a ContainerVM out of memory has its own kernel's OOM killer choose in it"),
         ["Init"] = new(Kind.Bool, true),
-        ["PidsLimit"] = new(Kind.Integer, false, "--pids-limit"),
-        ["Ulimits"] = new(Kind.ObjectList, false, "--ulimit"),
+        ["PidsLimit"] = new(Kind.Integer, true),
+        ["Ulimits"] = new(Kind.ObjectList, true),
         ["CpuCount"] = new(Kind.Integer, false, "--cpu-count"),
         ["CpuPercent"] = new(Kind.Integer, false, "--cpu-percent"),
         ["IOMaximumIOps"] = new(Kind.Integer, false, "--io-maxiops"),
@@ -133,19 +142,25 @@ public static class CreateFieldAudit
         ["ReadonlyPaths"] = new(Kind.StringList, false, "--security-opt systempaths=unconfined"),
     };
 
-    /// <summary>Throws 400 for a field of the wrong JSON type or one the VCH cannot honour; unknown fields pass, as dockerd lets them.</summary>
-    public static void Check(JsonElement body)
+    /// <summary>
+    /// Throws 400 for a field of the wrong JSON type or one the VCH cannot honour; unknown fields
+    /// pass, as dockerd lets them. Returns the warnings for fields taken but moot in a VM.
+    /// </summary>
+    public static List<string> Check(JsonElement body)
     {
-        CheckObject(body, "Config", ConfigFields);
+        var warnings = new List<string>();
+        CheckObject(body, "Config", ConfigFields, warnings);
         if (body.TryGetProperty("HostConfig", out var host) && host.ValueKind == JsonValueKind.Object)
         {
-            CheckObject(host, "HostConfig", HostConfigFields);
+            CheckObject(host, "HostConfig", HostConfigFields, warnings);
             CheckLogConfig(host);
             CheckMounts(host);
         }
+
+        return warnings;
     }
 
-    private static void CheckObject(JsonElement element, string owner, Dictionary<string, Field> fields)
+    private static void CheckObject(JsonElement element, string owner, Dictionary<string, Field> fields, List<string> warnings)
     {
         foreach (var property in element.EnumerateObject())
         {
@@ -159,9 +174,18 @@ public static class CreateFieldAudit
             var unset = field.Kind == Kind.StringMap
                 ? property.Value.ValueKind == JsonValueKind.Null || !property.Value.EnumerateObject().Any() // a key alone is a request: --tmpfs /run is {"/run": ""}
                 : IsDefault(property.Value, field.AlsoDefault);
-            if (!field.Honoured && !unset)
+            if (unset)
             {
-                throw Unsupported(path, field.Flag);
+                continue;
+            }
+
+            if (field.Warning is not null && (field.WarnedValues is null || (property.Value.ValueKind == JsonValueKind.String && field.WarnedValues.Contains(property.Value.GetString()))))
+            {
+                warnings.Add($"{field.Flag} {(field.WarnedValues is null ? "" : property.Value.GetString() + ": ")}{field.Warning}");
+            }
+            else if (!field.Honoured)
+            {
+                throw Unsupported(path, field.Flag, property.Value);
             }
         }
     }
@@ -194,12 +218,20 @@ public static class CreateFieldAudit
         foreach (var mount in mounts.EnumerateArray())
         {
             var type = mount.TryGetProperty("Type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            if (type is not ("bind" or "volume"))
+            if (type is not ("bind" or "volume" or "tmpfs"))
             {
-                throw PortLayerException.InvalidParameter($"mount type \"{type}\" (--mount type={type}) is not supported by this VCH: it mounts volumes and binds");
+                throw PortLayerException.InvalidParameter($"mount type \"{type}\" (--mount type={type}) is not supported by this VCH: it mounts volumes, binds and tmpfs");
             }
 
-            foreach (var option in new[] { "BindOptions", "VolumeOptions", "TmpfsOptions", "Consistency" })
+            if (type == "tmpfs" && mount.TryGetProperty("TmpfsOptions", out var tmpfs) && tmpfs.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var option in tmpfs.EnumerateObject().Where(o => o.Name is not ("SizeBytes" or "Mode") && !IsDefault(o.Value, null)))
+                {
+                    throw Unsupported($"HostConfig.Mounts.TmpfsOptions.{option.Name}", "--mount type=tmpfs");
+                }
+            }
+
+            foreach (var option in new[] { "BindOptions", "VolumeOptions", "Consistency" })
             {
                 if (mount.TryGetProperty(option, out var value) && !IsDefault(value, option == "Consistency" ? ["default", "consistent"] : null))
                 {
@@ -209,8 +241,8 @@ public static class CreateFieldAudit
         }
     }
 
-    private static PortLayerException Unsupported(string path, string? flag) =>
-        PortLayerException.InvalidParameter($"{path}{(flag is null ? "" : $" ({flag})")} is not supported by this VCH");
+    private static PortLayerException Unsupported(string path, string? flag, JsonElement? value = null) =>
+        PortLayerException.InvalidParameter($"{path}{(value is { ValueKind: JsonValueKind.String } v ? $" \"{v.GetString()}\"" : "")}{(flag is null ? "" : $" ({flag})")} is not supported by this VCH");
 
     /// <summary>The value a client sends when the option was not used: null, false, 0, "", [], {} (or objects of such), or a listed equivalent.</summary>
     private static bool IsDefault(JsonElement value, string[]? alsoDefault) => value.ValueKind switch

@@ -9,14 +9,16 @@ namespace Vic.Api.ContainersApi;
 /// <summary>Reads the body of <c>POST /containers/create</c> (swagger: ContainerCreateRequest) into the port layer's terms.</summary>
 public static class CreateRequest
 {
-    public static (string Image, IReadOnlyDictionary<string, string> Labels, ContainerConfig Config) Parse(JsonElement body)
+    /// <param name="warnings">Gets what the create answer's <c>Warnings</c> says: options taken that a ContainerVM makes moot.</param>
+    public static (string Image, IReadOnlyDictionary<string, string> Labels, ContainerConfig Config) Parse(JsonElement body, List<string>? warnings = null)
     {
         if (body.ValueKind != JsonValueKind.Object)
         {
             throw PortLayerException.InvalidParameter("invalid JSON: the body must be a JSON object");
         }
 
-        CreateFieldAudit.Check(body);
+        var audited = CreateFieldAudit.Check(body);
+        warnings?.AddRange(audited);
         var image = Text(body, "Image");
         if (image.Length == 0)
         {
@@ -48,6 +50,7 @@ public static class CreateRequest
             AutoRemove = Flag(host, "AutoRemove"),
             MemoryBytes = MemoryOf(host),
             Cpus = CpusOf(host),
+            CpuAsked = new CpuRequest(Number(host, "NanoCpus"), Number(host, "CpuShares"), Number(host, "CpuQuota"), Number(host, "CpuPeriod")),
             RestartPolicy = policy,
             Healthcheck = body.TryGetProperty("Healthcheck", out var health) ? HealthcheckConfig.FromJson(health) : null,
             Init = Flag(host, "Init"),
@@ -63,6 +66,9 @@ public static class CreateRequest
             Links = [.. Strings(host, "Links").Select(LinkOf)],
             Tmpfs = TmpfsOf(host),
             GroupAdd = Strings(host, "GroupAdd"),
+            DnsOptions = Strings(host, "DnsOptions"),
+            VolumesFrom = Strings(host, "VolumesFrom"),
+            Confinement = ConfinementRequest.Parse(host),
             MacAddress = MacAddressOf(body),
             Log = LogSettingsOf(host),
             EndpointRequests = EndpointRequestsOf(body),
@@ -132,12 +138,12 @@ public static class CreateRequest
     private static Dictionary<string, string> TmpfsOf(JsonElement host)
     {
         var tmpfs = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (host.ValueKind != JsonValueKind.Object || !host.TryGetProperty("Tmpfs", out var map) || map.ValueKind != JsonValueKind.Object)
+        if (host.ValueKind != JsonValueKind.Object)
         {
             return tmpfs;
         }
 
-        foreach (var entry in map.EnumerateObject())
+        foreach (var entry in host.TryGetProperty("Tmpfs", out var map) && map.ValueKind == JsonValueKind.Object ? map.EnumerateObject() : Enumerable.Empty<JsonProperty>())
         {
             var path = entry.Name.TrimEnd('/');
             if (!entry.Name.StartsWith('/') || path.Length == 0 || path.Split('/').Contains(".."))
@@ -146,6 +152,35 @@ public static class CreateRequest
             }
 
             if (!tmpfs.TryAdd(path, entry.Value.GetString() ?? ""))
+            {
+                throw PortLayerException.InvalidParameter($"Duplicate mount point: {path}");
+            }
+        }
+
+        // --mount type=tmpfs,destination=/run,tmpfs-size=1m,tmpfs-mode=1770: the same, in Mounts.
+        foreach (var mount in host.TryGetProperty("Mounts", out var list) && list.ValueKind == JsonValueKind.Array ? list.EnumerateArray().Where(m => Text(m, "Type") == "tmpfs") : [])
+        {
+            var path = Target(Text(mount, "Target"));
+            var options = new List<string>();
+            if (Flag(mount, "ReadOnly"))
+            {
+                options.Add("ro");
+            }
+
+            if (mount.TryGetProperty("TmpfsOptions", out var tmpfsOptions) && tmpfsOptions.ValueKind == JsonValueKind.Object)
+            {
+                if (Number(tmpfsOptions, "SizeBytes") is > 0 and var size)
+                {
+                    options.Add($"size={size}");
+                }
+
+                if (Number(tmpfsOptions, "Mode") is > 0 and var mode)
+                {
+                    options.Add($"mode={Convert.ToString(mode, 8)}");
+                }
+            }
+
+            if (!tmpfs.TryAdd(path, string.Join(',', options)))
             {
                 throw PortLayerException.InvalidParameter($"Duplicate mount point: {path}");
             }
@@ -196,7 +231,7 @@ public static class CreateRequest
             foreach (var mount in list.EnumerateArray())
             {
                 var type = Text(mount, "Type");
-                if (type == "bind")
+                if (type is "bind" or "tmpfs")
                 {
                     continue;
                 }

@@ -44,7 +44,10 @@ public static class ExecEndpoints
             string Text(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
 
             var exec = engine.Runtime.CreateExec(id, new ExecOptions(
-                Strings("Cmd"), Strings("Env"), Text("WorkingDir"), Text("User"), Flag("Tty"), Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr")));
+                Strings("Cmd"), Strings("Env"), Text("WorkingDir"), Text("User"), Flag("Tty"), Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr"))
+            {
+                Privileged = Flag("Privileged"),
+            });
             await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = exec.Id }, StatusCodes.Status201Created).ConfigureAwait(false);
         }
     }
@@ -92,7 +95,7 @@ public static class ExecEndpoints
                 ["tty"] = exec.Options.Tty,
                 ["entrypoint"] = exec.Options.Args[0],
                 ["arguments"] = new JsonArray([.. exec.Options.Args.Skip(1).Select(a => (JsonNode)a)]),
-                ["privileged"] = false,
+                ["privileged"] = exec.Options.Privileged,
                 ["user"] = exec.Options.User,
             },
             ["OpenStdin"] = exec.Options.AttachStdin,

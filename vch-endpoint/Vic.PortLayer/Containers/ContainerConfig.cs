@@ -3,6 +3,9 @@ namespace Vic.PortLayer.Containers;
 /// <summary>Docker's restart policy: no, always, unless-stopped or on-failure with a retry limit.</summary>
 public sealed record RestartPolicy(string Name = "no", int MaximumRetryCount = 0);
 
+/// <summary>The CPU options as asked (<c>--cpus</c>, <c>-c</c>, <c>--cpu-quota/--cpu-period</c>), which inspect shows; <see cref="ContainerConfig.Cpus"/> is what they come to.</summary>
+public sealed record CpuRequest(long NanoCpus = 0, long Shares = 0, long Quota = 0, long Period = 0);
+
 /// <summary>
 /// How a container runs, already merged with its image's config (entrypoint, cmd, env, workdir,
 /// user), as dockerd does at create time. The Api fills it from the create request.
@@ -91,6 +94,17 @@ public sealed record ContainerConfig
     /// <summary><c>--link container:alias</c>, on the default bridge.</summary>
     public IReadOnlyList<string> Links { get; init; } = [];
 
+    public CpuRequest CpuAsked { get; init; } = new();
+
+    /// <summary><c>--dns-option</c>: the options line of the container's /etc/resolv.conf.</summary>
+    public IReadOnlyList<string> DnsOptions { get; init; } = [];
+
+    /// <summary><c>--volumes-from container[:ro|rw]</c> as asked; their mounts are already in <see cref="Mounts"/> and <see cref="Binds"/>.</summary>
+    public IReadOnlyList<string> VolumesFrom { get; init; } = [];
+
+    /// <summary>Capabilities, limits and the rest of what the container's processes are held to in the guest.</summary>
+    public ContainerConfinement Confinement { get; init; } = ContainerConfinement.Default;
+
     /// <summary>The process to run: entrypoint then cmd.</summary>
     public IReadOnlyList<string> Args => [.. Entrypoint, .. Cmd];
 
@@ -104,6 +118,7 @@ public sealed record ContainerConfig
         && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts) && Binds.SequenceEqual(other.Binds)
         && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
         && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links) && GroupAdd.SequenceEqual(other.GroupAdd) && MacAddress == other.MacAddress && Equals(Log, other.Log)
+        && DnsOptions.SequenceEqual(other.DnsOptions) && VolumesFrom.SequenceEqual(other.VolumesFrom) && Equals(Confinement, other.Confinement) && CpuAsked == other.CpuAsked
         && Tmpfs.Count == other.Tmpfs.Count && Tmpfs.All(t => other.Tmpfs.TryGetValue(t.Key, out var o) && o == t.Value)
         && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));
 

@@ -91,7 +91,7 @@ public sealed partial class ContainerService
     }
 
     private static Compute.VmResources ResourcesOf(ContainerConfig config) =>
-        new(Math.Max(1, config.Cpus), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
+        new(Math.Max(Math.Max(1, config.Cpus), config.Confinement.CpusNeeded), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
 
     /// <summary>Docker's rules for whether an exit brings the container back.</summary>
     private static bool PolicyRestarts(ContainerRecord record, int exitCode) =>

@@ -75,6 +75,7 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.InvalidParameter("no command specified");
         }
 
+        config = WithVolumesFrom(config);
         config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds) };
 
         var mergedLabels = new Dictionary<string, string>(found.Labels);
@@ -247,6 +248,50 @@ public sealed partial class ContainerService : IDisposable
     /// Names every mount's volume, creating those that do not exist yet (as dockerd does for -v
     /// name:/path) and an anonymous one for each bare path and each VOLUME of the image not mounted otherwise.
     /// </summary>
+    /// <summary>
+    /// <c>--volumes-from container[:ro|rw]</c>: that container's volumes and host binds, at their
+    /// paths, read-only or writable as the mode says (as they were, without one); a path the new
+    /// container mounts something else at keeps its own, as on dockerd.
+    /// </summary>
+    private ContainerConfig WithVolumesFrom(ContainerConfig config)
+    {
+        var mounts = config.Mounts.ToList();
+        var binds = config.Binds.ToList();
+        foreach (var from in config.VolumesFrom)
+        {
+            var colon = from.LastIndexOf(':');
+            var (name, mode) = colon > 0 ? (from[..colon], from[(colon + 1)..]) : (from, "");
+            if (mode is not ("" or "ro" or "rw"))
+            {
+                throw PortLayerException.InvalidParameter($"invalid mode: {mode} (--volumes-from {from})");
+            }
+
+            // 400, not the 404 of a lookup: the docker CLI takes a 404 from create for a missing image and pulls.
+            ContainerRecord source;
+            try
+            {
+                source = _containers.Resolve(name);
+            }
+            catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+            {
+                throw PortLayerException.InvalidParameter($"{ex.Message} (--volumes-from)");
+            }
+            bool ReadOnly(bool was) => mode == "" ? was : mode == "ro";
+            bool Taken(string target) => mounts.Any(m => m.Target == target) || binds.Any(b => b.Target == target);
+            foreach (var mount in source.Config.Mounts.Where(m => !Taken(m.Target)).ToList())
+            {
+                mounts.Add(mount with { ReadOnly = ReadOnly(mount.ReadOnly) });
+            }
+
+            foreach (var bind in source.Config.Binds.Where(b => !Taken(b.Target)).ToList())
+            {
+                binds.Add(bind with { ReadOnly = ReadOnly(bind.ReadOnly), CreateSource = false });
+            }
+        }
+
+        return config with { Mounts = mounts, Binds = binds };
+    }
+
     private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes, IReadOnlyList<HostBind> binds)
     {
         var mounts = new List<Volumes.VolumeMount>();
@@ -299,6 +344,13 @@ public sealed partial class ContainerService : IDisposable
             DnsSearch = config.DnsSearch,
             Tmpfs = [.. config.Tmpfs.Select(t => new TmpfsSpec(t.Key, t.Value))],
             GroupAdd = config.GroupAdd,
+            DnsOptions = config.DnsOptions,
+            ReadOnlyRoot = config.Confinement.ReadOnlyRoot,
+            Privileged = config.Confinement.Privileged,
+            ShmSizeBytes = config.Confinement.ShmSizeBytes,
+            Sysctls = config.Confinement.Sysctls,
+            Devices = [.. config.Confinement.Devices.Select(d => new DeviceSpec(d.PathOnHost, d.PathInContainer))],
+            Confinement = config.Confinement.ToSpec(),
             EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         };
     }
@@ -478,9 +530,15 @@ public sealed partial class ContainerService : IDisposable
     }
 
     /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
-    public async Task StopAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken)
+    /// <param name="signal">The stop signal of this request (<c>docker stop -s</c>); null for the container's own.</param>
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken, string? signal = null)
     {
         var record = _containers.Resolve(idOrName);
+        if (signal is not null)
+        {
+            Signals.Parse(signal); // a bad one is refused before anything changes
+        }
+
         record.Status.EnsureStoppable(record.Ref);
         if (CancelPendingRestart(record.Id, markExited: true))
         {
@@ -496,7 +554,7 @@ public sealed partial class ContainerService : IDisposable
 
         var wait = WaitersOf(record.Id).NextExit.Task;
         var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
-        await KillAsync(record.Id, record.Config.StopSignal, cancellationToken).ConfigureAwait(false);
+        await KillAsync(record.Id, signal ?? record.Config.StopSignal, cancellationToken).ConfigureAwait(false);
         if (await Task.WhenAny(wait, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != wait)
         {
             await KillAsync(record.Id, "KILL", cancellationToken).ConfigureAwait(false);

@@ -12,7 +12,11 @@ public sealed record ExecOptions(
     bool Tty,
     bool AttachStdin,
     bool AttachStdout,
-    bool AttachStderr);
+    bool AttachStderr)
+{
+    /// <summary><c>docker exec --privileged</c>: the process keeps every capability.</summary>
+    public bool Privileged { get; init; }
+}
 
 /// <summary>
 /// One <c>docker exec</c>: what to run, in which container, and once started its session number,
@@ -46,6 +50,7 @@ public sealed class ExecSession
         User = Options.User,
         Tty = Options.Tty,
         OpenStdin = Options.AttachStdin,
+        Privileged = Options.Privileged,
     };
 
     public uint Session { get; set; }
