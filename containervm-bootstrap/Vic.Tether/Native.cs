@@ -66,6 +66,19 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int signal);
 
+    public const short PollIn = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int poll(PollFd* fds, nuint count, int timeoutMs);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_openpt(int flags);
 

@@ -201,6 +201,9 @@ internal sealed class ProcessSession : IDisposable
         }
     }
 
+    /// <summary>How long a pty read waits for the rest of a write: the terminal turns "out\n" into "out" and "\r\n", which reads can see apart.</summary>
+    private const int PtyGatherMs = 5;
+
     private static void PumpPty(Pty pty, uint session, FrameWriter frames)
     {
         var buffer = new byte[ChunkSize];
@@ -209,6 +212,18 @@ internal sealed class ProcessSession : IDisposable
             int read;
             while ((read = pty.Stream.Read(buffer)) > 0)
             {
+                // Gather what follows at once, so a client sees a line as one chunk, as from runc's console.
+                while (read < buffer.Length && pty.Readable(PtyGatherMs))
+                {
+                    var more = pty.Stream.Read(buffer.AsSpan(read));
+                    if (more <= 0)
+                    {
+                        break;
+                    }
+
+                    read += more;
+                }
+
                 frames.WriteAsync(FrameType.Stdout, session, buffer.AsMemory(0, read), CancellationToken.None).AsTask().GetAwaiter().GetResult();
             }
         }

@@ -40,5 +40,12 @@ internal sealed class Pty : IDisposable
         Native.Check(Native.ioctl((int)Master.DangerousGetHandle(), Native.TiocSwinsz, &size), "TIOCSWINSZ");
     }
 
+    /// <summary>Whether the master has bytes to read within <paramref name="timeoutMs"/>.</summary>
+    public unsafe bool Readable(int timeoutMs)
+    {
+        var fd = new Native.PollFd { Fd = (int)Master.DangerousGetHandle(), Events = Native.PollIn };
+        return Native.poll(&fd, 1, timeoutMs) > 0 && (fd.Revents & Native.PollIn) != 0;
+    }
+
     public void Dispose() => Stream.Dispose();
 }

@@ -245,7 +245,7 @@ public sealed class CreateFieldAuditTests
     [InlineData("Tmpfs", """{"/run":7}""", "json: cannot unmarshal number into Go struct field HostConfig.Tmpfs of type map[string]string")]
     [InlineData("LogConfig", """{"Type":"syslog","Config":{}}""", "the log driver \"syslog\" (--log-driver) is not supported by this VCH")]
     [InlineData("LogConfig", """{"Type":"json-file","Config":{"labels":"a"}}""", "unknown log opt 'labels' for json-file log driver (--log-opt)")]
-    [InlineData("LogConfig", """{"Type":"json-file","Config":{"max-file":"3"}}""", "max-file cannot be set without max-size (--log-opt)")]
+    [InlineData("LogConfig", """{"Type":"asdf","Config":{}}""", "logger: no log driver named 'asdf' is registered")]
     [InlineData("LogConfig", """{"Type":"json-file","Config":{"max-size":"lots"}}""", "invalid max-size lots: a positive size such as 10m (--log-opt)")]
     [InlineData("LogConfig", """{"Type":"none","Config":{"max-size":"1m"}}""", "unknown log opt 'max-size' for none log driver (--log-opt)")]
     [InlineData("CapDrop", """["NOSUCH"]""", "invalid CapDrop: unknown capability: \"NOSUCH\"")]

@@ -33,6 +33,8 @@ public static class ConfinementRequest
             IpcMode = Text(host, "IpcMode"),
             UtsMode = Text(host, "UTSMode"),
             CgroupnsMode = Text(host, "CgroupnsMode"),
+            Isolation = Text(host, "Isolation"),
+            DeviceCgroupRules = Strings(host, "DeviceCgroupRules"),
         }.Validated();
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Vic.Api.Models;
 using Vic.PortLayer.Containers;
 
 namespace Vic.Api.ContainersApi;
@@ -104,7 +105,7 @@ public static class ContainerViews
                 ["Init"] = config.Init ? true : null,
                 // The options a ContainerVM does not take (create refuses them) at the values they then have.
                 ["ContainerIDFile"] = "",
-                ["VolumeDriver"] = "",
+                ["VolumeDriver"] = config.VolumeDriver,
                 ["VolumesFrom"] = config.VolumesFrom.Count > 0 ? Array(config.VolumesFrom) : null,
                 ["CapAdd"] = confinement.CapAdd.Count > 0 ? Array(confinement.CapAdd) : null,
                 ["CapDrop"] = confinement.CapDrop.Count > 0 ? Array(confinement.CapDrop) : null,
@@ -122,7 +123,8 @@ public static class ContainerViews
                 ["UsernsMode"] = "",
                 ["ShmSize"] = confinement.ShmSizeBytes > 0 ? confinement.ShmSizeBytes : ContainerConfinement.DefaultShmBytes,
                 ["Runtime"] = "containervm",
-                ["Isolation"] = "",
+                ["Isolation"] = confinement.Isolation,
+                ["DeviceCgroupRules"] = confinement.DeviceCgroupRules.Count > 0 ? Array(confinement.DeviceCgroupRules) : null,
                 ["CpuShares"] = config.CpuAsked.Shares,
                 ["CpuPeriod"] = config.CpuAsked.Period,
                 ["CpuQuota"] = config.CpuAsked.Quota,
@@ -197,7 +199,20 @@ public static class ContainerViews
     private static JsonObject Networks(ContainerRecord c) =>
         new(c.Networks.Select(n => KeyValuePair.Create(n.Key, (JsonNode?)new JsonObject
         {
-            ["IPAMConfig"] = n.Value.RequestedIp.Length > 0 ? new JsonObject { ["IPv4Address"] = n.Value.RequestedIp } : null,
+            ["IPAMConfig"] = n.Value.RequestedIp.Length > 0 || n.Value.LinkLocalIps.Count > 0
+                ? new JsonObject().Also(ipam =>
+                {
+                    if (n.Value.RequestedIp.Length > 0)
+                    {
+                        ipam["IPv4Address"] = n.Value.RequestedIp;
+                    }
+
+                    if (n.Value.LinkLocalIps.Count > 0)
+                    {
+                        ipam["LinkLocalIPs"] = Array(n.Value.LinkLocalIps);
+                    }
+                })
+                : null,
             ["Links"] = n.Value.Links.Count > 0 ? new JsonArray([.. n.Value.Links.Select(l => (JsonNode)l)]) : null,
             ["Aliases"] = n.Value.Aliases.Count > 0 ? new JsonArray([.. n.Value.Aliases.Select(a => (JsonNode)a)]) : null,
             ["MacAddress"] = n.Value.IpAddress.Length > 0 ? c.MacAddress : "",
@@ -209,7 +224,7 @@ public static class ContainerViews
             ["IPv6Gateway"] = "",
             ["GlobalIPv6Address"] = "",
             ["GlobalIPv6PrefixLen"] = 0,
-            ["DriverOpts"] = null,
+            ["DriverOpts"] = n.Value.DriverOpts.Count > 0 ? new JsonObject([.. n.Value.DriverOpts.Select(o => KeyValuePair.Create(o.Key, (JsonNode?)o.Value))]) : null,
             ["DNSNames"] = n.Value.IpAddress.Length > 0 ? new JsonArray([.. n.Value.Aliases.Prepend(c.Id[..12]).Prepend(c.Name).Select(a => (JsonNode)a)]) : null,
         })));
 

@@ -49,6 +49,18 @@ public static class ContainersEndpoints
             await engine.Runtime.KillAsync(id, context.Request.Query["signal"].ToString() is { Length: > 0 } s ? s : "KILL", context.RequestAborted).ConfigureAwait(false);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
+        routes.MapDelete("/containers/{id}/{link}", (HttpContext context, VchEngine engine, string id, string link) =>
+        {
+            // rm --link parent/alias: a path of two names; without link=1 it names no container.
+            if (!IsTrue(context.Request.Query["link"]))
+            {
+                throw PortLayerException.NotFound($"No such container: {id}/{link}");
+            }
+
+            engine.Runtime.RemoveLink($"{id}/{link}");
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return Task.CompletedTask;
+        });
         routes.MapDelete("/containers/{id}", async (HttpContext context, VchEngine engine, string id) =>
         {
             await engine.Runtime.RemoveAsync(id, IsTrue(context.Request.Query["force"]), context.RequestAborted, removeVolumes: IsTrue(context.Request.Query["v"])).ConfigureAwait(false);

@@ -76,7 +76,7 @@ public static class CreateFieldAudit
         ["PortBindings"] = new(Kind.Object, true),
         ["RestartPolicy"] = new(Kind.Object, true),
         ["AutoRemove"] = new(Kind.Bool, true),
-        ["VolumeDriver"] = new(Kind.String, false, "--volume-driver", ["local"]),
+        ["VolumeDriver"] = new(Kind.String, true), // checked when a volume is made
         ["VolumesFrom"] = new(Kind.StringList, true),
         ["Mounts"] = new(Kind.ObjectList, true), // checked in MountsOf
         ["ConsoleSize"] = new(Kind.ObjectList, true), // the client resizes the tty once attached
@@ -123,7 +123,7 @@ public static class CreateFieldAudit
         ["CpusetCpus"] = new(Kind.String, true),
         ["CpusetMems"] = new(Kind.String, true),
         ["Devices"] = new(Kind.ObjectList, true),
-        ["DeviceCgroupRules"] = new(Kind.StringList, false, "--device-cgroup-rule"),
+        ["DeviceCgroupRules"] = new(Kind.StringList, true), // checked in ContainerConfinement
         ["DeviceRequests"] = new(Kind.ObjectList, false, "--gpus"),
         ["KernelMemory"] = new(Kind.Integer, false, "--kernel-memory", null, NoCgroupLimit),
         ["KernelMemoryTCP"] = new(Kind.Integer, false, "--kernel-memory-tcp", null, NoCgroupLimit),
@@ -231,7 +231,15 @@ public static class CreateFieldAudit
                 }
             }
 
-            foreach (var option in new[] { "BindOptions", "VolumeOptions", "Consistency" })
+            if (type == "volume" && mount.TryGetProperty("VolumeOptions", out var volume) && volume.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var option in volume.EnumerateObject().Where(o => o.Name != "Labels" && !IsDefault(o.Value, null)))
+                {
+                    throw Unsupported($"HostConfig.Mounts.VolumeOptions.{option.Name}", "--mount volume-opt");
+                }
+            }
+
+            foreach (var option in new[] { "BindOptions", "Consistency" })
             {
                 if (mount.TryGetProperty(option, out var value) && !IsDefault(value, option == "Consistency" ? ["default", "consistent"] : null))
                 {

@@ -68,6 +68,7 @@ public static class CreateRequest
             GroupAdd = Strings(host, "GroupAdd"),
             DnsOptions = Strings(host, "DnsOptions"),
             VolumesFrom = Strings(host, "VolumesFrom"),
+            VolumeDriver = Text(host, "VolumeDriver"),
             Confinement = ConfinementRequest.Parse(host),
             MacAddress = MacAddressOf(body),
             Log = LogSettingsOf(host),
@@ -241,7 +242,8 @@ public static class CreateRequest
                     throw PortLayerException.NotImplemented($"mounts of type {type} are not served by this VCH yet; use a volume");
                 }
 
-                mounts.Add(new(Text(mount, "Source"), Target(Text(mount, "Target")), Flag(mount, "ReadOnly")));
+                var labels = mount.TryGetProperty("VolumeOptions", out var volumeOptions) ? Map(volumeOptions, "Labels") : [];
+                mounts.Add(new(Text(mount, "Source"), Target(Text(mount, "Target")), Flag(mount, "ReadOnly")) { Labels = labels.Count > 0 ? labels : null });
             }
         }
 
@@ -359,7 +361,16 @@ public static class CreateRequest
     public static EndpointRequest EndpointRequestOf(JsonElement endpoint)
     {
         var ipam = endpoint.ValueKind == JsonValueKind.Object && endpoint.TryGetProperty("IPAMConfig", out var i) && i.ValueKind == JsonValueKind.Object ? i : default;
-        return new EndpointRequest(Text(ipam, "IPv4Address"), Strings(endpoint, "Aliases"), [.. Strings(endpoint, "Links").Select(LinkOf)]);
+        if (Text(ipam, "IPv6Address").Length > 0)
+        {
+            throw PortLayerException.InvalidParameter("IPv6 addresses are not offered by a VCH (--ip6): its networks are IPv4");
+        }
+
+        return new EndpointRequest(Text(ipam, "IPv4Address"), Strings(endpoint, "Aliases"), [.. Strings(endpoint, "Links").Select(LinkOf)])
+        {
+            LinkLocalIps = Strings(ipam, "LinkLocalIPs"),
+            DriverOpts = Map(endpoint, "DriverOpts"),
+        };
     }
 
     /// <summary>A link as <c>container:alias</c>; the API also carries dockerd's <c>/container:/self/alias</c> form.</summary>

@@ -38,15 +38,26 @@ public static class ExecEndpoints
         using (var body = await RequestReading.ReadJsonAsync(context).ConfigureAwait(false))
         {
             var root = body.RootElement;
+
+            // Go's decoder matches field names without regard to case; docker-py sends "detachKeys".
+            JsonElement Field(string name) => root.ValueKind == JsonValueKind.Object
+                ? root.EnumerateObject().Where(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase)).Select(p => p.Value).LastOrDefault()
+                : default;
             IReadOnlyList<string> Strings(string name) =>
-                root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? [.. v.EnumerateArray().Select(e => e.GetString() ?? "")] : [];
-            bool Flag(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
-            string Text(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+                Field(name) is { ValueKind: JsonValueKind.Array } v ? [.. v.EnumerateArray().Select(e => e.GetString() ?? "")] : [];
+            bool Flag(string name) => Field(name).ValueKind == JsonValueKind.True;
+            string Text(string name) => Field(name) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : "";
+
+            if (Text("DetachKeys") is { Length: > 0 } asked)
+            {
+                Hijack.DetachKeys.Parse(asked); // refused here, as dockerd does, not at start
+            }
 
             var exec = engine.Runtime.CreateExec(id, new ExecOptions(
                 Strings("Cmd"), Strings("Env"), Text("WorkingDir"), Text("User"), Flag("Tty"), Flag("AttachStdin"), Flag("AttachStdout"), Flag("AttachStderr"))
             {
                 Privileged = Flag("Privileged"),
+                DetachKeys = Text("DetachKeys") is { Length: > 0 } keys ? keys : null,
             });
             await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = exec.Id }, StatusCodes.Status201Created).ConfigureAwait(false);
         }
@@ -55,10 +66,12 @@ public static class ExecEndpoints
     private static async Task StartAsync(HttpContext context, VchEngine engine, string id)
     {
         var detach = false;
+        var tty = false; // the start's, not the create's, as on dockerd
         try
         {
             using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
             detach = body.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
+            tty = body.RootElement.TryGetProperty("Tty", out var t) && t.ValueKind == JsonValueKind.True;
         }
         catch (JsonException)
         {
@@ -72,12 +85,12 @@ public static class ExecEndpoints
             return;
         }
 
-        context.Response.ContentType = exec.Options.Tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        context.Response.ContentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
         await foreach (var chunk in exec.Output.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
         {
             if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.Options.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.Options.AttachStderr))
             {
-                await StdStreams.WriteAsync(context.Response.Body, chunk, exec.Options.Tty, context.RequestAborted).ConfigureAwait(false);
+                await StdStreams.WriteAsync(context.Response.Body, chunk, tty, context.RequestAborted).ConfigureAwait(false);
             }
         }
     }

@@ -13,7 +13,8 @@ public static class StdStreams
     public const string MultiplexedContentType = "application/vnd.docker.multiplexed-stream";
     public const string RawContentType = "application/vnd.docker.raw-stream";
 
-    public static async Task WriteAsync(Stream target, OutputChunk chunk, bool tty, CancellationToken cancellationToken)
+    /// <param name="flush">False leaves the bytes buffered, so chunks that came together leave in one packet (a TTY's "hello" and its "\r\n" are two reads of the pty).</param>
+    public static async Task WriteAsync(Stream target, OutputChunk chunk, bool tty, CancellationToken cancellationToken, bool flush = true)
     {
         if (!tty)
         {
@@ -24,6 +25,9 @@ public static class StdStreams
         }
 
         await target.WriteAsync(chunk.Data, cancellationToken).ConfigureAwait(false);
-        await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (flush)
+        {
+            await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -50,6 +50,9 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
     {
         var output = connection.Transport.Output;
         var detach = false;
+
+        // The start's Tty, not the create's, says whether the stream is raw or multiplexed, as on dockerd.
+        var tty = false;
         if (body.Length > 0)
         {
             using var json = JsonDocument.Parse(body);
@@ -59,6 +62,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
             }
 
             detach = json.RootElement.TryGetProperty("Detach", out var d) && d.ValueKind == JsonValueKind.True;
+            tty = json.RootElement.TryGetProperty("Tty", out var t) && t.ValueKind == JsonValueKind.True;
         }
 
         var exec = engine.Runtime.Exec(execId);
@@ -70,9 +74,9 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
             return 200;
         }
 
-        var status = await WriteStreamHeadAsync(output, request, exec.Options.Tty).ConfigureAwait(false);
-        var streams = new AttachedStreams(exec.Output, exec.Options.Tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
-        await RelayAsync(connection, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr).ConfigureAwait(false);
+        var status = await WriteStreamHeadAsync(output, request, tty).ConfigureAwait(false);
+        var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
+        await RelayAsync(connection, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, DetachKeys.Parse(exec.Options.DetachKeys)).ConfigureAwait(false);
         return status;
     }
 
@@ -131,17 +135,24 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         {
             foreach (var chunk in history.Where(Wanted))
             {
-                await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None).ConfigureAwait(false);
+                await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None, flush: false).ConfigureAwait(false);
             }
 
+            await stream.FlushAsync().ConfigureAwait(false);
             if (streams is not null)
             {
                 await foreach (var chunk in streams.Output.ReadAllAsync(detached.Token).ConfigureAwait(false))
                 {
-                    if (Wanted(chunk))
+                    // What has arrived by now goes out together, in one flush.
+                    for (var next = chunk; next is not null; next = streams.Output.TryRead(out var more) ? more : null)
                     {
-                        await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None).ConfigureAwait(false);
+                        if (Wanted(next))
+                        {
+                            await StdStreams.WriteAsync(stream, next, tty, CancellationToken.None, flush: false).ConfigureAwait(false);
+                        }
                     }
+
+                    await stream.FlushAsync().ConfigureAwait(false);
                 }
             }
         }

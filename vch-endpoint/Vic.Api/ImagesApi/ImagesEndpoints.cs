@@ -105,17 +105,28 @@ public static class ImagesEndpoints
         await engine.Images.SaveAsync(names, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>docker load</c>. As on dockerd the answer is a 200 JSON stream and an archive it cannot
+    /// load ends it with an <c>error</c> message (docker-py raises ImageLoadError on that, not on a status).
+    /// </summary>
     private static async Task Load(HttpContext context, VchEngine engine)
     {
-        var loaded = await engine.Images.LoadAsync(context.Request.Body, context.RequestAborted).ConfigureAwait(false);
         context.Response.ContentType = DockerError.JsonContentType;
-        foreach (var image in loaded)
+        string[] lines;
+        try
         {
-            var lines = image.Tags.Count == 0 ? [$"Loaded image ID: {image.Id}\n"] : image.Tags.Select(t => $"Loaded image: {t}\n");
-            foreach (var line in lines)
-            {
-                await context.Response.WriteAsync(JsonSerializer.Serialize(new StreamMessage(line), DockerJson.Options) + "\r\n", context.RequestAborted).ConfigureAwait(false);
-            }
+            var loaded = await engine.Images.LoadAsync(context.Request.Body, context.RequestAborted).ConfigureAwait(false);
+            lines = [.. loaded.SelectMany(image => image.Tags.Count == 0 ? [$"Loaded image ID: {image.Id}\n"] : image.Tags.Select(t => $"Loaded image: {t}\n"))];
+        }
+        catch (PortLayerException ex) when (ex.Kind == ErrorKind.InvalidParameter)
+        {
+            await context.Response.WriteAsync(JsonSerializer.Serialize(new ProgressMessage { Error = ex.Message, ErrorDetail = new ErrorDetail(ex.Message) }, DockerJson.Options) + "\r\n", context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var line in lines)
+        {
+            await context.Response.WriteAsync(JsonSerializer.Serialize(new StreamMessage(line), DockerJson.Options) + "\r\n", context.RequestAborted).ConfigureAwait(false);
         }
     }
 
@@ -180,8 +191,14 @@ public static class ImagesEndpoints
             {
                 ["architecture"] = p.Architecture,
                 ["os"] = p.Os,
-                ["variant"] = p.Variant,
-            })]),
+            }.Also(o =>
+            {
+                // omitempty, as dockerd's OCI platform: no "variant": null.
+                if (!string.IsNullOrEmpty(p.Variant))
+                {
+                    o["variant"] = p.Variant;
+                }
+            }))]),
         }).ConfigureAwait(false);
     }
 

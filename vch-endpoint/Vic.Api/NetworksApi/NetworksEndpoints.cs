@@ -52,6 +52,11 @@ public static class NetworksEndpoints
                     {
                         c["IPRange"] = network.IpRange;
                     }
+
+                    if (network.AuxiliaryAddresses.Count > 0)
+                    {
+                        c["AuxiliaryAddresses"] = new JsonObject(network.AuxiliaryAddresses.Select(a => KeyValuePair.Create(a.Key, (JsonNode?)a.Value)));
+                    }
                 }))
                 : new JsonArray(),
         },
@@ -109,7 +114,8 @@ public static class NetworksEndpoints
             Flag(root, "Internal"),
             Flag(root, "Attachable"),
             Map(root, "Labels"),
-            Map(root, "Options"));
+            Map(root, "Options"),
+            Map(pool, "AuxiliaryAddresses"));
         await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = network.Id, ["Warning"] = "" }, StatusCodes.Status201Created).ConfigureAwait(false);
     }
 

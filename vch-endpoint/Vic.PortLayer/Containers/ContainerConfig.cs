@@ -96,6 +96,9 @@ public sealed record ContainerConfig
 
     public CpuRequest CpuAsked { get; init; } = new();
 
+    /// <summary><c>--volume-driver</c>: the driver of the volumes made for this container ("" or "local" for the VCH's own).</summary>
+    public string VolumeDriver { get; init; } = "";
+
     /// <summary><c>--dns-option</c>: the options line of the container's /etc/resolv.conf.</summary>
     public IReadOnlyList<string> DnsOptions { get; init; } = [];
 
@@ -118,7 +121,7 @@ public sealed record ContainerConfig
         && Equals(Healthcheck, other.Healthcheck) && Init == other.Init && Mounts.SequenceEqual(other.Mounts) && Binds.SequenceEqual(other.Binds)
         && NetworkMode == other.NetworkMode && ExposedPorts.SequenceEqual(other.ExposedPorts) && PortBindings.SequenceEqual(other.PortBindings)
         && PublishAllPorts == other.PublishAllPorts && Links.SequenceEqual(other.Links) && GroupAdd.SequenceEqual(other.GroupAdd) && MacAddress == other.MacAddress && Equals(Log, other.Log)
-        && DnsOptions.SequenceEqual(other.DnsOptions) && VolumesFrom.SequenceEqual(other.VolumesFrom) && Equals(Confinement, other.Confinement) && CpuAsked == other.CpuAsked
+        && DnsOptions.SequenceEqual(other.DnsOptions) && VolumesFrom.SequenceEqual(other.VolumesFrom) && Equals(Confinement, other.Confinement) && CpuAsked == other.CpuAsked && VolumeDriver == other.VolumeDriver
         && Tmpfs.Count == other.Tmpfs.Count && Tmpfs.All(t => other.Tmpfs.TryGetValue(t.Key, out var o) && o == t.Value)
         && EndpointRequests.Count == other.EndpointRequests.Count && EndpointRequests.All(e => other.EndpointRequests.TryGetValue(e.Key, out var o) && SameRequest(e.Value, o));
 

@@ -62,6 +62,15 @@ public sealed partial record ContainerConfinement
 
     public string CgroupnsMode { get; init; } = "";
 
+    /// <summary><c>--isolation</c> as asked: "default" (or nothing) is the only kind, a ContainerVM.</summary>
+    public string Isolation { get; init; } = "";
+
+    /// <summary>
+    /// <c>--device-cgroup-rule</c>: rules that allow devices. A ContainerVM's devices are all its
+    /// container's, so every allow rule already holds; they are checked and kept for inspect.
+    /// </summary>
+    public IReadOnlyList<string> DeviceCgroupRules { get; init; } = [];
+
     public const long DefaultShmBytes = 64L << 20;
 
     private static readonly string[] UlimitNames = ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"];
@@ -121,6 +130,11 @@ public sealed partial record ContainerConfinement
             }
         }
 
+        foreach (var rule in DeviceCgroupRules.Where(r => !DeviceCgroupRule().IsMatch(r)))
+        {
+            throw PortLayerException.InvalidParameter($"invalid device cgroup rule format: '{rule}' (--device-cgroup-rule)");
+        }
+
         if (OomScoreAdj is < -1000 or > 1000)
         {
             throw PortLayerException.InvalidParameter($"Invalid value {OomScoreAdj}, range for oom score adj is [-1000, 1000]");
@@ -162,7 +176,8 @@ public sealed partial record ContainerConfinement
         && Sysctls.Count == other.Sysctls.Count && Sysctls.All(s => other.Sysctls.TryGetValue(s.Key, out var v) && v == s.Value)
         && (Privileged, ReadOnlyRoot, ShmSizeBytes, PidsLimit, OomScoreAdj, CpusetCpus, CpusetMems)
             == (other.Privileged, other.ReadOnlyRoot, other.ShmSizeBytes, other.PidsLimit, other.OomScoreAdj, other.CpusetCpus, other.CpusetMems)
-        && (PidMode, IpcMode, UtsMode, CgroupnsMode) == (other.PidMode, other.IpcMode, other.UtsMode, other.CgroupnsMode);
+        && (PidMode, IpcMode, UtsMode, CgroupnsMode, Isolation) == (other.PidMode, other.IpcMode, other.UtsMode, other.CgroupnsMode, other.Isolation)
+        && DeviceCgroupRules.SequenceEqual(other.DeviceCgroupRules);
 
     public override int GetHashCode() => HashCode.Combine(Privileged, ReadOnlyRoot, ShmSizeBytes, CapAdd.Count, CapDrop.Count);
 
@@ -224,6 +239,9 @@ public sealed partial record ContainerConfinement
 
         return numbers;
     }
+
+    [GeneratedRegex(@"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")]
+    private static partial Regex DeviceCgroupRule();
 
     [GeneratedRegex(@"^[a-z0-9_]+(\.[a-zA-Z0-9_\-]+)+$")]
     private static partial Regex SysctlName();

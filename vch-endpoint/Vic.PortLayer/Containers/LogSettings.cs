@@ -41,14 +41,13 @@ public sealed record LogSettings(string Driver, long MaxSizeBytes, int MaxFiles,
                 var local = driver == "local";
                 var size = options.TryGetValue("max-size", out var s) ? Size(s) : local ? 20L << 20 : -1;
                 var files = options.TryGetValue("max-file", out var f) ? Files(f) : local ? 5 : 1;
-                if (files > 1 && size < 0)
-                {
-                    throw PortLayerException.InvalidParameter("max-file cannot be set without max-size (--log-opt)");
-                }
-
+                // json-file's max-file without max-size keeps one file that never rotates, as dockerd does.
                 return new LogSettings(driver, size, files, options);
-            default:
+            case "syslog" or "journald" or "gelf" or "fluentd" or "awslogs" or "splunk" or "etwlogs" or "gcplogs" or "logentries":
                 throw PortLayerException.InvalidParameter($"the log driver \"{driver}\" (--log-driver) is not supported by this VCH: it keeps logs as json-file or local, or not at all (none)");
+            default:
+                // dockerd's words for a driver no one has registered.
+                throw PortLayerException.InvalidParameter($"logger: no log driver named '{driver}' is registered");
         }
     }
 

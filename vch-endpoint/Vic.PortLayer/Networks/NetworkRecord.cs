@@ -23,6 +23,9 @@ public sealed record NetworkRecord
     /// <summary>The part of the subnet containers get addresses from; empty for all of it.</summary>
     public string IpRange { get; init; } = "";
 
+    /// <summary><c>--aux-address</c>: named addresses of the subnet the VCH gives no container.</summary>
+    public IReadOnlyDictionary<string, string> AuxiliaryAddresses { get; init; } = new Dictionary<string, string>();
+
     /// <summary>No way out of the network: containers only on internal networks have no outbound access.</summary>
     public bool Internal { get; init; }
 
@@ -63,12 +66,24 @@ public sealed record NetworkEndpoint
     /// <summary><c>--link</c>s as <c>container:alias</c>.</summary>
     public IReadOnlyList<string> Links { get; init; } = [];
 
+    public IReadOnlyList<string> LinkLocalIps { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> DriverOpts { get; init; } = new Dictionary<string, string>();
+
     public bool Equals(NetworkEndpoint? other) =>
         other is not null && (NetworkId, EndpointId, IpAddress, PrefixLength, Gateway, RequestedIp) == (other.NetworkId, other.EndpointId, other.IpAddress, other.PrefixLength, other.Gateway, other.RequestedIp)
-        && Aliases.SequenceEqual(other.Aliases) && Links.SequenceEqual(other.Links);
+        && Aliases.SequenceEqual(other.Aliases) && Links.SequenceEqual(other.Links) && LinkLocalIps.SequenceEqual(other.LinkLocalIps)
+        && DriverOpts.Count == other.DriverOpts.Count && DriverOpts.All(o => other.DriverOpts.TryGetValue(o.Key, out var v) && v == o.Value);
 
     public override int GetHashCode() => HashCode.Combine(NetworkId, EndpointId, IpAddress);
 }
 
 /// <summary>What a create or connect asks of one network: <c>--ip</c>, <c>--network-alias</c>, <c>--link</c>.</summary>
-public sealed record EndpointRequest(string Ipv4Address = "", IReadOnlyList<string>? Aliases = null, IReadOnlyList<string>? Links = null);
+public sealed record EndpointRequest(string Ipv4Address = "", IReadOnlyList<string>? Aliases = null, IReadOnlyList<string>? Links = null)
+{
+    /// <summary><c>--link-local-ip</c>: IPv4 link-local addresses (169.254.0.0/16) the bridge NIC also takes.</summary>
+    public IReadOnlyList<string> LinkLocalIps { get; init; } = [];
+
+    /// <summary><c>--driver-opt</c>: options for the network driver, which the VCH's bridge keeps and, as dockerd's, acts on none of.</summary>
+    public IReadOnlyDictionary<string, string> DriverOpts { get; init; } = new Dictionary<string, string>();
+}

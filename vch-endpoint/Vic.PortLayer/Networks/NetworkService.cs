@@ -107,7 +107,8 @@ public sealed class NetworkService : IBridgeResolver
 
     public NetworkRecord Get(string idOrName) => Find(idOrName) ?? throw PortLayerException.NotFound($"network {idOrName} not found");
 
-    public NetworkRecord Create(string name, string? driver, string? subnet, string? gateway, string? ipRange, bool isInternal, bool attachable, IReadOnlyDictionary<string, string>? labels, IReadOnlyDictionary<string, string>? options)
+    /// <param name="auxiliaryAddresses"><c>--aux-address name=ip</c>: addresses of the subnet no container is given.</param>
+    public NetworkRecord Create(string name, string? driver, string? subnet, string? gateway, string? ipRange, bool isInternal, bool attachable, IReadOnlyDictionary<string, string>? labels, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? auxiliaryAddresses = null)
     {
         if (name.Length == 0)
         {
@@ -144,10 +145,20 @@ public sealed class NetworkService : IBridgeResolver
                 throw PortLayerException.Forbidden($"no matching subnet for range {ipRange}");
             }
 
+            auxiliaryAddresses ??= new Dictionary<string, string>();
+            foreach (var (auxName, auxAddress) in auxiliaryAddresses)
+            {
+                if (!pool.Contains(Ipv4Subnet.ParseAddress(auxAddress, "aux-address")))
+                {
+                    throw PortLayerException.Forbidden($"no matching subnet for aux-address {auxAddress} ({auxName})");
+                }
+            }
+
             var record = new NetworkRecord
             {
                 Id = NewId(),
                 Name = name,
+                AuxiliaryAddresses = auxiliaryAddresses,
                 Created = _time.GetUtcNow(),
                 Subnet = pool.ToString(),
                 Gateway = gatewayAddress.ToString(),
@@ -286,13 +297,9 @@ public sealed class NetworkService : IBridgeResolver
         {
             var container = _containers.Resolve(containerIdOrName);
             var network = Find(networkIdOrName);
+            // force is for a container that is gone; one that is there must be connected, as on dockerd.
             if (network is null || !container.Networks.ContainsKey(network.Name))
             {
-                if (force && network is not null)
-                {
-                    return container;
-                }
-
                 throw network is null
                     ? PortLayerException.NotFound($"network {networkIdOrName} not found")
                     : PortLayerException.Forbidden($"container {container.Id} is not connected to network {network.Name}");
@@ -374,6 +381,11 @@ public sealed class NetworkService : IBridgeResolver
 
         var subnet = Ipv4Subnet.Parse(network.Subnet);
         var gateway = Ipv4Subnet.ToUInt(IPAddress.Parse(network.Gateway));
+        foreach (var reserved in network.AuxiliaryAddresses.Values)
+        {
+            used.Add((network.Id, Ipv4Subnet.ToUInt(IPAddress.Parse(reserved))));
+        }
+
         uint address;
         if (request.Ipv4Address.Length > 0)
         {
@@ -418,8 +430,15 @@ public sealed class NetworkService : IBridgeResolver
             RequestedIp = request.Ipv4Address,
             Aliases = request.Aliases ?? [],
             Links = request.Links ?? [],
+            LinkLocalIps = [.. request.LinkLocalIps.Select(LinkLocal)],
+            DriverOpts = request.DriverOpts,
         };
     }
+
+    private static string LinkLocal(string address) =>
+        IPAddress.TryParse(address, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && Ipv4Subnet.Parse("169.254.0.0/16").Contains(ip)
+            ? ip.ToString()
+            : throw PortLayerException.InvalidParameter($"invalid link-local IP address: {address}: a VCH takes IPv4 link-local addresses (169.254.0.0/16) (--link-local-ip)");
 
     private HashSet<(string NetworkId, uint Address)> UsedAddresses() =>
         [.. _containers.List().SelectMany(c => c.Networks.Values).Where(e => e.IpAddress.Length > 0).Select(e => (e.NetworkId, Ipv4Subnet.ToUInt(IPAddress.Parse(e.IpAddress))))];

@@ -5,7 +5,11 @@ using Vic.PortLayer.Errors;
 namespace Vic.PortLayer.Runtime;
 
 /// <summary>What <c>docker update</c> may change; null leaves a setting as it is.</summary>
-public sealed record ContainerUpdate(long? MemoryBytes, int? Cpus, RestartPolicy? RestartPolicy);
+public sealed record ContainerUpdate(long? MemoryBytes, int? Cpus, RestartPolicy? RestartPolicy)
+{
+    /// <summary>The CPU options as this update gave them (inspect shows them); null leaves them as they were.</summary>
+    public CpuRequest? CpuAsked { get; init; }
+}
 
 /// <summary>What <c>docker container prune</c> removed.</summary>
 public sealed record PruneResult(IReadOnlyList<string> Removed, long SpaceReclaimed);
@@ -50,14 +54,23 @@ public sealed partial class ContainerService
             MemoryBytes = update.MemoryBytes ?? record.Config.MemoryBytes,
             Cpus = update.Cpus ?? record.Config.Cpus,
             RestartPolicy = update.RestartPolicy ?? record.Config.RestartPolicy,
+            CpuAsked = update.CpuAsked is { } asked ? MergeCpu(record.Config.CpuAsked, asked) : record.Config.CpuAsked,
         };
-        if ((config.MemoryBytes, config.Cpus) != (record.Config.MemoryBytes, record.Config.Cpus) && _running.ContainsKey(record.Id) && _backend is not null)
+        // What the VM gets decides, not how it was asked for: -c 2 and -c 3 are both one vCPU.
+        if (ResourcesOf(config) != ResourcesOf(record.Config) && _running.ContainsKey(record.Id) && _backend is not null)
         {
             await _backend.ReconfigureAsync(record.Id, ResourcesOf(config), cancellationToken).ConfigureAwait(false);
         }
 
         _containers.Change(record.Id, r => r with { Config = config }, "update");
     }
+
+    /// <summary>An update's CPU options over the container's: the ones it sets (non-zero) replace theirs.</summary>
+    private static CpuRequest MergeCpu(CpuRequest was, CpuRequest update) => new(
+        update.NanoCpus != 0 ? update.NanoCpus : was.NanoCpus,
+        update.Shares != 0 ? update.Shares : was.Shares,
+        update.Quota != 0 ? update.Quota : was.Quota,
+        update.Period != 0 ? update.Period : was.Period);
 
     /// <summary>Removes every stopped container that matches; running ones are never touched.</summary>
     public async Task<PruneResult> PruneAsync(Func<ContainerRecord, bool> matches, CancellationToken cancellationToken)

@@ -160,7 +160,7 @@ public sealed partial class ContainerService
         var outbound = bridges.Any(n => !n.Network.Internal);
         return new NetworkSpec(
             record.MacAddress,
-            [.. bridges.Select(n => $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}")],
+            [.. bridges.Select(n => $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}"), .. bridges.SelectMany(n => n.Endpoint.LinkLocalIps).Distinct().Select(a => $"{a}/16")],
             publicNic?.Address,
             outbound && !viaPortGroup ? publicNic?.Gateway : null,
             networks[0].Endpoint.IpAddress)
@@ -208,6 +208,84 @@ public sealed partial class ContainerService
         }
 
         return lines;
+    }
+
+    /// <summary>
+    /// The variables a legacy <c>--link</c> gives (moby's daemon/links): <c>ALIAS_NAME</c>, the
+    /// linked container's exposed ports as <c>ALIAS_PORT_80_TCP...</c>, and its environment as
+    /// <c>ALIAS_ENV_*</c>. The container's own variables come after them and win.
+    /// </summary>
+    private List<string> LinkEnvironmentOf(ContainerRecord record)
+    {
+        var variables = new List<string>();
+        foreach (var link in record.Networks.Values.SelectMany(e => e.Links).Distinct())
+        {
+            var parts = link.Split(':');
+            var target = _containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
+            var address = target?.Networks.Values.FirstOrDefault(e => e.IpAddress.Length > 0)?.IpAddress;
+            if (target is null || address is null)
+            {
+                continue;
+            }
+
+            var alias = parts[^1].ToUpperInvariant().Replace('-', '_');
+            variables.Add($"{alias}_NAME=/{record.Name}/{parts[^1]}");
+            var ports = target.Config.ExposedPorts
+                .Select(p => p.Split('/'))
+                .Where(p => int.TryParse(p[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
+                .Select(p => (Port: int.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture), Protocol: p.Length > 1 ? p[1] : "tcp"))
+                .OrderBy(p => p.Port).ThenBy(p => p.Protocol, StringComparer.Ordinal)
+                .ToList();
+            if (ports.Count > 0)
+            {
+                variables.Add($"{alias}_PORT={ports[0].Protocol}://{address}:{ports[0].Port}");
+            }
+
+            foreach (var (port, protocol) in ports)
+            {
+                var prefix = $"{alias}_PORT_{port}_{protocol.ToUpperInvariant()}";
+                variables.Add($"{prefix}={protocol}://{address}:{port}");
+                variables.Add($"{prefix}_ADDR={address}");
+                variables.Add($"{prefix}_PORT={port}");
+                variables.Add($"{prefix}_PROTO={protocol}");
+            }
+
+            foreach (var variable in target.Config.Env.Where(v => v.Contains('=', StringComparison.Ordinal)))
+            {
+                var name = variable[..variable.IndexOf('=', StringComparison.Ordinal)];
+                if (name is not ("HOME" or "PATH"))
+                {
+                    variables.Add($"{alias}_ENV_{variable}");
+                }
+            }
+        }
+
+        return variables;
+    }
+
+    /// <summary>
+    /// <c>docker rm --link parent/alias</c>: the parent forgets the link (its /etc/hosts line and
+    /// variables go at its next start); the linked container is untouched.
+    /// </summary>
+    public void RemoveLink(string parentAndAlias)
+    {
+        var slash = parentAndAlias.TrimStart('/').LastIndexOf('/');
+        var (parentName, alias) = slash > 0 ? (parentAndAlias.TrimStart('/')[..slash], parentAndAlias.TrimStart('/')[(slash + 1)..]) : ("", "");
+        var parent = parentName.Length > 0 ? _containers.List().FirstOrDefault(c => c.Name == parentName) : null;
+        bool Named(string link) => link.Split(':')[^1] == alias;
+        if (parent is null || !parent.Networks.Values.Any(e => e.Links.Any(Named)))
+        {
+            throw PortLayerException.NotFound($"Could not find container for entity id {parentAndAlias}");
+        }
+
+        _containers.Change(
+            parent.Id,
+            r => r with
+            {
+                Config = r.Config with { Links = [.. r.Config.Links.Where(l => !Named(l))] },
+                Networks = r.Networks.ToDictionary(n => n.Key, n => n.Value with { Links = [.. n.Value.Links.Where(l => !Named(l))] }),
+            },
+            null);
     }
 
     /// <summary>

@@ -76,7 +76,7 @@ public sealed partial class ContainerService : IDisposable
         }
 
         config = WithVolumesFrom(config);
-        config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds) };
+        config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds, config.VolumeDriver) };
 
         var mergedLabels = new Dictionary<string, string>(found.Labels);
         foreach (var (key, value) in labels)
@@ -209,6 +209,7 @@ public sealed partial class ContainerService : IDisposable
             Dns = NameserversOf(record, vm.Public),
             WallClockUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
             ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
+            Env = [.. LinkEnvironmentOf(record), .. config.Env],
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
         {
@@ -292,7 +293,7 @@ public sealed partial class ContainerService : IDisposable
         return config with { Mounts = mounts, Binds = binds };
     }
 
-    private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes, IReadOnlyList<HostBind> binds)
+    private List<Volumes.VolumeMount> ResolveMounts(IReadOnlyList<Volumes.VolumeMount> requested, IReadOnlyList<string> imageVolumes, IReadOnlyList<HostBind> binds, string volumeDriver)
     {
         var mounts = new List<Volumes.VolumeMount>();
         foreach (var bind in binds)
@@ -316,7 +317,17 @@ public sealed partial class ContainerService : IDisposable
                 throw PortLayerException.InvalidParameter($"Duplicate mount point: {mount.Target}");
             }
 
-            var volume = mount.Name.Length > 0 ? _volumes.Create(mount.Name, null, null, null) : _volumes.Create(null, null, null, null, anonymous: true);
+            Volumes.VolumeRecord volume;
+            try
+            {
+                volume = mount.Name.Length > 0 ? _volumes.Create(mount.Name, volumeDriver, null, mount.Labels) : _volumes.Create(null, volumeDriver, null, null, anonymous: true);
+            }
+            catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+            {
+                // 400: the docker CLI takes a 404 from create for a missing image.
+                throw PortLayerException.InvalidParameter($"{ex.Message} (--volume-driver)");
+            }
+
             mounts.Add(mount with { Name = volume.Name });
         }
 
@@ -524,9 +535,27 @@ public sealed partial class ContainerService : IDisposable
 
         if (_running.TryGetValue(record.Id, out var running))
         {
+            var exited = WaitersOf(record.Id).NextExit.Task;
             await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
             _containers.Transition(record.Id, (_, s) => s, "kill", new Dictionary<string, string> { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            if (number == SigKill)
+            {
+                // As dockerd: a SIGKILL answers once the container has stopped, so inspect right after sees it exited.
+                await AwaitExitOrPowerOffAsync(record.Id, exited, cancellationToken).ConfigureAwait(false);
+            }
         }
+    }
+
+    private const int SigKill = 9;
+
+    private async Task AwaitExitOrPowerOffAsync(string id, Task exited, CancellationToken cancellationToken)
+    {
+        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != exited && _backend is not null)
+        {
+            await _backend.PowerOffAsync(id, force: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        await exited.ConfigureAwait(false);
     }
 
     /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
@@ -558,13 +587,9 @@ public sealed partial class ContainerService : IDisposable
         if (await Task.WhenAny(wait, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != wait)
         {
             await KillAsync(record.Id, "KILL", cancellationToken).ConfigureAwait(false);
-            if (await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != wait && _backend is not null)
-            {
-                await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
-            }
         }
 
-        await wait.ConfigureAwait(false);
+        await AwaitExitOrPowerOffAsync(record.Id, wait, cancellationToken).ConfigureAwait(false);
         _containers.Transition(record.Id, (_, s) => s, "stop");
     }
 

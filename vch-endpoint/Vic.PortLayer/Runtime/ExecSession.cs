@@ -16,6 +16,9 @@ public sealed record ExecOptions(
 {
     /// <summary><c>docker exec --privileged</c>: the process keeps every capability.</summary>
     public bool Privileged { get; init; }
+
+    /// <summary><c>--detach-keys</c> of the exec; null for Docker's ctrl-p,ctrl-q.</summary>
+    public string? DetachKeys { get; init; }
 }
 
 /// <summary>

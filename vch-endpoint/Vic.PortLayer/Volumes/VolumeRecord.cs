@@ -27,4 +27,14 @@ public sealed record VolumeRecord
 }
 
 /// <summary>A volume mounted into a container: which one, where, and whether read-only.</summary>
-public sealed record VolumeMount(string Name, string Target, bool ReadOnly = false);
+public sealed record VolumeMount(string Name, string Target, bool ReadOnly = false)
+{
+    /// <summary><c>--mount volume-label=...</c>: labels a volume made for this mount gets.</summary>
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+
+    public bool Equals(VolumeMount? other) =>
+        other is not null && (Name, Target, ReadOnly) == (other.Name, other.Target, other.ReadOnly)
+        && (Labels ?? new Dictionary<string, string>()).OrderBy(l => l.Key, StringComparer.Ordinal).SequenceEqual((other.Labels ?? new Dictionary<string, string>()).OrderBy(l => l.Key, StringComparer.Ordinal));
+
+    public override int GetHashCode() => HashCode.Combine(Name, Target, ReadOnly);
+}

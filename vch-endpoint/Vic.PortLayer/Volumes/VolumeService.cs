@@ -60,6 +60,12 @@ public sealed partial class VolumeService
     public VolumeRecord Create(string? name, string? driver, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? labels, bool anonymous = false)
     {
         var wanted = string.IsNullOrEmpty(name) ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) : name;
+        if (driver is not (null or "" or "local" or "vsphere"))
+        {
+            // VIC's own name for its driver, "vsphere", and dockerd's "local" are one driver here.
+            throw PortLayerException.NotFound($"error looking up volume plugin {driver}: plugin \"{driver}\" not found");
+        }
+
         if (!NamePattern().IsMatch(wanted))
         {
             throw PortLayerException.InvalidParameter($"create {wanted}: \"{wanted}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
