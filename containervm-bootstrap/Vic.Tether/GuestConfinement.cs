@@ -41,16 +41,75 @@ internal static class GuestConfinement
             return null;
         }
 
+        var container = ContainerCgroup();
+        File.WriteAllText($"{container}/pids.max", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return container;
+    }
+
+    /// <summary>
+    /// <c>docker update -m</c> of a running container: its processes, moved into the container's
+    /// cgroup if they are not there yet, may use at most <paramref name="bytes"/> together (0: no limit).
+    /// </summary>
+    public static string LimitMemory(long bytes)
+    {
+        var container = ContainerCgroup();
+        var procs = $"{container}/cgroup.procs";
+        foreach (var pid in ContainerProcesses())
+        {
+            try
+            {
+                File.WriteAllText(procs, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+            catch (IOException)
+            {
+                // It ended meanwhile.
+            }
+        }
+
+        File.WriteAllText($"{container}/memory.max", bytes > 0 ? bytes.ToString(System.Globalization.CultureInfo.InvariantCulture) : "max");
+        return container;
+    }
+
+    /// <summary>/sys/fs/cgroup/container, with the pids and memory controllers: made the first time it is needed.</summary>
+    private static string ContainerCgroup()
+    {
         Directory.CreateDirectory(CgroupRoot);
         if (!File.Exists($"{CgroupRoot}/cgroup.controllers"))
         {
             Native.Check(Native.mount("cgroup2", CgroupRoot, "cgroup2", Native.MsNosuid | Native.MsNodev | Native.MsNoexec, null), "mount cgroup2");
         }
 
-        File.WriteAllText($"{CgroupRoot}/cgroup.subtree_control", "+pids");
-        var container = Directory.CreateDirectory($"{CgroupRoot}/container").FullName;
-        File.WriteAllText($"{container}/pids.max", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return container;
+        File.WriteAllText($"{CgroupRoot}/cgroup.subtree_control", "+pids +memory");
+        return Directory.CreateDirectory($"{CgroupRoot}/container").FullName;
+    }
+
+    /// <summary>Every user-space process but the tether (PID 1): in a VM, the container's.</summary>
+    private static IEnumerable<int> ContainerProcesses()
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) || pid <= 2)
+            {
+                continue;
+            }
+
+            string stat;
+            try
+            {
+                stat = File.ReadAllText($"{directory}/stat");
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            // Kernel threads are kthreadd's (2) children; the parent pid is the field after the state.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (fields.Length > 1 && fields[1] != "2")
+            {
+                yield return pid;
+            }
+        }
     }
 
     /// <summary>

@@ -127,6 +127,15 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 GuestProcesses.Freeze(frame.Type == FrameType.Pause, SessionPids(), options.InVm);
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
+            case FrameType.Limits:
+                var limits = Payloads.Json(frame.Payload, InteractionJson.Default.LimitsSpec);
+                if (options.InVm)
+                {
+                    _cgroup = GuestConfinement.LimitMemory(limits.MemoryBytes);
+                }
+
+                await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
+                break;
             case FrameType.Network:
                 if (options.InVm)
                 {

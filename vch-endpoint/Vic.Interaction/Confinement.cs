@@ -29,6 +29,9 @@ public sealed record ConfinementSpec
     public long PidsLimit { get; init; }
 }
 
+/// <summary><c>docker update</c> of a running container: the memory its processes may use together (memory.max of their cgroup); 0 for no limit.</summary>
+public sealed record LimitsSpec(long MemoryBytes);
+
 /// <summary>Linux's capabilities by number, and Docker's rules for which a container gets.</summary>
 public static class LinuxCapabilities
 {

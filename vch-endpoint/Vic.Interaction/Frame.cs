@@ -95,6 +95,12 @@ public enum FrameType : byte
     /// clones do not pay what a first time costs. JSON <see cref="ContainerSpec"/>; answered with <see cref="Done"/>.
     /// </summary>
     Rehearse = 0x1B,
+
+    /// <summary>
+    /// E→T: limits for the running container's processes, from docker update (a cgroup in the
+    /// guest). JSON <see cref="LimitsSpec"/>; answered with <see cref="Done"/> or <see cref="Error"/>.
+    /// </summary>
+    Limits = 0x1C,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

@@ -215,6 +215,7 @@ public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Proc
 [JsonSerializable(typeof(FilesRequest))]
 [JsonSerializable(typeof(PathStat))]
 [JsonSerializable(typeof(ChangeList))]
+[JsonSerializable(typeof(LimitsSpec))]
 public sealed partial class InteractionJson : JsonSerializerContext;
 
 /// <summary>Encoders and decoders of the payloads, so neither side formats bytes by hand.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Vic.Interaction;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 
@@ -57,9 +58,19 @@ public sealed partial class ContainerService
             CpuAsked = update.CpuAsked is { } asked ? MergeCpu(record.Config.CpuAsked, asked) : record.Config.CpuAsked,
         };
         // What the VM gets decides, not how it was asked for: -c 2 and -c 3 are both one vCPU.
-        if (ResourcesOf(config) != ResourcesOf(record.Config) && _running.ContainsKey(record.Id) && _backend is not null)
+        var (now, wanted) = (ResourcesOf(record.Config), ResourcesOf(config));
+        if (wanted != now && _running.TryGetValue(record.Id, out var running) && _backend is not null)
         {
-            await _backend.ReconfigureAsync(record.Id, ResourcesOf(config), cancellationToken).ConfigureAwait(false);
+            if (wanted.Cpus == now.Cpus && wanted.MemoryBytes < now.MemoryBytes)
+            {
+                // Less memory than the VM has: its processes are held to it by a cgroup in the guest,
+                // as runc holds a container's; the VM has the new size from its next start.
+                await running.RequestAsync(FrameType.Limits, Payloads.Json(new LimitsSpec(wanted.MemoryBytes), InteractionJson.Default.LimitsSpec), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await _backend.ReconfigureAsync(record.Id, wanted, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         _containers.Change(record.Id, r => r with { Config = config }, "update");

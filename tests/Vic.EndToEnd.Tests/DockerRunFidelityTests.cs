@@ -1,0 +1,77 @@
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>Answers dockerd gives that clients depend on: kill, update, links, exec framing, load errors.</summary>
+public sealed partial class DockerRunTests
+{
+    [Fact]
+    public async Task KillAnswersOnceStoppedAndUpdateHoldsARunningContainerToLessMemory()
+    {
+        await DockerAsync("run", "-d", "--name", "killed", "busybox", "sleep", "600");
+        await DockerAsync("kill", "killed");
+        var afterKill = (await DockerAsync("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", "killed")).StandardOutput.Trim();
+        await DockerAsync("run", "-d", "--name", "shrunk", "-m", "256m", "--tmpfs", "/big:size=200m", "busybox", "sleep", "600");
+        var roomy = await Vch.TryDockerAsync("exec", "shrunk", "sh", "-c", "dd if=/dev/zero of=/big/a bs=1M count=100 2>/dev/null && rm /big/a && echo fits");
+        await DockerAsync("update", "-m", "64m", "shrunk");
+        var squeezed = await Vch.TryDockerAsync("exec", "shrunk", "sh", "-c", "dd if=/dev/zero of=/big/b bs=1M count=100 2>/dev/null && echo fits");
+        var memory = (await DockerAsync("inspect", "-f", "{{.HostConfig.Memory}}", "shrunk")).StandardOutput.Trim();
+        await DockerAsync("rm", "-f", "killed", "shrunk");
+
+        Assert.Equal("false 137", afterKill);
+        Assert.Equal("fits\n", roomy.StandardOutput);
+        Assert.Equal(137, squeezed.ExitCode); // the guest's OOM killer, within the cgroup's 64 MiB
+        Assert.Equal("67108864", memory);
+    }
+
+    [Fact]
+    public async Task LinksGiveTheirVariablesAndRmLinkForgetsTheLink()
+    {
+        await DockerAsync("run", "-d", "--name", "linked-db", "-e", "FOO=1", "--expose", "5432", "busybox", "sleep", "600");
+        var env = (await DockerAsync("run", "--rm", "--name", "linker", "--link", "linked-db:db", "busybox", "sh", "-c", "env | grep ^DB_ | sort")).StandardOutput;
+        await DockerAsync("create", "--name", "link-holder", "--link", "linked-db:db", "busybox", "true");
+        var removal = await Vch.TryDockerAsync("rm", "--link", "link-holder/db");
+        var again = await Vch.TryDockerAsync("rm", "--link", "link-holder/db");
+        var links = (await DockerAsync("inspect", "-f", "{{json .HostConfig.Links}}", "link-holder")).StandardOutput.Trim();
+        var address = (await DockerAsync("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "linked-db")).StandardOutput.Trim();
+        await DockerAsync("rm", "-f", "linked-db", "link-holder");
+
+        Assert.Equal(
+            $"DB_ENV_FOO=1\nDB_NAME=/linker/db\nDB_PORT=tcp://{address}:5432\nDB_PORT_5432_TCP=tcp://{address}:5432\nDB_PORT_5432_TCP_ADDR={address}\nDB_PORT_5432_TCP_PORT=5432\nDB_PORT_5432_TCP_PROTO=tcp\n",
+            env);
+        Assert.True(removal.ExitCode == 0, removal.ToString());
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Equal("null", links);
+    }
+
+    /// <summary>docker-py's own ways: an exec made with a TTY but started without one is multiplexed, a line is one chunk, a bad archive is an ImageLoadError.</summary>
+    [Fact]
+    public async Task DockerPySeesDockerdsExecFramingAndLoadErrors()
+    {
+        var script = string.Join(
+            "\n",
+            "import docker, json",
+            $"api = docker.APIClient(base_url='{Host}')",
+            "c = api.create_container('busybox', 'sleep 600', name='framing')",
+            "api.start(c)",
+            "e = api.exec_create(c, ['sh', '-c', 'echo out; echo err >&2'], tty=True)",
+            "muxed = api.exec_start(e).decode()",
+            "e = api.exec_create(c, ['echo', 'hello'], tty=True)",
+            "chunks = [x.decode() for x in api.exec_start(e, tty=True, stream=True)]",
+            "try:",
+            "    docker.DockerClient(base_url='" + Host + "').images.load(b'abc')",
+            "    loaded = 'loaded'",
+            "except docker.errors.ImageLoadError as error:",
+            "    loaded = 'refused'",
+            "api.remove_container(c, force=True)",
+            "print(json.dumps({'muxed': muxed, 'chunks': chunks, 'load': loaded}))");
+
+        var result = await Command.RunAsync("/usr/bin/python3", ["-c", script]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = System.Text.Json.JsonDocument.Parse(result.StandardOutput);
+        Assert.Equal("out\r\nerr\r\n", json.RootElement.GetProperty("muxed").GetString());
+        Assert.Equal(["hello\r\n"], json.RootElement.GetProperty("chunks").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal("refused", json.RootElement.GetProperty("load").GetString());
+    }
+}
