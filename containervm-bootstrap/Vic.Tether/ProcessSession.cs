@@ -109,17 +109,20 @@ internal sealed class ProcessSession : IDisposable
     /// so `docker top` right after `docker run -d` sees it; "started" here means the same. (Polling
     /// /proc for the child's name cost ~150 ms of a start under TCG.)
     /// </summary>
-    public async Task WaitForExecAsync(TimeSpan limit)
+    /// <returns>False when vic-exec said it could not exec the program (not found, not executable).</returns>
+    public async Task<bool> WaitForExecAsync(TimeSpan limit)
     {
         // A blocking read of the pipe on a pool thread: it ends at end-of-file, which comes at the
-        // exec or when the child ends, and a child that hangs before its exec is waited for no longer than the limit.
+        // exec or when the child ends (after a byte if the exec failed), and a child that hangs
+        // before its exec is waited for no longer than the limit.
         var read = Task.Run(() => _executed.Read(new byte[1], 0, 1));
         try
         {
-            await read.WaitAsync(limit).ConfigureAwait(false);
+            return await read.WaitAsync(limit).ConfigureAwait(false) == 0;
         }
         catch (TimeoutException)
         {
+            return true;
         }
     }
 

@@ -340,10 +340,17 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         {
             // Started once the program runs, as dockerd's start answers once runc has executed it;
             // and always before Exit, even for a program that ends at once.
-            await session.WaitForExecAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            var executed = await session.WaitForExecAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds } : null;
             await SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid, timings), InteractionJson.Default.StartedMessage)).ConfigureAwait(false);
             var code = await session.WaitAsync().ConfigureAwait(false);
+            if (!executed && id != Frame.MainSession)
+            {
+                // dockerd's exit code for an exec whose process did not start, whatever the reason
+                // (its start error sets 127 or 126, then its clean-up sets 126 over it).
+                code = 126;
+            }
+
             _exits[id] = code;
             _sessions.TryRemove(id, out _);
             session.Dispose();

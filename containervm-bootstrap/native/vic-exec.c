@@ -13,7 +13,8 @@
  * of its environment inside the new root. When that fails it prints Docker's message and exits
  * 127 (not found) or 126 (not executable). With --exec-fd the child keeps that descriptor (the write
  * end of the caller's pipe) open, close-on-exec, until its exec: the caller reads end-of-file the
- * moment the program runs (or the child fails), which is when dockerd calls a container started.
+ * moment the program runs (or the child fails), which is when dockerd calls a container started;
+ * a child that cannot exec the program writes one byte there first.
  *
  * The confinement runc applies, in the child before the exec: it joins the cgroup --cgroup (where
  * the tether set a pids limit), takes --oom-score-adj, runs on the --cpus list, sets each --rlimit
@@ -215,11 +216,17 @@ static void parse(int argc, char **argv, struct options *o)
     o->argv = argv + i;
 }
 
+/* The child's copy of --exec-fd: a byte written to it before the end says the exec failed. */
+static int report_fd = -1;
+
 /* Fails like Docker (runc) does; 127 for "not there", 126 for "there but cannot run". */
 static void __attribute__((noreturn)) fail(const char *program, const char *detail, int code)
 {
     fprintf(stderr, "exec: \"%s\": %s\n", program, detail);
     fflush(stderr);
+    if (report_fd >= 0 && write(report_fd, "F", 1) < 0) {
+        /* the caller went away: the exit status still tells */
+    }
     _exit(code);
 }
 
@@ -446,6 +453,7 @@ static void __attribute__((noreturn)) child(const struct options *o, pid_t paren
     }
     if (keep >= 0)
         fcntl(keep, F_SETFD, FD_CLOEXEC);
+    report_fd = keep;
     sigprocmask(SIG_SETMASK, original, NULL);
     run(o->argv);
 }

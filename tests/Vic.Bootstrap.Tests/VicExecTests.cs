@@ -327,6 +327,26 @@ public sealed partial class VicExecTests(BusyboxRoot root, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task The_exec_fd_carries_a_byte_when_the_program_cannot_be_executed()
+    {
+        // How the tether tells an exec that did not start (dockerd's 126) from a program that exited 127.
+        using var executed = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In, HandleInheritability.Inheritable);
+        var start = new ProcessStartInfo(BootMedia.VicExec) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var argument in new[] { "--exec-fd", executed.GetClientHandleAsString(), "--", "/nosuch" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        executed.DisposeLocalCopyOfClientHandle();
+        var read = await Task.Run(() => executed.Read(new byte[1], 0, 1)).WaitAsync(TimeSpan.FromSeconds(20));
+        await process.WaitForExitAsync();
+
+        Assert.Equal(1, read);
+        Assert.Equal(127, process.ExitCode);
+    }
+
+    [Fact]
     public async Task Bad_usage_is_125()
     {
         var result = await Command.RunAsync(BootMedia.VicExec, ["--root", root.Path]);

@@ -264,7 +264,7 @@ $", first.StandardOutput);
 
         Assert.Equal("from exec\n", hello.StandardOutput);
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], codes);
-        Assert.Equal(127, missing.ExitCode);
+        Assert.Equal(126, missing.ExitCode); // dockerd's for any exec that did not start
         Assert.Contains("exec: \"nosuch\": executable file not found in $PATH", missing.StandardOutput + missing.StandardError, StringComparison.Ordinal);
         Assert.Equal("piped\n", piped.StandardOutput);
         Assert.Equal("1\n/tmp\n65534\n", shaped.StandardOutput);
