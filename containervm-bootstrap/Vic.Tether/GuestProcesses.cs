@@ -19,10 +19,16 @@ internal static class GuestProcesses
         var users = ReadUsers(Path.Combine(root, "etc/passwd"));
         var processes = Belonging(all, sessionPids, inVm)
             .Where(p => p.Comm != "vic-exec")
-            .Select(p => new GuestProcess(p.Pid, p.ParentPid, p.Uid, users.GetValueOrDefault(p.Uid, p.Uid.ToString(CultureInfo.InvariantCulture)), p.Tty, p.StartedAt, p.CpuSeconds, p.Command))
+            .Select(p => new GuestProcess(p.Pid, p.ParentPid, p.Uid, users.GetValueOrDefault(p.Uid, p.Uid.ToString(CultureInfo.InvariantCulture)), p.Tty, p.StartedAt, p.CpuSeconds, p.Command)
+            {
+                State = p.State,
+                VszKb = p.VszKb,
+                RssKb = p.RssKb,
+                SessionLeader = p.SessionLeader,
+            })
             .OrderBy(p => p.Pid)
             .ToList();
-        return new ProcessList(BootTime(), processes);
+        return new ProcessList(BootTime(), processes) { Uptime = Uptime(), MemTotalKb = MemTotalKb() };
     }
 
     /// <summary>Freezes (or thaws) the container: every process at once in a VM, the sessions' trees on a host.</summary>
@@ -94,7 +100,13 @@ internal static class GuestProcesses
                 var uidLine = File.ReadLines(Path.Combine(directory, "status")).First(l => l.StartsWith("Uid:", StringComparison.Ordinal));
                 var uid = int.Parse(uidLine.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
                 var cmdline = File.ReadAllText(Path.Combine(directory, "cmdline")).TrimEnd('\0').Replace('\0', ' ');
-                list.Add(new ProcStat(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), uid, comm, Tty(ttyNumber), started, (long)(cpuTicks / ticks), cmdline.Length > 0 ? cmdline : $"[{comm}]"));
+                list.Add(new ProcStat(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), uid, comm, Tty(ttyNumber), started, (long)(cpuTicks / ticks), cmdline.Length > 0 ? cmdline : $"[{comm}]")
+                {
+                    State = fields[0],
+                    VszKb = long.Parse(fields[20], CultureInfo.InvariantCulture) / 1024,
+                    RssKb = long.Parse(fields[21], CultureInfo.InvariantCulture) * 4,
+                    SessionLeader = fields[3] == pid.ToString(CultureInfo.InvariantCulture),
+                });
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or InvalidOperationException or IndexOutOfRangeException)
             {
@@ -117,6 +129,13 @@ internal static class GuestProcesses
             _ => "?",
         };
     }
+
+    private static double Uptime() =>
+        double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture);
+
+    private static long MemTotalKb() =>
+        File.ReadLines("/proc/meminfo").Where(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)).FirstOrDefault();
 
     private static long BootTime() =>
         File.ReadLines("/proc/stat").Where(l => l.StartsWith("btime ", StringComparison.Ordinal))
@@ -141,5 +160,14 @@ internal static class GuestProcesses
         return users;
     }
 
-    private sealed record ProcStat(int Pid, int ParentPid, int Uid, string Comm, string Tty, double StartedAt, long CpuSeconds, string Command);
+    private sealed record ProcStat(int Pid, int ParentPid, int Uid, string Comm, string Tty, double StartedAt, long CpuSeconds, string Command)
+    {
+        public string State { get; init; } = "";
+
+        public long VszKb { get; init; }
+
+        public long RssKb { get; init; }
+
+        public bool SessionLeader { get; init; }
+    }
 }

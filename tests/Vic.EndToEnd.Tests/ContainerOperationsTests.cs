@@ -16,6 +16,9 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
     {
         await Vch.DockerAsync("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "while true; do date +%s%N; sleep 0.1; done");
         var top = await Vch.DockerAsync("top", "ticker");
+        var aux = (await Vch.DockerAsync("top", "ticker", "aux")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var chosen = (await Vch.DockerAsync("top", "ticker", "-o", "pid,comm")).StandardOutput;
+        var refused = await Vch.TryDockerAsync("top", "ticker", "--forest");
         var stats = await Vch.DockerAsync("stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", "ticker");
 
         await Vch.DockerAsync("pause", "ticker");
@@ -33,6 +36,11 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
 
         Assert.StartsWith("UID", top.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("while true", top.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"^USER\s+PID\s+%CPU\s+%MEM\s+VSZ\s+RSS\s+TTY\s+STAT\s+START\s+TIME\s+COMMAND$", aux[0]);
+        Assert.Contains(aux.Skip(1), row => row.StartsWith("root", StringComparison.Ordinal) && row.Contains("while true", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(row, @"\s[1-9][0-9]*\s+[1-9][0-9]*\s+\?\s+S"));
+        Assert.Matches(@"^PID\s+COMMAND\n(\d+\s+\S+\n)+$", chosen);
+        Assert.Contains("sh\n", chosen, StringComparison.Ordinal);
+        Assert.Contains("ps_args \"--forest\" are not supported by this VCH", refused.StandardError, StringComparison.Ordinal);
         var columns = stats.StandardOutput.Trim().Split('|');
         Assert.Equal("ticker", columns[0]);
         Assert.DoesNotContain("0B / 0B", columns[1], StringComparison.Ordinal);

@@ -179,7 +179,20 @@ public sealed record StateReport(IReadOnlyList<SessionState> Sessions);
 /// <summary>One process in the guest for <c>docker top</c>, as <c>ps -ef</c> shows it.</summary>
 /// <param name="StartedAt">Seconds since the guest booted.</param>
 /// <param name="CpuSeconds">User and system time used so far.</param>
-public sealed record GuestProcess(int Pid, int ParentPid, int Uid, string User, string Tty, double StartedAt, long CpuSeconds, string Command);
+public sealed record GuestProcess(int Pid, int ParentPid, int Uid, string User, string Tty, double StartedAt, long CpuSeconds, string Command)
+{
+    /// <summary>The state letter of /proc/PID/stat (R, S, D, Z, T...), as ps's STAT begins.</summary>
+    public string State { get; init; } = "";
+
+    /// <summary>Virtual memory size, KiB (ps's VSZ).</summary>
+    public long VszKb { get; init; }
+
+    /// <summary>Resident set size, KiB (ps's RSS).</summary>
+    public long RssKb { get; init; }
+
+    /// <summary>Whether it leads its session (ps's "s" in STAT).</summary>
+    public bool SessionLeader { get; init; }
+}
 
 /// <summary>What a <see cref="FrameType.FilesRequest"/> asks: stat, get, put, export, changes or commit (of <see cref="Path"/> where it applies).</summary>
 public sealed record FilesRequest(string Operation, string Path = "", bool NoOverwriteDirNonDir = false)
@@ -201,7 +214,14 @@ public sealed record FileChange(string Path, int Kind);
 public sealed record ChangeList(IReadOnlyList<FileChange> Changes);
 
 /// <summary>The container's processes, and when the guest booted (unix seconds) to place their start times.</summary>
-public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Processes);
+public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Processes)
+{
+    /// <summary>Seconds since the guest booted, when the list was read (ps's %CPU is CPU time over time alive).</summary>
+    public double Uptime { get; init; }
+
+    /// <summary>The guest's memory, KiB (ps's %MEM is RSS over it).</summary>
+    public long MemTotalKb { get; init; }
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(HelloMessage))]

@@ -60,26 +60,13 @@ public static class ContainerOperationsEndpoints
 
     private static async Task TopAsync(HttpContext context, VchEngine engine, string id)
     {
+        var format = PsFormat.Parse(context.Request.Query["ps_args"]);
         var list = await engine.Runtime.TopAsync(id, context.RequestAborted).ConfigureAwait(false);
         var today = engine.Time.GetUtcNow().UtcDateTime.Date;
-        var processes = list.Select(p =>
-        {
-            var started = p.StartedAt.UtcDateTime;
-            var time = p.CpuTime;
-            return (JsonNode)new JsonArray(
-                p.User,
-                p.Pid.ToString(CultureInfo.InvariantCulture),
-                p.ParentPid.ToString(CultureInfo.InvariantCulture),
-                "0",
-                started.Date == today ? started.ToString("HH:mm", CultureInfo.InvariantCulture) : started.ToString("MMMdd", CultureInfo.InvariantCulture),
-                p.Tty,
-                $"{(int)time.TotalHours:00}:{time.Minutes:00}:{time.Seconds:00}",
-                p.Command);
-        });
         await DockerJson.WriteAsync(context, new JsonObject
         {
-            ["Titles"] = new JsonArray("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"),
-            ["Processes"] = new JsonArray([.. processes]),
+            ["Titles"] = new JsonArray([.. format.ColumnTitles.Select(t => (JsonNode)t)]),
+            ["Processes"] = new JsonArray([.. list.Select(p => (JsonNode)new JsonArray([.. format.Row(p, today).Select(c => (JsonNode)c)]))]),
         }).ConfigureAwait(false);
     }
 

@@ -22,10 +22,33 @@ public sealed record ContainerStats(
 /// <summary>One process of a container for <c>docker top</c>.</summary>
 public sealed record ContainerProcess(int Pid, int ParentPid, string User, string Tty, DateTimeOffset StartedAt, TimeSpan CpuTime, string Command)
 {
+    public int Uid { get; init; }
+
+    /// <summary>ps's STAT: the state letter, with "s" for a session leader.</summary>
+    public string Stat { get; init; } = "";
+
+    public long VszKb { get; init; }
+
+    public long RssKb { get; init; }
+
+    /// <summary>ps's %CPU: CPU time over the time it has been alive.</summary>
+    public double CpuPercent { get; init; }
+
+    /// <summary>ps's %MEM: resident memory over the guest's.</summary>
+    public double MemPercent { get; init; }
+
     internal static IReadOnlyList<ContainerProcess> From(ProcessList list)
     {
         var booted = DateTimeOffset.FromUnixTimeSeconds(list.BootedAt);
-        return [.. list.Processes.Select(p => new ContainerProcess(p.Pid, p.ParentPid, p.User, p.Tty, booted.AddSeconds(p.StartedAt), TimeSpan.FromSeconds(p.CpuSeconds), p.Command))];
+        return [.. list.Processes.Select(p => new ContainerProcess(p.Pid, p.ParentPid, p.User, p.Tty, booted.AddSeconds(p.StartedAt), TimeSpan.FromSeconds(p.CpuSeconds), p.Command)
+        {
+            Uid = p.Uid,
+            Stat = p.State + (p.SessionLeader ? "s" : ""),
+            VszKb = p.VszKb,
+            RssKb = p.RssKb,
+            CpuPercent = list.Uptime > p.StartedAt ? Math.Round(100.0 * p.CpuSeconds / (list.Uptime - p.StartedAt), 1) : 0,
+            MemPercent = list.MemTotalKb > 0 ? Math.Round(100.0 * p.RssKb / list.MemTotalKb, 1) : 0,
+        })];
     }
 }
 
