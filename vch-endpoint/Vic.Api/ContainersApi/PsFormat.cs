@@ -17,10 +17,29 @@ public sealed class PsFormat
 
     private static readonly Dictionary<string, string> Titles = new(StringComparer.Ordinal)
     {
-        ["uid"] = "UID", ["user"] = "USER", ["pid"] = "PID", ["ppid"] = "PPID", ["c"] = "C", ["stime"] = "STIME",
-        ["start"] = "START", ["tty"] = "TTY", ["tt"] = "TT", ["time"] = "TIME", ["cmd"] = "CMD", ["args"] = "COMMAND",
-        ["command"] = "COMMAND", ["comm"] = "COMMAND", ["%cpu"] = "%CPU", ["pcpu"] = "%CPU", ["%mem"] = "%MEM",
-        ["pmem"] = "%MEM", ["vsz"] = "VSZ", ["rss"] = "RSS", ["stat"] = "STAT", ["s"] = "S", ["etime"] = "ELAPSED",
+        ["uid"] = "UID",
+        ["user"] = "USER",
+        ["pid"] = "PID",
+        ["ppid"] = "PPID",
+        ["c"] = "C",
+        ["stime"] = "STIME",
+        ["start"] = "START",
+        ["tty"] = "TTY",
+        ["tt"] = "TT",
+        ["time"] = "TIME",
+        ["cmd"] = "CMD",
+        ["args"] = "COMMAND",
+        ["command"] = "COMMAND",
+        ["comm"] = "COMMAND",
+        ["%cpu"] = "%CPU",
+        ["pcpu"] = "%CPU",
+        ["%mem"] = "%MEM",
+        ["pmem"] = "%MEM",
+        ["vsz"] = "VSZ",
+        ["rss"] = "RSS",
+        ["stat"] = "STAT",
+        ["s"] = "S",
+        ["etime"] = "ELAPSED",
     };
 
     private readonly string[] _fields;
