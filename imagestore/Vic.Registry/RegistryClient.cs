@@ -50,6 +50,43 @@ public sealed partial class RegistryClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// The repositories a registry lists in its catalog (<c>GET /v2/_catalog</c>, followed page by
+    /// page through its Link headers), for <c>docker search</c>; docker.io's come from its mirrors.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> CatalogAsync(string registry, RegistryCredentials? credentials, CancellationToken cancellationToken)
+    {
+        var session = new RegistrySession(this, new ImageReference(registry, "", null, null), credentials, RegistryAccess.Pull, Endpoints(registry, mirrorsAllowed: true));
+        var names = new List<string>();
+        for (var next = "/v2/_catalog?n=1000"; next is not null && names.Count < 100_000;)
+        {
+            var page = next;
+            using var response = await session.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, page), "registry:catalog:*", cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new RegistryException(
+                    response.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden ? RegistryErrorKind.Unauthorized : RegistryErrorKind.Unavailable,
+                    $"{registry} does not list its repositories (GET /v2/_catalog: {(int)response.StatusCode} {response.ReasonPhrase})")
+                {
+                    Status = response.StatusCode,
+                };
+            }
+
+            using var json = await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (json.RootElement.TryGetProperty("repositories", out var repositories) && repositories.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                names.AddRange(repositories.EnumerateArray().Select(r => r.GetString()).OfType<string>());
+            }
+
+            // Link: </v2/_catalog?last=x&n=1000>; rel="next"
+            next = response.Headers.TryGetValues("Link", out var links)
+                ? links.Select(l => l.Split(';')).Where(p => p.Length > 1 && p[1].Contains("next", StringComparison.Ordinal)).Select(p => p[0].Trim().Trim('<', '>')).FirstOrDefault()
+                : null;
+        }
+
+        return names;
+    }
+
     public void Dispose()
     {
         foreach (var client in _clients.Values)

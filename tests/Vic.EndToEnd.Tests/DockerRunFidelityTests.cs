@@ -44,6 +44,20 @@ public sealed partial class DockerRunTests
         Assert.Equal("null", links);
     }
 
+    [Fact]
+    public async Task SearchListsTheRepositoriesOfTheRegistryCatalog()
+    {
+        var found = await DockerAsync("search", "--format", "{{.Name}} {{.IsOfficial}} {{.StarCount}}", "busy");
+        var none = await DockerAsync("search", "--format", "{{.Name}}", "nosuchrepository");
+        var filtered = await DockerAsync("search", "--format", "{{.Name}}", "--filter", "is-official=false", "busy");
+        var badFilter = await Vch.TryDockerAsync("search", "--filter", "color=blue", "busy");
+
+        Assert.Equal("busybox [OK] 0\n", found.StandardOutput);
+        Assert.Equal("", none.StandardOutput);
+        Assert.Equal("", filtered.StandardOutput);
+        Assert.Contains("invalid filter 'color'", badFilter.StandardError, StringComparison.Ordinal);
+    }
+
     /// <summary>docker-py's own ways: an exec made with a TTY but started without one is multiplexed, a line is one chunk, a bad archive is an ImageLoadError.</summary>
     [Fact]
     public async Task DockerPySeesDockerdsExecFramingAndLoadErrors()

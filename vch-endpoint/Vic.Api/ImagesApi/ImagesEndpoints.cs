@@ -28,6 +28,7 @@ public static class ImagesEndpoints
         routes.MapGet("/distribution/{**name}", DistributionAsync);
         routes.MapPost("/auth", Login);
         routes.MapGet("/images/get", SaveMany);
+        routes.MapGet("/images/search", SearchAsync);
         routes.MapPost("/images/load", Load);
         routes.MapGet("/system/df", DiskUsage);
         routes.MapGet("/images/{**rest}", Get);
@@ -200,6 +201,48 @@ public static class ImagesEndpoints
                 }
             }))]),
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>docker search</c>, answered from the registry's catalog (see <c>ImageService.SearchAsync</c>);
+    /// filters as dockerd takes them: <c>is-official</c>, <c>is-automated</c> and <c>stars</c>.
+    /// </summary>
+    private static async Task SearchAsync(HttpContext context, VchEngine engine)
+    {
+        var query = context.Request.Query;
+        var term = query["term"].ToString();
+        if (term.Length == 0)
+        {
+            throw PortLayerException.InvalidParameter("term is required (docker search TERM)");
+        }
+
+        var limit = Integer(query["limit"], "limit") is { } asked and > 0 ? Math.Min(asked, 100) : 25;
+        var filters = FilterArgs.Parse(query["filters"]);
+        foreach (var key in filters.Keys.Where(k => k is not ("is-official" or "is-automated" or "stars")))
+        {
+            throw PortLayerException.InvalidParameter($"invalid filter '{key}'");
+        }
+
+        bool? Wanted(string key) => filters.TryGetValue(key, out var values)
+            ? values.Select(v => bool.TryParse(v, out var b) ? b : throw PortLayerException.InvalidParameter($"invalid filter '{key}={v}'")).Last()
+            : null;
+        var official = Wanted("is-official");
+        var automated = Wanted("is-automated");
+        var stars = filters.TryGetValue("stars", out var starValues)
+            ? starValues.Select(v => int.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : throw PortLayerException.InvalidParameter($"invalid filter 'stars={v}'")).Max()
+            : 0;
+
+        var results = await engine.Images.SearchAsync(term, limit, RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]), context.RequestAborted).ConfigureAwait(false);
+        await DockerJson.WriteAsync(context, new JsonArray([.. results
+            .Where(r => (official is null || r.IsOfficial == official) && automated is not true && stars <= 0)
+            .Select(r => (JsonNode)new JsonObject
+            {
+                ["star_count"] = 0,
+                ["is_official"] = r.IsOfficial,
+                ["name"] = r.Name,
+                ["is_automated"] = false,
+                ["description"] = "",
+            })])).ConfigureAwait(false);
     }
 
     private static async Task Login(HttpContext context, VchEngine engine)

@@ -19,7 +19,7 @@ namespace Vic.PortLayer.Images;
 /// dockerd's rules (which name an <c>rmi</c> removes, when it must be forced), refuses to delete what
 /// a container uses, and publishes image events.
 /// </summary>
-public sealed class ImageService : IDisposable
+public sealed partial class ImageService : IDisposable
 {
     private static readonly HashSet<string> ListFilters = ["dangling", "reference", "before", "since", "label"];
 
