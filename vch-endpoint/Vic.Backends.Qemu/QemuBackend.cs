@@ -31,7 +31,8 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     // The open channel of a ready clone just adopted: the tether answered on it and waits on it.
     private readonly ConcurrentDictionary<string, Stream> _handedOver = new();
     private readonly ReadyClonePool _ready;
-    private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
+    // Bounded: until someone watches, the oldest changes give way, so an unwatched backend does not grow.
+    private readonly Channel<ContainerVmChange> _changes = Channel.CreateBounded<ContainerVmChange>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _monitor;
     private readonly Bridge.LocalBridge _bridge;

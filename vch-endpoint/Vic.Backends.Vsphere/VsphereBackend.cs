@@ -30,7 +30,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     private readonly ConcurrentDictionary<string, ChannelListener> _channels = new();
     private readonly ConcurrentDictionary<string, PowerState> _known = new();
     private readonly ConcurrentDictionary<string, long> _knownSince = new();
-    private readonly Channel<ContainerVmChange> _changes = Channel.CreateUnbounded<ContainerVmChange>();
+    // Bounded: until someone watches, the oldest changes give way, so an unwatched backend does not grow.
+    private readonly Channel<ContainerVmChange> _changes = Channel.CreateBounded<ContainerVmChange>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _addressing = new();
     private readonly HashSet<string> _claimedAddresses = [];
