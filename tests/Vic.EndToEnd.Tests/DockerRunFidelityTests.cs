@@ -45,6 +45,29 @@ public sealed partial class DockerRunTests
     }
 
     [Fact]
+    public async Task AContainerVmWhoseQemuIsKilledExits137AndItsRestartPolicyApplies()
+    {
+        var id = (await DockerAsync("run", "-d", "--name", "doomed", "--restart", "on-failure:1", "busybox", "sleep", "600")).StandardOutput.Trim();
+
+        // The QEMU backend names a VM's folder by a digest of its id; its QEMU's command line holds it.
+        var folder = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)))[..16];
+        var killed = await Command.RunAsync("pkill", ["-9", "-f", $"qemu-system.*{folder}"]);
+        var state = "";
+        for (var i = 0; i < 150 && !state.StartsWith("1 running", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(200);
+            state = (await DockerAsync("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "doomed")).StandardOutput.Trim();
+        }
+
+        var events = (await DockerAsync("events", "--since", "60s", "--until", "0s", "--filter", "container=doomed", "--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}")).StandardOutput;
+        await DockerAsync("rm", "-f", "doomed");
+
+        Assert.True(killed.ExitCode == 0, $"no QEMU of {id} to kill: {killed}");
+        Assert.Equal("1 running", state);
+        Assert.Equal("137\n", events);
+    }
+
+    [Fact]
     public async Task SearchListsTheRepositoriesOfTheRegistryCatalog()
     {
         var found = await DockerAsync("search", "--format", "{{.Name}} {{.IsOfficial}} {{.StarCount}}", "busy");

@@ -56,6 +56,48 @@ public sealed class ContainerStartTests : IDisposable
         Assert.Empty(engine.Containers.List());
     }
 
+    [Fact]
+    public async Task AContainerVmPoweredOffBehindTheVchsBackEndsItsContainerWithinTwoSeconds()
+    {
+        // The channel stays open (as a proxy's or a lingering socket's can): only the watch tells.
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+        var id = engine.Runtime.Create("long", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+        var exited = engine.Runtime.WaitAsync(id, WaitCondition.NextExit, CancellationToken.None);
+        var stillRunning = engine.Containers.Resolve(id).Status.State;
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await backend.Changes.Writer.WriteAsync(new ContainerVmChange(id, PowerState.Off, null, Gone: false));
+        var code = await exited.WaitAsync(TimeSpan.FromSeconds(10));
+        var took = clock.Elapsed;
+        var record = engine.Containers.Resolve(id);
+
+        Assert.Equal(ContainerState.Running, stillRunning);
+        Assert.Equal(137, code);
+        Assert.Equal(ContainerState.Exited, record.Status.State);
+        Assert.True(took < TimeSpan.FromSeconds(2), $"ended {took.TotalMilliseconds:0} ms after the power-off");
+    }
+
+    [Fact]
+    public async Task AnExitReadBeforeThePowerOffKeepsItsCode()
+    {
+        // Every ordinary end powers the VM off right after the exit: the watch must not turn it into 137.
+        using var backend = new ScriptedTetherBackend(exitCode: 5);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+        var id = engine.Runtime.Create("short", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["true"] }).Id;
+        var exited = engine.Runtime.WaitAsync(id, WaitCondition.NextExit, CancellationToken.None);
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+        await backend.Changes.Writer.WriteAsync(new ContainerVmChange(id, PowerState.Off, null, Gone: false));
+
+        Assert.Equal(5, await exited.WaitAsync(TimeSpan.FromSeconds(10)));
+        await Task.Delay(ContainerService.WatchGrace + TimeSpan.FromMilliseconds(200));
+        Assert.Equal(ContainerState.Exited, engine.Containers.Resolve(id).Status.State);
+        Assert.Equal(5, engine.Containers.Resolve(id).Status.ExitCode);
+    }
+
     private static async Task ImportEmptyImageAsync(VchEngine engine)
     {
         using var emptyTar = new MemoryStream(new byte[1024]);
@@ -66,9 +108,13 @@ public sealed class ContainerStartTests : IDisposable
     /// A hypervisor whose every ContainerVM's tether answers Attach with Hello and a spec with
     /// Started and Exit at once, over a loopback socket.
     /// </summary>
-    private sealed class ScriptedTetherBackend(int exitCode) : IComputeBackend, IDisposable
+    /// <param name="exitCode">What the process exits with at once; null keeps it running.</param>
+    private sealed class ScriptedTetherBackend(int? exitCode) : IComputeBackend, IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
+
+        /// <summary>What the hypervisor reports through <see cref="WatchAsync"/>.</summary>
+        public System.Threading.Channels.Channel<ContainerVmChange> Changes { get; } = System.Threading.Channels.Channel.CreateUnbounded<ContainerVmChange>();
 
         public string Name => "scripted";
 
@@ -106,8 +152,11 @@ public sealed class ContainerStartTests : IDisposable
                         else if (frame.Type == FrameType.Spec)
                         {
                             await writer.WriteAsync(FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), _stop.Token);
-                            await writer.WriteAsync(FrameType.Exit, 0, Payloads.Int32(exitCode), _stop.Token);
-                            return;
+                            if (exitCode is { } code)
+                            {
+                                await writer.WriteAsync(FrameType.Exit, 0, Payloads.Int32(code), _stop.Token);
+                                return;
+                            }
                         }
                     }
                 }
@@ -119,11 +168,7 @@ public sealed class ContainerStartTests : IDisposable
 
         public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ContainerVm>>([]);
 
-        public async IAsyncEnumerable<ContainerVmChange> WatchAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-            yield break;
-        }
+        public IAsyncEnumerable<ContainerVmChange> WatchAsync(CancellationToken cancellationToken) => Changes.Reader.ReadAllAsync(cancellationToken);
 
         public Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 

@@ -59,6 +59,10 @@ public sealed partial class ContainerService : IDisposable
         _fabric = backend as IBridgeFabric;
         _time = time;
         _logger = logger;
+        if (backend is not null)
+        {
+            _ = Task.Run(() => WatchVmsAsync(backend));
+        }
     }
 
     private string ContainersDirectory => Path.Combine(_config.DataDirectory, "containers");
@@ -629,6 +633,7 @@ public sealed partial class ContainerService : IDisposable
 
     public void Dispose()
     {
+        _watching.Cancel();
         foreach (var running in _running.Values)
         {
             // The endpoint is stopping, not the containers: their ContainerVMs run on and the next
@@ -887,6 +892,12 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms (the root: {RootSteps})")]
         public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs, string rootSteps);
+
+        [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "container {Id}: its ContainerVM was {How} behind the VCH's back; the container ends as a VM that stopped")]
+        public static partial void VmStoppedBehindOurBack(ILogger logger, string id, string how);
+
+        [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "the backend's inventory watch failed: {Reason}; out-of-band power-offs go unseen until a channel closes")]
+        public static partial void WatchFailed(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
