@@ -110,7 +110,6 @@ public sealed class SystemEndpointTests : InProcessVchTest
 
     [Theory]
     [InlineData("GET", "/containers/web/attach/ws")]
-    [InlineData("GET", "/images/search")]
     [InlineData("POST", "/build")]
     public async Task DockerRoutesNotBuiltYetAre501(string method, string path)
     {
