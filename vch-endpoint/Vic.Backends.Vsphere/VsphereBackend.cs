@@ -724,13 +724,13 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "ContainerVM {VmId} started by {Path}")]
+        [LoggerMessage(EventId = 4501, Level = LogLevel.Information, Message = "ContainerVM {VmId} started by {Path}")]
         public static partial void Started(ILogger logger, string vmId, string path);
 
-        [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "ContainerVM {VmId}: no clone ({Fault}); cold booting it")]
+        [LoggerMessage(EventId = 4502, Level = LogLevel.Warning, Message = "ContainerVM {VmId}: no clone ({Fault}); cold booting it")]
         public static partial void Fallback(ILogger logger, string vmId, string fault);
 
-        [LoggerMessage(EventId = 4203, Level = LogLevel.Warning, Message = "reading the vSphere inventory failed: {Reason}")]
+        [LoggerMessage(EventId = 4503, Level = LogLevel.Warning, Message = "reading the vSphere inventory failed: {Reason}")]
         public static partial void WatchFailed(ILogger logger, string reason);
     }
 }

@@ -223,7 +223,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "attached to {Container} (upgrade: {Upgrade})")]
+        [LoggerMessage(EventId = 1102, Level = LogLevel.Debug, Message = "attached to {Container} (upgrade: {Upgrade})")]
         public static partial void Attached(ILogger logger, string container, bool upgrade);
     }
 }
