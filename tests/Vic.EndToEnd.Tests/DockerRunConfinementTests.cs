@@ -12,7 +12,7 @@ public sealed partial class DockerRunTests
         await DockerAsync("run", "-d", "--name", "confined", "--cap-drop", "ALL", "--cap-add", "chown", "--security-opt", "no-new-privileges",
             "--read-only", "--tmpfs", "/tmp", "busybox", "sleep", "600");
         var main = (await DockerAsync("exec", "confined", "sh", "-c", "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/1/status /proc/self/status | cut -d: -f2-")).StandardOutput;
-        var writes = await Vch.TryDockerAsync("exec", "confined", "sh", "-c", "touch /tmp/ok && echo tmp writable; touch /etc/x");
+        var writes = await Vch.TryDockerAsync("exec", "confined", "sh", "-c", "touch /tmp/ok && echo tmp writable; echo '10.9.8.7 extra' >> /etc/hosts && echo hosts writable; touch /etc/x");
         var privileged = (await DockerAsync("exec", "--privileged", "confined", "grep", "^CapEff", "/proc/self/status")).StandardOutput;
         var copy = await Vch.TryDockerAsync("cp", "/etc/hostname", "confined:/etc/copied");
         var inspect = (await DockerAsync("inspect", "-f", "{{json .HostConfig.CapAdd}} {{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.HostConfig.ReadonlyRootfs}}", "confined")).StandardOutput.Trim();
@@ -22,7 +22,7 @@ public sealed partial class DockerRunTests
         Assert.Contains("CapEff:\t0000000000000001", main, StringComparison.Ordinal);
         Assert.Contains("CapBnd:\t0000000000000001", main, StringComparison.Ordinal);
         Assert.Contains("NoNewPrivs:\t1", main, StringComparison.Ordinal);
-        Assert.Equal("tmp writable\n", writes.StandardOutput);
+        Assert.Equal("tmp writable\nhosts writable\n", writes.StandardOutput); // as dockerd's bind-mounted identity files
         Assert.Contains("Read-only file system", writes.StandardError, StringComparison.Ordinal);
         Assert.Equal("CapEff:\t000001ffffffffff\n", privileged);
         Assert.NotEqual(0, copy.ExitCode);
