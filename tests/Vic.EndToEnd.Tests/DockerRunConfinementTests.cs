@@ -48,6 +48,11 @@ public sealed partial class DockerRunTests
         Assert.Equal(["100", "200", "8192", "1", "123", "1", "options ndots:3", "c"], lines[..8]);
         Assert.True(int.Parse(lines[8], System.Globalization.CultureInfo.InvariantCulture) > 0, $"no fork was refused under --pids-limit 12: {start}");
         Assert.Equal("""8388608 12 1 [{"Name":"nofile","Hard":200,"Soft":100}] {"net.ipv4.ip_forward":"1"}""", inspect);
+
+        // A set the VCH's CPUs cannot hold is refused at create, in dockerd's words, not a 512-vCPU VM.
+        var tooMany = await Vch.TryDockerAsync("create", "--cpuset-cpus", "0-511", "busybox", "true");
+        Assert.NotEqual(0, tooMany.ExitCode);
+        Assert.Contains("Requested CPUs are not available - requested 0-511, available: 0-", tooMany.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]

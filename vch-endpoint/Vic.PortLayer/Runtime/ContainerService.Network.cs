@@ -197,17 +197,26 @@ public sealed partial class ContainerService
     private IReadOnlyList<string> LinkHostsOf(ContainerRecord record)
     {
         var lines = new List<string>();
-        foreach (var link in record.Networks.Values.SelectMany(e => e.Links))
+        foreach (var (target, address, alias) in LinkedOf(record))
+        {
+            lines.Add($"{address}\t{string.Join(' ', new[] { alias, target.Name }.Distinct())}");
+        }
+
+        return lines;
+    }
+
+    /// <summary>The containers the <c>--link</c>s name that have an address, with the alias each is linked as.</summary>
+    private IEnumerable<(ContainerRecord Target, string Address, string Alias)> LinkedOf(ContainerRecord record)
+    {
+        foreach (var link in record.Networks.Values.SelectMany(e => e.Links).Distinct())
         {
             var parts = link.Split(':');
             var target = _containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
             if (target?.Networks.Values.FirstOrDefault(e => e.IpAddress.Length > 0) is { } endpoint)
             {
-                lines.Add($"{endpoint.IpAddress}\t{string.Join(' ', parts.Skip(1).Append(target.Name).Distinct())}");
+                yield return (target, endpoint.IpAddress, parts[^1]);
             }
         }
-
-        return lines;
     }
 
     /// <summary>
@@ -218,18 +227,10 @@ public sealed partial class ContainerService
     private List<string> LinkEnvironmentOf(ContainerRecord record)
     {
         var variables = new List<string>();
-        foreach (var link in record.Networks.Values.SelectMany(e => e.Links).Distinct())
+        foreach (var (target, address, linkAlias) in LinkedOf(record))
         {
-            var parts = link.Split(':');
-            var target = _containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
-            var address = target?.Networks.Values.FirstOrDefault(e => e.IpAddress.Length > 0)?.IpAddress;
-            if (target is null || address is null)
-            {
-                continue;
-            }
-
-            var alias = parts[^1].ToUpperInvariant().Replace('-', '_');
-            variables.Add($"{alias}_NAME=/{record.Name}/{parts[^1]}");
+            var alias = linkAlias.ToUpperInvariant().Replace('-', '_');
+            variables.Add($"{alias}_NAME=/{record.Name}/{linkAlias}");
             var ports = target.Config.ExposedPorts
                 .Select(p => p.Split('/'))
                 .Where(p => int.TryParse(p[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))

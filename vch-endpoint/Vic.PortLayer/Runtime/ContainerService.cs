@@ -79,6 +79,12 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.InvalidParameter("no command specified");
         }
 
+        if (config.Confinement.CpusNeeded > _config.PoolLimit.Cpus)
+        {
+            // dockerd's words, with the VCH's CPUs for the host's: the ContainerVM is sized to hold the set.
+            throw PortLayerException.InvalidParameter($"Requested CPUs are not available - requested {config.Confinement.CpusetCpus}, available: 0-{_config.PoolLimit.Cpus - 1} (--cpuset-cpus)");
+        }
+
         config = WithVolumesFrom(config);
         config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds, config.VolumeDriver) };
 
