@@ -287,17 +287,18 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 _uploads.TryRemove(session, out _);
-                const int ReadOnlyFileSystem = 30; // EROFS, which .NET gives as the IOException's HResult
+                // EROFS (30), which .NET gives as the IOException's HResult: dockerd's words for it, as bad input.
+                var readOnly = ex is IOException { HResult: 30 };
                 var kind = ex switch
                 {
                     FileNotFoundException or DirectoryNotFoundException => "notfound: ",
                     InvalidOperationException or InvalidDataException or FormatException => "invalid: ",
-                    IOException { HResult: ReadOnlyFileSystem } => "invalid: ",
+                    _ when readOnly => "invalid: ",
                     _ => "",
                 };
-                var message = ex is IOException { HResult: ReadOnlyFileSystem }
-                    ? (_spec?.ReadOnlyRoot == true ? "container rootfs is marked read-only" : "mounted volume is marked read-only")
-                    : ex.Message;
+                var message = !readOnly ? ex.Message
+                    : _spec?.ReadOnlyRoot == true ? "container rootfs is marked read-only"
+                    : "mounted volume is marked read-only";
                 await SendAsync(FrameType.Error, session, Payloads.Text(kind + message)).ConfigureAwait(false);
             }
         });
