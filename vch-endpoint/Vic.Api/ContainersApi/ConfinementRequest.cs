@@ -46,16 +46,8 @@ public static class ConfinementRequest
         return new DeviceMapping(onHost, inContainer.Length > 0 ? inContainer : onHost, permissions.Length > 0 ? permissions : "rwm");
     }
 
-    private static long Number(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : 0;
-
     private static IEnumerable<JsonElement> Objects(JsonElement element, string name) =>
         element.TryGetProperty(name, out var list) && list.ValueKind == JsonValueKind.Array
             ? list.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Object)
-            : [];
-
-    private static IReadOnlyList<string> Strings(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var list) && list.ValueKind == JsonValueKind.Array
-            ? [.. list.EnumerateArray().Select(v => v.GetString() ?? "")]
             : [];
 }

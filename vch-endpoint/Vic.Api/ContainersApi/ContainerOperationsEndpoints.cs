@@ -52,8 +52,7 @@ public static class ContainerOperationsEndpoints
         var policy = root.TryGetProperty("RestartPolicy", out var restart) && restart.ValueKind == System.Text.Json.JsonValueKind.Object
             ? CreateRequest.RestartPolicyOf(restart)
             : null;
-        long Number(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Number && value.TryGetInt64(out var n) ? n : 0;
-        var asked = new CpuRequest(Number("NanoCpus"), Number("CpuShares"), Number("CpuQuota"), Number("CpuPeriod"));
+        var asked = new CpuRequest(Number(root, "NanoCpus"), Number(root, "CpuShares"), Number(root, "CpuQuota"), Number(root, "CpuPeriod"));
         await engine.Runtime.UpdateAsync(id, new ContainerUpdate(memory > 0 ? memory : null, cpus > 0 ? cpus : null, policy) { CpuAsked = asked }, context.RequestAborted).ConfigureAwait(false);
         await DockerJson.WriteAsync(context, new JsonObject { ["Warnings"] = new JsonArray() }).ConfigureAwait(false);
     }

@@ -431,25 +431,4 @@ public static class CreateRequest
             _ => throw PortLayerException.InvalidParameter($"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"),
         };
     }
-
-
-
-    private static long Number(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : 0;
-
-    /// <summary>Docker accepts a list or, for Cmd and Entrypoint, a single string.</summary>
-    private static IReadOnlyList<string> Strings(JsonElement element, string name)
-    {
-        if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out var value))
-        {
-            return [];
-        }
-
-        return value.ValueKind switch
-        {
-            JsonValueKind.Array => [.. value.EnumerateArray().Select(v => v.GetString() ?? "")],
-            JsonValueKind.String => [value.GetString()!],
-            _ => [],
-        };
-    }
 }

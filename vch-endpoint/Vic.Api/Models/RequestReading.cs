@@ -24,6 +24,26 @@ public static class RequestReading
     public static bool Flag(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.True;
 
+    /// <summary>An integer member of a JSON object; 0 when absent or not an int64.</summary>
+    public static long Number(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : 0;
+
+    /// <summary>A list of strings; Docker accepts a single string too (for Cmd and Entrypoint). Empty when absent.</summary>
+    public static IReadOnlyList<string> Strings(JsonElement element, string name)
+    {
+        if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out var value))
+        {
+            return [];
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.Array => [.. value.EnumerateArray().Select(v => v.GetString() ?? "")],
+            JsonValueKind.String => [value.GetString()!],
+            _ => [],
+        };
+    }
+
     /// <summary>A string-to-string object member (labels, options); empty when absent.</summary>
     public static Dictionary<string, string> Map(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
