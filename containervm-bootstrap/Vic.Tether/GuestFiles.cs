@@ -79,9 +79,17 @@ internal static class GuestFiles
     }
 
     /// <summary>Unpacks a tar into the directory at <paramref name="path"/> (docker cp into a container).</summary>
-    public static void Put(RootLayout layout, string path, Stream input, bool noOverwriteDirNonDir)
+    public static void Put(RootLayout layout, FilesRequest request, Stream input)
     {
+        var path = request.Path;
+        var noOverwriteDirNonDir = request.NoOverwriteDirNonDir;
         var target = Resolve(layout.Root, path, followLast: true);
+        (int Uid, int Gid)? owner = request.Owner.Length == 0 ? null : CopyOwner(request.Owner, layout.Root);
+        if (request.MakeParents && !Directory.Exists(target) && !File.Exists(target))
+        {
+            MakeFolders(layout.Root, target, owner);
+        }
+
         if (!Directory.Exists(target))
         {
             throw File.Exists(target)
@@ -131,6 +139,11 @@ internal static class GuestFiles
             {
                 Directory.CreateDirectory(destination);
                 File.SetUnixFileMode(destination, (UnixFileMode)(entry.Mode & (UnixFileMode)0xFFF));
+                if (owner is { } folderOwner)
+                {
+                    Native.Check(Native.lchown(destination, folderOwner.Uid, folderOwner.Gid), $"chown {entry.Name}");
+                }
+
                 continue;
             }
 
@@ -140,6 +153,43 @@ internal static class GuestFiles
             }
 
             entry.ExtractToFile(destination, overwrite: true);
+            if (owner is { } fileOwner)
+            {
+                Native.Check(Native.lchown(destination, fileOwner.Uid, fileOwner.Gid), $"chown {entry.Name}");
+            }
+
+            if (entry.EntryType is not TarEntryType.SymbolicLink && (entry.Mode & (UnixFileMode)0xE00) != 0)
+            {
+                // The umask and a chown both drop setuid, setgid and sticky bits: put them back as the tar says.
+                File.SetUnixFileMode(destination, (UnixFileMode)(entry.Mode & (UnixFileMode)0xFFF));
+            }
+        }
+    }
+
+    /// <summary>COPY --chown's owner: a user alone means its uid for the group as well.</summary>
+    private static (int Uid, int Gid) CopyOwner(string owner, string root)
+    {
+        var identity = UserResolver.Resolve(owner, root);
+        return owner.Contains(':', StringComparison.Ordinal) ? (identity.Uid, identity.Gid) : (identity.Uid, identity.Uid);
+    }
+
+    /// <summary>Makes a folder resolved inside the root (no symlink left in what is missing), owned as asked.</summary>
+    private static void MakeFolders(string root, string target, (int Uid, int Gid)? owner)
+    {
+        var missing = new Stack<string>();
+        for (var folder = target; !Directory.Exists(folder) && folder.Length > root.TrimEnd('/').Length; folder = Path.GetDirectoryName(folder)!)
+        {
+            missing.Push(folder);
+        }
+
+        while (missing.TryPop(out var folder))
+        {
+            Directory.CreateDirectory(folder);
+            File.SetUnixFileMode(folder, (UnixFileMode)0x1ED);
+            if (owner is { } o)
+            {
+                Native.Check(Native.lchown(folder, o.Uid, o.Gid), $"chown {folder[root.TrimEnd('/').Length..]}");
+            }
         }
     }
 

@@ -263,7 +263,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                     case FilesRequest.Put:
                         using (var input = new DataReadStream(upload!.Reader))
                         {
-                            GuestFiles.Put(_layout, request.Path, input, request.NoOverwriteDirNonDir);
+                            GuestFiles.Put(_layout, request, input);
                         }
 
                         Native.sync();

@@ -1,3 +1,4 @@
+using Vic.Api.BuildApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -49,6 +50,7 @@ public static class DockerApi
         app.MapNetworksEndpoints();
         app.MapExecEndpoints();
         app.MapInactiveSwarmEndpoints();
+        app.MapBuildEndpoints();
         app.MapGet("/metrics", (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -197,6 +197,16 @@ public sealed record GuestProcess(int Pid, int ParentPid, int Uid, string User, 
 /// <summary>What a <see cref="FrameType.FilesRequest"/> asks: stat, get, put, export, changes or commit (of <see cref="Path"/> where it applies).</summary>
 public sealed record FilesRequest(string Operation, string Path = "", bool NoOverwriteDirNonDir = false)
 {
+    /// <summary>
+    /// For a put: <c>user[:group]</c> (names from the container's own /etc/passwd and /etc/group, or
+    /// numbers) that every unpacked entry, and every folder made for it, belongs to; a user alone
+    /// means its uid for the group too, as Dockerfile COPY --chown has it. Empty keeps root.
+    /// </summary>
+    public string Owner { get; init; } = "";
+
+    /// <summary>For a put: make the folder at <see cref="Path"/> (and its parents, 0755) when it is missing, as COPY does.</summary>
+    public bool MakeParents { get; init; }
+
     public const string Stat = "stat";
     public const string Get = "get";
     public const string Put = "put";

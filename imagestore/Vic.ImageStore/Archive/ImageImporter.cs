@@ -15,7 +15,7 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
     public async Task<ImageRecord> ImportAsync(Stream rootfs, IReadOnlyList<string> changes, string? message, string? tag, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var (prefix, gzipped) = await PeekGzipAsync(rootfs, cancellationToken).ConfigureAwait(false);
-        await using var body = new PrefixedStream(prefix, rootfs);
+        await using var body = new Registry.PrefixedReadStream(prefix, rootfs);
         var layer = await layers.ImportAsync(body, gzipped, null, createDisk, cancellationToken).ConfigureAwait(false);
 
         var settings = new JsonObject();
@@ -41,16 +41,39 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
     /// A new image: <paramref name="parentId"/>'s layers plus <paramref name="layerTar"/>, with
     /// <paramref name="settings"/> (the container's config, Dockerfile changes applied) as its config.
     /// </summary>
-    public async Task<ImageRecord> CommitAsync(string parentId, Stream layerTar, JsonObject settings, CommitInfo info, string? tag, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<ImageRecord> CommitAsync(string parentId, Stream layerTar, JsonObject settings, CommitInfo info, string? tag, DateTimeOffset now, CancellationToken cancellationToken) =>
+        DeriveAsync(images.Find(parentId) ?? throw new InvalidOperationException($"No such image: {parentId}"), layerTar, settings, info, tag, now, cancellationToken);
+
+    /// <summary>
+    /// An image one step on from <paramref name="parent"/> (null: from scratch): its layers plus
+    /// <paramref name="layerTar"/> when there is one (else a history entry marked
+    /// <c>empty_layer</c>), with <paramref name="settings"/> as its config.
+    /// </summary>
+    public async Task<ImageRecord> DeriveAsync(ImageRecord? parent, Stream? layerTar, JsonObject settings, CommitInfo info, string? tag, DateTimeOffset now, CancellationToken cancellationToken, string? buildKey = null)
     {
-        var parent = images.Find(parentId) ?? throw new InvalidOperationException($"No such image: {parentId}");
-        var parentConfig = JsonNode.Parse(images.ReadConfig(parent.Id))!.AsObject();
-        var layer = await layers.ImportAsync(layerTar, false, null, createDisk, cancellationToken).ConfigureAwait(false);
+        var parentConfig = parent is null ? [] : JsonNode.Parse(images.ReadConfig(parent.Id))!.AsObject();
+        var layer = layerTar is null ? null : await layers.ImportAsync(layerTar, false, null, createDisk, cancellationToken).ConfigureAwait(false);
 
         var created = now.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture);
         var history = parentConfig["history"] is JsonArray earlier ? (JsonArray)earlier.DeepClone() : [];
-        history.Add(new JsonObject { ["created"] = created, ["created_by"] = info.CreatedBy, ["author"] = info.Author, ["comment"] = info.Comment });
-        var diffIds = parent.DiffIds.Append(layer.DiffId).ToList();
+        var entry = new JsonObject { ["created"] = created, ["created_by"] = info.CreatedBy };
+        if (info.Author.Length > 0)
+        {
+            entry["author"] = info.Author;
+        }
+
+        if (info.Comment.Length > 0)
+        {
+            entry["comment"] = info.Comment;
+        }
+
+        if (layer is null)
+        {
+            entry["empty_layer"] = true;
+        }
+
+        history.Add(entry);
+        var diffIds = (parent?.DiffIds ?? []).Concat(layer is null ? [] : [layer.DiffId]).ToList();
         var config = new JsonObject
         {
             ["architecture"] = parentConfig["architecture"]?.DeepClone() ?? "amd64",
@@ -65,7 +88,17 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
         };
         var bytes = Encoding.UTF8.GetBytes(config.ToJsonString());
         var labels = (settings["Labels"] as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.GetValue<string>() ?? "") ?? [];
-        var record = new ImageRecord { Id = Digests.Sha256(bytes), DiffIds = diffIds, Size = parent.Size + layer.TarBytes, Created = now, Stored = now, Labels = labels };
+        var record = new ImageRecord
+        {
+            Id = Digests.Sha256(bytes),
+            DiffIds = diffIds,
+            Size = (parent?.Size ?? 0) + (layer?.TarBytes ?? 0),
+            Created = now,
+            Stored = now,
+            Labels = labels,
+            Parent = buildKey is null ? null : parent?.Id,
+            BuildKey = buildKey,
+        };
         return images.Add(record, bytes, tag, null);
     }
 
@@ -74,25 +107,6 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
         var prefix = new byte[2];
         var read = await stream.ReadAtLeastAsync(prefix, 2, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         return (prefix[..read], read == 2 && prefix[0] == 0x1f && prefix[1] == 0x8b);
-    }
-
-    /// <summary>Gives back the bytes peeked from a stream that cannot seek, then the rest of it.</summary>
-    private sealed class PrefixedStream(byte[] prefix, Stream rest) : Registry.ForwardReadStream
-    {
-        private int _offset;
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_offset < prefix.Length)
-            {
-                var n = Math.Min(buffer.Length, prefix.Length - _offset);
-                prefix.AsSpan(_offset, n).CopyTo(buffer.Span);
-                _offset += n;
-                return ValueTask.FromResult(n);
-            }
-
-            return rest.ReadAsync(buffer, cancellationToken);
-        }
     }
 }
 

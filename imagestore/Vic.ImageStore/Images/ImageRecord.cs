@@ -28,6 +28,12 @@ public sealed record ImageRecord
 
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The image a build step made this one from (dockerd's parent chain); null for pulled, loaded and imported images.</summary>
+    public string? Parent { get; init; }
+
+    /// <summary>What the build step that made it did, with the digests of its inputs: the build cache looks it up under <see cref="Parent"/>.</summary>
+    public string? BuildKey { get; init; }
+
     public bool IsDangling => RepoTags.Count == 0;
 
     public string ShortId => Id[7..19];

@@ -148,11 +148,12 @@ public static class ImagesEndpoints
 
     private static Task List(HttpContext context, VchEngine engine)
     {
-        var images = engine.Images.List(FilterArgs.Parse(context.Request.Query["filters"]));
+        var all = context.Request.Query["all"] is [var a] && (a == "1" || string.Equals(a, "true", StringComparison.OrdinalIgnoreCase));
+        var images = engine.Images.List(FilterArgs.Parse(context.Request.Query["filters"]), all);
         var containers = engine.Containers.List();
         return DockerJson.WriteAsync(context, images.Select(i => new ImageSummary(
             i.Id,
-            "",
+            i.Parent ?? "",
             i.RepoTags,
             i.RepoDigests,
             i.Created.ToUnixTimeSeconds(),

@@ -13,7 +13,7 @@ public static class UnbuiltRoutes
 {
     private static readonly string[] Families =
     [
-        "/containers", "/build", "/exec", "/system",
+        "/containers", "/exec", "/system",
         "/session",
         "/grpc",
     ];

@@ -209,6 +209,68 @@ public sealed partial class ImageService : IDisposable
         }
     }
 
+    /// <summary>
+    /// A build step's image: <paramref name="parentId"/> (null: scratch) one step on, with
+    /// <paramref name="settings"/> as its config and <paramref name="layerTar"/> as its new layer if
+    /// the step made one. <paramref name="buildKey"/> finds it again for the build cache.
+    /// </summary>
+    public async Task<ImageRecord> DeriveAsync(string? parentId, Stream? layerTar, System.Text.Json.Nodes.JsonObject settings, CommitInfo info, string buildKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var parent = parentId is null ? null : Resolve(parentId);
+            return await _importer.DeriveAsync(parent, layerTar, settings, info, null, DateTimeOffset.UtcNow, cancellationToken, buildKey).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not PortLayerException)
+        {
+            throw ImageErrors.Translate(ex);
+        }
+    }
+
+    /// <summary>The image an earlier build made from <paramref name="parentId"/> by the same step, if it is still whole.</summary>
+    public ImageRecord? FindBuildStep(string? parentId, string buildKey) =>
+        Catalog.List().FirstOrDefault(i => i.Parent == parentId && i.BuildKey == buildKey && i.DiffIds.All(d => _layers.Find(d) is not null));
+
+    /// <summary>
+    /// <c>docker builder prune</c>: the images builds made that nothing names or runs (the steps the
+    /// cache finds again, and stages of multi-stage builds), and the layers only they held.
+    /// </summary>
+    public (IReadOnlyList<string> Deleted, long Reclaimed) PruneBuildCache(Func<ImageRecord, bool> selected)
+    {
+        var deleted = new List<ImageRecord>();
+        foreach (var image in Catalog.List().Where(i => i.BuildKey is not null && i.IsDangling && i.RepoDigests.Count == 0 && selected(i)))
+        {
+            if (!_containers.List().Any(c => UsesImage(c, image)))
+            {
+                Catalog.Delete(image.Id);
+                deleted.Add(image);
+            }
+        }
+
+        // Only the deleted images' layers: a layer no image names yet may be a pull's, still on its way.
+        var inUse = Catalog.LayersInUse();
+        long reclaimed = 0;
+        foreach (var layer in deleted.SelectMany(i => i.DiffIds).Distinct().Where(d => !inUse.Contains(d)).Select(_layers.Find).OfType<LayerInfo>())
+        {
+            _layers.Delete(layer.DiffId);
+            reclaimed += layer.TarBytes;
+        }
+
+        return ([.. deleted.Select(i => i.Id)], reclaimed);
+    }
+
+    /// <summary>The <c>config</c> object of an image's config: what a build step starts from.</summary>
+    public System.Text.Json.Nodes.JsonObject SettingsOf(string id) =>
+        System.Text.Json.Nodes.JsonNode.Parse(Catalog.ReadConfig(id))?["config"] is System.Text.Json.Nodes.JsonObject settings ? (System.Text.Json.Nodes.JsonObject)settings.DeepClone() : [];
+
+    /// <summary>Names an image as a build's <c>-t</c> does, publishing dockerd's tag event.</summary>
+    public void TagBuilt(string id, string name)
+    {
+        var target = ImageReference.TryParse(name, out var parsed, out var error) ? parsed : throw PortLayerException.InvalidParameter($"invalid tag {name}: {error}");
+        Catalog.Tag(id, target.FamiliarString);
+        _events.Publish(EventTypes.Image, "tag", id, new Dictionary<string, string> { ["name"] = target.FamiliarString });
+    }
+
     /// <summary>Bytes of all layer tars held, each layer counted once: <c>LayersSize</c> of <c>docker system df</c>.</summary>
     public long LayersSize => _layers.List().Sum(l => l.TarBytes);
 
@@ -248,7 +310,11 @@ public sealed partial class ImageService : IDisposable
         return new ImageDetails(image, Catalog.ReadConfig(image.Id), image.DiffIds);
     }
 
-    public IReadOnlyList<ImageRecord> List(IReadOnlyDictionary<string, IReadOnlySet<string>> filters)
+    /// <summary>
+    /// The images a filter picks; without <paramref name="all"/> a build's intermediate images (no
+    /// name, and another image made from them) are left out, as dockerd leaves them out.
+    /// </summary>
+    public IReadOnlyList<ImageRecord> List(IReadOnlyDictionary<string, IReadOnlySet<string>> filters, bool all = false)
     {
         foreach (var key in filters.Keys.Where(k => !ListFilters.Contains(k)))
         {
@@ -256,6 +322,12 @@ public sealed partial class ImageService : IDisposable
         }
 
         IEnumerable<ImageRecord> images = Catalog.List();
+        if (!all)
+        {
+            var parents = images.Select(i => i.Parent).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            images = images.Where(i => !i.IsDangling || !parents.Contains(i.Id)).ToList();
+        }
+
         if (filters.TryGetValue("dangling", out var dangling))
         {
             var wanted = dangling.Single() switch
@@ -342,7 +414,7 @@ public sealed partial class ImageService : IDisposable
                 return results;
             }
 
-            if (user is null)
+            if (user is null && ChildOf(image) is null)
             {
                 Delete(image, prune, results);
             }
@@ -353,6 +425,11 @@ public sealed partial class ImageService : IDisposable
         if (image.RepoTags.Count > 1 && !force)
         {
             throw PortLayerException.Conflict($"conflict: unable to delete {image.ShortId} (must be forced) - image is referenced in multiple repositories");
+        }
+
+        if (ChildOf(image) is not null)
+        {
+            throw PortLayerException.Conflict($"conflict: unable to delete {image.ShortId} (cannot be forced) - image has dependent child images");
         }
 
         if (user is not null)
@@ -411,8 +488,14 @@ public sealed partial class ImageService : IDisposable
         var results = new List<ImageDeletion>();
         long reclaimed = 0;
         var layersBefore = _layers.List().ToDictionary(l => l.DiffId, l => l.TarBytes);
-        foreach (var image in Catalog.List())
+        foreach (var listed in Catalog.List())
         {
+            // A parent goes with its last child (Delete prunes the chain), never before it.
+            if (Catalog.Find(listed.Id) is not { } image || ChildOf(image) is not null)
+            {
+                continue;
+            }
+
             if ((all || image.IsDangling) && selected(image) && !_containers.List().Any(c => UsesImage(c, image)))
             {
                 var current = image;
@@ -456,7 +539,16 @@ public sealed partial class ImageService : IDisposable
             _layers.Delete(diffId);
             results.Add(new ImageDeletion(null, diffId));
         }
+
+        // dockerd's rmi takes the build's unnamed parents along, up to one that is named or still needed.
+        if (image.Parent is { } parentId && Catalog.Find(parentId) is { IsDangling: true, RepoDigests.Count: 0 } parent
+            && ChildOf(parent) is null && !_containers.List().Any(c => UsesImage(c, parent)))
+        {
+            Delete(parent, prune, results);
+        }
     }
+
+    private ImageRecord? ChildOf(ImageRecord image) => Catalog.List().FirstOrDefault(i => i.Parent == image.Id);
 
     private bool UsesImage(ContainerRecord container, ImageRecord image) =>
         container.ImageId == image.Id || (container.ImageId.Length == 0 && Catalog.Find(container.Image)?.Id == image.Id);

@@ -42,12 +42,22 @@ public sealed class ContainerFiles
         DownloadAsync(new FilesRequest(FilesRequest.Commit), destination, cancellationToken);
 
     /// <summary>Unpacks <paramref name="tar"/> into the directory at <paramref name="path"/>.</summary>
-    public async Task PutAsync(string path, Stream tar, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
+    public Task PutAsync(string path, Stream tar, bool noOverwriteDirNonDir, CancellationToken cancellationToken) =>
+        PutAsync(new FilesRequest(FilesRequest.Put, path, noOverwriteDirNonDir), tar, cancellationToken);
+
+    /// <summary>
+    /// COPY's unpacking: into <paramref name="path"/>, made with its parents if missing, every entry
+    /// owned by <paramref name="owner"/> (<c>user[:group]</c> of the container; empty for root).
+    /// </summary>
+    public Task CopyInAsync(string path, Stream tar, string owner, CancellationToken cancellationToken) =>
+        PutAsync(new FilesRequest(FilesRequest.Put, path) { Owner = owner, MakeParents = true }, tar, cancellationToken);
+
+    private async Task PutAsync(FilesRequest request, Stream tar, CancellationToken cancellationToken)
     {
         var (id, frames) = _running.OpenStream();
         try
         {
-            await _running.Writer.WriteAsync(FrameType.FilesRequest, id, Payloads.Json(new FilesRequest(FilesRequest.Put, path, noOverwriteDirNonDir), InteractionJson.Default.FilesRequest), cancellationToken).ConfigureAwait(false);
+            await _running.Writer.WriteAsync(FrameType.FilesRequest, id, Payloads.Json(request, InteractionJson.Default.FilesRequest), cancellationToken).ConfigureAwait(false);
             var upload = new DataWriteStream(_running.Writer, id);
             var answer = frames.ReadAsync(cancellationToken).AsTask();
             var buffer = new byte[FrameWriter.AtomicPayload];

@@ -20,7 +20,8 @@ public static class ImageDefaults
         string Text(string name) =>
             image.ValueKind == JsonValueKind.Object && image.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() ?? "" : "";
 
-        var entrypoint = requested.Entrypoint.Count > 0 ? requested.Entrypoint : Strings("Entrypoint");
+        // --entrypoint "" (sent as [""]) clears the image's entrypoint, and keeps its cmd away as any entrypoint does.
+        IReadOnlyList<string> entrypoint = requested.Entrypoint is [""] ? [] : requested.Entrypoint.Count > 0 ? requested.Entrypoint : Strings("Entrypoint");
         var cmd = requested.Cmd.Count > 0 ? requested.Cmd : requested.Entrypoint.Count > 0 ? [] : Strings("Cmd");
         var env = new List<string>(Strings("Env"));
         foreach (var variable in requested.Env)

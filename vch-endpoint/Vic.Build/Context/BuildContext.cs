@@ -1,0 +1,237 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+
+namespace Vic.Build.Context;
+
+/// <summary>
+/// A build's context, unpacked into a folder of its own on the VCH: the tar the client sent (plain
+/// or gzip), with the <c>.dockerignore</c>d paths taken out. Entries that would land outside the
+/// folder are refused; the folder goes when the build ends.
+/// </summary>
+public sealed class BuildContext : IDisposable
+{
+    private BuildContext(string root, DockerIgnore ignore)
+    {
+        Root = root;
+        Ignore = ignore;
+    }
+
+    /// <summary>The unpacked context; every path a COPY names is inside it.</summary>
+    public string Root { get; }
+
+    public DockerIgnore Ignore { get; }
+
+    /// <summary>Unpacks <paramref name="body"/> into <paramref name="folder"/> (which must not exist), refusing more than <paramref name="limitBytes"/>.</summary>
+    public static async Task<BuildContext> UnpackAsync(Stream body, string folder, long limitBytes, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(folder);
+        var root = Path.GetFullPath(folder);
+        try
+        {
+            var prefix = new byte[6];
+            var read = await body.ReadAtLeastAsync(prefix, prefix.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            Stream input = new Registry.PrefixedReadStream(prefix[..read], body);
+            if (read >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b)
+            {
+                input = new GZipStream(input, CompressionMode.Decompress);
+            }
+            else if (read >= 3 && prefix[0] == 'B' && prefix[1] == 'Z' && prefix[2] == 'h')
+            {
+                throw new BuildException("a bzip2 build context is not supported by this VCH: send it plain or gzip-compressed");
+            }
+            else if (read >= 6 && prefix[0] == 0xFD && prefix[1] == '7' && prefix[2] == 'z' && prefix[3] == 'X' && prefix[4] == 'Z')
+            {
+                throw new BuildException("an xz build context is not supported by this VCH: send it plain or gzip-compressed");
+            }
+
+            if (read > 0)
+            {
+                await UnpackTarAsync(input, root, limitBytes, cancellationToken).ConfigureAwait(false);
+            }
+
+            var ignore = DockerIgnore.Read(root);
+            return new BuildContext(root, ignore);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            Directory.Delete(root, recursive: true);
+            throw new BuildException($"the build context is not a valid tar archive: {ex.Message}");
+        }
+        catch
+        {
+            Directory.Delete(root, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>A context of one file: a remote Dockerfile (<c>remote=</c> a text URL).</summary>
+    public static BuildContext FromDockerfile(string folder, string dockerfile)
+    {
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "Dockerfile"), dockerfile);
+        return new BuildContext(Path.GetFullPath(folder), DockerIgnore.None);
+    }
+
+    /// <summary>A context already in its folder (a git clone).</summary>
+    public static BuildContext Adopt(string folder) => new(Path.GetFullPath(folder), DockerIgnore.Read(folder));
+
+    /// <summary>The Dockerfile's text; <c>Dockerfile</c> falls back to <c>dockerfile</c>, as dockerd's does.</summary>
+    public string ReadDockerfile(string name)
+    {
+        var path = Inside(name);
+        if (!File.Exists(path) && name == "Dockerfile" && File.Exists(Inside("dockerfile")))
+        {
+            path = Inside("dockerfile");
+        }
+
+        return File.Exists(path)
+            ? File.ReadAllText(path)
+            : throw new BuildException($"Cannot locate specified Dockerfile: {name}");
+    }
+
+    /// <summary>Takes what .dockerignore names out of the context (the Dockerfile is read first: it stays readable by name).</summary>
+    public void ApplyIgnore()
+    {
+        if (!File.Exists(Path.Combine(Root, ".dockerignore")))
+        {
+            return;
+        }
+
+        Walk(Root, "");
+
+        void Walk(string folder, string relative)
+        {
+            foreach (var entry in new DirectoryInfo(folder).EnumerateFileSystemInfos())
+            {
+                var path = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
+                if (entry is DirectoryInfo directory && entry.LinkTarget is null)
+                {
+                    if (Ignore.Excludes(path) && !Ignore.HasExceptions)
+                    {
+                        directory.Delete(recursive: true);
+                        continue;
+                    }
+
+                    Walk(directory.FullName, path);
+                    if (Ignore.Excludes(path) && !directory.EnumerateFileSystemInfos().Any())
+                    {
+                        directory.Delete();
+                    }
+                }
+                else if (Ignore.Excludes(path))
+                {
+                    entry.Delete();
+                }
+            }
+        }
+    }
+
+    /// <summary>A path of the context on the VCH; <c>..</c> cannot climb out of it.</summary>
+    public string Inside(string relative)
+    {
+        var clean = DockerIgnore.Clean(relative);
+        return clean == "." ? Root : Path.Combine(Root, clean);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Root))
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+    }
+
+    private static async Task UnpackTarAsync(Stream input, string root, long limitBytes, CancellationToken cancellationToken)
+    {
+        long total = 0;
+        var reader = new TarReader(input);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                var relative = DockerIgnore.Clean(entry.Name);
+                if (entry.Name.Replace('\\', '/').Split('/').Contains(".."))
+                {
+                    throw new BuildException($"the build context entry {entry.Name} points outside the context");
+                }
+
+                if (relative == ".")
+                {
+                    continue;
+                }
+
+                var destination = Path.Combine(root, relative);
+                total += entry.Length;
+                if (total > limitBytes)
+                {
+                    throw new BuildException($"the build context is larger than this VCH takes ({limitBytes >> 20} MiB)");
+                }
+
+                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+                var mode = (UnixFileMode)((int)entry.Mode & 0xFFF);
+                switch (entry.EntryType)
+                {
+                    case TarEntryType.Directory:
+                        Directory.CreateDirectory(destination);
+                        File.SetUnixFileMode(destination, mode | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.UserRead);
+                        break;
+                    case TarEntryType.SymbolicLink:
+                        Remove(destination);
+                        File.CreateSymbolicLink(destination, entry.LinkName);
+                        break;
+                    case TarEntryType.HardLink:
+                        var source = Path.Combine(root, DockerIgnore.Clean(entry.LinkName));
+                        if (!File.Exists(source) || entry.LinkName.Replace('\\', '/').Split('/').Contains(".."))
+                        {
+                            throw new BuildException($"the build context entry {entry.Name} links to {entry.LinkName}, which is not in the context");
+                        }
+
+                        Remove(destination);
+                        File.Copy(source, destination);
+                        break;
+                    case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                        Remove(destination);
+                        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode | UnixFileMode.UserWrite | UnixFileMode.UserRead };
+                        await using (var file = new FileStream(destination, options))
+                        {
+                            if (entry.DataStream is { } data)
+                            {
+                                await data.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+                            }
+                        }
+
+                        // The owner's read and write bits were forced to read it back: the tar's mode is what COPY gives.
+                        File.SetUnixFileMode(destination, mode);
+                        break;
+                    default:
+                        // Devices and fifos in a context are not files COPY can take; Docker skips them too.
+                        continue;
+                }
+
+                if (entry.EntryType != TarEntryType.SymbolicLink)
+                {
+                    File.SetLastWriteTimeUtc(destination, entry.ModificationTime.UtcDateTime);
+                }
+            }
+        }
+    }
+
+    private static void Remove(string path)
+    {
+        if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null)
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        else if (File.Exists(path) || new FileInfo(path).LinkTarget is not null)
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+/// <summary>A build the builder refuses or that failed, in words the client prints as they are.</summary>
+public sealed class BuildException(string message, int code = 1) : Exception(message)
+{
+    /// <summary>The failing RUN's exit code (dockerd's <c>errorDetail.code</c>); 1 for anything else.</summary>
+    public int Code { get; } = code;
+}

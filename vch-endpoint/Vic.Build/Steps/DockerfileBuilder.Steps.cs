@@ -1,0 +1,457 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Vic.Build.Context;
+using Vic.Build.Dockerfile;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Runtime;
+
+namespace Vic.Build.Steps;
+
+/// <summary>The steps that make a layer: RUN in a container, COPY and ADD through a container's files.</summary>
+public sealed partial class DockerfileBuilder
+{
+    /// <summary>What a step container runs when it is never started (a COPY's): a create needs a command.</summary>
+    private static readonly IReadOnlyList<string> NeverRun = ["/bin/sh", "-c", "#(nop) "];
+
+    private async Task RunAsync(StageState stage, Instruction instruction, BuildOptions options, Func<string, Task> say, CancellationToken cancellationToken)
+    {
+        var args = RunCommand(stage, instruction);
+        if (args.Count == 0)
+        {
+            throw new BuildException("RUN requires at least one argument");
+        }
+
+        var argEnvironment = stage.ArgEnvironment();
+        var createdBy = (argEnvironment.Count > 0 ? $"|{argEnvironment.Count} {string.Join(' ', argEnvironment)} " : "") + string.Join(' ', args);
+        var key = Key("run", createdBy, stage.Settings.ToJsonString(), options.NetworkMode, string.Join(',', options.ExtraHosts));
+        if (await TryCacheAsync(stage, key, NoCacheNow, say).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (stage.ImageId is null)
+        {
+            throw new BuildException($"The command '{string.Join(' ', args)}' cannot run: the stage is FROM scratch and has no files yet");
+        }
+
+        var config = StepContainer(stage, options) with { Cmd = args, Env = [.. stage.Environment, .. argEnvironment] };
+        var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), config);
+        var removed = false;
+        try
+        {
+            await say($" ---> Running in {container.Id[..12]}\n").ConfigureAwait(false);
+            var attached = containers.Attach(container.Id);
+            var exit = containers.WaitAsync(container.Id, WaitCondition.NextExit, cancellationToken);
+            var relay = Task.Run(
+                async () =>
+                {
+                    await foreach (var chunk in attached.Output.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        await say(Encoding.UTF8.GetString(chunk.Data)).ConfigureAwait(false);
+                    }
+                },
+                cancellationToken);
+            await containers.StartAsync(container.Id, cancellationToken).ConfigureAwait(false);
+            var code = await exit.ConfigureAwait(false);
+            await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
+            if (code != 0)
+            {
+                if (options.ForceRemove)
+                {
+                    removed = await RemoveAsync(container.Id, say, announce: false).ConfigureAwait(false);
+                }
+
+                throw new BuildException($"The command '{string.Join(' ', args)}' returned a non-zero code: {code}", code);
+            }
+
+            var layer = await ReadLayerAsync(container.Id, files => Task.CompletedTask, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (options.RemoveIntermediate || options.ForceRemove)
+                {
+                    removed = await RemoveAsync(container.Id, say, announce: true).ConfigureAwait(false);
+                }
+
+                await CommitAsync(stage, key, layer, createdBy, say, container.Id, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                File.Delete(layer);
+            }
+        }
+        catch when (!removed && options.ForceRemove)
+        {
+            await RemoveAsync(container.Id, say, announce: false).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task CopyAsync(StageState stage, Instruction instruction, BuildContext context, BuildOptions options, Func<string, Task> say, CancellationToken cancellationToken)
+    {
+        var keyword = instruction.Keyword;
+        foreach (var flag in instruction.Flags.Keys.Where(f => f is not ("from" or "chown" or "chmod" or "link") && !(keyword == "ADD" && f is "checksum" or "keep-git-dir")))
+        {
+            throw new BuildException($"Unknown flag: {flag}");
+        }
+
+        var words = instruction.JsonForm is { } json ? [.. json.Select(stage.Words.Word)] : stage.Words.Words(instruction.Arguments);
+        if (words.Count < 2)
+        {
+            throw new BuildException($"{keyword} requires at least two arguments, but only one was provided. Destination could not be determined.");
+        }
+
+        var destination = words[^1];
+        var destinationIsFolder = destination.EndsWith('/') || destination is "." or ".." || destination.EndsWith("/.", StringComparison.Ordinal);
+        destination = "/" + DockerIgnore.Clean(destination.StartsWith('/') ? destination : stage.WorkingFolder + "/" + destination);
+        destination = destination == "/." ? "/" : destination;
+        var owner = instruction.Flags.TryGetValue("chown", out var chown) ? stage.Words.Word(chown) : "";
+        UnixFileMode? chmod = instruction.Flags.TryGetValue("chmod", out var mode)
+            ? (UnixFileMode)(int.TryParse(stage.Words.Word(mode), NumberStyles.None, CultureInfo.InvariantCulture, out _) ? Convert.ToInt32(stage.Words.Word(mode), 8) : throw new BuildException($"invalid --chmod value {mode}: only octal modes are supported"))
+            : null;
+
+        using var work = new ScratchFolder(scratchFolder);
+        var root = context.Root;
+        var patterns = words.Take(words.Count - 1).ToList();
+        if (instruction.Flags.TryGetValue("from", out var fromFlag))
+        {
+            root = await FetchFromAsync(stage.Words.Word(fromFlag), patterns, work, options, cancellationToken).ConfigureAwait(false);
+            patterns = [.. patterns.Select(p => Path.GetFileName(DockerIgnore.Clean(p)))];
+        }
+        else
+        {
+            (root, patterns) = await LocalSourcesAsync(instruction, keyword, patterns, work, root, cancellationToken).ConfigureAwait(false);
+        }
+
+        var sources = CopySources.Find(root, patterns, extractArchives: keyword == "ADD" && !instruction.Flags.ContainsKey("from"), keyword);
+        if ((sources.Count > 1 || patterns.Count > 1) && !destinationIsFolder)
+        {
+            throw new BuildException($"When using {keyword} with more than one source file, the destination must be a directory and end with a /");
+        }
+
+        var fromText = instruction.Flags.TryGetValue("from", out var f) ? $"--from={f} " : "";
+        var chownText = owner.Length > 0 ? $"--chown={owner} " : "";
+        var createdBy = $"/bin/sh -c #(nop) {keyword} {fromText}{chownText}{(sources.Count == 1 ? sources[0].Kind == CopySourceKind.File ? "file" : "dir" : "multi")}:{CopySources.Checksum(sources)} in {destination}{(destinationIsFolder && destination != "/" ? "/" : "")} ";
+        var key = Key("copy", createdBy, owner, chmod?.ToString() ?? "", stage.Settings.ToJsonString());
+        if (await TryCacheAsync(stage, key, NoCacheNow, say).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        string layer;
+        if (stage.ImageId is null)
+        {
+            layer = await ScratchLayerAsync(sources, destination, destinationIsFolder, owner, chmod, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), StepContainer(stage, options) with { Cmd = NeverRun });
+            try
+            {
+                layer = await ReadLayerAsync(container.Id, async files =>
+                {
+                    foreach (var source in sources)
+                    {
+                        var (folder, name) = await PlaceAsync(files, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
+                        var tar = Path.Combine(work.Path, "source.tar");
+                        await using (var output = File.Create(tar))
+                        {
+                            var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
+                            await using (writer.ConfigureAwait(false))
+                            {
+                                await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken).ConfigureAwait(false);
+                            }
+                        }
+
+                        await using var input = File.OpenRead(tar);
+                        await files.CopyInAsync(folder, input, owner, cancellationToken).ConfigureAwait(false);
+                    }
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await containers.RemoveAsync(container.Id, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
+            }
+        }
+
+        try
+        {
+            await CommitAsync(stage, key, layer, createdBy, say, "", cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            File.Delete(layer);
+        }
+    }
+
+    /// <summary>
+    /// The context, or for ADD of URLs and COPY of here-documents a folder with what they bring: the
+    /// sources are then named as they are in that folder.
+    /// </summary>
+    private static async Task<(string Root, List<string> Patterns)> LocalSourcesAsync(Instruction instruction, string keyword, List<string> patterns, ScratchFolder work, string root, CancellationToken cancellationToken)
+    {
+        if (!patterns.Any(p => p.StartsWith("<<", StringComparison.Ordinal) || IsUrl(p)))
+        {
+            return (root, patterns);
+        }
+
+        if (patterns.Any(p => !p.StartsWith("<<", StringComparison.Ordinal) && !IsUrl(p)))
+        {
+            throw new BuildException($"{keyword} of URLs or here-documents cannot be mixed with files of the context in one instruction");
+        }
+
+        var folder = Directory.CreateDirectory(Path.Combine(work.Path, "remote")).FullName;
+        var names = new List<string>();
+        foreach (var pattern in patterns)
+        {
+            if (pattern.StartsWith("<<", StringComparison.Ordinal))
+            {
+                var name = pattern.TrimStart('<', '-').Trim('"', '\'');
+                var document = instruction.HereDocuments.FirstOrDefault(h => h.Name == name) ?? throw new BuildException($"{keyword}: no here-document named {name}");
+                await File.WriteAllTextAsync(Path.Combine(folder, name), document.Content, cancellationToken).ConfigureAwait(false);
+                File.SetUnixFileMode(Path.Combine(folder, name), (UnixFileMode)0x1A4);
+                names.Add(name);
+                continue;
+            }
+
+            if (keyword != "ADD")
+            {
+                throw new BuildException($"source can't be a URL for COPY: {pattern}");
+            }
+
+            names.Add(await DownloadAsync(pattern, folder, cancellationToken).ConfigureAwait(false));
+        }
+
+        return (folder, names);
+    }
+
+    private static bool IsUrl(string source) =>
+        source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>ADD of a URL: the file as served, mode 0600, its time from Last-Modified, as dockerd has it.</summary>
+    private static async Task<string> DownloadAsync(string url, string folder, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new BuildException($"failed to GET {url} with status {(int)response.StatusCode} {response.ReasonPhrase}");
+        }
+
+        var name = Path.GetFileName(new Uri(url).AbsolutePath);
+        name = name.Length == 0 ? "__unnamed__" : Uri.UnescapeDataString(name);
+        var path = Path.Combine(folder, name);
+        await using (var file = File.Create(path))
+        {
+            await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+        }
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetLastWriteTimeUtc(path, response.Content.Headers.LastModified?.UtcDateTime ?? DateTime.UnixEpoch);
+        return name;
+    }
+
+    /// <summary>COPY --from: the sources taken out of another stage's (or any) image into a folder of their own.</summary>
+    private async Task<string> FetchFromAsync(string from, IReadOnlyList<string> patterns, ScratchFolder work, BuildOptions options, CancellationToken cancellationToken)
+    {
+        if (patterns.Any(p => p.IndexOfAny(['*', '?', '[']) >= 0))
+        {
+            throw new BuildException("COPY --from with wildcards is not supported by this VCH's builder yet: name the paths");
+        }
+
+        var imageId = _stages.LastOrDefault(s => string.Equals(s.Name, from, StringComparison.OrdinalIgnoreCase))?.ImageId
+            ?? (int.TryParse(from, out var index) && index >= 0 && index < _stages.Count ? _stages[index].ImageId : null)
+            ?? images.Catalog.Find(from)?.Id
+            ?? (await images.PullAsync(from, null, new Progress<ImageStore.Pull.PullProgress>(), cancellationToken).ConfigureAwait(false)).Id;
+        var root = Directory.CreateDirectory(Path.Combine(work.Path, "from")).FullName;
+        var container = containers.Create(null, imageId, new Dictionary<string, string>(), new ContainerConfig { Entrypoint = [""], Cmd = NeverRun });
+        try
+        {
+            await containers.UseFilesAsync(container.Id, async files =>
+            {
+                foreach (var pattern in patterns)
+                {
+                    var tar = Path.Combine(work.Path, "from.tar");
+                    await using (var output = File.Create(tar))
+                    {
+                        await files.GetAsync("/" + DockerIgnore.Clean(pattern), output, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await using var input = File.OpenRead(tar);
+                    using var unpacked = await BuildContext.UnpackAsync(input, Path.Combine(work.Path, "from.unpacked"), long.MaxValue, cancellationToken).ConfigureAwait(false);
+                    foreach (var entry in new DirectoryInfo(unpacked.Root).EnumerateFileSystemInfos())
+                    {
+                        var target = Path.Combine(root, entry.Name);
+                        if (entry is DirectoryInfo && entry.LinkTarget is null)
+                        {
+                            Directory.Move(entry.FullName, target);
+                        }
+                        else
+                        {
+                            File.Move(entry.FullName, target, overwrite: true);
+                        }
+                    }
+                }
+
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PortLayer.Errors.PortLayerException ex) when (ex.Kind == PortLayer.Errors.ErrorKind.NotFound)
+        {
+            throw new BuildException($"COPY failed: {ex.Message}");
+        }
+        finally
+        {
+            await containers.RemoveAsync(container.Id, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
+        }
+
+        return root;
+    }
+
+    /// <summary>Where one source lands: a folder's contents in the destination, a file in it when it is a folder, else as it.</summary>
+    private static async Task<(string Folder, string Name)> PlaceAsync(ContainerFiles? files, CopySource source, string destination, bool destinationIsFolder, CancellationToken cancellationToken)
+    {
+        var name = Path.GetFileName(source.HostPath);
+        if (source.Kind != CopySourceKind.File || destinationIsFolder || destination == "/")
+        {
+            return (destination, name);
+        }
+
+        if (files is not null)
+        {
+            try
+            {
+                var stat = await files.StatAsync(destination, cancellationToken).ConfigureAwait(false);
+                if ((stat.Mode & 0x80000000u) != 0)
+                {
+                    return (destination, name);
+                }
+            }
+            catch (PortLayer.Errors.PortLayerException ex) when (ex.Kind == PortLayer.Errors.ErrorKind.NotFound)
+            {
+                // Not there yet: the file is made under the destination's name.
+            }
+        }
+
+        return (Path.GetDirectoryName(destination)!, Path.GetFileName(destination));
+    }
+
+    /// <summary>A COPY onto nothing (FROM scratch): the layer is written here, its folders made 0755.</summary>
+    private async Task<string> ScratchLayerAsync(IReadOnlyList<CopySource> sources, string destination, bool destinationIsFolder, string owner, UnixFileMode? chmod, CancellationToken cancellationToken)
+    {
+        if (owner.Length > 0 && !NumericOwner().IsMatch(owner))
+        {
+            throw new BuildException($"unable to convert uid/gid chown string to host mapping: can't find uid for user {owner.Split(':')[0]}: no such user");
+        }
+
+        var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
+        Directory.CreateDirectory(scratchFolder);
+        await using var output = File.Create(layer);
+        var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
+        await using (writer.ConfigureAwait(false))
+        {
+            var made = new HashSet<string>(StringComparer.Ordinal);
+            var ids = owner.Length == 0 ? [0, 0] : owner.Split(':').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
+            foreach (var source in sources)
+            {
+                var (folder, name) = await PlaceAsync(null, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
+                var path = "";
+                foreach (var part in folder.Split('/', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    path += part + "/";
+                    if (made.Add(path))
+                    {
+                        await writer.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, path) { Mode = (UnixFileMode)0x1ED, Uid = ids[0], Gid = ids.Length > 1 ? ids[1] : ids[0] }, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken, prefix: path).ConfigureAwait(false);
+            }
+        }
+
+        return layer;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a step container's files, then reads its writable layer into a tar on the VCH.</summary>
+    private async Task<string> ReadLayerAsync(string containerId, Func<ContainerFiles, Task> work, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(scratchFolder);
+        var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
+        await containers.UseFilesAsync(containerId, async files =>
+        {
+            await work(files).ConfigureAwait(false);
+            await using var output = File.Create(layer);
+            await files.CommitLayerAsync(output, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return layer;
+    }
+
+    private async Task<bool> RemoveAsync(string containerId, Func<string, Task> say, bool announce)
+    {
+        await containers.RemoveAsync(containerId, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
+        if (announce)
+        {
+            await say($"Removing intermediate container {containerId[..12]}\n").ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>A step's container: the stage's user, folder and network, no entrypoint, no healthcheck.</summary>
+    private static ContainerConfig StepContainer(StageState stage, BuildOptions options) => new()
+    {
+        Entrypoint = [""],
+        Env = stage.Environment,
+        User = stage.RunAs,
+        WorkingDir = stage.WorkingFolder,
+        NetworkMode = options.NetworkMode is "" or "default" or "bridge" or "host" ? "default" : options.NetworkMode,
+        ExtraHosts = options.ExtraHosts,
+        MemoryBytes = options.MemoryBytes,
+        Healthcheck = new HealthcheckConfig { Test = ["NONE"] },
+    };
+
+    /// <summary>RUN's command: the exec form, a here-document alone as the script, or the shell form with its here-documents.</summary>
+    private static IReadOnlyList<string> RunCommand(StageState stage, Instruction instruction)
+    {
+        if (instruction.JsonForm is { } exec)
+        {
+            return exec;
+        }
+
+        if (instruction.HereDocuments is [var only] && LoneHereDocument().IsMatch(instruction.Arguments.Trim()))
+        {
+            return [.. stage.ShellPrefix, only.Content];
+        }
+
+        var text = instruction.Arguments;
+        foreach (var document in instruction.HereDocuments)
+        {
+            text += "\n" + document.Content + document.Name;
+        }
+
+        return text.Length == 0 ? [] : [.. stage.ShellPrefix, text];
+    }
+
+    [GeneratedRegex(@"^<<-?([""']?)[A-Za-z_][A-Za-z0-9_]*\1$")]
+    private static partial Regex LoneHereDocument();
+
+    [GeneratedRegex(@"^\d+(:\d+)?$")]
+    private static partial Regex NumericOwner();
+
+    /// <summary>A folder for one step's files on the VCH, gone when the step is.</summary>
+    private sealed class ScratchFolder : IDisposable
+    {
+        public ScratchFolder(string parent) => Path = Directory.CreateDirectory(System.IO.Path.Combine(parent, $"step-{Guid.NewGuid():N}")).FullName;
+
+        public string Path { get; }
+
+        public void Dispose()
+        {
+            if (Directory.Exists(Path))
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+        }
+    }
+}
