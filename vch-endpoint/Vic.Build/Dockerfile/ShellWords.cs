@@ -178,7 +178,9 @@ public sealed class ShellWords(char escape, Func<string, string?> lookup)
         if (text[i] != '{')
         {
             var start = i;
-            while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
+            // $1x is $1 then x: moby's lexer ends a name that starts with a digit at the first non-digit.
+            var digits = char.IsAsciiDigit(text[i]);
+            while (i < text.Length && (digits ? char.IsAsciiDigit(text[i]) : char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
             {
                 i++;
             }

@@ -88,6 +88,11 @@ internal sealed class StageState
     /// </summary>
     public string? ApplyConfig(Instruction instruction)
     {
+        if (instruction.Keyword is not ("HEALTHCHECK" or "RUN" or "COPY" or "ADD" or "FROM") && instruction.Flags.Keys.FirstOrDefault() is { } flag)
+        {
+            throw new BuildException($"Unknown flag: {flag}");
+        }
+
         var words = Words;
         switch (instruction.Keyword)
         {

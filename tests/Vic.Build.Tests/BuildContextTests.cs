@@ -1,0 +1,87 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using Vic.Build.Context;
+
+namespace Vic.Build.Tests;
+
+public sealed class BuildContextTests : IDisposable
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"vic-context-{Guid.NewGuid():N}");
+
+    [Fact]
+    public async Task AGzipContextUnpacksWithModesTimesLinksAndTheDockerfileFallsBackToLowerCase()
+    {
+        var tar = Tar(w =>
+        {
+            Add(w, "dockerfile", "FROM busybox\n", (UnixFileMode)0x1A4);
+            Add(w, "bin/run.sh", "#!/bin/sh\n", (UnixFileMode)0x1ED);
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "bin/run") { LinkName = "run.sh" });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, "bin/again.sh") { LinkName = "bin/run.sh" });
+        });
+        var gzip = new MemoryStream();
+        using (var compressor = new GZipStream(gzip, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            compressor.Write(tar);
+        }
+
+        gzip.Position = 0;
+        using var context = await BuildContext.UnpackAsync(gzip, _folder, 1 << 20, CancellationToken.None);
+
+        Assert.Equal("FROM busybox\n", context.ReadDockerfile("Dockerfile"));
+        Assert.Equal((UnixFileMode)0x1ED, File.GetUnixFileMode(context.Inside("bin/run.sh")));
+        Assert.Equal(new DateTime(2020, 1, 2, 3, 4, 5, DateTimeKind.Utc), File.GetLastWriteTimeUtc(context.Inside("bin/run.sh")));
+        Assert.Equal("run.sh", new FileInfo(context.Inside("bin/run")).LinkTarget);
+        Assert.Equal("#!/bin/sh\n", File.ReadAllText(context.Inside("bin/again.sh")));
+        Assert.Equal("Cannot locate specified Dockerfile: Other", Assert.Throws<BuildException>(() => context.ReadDockerfile("Other")).Message);
+    }
+
+    [Fact]
+    public async Task EntriesThatClimbOutOfTheContextAreRefusedAndNothingIsLeft()
+    {
+        var tar = Tar(w => Add(w, "../escape.txt", "x", (UnixFileMode)0x1A4));
+
+        var error = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(tar), _folder, 1 << 20, CancellationToken.None));
+
+        Assert.Contains("points outside the context", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_folder));
+    }
+
+    [Fact]
+    public async Task AContextOverTheLimitOrNotATarIsRefused()
+    {
+        var big = Tar(w => Add(w, "big", new string('x', 4096), (UnixFileMode)0x1A4));
+
+        var tooBig = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(big), _folder, 1024, CancellationToken.None));
+        var garbage = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(new byte[] { 0x1f, 0x8b, 1, 2, 3, 4, 5, 6 }), _folder, 1024, CancellationToken.None));
+
+        Assert.Contains("larger than this VCH takes", tooBig.Message, StringComparison.Ordinal);
+        Assert.Contains("not a valid tar archive", garbage.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+    }
+
+    internal static byte[] Tar(Action<TarWriter> write)
+    {
+        var buffer = new MemoryStream();
+        using (var writer = new TarWriter(buffer, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            write(writer);
+        }
+
+        return buffer.ToArray();
+    }
+
+    internal static void Add(TarWriter writer, string name, string content, UnixFileMode mode) =>
+        writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name)
+        {
+            DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)),
+            Mode = mode,
+            ModificationTime = new DateTimeOffset(2020, 1, 2, 3, 4, 5, TimeSpan.Zero),
+        });
+}
