@@ -29,7 +29,7 @@ public sealed class MalformedInputPropertyTests : InProcessVchTest
         ("GET", "/networks"), ("POST", "/networks/create"), ("GET", "/networks/{id}"), ("DELETE", "/networks/{id}"), ("POST", "/networks/{id}/connect"),
         ("POST", "/networks/{id}/disconnect"), ("POST", "/networks/prune"),
         ("GET", "/volumes"), ("POST", "/volumes/create"), ("GET", "/volumes/{id}"), ("DELETE", "/volumes/{id}"), ("POST", "/volumes/prune"),
-        ("GET", "/events"), ("POST", "/build/prune"), ("GET", "/swarm"), ("POST", "/swarm/leave"), ("GET", "/plugins"), ("GET", "/plugins/{id}/json"),
+        ("GET", "/events"), ("POST", "/build"), ("POST", "/build/prune"), ("GET", "/swarm"), ("POST", "/swarm/leave"), ("GET", "/plugins"), ("GET", "/plugins/{id}/json"),
     ];
 
     private static readonly string[] QueryKeys =

@@ -110,7 +110,7 @@ public sealed class SystemEndpointTests : InProcessVchTest
 
     [Theory]
     [InlineData("GET", "/containers/web/attach/ws")]
-    [InlineData("POST", "/build")]
+    [InlineData("POST", "/session")]
     public async Task DockerRoutesNotBuiltYetAre501(string method, string path)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);

@@ -36,6 +36,18 @@ public sealed class BuildContextTests : IDisposable
     }
 
     [Fact]
+    public async Task ATarThatStopsRightAfterItsLastFileIsReadWhole()
+    {
+        // What docker build -f - sends: no padding after the last file and no end-of-archive blocks.
+        var tar = Tar(w => Add(w, ".dockerfile.abc", "FROM busybox\n", (UnixFileMode)0x180));
+        var cut = tar[..(tar.Length - 1024 - (512 - 13))];
+
+        using var context = await BuildContext.UnpackAsync(new MemoryStream(cut), _folder, 1 << 20, CancellationToken.None);
+
+        Assert.Equal("FROM busybox\n", context.ReadDockerfile(".dockerfile.abc"));
+    }
+
+    [Fact]
     public async Task EntriesThatClimbOutOfTheContextAreRefusedAndNothingIsLeft()
     {
         var tar = Tar(w => Add(w, "../escape.txt", "x", (UnixFileMode)0x1A4));

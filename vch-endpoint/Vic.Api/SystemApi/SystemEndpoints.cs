@@ -17,10 +17,6 @@ public static class SystemEndpoints
         routes.MapMethods("/_ping", [HttpMethods.Get, HttpMethods.Head], Ping);
         routes.MapGet("/version", Version);
         routes.MapGet("/info", Info);
-
-        // A VCH builds no images, so it has no build cache; docker system prune asks all the same.
-        routes.MapPost("/build/prune", (HttpContext context) =>
-            DockerJson.WriteAsync(context, new System.Text.Json.Nodes.JsonObject { ["CachesDeleted"] = new System.Text.Json.Nodes.JsonArray(), ["SpaceReclaimed"] = 0 }));
     }
 
     private static Task Ping(HttpContext context)

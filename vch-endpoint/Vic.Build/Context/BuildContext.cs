@@ -46,7 +46,7 @@ public sealed class BuildContext : IDisposable
 
             if (read > 0)
             {
-                await UnpackTarAsync(input, root, limitBytes, cancellationToken).ConfigureAwait(false);
+                await UnpackTarAsync(new EndPadded(input), root, limitBytes, cancellationToken).ConfigureAwait(false);
             }
 
             var ignore = DockerIgnore.Read(root);
@@ -226,6 +226,37 @@ public sealed class BuildContext : IDisposable
         {
             File.Delete(path);
         }
+    }
+}
+
+/// <summary>
+/// A tar that may stop short: the docker CLI's context for <c>-f -</c> ends right after the last
+/// file's bytes, without the padding and the end-of-archive blocks (Go's reader takes it, .NET's
+/// does not). Zeros are added at the end to make it whole; a tar that has them reads the same.
+/// </summary>
+internal sealed class EndPadded(Stream inner) : Registry.ForwardReadStream
+{
+    private long _read;
+    private int _padding = -1;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_padding < 0)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (n > 0 || buffer.Length == 0)
+            {
+                _read += n;
+                return n;
+            }
+
+            _padding = (int)((512 - (_read % 512)) % 512) + 1024;
+        }
+
+        var zeros = Math.Min(_padding, buffer.Length);
+        buffer.Span[..zeros].Clear();
+        _padding -= zeros;
+        return zeros;
     }
 }
 

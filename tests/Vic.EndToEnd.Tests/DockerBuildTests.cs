@@ -1,0 +1,237 @@
+using System.Formats.Tar;
+using Vic.TestSupport;
+
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>
+/// <c>docker build</c> with the classic builder (what docker CLI 28 uses with DOCKER_BUILDKIT=0 or
+/// without buildx) and <c>docker-compose build</c>, against the VCH: every RUN in a ContainerVM,
+/// every step an image found again by the build cache, a Debian image with its package database and
+/// Debian's nginx serving what the build copied in.
+/// </summary>
+public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<QemuVchFixture>, IDisposable
+{
+    private static readonly string DockerConfig = Directory.CreateTempSubdirectory("docker-build-config-").FullName;
+
+    private readonly TempDirectory _work = new("vch-build");
+
+    private QemuVch Vch => fixture.Vch;
+
+    [Fact]
+    public async Task AMultiStageDebianBuildServesItsFilesWithNginxAndARebuildIsAllCache()
+    {
+        await Vch.SeedDebianAsync();
+        var context = Context("web", new()
+        {
+            ["index.html"] = "<h1>built on a VCH</h1>\n",
+            [".env"] = "secret\n",
+            ["debug.log"] = "noise\n",
+            [".dockerignore"] = ".env\n*.log\n",
+            ["Dockerfile"] = """
+                ARG BASE=nginx
+                FROM debian:bookworm AS tools
+                RUN useradd -m -u 1234 builder \
+                    && mkdir -p /out \
+                    && echo "made by $(id -un builder) with $(dpkg-query -W -f='${Version}' libc6)" > /out/who.txt \
+                    && cat /out/who.txt
+                FROM ${BASE}
+                ARG VERSION=1.0
+                LABEL org.example.version=$VERSION
+                COPY --from=tools /out/who.txt /var/www/html/
+                COPY --chown=www-data:www-data index.html /var/www/html/index.html
+                COPY . /context/
+                RUN test ! -e /context/.env && test ! -e /context/debug.log && stat -c '%U:%G' /var/www/html/index.html
+                EXPOSE 80
+                """,
+        });
+
+        var first = await BuildAsync(context, "--build-arg", "VERSION=2.5", "-t", "web:1", ".");
+        var again = await BuildAsync(context, "--build-arg", "VERSION=2.5", "-t", "web:1", ".");
+        var port = EndpointProcess.FreePort();
+        await Vch.DockerAsync("run", "-d", "--name", "built-web", "-p", $"{port}:80", "web:1");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var page = await Eventually.WaitForAsync(() => GetAsync(http, $"http://127.0.0.1:{port}/"), p => p.Contains("built on a VCH", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        var who = await GetAsync(http, $"http://127.0.0.1:{port}/who.txt");
+        var label = (await Vch.DockerAsync("inspect", "-f", "{{index .Config.Labels \"org.example.version\"}} {{json .Config.ExposedPorts}}", "web:1")).StandardOutput.Trim();
+        await Vch.DockerAsync("rm", "-f", "built-web");
+
+        Assert.Contains("Step 1/11 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("made by builder with 2.36", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("www-data:www-data", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Successfully tagged web:1", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(8, again.StandardOutput.Split("---> Using cache").Length - 1);
+        Assert.Equal(BuiltId(first), BuiltId(again));
+        Assert.StartsWith("made by builder with 2.36", who, StringComparison.Ordinal);
+        Assert.Equal("2.5 {\"80/tcp\":{}}", label);
+    }
+
+    [Fact]
+    public async Task AFailingRunReportsItsExitCodeAndForceRmLeavesNoContainer()
+    {
+        var context = Context("fails", new() { ["Dockerfile"] = "FROM busybox\nRUN echo before-failing && exit 7\n" });
+        var before = await ContainerCountAsync();
+
+        var kept = await Command.RunAsync("docker", ["-H", Vch.Host, "build", context], Environment(), TimeSpan.FromMinutes(3));
+        var keptCount = await ContainerCountAsync();
+        await Vch.DockerAsync("container", "prune", "-f");
+        var forced = await Command.RunAsync("docker", ["-H", Vch.Host, "build", "--force-rm", context], Environment(), TimeSpan.FromMinutes(3));
+        var forcedCount = await ContainerCountAsync();
+
+        Assert.Equal(7, kept.ExitCode); // the CLI exits with the code of errorDetail, as with dockerd
+        Assert.Contains("before-failing", kept.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("The command '/bin/sh -c echo before-failing && exit 7' returned a non-zero code: 7", kept.StandardError + kept.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(before + 1, keptCount); // dockerd keeps a failed step's container unless --force-rm
+        Assert.Equal(7, forced.ExitCode);
+        Assert.Equal(before, forcedCount);
+    }
+
+    [Fact]
+    public async Task DockerfileMistakesAreRefusedWithTheirLineAndLeaveNothingBehind()
+    {
+        var before = await ContainerCountAsync();
+        var unknown = await BuildFailsAsync(new() { ["Dockerfile"] = "FROM busybox\nFETCH http://x\n" });
+        var escape = await BuildFailsAsync(new() { ["Dockerfile"] = "FROM busybox\nCOPY ../secret /x\n" });
+        var missing = await BuildFailsAsync(new() { ["Dockerfile"] = "FROM busybox\nENV A=1\nCOPY nope.txt /x\n" });
+        var noFrom = await BuildFailsAsync(new() { ["Dockerfile"] = "RUN true\n" });
+        var platform = await BuildFailsAsync(new() { ["Dockerfile"] = "FROM --platform=linux/arm64 busybox\n" });
+
+        Assert.Contains("unknown instruction: FETCH", unknown, StringComparison.Ordinal);
+        Assert.Contains("line 2", unknown, StringComparison.Ordinal);
+        Assert.Contains("forbidden path outside the build context: ../secret", escape, StringComparison.Ordinal);
+        Assert.Contains("Dockerfile line 3: COPY failed: file not found in build context", missing, StringComparison.Ordinal);
+        Assert.Contains("only ARG may come before it", noFrom, StringComparison.Ordinal);
+        Assert.Contains("linux/amd64 only", platform, StringComparison.Ordinal);
+        Assert.Equal(before, await ContainerCountAsync());
+    }
+
+    [Fact]
+    public async Task ScratchStdinDockerfileTargetOnbuildAndAddOfATar()
+    {
+        var archive = new MemoryStream();
+        using (var writer = new TarWriter(archive, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "pkg/data.txt") { DataStream = new MemoryStream("from the tar\n"u8.ToArray()), Mode = (UnixFileMode)0x1A4 });
+        }
+
+        var context = Context("scratch", new() { ["ignored.txt"] = "x" });
+        File.WriteAllBytes(Path.Combine(context, "bundle.tar"), archive.ToArray());
+        var dockerfile = """
+            FROM busybox AS bb
+            FROM scratch AS minimal
+            COPY --from=bb /bin/busybox /bin/busybox
+            ENTRYPOINT ["/bin/busybox"]
+            CMD ["echo", "hello from scratch"]
+            FROM bb AS parent
+            ONBUILD RUN echo "trigger ran" > /trigger.txt
+            FROM bb AS unpacked
+            ADD bundle.tar /opt/
+            RUN cat /opt/pkg/data.txt
+            """;
+
+        var minimal = await BuildAsync(context, "-f", "-", "--target", "minimal", "-t", "minimal:1", dockerfile, ".");
+        var fromScratch = await Vch.DockerAsync("run", "--rm", "minimal:1");
+        var layers = (await Vch.DockerAsync("inspect", "-f", "{{len .RootFS.Layers}}", "minimal:1")).StandardOutput.Trim();
+        await BuildAsync(context, "-f", "-", "--target", "parent", "-t", "parent:1", dockerfile, ".");
+        var child = Context("child", new() { ["Dockerfile"] = "FROM parent:1\nCMD [\"cat\", \"/trigger.txt\"]\n" });
+        var childBuild = await BuildAsync(child, "-t", "child:1", ".");
+        var trigger = await Vch.DockerAsync("run", "--rm", "child:1");
+        var unpacked = await BuildAsync(context, "-f", "-", "--target", "unpacked", dockerfile, ".");
+
+        Assert.Equal("hello from scratch", fromScratch.StandardOutput.Trim());
+        Assert.Equal("1", layers);
+        Assert.DoesNotContain("Step 6/", minimal.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("# Executing 1 build trigger", childBuild.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("trigger ran", trigger.StandardOutput.Trim());
+        Assert.Contains("from the tar", unpacked.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeBuildsAndUpBuildRunsTheNewImageAndBuilderPruneFreesTheCache()
+    {
+        var project = Context("compose-build", new()
+        {
+            ["app/Dockerfile"] = "FROM busybox\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+            ["docker-compose.yml"] = """
+                version: "2.4"
+                services:
+                  app:
+                    build:
+                      context: ./app
+                      args:
+                        GREETING: hello-from-compose
+                    image: composed:1
+                """,
+        });
+        var environment = new Dictionary<string, string> { ["DOCKER_HOST"] = Vch.Host, ["COMPOSE_PROJECT_NAME"] = "built" };
+        Task<CommandResult> Compose(params string[] arguments) => Command.RunAsync("docker-compose", ["-f", Path.Combine(project, "docker-compose.yml"), .. arguments], environment, TimeSpan.FromMinutes(4));
+
+        var build = await Compose("build");
+        var up = await Compose("up", "--build", "--no-color");
+        await Compose("down");
+        var intermediates = (await Vch.DockerAsync("images", "-a", "-q", "--filter", "dangling=true")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        var prune = await Vch.DockerAsync("builder", "prune", "-f");
+        var left = (await Vch.DockerAsync("images", "-a", "-q", "--filter", "dangling=true")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        var stillRuns = await Vch.DockerAsync("run", "--rm", "composed:1");
+
+        Assert.True(build.ExitCode == 0, build.ToString());
+        Assert.Contains("Successfully tagged composed:1", build.StandardOutput + build.StandardError, StringComparison.Ordinal);
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Contains("hello-from-compose", up.StandardOutput, StringComparison.Ordinal);
+        Assert.True(intermediates >= 3, $"{intermediates} intermediate images");
+        Assert.Contains("Total reclaimed space:", prune.StandardOutput, StringComparison.Ordinal);
+        Assert.True(left < intermediates, $"{left} of {intermediates} intermediate images left");
+        Assert.Equal("hello-from-compose", stillRuns.StandardOutput.Trim());
+    }
+
+    public void Dispose() => _work.Dispose();
+
+    private static Dictionary<string, string> Environment() => new() { ["DOCKER_BUILDKIT"] = "0", ["DOCKER_CONFIG"] = DockerConfig };
+
+    private static string BuiltId(CommandResult build) =>
+        build.StandardOutput.Split('\n').Last(l => l.StartsWith("Successfully built ", StringComparison.Ordinal))["Successfully built ".Length..].Trim();
+
+    private static async Task<string> GetAsync(HttpClient http, string url)
+    {
+        try
+        {
+            return await http.GetStringAsync(new Uri(url));
+        }
+        catch (HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    private string Context(string name, Dictionary<string, string> files)
+    {
+        var root = _work.Combine(name);
+        foreach (var (path, content) in files)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, path))!);
+            File.WriteAllText(Path.Combine(root, path), content);
+        }
+
+        return root;
+    }
+
+    /// <summary>docker build in <paramref name="context"/>; with <c>-f -</c> the argument after the options is the Dockerfile, sent on stdin.</summary>
+    private async Task<CommandResult> BuildAsync(string context, params string[] arguments)
+    {
+        var stdin = arguments.Contains("-") ? arguments[^2] : null;
+        var options = stdin is null ? arguments : [.. arguments[..^2], arguments[^1]];
+        var result = await Command.RunAsync("docker", ["-H", Vch.Host, "build", .. options], Environment(), TimeSpan.FromMinutes(5), stdin, context);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result;
+    }
+
+    private async Task<string> BuildFailsAsync(Dictionary<string, string> files)
+    {
+        var context = Context($"bad-{Guid.NewGuid():N}", files);
+        var result = await Command.RunAsync("docker", ["-H", Vch.Host, "build", context], Environment(), TimeSpan.FromMinutes(3));
+        Assert.True(result.ExitCode != 0, result.ToString());
+        return result.StandardError + result.StandardOutput;
+    }
+
+    private async Task<int> ContainerCountAsync() =>
+        (await Vch.DockerAsync("ps", "-aq")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+}
