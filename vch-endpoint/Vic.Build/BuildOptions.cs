@@ -41,6 +41,12 @@ public sealed record BuildOptions
     /// <summary><c>-m</c> of every RUN's ContainerVM; 0 for the VCH's default.</summary>
     public long MemoryBytes { get; init; }
 
+    /// <summary>
+    /// <c>--cache-from</c>: when given (even empty), only steps in these images' build chains count
+    /// as cache, as dockerd's classic builder has it; null uses every earlier build.
+    /// </summary>
+    public IReadOnlyList<string>? CacheFrom { get; init; }
+
     /// <summary>Credentials for pulling FROM images, by registry (the CLI's X-Registry-Config).</summary>
     public IReadOnlyDictionary<string, Registry.RegistryCredentials> Credentials { get; init; } = new Dictionary<string, Registry.RegistryCredentials>();
 }

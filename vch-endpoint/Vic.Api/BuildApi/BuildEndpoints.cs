@@ -60,8 +60,9 @@ public static class BuildEndpoints
                 await output.WriteAsync(id + "\n", context.RequestAborted).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is BuildException or PortLayerException or Build.Dockerfile.DockerfileException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // The status line is gone: whatever stopped the build ends the stream, as dockerd's errors do.
             var code = ex is BuildException build ? build.Code : 1;
             await output.WriteMessageAsync(new BuildMessage { Error = ex.Message, ErrorDetail = new BuildError(code, ex.Message) }, context.RequestAborted).ConfigureAwait(false);
         }
@@ -84,7 +85,8 @@ public static class BuildEndpoints
     private static BuildOptions ReadOptions(HttpContext context, out string remote, out List<string> warnings)
     {
         var query = context.Request.Query;
-        string Q(string name) => query[name].ToString();
+        // The first value, as Go's FormValue takes it: docker-py sends dockerfile twice (name, then text) for one outside the context.
+        string Q(string name) => query[name].FirstOrDefault() ?? "";
         warnings = [];
         if (Q("version") == "2")
         {
@@ -106,10 +108,6 @@ public static class BuildEndpoints
             warnings.Add($"{name} is not applied by this VCH's builder: every RUN has a ContainerVM of its own, sized by --memory");
         }
 
-        if (Q("cachefrom") is not ("" or "[]" or "null"))
-        {
-            warnings.Add("--cache-from is not used by this VCH's builder: its own cache of earlier builds serves");
-        }
 
         remote = Q("remote");
         return new BuildOptions
@@ -128,6 +126,7 @@ public static class BuildEndpoints
             ExtraHosts = [.. query["extrahosts"].OfType<string>().SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries))],
             MemoryBytes = Q("memory") is { Length: > 0 } memory ? Integer(memory, "memory") ?? 0 : 0,
             Credentials = RegistryConfig(context.Request.Headers["X-Registry-Config"]),
+            CacheFrom = Q("cachefrom") is { Length: > 0 } cacheFrom ? JsonList(cacheFrom, "cachefrom") : null,
         };
     }
 
@@ -146,6 +145,18 @@ public static class BuildEndpoints
         try
         {
             return JsonSerializer.Deserialize<Dictionary<string, string?>>(text) ?? [];
+        }
+        catch (JsonException ex)
+        {
+            throw PortLayerException.InvalidParameter($"invalid {name}: {ex.Message}");
+        }
+    }
+
+    private static List<string> JsonList(string text, string name)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<List<string>>(text) ?? [];
         }
         catch (JsonException ex)
         {

@@ -310,6 +310,37 @@ public static class ImagesEndpoints
         return DockerJson.WriteAsync(context, deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted }).ToList());
     }
 
+    /// <summary>An image's config as dockerd shows it: every field of a container config, null or empty where the image sets none.</summary>
+    private static JsonObject ConfigView(JsonNode? stored)
+    {
+        var view = new JsonObject
+        {
+            ["Hostname"] = "",
+            ["Domainname"] = "",
+            ["User"] = "",
+            ["AttachStdin"] = false,
+            ["AttachStdout"] = false,
+            ["AttachStderr"] = false,
+            ["Tty"] = false,
+            ["OpenStdin"] = false,
+            ["StdinOnce"] = false,
+            ["Env"] = null,
+            ["Cmd"] = null,
+            ["Image"] = "",
+            ["Volumes"] = null,
+            ["WorkingDir"] = "",
+            ["Entrypoint"] = null,
+            ["OnBuild"] = null,
+            ["Labels"] = null,
+        };
+        foreach (var (key, value) in stored as JsonObject ?? [])
+        {
+            view[key] = value?.DeepClone();
+        }
+
+        return view;
+    }
+
     private static JsonObject Inspect(VchEngine engine, string name, ApiVersion version)
     {
         var details = engine.Images.Inspect(name);
@@ -320,12 +351,12 @@ public static class ImagesEndpoints
             ["Id"] = image.Id,
             ["RepoTags"] = new JsonArray([.. image.RepoTags.Select(t => (JsonNode)t)]),
             ["RepoDigests"] = new JsonArray([.. image.RepoDigests.Select(t => (JsonNode)t)]),
-            ["Parent"] = "",
+            ["Parent"] = image.Parent ?? "",
             ["Comment"] = config["comment"]?.DeepClone() ?? "",
             ["Created"] = config["created"]?.DeepClone() ?? image.Created.ToString("O"),
             ["DockerVersion"] = config["docker_version"]?.DeepClone() ?? "",
             ["Author"] = config["author"]?.DeepClone() ?? "",
-            ["Config"] = config["config"]?.DeepClone(),
+            ["Config"] = ConfigView(config["config"]),
             ["Architecture"] = config["architecture"]?.DeepClone() ?? "amd64",
             ["Os"] = config["os"]?.DeepClone() ?? "linux",
             ["Size"] = image.Size,

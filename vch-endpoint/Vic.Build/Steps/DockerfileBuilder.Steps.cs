@@ -48,7 +48,9 @@ public sealed partial class DockerfileBuilder
                 {
                     await foreach (var chunk in attached.Output.ReadAllAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        await say(Encoding.UTF8.GetString(chunk.Data)).ConfigureAwait(false);
+                        // dockerd's builder colours a step's stderr red, and clients look for it so.
+                        var text = Encoding.UTF8.GetString(chunk.Data);
+                        await say(chunk.Stream == OutputStream.Stderr ? $"\u001b[91m{text}\u001b[0m" : text).ConfigureAwait(false);
                     }
                 },
                 cancellationToken);
@@ -232,10 +234,20 @@ public sealed partial class DockerfileBuilder
     private static async Task<string> DownloadAsync(string url, string folder, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-        using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new BuildException($"ADD failed: failed to GET {url}: {ex.Message}");
+        }
+
+        using var answer = response;
         if (!response.IsSuccessStatusCode)
         {
-            throw new BuildException($"failed to GET {url} with status {(int)response.StatusCode} {response.ReasonPhrase}");
+            throw new BuildException($"ADD failed: failed to GET {url} with status {(int)response.StatusCode} {response.ReasonPhrase}");
         }
 
         var name = Path.GetFileName(new Uri(url).AbsolutePath);

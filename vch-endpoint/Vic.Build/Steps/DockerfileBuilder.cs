@@ -22,6 +22,7 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
     public async Task<string> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
     {
         NoCacheNow = options.NoCache;
+        _cacheSources = options.CacheFrom is { } cacheFrom ? images.BuildChains(cacheFrom) : null;
         var document = DockerfileParser.Parse(context.ReadDockerfile(options.Dockerfile));
         context.ApplyIgnore();
         var quiet = options.Quiet;
@@ -255,7 +256,7 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
     /// </summary>
     private async Task<bool> TryCacheAsync(StageState stage, string key, bool noCache, Func<string, Task> say)
     {
-        if (noCache || images.FindBuildStep(stage.ImageId, key) is not { } cached)
+        if (noCache || images.FindBuildStep(stage.ImageId, key) is not { } cached || (_cacheSources is { } sources && !sources.Contains(cached.Id)))
         {
             return false;
         }
@@ -282,6 +283,9 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
 
     /// <summary>Whether this build ignores the cache (set per build: one builder serves one build).</summary>
     private bool NoCacheNow { get; set; }
+
+    /// <summary>With --cache-from, the only images a step may take from the cache.</summary>
+    private IReadOnlySet<string>? _cacheSources;
 
     /// <summary>The stages built so far, for FROM and COPY --from.</summary>
     private readonly List<StageState> _stages = [];

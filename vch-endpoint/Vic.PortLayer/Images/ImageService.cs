@@ -259,6 +259,20 @@ public sealed partial class ImageService : IDisposable
         return ([.. deleted.Select(i => i.Id)], reclaimed);
     }
 
+    /// <summary>The images that <paramref name="names"/> (those this VCH has) were built from, themselves included, along their parent chains.</summary>
+    public IReadOnlySet<string> BuildChains(IEnumerable<string> names)
+    {
+        var chain = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            for (var image = Catalog.Find(name); image is not null && chain.Add(image.Id); image = image.Parent is { } parent ? Catalog.Find(parent) : null)
+            {
+            }
+        }
+
+        return chain;
+    }
+
     /// <summary>The <c>config</c> object of an image's config: what a build step starts from.</summary>
     public System.Text.Json.Nodes.JsonObject SettingsOf(string id) =>
         System.Text.Json.Nodes.JsonNode.Parse(Catalog.ReadConfig(id))?["config"] is System.Text.Json.Nodes.JsonObject settings ? (System.Text.Json.Nodes.JsonObject)settings.DeepClone() : [];
