@@ -66,9 +66,77 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
     }
 
     [Fact]
+    public async Task EveryInstructionLandsInTheImageAndAChangedFileInvalidatesFromItsCopyOn()
+    {
+        var data = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(data, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        using (var writer = new TarWriter(gzip, TarEntryFormat.Pax))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "data.txt") { DataStream = new MemoryStream("from-the-archive\n"u8.ToArray()), Mode = (UnixFileMode)0x1A4 });
+        }
+
+        var context = Context("every", new()
+        {
+            ["app.sh"] = "#!/bin/sh\necho \"$GREETING $1 from $(pwd) as $(id -u)\"\ncat /onbuild.txt /srv/data.txt /srv/app/uid.txt\n",
+            ["Dockerfile"] = """
+                # escape=\
+                ARG BASE=busybox
+                FROM ${BASE} AS base
+                LABEL stage=base
+                ONBUILD RUN echo trigger-ran > /onbuild.txt
+                FROM base AS final
+                MAINTAINER vic@example.com
+                ARG GREETING=hello
+                ENV APP_HOME=/srv/app GREETING=${GREETING}
+                SHELL ["/bin/sh", "-e", "-c"]
+                WORKDIR $APP_HOME
+                COPY app.sh ./
+                ADD data.tar.gz /srv/
+                RUN chmod +x app.sh && echo "runner:x:4321:4321::/srv/app:/bin/sh" >> /etc/passwd && chown runner /srv/app
+                USER runner
+                RUN id -u > /srv/app/uid.txt
+                VOLUME /srv/data
+                EXPOSE 8080/tcp 9000-9001/udp
+                STOPSIGNAL SIGUSR1
+                HEALTHCHECK --interval=5s --timeout=2s --retries=2 CMD test -f /srv/app/app.sh
+                ENTRYPOINT ["/srv/app/app.sh"]
+                CMD ["world"]
+                """,
+        });
+        File.WriteAllBytes(Path.Combine(context, "data.tar.gz"), data.ToArray());
+
+        await BuildAsync(context, "--build-arg", "GREETING=hi", "-t", "every:1", ".");
+        var run = await Vch.DockerAsync("run", "--rm", "every:1");
+        var inspect = (await Vch.DockerAsync("inspect", "-f",
+            "{{.Author}}|{{json .Config.Labels}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{.Config.StopSignal}}|{{json .Config.Healthcheck.Test}}|{{.Config.User}}|{{.Config.WorkingDir}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.Shell}}|{{json .Config.OnBuild}}",
+            "every:1")).StandardOutput.Trim();
+        var history = (await Vch.DockerAsync("history", "--no-trunc", "--format", "{{.CreatedBy}}", "every:1")).StandardOutput;
+        File.AppendAllText(Path.Combine(context, "app.sh"), "echo changed\n");
+        var rebuild = await BuildAsync(context, "--build-arg", "GREETING=hi", "-t", "every:2", ".");
+        var changed = await Vch.DockerAsync("run", "--rm", "every:2", "again");
+
+        Assert.Equal(["hi world from /srv/app as 4321", "trigger-ran", "from-the-archive", "4321"], run.StandardOutput.Trim().Split('\n'));
+        Assert.Equal(
+            "vic@example.com|{\"stage\":\"base\"}|{\"8080/tcp\":{},\"9000/udp\":{},\"9001/udp\":{}}|{\"/srv/data\":{}}|SIGUSR1|[\"CMD-SHELL\",\"test -f /srv/app/app.sh\"]|runner|/srv/app|[\"/srv/app/app.sh\"]|[\"world\"]|[\"/bin/sh\",\"-e\",\"-c\"]|null",
+            inspect);
+        foreach (var step in new[] { "MAINTAINER vic@example.com", "ENV APP_HOME=/srv/app GREETING=hi", "WORKDIR /srv/app", "COPY file:", "ADD file:", "/bin/sh -e -c id -u > /srv/app/uid.txt", "/bin/sh -c echo trigger-ran > /onbuild.txt", "USER runner", "STOPSIGNAL SIGUSR1" })
+        {
+            Assert.Contains(step, history, StringComparison.Ordinal);
+        }
+
+        var steps = rebuild.StandardOutput.Split("Step ")[1..];
+        var copy = Array.FindIndex(steps, s => s.Contains(": COPY app.sh", StringComparison.Ordinal));
+        Assert.All(steps[..copy].Where(s => !s.Contains(": FROM", StringComparison.Ordinal) && !s.Contains(": ARG BASE", StringComparison.Ordinal)), s => Assert.Contains("Using cache", s, StringComparison.Ordinal));
+        Assert.All(steps[copy..], s => Assert.DoesNotContain("Using cache", s, StringComparison.Ordinal));
+        Assert.StartsWith("hi again from /srv/app as 4321", changed.StandardOutput, StringComparison.Ordinal);
+        Assert.EndsWith("changed\n", changed.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AFailingRunReportsItsExitCodeAndForceRmLeavesNoContainer()
     {
         var context = Context("fails", new() { ["Dockerfile"] = "FROM busybox\nRUN echo before-failing && exit 7\n" });
+        await Vch.DockerAsync("container", "prune", "-f");
         var before = await ContainerCountAsync();
 
         var kept = await Command.RunAsync("docker", ["-H", Vch.Host, "build", context], Environment(), TimeSpan.FromMinutes(3));
@@ -146,37 +214,44 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
     }
 
     [Fact]
-    public async Task ComposeBuildsAndUpBuildRunsTheNewImageAndBuilderPruneFreesTheCache()
+    public async Task ComposeBuildsAndStartsATwoServiceProjectAndBuilderPruneFreesTheCache()
     {
         var project = Context("compose-build", new()
         {
-            ["app/Dockerfile"] = "FROM busybox\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+            ["api/Dockerfile"] = "FROM busybox\nRUN mkdir -p /www && echo api-answer > /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+            ["app/Dockerfile"] = "FROM busybox\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCMD [\"sh\", \"-c\", \"cat /greeting; until wget -qO- http://api/; do sleep 1; done\"]\n",
             ["docker-compose.yml"] = """
                 version: "2.4"
                 services:
+                  api:
+                    build: ./api
                   app:
                     build:
                       context: ./app
                       args:
                         GREETING: hello-from-compose
                     image: composed:1
+                    depends_on:
+                      - api
                 """,
         });
         var environment = new Dictionary<string, string> { ["DOCKER_HOST"] = Vch.Host, ["COMPOSE_PROJECT_NAME"] = "built" };
         Task<CommandResult> Compose(params string[] arguments) => Command.RunAsync("docker-compose", ["-f", Path.Combine(project, "docker-compose.yml"), .. arguments], environment, TimeSpan.FromMinutes(4));
 
         var build = await Compose("build");
-        var up = await Compose("up", "--build", "--no-color");
+        var up = await Compose("up", "--build", "--no-color", "--abort-on-container-exit", "--exit-code-from", "app");
         await Compose("down");
         var intermediates = (await Vch.DockerAsync("images", "-a", "-q", "--filter", "dangling=true")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
         var prune = await Vch.DockerAsync("builder", "prune", "-f");
         var left = (await Vch.DockerAsync("images", "-a", "-q", "--filter", "dangling=true")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
-        var stillRuns = await Vch.DockerAsync("run", "--rm", "composed:1");
+        var stillRuns = await Vch.DockerAsync("run", "--rm", "--entrypoint", "cat", "composed:1", "/greeting");
 
         Assert.True(build.ExitCode == 0, build.ToString());
         Assert.Contains("Successfully tagged composed:1", build.StandardOutput + build.StandardError, StringComparison.Ordinal);
+        Assert.Contains("Successfully tagged built_api:latest", build.StandardOutput + build.StandardError, StringComparison.Ordinal);
         Assert.True(up.ExitCode == 0, up.ToString());
         Assert.Contains("hello-from-compose", up.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("api-answer", up.StandardOutput, StringComparison.Ordinal);
         Assert.True(intermediates >= 3, $"{intermediates} intermediate images");
         Assert.Contains("Total reclaimed space:", prune.StandardOutput, StringComparison.Ordinal);
         Assert.True(left < intermediates, $"{left} of {intermediates} intermediate images left");

@@ -82,6 +82,12 @@ public sealed partial class DockerfileBuilder
                 File.Delete(layer);
             }
         }
+        catch (OperationCanceledException) when (!removed)
+        {
+            // The client went away (or gave up): a RUN that would never end must not outlive its build.
+            await containers.RemoveAsync(container.Id, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
+            throw;
+        }
         catch when (!removed && options.ForceRemove)
         {
             await RemoveAsync(container.Id, say, announce: false).ConfigureAwait(false);
@@ -133,7 +139,7 @@ public sealed partial class DockerfileBuilder
 
         var fromText = instruction.Flags.TryGetValue("from", out var f) ? $"--from={f} " : "";
         var chownText = owner.Length > 0 ? $"--chown={owner} " : "";
-        var createdBy = $"/bin/sh -c #(nop) {keyword} {fromText}{chownText}{(sources.Count == 1 ? sources[0].Kind == CopySourceKind.File ? "file" : "dir" : "multi")}:{CopySources.Checksum(sources)} in {destination}{(destinationIsFolder && destination != "/" ? "/" : "")} ";
+        var createdBy = $"/bin/sh -c #(nop) {keyword} {fromText}{chownText}{(sources.Count == 1 ? sources[0].Kind == CopySourceKind.FolderContents ? "dir" : "file" : "multi")}:{CopySources.Checksum(sources)} in {destination}{(destinationIsFolder && destination != "/" ? "/" : "")} ";
         var key = Key("copy", createdBy, owner, chmod?.ToString() ?? "", stage.Settings.ToJsonString());
         if (await TryCacheAsync(stage, key, NoCacheNow, say).ConfigureAwait(false))
         {
