@@ -31,6 +31,7 @@ packages=(
   clang            # the linker driver Native AOT needs: the tether is published native (containervm-bootstrap)
   podman           # the reference engine the benchmarks measure the VCH against (with runc)
   runc
+  buildah          # the reference builder bench/build measures docker build against (--isolation chroot)
 )
 
 if ! command -v dotnet >/dev/null; then
