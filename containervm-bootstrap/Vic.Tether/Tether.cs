@@ -363,7 +363,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             }
 
             await SendAsync(FrameType.Exit, id, Payloads.Int32(code)).ConfigureAwait(false);
-            if (id == Frame.MainSession && (options.InVm || options.ExitWithMain))
+            if (id == Frame.MainSession && (options.InVm || options.ExitWithMain) && _spec?.KeepAfterExit != true)
             {
                 // The container is its main process: when it ends, so does the VM.
                 foreach (var other in _sessions.Values)

@@ -128,11 +128,28 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
     private string QemuPath() =>
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, options.QemuBinary)).FirstOrDefault(File.Exists) ?? options.QemuBinary;
 
+    /// <summary>
+    /// A file's content digest, read once per process for a path, size and time: the ISO build writes
+    /// its files with a fixed time (reproducible), so a new tether of the same size must not be
+    /// taken for the old one (its template would run the old tether).
+    /// </summary>
     private static string Fingerprint(string path)
     {
         var info = new FileInfo(path);
-        return info.Exists ? $"{info.FullName}:{info.Length}:{info.LastWriteTimeUtc.Ticks}" : path;
+        if (!info.Exists)
+        {
+            return path;
+        }
+
+        var seen = $"{info.FullName}:{info.Length}:{info.LastWriteTimeUtc.Ticks}";
+        return Digests.GetOrAdd(seen, _ =>
+        {
+            using var file = File.OpenRead(path);
+            return $"{seen}:{Convert.ToHexStringLower(SHA256.HashData(file))}";
+        });
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Digests = new(StringComparer.Ordinal);
 
     private static partial class Log
     {

@@ -105,6 +105,12 @@ public sealed record ContainerSpec
     public bool FilesOnly { get; init; }
 
     /// <summary>
+    /// A build step: when the process ends the VM stays on, serving file requests (its layer is read
+    /// back from it), until the endpoint sends <see cref="FrameType.PowerOff"/>.
+    /// </summary>
+    public bool KeepAfterExit { get; init; }
+
+    /// <summary>
     /// Random bytes (base64) the tether credits to the kernel's entropy pool and reseeds its random
     /// generator with before anything of the container runs. Instant clones of one template wake with
     /// the same generator state; without a seed of their own they would hand out the same numbers.

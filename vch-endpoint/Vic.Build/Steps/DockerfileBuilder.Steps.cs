@@ -42,7 +42,6 @@ public sealed partial class DockerfileBuilder
         {
             await say($" ---> Running in {container.Id[..12]}\n").ConfigureAwait(false);
             var attached = containers.Attach(container.Id);
-            var exit = containers.WaitAsync(container.Id, WaitCondition.NextExit, cancellationToken);
             var relay = Task.Run(
                 async () =>
                 {
@@ -54,11 +53,18 @@ public sealed partial class DockerfileBuilder
                     }
                 },
                 cancellationToken);
-            await containers.StartAsync(container.Id, cancellationToken).ConfigureAwait(false);
-            var code = await exit.ConfigureAwait(false);
+            Directory.CreateDirectory(scratchFolder);
+            var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
+            int code;
+            await using (var output = File.Create(layer))
+            {
+                code = await containers.RunBuildStepAsync(container.Id, output, cancellationToken).ConfigureAwait(false);
+            }
+
             await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
             if (code != 0)
             {
+                File.Delete(layer);
                 if (options.ForceRemove)
                 {
                     removed = await RemoveAsync(container.Id, say, announce: false).ConfigureAwait(false);
@@ -67,7 +73,6 @@ public sealed partial class DockerfileBuilder
                 throw new BuildException($"The command '{string.Join(' ', args)}' returned a non-zero code: {code}", code);
             }
 
-            var layer = await ReadLayerAsync(container.Id, files => Task.CompletedTask, cancellationToken).ConfigureAwait(false);
             try
             {
                 if (options.RemoveIntermediate || options.ForceRemove)

@@ -73,6 +73,61 @@ public sealed partial class ContainerService
         }
     }
 
+    /// <summary>
+    /// A build's RUN: starts the (created, never started) container, and once its process has ended,
+    /// and only if it exited 0, reads its writable layer into <paramref name="layer"/> from the same
+    /// ContainerVM before that goes; so a step costs one ContainerVM, not a second one to read the
+    /// layer. Returns the exit code.
+    /// </summary>
+    public async Task<int> RunBuildStepAsync(string idOrName, Stream layer, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        var exited = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_buildSteps.TryAdd(record.Id, exited))
+        {
+            throw PortLayerException.Conflict($"container {record.Id} is already running a build step");
+        }
+
+        try
+        {
+            var finished = WaitAsync(record.Id, WaitCondition.NextExit, CancellationToken.None);
+            await StartAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            var code = await exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_running.TryGetValue(record.Id, out var running))
+            {
+                try
+                {
+                    if (code == 0)
+                    {
+                        await new ContainerFiles(running, record.Id).CommitLayerAsync(layer, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    try
+                    {
+                        await running.Writer.WriteAsync(FrameType.PowerOff, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+                    {
+                        // The ContainerVM went by itself: nothing is left to power off.
+                    }
+                }
+            }
+            else if (code == 0)
+            {
+                throw new PortLayerException(ErrorKind.System, $"the ContainerVM of build step {record.Id} went away before its layer was read");
+            }
+
+            await finished.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            return code;
+        }
+        finally
+        {
+            _buildSteps.TryRemove(record.Id, out _);
+        }
+    }
+
     /// <summary>docker commit: the container's writable layer on top of its image's layers becomes a new image.</summary>
     public async Task<string> CommitAsync(string idOrName, CommitOptions options, CancellationToken cancellationToken)
     {

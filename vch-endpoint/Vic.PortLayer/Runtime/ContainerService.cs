@@ -45,6 +45,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _vmGates = new();
     private readonly ConcurrentDictionary<string, PublicNic?> _publicNics = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<int>> _buildSteps = new();
     private readonly Networks.NetworkService _networks;
     private readonly IBridgeFabric? _fabric;
 
@@ -220,6 +221,7 @@ public sealed partial class ContainerService : IDisposable
             WallClockUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
             ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
             Env = [.. LinkEnvironmentOf(record), .. config.Env],
+            KeepAfterExit = _buildSteps.ContainsKey(record.Id),
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
         {
@@ -600,6 +602,7 @@ public sealed partial class ContainerService : IDisposable
     private async Task PumpAsync(RunningContainer running, ContainerLog log)
     {
         int? exitCode = null;
+        int? stepExit = null;
         var reader = new FrameReader(running.Channel);
         try
         {
@@ -631,8 +634,16 @@ public sealed partial class ContainerService : IDisposable
                         running.MainStarted.TrySetResult(main.Pid);
                         break;
                     case FrameType.Exit when frame.Session == 0:
-                        exitCode = Payloads.Int32(frame.Payload);
                         running.MainStarted.TrySetResult(0);
+                        if (_buildSteps.TryGetValue(running.ContainerId, out var step))
+                        {
+                            // A build step's VM stays on for its layer to be read: the exit is the VM's end.
+                            step.TrySetResult(Payloads.Int32(frame.Payload));
+                            stepExit = Payloads.Int32(frame.Payload);
+                            break;
+                        }
+
+                        exitCode = Payloads.Int32(frame.Payload);
                         break;
                     case FrameType.State:
                         var report = Payloads.Json(frame.Payload, InteractionJson.Default.StateReport);
@@ -668,6 +679,12 @@ public sealed partial class ContainerService : IDisposable
         }
 
         await running.StartSettled.Task.ConfigureAwait(false);
+        exitCode ??= stepExit;
+        if (_buildSteps.TryGetValue(running.ContainerId, out var unfinished))
+        {
+            unfinished.TrySetResult(exitCode ?? 137);
+        }
+
         if (!running.Abandoned)
         {
             await FinishAsync(running, log, exitCode).ConfigureAwait(false);
