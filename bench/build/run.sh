@@ -2,9 +2,10 @@
 # bench/build: docker build (classic builder, DOCKER_BUILDKIT=0) on the VCH of a Dockerfile with 5
 # RUNs and 2 COPYs of a 50 MB context, cold (--no-cache) and then rebuilt with nothing changed, beside
 # Debian's buildah (buildah bud --isolation chroot --layers) building the same Dockerfile from the
-# same registry in the same run. Per step: its wall time and, for a RUN, the time its ContainerVM
-# ran (the step container's StartedAt to FinishedAt, kept with --rm=false), the rest being the
-# container's create, the ContainerVM that reads its layer back, and the layer's import.
+# same registry in the same run. Per step: its wall time and, for a RUN, how long from its process's
+# start to its ContainerVM's end (the step container's StartedAt to FinishedAt, kept with --rm=false:
+# the command, then its layer read back from the same VM); the rest is the container's create, the
+# clone and the guest's preparation before the process starts, and the layer's import.
 # Goals: a cached rebuild <= 1 s; a RUN step's overhead over its command <= 1 s on TCG.
 source "$(dirname "$0")/../lib.sh"
 mb=${CONTEXT_MB:-50}
@@ -44,7 +45,7 @@ cached=$(elapsed "$start" "$(date +%s.%N)")
 grep -q "Successfully built" "$work/cached.out" || { cat "$work/cached.out" >&2; exit 1; }
 hits=$(grep -c "Using cache" "$work/cached.out")
 
-echo "per step of the cold build on the VCH (wall time; for a RUN, the time its ContainerVM ran):"
+echo "per step of the cold build on the VCH (wall time; for a RUN, its process start to its ContainerVM's end):"
 awk '/ Step [0-9]+\/[0-9]+ :/ {print $1; sub(/^[^ ]+ /, ""); print}' "$work/cold.out" >"$work/steps"
 end=$(tail -1 "$work/cold.out" | cut -d' ' -f1)
 mapfile -t lines <"$work/steps"
@@ -59,7 +60,7 @@ for ((i = 0; i < ${#lines[@]}; i += 2)); do
   if [ -n "$container" ]; then
     times=$(DOCKER_HOST=$vch docker inspect -f '{{.State.StartedAt}} {{.State.FinishedAt}}' "$container")
     vm=$(python3 -c 'import sys, datetime as d; a, b = (d.datetime.fromisoformat(x[:26].rstrip("Z")) for x in sys.argv[1:3]); print(f"{(b - a).total_seconds():.3f}")' $times)
-    detail=$(printf ', ContainerVM %.2f s (%.0f %%)' "$vm" "$(echo "100 * $vm / $wall" | bc -l)")
+    detail=$(printf ', process and layer read %.2f s (%.0f %%)' "$vm" "$(echo "100 * $vm / $wall" | bc -l)")
     run_overheads+=("$wall")
   fi
   printf '  %6.2f s  %s%s\n' "$wall" "$step" "$detail"
