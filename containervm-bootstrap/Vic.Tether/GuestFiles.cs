@@ -43,7 +43,7 @@ internal static class GuestFiles
 
         var name = Path.GetFileName(full.TrimEnd('/'));
         var link = stat.Type == TypeSymlink ? new FileInfo(full).LinkTarget ?? "" : "";
-        return new PathStat(name.Length > 0 ? name : "/", stat.Size, GoMode(stat.Mode), DateTimeOffset.FromUnixTimeSeconds(stat.MtimeSeconds), link);
+        return new PathStat(name.Length > 0 ? name : "/", stat.Size, GoMode(stat.Mode), DateTimeOffset.FromUnixTimeSeconds(stat.MtimeSeconds), link) { Uid = stat.Uid, Gid = stat.Gid };
     }
 
     /// <summary>The path as a tar whose top entry is its base name, as GET /containers/{id}/archive gives it.</summary>
@@ -84,7 +84,7 @@ internal static class GuestFiles
         var path = request.Path;
         var noOverwriteDirNonDir = request.NoOverwriteDirNonDir;
         var target = Resolve(layout.Root, path, followLast: true);
-        (int Uid, int Gid)? owner = request.Owner.Length == 0 ? null : CopyOwner(request.Owner, layout.Root);
+        (int Uid, int Gid)? owner = request.Owner is { Length: > 0 } named ? CopyOwner(named, layout.Root) : null;
         if (request.MakeParents && !Directory.Exists(target) && !File.Exists(target))
         {
             MakeFolders(layout.Root, target, owner);

@@ -40,7 +40,10 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
                 COPY --from=tools /out/who.txt /var/www/html/
                 COPY --chown=www-data:www-data index.html /var/www/html/index.html
                 COPY . /context/
-                RUN test ! -e /context/.env && test ! -e /context/debug.log && stat -c '%U:%G' /var/www/html/index.html
+                COPY index.html /tmp/copied.html
+                COPY --chown=1234:1234 index.html /bin/copied-into-bin
+                RUN test ! -e /context/.env && test ! -e /context/debug.log && stat -c '%U:%G' /var/www/html/index.html \
+                    && echo "tmp $(stat -c '%a' /tmp) bin-is-a-link $(test -L /bin && echo yes) owner $(stat -c '%u:%g' /usr/bin/copied-into-bin)"
                 EXPOSE 80
                 """,
         });
@@ -55,11 +58,12 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         var label = (await Vch.DockerAsync("inspect", "-f", "{{index .Config.Labels \"org.example.version\"}} {{json .Config.ExposedPorts}}", "web:1")).StandardOutput.Trim();
         await Vch.DockerAsync("rm", "-f", "built-web");
 
-        Assert.Contains("Step 1/11 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Step 1/13 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("tmp 1777 bin-is-a-link yes owner 1234:1234", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("made by builder with 2.36", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("www-data:www-data", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("Successfully tagged web:1", first.StandardOutput, StringComparison.Ordinal);
-        Assert.Equal(8, again.StandardOutput.Split("---> Using cache").Length - 1);
+        Assert.Equal(10, again.StandardOutput.Split("---> Using cache").Length - 1);
         Assert.Equal(BuiltId(first), BuiltId(again));
         Assert.StartsWith("made by builder with 2.36", who, StringComparison.Ordinal);
         Assert.Equal("2.5 {\"80/tcp\":{}}", label);
@@ -130,6 +134,20 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         Assert.All(steps[copy..], s => Assert.DoesNotContain("Using cache", s, StringComparison.Ordinal));
         Assert.StartsWith("hi again from /srv/app as 4321", changed.StandardOutput, StringComparison.Ordinal);
         Assert.EndsWith("changed\n", changed.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACopyOfHundredsOfMegabytesArrivesWhole()
+    {
+        var context = Context("large", new() { ["Dockerfile"] = "FROM busybox\nCOPY big.bin /data/\nRUN sha256sum /data/big.bin\n" });
+        var big = new byte[160 << 20];
+        new Random(7).NextBytes(big);
+        File.WriteAllBytes(Path.Combine(context, "big.bin"), big);
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(big));
+
+        var build = await BuildAsync(context, "-t", "large:1", ".");
+
+        Assert.Contains($"{expected}  /data/big.bin", build.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -108,6 +108,7 @@ public sealed record ContainerSpec
     /// A build step: when the process ends the VM stays on, serving file requests (its layer is read
     /// back from it), until the endpoint sends <see cref="FrameType.PowerOff"/>.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool KeepAfterExit { get; init; }
 
     /// <summary>
@@ -208,9 +209,11 @@ public sealed record FilesRequest(string Operation, string Path = "", bool NoOve
     /// numbers) that every unpacked entry, and every folder made for it, belongs to; a user alone
     /// means its uid for the group too, as Dockerfile COPY --chown has it. Empty keeps root.
     /// </summary>
-    public string Owner { get; init; } = "";
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Owner { get; init; }
 
     /// <summary>For a put: make the folder at <see cref="Path"/> (and its parents, 0755) when it is missing, as COPY does.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool MakeParents { get; init; }
 
     public const string Stat = "stat";
@@ -222,7 +225,14 @@ public sealed record FilesRequest(string Operation, string Path = "", bool NoOve
 }
 
 /// <summary>A path in the container as <c>docker cp</c> wants it described; <see cref="Mode"/> uses Go's os.FileMode bits.</summary>
-public sealed record PathStat(string Name, long Size, uint Mode, DateTimeOffset Mtime, string LinkTarget);
+public sealed record PathStat(string Name, long Size, uint Mode, DateTimeOffset Mtime, string LinkTarget)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Uid { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Gid { get; init; }
+}
 
 /// <summary>One change of the container's writable layer: Kind 0 modified, 1 added, 2 deleted (Docker's numbering).</summary>
 public sealed record FileChange(string Path, int Kind);

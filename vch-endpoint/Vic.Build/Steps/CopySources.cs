@@ -75,7 +75,7 @@ internal static class CopySources
     /// Writes the tar of one source, its entries named below the folder they land in (a file alone
     /// is named <paramref name="fileName"/>); <paramref name="chmod"/> replaces every entry's mode.
     /// </summary>
-    public static async Task WriteTarAsync(CopySource source, string fileName, UnixFileMode? chmod, TarWriter writer, CancellationToken cancellationToken, string prefix = "")
+    public static async Task WriteTarAsync(CopySource source, string fileName, UnixFileMode? chmod, TarWriter writer, CancellationToken cancellationToken, string prefix = "", (int Uid, int Gid) owner = default)
     {
         {
             if (source.Kind == CopySourceKind.ArchiveContents)
@@ -104,8 +104,8 @@ internal static class CopySources
 
                 entry.Mode = info.LinkTarget is not null ? (UnixFileMode)0x1FF : chmod ?? File.GetUnixFileMode(path);
                 entry.ModificationTime = info.LinkTarget is null ? File.GetLastWriteTimeUtc(path) : DateTimeOffset.UnixEpoch;
-                entry.Uid = 0;
-                entry.Gid = 0;
+                entry.Uid = owner.Uid;
+                entry.Gid = owner.Gid;
                 await writer.WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
                 if (entry.DataStream is { } data)
                 {

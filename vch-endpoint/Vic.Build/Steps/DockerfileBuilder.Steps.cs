@@ -156,8 +156,21 @@ public sealed partial class DockerfileBuilder
         {
             layer = await ScratchLayerAsync(sources, destination, destinationIsFolder, owner, chmod, cancellationToken).ConfigureAwait(false);
         }
+        else if (owner.Length == 0 || NumericOwner().IsMatch(owner))
+        {
+            var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), StepContainer(stage, options) with { Cmd = NeverRun });
+            try
+            {
+                layer = await HostLayerAsync(container.Id, sources, destination, destinationIsFolder, NumericIds(owner), chmod, keyword, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await containers.RemoveAsync(container.Id, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
+            }
+        }
         else
         {
+            // --chown by name: the tether resolves it against the image's own /etc/passwd as it unpacks.
             var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), StepContainer(stage, options) with { Cmd = NeverRun });
             try
             {
@@ -367,32 +380,156 @@ public sealed partial class DockerfileBuilder
             throw new BuildException($"unable to convert uid/gid chown string to host mapping: can't find uid for user {owner.Split(':')[0]}: no such user");
         }
 
-        var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
+        var placements = new List<(CopySource, string, string)>();
+        foreach (var source in sources)
+        {
+            var (folder, name) = await PlaceAsync(null, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
+            placements.Add((source, folder, name));
+        }
+
+        return await WriteLayerAsync(placements, new Dictionary<string, ContainerPathStat?>(), NumericIds(owner), chmod, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A COPY onto an image: the layer is written on the VCH and the files never pass through a
+    /// ContainerVM. A files ContainerVM of the step container only answers what the image has on the
+    /// way to each destination: where its symlinks lead (a COPY to /bin on a merged-/usr image lands
+    /// in /usr/bin, not in a folder that hides the link) and each folder's mode, owner and time,
+    /// which the layer repeats (overlayfs shows the upper layer's folder, so a 0755 default would
+    /// change /tmp's 1777).
+    /// </summary>
+    private async Task<string> HostLayerAsync(string containerId, IReadOnlyList<CopySource> sources, string destination, bool destinationIsFolder, (int Uid, int Gid) owner, UnixFileMode? chmod, string keyword, CancellationToken cancellationToken)
+    {
+        var placements = new List<(CopySource, string, string)>();
+        var folders = new Dictionary<string, ContainerPathStat?>(StringComparer.Ordinal);
+        await containers.UseFilesAsync(containerId, async files =>
+        {
+            foreach (var source in sources)
+            {
+                var (folder, name) = await PlaceAsync(files, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
+                placements.Add((source, await ResolveFolderAsync(files, folder, folders, keyword, cancellationToken).ConfigureAwait(false), name));
+            }
+
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        return await WriteLayerAsync(placements, folders, owner, chmod, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A folder of the image with its symlinks followed inside the image; what was seen on the way is kept in <paramref name="seen"/> (null: not there).</summary>
+    private static async Task<string> ResolveFolderAsync(ContainerFiles files, string folder, Dictionary<string, ContainerPathStat?> seen, string keyword, CancellationToken cancellationToken)
+    {
+        var pending = new Stack<string>(folder.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
+        var resolved = new List<string>();
+        var links = 0;
+        while (pending.TryPop(out var part))
+        {
+            if (part is "." or "..")
+            {
+                if (part == ".." && resolved.Count > 0)
+                {
+                    resolved.RemoveAt(resolved.Count - 1);
+                }
+
+                continue;
+            }
+
+            var path = "/" + string.Join('/', resolved.Append(part));
+            if (!seen.TryGetValue(path, out var stat))
+            {
+                try
+                {
+                    stat = await files.StatAsync(path, cancellationToken).ConfigureAwait(false);
+                }
+                catch (PortLayer.Errors.PortLayerException ex) when (ex.Kind == PortLayer.Errors.ErrorKind.NotFound)
+                {
+                    stat = null;
+                }
+
+                seen[path] = stat;
+            }
+
+            if (stat is { IsSymlink: true })
+            {
+                if (++links > 40)
+                {
+                    throw new BuildException($"{keyword} failed: too many levels of symbolic links in {folder}");
+                }
+
+                if (stat.LinkTarget.StartsWith('/'))
+                {
+                    resolved.Clear();
+                }
+
+                foreach (var piece in stat.LinkTarget.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+                {
+                    pending.Push(piece);
+                }
+
+                continue;
+            }
+
+            if (stat is { IsDirectory: false })
+            {
+                throw new BuildException($"{keyword} failed: cannot copy to {path}: not a directory");
+            }
+
+            resolved.Add(part);
+        }
+
+        return "/" + string.Join('/', resolved);
+    }
+
+    /// <summary>
+    /// COPY's layer: the folders on the way to each destination (as the image has them, or made
+    /// 0755 and owned as asked), then each source below its folder.
+    /// </summary>
+    private async Task<string> WriteLayerAsync(IReadOnlyList<(CopySource Source, string Folder, string Name)> placements, IReadOnlyDictionary<string, ContainerPathStat?> folders, (int Uid, int Gid) owner, UnixFileMode? chmod, CancellationToken cancellationToken)
+    {
         Directory.CreateDirectory(scratchFolder);
+        var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
         await using var output = File.Create(layer);
         var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
         await using (writer.ConfigureAwait(false))
         {
             var made = new HashSet<string>(StringComparer.Ordinal);
-            var ids = owner.Length == 0 ? [0, 0] : owner.Split(':').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
-            foreach (var source in sources)
+            foreach (var (source, folder, name) in placements)
             {
-                var (folder, name) = await PlaceAsync(null, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
                 var path = "";
                 foreach (var part in folder.Split('/', StringSplitOptions.RemoveEmptyEntries))
                 {
                     path += part + "/";
                     if (made.Add(path))
                     {
-                        await writer.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, path) { Mode = (UnixFileMode)0x1ED, Uid = ids[0], Gid = ids.Length > 1 ? ids[1] : ids[0] }, cancellationToken).ConfigureAwait(false);
+                        var existing = folders.GetValueOrDefault("/" + path.TrimEnd('/'));
+                        await writer.WriteEntryAsync(
+                            new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, path)
+                            {
+                                Mode = existing?.UnixMode ?? (UnixFileMode)0x1ED,
+                                Uid = existing?.Uid ?? owner.Uid,
+                                Gid = existing?.Gid ?? owner.Gid,
+                                ModificationTime = existing?.Mtime ?? DateTimeOffset.UtcNow,
+                            },
+                            cancellationToken).ConfigureAwait(false);
                     }
                 }
 
-                await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken, prefix: path).ConfigureAwait(false);
+                await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken, prefix: path, owner).ConfigureAwait(false);
             }
         }
 
         return layer;
+    }
+
+    /// <summary>A numeric --chown (<c>uid[:gid]</c>; a uid alone is the gid too); empty is root.</summary>
+    private static (int Uid, int Gid) NumericIds(string owner)
+    {
+        if (owner.Length == 0)
+        {
+            return (0, 0);
+        }
+
+        var ids = owner.Split(':').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
+        return (ids[0], ids.Length > 1 ? ids[1] : ids[0]);
     }
 
     /// <summary>Runs <paramref name="work"/> on a step container's files, then reads its writable layer into a tar on the VCH.</summary>

@@ -50,7 +50,7 @@ public sealed class ContainerFiles
     /// owned by <paramref name="owner"/> (<c>user[:group]</c> of the container; empty for root).
     /// </summary>
     public Task CopyInAsync(string path, Stream tar, string owner, CancellationToken cancellationToken) =>
-        PutAsync(new FilesRequest(FilesRequest.Put, path) { Owner = owner, MakeParents = true }, tar, cancellationToken);
+        PutAsync(new FilesRequest(FilesRequest.Put, path) { Owner = owner.Length == 0 ? null : owner, MakeParents = true }, tar, cancellationToken);
 
     private async Task PutAsync(FilesRequest request, Stream tar, CancellationToken cancellationToken)
     {

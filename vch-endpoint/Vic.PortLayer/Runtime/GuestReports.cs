@@ -55,7 +55,26 @@ public sealed record ContainerProcess(int Pid, int ParentPid, string User, strin
 /// <summary>A path in a container as <c>docker cp</c> describes it; <see cref="Mode"/> uses Go's os.FileMode bits.</summary>
 public sealed record ContainerPathStat(string Name, long Size, uint Mode, DateTimeOffset Mtime, string LinkTarget)
 {
-    internal static ContainerPathStat From(PathStat stat) => new(stat.Name, stat.Size, stat.Mode, stat.Mtime, stat.LinkTarget);
+    /// <summary>The owner's uid and gid (0 from a tether too old to say).</summary>
+    public int Uid { get; init; }
+
+    public int Gid { get; init; }
+
+    public bool IsDirectory => (Mode & GoModeDir) != 0;
+
+    public bool IsSymlink => (Mode & GoModeSymlink) != 0;
+
+    /// <summary>The permission bits with setuid, setgid and sticky, as a tar header has them (Go keeps those three elsewhere).</summary>
+    public UnixFileMode UnixMode =>
+        (UnixFileMode)(Mode & 0x1FF)
+        | ((Mode & (1u << 23)) != 0 ? UnixFileMode.SetUser : 0)
+        | ((Mode & (1u << 22)) != 0 ? UnixFileMode.SetGroup : 0)
+        | ((Mode & (1u << 20)) != 0 ? UnixFileMode.StickyBit : 0);
+
+    private const uint GoModeDir = 1u << 31;
+    private const uint GoModeSymlink = 1u << 27;
+
+    internal static ContainerPathStat From(PathStat stat) => new(stat.Name, stat.Size, stat.Mode, stat.Mtime, stat.LinkTarget) { Uid = stat.Uid, Gid = stat.Gid };
 }
 
 /// <summary>What <c>docker diff</c> calls a change; the numbers are Docker's.</summary>
