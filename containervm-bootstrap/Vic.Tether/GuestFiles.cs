@@ -307,53 +307,9 @@ internal static class GuestFiles
     private static string Resolve(string root, string path, bool followLast)
     {
         root = root.TrimEnd('/');
-        var pending = new Stack<string>(path.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
-        var resolved = new List<string>();
-        var links = 0;
-        while (pending.TryPop(out var part))
-        {
-            if (part == ".")
-            {
-                continue;
-            }
-
-            if (part == "..")
-            {
-                if (resolved.Count > 0)
-                {
-                    resolved.RemoveAt(resolved.Count - 1);
-                }
-
-                continue;
-            }
-
-            var candidate = root + "/" + string.Join('/', resolved.Append(part));
-            var isLast = pending.Count == 0;
-            if ((!isLast || followLast) && Native.lstat(candidate, out var stat) == 0 && stat.Type == TypeSymlink)
-            {
-                if (++links > 40)
-                {
-                    throw new IOException($"too many levels of symbolic links in {path}");
-                }
-
-                var target = new FileInfo(candidate).LinkTarget ?? "";
-                if (target.StartsWith('/'))
-                {
-                    resolved.Clear();
-                }
-
-                foreach (var piece in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
-                {
-                    pending.Push(piece);
-                }
-
-                continue;
-            }
-
-            resolved.Add(part);
-        }
-
-        return root + "/" + string.Join('/', resolved);
+        var parts = ScopedPath.Resolve(path, (candidate, last) =>
+            (!last || followLast) && Native.lstat(root + candidate, out var stat) == 0 && stat.Type == TypeSymlink ? new FileInfo(root + candidate).LinkTarget ?? "" : null);
+        return root + "/" + string.Join('/', parts);
     }
 
     /// <summary>Go's os.FileMode: permission bits plus type and special bits in the high bits.</summary>

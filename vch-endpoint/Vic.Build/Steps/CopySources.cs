@@ -173,46 +173,14 @@ internal static class CopySources
     /// <summary>Follows symlinks of a source path as if the folder were the root, so none leads out of it.</summary>
     private static string ResolveInside(string root, string relative, string instruction)
     {
-        var pending = new Stack<string>(relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
-        var resolved = new List<string>();
-        var links = 0;
-        while (pending.TryPop(out var part))
+        try
         {
-            if (part is "." or "..")
-            {
-                if (part == ".." && resolved.Count > 0)
-                {
-                    resolved.RemoveAt(resolved.Count - 1);
-                }
-
-                continue;
-            }
-
-            var candidate = Path.Combine([root, .. resolved, part]);
-            if (new FileInfo(candidate).LinkTarget is { } target)
-            {
-                if (++links > 40)
-                {
-                    throw new BuildException($"{instruction} failed: too many levels of symbolic links in {relative}");
-                }
-
-                if (target.StartsWith('/'))
-                {
-                    resolved.Clear();
-                }
-
-                foreach (var piece in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
-                {
-                    pending.Push(piece);
-                }
-
-                continue;
-            }
-
-            resolved.Add(part);
+            return Path.Combine([root, .. Interaction.ScopedPath.Resolve(relative, (path, _) => new FileInfo(root + path).LinkTarget)]);
         }
-
-        return Path.Combine([root, .. resolved]);
+        catch (IOException ex)
+        {
+            throw new BuildException($"{instruction} failed: {ex.Message}");
+        }
     }
 
     private static IEnumerable<string> Walk(string root, string relative)

@@ -418,22 +418,8 @@ public sealed partial class DockerfileBuilder
     /// <summary>A folder of the image with its symlinks followed inside the image; what was seen on the way is kept in <paramref name="seen"/> (null: not there).</summary>
     private static async Task<string> ResolveFolderAsync(ContainerFiles files, string folder, Dictionary<string, ContainerPathStat?> seen, string keyword, CancellationToken cancellationToken)
     {
-        var pending = new Stack<string>(folder.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
-        var resolved = new List<string>();
-        var links = 0;
-        while (pending.TryPop(out var part))
+        var parts = await Interaction.ScopedPath.ResolveAsync(folder, async (path, _) =>
         {
-            if (part is "." or "..")
-            {
-                if (part == ".." && resolved.Count > 0)
-                {
-                    resolved.RemoveAt(resolved.Count - 1);
-                }
-
-                continue;
-            }
-
-            var path = "/" + string.Join('/', resolved.Append(part));
             if (!seen.TryGetValue(path, out var stat))
             {
                 try
@@ -448,35 +434,14 @@ public sealed partial class DockerfileBuilder
                 seen[path] = stat;
             }
 
-            if (stat is { IsSymlink: true })
+            return stat switch
             {
-                if (++links > 40)
-                {
-                    throw new BuildException($"{keyword} failed: too many levels of symbolic links in {folder}");
-                }
-
-                if (stat.LinkTarget.StartsWith('/'))
-                {
-                    resolved.Clear();
-                }
-
-                foreach (var piece in stat.LinkTarget.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
-                {
-                    pending.Push(piece);
-                }
-
-                continue;
-            }
-
-            if (stat is { IsDirectory: false })
-            {
-                throw new BuildException($"{keyword} failed: cannot copy to {path}: not a directory");
-            }
-
-            resolved.Add(part);
-        }
-
-        return "/" + string.Join('/', resolved);
+                { IsSymlink: true } => stat.LinkTarget,
+                { IsDirectory: false } => throw new BuildException($"{keyword} failed: cannot copy to {path}: not a directory"),
+                _ => null,
+            };
+        }).ConfigureAwait(false);
+        return "/" + string.Join('/', parts);
     }
 
     /// <summary>
