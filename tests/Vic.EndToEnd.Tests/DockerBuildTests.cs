@@ -151,6 +151,42 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
     }
 
     [Fact]
+    public async Task ARunThatNeverEndsGoesWithTheClientThatAskedForIt()
+    {
+        var context = Context("forever", new() { ["Dockerfile"] = "FROM busybox\nRUN echo sleeping-$((6*7)) && sleep 100000\n" });
+        await Vch.DockerAsync("container", "prune", "-f");
+        var start = new System.Diagnostics.ProcessStartInfo("docker", ["-H", Vch.Host, "build", context]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in Environment())
+        {
+            start.Environment[key] = value;
+        }
+
+        using var client = System.Diagnostics.Process.Start(start)!;
+        var seen = new System.Text.StringBuilder();
+        var reading = Task.Run(async () =>
+        {
+            while (await client.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lock (seen)
+                {
+                    seen.AppendLine(line);
+                }
+            }
+        });
+        await Eventually.WaitForAsync(() => { lock (seen) { return Task.FromResult(seen.ToString().Contains("sleeping-42", StringComparison.Ordinal)); } }, TimeSpan.FromMinutes(2));
+        var running = (await Vch.DockerAsync("ps", "-q")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        client.Kill();
+        await reading;
+
+        // The step container is removed, and its ContainerVM destroyed with it: nothing runs on.
+        await Eventually.WaitForAsync(async () => (await ContainerCountAsync()) == 0, TimeSpan.FromSeconds(60));
+        var runningAfter = (await Vch.DockerAsync("info", "-f", "{{.ContainersRunning}}")).StandardOutput.Trim();
+
+        Assert.Equal(1, running);
+        Assert.Equal("0", runningAfter);
+    }
+
+    [Fact]
     public async Task AFailingRunReportsItsExitCodeAndForceRmLeavesNoContainer()
     {
         var context = Context("fails", new() { ["Dockerfile"] = "FROM busybox\nRUN echo before-failing && exit 7\n" });
