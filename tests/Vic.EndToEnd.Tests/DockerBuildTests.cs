@@ -248,6 +248,9 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
             FROM bb AS unpacked
             ADD bundle.tar /opt/
             RUN cat /opt/pkg/data.txt
+            FROM bb AS picked
+            COPY --from=unpacked /opt/pkg/*.txt /picked/
+            RUN echo "picked $(ls /picked)"
             """;
 
         var minimal = await BuildAsync(context, "-f", "-", "--target", "minimal", "-t", "minimal:1", dockerfile, ".");
@@ -257,7 +260,7 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         var child = Context("child", new() { ["Dockerfile"] = "FROM parent:1\nCMD [\"cat\", \"/trigger.txt\"]\n" });
         var childBuild = await BuildAsync(child, "-t", "child:1", ".");
         var trigger = await Vch.DockerAsync("run", "--rm", "child:1");
-        var unpacked = await BuildAsync(context, "-f", "-", "--target", "unpacked", dockerfile, ".");
+        var unpacked = await BuildAsync(context, "-f", "-", "--target", "picked", dockerfile, ".");
 
         Assert.Equal("hello from scratch", fromScratch.StandardOutput.Trim());
         Assert.Equal("1", layers);
@@ -265,6 +268,7 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         Assert.Contains("# Executing 1 build trigger", childBuild.StandardOutput, StringComparison.Ordinal);
         Assert.Equal("trigger ran", trigger.StandardOutput.Trim());
         Assert.Contains("from the tar", unpacked.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("picked data.txt", unpacked.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -128,8 +128,8 @@ public sealed partial class DockerfileBuilder
         var patterns = words.Take(words.Count - 1).ToList();
         if (instruction.Flags.TryGetValue("from", out var fromFlag))
         {
-            root = await FetchFromAsync(stage.Words.Word(fromFlag), patterns, work, options, cancellationToken).ConfigureAwait(false);
-            patterns = [.. patterns.Select(p => Path.GetFileName(DockerIgnore.Clean(p)))];
+            patterns = [.. patterns.Select(DockerIgnore.Clean)];
+            root = await FetchFromAsync(stage.Words.Word(fromFlag), patterns, work, cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -287,37 +287,47 @@ public sealed partial class DockerfileBuilder
         return name;
     }
 
-    /// <summary>COPY --from: the sources taken out of another stage's (or any) image into a folder of their own.</summary>
-    private async Task<string> FetchFromAsync(string from, IReadOnlyList<string> patterns, ScratchFolder work, BuildOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// COPY --from: the sources taken out of another stage's (or any) image into a folder of their
+    /// own, each at its path in that image, so the patterns (relative to the image's root) match
+    /// there as they would in a context; a wildcard's folder is taken whole.
+    /// </summary>
+    private async Task<string> FetchFromAsync(string from, IReadOnlyList<string> patterns, ScratchFolder work, CancellationToken cancellationToken)
     {
-        if (patterns.Any(p => p.IndexOfAny(['*', '?', '[']) >= 0))
-        {
-            throw new BuildException("COPY --from with wildcards is not supported by this VCH's builder yet: name the paths");
-        }
-
         var imageId = _stages.LastOrDefault(s => string.Equals(s.Name, from, StringComparison.OrdinalIgnoreCase))?.ImageId
             ?? (int.TryParse(from, out var index) && index >= 0 && index < _stages.Count ? _stages[index].ImageId : null)
             ?? images.Catalog.Find(from)?.Id
             ?? (await images.PullAsync(from, null, new Progress<ImageStore.Pull.PullProgress>(), cancellationToken).ConfigureAwait(false)).Id;
         var root = Directory.CreateDirectory(Path.Combine(work.Path, "from")).FullName;
+        var folders = new List<string>();
+        foreach (var pattern in patterns.Select(FetchedFolder).Distinct().OrderBy(p => p.Length))
+        {
+            if (!folders.Any(f => f == "." || pattern == f || pattern.StartsWith(f + "/", StringComparison.Ordinal)))
+            {
+                folders.Add(pattern);
+            }
+        }
+
         var container = containers.Create(null, imageId, new Dictionary<string, string>(), new ContainerConfig { Entrypoint = [""], Cmd = NeverRun });
         try
         {
             await containers.UseFilesAsync(container.Id, async files =>
             {
-                foreach (var pattern in patterns)
+                foreach (var folder in folders)
                 {
                     var tar = Path.Combine(work.Path, "from.tar");
                     await using (var output = File.Create(tar))
                     {
-                        await files.GetAsync("/" + DockerIgnore.Clean(pattern), output, cancellationToken).ConfigureAwait(false);
+                        await files.GetAsync("/" + (folder == "." ? "" : folder), output, cancellationToken).ConfigureAwait(false);
                     }
 
                     await using var input = File.OpenRead(tar);
                     using var unpacked = await BuildContext.UnpackAsync(input, Path.Combine(work.Path, "from.unpacked"), long.MaxValue, cancellationToken).ConfigureAwait(false);
                     foreach (var entry in new DirectoryInfo(unpacked.Root).EnumerateFileSystemInfos())
                     {
-                        var target = Path.Combine(root, entry.Name);
+                        // The tar's top entry is the path's last part (the root's is its contents).
+                        var target = folder == "." ? Path.Combine(root, entry.Name) : Path.Combine(root, folder);
+                        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                         if (entry is DirectoryInfo && entry.LinkTarget is null)
                         {
                             Directory.Move(entry.FullName, target);
@@ -342,6 +352,19 @@ public sealed partial class DockerfileBuilder
         }
 
         return root;
+
+        // A path is fetched as it is; a wildcard's, from the folder above its first wildcard.
+        static string FetchedFolder(string pattern)
+        {
+            var wildcard = pattern.IndexOfAny(['*', '?', '[']);
+            if (wildcard < 0)
+            {
+                return pattern;
+            }
+
+            var slash = pattern.LastIndexOf('/', wildcard);
+            return slash < 0 ? "." : pattern[..slash];
+        }
     }
 
     /// <summary>Where one source lands: a folder's contents in the destination, a file in it when it is a folder, else as it.</summary>
