@@ -166,11 +166,11 @@ internal static class GuestFiles
         }
     }
 
-    /// <summary>COPY --chown's owner: a user alone means its uid for the group as well.</summary>
+    /// <summary>COPY --chown's owner: a user alone means the group of the same name (or number), as moby's parseChownFlag has it.</summary>
     private static (int Uid, int Gid) CopyOwner(string owner, string root)
     {
-        var identity = UserResolver.Resolve(owner, root);
-        return owner.Contains(':', StringComparison.Ordinal) ? (identity.Uid, identity.Gid) : (identity.Uid, identity.Uid);
+        var identity = UserResolver.Resolve(owner.Contains(':', StringComparison.Ordinal) ? owner : $"{owner}:{owner}", root);
+        return (identity.Uid, identity.Gid);
     }
 
     /// <summary>Makes a folder resolved inside the root (no symlink left in what is missing), owned as asked.</summary>

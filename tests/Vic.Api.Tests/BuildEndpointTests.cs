@@ -64,6 +64,19 @@ public sealed class BuildEndpointTests : InProcessVchTest
         Assert.Equal(2, afterPrune.Count); // tiny:1 and app:3 stay; the cache of its steps went
     }
 
+    [Fact]
+    public async Task AStagesBareArgTakesTheDefaultFromBeforeTheFirstFromAndAnEmptyCacheFromKeepsTheCache()
+    {
+        await CreateContainerAsync();
+        const string Text = "ARG FLAVOUR=vanilla\nFROM tiny:1\nARG FLAVOUR\nLABEL flavour=$FLAVOUR\n";
+        var (_, first) = await BuildAsync(Context(Text), "t=arg:1");
+        var (_, again) = await BuildAsync(Context(Text), "t=arg:1&cachefrom=%5B%5D");
+        using var inspect = JsonDocument.Parse(await Client.GetStringAsync(new Uri("/images/arg:1/json", UriKind.Relative)));
+
+        Assert.Equal("vanilla", inspect.RootElement.GetProperty("Config").GetProperty("Labels").GetProperty("flavour").GetString());
+        Assert.Equal(Id(first), Id(again));
+    }
+
     [Theory]
     [InlineData("version=2", "BuildKit is not supported")]
     [InlineData("buildargs=%7Bnot", "invalid buildargs")]

@@ -59,6 +59,39 @@ public sealed class BuildContextTests : IDisposable
     }
 
     [Fact]
+    public async Task EntriesWrittenOrLinkedThroughASymlinkAreRefused()
+    {
+        var outside = Path.Combine(Path.GetTempPath(), $"vic-outside-{Guid.NewGuid():N}");
+        var write = Tar(w =>
+        {
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "a") { LinkName = Path.GetTempPath() });
+            Add(w, $"a/{Path.GetFileName(outside)}", "escaped", (UnixFileMode)0x1A4);
+        });
+        var read = Tar(w =>
+        {
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "etc") { LinkName = "/etc" });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, "stolen") { LinkName = "etc/passwd" });
+        });
+
+        var written = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(write), _folder, 1 << 20, CancellationToken.None));
+        var linked = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(read), _folder + "-2", 1 << 20, CancellationToken.None));
+
+        Assert.Contains("is below a symlink", written.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(outside));
+        Assert.Contains("is below a symlink", linked.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ADockerfileThatIsASymlinkOutOfTheContextIsReadInsideIt()
+    {
+        var tar = Tar(w => w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "Dockerfile") { LinkName = "/etc/passwd" }));
+
+        using var context = await BuildContext.UnpackAsync(new MemoryStream(tar), _folder, 1 << 20, CancellationToken.None);
+
+        Assert.Equal("Cannot locate specified Dockerfile: Dockerfile", Assert.Throws<BuildException>(() => context.ReadDockerfile("Dockerfile")).Message);
+    }
+
+    [Fact]
     public async Task AContextOverTheLimitOrNotATarIsRefused()
     {
         var big = Tar(w => Add(w, "big", new string('x', 4096), (UnixFileMode)0x1A4));

@@ -64,6 +64,15 @@ public sealed class DockerfileParserTests
         Assert.Equal("CMD", document.Instructions[3].Keyword);
     }
 
+    [Fact]
+    public void AShiftIsNotAHereDocument()
+    {
+        var document = DockerfileParser.Parse("FROM busybox\nRUN echo $((1<<EOF))\nCMD true\n");
+
+        Assert.Empty(document.Instructions[1].HereDocuments);
+        Assert.Equal("CMD", document.Instructions[2].Keyword);
+    }
+
     [Theory]
     [InlineData("FROM busybox\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO")]
     [InlineData("FROM busybox\nRUN <<EOF\necho\n", "dockerfile parse error on line 2: unterminated heredoc EOF")]

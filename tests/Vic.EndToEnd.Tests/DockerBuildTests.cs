@@ -24,6 +24,7 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         var context = Context("web", new()
         {
             ["index.html"] = "<h1>built on a VCH</h1>\n",
+            ["rootfs/bin/hello-tool"] = "#!/bin/sh\necho hello-tool\n",
             [".env"] = "secret\n",
             ["debug.log"] = "noise\n",
             [".dockerignore"] = ".env\n*.log\n",
@@ -42,7 +43,8 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
                 COPY . /context/
                 COPY index.html /tmp/copied.html
                 COPY --chown=1234:1234 index.html /bin/copied-into-bin
-                RUN test ! -e /context/.env && test ! -e /context/debug.log && stat -c '%U:%G' /var/www/html/index.html \
+                COPY rootfs/ /
+                RUN test -x /bin/sh && test -f /usr/bin/hello-tool && test ! -e /context/.env && test ! -e /context/debug.log && stat -c '%U:%G' /var/www/html/index.html \
                     && echo "tmp $(stat -c '%a' /tmp) bin-is-a-link $(test -L /bin && echo yes) owner $(stat -c '%u:%g' /usr/bin/copied-into-bin)"
                 EXPOSE 80
                 """,
@@ -58,12 +60,12 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         var label = (await Vch.DockerAsync("inspect", "-f", "{{index .Config.Labels \"org.example.version\"}} {{json .Config.ExposedPorts}}", "web:1")).StandardOutput.Trim();
         await Vch.DockerAsync("rm", "-f", "built-web");
 
-        Assert.Contains("Step 1/13 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Step 1/14 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("tmp 1777 bin-is-a-link yes owner 1234:1234", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("made by builder with 2.36", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("www-data:www-data", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("Successfully tagged web:1", first.StandardOutput, StringComparison.Ordinal);
-        Assert.Equal(10, again.StandardOutput.Split("---> Using cache").Length - 1);
+        Assert.Equal(11, again.StandardOutput.Split("---> Using cache").Length - 1);
         Assert.Equal(BuiltId(first), BuiltId(again));
         Assert.StartsWith("made by builder with 2.36", who, StringComparison.Ordinal);
         Assert.Equal("2.5 {\"80/tcp\":{}}", label);

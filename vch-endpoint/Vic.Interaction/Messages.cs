@@ -207,7 +207,7 @@ public sealed record FilesRequest(string Operation, string Path = "", bool NoOve
     /// <summary>
     /// For a put: <c>user[:group]</c> (names from the container's own /etc/passwd and /etc/group, or
     /// numbers) that every unpacked entry, and every folder made for it, belongs to; a user alone
-    /// means its uid for the group too, as Dockerfile COPY --chown has it. Empty keeps root.
+    /// means the group of the same name, as Dockerfile COPY --chown has it. Null keeps root.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Owner { get; init; }

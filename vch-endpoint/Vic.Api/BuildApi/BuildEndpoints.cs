@@ -60,7 +60,7 @@ public static class BuildEndpoints
                 await output.WriteAsync(id + "\n", context.RequestAborted).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             // The status line is gone: whatever stopped the build ends the stream, as dockerd's errors do.
             var code = ex is BuildException build ? build.Code : 1;
@@ -126,7 +126,7 @@ public static class BuildEndpoints
             ExtraHosts = [.. query["extrahosts"].OfType<string>().SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries))],
             MemoryBytes = Q("memory") is { Length: > 0 } memory ? Integer(memory, "memory") ?? 0 : 0,
             Credentials = RegistryConfig(context.Request.Headers["X-Registry-Config"]),
-            CacheFrom = Q("cachefrom") is { Length: > 0 } cacheFrom ? JsonList(cacheFrom, "cachefrom") : null,
+            CacheFrom = Q("cachefrom") is { Length: > 0 } cacheFrom && JsonList(cacheFrom, "cachefrom") is { Count: > 0 } sources ? sources : null,
         };
     }
 
@@ -262,28 +262,64 @@ public static class BuildEndpoints
         arguments.AddRange([url, clone]);
         try
         {
-            using var git = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            var errors = await git.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-            await git.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-            if (git.ExitCode != 0)
+            System.Diagnostics.Process git;
+            try
             {
-                throw PortLayerException.InvalidParameter($"unable to prepare context: unable to 'git clone' to temporary context directory: {errors.Trim()}");
+                git = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                throw PortLayerException.InvalidParameter("unable to prepare context: git is not installed on this VCH");
+            }
+
+            using (git)
+            {
+                try
+                {
+                    var errors = await git.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+                    await git.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+                    if (git.ExitCode != 0)
+                    {
+                        throw PortLayerException.InvalidParameter($"unable to prepare context: unable to 'git clone' to temporary context directory: {errors.Trim()}");
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    git.Kill(entireProcessTree: true);
+                    throw;
+                }
+            }
+
+            var root = subfolder.Length == 0 ? clone : Path.Combine(clone, DockerIgnore.Clean(subfolder));
+            if (!Directory.Exists(root))
+            {
+                throw PortLayerException.InvalidParameter($"unable to prepare context: {subfolder} is not a folder of {url}");
+            }
+
+            Directory.Move(root, folder);
+            if (Directory.Exists(Path.Combine(folder, ".git")))
+            {
+                Directory.Delete(Path.Combine(folder, ".git"), recursive: true);
+            }
+
+            return BuildContext.Adopt(folder);
+        }
+        catch
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+
+            throw;
+        }
+        finally
+        {
+            if (Directory.Exists(clone))
+            {
+                Directory.Delete(clone, recursive: true);
             }
         }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            throw PortLayerException.InvalidParameter("unable to prepare context: git is not installed on this VCH");
-        }
-
-        var root = subfolder.Length == 0 ? clone : Path.Combine(clone, DockerIgnore.Clean(subfolder));
-        Directory.Move(root, folder);
-        if (Directory.Exists(clone))
-        {
-            Directory.Delete(clone, recursive: true);
-        }
-
-        Directory.Delete(Path.Combine(folder, ".git"), recursive: true);
-        return BuildContext.Adopt(folder);
     }
 
     /// <summary>The build's progress as dockerd writes it, flushed line by line.</summary>

@@ -78,10 +78,10 @@ public sealed class BuildContext : IDisposable
     /// <summary>The Dockerfile's text; <c>Dockerfile</c> falls back to <c>dockerfile</c>, as dockerd's does.</summary>
     public string ReadDockerfile(string name)
     {
-        var path = Inside(name);
-        if (!File.Exists(path) && name == "Dockerfile" && File.Exists(Inside("dockerfile")))
+        var path = Scoped(name);
+        if (!File.Exists(path) && name == "Dockerfile" && File.Exists(Scoped("dockerfile")))
         {
-            path = Inside("dockerfile");
+            path = Scoped("dockerfile");
         }
 
         return File.Exists(path)
@@ -126,6 +126,10 @@ public sealed class BuildContext : IDisposable
         }
     }
 
+    /// <summary>A path of the context with its symlinks followed as if the context were the root.</summary>
+    private string Scoped(string relative) =>
+        Path.Combine([Root, .. Interaction.ScopedPath.Resolve(relative, (path, _) => new FileInfo(Root + path).LinkTarget)]);
+
     /// <summary>A path of the context on the VCH; <c>..</c> cannot climb out of it.</summary>
     public string Inside(string relative)
     {
@@ -161,6 +165,7 @@ public sealed class BuildContext : IDisposable
                 }
 
                 var destination = Path.Combine(root, relative);
+                RefuseBelowSymlink(root, relative, entry.Name);
                 total += entry.Length;
                 if (total > limitBytes)
                 {
@@ -181,7 +186,8 @@ public sealed class BuildContext : IDisposable
                         break;
                     case TarEntryType.HardLink:
                         var source = Path.Combine(root, DockerIgnore.Clean(entry.LinkName));
-                        if (!File.Exists(source) || entry.LinkName.Replace('\\', '/').Split('/').Contains(".."))
+                        RefuseBelowSymlink(root, DockerIgnore.Clean(entry.LinkName), entry.Name);
+                        if (new FileInfo(source).LinkTarget is not null || !File.Exists(source) || entry.LinkName.Replace('\\', '/').Split('/').Contains(".."))
                         {
                             throw new BuildException($"the build context entry {entry.Name} links to {entry.LinkName}, which is not in the context");
                         }
@@ -212,6 +218,24 @@ public sealed class BuildContext : IDisposable
                 {
                     File.SetLastWriteTimeUtc(destination, entry.ModificationTime.UtcDateTime);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A tar entry that would be written through a symlink an earlier entry made (<c>a -&gt; /</c>, then
+    /// <c>a/etc/x</c>) would land outside the context: no tar a client makes has one, so it is refused.
+    /// </summary>
+    private static void RefuseBelowSymlink(string root, string relative, string name)
+    {
+        var path = root;
+        var parts = relative.Split('/');
+        foreach (var part in parts[..^1])
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null)
+            {
+                throw new BuildException($"the build context entry {name} is below a symlink: it would point outside the context");
             }
         }
     }

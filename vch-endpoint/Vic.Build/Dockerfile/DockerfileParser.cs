@@ -218,7 +218,7 @@ public static partial class DockerfileParser
     [GeneratedRegex(@"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")]
     private static partial Regex Directive();
 
-    [GeneratedRegex(@"<<(-?)([""']?)([A-Za-z_][A-Za-z0-9_]*)\2")]
+    [GeneratedRegex(@"(?<![\w<$(])<<(-?)([""']?)([A-Za-z_][A-Za-z0-9_]*)\2")]
     private static partial Regex HereDocumentStart();
 
     [GeneratedRegex(@"[ \t]+")]

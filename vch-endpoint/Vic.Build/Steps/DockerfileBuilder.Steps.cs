@@ -56,9 +56,15 @@ public sealed partial class DockerfileBuilder
             Directory.CreateDirectory(scratchFolder);
             var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
             int code;
-            await using (var output = File.Create(layer))
+            try
             {
+                await using var output = File.Create(layer);
                 code = await containers.RunBuildStepAsync(container.Id, output, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                File.Delete(layer);
+                throw;
             }
 
             await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
@@ -151,30 +157,23 @@ public sealed partial class DockerfileBuilder
             return;
         }
 
-        string layer;
+        string? layer;
         if (stage.ImageId is null)
         {
             layer = await ScratchLayerAsync(sources, destination, destinationIsFolder, owner, chmod, cancellationToken).ConfigureAwait(false);
         }
-        else if (owner.Length == 0 || NumericOwner().IsMatch(owner))
-        {
-            var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), StepContainer(stage, options) with { Cmd = NeverRun });
-            try
-            {
-                layer = await HostLayerAsync(container.Id, sources, destination, destinationIsFolder, NumericIds(owner), chmod, keyword, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                await containers.RemoveAsync(container.Id, force: true, CancellationToken.None, removeVolumes: true).ConfigureAwait(false);
-            }
-        }
         else
         {
-            // --chown by name: the tether resolves it against the image's own /etc/passwd as it unpacks.
+            // The layer is written here unless the tether must unpack: a --chown by name (resolved
+            // against the image's own /etc/passwd), an ADD of a tar, or a folder whose tree meets a
+            // symlink of the image (written here, the layer's folder would hide the link).
             var container = containers.Create(null, stage.ImageId, new Dictionary<string, string>(), StepContainer(stage, options) with { Cmd = NeverRun });
             try
             {
-                layer = await ReadLayerAsync(container.Id, async files =>
+                layer = owner.Length == 0 || NumericOwner().IsMatch(owner)
+                    ? await HostLayerAsync(container.Id, sources, destination, destinationIsFolder, NumericIds(owner), chmod, keyword, cancellationToken).ConfigureAwait(false)
+                    : null;
+                layer ??= await ReadLayerAsync(container.Id, async files =>
                 {
                     foreach (var source in sources)
                     {
@@ -267,6 +266,10 @@ public sealed partial class DockerfileBuilder
         {
             throw new BuildException($"ADD failed: failed to GET {url}: {ex.Message}");
         }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new BuildException($"ADD failed: failed to GET {url}: no answer in {http.Timeout.TotalMinutes:0} minutes");
+        }
 
         using var answer = response;
         if (!response.IsSuccessStatusCode)
@@ -318,7 +321,8 @@ public sealed partial class DockerfileBuilder
                     var tar = Path.Combine(work.Path, "from.tar");
                     await using (var output = File.Create(tar))
                     {
-                        await files.GetAsync("/" + (folder == "." ? "" : folder), output, cancellationToken).ConfigureAwait(false);
+                        // "/." follows a last symlink: COPY --from of a link copies what it points at, under the link's name.
+                        await files.GetAsync(folder == "." ? "/" : $"/{folder}/.", output, cancellationToken).ConfigureAwait(false);
                     }
 
                     await using var input = File.OpenRead(tar);
@@ -421,21 +425,58 @@ public sealed partial class DockerfileBuilder
     /// which the layer repeats (overlayfs shows the upper layer's folder, so a 0755 default would
     /// change /tmp's 1777).
     /// </summary>
-    private async Task<string> HostLayerAsync(string containerId, IReadOnlyList<CopySource> sources, string destination, bool destinationIsFolder, (int Uid, int Gid) owner, UnixFileMode? chmod, string keyword, CancellationToken cancellationToken)
+    private async Task<string?> HostLayerAsync(string containerId, IReadOnlyList<CopySource> sources, string destination, bool destinationIsFolder, (int Uid, int Gid) owner, UnixFileMode? chmod, string keyword, CancellationToken cancellationToken)
     {
+        if (sources.Any(s => s.Kind == CopySourceKind.ArchiveContents))
+        {
+            return null;
+        }
+
         var placements = new List<(CopySource, string, string)>();
         var folders = new Dictionary<string, ContainerPathStat?>(StringComparer.Ordinal);
-        await containers.UseFilesAsync(containerId, async files =>
+        var meetsLink = await containers.UseFilesAsync(containerId, async files =>
         {
             foreach (var source in sources)
             {
                 var (folder, name) = await PlaceAsync(files, source, destination, destinationIsFolder, cancellationToken).ConfigureAwait(false);
-                placements.Add((source, await ResolveFolderAsync(files, folder, folders, keyword, cancellationToken).ConfigureAwait(false), name));
+                var resolved = await ResolveFolderAsync(files, folder, folders, keyword, cancellationToken).ConfigureAwait(false);
+                if (source.Kind == CopySourceKind.FolderContents && await TreeMeetsLinkAsync(files, source.HostPath, resolved, cancellationToken).ConfigureAwait(false))
+                {
+                    return true;
+                }
+
+                placements.Add((source, resolved, name));
             }
 
-            return true;
+            return false;
         }, cancellationToken).ConfigureAwait(false);
-        return await WriteLayerAsync(placements, folders, owner, chmod, cancellationToken).ConfigureAwait(false);
+        return meetsLink ? null : await WriteLayerAsync(placements, folders, owner, chmod, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether a folder of the source, put below <paramref name="target"/>, lands where the image has a symlink or a file.</summary>
+    private static async Task<bool> TreeMeetsLinkAsync(ContainerFiles files, string source, string target, CancellationToken cancellationToken)
+    {
+        foreach (var folder in new DirectoryInfo(source).EnumerateDirectories().Where(d => d.LinkTarget is null))
+        {
+            var inImage = target.TrimEnd('/') + "/" + folder.Name;
+            ContainerPathStat stat;
+            try
+            {
+                stat = await files.StatAsync(inImage, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PortLayer.Errors.PortLayerException ex) when (ex.Kind == PortLayer.Errors.ErrorKind.NotFound)
+            {
+                // Not in the image: nothing below it is either.
+                continue;
+            }
+
+            if (!stat.IsDirectory || await TreeMeetsLinkAsync(files, folder.FullName, inImage, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A folder of the image with its symlinks followed inside the image; what was seen on the way is kept in <paramref name="seen"/> (null: not there).</summary>
@@ -475,37 +516,50 @@ public sealed partial class DockerfileBuilder
     {
         Directory.CreateDirectory(scratchFolder);
         var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
-        await using var output = File.Create(layer);
-        var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
-        await using (writer.ConfigureAwait(false))
+        try
         {
-            var made = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (source, folder, name) in placements)
-            {
-                var path = "";
-                foreach (var part in folder.Split('/', StringSplitOptions.RemoveEmptyEntries))
-                {
-                    path += part + "/";
-                    if (made.Add(path))
-                    {
-                        var existing = folders.GetValueOrDefault("/" + path.TrimEnd('/'));
-                        await writer.WriteEntryAsync(
-                            new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, path)
-                            {
-                                Mode = existing?.UnixMode ?? (UnixFileMode)0x1ED,
-                                Uid = existing?.Uid ?? owner.Uid,
-                                Gid = existing?.Gid ?? owner.Gid,
-                                ModificationTime = existing?.Mtime ?? DateTimeOffset.UtcNow,
-                            },
-                            cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
-                await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken, prefix: path, owner).ConfigureAwait(false);
-            }
+            await WriteEntriesAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            File.Delete(layer);
+            throw;
         }
 
         return layer;
+
+        async Task WriteEntriesAsync()
+        {
+            await using var output = File.Create(layer);
+            var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
+            await using (writer.ConfigureAwait(false))
+            {
+                var made = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var (source, folder, name) in placements)
+                {
+                    var path = "";
+                    foreach (var part in folder.Split('/', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        path += part + "/";
+                        if (made.Add(path))
+                        {
+                            var existing = folders.GetValueOrDefault("/" + path.TrimEnd('/'));
+                            await writer.WriteEntryAsync(
+                                new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, path)
+                                {
+                                    Mode = existing?.UnixMode ?? (UnixFileMode)0x1ED,
+                                    Uid = existing?.Uid ?? owner.Uid,
+                                    Gid = existing?.Gid ?? owner.Gid,
+                                    ModificationTime = existing?.Mtime ?? DateTimeOffset.UtcNow,
+                                },
+                                cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    await CopySources.WriteTarAsync(source, name, chmod, writer, cancellationToken, prefix: path, owner).ConfigureAwait(false);
+                }
+            }
+        }
     }
 
     /// <summary>A numeric --chown (<c>uid[:gid]</c>; a uid alone is the gid too); empty is root.</summary>
@@ -525,13 +579,22 @@ public sealed partial class DockerfileBuilder
     {
         Directory.CreateDirectory(scratchFolder);
         var layer = Path.Combine(scratchFolder, $"layer-{Guid.NewGuid():N}.tar");
-        await containers.UseFilesAsync(containerId, async files =>
+        try
         {
-            await work(files).ConfigureAwait(false);
-            await using var output = File.Create(layer);
-            await files.CommitLayerAsync(output, cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken).ConfigureAwait(false);
+            await containers.UseFilesAsync(containerId, async files =>
+            {
+                await work(files).ConfigureAwait(false);
+                await using var output = File.Create(layer);
+                await files.CommitLayerAsync(output, cancellationToken).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            File.Delete(layer);
+            throw;
+        }
+
         return layer;
     }
 

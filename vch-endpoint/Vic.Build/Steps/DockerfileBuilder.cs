@@ -69,6 +69,11 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
         }
 
         consumed.UnionWith(meta.Consumed);
+        foreach (var (name, value) in meta.Args)
+        {
+            _globalArgs[name] = value;
+        }
+
         var built = _stages;
         StageState? stage = null;
         foreach (var instructions in stages)
@@ -218,7 +223,7 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
         return new StageState(name, found.Id, images.SettingsOf(found.Id), options.BuildArgs, escape);
     }
 
-    private static void DeclareArg(StageState stage, Instruction instruction, BuildOptions options)
+    private void DeclareArg(StageState stage, Instruction instruction, BuildOptions options)
     {
         var text = instruction.Arguments.Trim();
         if (text.Length == 0)
@@ -230,7 +235,8 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
         {
             var equals = declaration.IndexOf('=', StringComparison.Ordinal);
             var name = equals < 0 ? declaration : declaration[..equals];
-            string? value = equals < 0 ? null : declaration[(equals + 1)..];
+            // An ARG with no default in a stage takes the one before the first FROM, as Docker's does.
+            string? value = equals < 0 ? _globalArgs.GetValueOrDefault(name) : declaration[(equals + 1)..];
             if (options.BuildArgs.TryGetValue(name, out var given))
             {
                 value = given ?? value;
@@ -256,7 +262,7 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
     /// </summary>
     private async Task<bool> TryCacheAsync(StageState stage, string key, bool noCache, Func<string, Task> say)
     {
-        if (noCache || images.FindBuildStep(stage.ImageId, key) is not { } cached || (_cacheSources is { } sources && !sources.Contains(cached.Id)))
+        if (noCache || images.FindBuildStep(stage.ImageId, key, image => _cacheSources?.Contains(image.Id) ?? true) is not { } cached)
         {
             return false;
         }
@@ -283,6 +289,9 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
 
     /// <summary>Whether this build ignores the cache (set per build: one builder serves one build).</summary>
     private bool NoCacheNow { get; set; }
+
+    /// <summary>The ARGs before the first FROM, with their values: the defaults of a stage's bare ARG lines.</summary>
+    private readonly Dictionary<string, string?> _globalArgs = new(StringComparer.Ordinal);
 
     /// <summary>With --cache-from, the only images a step may take from the cache.</summary>
     private IReadOnlySet<string>? _cacheSources;

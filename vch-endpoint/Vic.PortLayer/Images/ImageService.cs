@@ -228,8 +228,8 @@ public sealed partial class ImageService : IDisposable
     }
 
     /// <summary>The image an earlier build made from <paramref name="parentId"/> by the same step, if it is still whole.</summary>
-    public ImageRecord? FindBuildStep(string? parentId, string buildKey) =>
-        Catalog.List().FirstOrDefault(i => i.Parent == parentId && i.BuildKey == buildKey && i.DiffIds.All(d => _layers.Find(d) is not null));
+    public ImageRecord? FindBuildStep(string? parentId, string buildKey, Func<ImageRecord, bool> allowed) =>
+        Catalog.List().FirstOrDefault(i => i.Parent == parentId && i.BuildKey == buildKey && allowed(i) && i.DiffIds.All(d => _layers.Find(d) is not null));
 
     /// <summary>
     /// <c>docker builder prune</c>: the images builds made that nothing names or runs (the steps the

@@ -104,14 +104,7 @@ public sealed partial class ContainerService
                 }
                 finally
                 {
-                    try
-                    {
-                        await running.Writer.WriteAsync(FrameType.PowerOff, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-                    {
-                        // The ContainerVM went by itself: nothing is left to power off.
-                    }
+                    await PowerOffQuietlyAsync(running).ConfigureAwait(false);
                 }
             }
             else if (code == 0)

@@ -649,6 +649,12 @@ public sealed partial class ContainerService : IDisposable
                         var report = Payloads.Json(frame.Payload, InteractionJson.Default.StateReport);
                         running.ContinueSessionsAfter(report.Sessions.Count == 0 ? 0 : report.Sessions.Max(s => s.Session));
                         exitCode ??= report.Sessions.FirstOrDefault(s => s.Session == Frame.MainSession)?.ExitCode;
+                        if (exitCode is not null)
+                        {
+                            // Still on with its process ended: a build step's VM the endpoint lost while it ran.
+                            await PowerOffQuietlyAsync(running).ConfigureAwait(false);
+                        }
+
                         running.Reattached.TrySetResult(true);
                         break;
                     case FrameType.Hello:
@@ -693,6 +699,18 @@ public sealed partial class ContainerService : IDisposable
         {
             // Nobody else will: whoever still waits on this channel learns it is gone.
             running.Dispose();
+        }
+    }
+
+    private static async Task PowerOffQuietlyAsync(RunningContainer running)
+    {
+        try
+        {
+            await running.Writer.WriteAsync(FrameType.PowerOff, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The ContainerVM went by itself: nothing is left to power off.
         }
     }
 
