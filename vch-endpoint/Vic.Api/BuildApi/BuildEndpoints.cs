@@ -64,7 +64,7 @@ public static class BuildEndpoints
         {
             // The status line is gone: whatever stopped the build ends the stream, as dockerd's errors do.
             var code = ex is BuildException build ? build.Code : 1;
-            await output.WriteMessageAsync(new BuildMessage { Error = ex.Message, ErrorDetail = new BuildError(code, ex.Message) }, context.RequestAborted).ConfigureAwait(false);
+            await output.WriteMessageAsync(new ProgressMessage { Error = ex.Message, ErrorDetail = new ErrorDetail(ex.Message) { Code = code } }, context.RequestAborted).ConfigureAwait(false);
         }
     }
 
@@ -175,9 +175,7 @@ public static class BuildEndpoints
 
         try
         {
-            var base64 = header.Trim().Replace('-', '+').Replace('_', '/');
-            base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
-            using var document = JsonDocument.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(base64)));
+            using var document = JsonDocument.Parse(RegistryAuthHeader.Base64Text(header));
             foreach (var entry in document.RootElement.EnumerateObject())
             {
                 if (RegistryAuthHeader.Parse(entry.Value.GetRawText()) is { } credentials)
@@ -331,11 +329,11 @@ public static class BuildEndpoints
 
         public IProgress<ImageStore.Pull.PullProgress> PullProgress => new Progress(this);
 
-        public Task WriteAsync(string text, CancellationToken cancellationToken) => WriteMessageAsync(new BuildMessage { Stream = text }, cancellationToken);
+        public Task WriteAsync(string text, CancellationToken cancellationToken) => WriteMessageAsync(new ProgressMessage { Stream = text }, cancellationToken);
 
-        public Task ResultAsync(string imageId, CancellationToken cancellationToken) => WriteMessageAsync(new BuildMessage { Aux = new BuildResult(imageId) }, cancellationToken);
+        public Task ResultAsync(string imageId, CancellationToken cancellationToken) => WriteMessageAsync(new ProgressMessage { Aux = new AuxId(imageId) }, cancellationToken);
 
-        public async Task WriteMessageAsync(BuildMessage message, CancellationToken cancellationToken)
+        public async Task WriteMessageAsync(ProgressMessage message, CancellationToken cancellationToken)
         {
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -353,47 +351,10 @@ public static class BuildEndpoints
         {
             public void Report(ImageStore.Pull.PullProgress value)
             {
-                var message = PullStream.ToMessage(value);
-                output.WriteMessageAsync(new BuildMessage { Status = message.Status, Id = message.Id, Progress = message.Progress }, CancellationToken.None).GetAwaiter().GetResult();
+                output.WriteMessageAsync(PullStream.ToMessage(value), CancellationToken.None).GetAwaiter().GetResult();
             }
         }
     }
 }
-
-/// <summary>One object of a build's JSON stream.</summary>
-public sealed record BuildMessage
-{
-    [JsonPropertyName("stream")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Stream { get; init; }
-
-    [JsonPropertyName("status")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Status { get; init; }
-
-    [JsonPropertyName("id")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Id { get; init; }
-
-    [JsonPropertyName("progress")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Progress { get; init; }
-
-    [JsonPropertyName("aux")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public BuildResult? Aux { get; init; }
-
-    [JsonPropertyName("errorDetail")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public BuildError? ErrorDetail { get; init; }
-
-    [JsonPropertyName("error")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Error { get; init; }
-}
-
-public sealed record BuildResult([property: JsonPropertyName("ID")] string Id);
-
-public sealed record BuildError([property: JsonPropertyName("code")] int Code, [property: JsonPropertyName("message")] string Message);
 
 public sealed record BuildPruneResponse(IReadOnlyList<string> CachesDeleted, long SpaceReclaimed);

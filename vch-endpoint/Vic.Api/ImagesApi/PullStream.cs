@@ -91,9 +91,19 @@ public static class PullStream
     }
 }
 
-/// <summary>One object of a progress stream (pull, push, load).</summary>
+/// <summary>One object of a progress stream (pull, push, load, build).</summary>
 public sealed record ProgressMessage
 {
+    /// <summary>Text the client prints as it is (a build's lines).</summary>
+    [JsonPropertyName("stream")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Stream { get; init; }
+
+    /// <summary>A build's result, <c>{"ID": ...}</c>.</summary>
+    [JsonPropertyName("aux")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AuxId? Aux { get; init; }
+
     [JsonPropertyName("status")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Status { get; init; }
@@ -123,4 +133,12 @@ public sealed record ProgressDetail(
     [property: JsonPropertyName("current"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Current,
     [property: JsonPropertyName("total"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Total);
 
-public sealed record ErrorDetail([property: JsonPropertyName("message")] string Message);
+/// <summary>An error in a stream; <see cref="Code"/> is a failed build step's exit code (absent elsewhere).</summary>
+public sealed record ErrorDetail([property: JsonPropertyName("message")] string Message)
+{
+    [JsonPropertyName("code")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Code { get; init; }
+}
+
+public sealed record AuxId([property: JsonPropertyName("ID")] string Id);

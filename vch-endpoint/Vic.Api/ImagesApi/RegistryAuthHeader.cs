@@ -20,14 +20,20 @@ public static class RegistryAuthHeader
 
         try
         {
-            var base64 = header.Trim().Replace('-', '+').Replace('_', '/');
-            base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
-            return Parse(Encoding.UTF8.GetString(Convert.FromBase64String(base64)));
+            return Parse(Base64Text(header));
         }
         catch (FormatException)
         {
             throw PortLayerException.InvalidParameter("invalid X-Registry-Auth header: not base64");
         }
+    }
+
+    /// <summary>The text of a header in base64url (padding optional), as the CLI sends X-Registry-Auth and X-Registry-Config.</summary>
+    public static string Base64Text(string header)
+    {
+        var base64 = header.Trim().Replace('-', '+').Replace('_', '/');
+        base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
+        return Encoding.UTF8.GetString(Convert.FromBase64String(base64));
     }
 
     /// <summary>Reads the JSON of an auth config (also the body of <c>POST /auth</c>).</summary>
