@@ -98,6 +98,76 @@ public sealed class ContainerStartTests : IDisposable
         Assert.Equal(5, engine.Containers.Resolve(id).Status.ExitCode);
     }
 
+    [Fact]
+    public async Task AStopThatMeetsARestartByPolicyMidStartStopsTheContainerForGood()
+    {
+        // docker stop lands while restart=always is starting the ContainerVM again: the stop must win, not
+        // be undone by the start committing and the stop's own kill bringing the container back once more.
+        var secondClone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var backend = new ScriptedTetherBackend(exitCode: null, async n =>
+        {
+            if (n == 2)
+            {
+                secondClone.TrySetResult();
+                await release.Task;
+            }
+        });
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+        var id = engine.Runtime.Create("steady", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "1"], RestartPolicy = new RestartPolicy("always") }).Id;
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+        await backend.Changes.Writer.WriteAsync(new ContainerVmChange(id, PowerState.Off, null, Gone: false));
+        await secondClone.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stop = engine.Runtime.StopAsync(id, 5, CancellationToken.None);
+        await Task.Delay(200);
+        var stopWaitedForTheStart = !stop.IsCompleted;
+        release.TrySetResult();
+        await stop.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(1000);
+        var record = engine.Containers.Resolve(id);
+
+        Assert.True(stopWaitedForTheStart);
+        Assert.Equal(ContainerState.Exited, record.Status.State);
+        Assert.Equal(143, record.Status.ExitCode);
+        Assert.True(record.ManuallyStopped);
+        Assert.Equal(2, backend.Clones);
+    }
+
+    [Fact]
+    public async Task AStopDuringARestartsBackOffCallsTheRestartOff()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: 3);
+        var clock = new ManualTimeProvider();
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), clock, backend);
+        await ImportEmptyImageAsync(engine);
+        var id = engine.Runtime.Create("flaky", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["false"], RestartPolicy = new RestartPolicy("on-failure") }).Id;
+        var exited = engine.Runtime.WaitAsync(id, WaitCondition.NextExit, CancellationToken.None);
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+        await exited.WaitAsync(TimeSpan.FromSeconds(10));
+        await Eventually(() => engine.Containers.Resolve(id).Status.State == ContainerState.Restarting);
+
+        await engine.Runtime.StopAsync(id, 1, CancellationToken.None);
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await Task.Delay(300);
+        var record = engine.Containers.Resolve(id);
+
+        Assert.Equal(ContainerState.Exited, record.Status.State);
+        Assert.Equal(3, record.Status.ExitCode);
+        Assert.Equal(1, backend.Clones);
+    }
+
+    private static async Task Eventually(Func<bool> condition)
+    {
+        for (var i = 0; i < 100 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition());
+    }
+
     private static async Task ImportEmptyImageAsync(VchEngine engine)
     {
         using var emptyTar = new MemoryStream(new byte[1024]);
@@ -109,17 +179,29 @@ public sealed class ContainerStartTests : IDisposable
     /// Started and Exit at once, over a loopback socket.
     /// </summary>
     /// <param name="exitCode">What the process exits with at once; null keeps it running.</param>
-    private sealed class ScriptedTetherBackend(int? exitCode) : IComputeBackend, IDisposable
+    /// <param name="beforeClone">Awaited before the n-th clone (from 1) answers: a start held in flight.</param>
+    private sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? beforeClone = null) : IComputeBackend, IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
+        private int _clones;
+
+        public int Clones => Volatile.Read(ref _clones);
 
         /// <summary>What the hypervisor reports through <see cref="WatchAsync"/>.</summary>
         public System.Threading.Channels.Channel<ContainerVmChange> Changes { get; } = System.Threading.Channels.Channel.CreateUnbounded<ContainerVmChange>();
 
         public string Name => "scripted";
 
-        public Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken) =>
-            Task.FromResult(new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig));
+        public async Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
+        {
+            var number = Interlocked.Increment(ref _clones);
+            if (beforeClone is not null)
+            {
+                await beforeClone(number);
+            }
+
+            return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig);
+        }
 
         public Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken) => CloneAsync(spec, cancellationToken);
 
@@ -157,6 +239,12 @@ public sealed class ContainerStartTests : IDisposable
                                 await writer.WriteAsync(FrameType.Exit, 0, Payloads.Int32(code), _stop.Token);
                                 return;
                             }
+                        }
+                        else if (frame.Type == FrameType.Signal)
+                        {
+                            // The process dies of any signal, as a shell without traps does.
+                            await writer.WriteAsync(FrameType.Exit, 0, Payloads.Int32(128 + Payloads.Int32(frame.Payload)), _stop.Token);
+                            return;
                         }
                     }
                 }

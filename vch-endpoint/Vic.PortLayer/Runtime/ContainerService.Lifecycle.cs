@@ -18,7 +18,7 @@ public sealed record PruneResult(IReadOnlyList<string> Removed, long SpaceReclai
 /// <summary>Restart (by hand and by policy), rename, update and prune.</summary>
 public sealed partial class ContainerService
 {
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _pendingRestarts = new();
+    private readonly ConcurrentDictionary<string, PendingRestart> _pendingRestarts = new();
     private readonly ConcurrentDictionary<string, int> _restartStreaks = new();
 
     /// <summary>docker restart: stop (if running) and start again.</summary>
@@ -133,49 +133,126 @@ public sealed partial class ContainerService
         var streak = ranLong ? 0 : _restartStreaks.AddOrUpdate(record.Id, 0, (_, s) => s + 1);
         var delay = TimeSpan.FromMilliseconds(Math.Min(60_000, 100 * Math.Pow(2, streak)));
         _containers.Change(record.Id, r => r with { Status = r.Status.BeginRestart(r.Ref), RestartCount = r.RestartCount + 1 }, null);
-        var cancel = new CancellationTokenSource();
-        _pendingRestarts[record.Id] = cancel;
+        var pending = new PendingRestart();
+        _pendingRestarts[record.Id] = pending;
         _ = Task.Run(async () =>
         {
             try
             {
-                await Task.Delay(delay, _time, cancel.Token).ConfigureAwait(false);
+                await Task.Delay(delay, _time, pending.Cancel.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
 
-            _pendingRestarts.TryRemove(record.Id, out _);
+            if (!pending.TryBeginStart())
+            {
+                return;
+            }
+
             try
             {
-                await StartAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+                await StartCoreAsync(record.Id, byPolicy: true, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (PortLayerException ex)
+            catch (Exception ex) when (ex is PortLayerException or IOException or InvalidOperationException)
             {
                 Log.RestartFailed(_logger, record.Id, ex.Message);
                 _containers.Transition(record.Id, (who, s) => s is RestartingStatus ? s.Exit(who, 128, _time.GetUtcNow(), ex.Message) : s, "die",
                     new Dictionary<string, string> { ["exitCode"] = "128" });
             }
+            finally
+            {
+                _pendingRestarts.TryRemove(KeyValuePair.Create(record.Id, pending));
+                pending.EndStart();
+            }
         });
     }
 
-    /// <summary>A stop or removal of a container waiting for its restart: the restart is called off.</summary>
-    private bool CancelPendingRestart(string id, bool markExited)
+    /// <summary>
+    /// A stop, kill or removal of a container waiting for its restart: a restart still in its back-off is called
+    /// off (true); one whose start is under way cannot be, so the caller gets that start to wait for.
+    /// </summary>
+    private (bool CalledOff, Task? Starting) CancelPendingRestart(string id, bool markExited)
     {
-        if (!_pendingRestarts.TryRemove(id, out var pending))
+        if (!_pendingRestarts.TryGetValue(id, out var pending))
         {
-            return false;
+            return (false, null);
         }
 
-        pending.Cancel();
-        pending.Dispose();
+        if (pending.TryCallOff() is { } starting)
+        {
+            return (false, starting);
+        }
+
+        _pendingRestarts.TryRemove(KeyValuePair.Create(id, pending));
         if (markExited)
         {
             _containers.Change(id, r => r with { Status = r.Status is RestartingStatus ? r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) : r.Status, ManuallyStopped = true }, "stop");
         }
 
+        return (true, null);
+    }
+
+    /// <summary>
+    /// A stop or kill that meets a restart by policy: the restart is called off, or, when its ContainerVM is already
+    /// starting, the stop waits for that start and then acts on what it started. False when nothing is left to stop.
+    /// </summary>
+    private async Task<bool> SettlePendingRestartAsync(string id, CancellationToken cancellationToken)
+    {
+        // Set first: a start by policy keeps it, and the exit this stop causes must not bring the container back.
+        _containers.Change(id, r => r with { ManuallyStopped = true }, null);
+        var (calledOff, starting) = CancelPendingRestart(id, markExited: true);
+        if (calledOff)
+        {
+            return false;
+        }
+
+        if (starting is not null)
+        {
+            await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return _containers.Resolve(id).Status.IsRunning;
+        }
+
         return true;
+    }
+
+    /// <summary>One restart by policy: its back-off can be called off until its start begins, and no later.</summary>
+    private sealed class PendingRestart
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _starting;
+        private bool _calledOff;
+
+        public CancellationTokenSource Cancel { get; } = new();
+
+        public bool TryBeginStart()
+        {
+            lock (_started)
+            {
+                _starting = !_calledOff;
+                return _starting;
+            }
+        }
+
+        public void EndStart() => _started.TrySetResult();
+
+        /// <summary>Calls the restart off and returns null, or returns the start already under way.</summary>
+        public Task? TryCallOff()
+        {
+            lock (_started)
+            {
+                if (_starting)
+                {
+                    return _started.Task;
+                }
+
+                _calledOff = true;
+            }
+
+            Cancel.Cancel();
+            return null;
+        }
     }
 
     /// <summary>After an endpoint restart: always (and unless-stopped, if not stopped by hand) come back, as after a daemon restart.</summary>

@@ -105,7 +105,10 @@ public sealed partial class ContainerService : IDisposable
         return record;
     }
 
-    public async Task StartAsync(string idOrName, CancellationToken cancellationToken)
+    public Task StartAsync(string idOrName, CancellationToken cancellationToken) => StartCoreAsync(idOrName, byPolicy: false, cancellationToken);
+
+    /// <param name="byPolicy">A restart by policy: it keeps a stop that came while it started (docker start clears it).</param>
+    private async Task StartCoreAsync(string idOrName, bool byPolicy, CancellationToken cancellationToken)
     {
         var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
         var record = _containers.Resolve(idOrName);
@@ -171,7 +174,7 @@ public sealed partial class ContainerService : IDisposable
         {
             started = _containers.Change(
                 record.Id,
-                r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = false, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
+                r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = byPolicy && r.ManuallyStopped, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
                 "start");
         }
         finally
@@ -450,8 +453,7 @@ public sealed partial class ContainerService : IDisposable
         var record = _containers.Resolve(idOrName);
         record.Status.EnsureKillable(record.Ref);
         var number = Signals.Parse(signal);
-        _containers.Change(record.Id, r => r with { ManuallyStopped = true }, null);
-        if (CancelPendingRestart(record.Id, markExited: true))
+        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -492,10 +494,12 @@ public sealed partial class ContainerService : IDisposable
         }
 
         record.Status.EnsureStoppable(record.Ref);
-        if (CancelPendingRestart(record.Id, markExited: true))
+        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
+
+        record = _containers.Resolve(record.Id);
 
         if (record.Status is PausedStatus && _running.TryGetValue(record.Id, out var paused))
         {
@@ -520,7 +524,11 @@ public sealed partial class ContainerService : IDisposable
     {
         var record = _containers.Resolve(idOrName);
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
-        CancelPendingRestart(record.Id, markExited: false);
+        if (CancelPendingRestart(record.Id, markExited: false).Starting is { } starting)
+        {
+            // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
+            await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
         if (_running.ContainsKey(record.Id))
         {
             var wait = WaitersOf(record.Id).NextExit.Task;
