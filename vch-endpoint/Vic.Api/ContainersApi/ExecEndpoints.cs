@@ -79,7 +79,7 @@ public static class ExecEndpoints
         }
 
         var exec = engine.Runtime.Exec(id);
-        await engine.Runtime.StartExecAsync(id, context.RequestAborted).ConfigureAwait(false);
+        await engine.Runtime.StartExecAsync(id, detach, context.RequestAborted).ConfigureAwait(false);
         if (detach)
         {
             return;

@@ -66,7 +66,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         }
 
         var exec = engine.Runtime.Exec(execId);
-        await engine.Runtime.StartExecAsync(execId, connection.ConnectionClosed).ConfigureAwait(false);
+        await engine.Runtime.StartExecAsync(execId, detach, connection.ConnectionClosed).ConfigureAwait(false);
         if (detach)
         {
             await WriteHeadAsync(output, 200, "OK", ["Content-Length: 0"]).ConfigureAwait(false);

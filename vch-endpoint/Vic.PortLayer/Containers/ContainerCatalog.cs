@@ -74,6 +74,15 @@ public sealed partial class ContainerCatalog
         }
     }
 
+    /// <summary>Whether the catalog holds a container of this full id.</summary>
+    public bool Contains(string id)
+    {
+        lock (_gate)
+        {
+            return _byId.ContainsKey(id);
+        }
+    }
+
     public IReadOnlyList<ContainerRecord> List()
     {
         lock (_gate)

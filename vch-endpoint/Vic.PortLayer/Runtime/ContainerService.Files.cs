@@ -19,7 +19,7 @@ public sealed partial class ContainerService
     public async Task<T> UseFilesAsync<T>(string idOrName, Func<ContainerFiles, Task<T>> work, CancellationToken cancellationToken)
     {
         var record = _containers.Resolve(idOrName);
-        if (record.Status.IsRunning && _running.TryGetValue(record.Id, out var running))
+        if (record.Status.IsRunning && _runtime.RunningOf(record.Id) is { } running)
         {
             return await work(new ContainerFiles(running, idOrName)).ConfigureAwait(false);
         }
@@ -30,12 +30,12 @@ public sealed partial class ContainerService
         }
 
         var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
-        var gate = VmGateOf(record.Id);
+        var gate = _runtime.Of(record.Id).VmGate;
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         RunningContainer? files = null;
         try
         {
-            if (_running.TryGetValue(record.Id, out var started))
+            if (_runtime.RunningOf(record.Id) is { } started)
             {
                 // Started while we waited for the gate: its tether serves.
                 return await work(new ContainerFiles(started, idOrName)).ConfigureAwait(false);
@@ -64,7 +64,7 @@ public sealed partial class ContainerService
                 await ForgetAsync(files).ConfigureAwait(false);
             }
 
-            if ((await backend.ListAsync(CancellationToken.None).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id) && !_running.ContainsKey(record.Id))
+            if ((await backend.ListAsync(CancellationToken.None).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id) && _runtime.RunningOf(record.Id) is null)
             {
                 await backend.DestroyAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
             }
@@ -83,7 +83,8 @@ public sealed partial class ContainerService
     {
         var record = _containers.Resolve(idOrName);
         var exited = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_buildSteps.TryAdd(record.Id, exited))
+        var state = _runtime.Of(record.Id);
+        if (!state.TryBeginBuildStep(exited))
         {
             throw PortLayerException.Conflict($"container {record.Id} is already running a build step");
         }
@@ -93,7 +94,7 @@ public sealed partial class ContainerService
             var finished = WaitAsync(record.Id, WaitCondition.NextExit, CancellationToken.None);
             await StartAsync(record.Id, cancellationToken).ConfigureAwait(false);
             var code = await exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (_running.TryGetValue(record.Id, out var running))
+            if (state.Running is { } running)
             {
                 try
                 {
@@ -117,7 +118,7 @@ public sealed partial class ContainerService
         }
         finally
         {
-            _buildSteps.TryRemove(record.Id, out _);
+            state.EndBuildStep();
         }
     }
 

@@ -37,7 +37,7 @@ public sealed partial class ContainerService
     public async Task<ContainerStats?> StatsAsync(string idOrName, CancellationToken cancellationToken)
     {
         var record = _containers.Resolve(idOrName);
-        if (!_running.TryGetValue(record.Id, out var running))
+        if (_runtime.RunningOf(record.Id) is not { } running)
         {
             return null;
         }
@@ -58,7 +58,7 @@ public sealed partial class ContainerService
     }
 
     private RunningContainer RunningOf(ContainerRecord record) =>
-        record.Status.IsRunning && _running.TryGetValue(record.Id, out var running)
+        record.Status.IsRunning && _runtime.RunningOf(record.Id) is { } running
             ? running
             : throw PortLayerException.Conflict($"Container {record.Id} is not running");
 }

@@ -60,7 +60,7 @@ public sealed partial class ContainerService
         var probe = new ExecSession("health", running.ContainerId, new ExecOptions(check.Command, [], "", "", Tty: false, AttachStdin: false, AttachStdout: true, AttachStderr: true));
         probe.Session = running.NextSession();
         running.Execs[probe.Session] = probe;
-        probe.MarkRunning();
+        probe.MarkRunning(keepOutput: true);
         var output = new StringBuilder();
         try
         {

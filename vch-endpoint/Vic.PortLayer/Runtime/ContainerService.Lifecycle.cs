@@ -18,9 +18,6 @@ public sealed record PruneResult(IReadOnlyList<string> Removed, long SpaceReclai
 /// <summary>Restart (by hand and by policy), rename, update and prune.</summary>
 public sealed partial class ContainerService
 {
-    private readonly ConcurrentDictionary<string, PendingRestart> _pendingRestarts = new();
-    private readonly ConcurrentDictionary<string, int> _restartStreaks = new();
-
     /// <summary>docker restart: stop (if running) and start again.</summary>
     public async Task RestartAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken)
     {
@@ -59,7 +56,7 @@ public sealed partial class ContainerService
         };
         // What the VM gets decides, not how it was asked for: -c 2 and -c 3 are both one vCPU.
         var (now, wanted) = (ResourcesOf(record.Config), ResourcesOf(config));
-        if (wanted != now && _running.TryGetValue(record.Id, out var running) && _backend is not null)
+        if (wanted != now && _runtime.RunningOf(record.Id) is { } running && _backend is not null)
         {
             if (wanted.Cpus == now.Cpus && wanted.MemoryBytes < now.MemoryBytes)
             {
@@ -130,11 +127,12 @@ public sealed partial class ContainerService
     private void ScheduleRestart(ContainerRecord record)
     {
         var ranLong = record.Status.StartedAt is { } started && record.Status.FinishedAt is { } finished && finished - started >= TimeSpan.FromSeconds(10);
-        var streak = ranLong ? 0 : _restartStreaks.AddOrUpdate(record.Id, 0, (_, s) => s + 1);
+        var state = _runtime.Of(record.Id);
+        var streak = state.NextRestartStreak(ranLong);
         var delay = TimeSpan.FromMilliseconds(Math.Min(60_000, 100 * Math.Pow(2, streak)));
         _containers.Change(record.Id, r => r with { Status = r.Status.BeginRestart(r.Ref), RestartCount = r.RestartCount + 1 }, null);
         var pending = new PendingRestart();
-        _pendingRestarts[record.Id] = pending;
+        state.SetPendingRestart(pending);
         _ = Task.Run(async () =>
         {
             try
@@ -163,7 +161,7 @@ public sealed partial class ContainerService
             }
             finally
             {
-                _pendingRestarts.TryRemove(KeyValuePair.Create(record.Id, pending));
+                state.ClearPendingRestart(pending);
                 pending.EndStart();
             }
         });
@@ -175,7 +173,7 @@ public sealed partial class ContainerService
     /// </summary>
     private (bool CalledOff, Task? Starting) CancelPendingRestart(string id, bool markExited)
     {
-        if (!_pendingRestarts.TryGetValue(id, out var pending))
+        if (_runtime.Find(id) is not { PendingRestart: { } pending } state)
         {
             return (false, null);
         }
@@ -185,7 +183,7 @@ public sealed partial class ContainerService
             return (false, starting);
         }
 
-        _pendingRestarts.TryRemove(KeyValuePair.Create(id, pending));
+        state.ClearPendingRestart(pending);
         if (markExited)
         {
             _containers.Change(id, r => r with { Status = r.Status is RestartingStatus ? r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) : r.Status, ManuallyStopped = true }, "stop");
@@ -215,44 +213,6 @@ public sealed partial class ContainerService
         }
 
         return true;
-    }
-
-    /// <summary>One restart by policy: its back-off can be called off until its start begins, and no later.</summary>
-    private sealed class PendingRestart
-    {
-        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private bool _starting;
-        private bool _calledOff;
-
-        public CancellationTokenSource Cancel { get; } = new();
-
-        public bool TryBeginStart()
-        {
-            lock (_started)
-            {
-                _starting = !_calledOff;
-                return _starting;
-            }
-        }
-
-        public void EndStart() => _started.TrySetResult();
-
-        /// <summary>Calls the restart off and returns null, or returns the start already under way.</summary>
-        public Task? TryCallOff()
-        {
-            lock (_started)
-            {
-                if (_starting)
-                {
-                    return _started.Task;
-                }
-
-                _calledOff = true;
-            }
-
-            Cancel.Cancel();
-            return null;
-        }
     }
 
     /// <summary>After an endpoint restart: always (and unless-stopped, if not stopped by hand) come back, as after a daemon restart.</summary>

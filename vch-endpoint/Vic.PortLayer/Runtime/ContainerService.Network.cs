@@ -30,12 +30,12 @@ public sealed partial class ContainerService
 
     private async Task ApplyNetworkAsync(ContainerRecord record, CancellationToken cancellationToken)
     {
-        if (!_running.TryGetValue(record.Id, out var running))
+        if (_runtime.RunningOf(record.Id) is not { } running)
         {
             return;
         }
 
-        var publicNic = _publicNics.GetValueOrDefault(record.Id);
+        var publicNic = _runtime.Find(record.Id)?.PublicNic;
         if (NetworksOf(record).Count == 0)
         {
             // Disconnected from its last bridge network: off the segment, and eth0 without addresses.

@@ -120,7 +120,7 @@ public sealed partial class ContainerService
             {
                 case TetherAnswer.State:
                     Log.Reattached(_logger, record.Id);
-                    _publicNics[record.Id] = vm.Public;
+                    _runtime.Of(record.Id).PublicNic = vm.Public;
                     if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
                     {
                         // The fabric forgot its ports with the endpoint; the VM's NIC never noticed.

@@ -59,7 +59,7 @@ public sealed partial class ContainerService
 
             if (!filesOnly)
             {
-                _running[id] = running;
+                _runtime.Of(id).Running = running;
                 log.Open();
             }
 
@@ -74,13 +74,13 @@ public sealed partial class ContainerService
                 // has finished the container. The answer below says so.
             }
 
-            var first = await Task.WhenAny(running.Reattached.Task, running.Pump, Task.Delay(AnswerTimeout, cancellationToken)).ConfigureAwait(false);
+            var first = await Task.WhenAny(running.Reattached.Task, running.ChannelEnded.Task, Task.Delay(AnswerTimeout, cancellationToken)).ConfigureAwait(false);
             if (first == running.Reattached.Task)
             {
                 return (running, running.Reattached.Task.Result ? TetherAnswer.State : TetherAnswer.Hello);
             }
 
-            if (first == running.Pump)
+            if (first == running.ChannelEnded.Task)
             {
                 return (null, TetherAnswer.ChannelEnded);
             }
@@ -96,7 +96,7 @@ public sealed partial class ContainerService
     private async Task ForgetAsync(RunningContainer running)
     {
         running.Abandoned = true;
-        _running.TryRemove(new KeyValuePair<string, RunningContainer>(running.ContainerId, running));
+        _runtime.Find(running.ContainerId)?.ClearRunning(running);
         running.Dispose();
         await running.Pump!.ConfigureAwait(false);
     }

@@ -24,7 +24,7 @@ public sealed partial class ContainerService
         {
             await foreach (var change in backend.WatchAsync(_watching.Token).ConfigureAwait(false))
             {
-                if ((change.Gone || change.Power != PowerState.On) && _running.TryGetValue(change.VmId, out var running))
+                if ((change.Gone || change.Power != PowerState.On) && _runtime.RunningOf(change.VmId) is { } running)
                 {
                     _ = EndIfStillRunningAsync(change, running);
                 }
@@ -51,7 +51,7 @@ public sealed partial class ContainerService
             return;
         }
 
-        if (_running.TryGetValue(change.VmId, out var still) && ReferenceEquals(still, running))
+        if (ReferenceEquals(_runtime.RunningOf(change.VmId), running))
         {
             Log.VmStoppedBehindOurBack(_logger, change.VmId, change.Gone ? "deleted" : "powered off");
 

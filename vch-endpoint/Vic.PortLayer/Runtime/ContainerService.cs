@@ -38,14 +38,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly IComputeBackend? _backend;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, RunningContainer> _running = new();
-    private readonly ConcurrentDictionary<string, ContainerLog> _logs = new();
-    private readonly ConcurrentDictionary<string, Waiters> _waiters = new();
-    private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<byte[]?>> _stdin = new();
-    private readonly ConcurrentDictionary<string, ExecSession> _execs = new();
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _vmGates = new();
-    private readonly ConcurrentDictionary<string, PublicNic?> _publicNics = new();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<int>> _buildSteps = new();
+    private readonly ContainerRuntimeTable _runtime;
     private readonly Networks.NetworkService _networks;
     private readonly IBridgeFabric? _fabric;
 
@@ -60,11 +53,15 @@ public sealed partial class ContainerService : IDisposable
         _fabric = backend as IBridgeFabric;
         _time = time;
         _logger = logger;
+        _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
         if (backend is not null)
         {
             _ = Task.Run(() => WatchVmsAsync(backend));
         }
     }
+
+    /// <summary>How much per-container state the runtime holds: flat across any number of containers come and gone.</summary>
+    public (int Containers, int ExecSessions) HeldState => (_runtime.Count, _runtime.ExecCount);
 
     private string ContainersDirectory => Path.Combine(_config.DataDirectory, "containers");
 
@@ -124,33 +121,44 @@ public sealed partial class ContainerService : IDisposable
             }
         }
 
-        if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
-        {
-            // A VM of an earlier run: its scratch disk stays, the machine is made anew.
-            await backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
-        }
-
-        var log = LogOf(record.Id);
-        log.Open();
-        var gate = VmGateOf(record.Id);
+        var gate = _runtime.Of(record.Id).VmGate;
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         var releasedEarly = false;
+        var madeVm = false;
+        ContainerLog? log = null;
         try
         {
+            // Checked again under the gate: a start, rm or restart by policy may have come first.
+            record = _containers.Resolve(record.Id);
+            record.Status.Start(record.Ref, _time.GetUtcNow());
+            if (_runtime.RunningOf(record.Id) is not null)
+            {
+                throw PortLayerException.NotModified($"container {record.Id} is already started");
+            }
+
+            if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
+            {
+                // A VM of an earlier run: its scratch disk stays, the machine is made anew.
+                await backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+
+            log = LogOf(record.Id);
+            log.Open();
+            madeVm = true;
             await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             // Attached clients must not wait for output that will never come.
-            log.Close();
-            if (_running.TryRemove(record.Id, out var half))
+            log?.Close();
+            if (madeVm && _runtime.Find(record.Id)?.TakeRunning() is { } half)
             {
                 // The failed start answers for this run: its channel's end is not an exit.
                 half.Abandoned = true;
                 half.Dispose();
             }
 
-            if (record.Config.AutoRemove)
+            if (madeVm && record.Config.AutoRemove)
             {
                 // dockerd removes a --rm container whose start failed; docker run -d --rm waits for that.
                 gate.Release();
@@ -180,14 +188,14 @@ public sealed partial class ContainerService : IDisposable
         finally
         {
             // Committed (or refused: an rm -f came first); either way its exit may now be handled.
-            if (_running.TryGetValue(record.Id, out var settled))
+            if (_runtime.RunningOf(record.Id) is { } settled)
             {
                 settled.StartSettled.TrySetResult();
             }
         }
 
         Log.Started(_logger, record.Id);
-        if (_running.TryGetValue(record.Id, out var running))
+        if (_runtime.RunningOf(record.Id) is { } running)
         {
             StartHealthchecks(started, running);
         }
@@ -199,7 +207,7 @@ public sealed partial class ContainerService : IDisposable
         var ports = ResolvePorts(record);
         record = _containers.Change(record.Id, r => r with { Ports = ports }, null);
         var vm = await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-{record.Id[..12]}", resources, disks, VmExtraConfigOf(record), VmNetworkOf(record), SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
-        _publicNics[record.Id] = vm.Public;
+        _runtime.Of(record.Id).PublicNic = vm.Public;
         var answering = System.Diagnostics.Stopwatch.StartNew();
         var (running, answer) = await ConnectTetherAsync(backend, record.Id, log, cancellationToken, starting: true).ConfigureAwait(false);
         if (answer != TetherAnswer.Hello || running is null)
@@ -224,7 +232,7 @@ public sealed partial class ContainerService : IDisposable
             WallClockUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
             ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
             Env = [.. LinkEnvironmentOf(record), .. config.Env],
-            KeepAfterExit = _buildSteps.ContainsKey(record.Id),
+            KeepAfterExit = _runtime.Of(record.Id).BuildStep is not null,
         };
         if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
         {
@@ -234,7 +242,7 @@ public sealed partial class ContainerService : IDisposable
         await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
         if (config.OpenStdin)
         {
-            _ = Task.Run(() => RelayStdinAsync(running, StdinOf(record.Id)), CancellationToken.None);
+            _ = Task.Run(() => RelayStdinAsync(running, _runtime.Of(record.Id).Stdin), CancellationToken.None);
         }
 
         // dockerd's start returns once the process runs: logs and published ports right after are
@@ -327,14 +335,11 @@ public sealed partial class ContainerService : IDisposable
         };
     }
 
-    /// <summary>One ContainerVM at a time per container: a start waits for a files VM to finish, and the other way round.</summary>
-    private SemaphoreSlim VmGateOf(string id) => _vmGates.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
-
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
     public ExecSession CreateExec(string idOrName, ExecOptions options)
     {
         var record = _containers.Resolve(idOrName);
-        if (!_running.ContainsKey(record.Id) || record.Status is not RunningStatus)
+        if (_runtime.RunningOf(record.Id) is null || record.Status is not RunningStatus)
         {
             throw PortLayerException.Conflict(record.Status is PausedStatus ? $"Container {record.Id} is paused, unpause the container before exec" : $"Container {record.Id} is not running");
         }
@@ -345,16 +350,17 @@ public sealed partial class ContainerService : IDisposable
         }
 
         var exec = new ExecSession(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), record.Id, options);
-        _execs[exec.Id] = exec;
+        _runtime.AddExec(exec);
         _containers.Transition(record.Id, (_, s) => s, $"exec_create: {string.Join(' ', options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
         return exec;
     }
 
     public ExecSession Exec(string execId) =>
-        _execs.TryGetValue(execId, out var exec) ? exec : throw PortLayerException.NotFound($"No such exec instance: {execId}");
+        _runtime.FindExec(execId) ?? throw PortLayerException.NotFound($"No such exec instance: {execId}");
 
     /// <summary>Starts an exec session in its container's VM.</summary>
-    public async Task StartExecAsync(string execId, CancellationToken cancellationToken)
+    /// <param name="detached">Nobody reads its output (docker exec -d): none is kept.</param>
+    public async Task StartExecAsync(string execId, bool detached, CancellationToken cancellationToken)
     {
         var exec = Exec(execId);
         if (exec.Running || exec.ExitCode is not null)
@@ -362,14 +368,14 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.Conflict($"Error: Exec command {execId} has already run");
         }
 
-        if (!_running.TryGetValue(exec.ContainerId, out var running))
+        if (_runtime.RunningOf(exec.ContainerId) is not { } running)
         {
             throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
         }
 
         exec.Session = running.NextSession();
         running.Execs[exec.Session] = exec;
-        exec.MarkRunning();
+        exec.MarkRunning(keepOutput: !detached);
         await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
         _containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
         if (exec.Options.AttachStdin)
@@ -381,7 +387,7 @@ public sealed partial class ContainerService : IDisposable
     public async Task ResizeExecAsync(string execId, int rows, int columns, CancellationToken cancellationToken)
     {
         var exec = Exec(execId);
-        if (_running.TryGetValue(exec.ContainerId, out var running) && exec.Running)
+        if (_runtime.RunningOf(exec.ContainerId) is { } running && exec.Running)
         {
             await running.Writer.WriteAsync(FrameType.Resize, exec.Session, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
         }
@@ -390,7 +396,7 @@ public sealed partial class ContainerService : IDisposable
     public async Task ResizeAsync(string idOrName, int rows, int columns, CancellationToken cancellationToken)
     {
         var record = _containers.Resolve(idOrName);
-        if (_running.TryGetValue(record.Id, out var running))
+        if (_runtime.RunningOf(record.Id) is { } running)
         {
             await running.Writer.WriteAsync(FrameType.Resize, 0, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
         }
@@ -400,13 +406,13 @@ public sealed partial class ContainerService : IDisposable
     public async Task<int> WaitAsync(string idOrName, WaitCondition condition, CancellationToken cancellationToken)
     {
         var record = _containers.Resolve(idOrName);
-        var waiters = WaitersOf(record.Id);
+        var state = _runtime.Of(record.Id);
         if (condition == WaitCondition.NotRunning && !record.Status.IsRunning)
         {
             return record.Status.ExitCode;
         }
 
-        var exit = condition == WaitCondition.Removed ? waiters.Removed.Task : waiters.NextExit.Task;
+        var exit = condition == WaitCondition.Removed ? state.Removed.Task : state.NextExit;
         return await exit.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -416,8 +422,9 @@ public sealed partial class ContainerService : IDisposable
     /// </summary>
     public (int Pid, IReadOnlyList<string> ExecIds) ProcessesOf(string id)
     {
-        var pid = _running.TryGetValue(id, out var running) && running.MainStarted.Task.IsCompletedSuccessfully ? running.MainStarted.Task.Result : 0;
-        return (pid, [.. _execs.Values.Where(e => e.ContainerId == id).Select(e => e.Id)]);
+        var state = _runtime.Find(id);
+        var pid = state?.Running is { } running && running.MainStarted.Task.IsCompletedSuccessfully ? running.MainStarted.Task.Result : 0;
+        return (pid, state is null ? [] : [.. state.Execs.Keys]);
     }
 
     /// <summary>Attaches to a container's live output (and stdin); allowed before start, as docker run does.</summary>
@@ -425,9 +432,10 @@ public sealed partial class ContainerService : IDisposable
     {
         var record = _containers.Transition(idOrName, (_, s) => s, "attach");
         // Stdin may come before the start (docker run -i sends it at once): it waits in a queue.
-        var stdin = StdinOf(record.Id);
+        var state = _runtime.Of(record.Id);
+        var stdin = state.Stdin;
         return new AttachedStreams(
-            LogOf(record.Id).Subscribe(),
+            state.Log.Subscribe(),
             record.Config.Tty,
             data => stdin.Writer.WriteAsync(data.ToArray()).AsTask(),
             () => record.Config.StdinOnce || !record.Config.Tty ? stdin.Writer.WriteAsync(null).AsTask() : Task.CompletedTask);
@@ -443,7 +451,7 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.NotImplemented("configured logging driver does not support reading");
         }
 
-        var log = LogOf(record.Id);
+        var log = _runtime.Of(record.Id).Log;
         var live = follow && record.Status.IsRunning ? log.Subscribe() : null;
         return ([.. log.ReadAll()], live);
     }
@@ -458,29 +466,44 @@ public sealed partial class ContainerService : IDisposable
             return;
         }
 
-        if (_running.TryGetValue(record.Id, out var running))
+        if (_runtime.RunningOf(record.Id) is { } running)
         {
-            var exited = WaitersOf(record.Id).NextExit.Task;
-            await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
-            _containers.Transition(record.Id, (_, s) => s, "kill", new Dictionary<string, string> { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await SignalAsync(running, number, cancellationToken).ConfigureAwait(false);
             if (number == SigKill)
             {
                 // As dockerd: a SIGKILL answers once the container has stopped, so inspect right after sees it exited.
-                await AwaitExitOrPowerOffAsync(record.Id, exited, cancellationToken).ConfigureAwait(false);
+                await AwaitRunEndAsync(running, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
     private const int SigKill = 9;
 
-    private async Task AwaitExitOrPowerOffAsync(string id, Task exited, CancellationToken cancellationToken)
+    /// <summary>Signals the main process of this run (not of a later one a restart made).</summary>
+    private async Task SignalAsync(RunningContainer running, int number, CancellationToken cancellationToken)
     {
-        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != exited && _backend is not null)
+        try
         {
-            await _backend.PowerOffAsync(id, force: true, cancellationToken).ConfigureAwait(false);
+            await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The channel ended as the signal went: the process ends with its VM, and the pump records that.
         }
 
-        await exited.ConfigureAwait(false);
+        _containers.Transition(running.ContainerId, (_, s) => s, "kill", new Dictionary<string, string> { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+    }
+
+    /// <summary>Waits for this run's end to be recorded; a VM that does not end within 10 s is powered off.</summary>
+    private async Task AwaitRunEndAsync(RunningContainer running, CancellationToken cancellationToken)
+    {
+        var ended = running.RunEnded.Task;
+        if (await Task.WhenAny(ended, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != ended && _backend is not null)
+        {
+            await _backend.PowerOffAsync(running.ContainerId, force: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ended.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
@@ -501,22 +524,27 @@ public sealed partial class ContainerService : IDisposable
 
         record = _containers.Resolve(record.Id);
 
-        if (record.Status is PausedStatus && _running.TryGetValue(record.Id, out var paused))
+        if (record.Status is PausedStatus && _runtime.RunningOf(record.Id) is { } paused)
         {
             // A frozen process cannot act on its stop signal: thaw it first, as dockerd does.
             await paused.RequestAsync(FrameType.Unpause, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             _containers.Transition(record.Id, (who, s) => s.Unpause(who), "unpause");
         }
 
-        var wait = WaitersOf(record.Id).NextExit.Task;
-        var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
-        await KillAsync(record.Id, signal ?? record.Config.StopSignal, cancellationToken).ConfigureAwait(false);
-        if (await Task.WhenAny(wait, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != wait)
+        if (_runtime.RunningOf(record.Id) is { } running)
         {
-            await KillAsync(record.Id, "KILL", cancellationToken).ConfigureAwait(false);
+            // The run this stop found is the one it ends: a restart that comes after is not waited for.
+            var ended = running.RunEnded.Task;
+            var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
+            await SignalAsync(running, Signals.Parse(signal ?? record.Config.StopSignal), cancellationToken).ConfigureAwait(false);
+            if (await Task.WhenAny(ended, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != ended)
+            {
+                await SignalAsync(running, SigKill, cancellationToken).ConfigureAwait(false);
+            }
+
+            await AwaitRunEndAsync(running, cancellationToken).ConfigureAwait(false);
         }
 
-        await AwaitExitOrPowerOffAsync(record.Id, wait, cancellationToken).ConfigureAwait(false);
         _containers.Transition(record.Id, (_, s) => s, "stop");
     }
 
@@ -529,15 +557,14 @@ public sealed partial class ContainerService : IDisposable
             // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
             await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        if (_running.ContainsKey(record.Id))
+        if (_runtime.RunningOf(record.Id) is { } running)
         {
-            var wait = WaitersOf(record.Id).NextExit.Task;
             if (_backend is not null)
             {
                 await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
             }
 
-            await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+            await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
         }
 
         await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
@@ -561,7 +588,7 @@ public sealed partial class ContainerService : IDisposable
     public void Dispose()
     {
         _watching.Cancel();
-        foreach (var running in _running.Values)
+        foreach (var running in _runtime.All.Select(s => s.Running).OfType<RunningContainer>())
         {
             // The endpoint is stopping, not the containers: their ContainerVMs run on and the next
             // endpoint re-attaches. Abandoned, the closed channel is not read as a death (137).
@@ -569,10 +596,7 @@ public sealed partial class ContainerService : IDisposable
             running.Dispose();
         }
 
-        foreach (var log in _logs.Values)
-        {
-            log.Dispose();
-        }
+        _runtime.Dispose();
     }
 
     private async Task ForgetAsync(ContainerRecord record, CancellationToken cancellationToken)
@@ -590,12 +614,6 @@ public sealed partial class ContainerService : IDisposable
         }
 
         _fabric?.Leave(record.Id);
-        _publicNics.TryRemove(record.Id, out _);
-        if (_logs.TryRemove(record.Id, out var log))
-        {
-            log.Dispose();
-        }
-
         var folder = Path.Combine(ContainersDirectory, record.Id);
         if (Directory.Exists(folder))
         {
@@ -603,8 +621,7 @@ public sealed partial class ContainerService : IDisposable
         }
 
         _containers.Forget(record.Id);
-        WaitersOf(record.Id).Removed.TrySetResult(record.Status.ExitCode);
-        _waiters.TryRemove(record.Id, out _);
+        _runtime.Drop(record.Id, record.Status.ExitCode);
     }
 
     private async Task PumpAsync(RunningContainer running, ContainerLog log)
@@ -643,7 +660,7 @@ public sealed partial class ContainerService : IDisposable
                         break;
                     case FrameType.Exit when frame.Session == 0:
                         running.MainStarted.TrySetResult(0);
-                        if (_buildSteps.TryGetValue(running.ContainerId, out var step))
+                        if (_runtime.Find(running.ContainerId)?.BuildStep is { } step)
                         {
                             // A build step's VM stays on for its layer to be read: the exit is the VM's end.
                             step.TrySetResult(Payloads.Int32(frame.Payload));
@@ -692,21 +709,31 @@ public sealed partial class ContainerService : IDisposable
             // The ContainerVM went away without a word: treated below as a process killed with it.
         }
 
+        // A start waiting for the process to run learns it will not, and settles: the exit waits for that.
+        running.ChannelEnded.TrySetResult();
+        running.MainStarted.TrySetResult(0);
         await running.StartSettled.Task.ConfigureAwait(false);
         exitCode ??= stepExit;
-        if (_buildSteps.TryGetValue(running.ContainerId, out var unfinished))
+        if (_runtime.Find(running.ContainerId)?.BuildStep is { } unfinished)
         {
             unfinished.TrySetResult(exitCode ?? 137);
         }
 
-        if (!running.Abandoned)
+        try
         {
-            await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+            if (!running.Abandoned)
+            {
+                await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+            }
+            else
+            {
+                // Nobody else will: whoever still waits on this channel learns it is gone.
+                running.Dispose();
+            }
         }
-        else
+        finally
         {
-            // Nobody else will: whoever still waits on this channel learns it is gone.
-            running.Dispose();
+            running.RunEnded.TrySetResult();
         }
     }
 
@@ -724,7 +751,8 @@ public sealed partial class ContainerService : IDisposable
 
     private async Task FinishAsync(RunningContainer running, ContainerLog log, int? exitCode)
     {
-        _running.TryRemove(running.ContainerId, out _);
+        var state = _runtime.Find(running.ContainerId);
+        state?.ClearRunning(running);
         _fabric?.Leave(running.ContainerId);
         foreach (var exec in running.Execs.Values)
         {
@@ -732,11 +760,7 @@ public sealed partial class ContainerService : IDisposable
             exec.Finish(137);
         }
 
-        if (_stdin.TryRemove(running.ContainerId, out var stdin))
-        {
-            stdin.Writer.TryComplete();
-        }
-
+        state?.CloseStdin();
         running.Dispose();
         log.Close();
         var code = exitCode ?? 137;
@@ -756,9 +780,7 @@ public sealed partial class ContainerService : IDisposable
             _containers.Transition(record.Id, (_, s) => s, "die", new Dictionary<string, string> { ["exitCode"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         }
 
-        var waiters = WaitersOf(record.Id);
-        _waiters[record.Id] = new Waiters(waiters.Removed);
-        waiters.NextExit.TrySetResult(code);
+        state?.ReportExit(code);
         Log.Exited(_logger, record.Id, code);
         if (record.Config.AutoRemove && record.Status is not RemovingStatus)
         {
@@ -813,19 +835,10 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
-    private System.Threading.Channels.Channel<byte[]?> StdinOf(string id) =>
-        _stdin.GetOrAdd(id, _ => System.Threading.Channels.Channel.CreateUnbounded<byte[]?>());
+    private ContainerLog LogOf(string id) => _runtime.Of(id).Log;
 
-    private ContainerLog LogOf(string id) =>
-        _logs.GetOrAdd(id, key => new ContainerLog(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, key)).FullName, "container.log"), _containers.List().FirstOrDefault(c => c.Id == key)?.Config.Log ?? LogSettings.Default));
-
-    private Waiters WaitersOf(string id) => _waiters.GetOrAdd(id, _ => new Waiters(new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously)));
-
-    /// <summary>Who waits for what: the next exit is replaced after each exit; removal happens once.</summary>
-    private sealed record Waiters(TaskCompletionSource<int> Removed)
-    {
-        public TaskCompletionSource<int> NextExit { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    private ContainerLog OpenLog(string id) =>
+        new(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, id)).FullName, "container.log"), _containers.List().FirstOrDefault(c => c.Id == id)?.Config.Log ?? LogSettings.Default);
 
     private static partial class Log
     {

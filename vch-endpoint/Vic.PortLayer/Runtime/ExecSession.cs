@@ -72,9 +72,22 @@ public sealed class ExecSession
 
     public Task CloseStdinAsync() => _stdin.Writer.WriteAsync(null).AsTask();
 
-    internal void MarkRunning() => Running = true;
+    private bool _keepOutput = true;
 
-    internal void Append(OutputChunk chunk) => _output.Writer.TryWrite(chunk);
+    /// <param name="keepOutput">False for a detached session: nobody will read its output.</param>
+    internal void MarkRunning(bool keepOutput)
+    {
+        _keepOutput = keepOutput;
+        Running = true;
+    }
+
+    internal void Append(OutputChunk chunk)
+    {
+        if (_keepOutput)
+        {
+            _output.Writer.TryWrite(chunk);
+        }
+    }
 
     internal void Finish(int exitCode)
     {

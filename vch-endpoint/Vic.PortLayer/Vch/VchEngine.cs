@@ -60,7 +60,16 @@ public sealed class VchEngine : IDisposable
             () => Containers.CountByState().Select(p => new Measurement<int>(p.Value, new KeyValuePair<string, object?>("state", p.Key.ToWire()))),
             description: "Containers in the VCH by state");
         _meter.CreateObservableCounter("vch_events_published", () => Events.Published, description: "Engine events published");
+
+        // What a soak watches for growth: per-container state the runtime keeps, and the process's own.
+        _meter.CreateObservableGauge("vch_runtime_states", () => Runtime.HeldState.Containers, description: "Containers the runtime holds in-memory state for");
+        _meter.CreateObservableGauge("vch_runtime_exec_sessions", () => Runtime.HeldState.ExecSessions, description: "Exec sessions the runtime keeps");
+        _meter.CreateObservableGauge("vch_process_managed_heap_bytes", () => GC.GetTotalMemory(forceFullCollection: true), "By", "The endpoint's live managed heap: a scrape forces a full collection");
+        _meter.CreateObservableGauge("vch_process_threads", () => EntriesIn("/proc/self/task"), description: "The endpoint's threads");
+        _meter.CreateObservableGauge("vch_process_open_fds", () => EntriesIn("/proc/self/fd"), description: "The endpoint's open file descriptors");
     }
+
+    private static int EntriesIn(string folder) => Directory.Exists(folder) ? Directory.GetFileSystemEntries(folder).Length : 0;
 
     /// <summary>The VCH's stable identity, kept in its data directory across restarts.</summary>
     public string Id { get; }
