@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Vic.Interaction;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;

@@ -1,0 +1,138 @@
+using Vic.Interaction;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>kill, stop and rm: each acts on the run it found and waits for that run's end.</summary>
+public sealed partial class ContainerService
+{
+    public async Task KillAsync(string idOrName, string signal, CancellationToken cancellationToken)
+    {
+        var record = _containers.Resolve(idOrName);
+        record.Status.EnsureKillable(record.Ref);
+        var number = Signals.Parse(signal);
+        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (_runtime.RunningOf(record.Id) is { } running)
+        {
+            await SignalAsync(running, number, cancellationToken).ConfigureAwait(false);
+            if (number == SigKill)
+            {
+                // As dockerd: a SIGKILL answers once the container has stopped, so inspect right after sees it exited.
+                await AwaitRunEndAsync(running, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private const int SigKill = 9;
+
+    /// <summary>Signals the main process of this run (not of a later one a restart made).</summary>
+    private async Task SignalAsync(RunningContainer running, int number, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await running.Writer.WriteAsync(FrameType.Signal, 0, Payloads.Int32(number), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The channel ended as the signal went: the process ends with its VM, and the pump records that.
+        }
+
+        _containers.Transition(running.ContainerId, (_, s) => s, "kill", new Dictionary<string, string> { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+    }
+
+    /// <summary>Waits for this run's end to be recorded; a VM that does not end within 10 s is powered off.</summary>
+    private async Task AwaitRunEndAsync(RunningContainer running, CancellationToken cancellationToken)
+    {
+        var ended = running.RunEnded.Task;
+        if (await Task.WhenAny(ended, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false) != ended && _backend is not null)
+        {
+            await _backend.PowerOffAsync(running.ContainerId, force: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ended.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
+    /// <param name="signal">The stop signal of this request (<c>docker stop -s</c>); null for the container's own.</param>
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, CancellationToken cancellationToken, string? signal = null)
+    {
+        var record = _containers.Resolve(idOrName);
+        if (signal is not null)
+        {
+            Signals.Parse(signal); // a bad one is refused before anything changes
+        }
+
+        record.Status.EnsureStoppable(record.Ref);
+        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        record = _containers.Resolve(record.Id);
+
+        if (record.Status is PausedStatus && _runtime.RunningOf(record.Id) is { } paused)
+        {
+            // A frozen process cannot act on its stop signal: thaw it first, as dockerd does.
+            await paused.RequestAsync(FrameType.Unpause, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            _containers.Transition(record.Id, (who, s) => s.Unpause(who), "unpause");
+        }
+
+        if (_runtime.RunningOf(record.Id) is { } running)
+        {
+            // The run this stop found is the one it ends: a restart that comes after is not waited for.
+            var ended = running.RunEnded.Task;
+            var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
+            await SignalAsync(running, Signals.Parse(signal ?? record.Config.StopSignal), cancellationToken).ConfigureAwait(false);
+            if (await Task.WhenAny(ended, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != ended)
+            {
+                await SignalAsync(running, SigKill, cancellationToken).ConfigureAwait(false);
+            }
+
+            await AwaitRunEndAsync(running, cancellationToken).ConfigureAwait(false);
+        }
+
+        _containers.Transition(record.Id, (_, s) => s, "stop");
+    }
+
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken cancellationToken, bool removeVolumes = false)
+    {
+        var record = _containers.Resolve(idOrName);
+        record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
+        if (CancelPendingRestart(record.Id, markExited: false).Starting is { } starting)
+        {
+            // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
+            await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (_runtime.RunningOf(record.Id) is { } running)
+        {
+            if (_backend is not null)
+            {
+                await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+        }
+
+        await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+        if (removeVolumes)
+        {
+            // rm -v: the container's anonymous volumes go with it; named ones stay, as on dockerd.
+            foreach (var mount in record.Config.Mounts.Where(m => _volumes.Find(m.Name) is { Anonymous: true }))
+            {
+                try
+                {
+                    _volumes.Remove(mount.Name, force: true);
+                }
+                catch (PortLayerException ex) when (ex.Kind == ErrorKind.Conflict)
+                {
+                    // Another container mounts it too: it stays.
+                }
+            }
+        }
+    }
+}
