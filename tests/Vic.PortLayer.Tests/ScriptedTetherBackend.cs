@@ -11,7 +11,8 @@ namespace Vic.PortLayer.Tests;
 /// </summary>
 /// <param name="exitCode">What the process exits with at once; null keeps it running.</param>
 /// <param name="beforeClone">Awaited before the n-th clone (from 1) answers: a start held in flight.</param>
-internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? beforeClone = null) : IComputeBackend, IDisposable
+/// <param name="faultOf">How a VM's tether misbehaves, by VM id; <see cref="TetherFault.None"/> for a well-behaved one.</param>
+internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? beforeClone = null, Func<string, TetherFault>? faultOf = null) : IComputeBackend, IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ContainerVm> _vms = new();
@@ -42,6 +43,12 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 
     public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
     {
+        var fault = faultOf?.Invoke(vmId) ?? TetherFault.None;
+        if (fault == TetherFault.RefuseChannel)
+        {
+            throw new IOException($"connection to the channel of {vmId} refused");
+        }
+
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var client = new TcpClient();
@@ -57,11 +64,11 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             _guests[vmId] = guest;
         }
 
-        _ = Task.Run(() => PlayTetherAsync(guest), CancellationToken.None);
+        _ = Task.Run(() => PlayTetherAsync(guest, fault), CancellationToken.None);
         return client.GetStream();
     }
 
-    private async Task PlayTetherAsync(TcpClient guest)
+    private async Task PlayTetherAsync(TcpClient guest, TetherFault fault)
     {
         using (guest)
         {
@@ -75,6 +82,14 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
                     if (frame.Type == FrameType.Attach)
                     {
                         await writer.WriteAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "scripted", "boot"), InteractionJson.Default.HelloMessage), _stop.Token);
+                    }
+                    else if (frame.Type == FrameType.Spec && fault != TetherFault.None)
+                    {
+                        await MisbehaveAsync(stream, writer, fault);
+                        if (fault is not (TetherFault.GarbageWhileRunning or TetherFault.NonsenseState))
+                        {
+                            return;
+                        }
                     }
                     else if (frame.Type == FrameType.Spec)
                     {
@@ -96,6 +111,49 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
             {
             }
+        }
+    }
+
+    /// <summary>What a broken or hostile guest sends where the spec's answer belongs.</summary>
+    private async Task MisbehaveAsync(NetworkStream stream, FrameWriter writer, TetherFault fault)
+    {
+        var started = Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage);
+        switch (fault)
+        {
+            case TetherFault.Garbage:
+                await stream.WriteAsync(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64), _stop.Token);
+                await Task.Delay(TimeSpan.FromSeconds(30), _stop.Token);
+                break;
+            case TetherFault.DropMidFrame:
+                var whole = new MemoryStream();
+                using (var buffered = new FrameWriter(whole))
+                {
+                    await buffered.WriteAsync(FrameType.Started, 0, started, _stop.Token);
+                }
+
+                await stream.WriteAsync(whole.ToArray().AsMemory(0, (int)whole.Length - 3), _stop.Token);
+                break;
+            case TetherFault.OversizedFrame:
+                var header = new byte[FrameCodec.HeaderLength];
+                header[0] = FrameCodec.Magic;
+                header[1] = (byte)FrameType.Stdout;
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(6), int.MaxValue);
+                await stream.WriteAsync(header, _stop.Token);
+                await Task.Delay(TimeSpan.FromSeconds(30), _stop.Token);
+                break;
+            case TetherFault.NonsenseState:
+                await writer.WriteAsync(FrameType.Started, 0, started, _stop.Token);
+                await Task.Delay(200, _stop.Token);
+                await writer.WriteAsync(FrameType.State, 0, Payloads.Text("""{"sessions":null}"""), _stop.Token);
+                await Task.Delay(TimeSpan.FromSeconds(30), _stop.Token);
+                break;
+            case TetherFault.GarbageWhileRunning:
+                await writer.WriteAsync(FrameType.Started, 0, started, _stop.Token);
+                await writer.WriteAsync(FrameType.Stdout, 0, Payloads.Text("up\n"), _stop.Token);
+                await Task.Delay(200, _stop.Token);
+                await writer.WriteAsync(FrameType.Exit, 0, Payloads.Text("not a number"), _stop.Token);
+                await Task.Delay(TimeSpan.FromSeconds(30), _stop.Token);
+                break;
         }
     }
 
@@ -138,4 +196,28 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 
     /// <remarks>The engine disposes its backend too: twice is fine.</remarks>
     public void Dispose() => _stop.Cancel();
+}
+
+/// <summary>How a scripted tether misbehaves once it has its spec (or before: a refused channel).</summary>
+public enum TetherFault
+{
+    None,
+
+    /// <summary>The VM's end of the channel refuses the connection.</summary>
+    RefuseChannel,
+
+    /// <summary>Random bytes where the Started frame belongs, then silence with the channel open.</summary>
+    Garbage,
+
+    /// <summary>A Started frame cut three bytes short, then the channel closes.</summary>
+    DropMidFrame,
+
+    /// <summary>A frame header that claims a 2 GiB payload, then silence.</summary>
+    OversizedFrame,
+
+    /// <summary>Started, then a State report whose sessions are null: JSON that parses and makes no sense.</summary>
+    NonsenseState,
+
+    /// <summary>Started, a line of output, then an Exit whose payload is not a code.</summary>
+    GarbageWhileRunning,
 }

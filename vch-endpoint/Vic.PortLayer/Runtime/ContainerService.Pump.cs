@@ -1,5 +1,6 @@
 using Vic.Interaction;
 using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;
 
@@ -10,6 +11,7 @@ public sealed partial class ContainerService
     {
         int? exitCode = null;
         int? stepExit = null;
+        string? brokeProtocol = null;
         var reader = new FrameReader(running.Channel);
         try
         {
@@ -86,9 +88,21 @@ public sealed partial class ContainerService
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or ProtocolException or ObjectDisposedException)
+        catch (Exception ex) when (ex is (IOException and not ProtocolException) or ObjectDisposedException)
         {
             // The ContainerVM went away without a word: treated below as a process killed with it.
+        }
+        catch (Exception ex)
+        {
+            // A guest that breaks the protocol (a bad frame, a payload that does not parse or makes no
+            // sense) is not trusted with another frame: it is stopped, and its container ends as a
+            // process killed with its VM, with the reason said. The pump must end whatever came.
+            brokeProtocol = $"its tether broke the protocol ({ex.Message}); the ContainerVM was powered off";
+            Log.TetherBrokeProtocol(_logger, running.ContainerId, ex.Message);
+            if (!running.Abandoned && _backend is not null)
+            {
+                await PowerOffAfterFaultAsync(running.ContainerId).ConfigureAwait(false);
+            }
         }
 
         // A start waiting for the process to run learns it will not, and settles: the exit waits for that.
@@ -105,7 +119,7 @@ public sealed partial class ContainerService
         {
             if (!running.Abandoned)
             {
-                await FinishAsync(running, log, exitCode).ConfigureAwait(false);
+                await FinishAsync(running, log, exitCode, brokeProtocol).ConfigureAwait(false);
             }
             else
             {
@@ -131,7 +145,20 @@ public sealed partial class ContainerService
         }
     }
 
-    private async Task FinishAsync(RunningContainer running, ContainerLog log, int? exitCode)
+    private async Task PowerOffAfterFaultAsync(string id)
+    {
+        try
+        {
+            await _backend!.PowerOffAsync(id, force: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is PortLayerException or IOException)
+        {
+            Log.TetherBrokeProtocol(_logger, id, $"and its ContainerVM could not be powered off: {ex.Message}");
+        }
+    }
+
+    /// <param name="fault">Why the run ended without an exit, when it is known (a broken protocol).</param>
+    private async Task FinishAsync(RunningContainer running, ContainerLog log, int? exitCode, string? fault = null)
     {
         var state = _runtime.Find(running.ContainerId);
         state?.ClearRunning(running);
@@ -146,7 +173,7 @@ public sealed partial class ContainerService
         running.Dispose();
         log.Close();
         var code = exitCode ?? 137;
-        var error = exitCode is null ? "the ContainerVM stopped unexpectedly" : "";
+        var error = exitCode is not null ? "" : fault ?? "the ContainerVM stopped unexpectedly";
         var record = _containers.Resolve(running.ContainerId);
         if (record.Status is RunningStatus or PausedStatus or RestartingStatus)
         {

@@ -176,6 +176,9 @@ public sealed partial class ContainerService : IDisposable
         [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "the backend's inventory watch failed: {Reason}; out-of-band power-offs go unseen until a channel closes")]
         public static partial void WatchFailed(ILogger logger, string reason);
 
+        [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "container {Id}: its tether broke the protocol: {Reason}")]
+        public static partial void TetherBrokeProtocol(ILogger logger, string id, string reason);
+
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
         public static partial void RestartFailed(ILogger logger, string id, string reason);
     }
