@@ -33,6 +33,59 @@ public sealed class VchEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task ARecordThatCannotBeReadIsSetAsideReportedAndTheRestServes()
+    {
+        string broken;
+        string sound;
+        using (var engine = new VchEngine(Config(), _time))
+        {
+            broken = engine.Containers.Create(new NewContainer("broken", "nginx")).Id;
+            sound = engine.Containers.Create(new NewContainer("sound", "nginx")).Id;
+            engine.Volumes.Create("kept", null, null, null);
+        }
+
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("data/vch.db")};Pooling=False"))
+        {
+            raw.Open();
+            using var command = raw.CreateCommand();
+            command.CommandText = "UPDATE records SET body = '{\"id\": 5, \"status\": ' WHERE id = $id;";
+            command.Parameters.AddWithValue("$id", broken);
+            Assert.Equal(1, command.ExecuteNonQuery());
+        }
+
+        using var restarted = new VchEngine(Config(), _time);
+        var summary = await restarted.SummarizeAsync(CancellationToken.None);
+        var quarantined = Assert.Single(restarted.Store.Quarantined());
+
+        Assert.Equal([sound], restarted.Containers.List().Select(c => c.Id));
+        Assert.Equal("kept", Assert.Single(restarted.Volumes.List()).Name);
+        Assert.Equal((RecordKind.Container, broken, "{\"id\": 5, \"status\": "), (quarantined.Kind, quarantined.Id, quarantined.Body));
+        Assert.Contains($"container {broken} could not be read", Assert.Single(summary.Warnings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AStoreFileThatIsNotADatabaseIsMovedAsideAndAFreshOneServes()
+    {
+        using (var engine = new VchEngine(Config(), _time))
+        {
+            engine.Containers.Create(new NewContainer("lost", "nginx"));
+        }
+
+        var garbage = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8192);
+        File.WriteAllBytes(_dir.File("data/vch.db"), garbage);
+
+        using var restarted = new VchEngine(Config(), _time);
+        var summary = await restarted.SummarizeAsync(CancellationToken.None);
+        restarted.Containers.Create(new NewContainer("new", "nginx"));
+
+        Assert.NotNull(restarted.Store.SetAsideFile);
+        Assert.Equal(garbage, File.ReadAllBytes(restarted.Store.SetAsideFile));
+        Assert.Contains("could not be read and was moved to", summary.Warnings[0], StringComparison.Ordinal);
+        Assert.Equal("ok", restarted.Store.CheckIntegrity());
+        Assert.Equal(["new"], restarted.Containers.List().Select(c => c.Name));
+    }
+
+    [Fact]
     public async Task TheSummaryCountsContainersAndImagesAndNamesTheKernel()
     {
         var kernel = _dir.File("bzImage");

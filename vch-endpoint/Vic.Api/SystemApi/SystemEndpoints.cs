@@ -105,6 +105,7 @@ public static class SystemEndpoints
             Name = summary.Name,
             ServerVersion = identity.Version,
             Runtimes = new Dictionary<string, InfoRuntime> { ["containervm"] = new(summary.Backend) },
+            Warnings = summary.Warnings,
         }).ConfigureAwait(false);
     }
 

@@ -16,6 +16,9 @@ public enum RecordKind
 /// <summary>One stored record: its id, its optional unique name, and its JSON body.</summary>
 public sealed record StoredRecord(string Id, string? Name, string Body);
 
+/// <summary>A record that could not be read, set aside with why and when: kept for an admin, out of the VCH's way.</summary>
+public sealed record QuarantinedRecord(RecordKind Kind, string Id, string? Name, string Body, string Reason, DateTimeOffset At);
+
 /// <summary>
 /// The VCH's crash-safe record store: one SQLite file in WAL mode with <c>synchronous=FULL</c>, so a
 /// write that returned is on disk and a process killed at any moment reopens to the last acknowledged
@@ -23,7 +26,8 @@ public sealed record StoredRecord(string Id, string? Name, string Body);
 /// </summary>
 public sealed class VchStore : IDisposable
 {
-    private const int SchemaVersion = 1;
+    /// <summary>1: records; 2: and the quarantine of records that could not be read.</summary>
+    private const int SchemaVersion = 2;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -32,7 +36,41 @@ public sealed class VchStore : IDisposable
 
     public string Path { get; private init; } = "";
 
+    /// <summary>Where an unreadable store file was moved when this one was made afresh in its place; null when none was.</summary>
+    public string? SetAsideFile { get; private init; }
+
+    /// <summary>
+    /// Opens the store, making it if it is not there. A file that is not a sound SQLite database (a
+    /// disk that lied, a file overwritten) is moved aside with its WAL, kept for an admin, and a fresh
+    /// store made: the VCH serves, and takes its containers back from the records their VMs carry.
+    /// </summary>
     public static VchStore Open(string path)
+    {
+        try
+        {
+            return OpenFile(path);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is SqliteNotADatabase or SqliteCorrupt)
+        {
+            var aside = $"{path}.unreadable-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssZ}";
+            SqliteConnection.ClearAllPools();
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            {
+                if (File.Exists(path + suffix))
+                {
+                    File.Move(path + suffix, aside + suffix);
+                }
+            }
+
+            var fresh = OpenFile(path);
+            return new VchStore(fresh._connection) { Path = path, SetAsideFile = aside };
+        }
+    }
+
+    private const int SqliteCorrupt = 11;
+    private const int SqliteNotADatabase = 26;
+
+    private static VchStore OpenFile(string path)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
@@ -43,10 +81,23 @@ public sealed class VchStore : IDisposable
         }.ToString());
         connection.Open();
         var store = new VchStore(connection) { Path = path };
-        store.Execute("PRAGMA journal_mode=WAL;");
-        store.Execute("PRAGMA synchronous=FULL;");
-        store.Execute("PRAGMA busy_timeout=5000;");
-        store.Migrate();
+        try
+        {
+            store.Execute("PRAGMA journal_mode=WAL;");
+            store.Execute("PRAGMA synchronous=FULL;");
+            store.Execute("PRAGMA busy_timeout=5000;");
+            store.Migrate();
+            if (store.CheckIntegrity() != "ok")
+            {
+                throw new SqliteException("the store failed SQLite's integrity check", SqliteCorrupt);
+            }
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
         return store;
     }
 
@@ -123,6 +174,49 @@ public sealed class VchStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Moves a record that cannot be read out of the records into the quarantine, in one transaction,
+    /// so the rest of the VCH serves without it and nothing of it is lost.
+    /// </summary>
+    public void Quarantine(RecordKind kind, string id, string reason)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            using var command = _connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText =
+                "INSERT INTO quarantine(kind, id, name, body, reason, at) SELECT kind, id, name, body, $reason, $at FROM records WHERE kind = $kind AND id = $id;" +
+                "DELETE FROM records WHERE kind = $kind AND id = $id;";
+            command.Parameters.AddWithValue("$kind", (int)kind);
+            command.Parameters.AddWithValue("$id", id);
+            command.Parameters.AddWithValue("$reason", reason);
+            command.Parameters.AddWithValue("$at", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            command.ExecuteNonQuery();
+            transaction.Commit();
+        }
+    }
+
+    /// <summary>The records set aside because they could not be read, oldest first.</summary>
+    public IReadOnlyList<QuarantinedRecord> Quarantined()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT kind, id, name, body, reason, at FROM quarantine ORDER BY rowid;";
+            using var reader = command.ExecuteReader();
+            var records = new List<QuarantinedRecord>();
+            while (reader.Read())
+            {
+                records.Add(new QuarantinedRecord(
+                    (RecordKind)reader.GetInt32(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                    DateTimeOffset.Parse(reader.GetString(5), System.Globalization.CultureInfo.InvariantCulture)));
+            }
+
+            return records;
+        }
+    }
+
     /// <summary>SQLite's own full check of the file; "ok" when the file is sound.</summary>
     public string CheckIntegrity()
     {
@@ -162,6 +256,7 @@ public sealed class VchStore : IDisposable
             "CREATE TABLE IF NOT EXISTS records(kind INTEGER NOT NULL, id TEXT NOT NULL, name TEXT, body TEXT NOT NULL, " +
             "PRIMARY KEY(kind, id));" +
             "CREATE UNIQUE INDEX IF NOT EXISTS records_name ON records(kind, name) WHERE name IS NOT NULL;" +
+            "CREATE TABLE IF NOT EXISTS quarantine(kind INTEGER NOT NULL, id TEXT NOT NULL, name TEXT, body TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);" +
             $"PRAGMA user_version = {SchemaVersion};";
         create.ExecuteNonQuery();
         transaction.Commit();
@@ -192,13 +287,25 @@ public sealed class StoreCollection<T>
 
     public bool Delete(string id) => _store.Delete(_kind, id);
 
-    public T? Get(string id) => _store.Get(_kind, id) is { } record ? Deserialize(record) : default;
+    /// <summary>The record, or default when there is none or it could not be read (it is quarantined then).</summary>
+    public T? Get(string id) => _store.Get(_kind, id) is { } record ? ReadOrQuarantine(record) : default;
 
-    public IReadOnlyList<T> List() => [.. _store.List(_kind).Select(Deserialize)];
+    /// <summary>Every record that can be read; one that cannot is quarantined and left out.</summary>
+    public IReadOnlyList<T> List() => [.. _store.List(_kind).Select(ReadOrQuarantine).OfType<T>()];
 
-    private static T Deserialize(StoredRecord record) =>
-        JsonSerializer.Deserialize<T>(record.Body, StoreJson.Options)
-        ?? throw new InvalidDataException($"record {record.Id} holds null");
+    private T? ReadOrQuarantine(StoredRecord record)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(record.Body, StoreJson.Options)
+                ?? throw new InvalidDataException("the record holds null");
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException or NotSupportedException or ArgumentException or FormatException or InvalidOperationException)
+        {
+            _store.Quarantine(_kind, record.Id, $"{typeof(T).Name} could not be read: {ex.Message}");
+            return default;
+        }
+    }
 }
 
 internal static class StoreJson

@@ -22,13 +22,17 @@ public sealed record VchSummary(
     string Backend,
     string ContainerVmKernel,
     RegistryConfig Registries,
-    IReadOnlyList<KeyValuePair<string, string>> BackendDetails);
+    IReadOnlyList<KeyValuePair<string, string>> BackendDetails)
+{
+    /// <summary>What an admin should know: store records or a store file set aside because they could not be read.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>
 /// The port layer as one object: the store, the event bus, the container catalog and the compute
 /// backend of one VCH. The Api holds this and nothing below it.
 /// </summary>
-public sealed class VchEngine : IDisposable
+public sealed partial class VchEngine : IDisposable
 {
     public const string MeterName = "Vic.PortLayer";
 
@@ -54,6 +58,11 @@ public sealed class VchEngine : IDisposable
 
         Runtime = new ContainerService(config, Containers, Images, Volumes, Networks, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
+        var logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<VchEngine>();
+        foreach (var warning in StoreWarnings())
+        {
+            Log.StoreSetAside(logger, warning);
+        }
 
         _meter.CreateObservableGauge(
             "vch_containers",
@@ -112,7 +121,24 @@ public sealed class VchEngine : IDisposable
             backend?.Name ?? "none",
             backend?.ContainerVmKernel ?? KernelRelease,
             Config.Registries,
-            backend?.Details ?? []);
+            backend?.Details ?? [])
+        {
+            Warnings = StoreWarnings(),
+        };
+    }
+
+    /// <summary>docker info's warnings for what the store could not read; the records themselves stay in its quarantine.</summary>
+    private List<string> StoreWarnings()
+    {
+        var warnings = Store.Quarantined()
+            .Select(q => $"the VCH's record of {q.Kind.ToString().ToLowerInvariant()} {q.Id} could not be read and was set aside ({q.Reason}); it is kept in the store's quarantine table")
+            .ToList();
+        if (Store.SetAsideFile is { } aside)
+        {
+            warnings.Insert(0, $"the VCH's store could not be read and was moved to {aside}; a fresh store was made and containers are taken back from their ContainerVMs");
+        }
+
+        return warnings;
     }
 
     public void Dispose()
@@ -137,5 +163,11 @@ public sealed class VchEngine : IDisposable
         File.WriteAllText(temp, id);
         File.Move(temp, path, overwrite: true);
         return id;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2100, Level = LogLevel.Warning, Message = "{Warning}")]
+        public static partial void StoreSetAside(ILogger logger, string warning);
     }
 }
