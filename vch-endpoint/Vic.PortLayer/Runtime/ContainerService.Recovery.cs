@@ -1,7 +1,5 @@
-using Vic.Interaction;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Containers;
-using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;
 

@@ -1,5 +1,4 @@
 using Vic.Interaction;
-using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;

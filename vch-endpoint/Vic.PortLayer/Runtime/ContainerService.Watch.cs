@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using Vic.PortLayer.Compute;
 
 namespace Vic.PortLayer.Runtime;
