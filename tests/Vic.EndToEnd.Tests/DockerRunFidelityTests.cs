@@ -50,7 +50,7 @@ public sealed partial class DockerRunTests
         var id = (await DockerAsync("run", "-d", "--name", "doomed", "--restart", "on-failure:1", "busybox", "sleep", "600")).StandardOutput.Trim();
 
         // Its QEMU (a ready clone's keeps the command line it was launched with) holds the container's scratch disk open.
-        var qemu = QemuHolding(id);
+        var qemu = ContainerVmProcesses.Holding(id);
         Assert.True(qemu > 0, $"no QEMU holds a file of {id}"); // never kill 0: that is the test's own process group
         var killed = await Command.RunAsync("kill", ["-9", qemu.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var state = "";
@@ -66,37 +66,6 @@ public sealed partial class DockerRunTests
         Assert.True(killed.ExitCode == 0, $"QEMU {qemu} of {id} not killed: {killed}");
         Assert.Equal("1 running", state);
         Assert.Equal("137\n", events);
-    }
-
-    /// <summary>The QEMU process with a file of the container's open (its scratch disk); 0 when none.</summary>
-    private static int QemuHolding(string containerId)
-    {
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(directory), System.Globalization.CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                if (!File.ReadAllText(Path.Combine(directory, "comm")).StartsWith("qemu-system", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                if (Directory.EnumerateFiles(Path.Combine(directory, "fd")).Any(fd => new FileInfo(fd).LinkTarget?.Contains(containerId, StringComparison.Ordinal) == true))
-                {
-                    return pid;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // It ended meanwhile.
-            }
-        }
-
-        return 0;
     }
 
     [Fact]

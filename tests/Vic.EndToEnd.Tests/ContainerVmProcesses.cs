@@ -1,0 +1,36 @@
+namespace Vic.EndToEnd.Tests;
+
+/// <summary>The host's QEMU processes seen from the outside, as an admin would find them.</summary>
+internal static class ContainerVmProcesses
+{
+    /// <summary>The QEMU process with a file of the container's open (its scratch disk); 0 when none.</summary>
+    public static int Holding(string containerId)
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), System.Globalization.CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (!File.ReadAllText(Path.Combine(directory, "comm")).StartsWith("qemu-system", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (Directory.EnumerateFiles(Path.Combine(directory, "fd")).Any(fd => new FileInfo(fd).LinkTarget?.Contains(containerId, StringComparison.Ordinal) == true))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // It ended meanwhile.
+            }
+        }
+
+        return 0;
+    }
+}
