@@ -12,6 +12,27 @@ public sealed class ContainerLogTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public async Task ALogOnAFullDiskLosesWhatItCannotWriteAndStillFeedsItsReaders()
+    {
+        // /dev/full answers every write with ENOSPC, as a full datastore does.
+        using var log = new ContainerLog("/dev/full");
+        log.Open();
+        var reader = log.Subscribe();
+
+        log.Append(OutputStream.Stdout, "one\n"u8, DateTimeOffset.UnixEpoch);
+        log.Append(OutputStream.Stderr, "two\n"u8, DateTimeOffset.UnixEpoch);
+        log.Close();
+        var read = new List<string>();
+        await foreach (var chunk in reader.ReadAllAsync())
+        {
+            read.Add(Encoding.UTF8.GetString(chunk.Data));
+        }
+
+        Assert.Equal(["one\n", "two\n"], read);
+        Assert.Equal(8, log.LostBytes);
+    }
+
+    [Fact]
     public void ALogRotatedAtMaxSizeKeepsMaxFileFilesAndReadsBackTheNewestInOrder()
     {
         var settings = LogSettings.Parse("json-file", new Dictionary<string, string> { ["max-size"] = "1k", ["max-file"] = "3" });

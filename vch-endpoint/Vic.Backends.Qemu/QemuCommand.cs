@@ -45,6 +45,11 @@ internal static class QemuCommand
         ["drive"] = $"d-{disk.Id}",
         ["serial"] = disk.Id,
         ["id"] = $"dev-{disk.Id}",
+
+        // A datastore that fills up is an error the guest sees (the container's write fails), not a
+        // VM that QEMU pauses (its default for ENOSPC) and that then answers nothing.
+        ["werror"] = "report",
+        ["rerror"] = "report",
     };
 
     /// <param name="incoming">True for a clone: QEMU waits for its device state (<c>-incoming defer</c>), which the backend then restores over QMP.</param>

@@ -21,6 +21,7 @@ public sealed partial class ContainerCatalog
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ContainerRecord> _byId = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unsaved = new(StringComparer.Ordinal);
 
     public ContainerCatalog(VchStore store, EventBus events, TimeProvider time)
     {
@@ -57,7 +58,7 @@ public sealed partial class ContainerCatalog
                 Config = request.Config ?? new ContainerConfig(),
                 ImageId = request.ImageId,
             };
-            Commit(record, "create");
+            Commit(record, "create", strict: true);
             return record;
         }
     }
@@ -177,6 +178,7 @@ public sealed partial class ContainerCatalog
 
             _records.Delete(current.Id);
             _byId.Remove(current.Id);
+            _unsaved.Remove(current.Id);
             _events.Publish(EventTypes.Container, "destroy", current.Id, Attributes(current, null));
         }
     }
@@ -226,13 +228,61 @@ public sealed partial class ContainerCatalog
         }
     }
 
-    private void Commit(ContainerRecord record, string? action, IReadOnlyDictionary<string, string>? extra = null)
+    /// <param name="strict">
+    /// A new record must be stored or refused. A change to a known one is a fact about the world (a
+    /// process exited) that a store which cannot write (its disk full) must not undo: it holds in
+    /// memory and is stored with the next write that succeeds.
+    /// </param>
+    private void Commit(ContainerRecord record, string? action, IReadOnlyDictionary<string, string>? extra = null, bool strict = false)
     {
-        _records.Put(record.Id, record.Name, record);
+        SaveUnsaved();
+        try
+        {
+            _records.Put(record.Id, record.Name, record);
+            _unsaved.Remove(record.Id);
+        }
+        catch (Exception ex) when (!strict && ex is IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            _unsaved.Add(record.Id);
+        }
+
         _byId[record.Id] = record;
         if (action is not null)
         {
             _events.Publish(EventTypes.Container, action, record.Id, Attributes(record, extra));
+        }
+    }
+
+    /// <summary>Stores the changes a failing store could not take; those that still fail wait for the next write.</summary>
+    private void SaveUnsaved()
+    {
+        foreach (var id in _unsaved.ToList())
+        {
+            try
+            {
+                if (_byId.TryGetValue(id, out var record))
+                {
+                    _records.Put(record.Id, record.Name, record);
+                }
+
+                _unsaved.Remove(id);
+            }
+            catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>How many changes wait for the store to take them (its disk full): 0 when all are stored.</summary>
+    public int Unsaved
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _unsaved.Count;
+            }
         }
     }
 

@@ -43,32 +43,62 @@ public sealed class ContainerLog : IDisposable
         {
             if (_settings.Readable)
             {
-                _file ??= OpenForAppend();
-
-                // One entry per line of output, as json-file keeps it: rotation then cuts between lines.
-                var rest = chunk.Data.AsSpan();
-                while (rest.Length > 0)
-                {
-                    var end = rest.IndexOf((byte)'\n');
-                    var piece = end < 0 ? rest : rest[..(end + 1)];
-                    rest = rest[piece.Length..];
-                    var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(piece), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
-                    if (_settings.MaxSizeBytes > 0 && _file.Length > 0 && _file.Length + line.Length + 1 > _settings.MaxSizeBytes)
-                    {
-                        Rotate();
-                    }
-
-                    _file.Write(line);
-                    _file.WriteByte((byte)'\n');
-                }
-
-                _file.Flush();
+                WriteLines(chunk, stream, time);
             }
 
             foreach (var reader in _readers)
             {
                 reader.Writer.TryWrite(chunk);
             }
+        }
+    }
+
+    /// <summary>Output the log file could not keep (its disk full): attached clients still got it.</summary>
+    public long LostBytes { get; private set; }
+
+    /// <summary>
+    /// Appends the chunk to the file. A file that cannot be written (a full disk) loses the chunk, as
+    /// dockerd's json-file driver does, and is reopened for the next one: the container runs on, and
+    /// live readers get every chunk either way.
+    /// </summary>
+    private void WriteLines(OutputChunk chunk, OutputStream stream, DateTimeOffset time)
+    {
+        try
+        {
+            _file ??= OpenForAppend();
+
+            // One entry per line of output, as json-file keeps it: rotation then cuts between lines.
+            var rest = chunk.Data.AsSpan();
+            while (rest.Length > 0)
+            {
+                var end = rest.IndexOf((byte)'\n');
+                var piece = end < 0 ? rest : rest[..(end + 1)];
+                rest = rest[piece.Length..];
+                var line = JsonSerializer.SerializeToUtf8Bytes(new LogLine(Encoding.UTF8.GetString(piece), stream == OutputStream.Stdout ? "stdout" : "stderr", time));
+                if (_settings.MaxSizeBytes > 0 && _file.Length > 0 && _file.Length + line.Length + 1 > _settings.MaxSizeBytes)
+                {
+                    Rotate();
+                }
+
+                _file.Write(line);
+                _file.WriteByte((byte)'\n');
+            }
+
+            _file.Flush();
+        }
+        catch (IOException)
+        {
+            LostBytes += chunk.Data.Length;
+            try
+            {
+                _file?.Dispose();
+            }
+            catch (IOException)
+            {
+                // Its buffer could not be written either: gone with the chunk.
+            }
+
+            _file = null;
         }
     }
 
@@ -156,7 +186,14 @@ public sealed class ContainerLog : IDisposable
             }
 
             _readers.Clear();
-            _file?.Flush(flushToDisk: true);
+            try
+            {
+                _file?.Flush(flushToDisk: true);
+            }
+            catch (IOException)
+            {
+                // A full disk: what it could not keep is lost, as a line that could not be written is.
+            }
         }
     }
 
@@ -210,7 +247,15 @@ public sealed class ContainerLog : IDisposable
     {
         lock (_gate)
         {
-            _file?.Dispose();
+            try
+            {
+                _file?.Dispose();
+            }
+            catch (IOException)
+            {
+                // A full disk: its last buffer is lost.
+            }
+
             _file = null;
         }
     }

@@ -52,6 +52,7 @@ public sealed partial class ContainerService : IDisposable
         _time = time;
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
+        SweepStaging();
         if (backend is not null)
         {
             _ = Task.Run(() => WatchVmsAsync(backend));
@@ -90,14 +91,43 @@ public sealed partial class ContainerService : IDisposable
             mergedLabels[key] = value;
         }
 
-        var record = _networks.CreateConnected(config, c => _containers.Create(new NewContainer(name, image, mergedLabels, c, found.Id)));
-        var folder = Directory.CreateDirectory(Path.Combine(ContainersDirectory, record.Id)).FullName;
-        using (var scratch = new Ext4VmdkLayerDisk(Path.Combine(folder, "scratch.vmdk"), _config.LayerCapacityBytes))
+        // The scratch disk is made first, aside, and the record only once it is whole: a full disk
+        // or a kill on the way leaves no container without its disk (a start sweeps what is aside).
+        var staging = Directory.CreateDirectory(Path.Combine(ContainersDirectory, $"{StagingPrefix}{Guid.NewGuid():N}")).FullName;
+        try
         {
-            scratch.Complete();
+            using (var scratch = new Ext4VmdkLayerDisk(Path.Combine(staging, "scratch.vmdk"), _config.LayerCapacityBytes))
+            {
+                scratch.Complete();
+            }
+
+            var record = _networks.CreateConnected(config, c => _containers.Create(new NewContainer(name, image, mergedLabels, c, found.Id)));
+            Directory.Move(staging, Path.Combine(ContainersDirectory, record.Id));
+            return record;
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    private const string StagingPrefix = ".new-";
+
+    /// <summary>Scratch disks a create left aside when the endpoint died before their record was made.</summary>
+    private void SweepStaging()
+    {
+        if (!Directory.Exists(ContainersDirectory))
+        {
+            return;
         }
 
-        return record;
+        foreach (var staging in Directory.EnumerateDirectories(ContainersDirectory, $"{StagingPrefix}*"))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
     }
 
     public void Dispose()

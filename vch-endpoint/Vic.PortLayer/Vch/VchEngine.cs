@@ -71,6 +71,7 @@ public sealed partial class VchEngine : IDisposable
         _meter.CreateObservableCounter("vch_events_published", () => Events.Published, description: "Engine events published");
 
         // What a soak watches for growth: per-container state the runtime keeps, and the process's own.
+        _meter.CreateObservableGauge("vch_store_unsaved_changes", () => Containers.Unsaved, description: "Container changes held in memory because the store could not write them (its disk full)");
         _meter.CreateObservableGauge("vch_runtime_states", () => Runtime.HeldState.Containers, description: "Containers the runtime holds in-memory state for");
         _meter.CreateObservableGauge("vch_runtime_exec_sessions", () => Runtime.HeldState.ExecSessions, description: "Exec sessions the runtime keeps");
         _meter.CreateObservableGauge("vch_process_managed_heap_bytes", () => GC.GetTotalMemory(forceFullCollection: true), "By", "The endpoint's live managed heap: a scrape forces a full collection");
