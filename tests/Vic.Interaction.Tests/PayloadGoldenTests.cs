@@ -16,7 +16,7 @@ public sealed class PayloadGoldenTests
 
     public static TheoryData<string> Names => [.. Cases.Keys];
 
-    private static Dictionary<string, (Func<string> Write, Func<string, string> RoundTrip, string Golden)> Cases => new()
+    internal static Dictionary<string, (Func<string> Write, Func<string, string> RoundTrip, string Golden)> Cases => new()
     {
         ["HelloMessage"] = Case(new HelloMessage(1, "6.1.0-vic", "b007", 12.5, 13.25), InteractionJson.Default.HelloMessage,
             """{"version":1,"kernel":"6.1.0-vic","bootId":"b007","startedAt":12.5,"sentAt":13.25}"""),

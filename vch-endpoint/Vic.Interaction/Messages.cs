@@ -249,7 +249,7 @@ public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Proc
     public long MemTotalKb { get; init; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, Converters = [typeof(FiniteDoubleConverter)])]
 [JsonSerializable(typeof(HelloMessage))]
 [JsonSerializable(typeof(ContainerSpec))]
 [JsonSerializable(typeof(NetworkSpec))]
@@ -263,6 +263,21 @@ public sealed record ProcessList(long BootedAt, IReadOnlyList<GuestProcess> Proc
 [JsonSerializable(typeof(ChangeList))]
 [JsonSerializable(typeof(LimitsSpec))]
 public sealed partial class InteractionJson : JsonSerializerContext;
+
+/// <summary>
+/// Numbers a guest sends must be finite: <c>1e400</c> reads as infinity, which no figure means and which
+/// nothing can write back out (an API answer carrying it would fail as it is serialized).
+/// </summary>
+public sealed class FiniteDoubleConverter : JsonConverter<double>
+{
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        var value = reader.GetDouble();
+        return double.IsFinite(value) ? value : throw new JsonException("a number out of range");
+    }
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
+}
 
 /// <summary>Encoders and decoders of the payloads, so neither side formats bytes by hand.</summary>
 public static class Payloads
