@@ -136,6 +136,20 @@ public sealed partial class ContainerCatalogTests : IDisposable
         Assert.Equal(name, _catalog.Create(new NewContainer(name, "busybox")).Name);
 
     [Fact]
+    public void AChangeThatWouldMoveTheStateIsRefusedAndATransitionCarriesWhatChangesAlongside()
+    {
+        var catalog = _catalog;
+        var id = catalog.Create(new NewContainer("web", "nginx")).Id;
+
+        Assert.Throws<InvalidOperationException>(() => catalog.Change(id, r => r with { Status = new ExitedStatus() }, null));
+        var restarting = catalog.Transition(id, (who, s) => s.Start(who, DateTimeOffset.UnixEpoch), "start", alongside: r => r with { RestartCount = 7, Status = new DeadStatus() });
+
+        Assert.Equal(ContainerState.Running, restarting.Status.State);
+        Assert.Equal(7, restarting.RestartCount);
+        Assert.Equal(ContainerState.Running, catalog.Resolve(id).Status.State);
+    }
+
+    [Fact]
     public void ResolvesByFullIdNameSlashedNameAndUniquePrefix()
     {
         var web = _catalog.Create(new NewContainer("web", "nginx"));

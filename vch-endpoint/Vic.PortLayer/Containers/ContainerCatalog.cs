@@ -105,27 +105,37 @@ public sealed partial class ContainerCatalog
     /// Applies one lifecycle transition. The transition may refuse (throwing Docker's error); if it
     /// succeeds the new record is stored, then the event named <paramref name="action"/> (if any) is published.
     /// </summary>
+    /// <param name="alongside">What else changes with the move, in the same write (a restart's count, a start's health).</param>
     public ContainerRecord Transition(
         string idOrName,
         Func<ContainerRef, ContainerStatus, ContainerStatus> transition,
         string? action,
-        IReadOnlyDictionary<string, string>? extraAttributes = null)
+        IReadOnlyDictionary<string, string>? extraAttributes = null,
+        Func<ContainerRecord, ContainerRecord>? alongside = null)
     {
         lock (_gate)
         {
             var current = ResolveLocked(idOrName);
-            var next = current with { Status = transition(current.Ref, current.Status) };
+            var moved = current with { Status = transition(current.Ref, current.Status) };
+            var next = (alongside?.Invoke(moved) ?? moved) with { Status = moved.Status };
             Commit(next, action, extraAttributes);
             return next;
         }
     }
 
     /// <summary>Changes what a container is (its config, counters, health) without a lifecycle move.</summary>
+    /// <exception cref="InvalidOperationException">The change moved the container's state: only <see cref="Transition"/> may.</exception>
     public ContainerRecord Change(string idOrName, Func<ContainerRecord, ContainerRecord> change, string? action, IReadOnlyDictionary<string, string>? extraAttributes = null)
     {
         lock (_gate)
         {
-            var next = change(ResolveLocked(idOrName));
+            var current = ResolveLocked(idOrName);
+            var next = change(current);
+            if (!Equals(next.Status, current.Status))
+            {
+                throw new InvalidOperationException($"container {current.Id}: a state moves only by a transition, which checks it is legal");
+            }
+
             Commit(next, action, extraAttributes);
             return next;
         }

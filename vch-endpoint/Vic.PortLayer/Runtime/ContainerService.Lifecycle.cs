@@ -129,7 +129,7 @@ public sealed partial class ContainerService
         var state = _runtime.Of(record.Id);
         var streak = state.NextRestartStreak(ranLong);
         var delay = TimeSpan.FromMilliseconds(Math.Min(60_000, 100 * Math.Pow(2, streak)));
-        _containers.Change(record.Id, r => r with { Status = r.Status.BeginRestart(r.Ref), RestartCount = r.RestartCount + 1 }, null);
+        _containers.Transition(record.Id, (who, s) => s.BeginRestart(who), null, alongside: r => r with { RestartCount = r.RestartCount + 1 });
         var pending = new PendingRestart();
         state.SetPendingRestart(pending);
         _ = Task.Run(async () =>
@@ -185,7 +185,7 @@ public sealed partial class ContainerService
         state.ClearPendingRestart(pending);
         if (markExited)
         {
-            _containers.Change(id, r => r with { Status = r.Status is RestartingStatus ? r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) : r.Status, ManuallyStopped = true }, "stop");
+            _containers.Transition(id, (who, s) => s is RestartingStatus ? s.Exit(who, s.ExitCode, s.FinishedAt ?? _time.GetUtcNow(), s.Error) : s, "stop", alongside: r => r with { ManuallyStopped = true });
         }
 
         return (true, null);

@@ -23,7 +23,7 @@ public sealed partial class ContainerService
             {
                 // One container's trouble must not keep the VCH from starting: dockerd marks it dead.
                 Log.RecoveryFailed(_logger, removing.Id, ex.Message);
-                _containers.Change(removing.Id, r => r with { Status = r.Status.MarkDead(ex.Message) }, null);
+                _containers.Transition(removing.Id, (_, s) => s.MarkDead(ex.Message), null);
             }
         }
 
@@ -46,7 +46,7 @@ public sealed partial class ContainerService
         foreach (var record in records.Where(r => r.Status is RestartingStatus))
         {
             // The endpoint died inside a restart's back-off: finish it.
-            _containers.Change(record.Id, r => r with { Status = r.Status.Exit(r.Ref, r.Status.ExitCode, r.Status.FinishedAt ?? _time.GetUtcNow(), r.Status.Error) }, null);
+            _containers.Transition(record.Id, (who, s) => s.Exit(who, s.ExitCode, s.FinishedAt ?? _time.GetUtcNow(), s.Error), null);
         }
 
         foreach (var record in _containers.List())

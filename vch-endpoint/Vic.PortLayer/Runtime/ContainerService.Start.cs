@@ -86,10 +86,11 @@ public sealed partial class ContainerService
         ContainerRecord started;
         try
         {
-            started = _containers.Change(
+            started = _containers.Transition(
                 record.Id,
-                r => r with { Status = r.Status.Start(r.Ref, _time.GetUtcNow()), ManuallyStopped = byPolicy && r.ManuallyStopped, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null },
-                "start");
+                (who, s) => s.Start(who, _time.GetUtcNow()),
+                "start",
+                alongside: r => r with { ManuallyStopped = byPolicy && r.ManuallyStopped, Health = r.Config.Healthcheck is { Disabled: false } ? new ContainerHealth(ContainerHealth.Starting, 0, []) : null });
         }
         finally
         {
