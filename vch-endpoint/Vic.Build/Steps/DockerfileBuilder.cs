@@ -21,6 +21,8 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
 {
     public async Task<string> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
     {
+        using var lease = images.BeginBuild();
+        _lease = lease;
         NoCacheNow = options.NoCache;
         _cacheSources = options.CacheFrom is { } cacheFrom ? images.BuildChains(cacheFrom) : null;
         var document = DockerfileParser.Parse(context.ReadDockerfile(options.Dockerfile));
@@ -220,6 +222,11 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
             }
         }
 
+        if (_lease is not null)
+        {
+            images.Hold(_lease, found.Id);
+        }
+
         return new StageState(name, found.Id, images.SettingsOf(found.Id), options.BuildArgs, escape);
     }
 
@@ -262,7 +269,7 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
     /// </summary>
     private async Task<bool> TryCacheAsync(StageState stage, string key, bool noCache, Func<string, Task> say)
     {
-        if (noCache || images.FindBuildStep(stage.ImageId, key, image => _cacheSources?.Contains(image.Id) ?? true) is not { } cached)
+        if (noCache || images.FindBuildStep(stage.ImageId, key, image => _cacheSources?.Contains(image.Id) ?? true, _lease) is not { } cached)
         {
             return false;
         }
@@ -286,6 +293,9 @@ public sealed partial class DockerfileBuilder(ImageService images, ContainerServ
         stage.ImageId = image.Id;
         await say($" ---> {Short(image.Id)}\n").ConfigureAwait(false);
     }
+
+    /// <summary>This build's hold on the images it builds on, against a builder prune meanwhile.</summary>
+    private ImageService.BuildLease? _lease;
 
     /// <summary>Whether this build ignores the cache (set per build: one builder serves one build).</summary>
     private bool NoCacheNow { get; set; }

@@ -33,8 +33,71 @@ public sealed partial class ImageService
     }
 
     /// <summary>The image an earlier build made from <paramref name="parentId"/> by the same step, if it is still whole.</summary>
-    public ImageRecord? FindBuildStep(string? parentId, string buildKey, Func<ImageRecord, bool> allowed) =>
-        Catalog.List().FirstOrDefault(i => i.Parent == parentId && i.BuildKey == buildKey && allowed(i) && i.DiffIds.All(d => _layers.Find(d) is not null));
+    /// <param name="lease">The build that takes the image: it is held for it, so a builder prune leaves it be.</param>
+    public ImageRecord? FindBuildStep(string? parentId, string buildKey, Func<ImageRecord, bool> allowed, BuildLease? lease = null)
+    {
+        lock (_buildGate)
+        {
+            var found = Catalog.List().FirstOrDefault(i => i.Parent == parentId && i.BuildKey == buildKey && allowed(i) && i.DiffIds.All(d => _layers.Find(d) is not null));
+            if (found is not null)
+            {
+                lease?.Held.Add(found.Id);
+            }
+
+            return found;
+        }
+    }
+
+    /// <summary>
+    /// A build begins: until its lease is disposed, <see cref="PruneBuildCache"/> leaves alone the
+    /// images it made (stored since it began) and those it took from the cache or started from.
+    /// </summary>
+    public BuildLease BeginBuild()
+    {
+        lock (_buildGate)
+        {
+            var lease = new BuildLease(DateTimeOffset.UtcNow, this);
+            _builds.Add(lease);
+            return lease;
+        }
+    }
+
+    /// <summary>Holds an image a build starts from (its FROM) for the build's length.</summary>
+    public void Hold(BuildLease lease, string imageId)
+    {
+        lock (_buildGate)
+        {
+            lease.Held.Add(imageId);
+        }
+    }
+
+    private void End(BuildLease lease)
+    {
+        lock (_buildGate)
+        {
+            _builds.Remove(lease);
+        }
+    }
+
+    private bool HeldByABuild(ImageRecord image) => _builds.Any(b => b.Held.Contains(image.Id) || image.Stored >= b.StartedAt);
+
+    /// <summary>A running build's claim on the images it builds on.</summary>
+    public sealed class BuildLease : IDisposable
+    {
+        private readonly ImageService _images;
+
+        internal BuildLease(DateTimeOffset startedAt, ImageService images)
+        {
+            StartedAt = startedAt;
+            _images = images;
+        }
+
+        internal DateTimeOffset StartedAt { get; }
+
+        internal HashSet<string> Held { get; } = new(StringComparer.Ordinal);
+
+        public void Dispose() => _images.End(this);
+    }
 
     /// <summary>
     /// <c>docker builder prune</c>: the images builds made that nothing names or runs (the steps the
@@ -42,10 +105,18 @@ public sealed partial class ImageService
     /// </summary>
     public (IReadOnlyList<string> Deleted, long Reclaimed) PruneBuildCache(Func<ImageRecord, bool> selected)
     {
+        lock (_buildGate)
+        {
+            return PruneBuildCacheLocked(selected);
+        }
+    }
+
+    private (IReadOnlyList<string> Deleted, long Reclaimed) PruneBuildCacheLocked(Func<ImageRecord, bool> selected)
+    {
         var deleted = new List<ImageRecord>();
         foreach (var image in Catalog.List().Where(i => i.BuildKey is not null && i.IsDangling && i.RepoDigests.Count == 0 && selected(i)))
         {
-            if (!_containers.List().Any(c => UsesImage(c, image)))
+            if (!_containers.List().Any(c => UsesImage(c, image)) && !HeldByABuild(image))
             {
                 Catalog.Delete(image.Id);
                 deleted.Add(image);

@@ -20,6 +20,8 @@ namespace Vic.PortLayer.Images;
 /// </summary>
 public sealed partial class ImageService : IDisposable
 {
+    private readonly Lock _buildGate = new();
+    private readonly List<BuildLease> _builds = [];
     private static readonly HashSet<string> ListFilters = ["dangling", "reference", "before", "since", "label"];
 
     private readonly EventBus _events;
