@@ -1,10 +1,11 @@
+using System.Text.Json.Serialization;
 namespace Vic.Interaction;
 
 /// <summary>A resource limit of every container process (<c>--ulimit</c>): setrlimit's name without RLIMIT_, -1 for unlimited.</summary>
-public sealed record RlimitSpec(string Name, long Soft, long Hard);
+public sealed record RlimitSpec([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("soft")] long Soft, [property: JsonPropertyName("hard")] long Hard);
 
 /// <summary>A device of the guest (<c>--device</c>) and where the container sees it.</summary>
-public sealed record DeviceSpec(string PathOnHost, string PathInContainer);
+public sealed record DeviceSpec([property: JsonPropertyName("pathOnHost")] string PathOnHost, [property: JsonPropertyName("pathInContainer")] string PathInContainer);
 
 /// <summary>
 /// What Linux in the guest holds every container process to, as runc holds a container's: its
@@ -14,23 +15,29 @@ public sealed record DeviceSpec(string PathOnHost, string PathInContainer);
 public sealed record ConfinementSpec
 {
     /// <summary>The capabilities processes keep (CAP_ names, <see cref="LinuxCapabilities"/>); null keeps them all.</summary>
+    [JsonPropertyName("capabilities")]
     public IReadOnlyList<string>? Capabilities { get; init; }
 
+    [JsonPropertyName("noNewPrivileges")]
     public bool NoNewPrivileges { get; init; }
 
+    [JsonPropertyName("rlimits")]
     public IReadOnlyList<RlimitSpec> Rlimits { get; init; } = [];
 
+    [JsonPropertyName("oomScoreAdj")]
     public int OomScoreAdj { get; init; }
 
     /// <summary><c>--cpuset-cpus</c> in its list form (<c>0-1,3</c>); empty for every vCPU.</summary>
+    [JsonPropertyName("cpusetCpus")]
     public string CpusetCpus { get; init; } = "";
 
     /// <summary><c>--pids-limit</c>: at most this many processes and threads; 0 for no limit.</summary>
+    [JsonPropertyName("pidsLimit")]
     public long PidsLimit { get; init; }
 }
 
 /// <summary><c>docker update</c> of a running container: the memory its processes may use together (memory.max of their cgroup); 0 for no limit.</summary>
-public sealed record LimitsSpec(long MemoryBytes);
+public sealed record LimitsSpec([property: JsonPropertyName("memoryBytes")] long MemoryBytes);
 
 /// <summary>Linux's capabilities by number, and Docker's rules for which a container gets.</summary>
 public static class LinuxCapabilities
