@@ -31,6 +31,7 @@ public sealed partial class ContainerService
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         var releasedEarly = false;
         var madeVm = false;
+        RunningContainer? mine = null;
         ContainerLog? log = null;
         try
         {
@@ -51,7 +52,7 @@ public sealed partial class ContainerService
             log = LogOf(record.Id);
             log.Open();
             madeVm = true;
-            await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
+            mine = await StartVmAsync(backend, record, disks, resources, log, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -95,20 +96,19 @@ public sealed partial class ContainerService
         finally
         {
             // Committed (or refused: an rm -f came first); either way its exit may now be handled.
-            if (_runtime.RunningOf(record.Id) is { } settled)
-            {
-                settled.StartSettled.TrySetResult();
-            }
+            // This start's own channel, whatever is registered now: its exit waits for nothing else.
+            mine?.StartSettled.TrySetResult();
         }
 
         Log.Started(_logger, record.Id);
-        if (_runtime.RunningOf(record.Id) is { } running)
+        if (mine is not null && ReferenceEquals(_runtime.RunningOf(record.Id), mine))
         {
-            StartHealthchecks(started, running);
+            StartHealthchecks(started, mine);
         }
     }
 
-    private async Task StartVmAsync(IComputeBackend backend, ContainerRecord record, List<DiskAttachment> disks, VmResources resources, ContainerLog log, CancellationToken cancellationToken)
+    /// <returns>The channel to the tether of the ContainerVM this start made.</returns>
+    private async Task<RunningContainer> StartVmAsync(IComputeBackend backend, ContainerRecord record, List<DiskAttachment> disks, VmResources resources, ContainerLog log, CancellationToken cancellationToken)
     {
         var config = record.Config;
         var ports = ResolvePorts(record);
@@ -158,6 +158,7 @@ public sealed partial class ContainerService
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, limit.Token)).ConfigureAwait(false);
         await limit.CancelAsync().ConfigureAwait(false);
+        return running;
     }
 
     /// <summary>

@@ -54,7 +54,9 @@ public sealed partial class ContainerService
             await _backend.PowerOffAsync(running.ContainerId, force: true, cancellationToken).ConfigureAwait(false);
         }
 
-        await ended.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // A run whose end is not recorded 10 s after its VM was powered off is not waited for longer:
+        // the caller answers, and the record follows when the end is read.
+        await Task.WhenAny(ended, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>Sends the stop signal, waits up to the timeout, then kills: docker stop.</summary>
