@@ -65,16 +65,31 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
             tty = json.RootElement.TryGetProperty("Tty", out var t) && t.ValueKind == JsonValueKind.True;
         }
 
-        var exec = engine.Runtime.Exec(execId);
-        await engine.Runtime.StartExecAsync(execId, detach, connection.ConnectionClosed).ConfigureAwait(false);
         if (detach)
         {
+            await engine.Runtime.StartExecAsync(execId, detached: true, connection.ConnectionClosed).ConfigureAwait(false);
             await WriteHeadAsync(output, 200, "OK", ["Content-Length: 0"]).ConfigureAwait(false);
             await output.CompleteAsync().ConfigureAwait(false);
             return 200;
         }
 
+        // The head goes out before the process runs, as dockerd's does: docker-py reads the head
+        // through a buffered reader and then the bare socket, so output that arrives with the head
+        // is swallowed by that buffer and lost.
+        var exec = engine.Runtime.StartableExec(execId);
         var status = await WriteStreamHeadAsync(output, request, tty).ConfigureAwait(false);
+        try
+        {
+            await engine.Runtime.StartExecAsync(execId, detached: false, connection.ConnectionClosed).ConfigureAwait(false);
+        }
+        catch (PortLayerException ex)
+        {
+            // Past the head, a refusal can only be told in the stream, as dockerd tells it.
+            await output.WriteAsync(Encoding.UTF8.GetBytes(ex.Message + "\r\n")).ConfigureAwait(false);
+            await output.CompleteAsync().ConfigureAwait(false);
+            return status;
+        }
+
         var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
         await RelayAsync(connection, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, DetachKeys.Parse(exec.Options.DetachKeys)).ConfigureAwait(false);
         return status;

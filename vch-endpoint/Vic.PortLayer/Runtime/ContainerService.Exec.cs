@@ -30,9 +30,11 @@ public sealed partial class ContainerService
     public ExecSession Exec(string execId) =>
         _runtime.FindExec(execId) ?? throw PortLayerException.NotFound($"No such exec instance: {execId}");
 
-    /// <summary>Starts an exec session in its container's VM.</summary>
-    /// <param name="detached">Nobody reads its output (docker exec -d): none is kept.</param>
-    public async Task StartExecAsync(string execId, bool detached, CancellationToken cancellationToken)
+    /// <summary>
+    /// The exec session if it may start now: one that has not run, in a container that runs. A
+    /// hijacking caller asks this before it answers 101, so that a refusal is still an HTTP error.
+    /// </summary>
+    public ExecSession StartableExec(string execId)
     {
         var exec = Exec(execId);
         if (exec.Running || exec.ExitCode is not null)
@@ -40,6 +42,19 @@ public sealed partial class ContainerService
             throw PortLayerException.Conflict($"Error: Exec command {execId} has already run");
         }
 
+        if (_runtime.RunningOf(exec.ContainerId) is null)
+        {
+            throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
+        }
+
+        return exec;
+    }
+
+    /// <summary>Starts an exec session in its container's VM.</summary>
+    /// <param name="detached">Nobody reads its output (docker exec -d): none is kept.</param>
+    public async Task StartExecAsync(string execId, bool detached, CancellationToken cancellationToken)
+    {
+        var exec = StartableExec(execId);
         if (_runtime.RunningOf(exec.ContainerId) is not { } running)
         {
             throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
