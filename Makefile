@@ -18,6 +18,7 @@ deps:
 # What `make up` runs; the tests build the rest of the solution themselves.
 build:
 	scripts/publish-endpoint.sh $(CONFIG)
+	scripts/install-vic-machine.sh $(CONFIG)
 
 test: deps
 	scripts/run-tests.sh $(CONFIG)

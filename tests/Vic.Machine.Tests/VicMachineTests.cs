@@ -120,11 +120,11 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         await using var session = await ConnectAsync();
 
         Assert.True(wrongCluster.ExitCode == 1, wrongCluster.ToString());
-        Assert.Contains("--compute-resource nosuch: no such cluster or host in DC0", wrongCluster.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("--compute-resource nosuch: no such cluster or host in DC0", wrongCluster.StandardError, StringComparison.Ordinal);
         Assert.True(wrongPassword.ExitCode == 1, wrongPassword.ToString());
-        Assert.Contains("InvalidLogin", wrongPassword.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("InvalidLogin", wrongPassword.StandardError, StringComparison.Ordinal);
         Assert.True(wrongPortGroup.ExitCode == 1, wrongPortGroup.ToString());
-        Assert.Contains("--bridge-network nosuch: no such port group in DC0", wrongPortGroup.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("--bridge-network nosuch: no such port group in DC0", wrongPortGroup.StandardError, StringComparison.Ordinal);
         Assert.True(rolledBack.ExitCode == 1, rolledBack.ToString());
         Assert.Contains("rolled back the resource pool", rolledBack.StandardOutput, StringComparison.Ordinal);
         Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch2", CancellationToken.None));

@@ -36,18 +36,26 @@ public static class EndpointSettings
         return arguments;
     }
 
-    /// <summary>What a docker client needs, as shell lines.</summary>
+    /// <summary>
+    /// What a docker client needs, as shell lines that work as printed: the environment, then the
+    /// same as one docker command. Without client verification DOCKER_CERT_PATH is still given:
+    /// docker's <c>--tls</c> otherwise looks for ~/.docker/ca.pem and fails when it is not there.
+    /// </summary>
     public static IEnumerable<string> ClientEnvironment(VchPlan plan)
     {
         yield return $"export DOCKER_HOST={plan.DockerHost}";
+        yield return $"export DOCKER_CERT_PATH={Quoted(plan.CertPath)}";
         if (plan.TlsVerify)
         {
             yield return "export DOCKER_TLS_VERIFY=1";
-            yield return $"export DOCKER_CERT_PATH={plan.CertPath}";
+            yield return "docker info";
+            yield return $"# or: docker -H {plan.DockerHost} --tlsverify --tlscacert {Quoted(Path.Combine(plan.CertPath, "ca.pem"))} --tlscert {Quoted(Path.Combine(plan.CertPath, "cert.pem"))} --tlskey {Quoted(Path.Combine(plan.CertPath, "key.pem"))} info";
         }
         else
         {
-            yield return "# TLS without client certificates: use docker --tls";
+            yield return "docker --tls info";
         }
     }
+
+    private static string Quoted(string path) => path.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '`' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;
 }

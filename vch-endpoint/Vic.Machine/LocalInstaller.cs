@@ -41,12 +41,11 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
         progress($"endpoint listening on {plan.Endpoint} (QEMU backend)");
     }
 
-    public async Task DeleteAsync()
+    /// <param name="force">Delete even while containers run (VIC's <c>--force</c>).</param>
+    public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
     {
-        if (!File.Exists(RecordFile))
-        {
-            throw new MachineException($"no local VCH in {plan.CertPath}");
-        }
+        var recorded = VchPlan.Validate(Read().With(new VchSettings { Target = "local", CertPath = plan.CertPath }), forCreate: false);
+        await VchApiClient.RefuseWhileContainersRunAsync(recorded, force, progress, cancellationToken).ConfigureAwait(false);
 
         if (await EndpointLauncher.StopAsync(plan.CertPath).ConfigureAwait(false))
         {
@@ -56,7 +55,7 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
         // Its ContainerVMs outlive the endpoint by design; the VCH's end is theirs.
         using (var pkill = Process.Start("pkill", ["-f", $"qemu-system.*{Path.Combine(plan.CertPath, "data")}"]))
         {
-            await pkill.WaitForExitAsync().ConfigureAwait(false);
+            await pkill.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
         Directory.Delete(plan.CertPath, recursive: true);

@@ -31,8 +31,9 @@ var registryMirror = new Option<string[]>("--registry-mirror") { Description = "
 var certPath = new Option<string?>("--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
 var endpointAddress = new Option<string?>("--endpoint-address") { Description = "Where the endpoint listens, IP:PORT (default 127.0.0.1:2376)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
-var iso = new Option<string?>("--iso") { Description = "bootstrap.iso (default iso/out/bootstrap.iso)" };
-var config = new Option<string?>("--config", "-f") { Description = "vch.yaml with the same settings" };
+var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description = "The ContainerVMs' bootstrap.iso (default: the one shipped with vic-machine)" };
+var config = new Option<string?>("--config") { Description = "vch.yaml with the same settings" };
+var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
 Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
@@ -92,10 +93,18 @@ Command Verb(string verb, string description, Option[] options, Func<ParseResult
         }
         catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException)
         {
-            AnsiConsole.MarkupLine($"[red]vic-machine {verb}: {Markup.Escape(ex.Message)}[/]");
+            // Plain text on stderr, unwrapped: scripts read it, and a terminal's width must not break it.
+            Console.Error.WriteLine($"vic-machine {verb}: {ex.Message}");
             return 1;
         }
     });
+    return command;
+}
+
+Command VersionCommand()
+{
+    var command = new Command("version", "Show the version of vic-machine");
+    command.SetAction(_ => Console.WriteLine($"vic-machine version {Installation.Version}"));
     return command;
 }
 
@@ -119,16 +128,16 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             Console.WriteLine(line);
         }
     }),
-    Verb("delete", "Delete a VCH: its endpoint, ContainerVMs, pool, datastore folder and certificates", connection, async (parse, cancellationToken) =>
+    Verb("delete", "Delete a VCH: its endpoint, ContainerVMs, pool, datastore folder and certificates", [.. connection, force], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
         if (plan.Vsphere is null)
         {
-            await new LocalInstaller(plan, Step).DeleteAsync().ConfigureAwait(false);
+            await new LocalInstaller(plan, Step).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            await new VsphereInstaller(plan, Step).DeleteAsync(cancellationToken).ConfigureAwait(false);
+            await new VsphereInstaller(plan, Step).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
         }
     }),
     Verb("inspect", "Show a VCH's settings and how to reach it", connection, async (parse, cancellationToken) =>
@@ -197,6 +206,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
 
         await new VsphereInstaller(plan, Step).UpgradeAsync(cancellationToken).ConfigureAwait(false);
     }),
+    VersionCommand(),
     Verb("debug", "Show the endpoint's log", connection, (parse, _) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);

@@ -52,10 +52,10 @@ public sealed partial record VchPlan(
             throw new MachineException($"--cpu {settings.Cpu}: the limit is in MHz; give at least 100");
         }
 
-        var iso = Path.GetFullPath(settings.Iso ?? Path.Combine("iso", "out", "bootstrap.iso"));
+        var iso = settings.Iso is { } givenIso ? Path.GetFullPath(givenIso) : forCreate ? Installation.DefaultBootstrapIso() : "";
         if (forCreate && !File.Exists(iso))
         {
-            throw new MachineException($"--iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
+            throw new MachineException($"--bootstrap-iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
         }
 
         VspherePlacement? vsphere = null;

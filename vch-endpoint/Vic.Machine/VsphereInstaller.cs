@@ -100,11 +100,14 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
     }
 
     /// <summary>Stops the endpoint and removes the VCH's ContainerVMs, pool, datastore folder and local files.</summary>
-    public async Task DeleteAsync(CancellationToken cancellationToken)
+    /// <param name="force">Delete even while containers run (VIC's <c>--force</c>).</param>
+    public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
         var certPath = record.CertPath ?? plan.CertPath;
+        var recorded = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
+        await VchApiClient.RefuseWhileContainersRunAsync(recorded, force, progress, cancellationToken).ConfigureAwait(false);
         if (await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false))
         {
             progress("stopped the endpoint");

@@ -1,0 +1,84 @@
+using System.Text.RegularExpressions;
+using Vic.TestSupport;
+
+namespace Vic.Machine.Tests;
+
+/// <summary>
+/// vic-machine as <c>make up</c> installs it: the launcher on the PATH, run from a directory that
+/// has nothing of the project in it, the lines it prints pasted into a shell as they are.
+/// </summary>
+public sealed partial class InstalledLauncherTests : IDisposable
+{
+    private readonly TempDirectory _home = new("vic-machine-installed");
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task TheInstalledCommandRunsFromAnyDirectoryAndWhatItPrintsReachesTheVch()
+    {
+        await BootImages.EnsureBuiltAsync();
+        var bin = _home.Combine("bin");
+        var install = await Command.RunAsync(
+            Repository.Combine("scripts", "install-vic-machine.sh"),
+            [],
+            new Dictionary<string, string> { ["VIC_MACHINE_BIN"] = bin, ["VIC_MACHINE_OUT"] = _home.Combine("published") },
+            timeout: TimeSpan.FromMinutes(5));
+        Assert.True(install.ExitCode == 0, install.ToString());
+
+        // An empty home and working directory: no ~/.docker, no iso/ beside the caller.
+        var elsewhere = Directory.CreateDirectory(_home.Combine("elsewhere")).FullName;
+        var environment = new Dictionary<string, string> { ["PATH"] = $"{bin}:{Environment.GetEnvironmentVariable("PATH")}", ["HOME"] = elsewhere };
+        Task<CommandResult> ShellAsync(string script) => Command.RunAsync("/bin/sh", ["-c", script], environment, TimeSpan.FromMinutes(3), workingDirectory: elsewhere);
+
+        var version = await ShellAsync("vic-machine version");
+        Assert.True(version.ExitCode == 0, version.ToString());
+        Assert.Matches(VersionLine(), version.StandardOutput.Trim());
+
+        foreach (var verify in new[] { true, false })
+        {
+            var name = verify ? "verified" : "unverified";
+            var port = EndpointProcess.FreePort();
+            var create = await ShellAsync($"vic-machine-linux create --target local --name {name} --endpoint-address 127.0.0.1:{port} --memory 1024{(verify ? "" : " --no-tlsverify")}");
+            try
+            {
+                Assert.True(create.ExitCode == 0, create.ToString());
+
+                // The default cert path is ./NAME of where it was run, as VIC's was.
+                Assert.True(File.Exists(Path.Combine(elsewhere, name, "ca.pem")), create.ToString());
+                var printed = create.StandardOutput.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("export ", StringComparison.Ordinal) || l.StartsWith("docker ", StringComparison.Ordinal) || l.StartsWith("# or: ", StringComparison.Ordinal)).ToList();
+                Assert.Contains(printed, l => l.StartsWith("docker ", StringComparison.Ordinal));
+                var exports = string.Join('\n', printed.Where(l => l.StartsWith("export ", StringComparison.Ordinal)));
+                foreach (var line in printed.Where(l => !l.StartsWith("export ", StringComparison.Ordinal)))
+                {
+                    var asPrinted = await ShellAsync($"{(line.StartsWith("# or: ", StringComparison.Ordinal) ? line[6..] : exports + "\n" + line)} -f '{{{{.Name}}}}'");
+                    Assert.True(asPrinted.ExitCode == 0, $"{line}\n{asPrinted}");
+                    Assert.Equal(name, asPrinted.StandardOutput.Trim());
+                }
+
+                if (verify)
+                {
+                    // A container that runs: delete without --force keeps the VCH and says why.
+                    var rootfs = BusyboxRoot.Create(_home.Combine("rootfs"));
+                    var run = await ShellAsync($"{exports}\ntar -C {rootfs} -c . | docker import - bb:1 >/dev/null && docker run -d --name busy bb:1 /bin/sleep 600");
+                    Assert.True(run.ExitCode == 0, run.ToString());
+                    var refused = await ShellAsync($"vic-machine delete --target local --name {name}");
+                    Assert.True(refused.ExitCode != 0, refused.ToString());
+                    Assert.Contains("--force", refused.StandardOutput + refused.StandardError, StringComparison.Ordinal);
+                    Assert.Contains("busy", refused.StandardOutput + refused.StandardError, StringComparison.Ordinal);
+                    var stillThere = await ShellAsync($"{exports}\ndocker ps --format '{{{{.Names}}}}'");
+                    Assert.Equal("busy", stillThere.StandardOutput.Trim());
+                }
+            }
+            finally
+            {
+                var delete = await ShellAsync($"vic-machine delete --target local --name {name} --force");
+                Assert.True(delete.ExitCode == 0, delete.ToString());
+            }
+
+            Assert.False(Directory.Exists(Path.Combine(elsewhere, name)));
+        }
+    }
+
+    [GeneratedRegex(@"^vic-machine version v\d+\.\d+\.\d+-[0-9a-f]{7}$")]
+    private static partial Regex VersionLine();
+}
