@@ -135,6 +135,56 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
     }
 
     [Fact]
+    public async Task ComputeResourceTakesEveryFormVicTookAndLsNeedsNone()
+    {
+        string[] target = ["--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint];
+        await using var session = await ConnectAsync();
+        var root = await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources", CancellationToken.None);
+        var team = await session.CreateResourcePoolAsync(root!, "team", new PoolLimits(null, null), CancellationToken.None);
+        try
+        {
+            var certs = _home.Combine("vch4");
+            var port = EndpointProcess.FreePort();
+
+            // cluster/pool: the VCH's pool goes in that pool.
+            var create = await VicMachineAsync(["create", .. target, "--compute-resource", "DC0_C0/team", "--image-store", fixture.Server.Datastore, "--name", "vch4", "--cert-path", certs,
+                "--bootstrap-iso", Iso, "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{port}", "--memory", "1024"]);
+            Assert.True(create.ExitCode == 0, create.ToString());
+            Assert.NotNull(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/team/vch4", CancellationToken.None));
+            Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch4", CancellationToken.None));
+
+            // The endpoint found the same pool: docker sees its limits, not an error.
+            var info = await Command.RunAsync("docker", ["--tlsverify", "--tlscacert", Path.Combine(certs, "ca.pem"), "--tlscert", Path.Combine(certs, "cert.pem"), "--tlskey", Path.Combine(certs, "key.pem"), "-H", $"tcp://127.0.0.1:{port}", "info", "-f", "{{.Name}}"]);
+            Assert.True(info.ExitCode == 0, info.ToString());
+            Assert.Equal("vch4", info.StandardOutput.Trim());
+
+            foreach (var form in new[] { "/DC0/host/DC0_C0/Resources/team", "DC0/host/DC0_C0/Resources/team", "DC0_C0/Resources/team" })
+            {
+                var listed = await VicMachineAsync(["ls", .. target, "--compute-resource", form]);
+                Assert.True(listed.ExitCode == 0, $"{form}: {listed}");
+                Assert.Contains("vch4", listed.StandardOutput, StringComparison.Ordinal);
+            }
+
+            var everywhere = await VicMachineAsync(["ls", .. target]);
+            Assert.True(everywhere.ExitCode == 0, everywhere.ToString());
+            Assert.Contains("vch4", everywhere.StandardOutput, StringComparison.Ordinal);
+            var atTheRoot = await VicMachineAsync(["ls", .. target, "--compute-resource", "/DC0/host/DC0_C0"]);
+            Assert.DoesNotContain("vch4", atTheRoot.StandardOutput, StringComparison.Ordinal);
+            var noSuchPool = await VicMachineAsync(["ls", .. target, "--compute-resource", "DC0_C0/nosuch"]);
+            Assert.True(noSuchPool.ExitCode == 1, noSuchPool.ToString());
+            Assert.Contains("no resource pool nosuch in DC0/host/DC0_C0", noSuchPool.StandardError, StringComparison.Ordinal);
+
+            var delete = await VicMachineAsync(["delete", .. target, "--compute-resource", "/DC0/host/DC0_C0/Resources/team", "--name", "vch4"]);
+            Assert.True(delete.ExitCode == 0, delete.ToString());
+            Assert.Null(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/team/vch4", CancellationToken.None));
+        }
+        finally
+        {
+            await session.DestroyAsync(team, CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task ALocalVchIsCreatedAndDeletedWithTheSameCommand()
     {
         var certs = _home.Combine("local1");

@@ -33,8 +33,8 @@ public sealed partial class VsphereBackend
             var pool = await session.FindByInventoryPathAsync(_options.PoolPath, cancellationToken).ConfigureAwait(false);
             if (pool is null)
             {
-                var parent = await session.FindByInventoryPathAsync($"{_options.ComputeResource}/Resources", cancellationToken).ConfigureAwait(false)
-                    ?? throw new PortLayerException(ErrorKind.System, $"vSphere has no compute resource {_options.ComputeResource}");
+                var parent = await session.FindByInventoryPathAsync(_options.ParentPoolPath, cancellationToken).ConfigureAwait(false)
+                    ?? throw new PortLayerException(ErrorKind.System, $"vSphere has no compute resource or pool {_options.ComputeResource}");
                 pool = await session.CreateResourcePoolAsync(parent, _options.VchName, new PoolLimits(null, _options.PoolLimit.MemoryBytes >> 20), cancellationToken).ConfigureAwait(false);
             }
 

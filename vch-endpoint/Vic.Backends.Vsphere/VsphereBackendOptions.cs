@@ -6,7 +6,10 @@ namespace Vic.Backends.Vsphere;
 
 /// <summary>Where a VCH lives in vSphere and how its ContainerVMs reach the endpoint.</summary>
 /// <param name="Datacenter">The datacenter's inventory path, <c>DC0</c>.</param>
-/// <param name="ComputeResource">The cluster or host, <c>DC0/host/DC0_C0</c>; the VCH's pool is under its root pool.</param>
+/// <param name="ComputeResource">
+/// The cluster or host, <c>DC0/host/DC0_C0</c> (the VCH's pool goes under its root pool), or a
+/// pool in it, <c>DC0/host/DC0_C0/Resources/team</c> (the VCH's pool goes there).
+/// </param>
 /// <param name="VchName">Names the VCH's resource pool, its datastore folder and its VMs' tag.</param>
 /// <param name="Datastore">The image datastore: the ISO, imported disks and the VMs' files.</param>
 /// <param name="ChannelAddress">The endpoint address ContainerVMs' serial ports connect to.</param>
@@ -20,7 +23,18 @@ public sealed record VsphereBackendOptions(
     IPAddress ChannelAddress,
     VmResources PoolLimit)
 {
-    public string PoolPath => $"{ComputeResource}/Resources/{VchName}";
+    public string PoolPath => $"{ParentPoolPath}/{VchName}";
+
+    /// <summary>The pool the VCH's pool is in: a path with a <c>Resources</c> segment after <c>host/CR</c> names a pool already.</summary>
+    public string ParentPoolPath
+    {
+        get
+        {
+            var segments = ComputeResource.Split('/');
+            var host = Array.IndexOf(segments, "host");
+            return host >= 0 && segments.Skip(host + 2).Contains("Resources") ? ComputeResource : $"{ComputeResource}/Resources";
+        }
+    }
 
     public string VmFolderPath => $"{Datacenter}/vm";
 

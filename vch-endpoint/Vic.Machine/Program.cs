@@ -10,7 +10,7 @@ var password = new Option<string?>("--password", "-p") { Description = "vSphere 
 var thumbprint = new Option<string?>("--thumbprint") { Description = "SHA-1 thumbprint of the target's certificate" };
 var name = new Option<string?>("--name", "-n") { Description = "The VCH's name" };
 var datacenter = new Option<string?>("--datacenter") { Description = "Datacenter (default: the only one)" };
-var computeResource = new Option<string?>("--compute-resource", "-r") { Description = "Cluster or host, e.g. cluster1" };
+var computeResource = new Option<string?>("--compute-resource", "-r") { Description = "Cluster, host or resource pool: cluster1, cluster1/pool, /DC0/host/cluster1/Resources/pool" };
 var imageStore = new Option<string?>("--image-store", "-i") { Description = "Datastore for the ISO, disks and ContainerVMs" };
 var volumeStore = new Option<string[]>("--volume-store", "--vs") { Description = "Volume store nfs://host/path:label (repeatable)" };
 var bridgeNetwork = new Option<string?>("--bridge-network", "-b") { Description = "Port group for the containers' bridge network" };
@@ -167,9 +167,9 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             Console.WriteLine(line);
         }
     }),
-    Verb("ls", "List the VCHs of a compute resource", [target, user, password, thumbprint, datacenter, computeResource, config], async (parse, cancellationToken) =>
+    Verb("ls", "List the VCHs of a compute resource, or of the whole datacenter", [target, user, password, thumbprint, datacenter, computeResource, config], async (parse, cancellationToken) =>
     {
-        var plan = VchPlan.Validate(Read(parse).With(new VchSettings { Name = "ls" }), forCreate: false);
+        var plan = VchPlan.Validate(Read(parse).With(new VchSettings { Name = "ls" }), forCreate: false, forList: true);
         if (plan.Vsphere is null)
         {
             throw new MachineException("ls lists the VCHs of a vSphere target; a local VCH is its --cert-path");

@@ -6,7 +6,8 @@ using Vic.Vim25;
 namespace Vic.Machine;
 
 /// <summary>Where a VCH goes in vSphere.</summary>
-public sealed record VspherePlacement(VimSessionConfig Session, string? Datacenter, string ComputeResource, string ImageStore, IPAddress ChannelAddress);
+/// <param name="ComputeResource">As given (any of VIC's forms); null only for ls, which looks across the datacenter.</param>
+public sealed record VspherePlacement(VimSessionConfig Session, string? Datacenter, string? ComputeResource, string ImageStore, IPAddress ChannelAddress);
 
 /// <summary>
 /// A VCH's validated settings: every value checked and defaulted, nothing changed anywhere yet.
@@ -26,7 +27,8 @@ public sealed partial record VchPlan(
 {
     public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
 
-    public static VchPlan Validate(VchSettings settings, bool forCreate)
+    /// <param name="forList">ls: no compute resource needed (it looks across the datacenter).</param>
+    public static VchPlan Validate(VchSettings settings, bool forCreate, bool forList = false)
     {
         var name = settings.Name ?? throw new MachineException("--name is required");
         if (!NamePattern().IsMatch(name))
@@ -66,7 +68,7 @@ public sealed partial record VchPlan(
                 : throw new MachineException($"--target '{target}': a host name, https://host/sdk, or local");
             var user = settings.User ?? throw new MachineException("--user is required for a vSphere target");
             var password = settings.Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? throw new MachineException("--password (or VIC_PASSWORD) is required for a vSphere target");
-            var computeResource = settings.ComputeResource ?? throw new MachineException("--compute-resource is required for a vSphere target (a cluster or host)");
+            var computeResource = settings.ComputeResource ?? (forList ? null : throw new MachineException("--compute-resource is required for a vSphere target (a cluster, host or resource pool)"));
             var imageStore = forCreate ? settings.ImageStore ?? throw new MachineException("--image-store is required (the datastore for the ISO and the disks)") : settings.ImageStore ?? "";
             var channel = settings.ChannelAddress is { } given
                 ? IPAddress.TryParse(given, out var address) ? address : throw new MachineException($"--channel-address '{given}' is not an IP address")

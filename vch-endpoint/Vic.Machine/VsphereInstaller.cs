@@ -150,14 +150,18 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         return (record, where.Datastore, EndpointLauncher.IsRunning(record.CertPath ?? plan.CertPath), limits);
     }
 
-    /// <summary>The VCHs under the compute resource: pools whose folder on a datastore holds a VCH record.</summary>
+    /// <summary>The VCHs under the compute resource (or in the whole datacenter): pools whose folder on a datastore holds a VCH record.</summary>
     public async Task<IReadOnlyList<(string Name, string Datastore)>> ListAsync(CancellationToken cancellationToken)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var where = await LocateAsync(session, null, cancellationToken).ConfigureAwait(false);
-        var pools = await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, where.RootPool).ConfigureAwait(false);
+
+        // Without --compute-resource: every pool of the datacenter (VIC's ls needs none either).
+        var pools = where.Place is { } place
+            ? (await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, place.ParentPool).ConfigureAwait(false)).Where(p => p.Ref("parent") == place.ParentPool)
+            : (await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, where.Datacenter).ConfigureAwait(false)).Where(p => p.Ref("parent")?.Type == "ResourcePool");
         var found = new List<(string, string)>();
-        foreach (var pool in pools.Where(p => p.Ref("parent") == where.RootPool))
+        foreach (var pool in pools)
         {
             var name = pool.Text("name") ?? "";
             foreach (var datastore in where.Datastores)
@@ -214,7 +218,7 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         .. EndpointSettings.Common(plan),
         "--backend", "vsphere", "--target", Placement.Session.Sdk.ToString(), "--user", Placement.Session.UserName,
         .. Placement.Session.Thumbprint is { } print ? (string[])["--thumbprint", print] : [],
-        "--datacenter", where.DatacenterPath, "--compute-resource", where.ComputeResourcePath, "--image-store", where.Datastore,
+        "--datacenter", where.DatacenterPath, "--compute-resource", where.ParentPoolPath, "--image-store", where.Datastore,
         "--channel-address", Placement.ChannelAddress.ToString(),
         .. plan.Settings.BridgeNetwork is { } bridge ? (string[])["--bridge-network", bridge] : [],
         .. plan.Settings.PublicNetwork is { } outside ? (string[])["--public-network", outside] : [],
@@ -252,27 +256,34 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
     private async Task<Where> LocateAsync(VimSession session, string? datastore, CancellationToken cancellationToken)
     {
         var datacenters = await session.ListAsync("Datacenter", ["name"], cancellationToken).ConfigureAwait(false);
-        var datacenterPath = Placement.Datacenter ?? (datacenters.Count == 1
+        var datacenterPath = Placement.Datacenter ?? ComputeResourceLocator.DatacenterOf(Placement.ComputeResource ?? "") ?? (datacenters.Count == 1
             ? datacenters[0].Text("name")!
             : throw new MachineException($"the target has {datacenters.Count} datacenters: give --datacenter ({string.Join(", ", datacenters.Select(d => d.Text("name")))})"));
         var datacenter = await session.FindByInventoryPathAsync(datacenterPath, cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"--datacenter {datacenterPath}: no such datacenter");
-        var computeResource = $"{datacenterPath}/host/{Placement.ComputeResource}";
-        _ = await session.FindByInventoryPathAsync(computeResource, cancellationToken).ConfigureAwait(false)
-            ?? throw new MachineException($"--compute-resource {Placement.ComputeResource}: no such cluster or host in {datacenterPath}");
-        var rootPool = await session.FindByInventoryPathAsync($"{computeResource}/Resources", cancellationToken).ConfigureAwait(false)
-            ?? throw new MachineException($"--compute-resource {Placement.ComputeResource} has no resource pool");
+        var place = Placement.ComputeResource is { } given
+            ? await ComputeResourceLocator.LocateAsync(session, datacenterPath, given, cancellationToken).ConfigureAwait(false)
+            : null;
         var datastores = (await session.ListAsync("Datastore", ["name"], cancellationToken, datacenter).ConfigureAwait(false)).Select(d => d.Text("name")!).ToList();
         if (datastore is { Length: > 0 } && !datastores.Contains(datastore))
         {
             throw new MachineException($"--image-store {datastore}: no such datastore in {datacenterPath} ({string.Join(", ", datastores)})");
         }
 
-        return new Where(datacenterPath, datacenter, computeResource, rootPool, datastore ?? "", datastores);
+        return new Where(datacenterPath, datacenter, place, datastore ?? "", datastores);
     }
 
-    private sealed record Where(string DatacenterPath, ManagedObjectReference Datacenter, string ComputeResourcePath, ManagedObjectReference RootPool, string Datastore, IReadOnlyList<string> Datastores)
+    /// <param name="Place">The compute resource and pool; null only for ls across the datacenter.</param>
+    private sealed record Where(string DatacenterPath, ManagedObjectReference Datacenter, ComputeResourcePlace? Place, string Datastore, IReadOnlyList<string> Datastores)
     {
-        public string PoolPath(string name) => $"{ComputeResourcePath}/Resources/{name}";
+        private ComputeResourcePlace Located => Place ?? throw new MachineException("--compute-resource is required for a vSphere target (a cluster, host or resource pool)");
+
+        public string ComputeResourcePath => Located.ComputeResourcePath;
+
+        public string ParentPoolPath => Located.ParentPoolPath;
+
+        public ManagedObjectReference RootPool => Located.ParentPool;
+
+        public string PoolPath(string name) => $"{ParentPoolPath}/{name}";
     }
 }
