@@ -9,11 +9,14 @@ namespace Vic.Machine;
 /// </summary>
 public static class EndpointLauncher
 {
+    /// <summary>How long the endpoint has to say it serves, in tenths of a second.</summary>
+    private const int Deciseconds = 300;
+
     public static string PidFile(string certPath) => Path.Combine(certPath, "endpoint.pid");
 
     public static string LogFile(string certPath) => Path.Combine(certPath, "endpoint.log");
 
-    public static async Task StartAsync(VchPlan plan, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
+    public static async Task StartAsync(VchPlan plan, MachineProgress progress, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "vch-endpoint.dll");
         var logStart = File.Exists(LogFile(plan.CertPath)) ? new FileInfo(LogFile(plan.CertPath)).Length : 0;
@@ -39,21 +42,32 @@ public static class EndpointLauncher
         await shell.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         await File.WriteAllTextAsync(PidFile(plan.CertPath), pid.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
 
-        for (var i = 0; i < 300; i++)
+        var served = false;
+        await progress.TrackAsync($"waiting for the endpoint on {plan.Endpoint}", Deciseconds, async report =>
         {
-            // Only whether it lives: while the shell execs into it, its cmdline can read empty.
-            if (!IsAlive(pid))
+            for (var i = 0; i < Deciseconds && !served; i++)
             {
-                throw new MachineException($"the endpoint exited at start:\n{NewLog(plan.CertPath, logStart).Trim()}");
+                report(i);
+
+                // Only whether it lives: while the shell execs into it, its cmdline can read empty.
+                if (!IsAlive(pid))
+                {
+                    throw new MachineException($"the endpoint exited at start:\n{NewLog(plan.CertPath, logStart).Trim()}");
+                }
+
+                // Its own word that it serves, not a connect: another process may hold the port.
+                served = NewLog(plan.CertPath, logStart).Contains("serving the Docker API on", StringComparison.Ordinal);
+                if (!served)
+                {
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                }
             }
 
-            // Its own word that it serves, not a connect: another process may hold the port.
-            if (NewLog(plan.CertPath, logStart).Contains("serving the Docker API on", StringComparison.Ordinal))
-            {
-                return;
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            report(Deciseconds);
+        }).ConfigureAwait(false);
+        if (served)
+        {
+            return;
         }
 
         // It must not stay behind a create that is being rolled back.

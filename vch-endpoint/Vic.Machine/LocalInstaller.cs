@@ -6,7 +6,7 @@ namespace Vic.Machine;
 /// A VCH on this machine (<c>--target local</c>): ContainerVMs are QEMU processes, the pool is the
 /// endpoint's own budget, and everything, the record included, lives under the cert path.
 /// </summary>
-public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
+public sealed class LocalInstaller(VchPlan plan, MachineProgress progress)
 {
     private string RecordFile => Path.Combine(plan.CertPath, "vch.yaml");
 
@@ -25,20 +25,20 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
         }
 
         Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
-        progress($"certificates in {plan.CertPath}");
+        progress.Step($"certificates in {plan.CertPath}");
         await File.WriteAllTextAsync(RecordFile, plan.Settings.With(new VchSettings { CertPath = plan.CertPath }).ToRecord(), cancellationToken).ConfigureAwait(false);
         try
         {
-            await EndpointLauncher.StartAsync(plan, [.. EndpointSettings.Common(plan), "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs], new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
+            await EndpointLauncher.StartAsync(plan, progress, [.. EndpointSettings.Common(plan), "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs], new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
         }
         catch (MachineException)
         {
             Directory.Delete(plan.CertPath, recursive: true);
-            progress($"rolled back {plan.CertPath}");
+            progress.Step($"rolled back {plan.CertPath}");
             throw;
         }
 
-        progress($"endpoint listening on {plan.Endpoint} (QEMU backend)");
+        progress.Step($"endpoint listening on {plan.Endpoint} (QEMU backend)");
     }
 
     /// <param name="force">Delete even while containers run (VIC's <c>--force</c>).</param>
@@ -49,7 +49,7 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
 
         if (await EndpointLauncher.StopAsync(plan.CertPath).ConfigureAwait(false))
         {
-            progress("stopped the endpoint");
+            progress.Step("stopped the endpoint");
         }
 
         // Its ContainerVMs outlive the endpoint by design; the VCH's end is theirs.
@@ -59,7 +59,7 @@ public sealed class LocalInstaller(VchPlan plan, Action<string> progress)
         }
 
         Directory.Delete(plan.CertPath, recursive: true);
-        progress($"removed {plan.CertPath}");
+        progress.Step($"removed {plan.CertPath}");
     }
 
     public VchSettings Read() =>

@@ -74,7 +74,7 @@ VchSettings Read(ParseResult parse)
     return parse.GetValue(config) is { } file ? VchSettings.Load(file).With(given) : given;
 }
 
-void Step(string text) => AnsiConsole.MarkupLine($"[green]✓[/] {Markup.Escape(text)}");
+var progress = new ConsoleProgress();
 
 Command Verb(string verb, string description, Option[] options, Func<ParseResult, CancellationToken, Task> action)
 {
@@ -115,11 +115,11 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         var plan = VchPlan.Validate(Read(parse), forCreate: true);
         if (plan.Vsphere is null)
         {
-            await new LocalInstaller(plan, Step).CreateAsync(cancellationToken).ConfigureAwait(false);
+            await new LocalInstaller(plan, progress).CreateAsync(cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            await new VsphereInstaller(plan, Step).CreateAsync(cancellationToken).ConfigureAwait(false);
+            await new VsphereInstaller(plan, progress).CreateAsync(cancellationToken).ConfigureAwait(false);
         }
 
         AnsiConsole.MarkupLine($"[bold]VCH {Markup.Escape(plan.Name)} is up.[/] Point docker at it:");
@@ -133,11 +133,11 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
         if (plan.Vsphere is null)
         {
-            await new LocalInstaller(plan, Step).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
+            await new LocalInstaller(plan, progress).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            await new VsphereInstaller(plan, Step).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
+            await new VsphereInstaller(plan, progress).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
         }
     }),
     Verb("inspect", "Show a VCH's settings and how to reach it", connection, async (parse, cancellationToken) =>
@@ -147,12 +147,12 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         var table = new Table().AddColumns("setting", "value");
         if (plan.Vsphere is null)
         {
-            record = new LocalInstaller(plan, Step).Read();
+            record = new LocalInstaller(plan, progress).Read();
             table.AddRow("backend", "qemu (local)");
         }
         else
         {
-            var (found, datastore, _, limits) = await new VsphereInstaller(plan, Step).InspectAsync(cancellationToken).ConfigureAwait(false);
+            var (found, datastore, _, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
             record = found;
             table.AddRow("backend", $"vsphere {Markup.Escape(plan.Vsphere.Session.Sdk.ToString())}");
             table.AddRow("image store", Markup.Escape(datastore));
@@ -175,7 +175,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             throw new MachineException("ls lists the VCHs of a vSphere target; a local VCH is its --cert-path");
         }
 
-        foreach (var (vch, datastore) in await new VsphereInstaller(plan, Step).ListAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var (vch, datastore) in await new VsphereInstaller(plan, progress).ListAsync(cancellationToken).ConfigureAwait(false))
         {
             Console.WriteLine($"{vch}\t[{datastore}] {vch}");
         }
@@ -188,7 +188,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             throw new MachineException("configure changes a vSphere VCH; delete and create a local one");
         }
 
-        await new VsphereInstaller(plan, Step).ConfigureAsync(new VchSettings
+        await new VsphereInstaller(plan, progress).ConfigureAsync(new VchSettings
         {
             Cpu = parse.GetValue(cpu),
             Memory = parse.GetValue(memory),
@@ -204,7 +204,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             throw new MachineException("a local VCH boots iso/out directly: restart it to upgrade");
         }
 
-        await new VsphereInstaller(plan, Step).UpgradeAsync(cancellationToken).ConfigureAwait(false);
+        await new VsphereInstaller(plan, progress).UpgradeAsync(cancellationToken).ConfigureAwait(false);
     }),
     VersionCommand(),
     Verb("debug", "Show the endpoint's log", connection, (parse, _) =>

@@ -59,7 +59,7 @@ public static class VchApiClient
     }
 
     /// <summary>Refuses to go on while containers run, unless forced: VIC's delete without --force.</summary>
-    public static async Task RefuseWhileContainersRunAsync(VchPlan plan, bool force, Action<string> progress, CancellationToken cancellationToken)
+    public static async Task RefuseWhileContainersRunAsync(VchPlan plan, bool force, MachineProgress progress, CancellationToken cancellationToken)
     {
         if (await RunningContainersAsync(plan, cancellationToken).ConfigureAwait(false) is not { Count: > 0 } running)
         {
@@ -71,6 +71,6 @@ public static class VchApiClient
             throw new MachineException($"delete failed: the VCH {plan.Name} has {running.Count} running container(s) ({string.Join(", ", running)}); stop them, or give --force to delete them with it");
         }
 
-        progress($"--force: deleting {running.Count} running container(s) with the VCH");
+        progress.Step($"--force: deleting {running.Count} running container(s) with the VCH");
     }
 }

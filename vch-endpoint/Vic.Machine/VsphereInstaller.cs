@@ -10,7 +10,7 @@ namespace Vic.Machine;
 /// record, <c>vch.yaml</c>), its certificates, and its endpoint. Create checks everything first and
 /// undoes what it made when a later step fails.
 /// </summary>
-public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
+public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
 {
     private const string RecordFile = "vch.yaml";
 
@@ -46,24 +46,19 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
             throw new MachineException($"--cert-path {plan.CertPath} is not empty: it would hold this VCH's certificates and state");
         }
 
-        progress($"validated: {session.Content.About.FullName}, {where.ComputeResourcePath}, datastore {where.Datastore}");
+        progress.Step($"validated: {session.Content.About.FullName}, {where.ComputeResourcePath}, datastore {where.Datastore}");
         var undo = new Stack<(string What, Func<Task> Action)>();
         try
         {
             var pool = await session.CreateResourcePoolAsync(where.RootPool, plan.Name, Limits(), cancellationToken).ConfigureAwait(false);
             undo.Push(("the resource pool", () => session.DestroyAsync(pool, CancellationToken.None)));
-            progress($"resource pool {where.PoolPath(plan.Name)} (CPU {Describe(plan.CpuMhz, "MHz")}, memory {plan.MemoryMb} MB)");
+            progress.Step($"resource pool {where.PoolPath(plan.Name)} (CPU {Describe(plan.CpuMhz, "MHz")}, memory {plan.MemoryMb} MB)");
 
             await session.MakeDirectoryAsync(Datastores.DatastorePath(where.Datastore, $"{plan.Name}/disks"), where.Datacenter, cancellationToken).ConfigureAwait(false);
             undo.Push(("the datastore folder", () => session.DeleteDatastoreFileAsync(Datastores.DatastorePath(where.Datastore, plan.Name), where.Datacenter, CancellationToken.None)));
-            progress($"datastore folder [{where.Datastore}] {plan.Name}");
+            progress.Step($"datastore folder [{where.Datastore}] {plan.Name}");
 
-            await using (var iso = File.OpenRead(plan.Iso))
-            {
-                await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
-            }
-
-            progress($"uploaded {Path.GetFileName(plan.Iso)} ({new FileInfo(plan.Iso).Length >> 20} MiB)");
+            await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
 
             Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
             undo.Push(("the certificates", () =>
@@ -72,13 +67,13 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
                 return Task.CompletedTask;
             }
             ));
-            progress($"certificates in {plan.CertPath}");
+            progress.Step($"certificates in {plan.CertPath}");
 
             var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath }).ToRecord();
             await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);
 
-            await EndpointLauncher.StartAsync(plan, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
-            progress($"endpoint listening on {plan.Endpoint}");
+            await EndpointLauncher.StartAsync(plan, progress, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
+            progress.Step($"endpoint listening on {plan.Endpoint}");
         }
         catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException or IOException)
         {
@@ -87,11 +82,11 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
                 try
                 {
                     await step.Action().ConfigureAwait(false);
-                    progress($"rolled back {step.What}");
+                    progress.Step($"rolled back {step.What}");
                 }
                 catch (Exception rollback) when (rollback is VimFaultException or VimProtocolException or HttpRequestException or IOException)
                 {
-                    progress($"could not roll back {step.What}: {rollback.Message}");
+                    progress.Step($"could not roll back {step.What}: {rollback.Message}");
                 }
             }
 
@@ -110,7 +105,7 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         await VchApiClient.RefuseWhileContainersRunAsync(recorded, force, progress, cancellationToken).ConfigureAwait(false);
         if (await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false))
         {
-            progress("stopped the endpoint");
+            progress.Step("stopped the endpoint");
         }
 
         if (await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false) is { } pool)
@@ -123,19 +118,19 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
                 }
 
                 await session.DestroyAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
-                progress($"removed VM {vm.Text("name")}");
+                progress.Step($"removed VM {vm.Text("name")}");
             }
 
             await session.DestroyAsync(pool, cancellationToken).ConfigureAwait(false);
-            progress($"removed resource pool {where.PoolPath(plan.Name)}");
+            progress.Step($"removed resource pool {where.PoolPath(plan.Name)}");
         }
 
         await session.DeleteDatastoreFileAsync(Datastores.DatastorePath(where.Datastore, plan.Name), where.Datacenter, cancellationToken).ConfigureAwait(false);
-        progress($"removed [{where.Datastore}] {plan.Name}");
+        progress.Step($"removed [{where.Datastore}] {plan.Name}");
         if (Directory.Exists(certPath))
         {
             Directory.Delete(certPath, recursive: true);
-            progress($"removed {certPath}");
+            progress.Step($"removed {certPath}");
         }
     }
 
@@ -185,7 +180,7 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"the VCH {plan.Name} has no resource pool");
         await session.UpdatePoolAsync(pool, null, new PoolLimits(updated.Cpu, updated.Memory ?? 4096), cancellationToken).ConfigureAwait(false);
-        progress($"pool limits: CPU {Describe(updated.Cpu, "MHz")}, memory {updated.Memory ?? 4096} MB");
+        progress.Step($"pool limits: CPU {Describe(updated.Cpu, "MHz")}, memory {updated.Memory ?? 4096} MB");
         await SaveAndRestartAsync(session, where, updated, cancellationToken).ConfigureAwait(false);
     }
 
@@ -194,12 +189,7 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
-        await using (var iso = File.OpenRead(plan.Iso))
-        {
-            await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
-        }
-
-        progress($"uploaded {plan.Iso}");
+        await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
         await SaveAndRestartAsync(session, where, record, cancellationToken).ConfigureAwait(false);
     }
 
@@ -209,8 +199,8 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         var certPath = record.CertPath ?? plan.CertPath;
         var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
         await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false);
-        await EndpointLauncher.StartAsync(restarted, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
-        progress($"endpoint restarted on {restarted.Endpoint}");
+        await EndpointLauncher.StartAsync(restarted, progress, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
+        progress.Step($"endpoint restarted on {restarted.Endpoint}");
     }
 
     private List<string> EndpointArguments(Where where) =>
@@ -230,6 +220,17 @@ public sealed class VsphereInstaller(VchPlan plan, Action<string> progress)
         .. plan.Settings.ContainerNetworkIpRange.SelectMany(c => (string[])["--container-network-ip-range", c]),
         .. plan.Settings.ContainerNetworkDns.SelectMany(c => (string[])["--container-network-dns", c]),
     ];
+
+    private async Task UploadIsoAsync(VimSession session, Where where, CancellationToken cancellationToken)
+    {
+        var size = new FileInfo(plan.Iso).Length;
+        await progress.TrackAsync($"uploading {Path.GetFileName(plan.Iso)} to [{where.Datastore}] {plan.Name}", size, async report =>
+        {
+            await using var iso = new ProgressStream(File.OpenRead(plan.Iso), report);
+            await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        progress.Step($"uploaded {plan.Iso} ({size >> 20} MiB)");
+    }
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);
 
