@@ -59,6 +59,11 @@ public sealed partial class VchEngine : IDisposable
         Runtime = new ContainerService(config, Containers, Images, Volumes, Networks, backend, time, (loggers ?? NullLoggerFactory.Instance).CreateLogger<ContainerService>());
         KernelRelease = config.ContainerVmKernel is { } kernel && File.Exists(kernel) ? KernelImage.ReadRelease(kernel) ?? "" : "";
         var logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<VchEngine>();
+
+        // Volumes and networks are read from the store when asked for: read them once now, so that a
+        // record that cannot be read is set aside at start and the log and the first docker info say so.
+        _ = Volumes.List();
+        _ = Networks.List();
         foreach (var warning in StoreWarnings())
         {
             Log.StoreSetAside(logger, warning);
@@ -128,15 +133,18 @@ public sealed partial class VchEngine : IDisposable
         };
     }
 
-    /// <summary>docker info's warnings for what the store could not read; the records themselves stay in its quarantine.</summary>
+    /// <summary>
+    /// docker info's warnings for what the store could not read; the records themselves stay in its
+    /// quarantine. The CLI prints them as they are, so they begin "WARNING: " as dockerd's do.
+    /// </summary>
     private List<string> StoreWarnings()
     {
         var warnings = Store.Quarantined()
-            .Select(q => $"the VCH's record of {q.Kind.ToString().ToLowerInvariant()} {q.Id} could not be read and was set aside ({q.Reason}); it is kept in the store's quarantine table")
+            .Select(q => $"WARNING: the VCH's record of {q.Kind.ToString().ToLowerInvariant()} {q.Id} could not be read and was set aside ({q.Reason}); it is kept in the store's quarantine table")
             .ToList();
         if (Store.SetAsideFile is { } aside)
         {
-            warnings.Insert(0, $"the VCH's store could not be read and was moved to {aside}; a fresh store was made and containers are taken back from their ContainerVMs");
+            warnings.Insert(0, $"WARNING: the VCH's store could not be read and was moved to {aside}; a fresh store was made and containers are taken back from their ContainerVMs");
         }
 
         return warnings;
