@@ -49,8 +49,11 @@ public sealed partial class InstalledLauncherTests : IDisposable
                     Assert.Matches(@"waiting for the endpoint on 127\.0\.0\.1:\d+ .*━.* +\d+%", Unstyled(create.StandardOutput));
                 }
 
-                // The default cert path is ./NAME of where it was run, as VIC's was.
+                // The default cert path is ./NAME of where it was run, as VIC's was, with VIC's NAME.env in it.
                 Assert.True(File.Exists(Path.Combine(elsewhere, name, "ca.pem")), create.ToString());
+                var fromEnvFile = await ShellAsync($"export $(cat {name}/{name}.env) && docker info -f '{{{{.Name}}}}'");
+                Assert.True(fromEnvFile.ExitCode == 0, fromEnvFile.ToString());
+                Assert.Equal(name, fromEnvFile.StandardOutput.Trim());
                 var printed = Unstyled(create.StandardOutput).Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("export ", StringComparison.Ordinal) || l.StartsWith("docker ", StringComparison.Ordinal) || l.StartsWith("# or: ", StringComparison.Ordinal)).ToList();
                 Assert.Contains(printed, l => l.StartsWith("docker ", StringComparison.Ordinal));
                 var exports = string.Join('\n', printed.Where(l => l.StartsWith("export ", StringComparison.Ordinal)));

@@ -147,7 +147,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             var port = EndpointProcess.FreePort();
 
             // cluster/pool: the VCH's pool goes in that pool.
-            var create = await VicMachineAsync(["create", .. target, "--compute-resource", "DC0_C0/team", "--image-store", fixture.Server.Datastore, "--name", "vch4", "--cert-path", certs,
+            var create = await VicMachineAsync(["create", .. target, "--compute-resource", "DC0_C0/team", "--image-store", fixture.Server.Datastore, "--name", "vch4", "--tls-cert-path", certs,
                 "--bootstrap-iso", Iso, "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{port}", "--memory", "1024"]);
             Assert.True(create.ExitCode == 0, create.ToString());
             Assert.NotNull(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/team/vch4", CancellationToken.None));
@@ -168,6 +168,20 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             var everywhere = await VicMachineAsync(["ls", .. target]);
             Assert.True(everywhere.ExitCode == 0, everywhere.ToString());
             Assert.Contains("vch4", everywhere.StandardOutput, StringComparison.Ordinal);
+
+            // VIC's other ways to name the target: user:password@host/datacenter, and its environment variables.
+            var inUrl = await VicMachineAsync(["ls", "--target", $"{Vcsim.User}:{Uri.EscapeDataString(Vcsim.Password)}@{fixture.Server.Sdk.Authority}/DC0", "--thumbprint", fixture.Server.Thumbprint]);
+            Assert.True(inUrl.ExitCode == 0, inUrl.ToString());
+            Assert.Contains("vch4", inUrl.StandardOutput, StringComparison.Ordinal);
+            var fromEnvironment = await Command.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "vic-machine.dll"), "ls"], new Dictionary<string, string>
+            {
+                ["VIC_MACHINE_TARGET"] = fixture.Server.Sdk.Authority, ["VIC_MACHINE_USER"] = Vcsim.User, ["VIC_MACHINE_PASSWORD"] = Vcsim.Password, ["VIC_MACHINE_THUMBPRINT"] = fixture.Server.Thumbprint,
+            }, TimeSpan.FromMinutes(3));
+            Assert.True(fromEnvironment.ExitCode == 0, fromEnvironment.ToString());
+            Assert.Contains("vch4", fromEnvironment.StandardOutput, StringComparison.Ordinal);
+            var nested = await VicMachineAsync(["ls", "--target", $"{fixture.Server.Sdk.Authority}/DC0/host", "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint]);
+            Assert.True(nested.ExitCode == 1, nested.ToString());
+            Assert.Contains("should only name a datacenter", nested.StandardError, StringComparison.Ordinal);
             var atTheRoot = await VicMachineAsync(["ls", .. target, "--compute-resource", "/DC0/host/DC0_C0"]);
             Assert.DoesNotContain("vch4", atTheRoot.StandardOutput, StringComparison.Ordinal);
             var noSuchPool = await VicMachineAsync(["ls", .. target, "--compute-resource", "DC0_C0/nosuch"]);

@@ -38,8 +38,8 @@ public static class EndpointSettings
 
     /// <summary>
     /// What a docker client needs, as shell lines that work as printed: the environment, then the
-    /// same as one docker command. Without client verification DOCKER_CERT_PATH is still given:
-    /// docker's <c>--tls</c> otherwise looks for ~/.docker/ca.pem and fails when it is not there.
+    /// same as one docker command. Without client verification DOCKER_CERT_PATH (or --tlscacert) is
+    /// still given: docker's <c>--tls</c> otherwise looks for ~/.docker/ca.pem and fails without it.
     /// </summary>
     public static IEnumerable<string> ClientEnvironment(VchPlan plan)
     {
@@ -53,8 +53,25 @@ public static class EndpointSettings
         }
         else
         {
-            yield return "docker --tls info";
+            // DOCKER_TLS is docker's --tls: TLS, the server's certificate not checked.
+            yield return "export DOCKER_TLS=1";
+            yield return "docker info";
+            yield return $"# or: docker -H {plan.DockerHost} --tls --tlscacert {Quoted(Path.Combine(plan.CertPath, "ca.pem"))} info";
         }
+    }
+
+    /// <summary>
+    /// Writes <c>NAME.env</c> in the cert path as VIC did: the client's variables on one line,
+    /// <c>KEY=value</c> separated by spaces. Returns its path.
+    /// </summary>
+    public static async Task<string> SaveEnvironmentAsync(VchPlan plan, CancellationToken cancellationToken)
+    {
+        var file = Path.Combine(plan.CertPath, $"{plan.Name}.env");
+        var variables = plan.TlsVerify
+            ? $"DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost}"
+            : $"DOCKER_TLS=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost}";
+        await File.WriteAllTextAsync(file, variables + " COMPOSE_TLS_VERSION=TLSv1_2\n", cancellationToken).ConfigureAwait(false);
+        return file;
     }
 
     private static string Quoted(string path) => path.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '`' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;

@@ -4,17 +4,17 @@ using Vic.Machine;
 using Vic.Vim25;
 
 // vic-machine: creates, inspects, lists, configures, upgrades and deletes VCHs, on vSphere or locally.
-var target = new Option<string?>("--target", "-t") { Description = "vCenter or ESXi (host or https://host/sdk), or local" };
-var user = new Option<string?>("--user", "-u") { Description = "vSphere user" };
-var password = new Option<string?>("--password", "-p") { Description = "vSphere password (or VIC_PASSWORD)" };
-var thumbprint = new Option<string?>("--thumbprint") { Description = "SHA-1 thumbprint of the target's certificate" };
+var target = new Option<string?>("--target", "-t") { Description = "vCenter or ESXi: host, user:password@host/datacenter, https://host/sdk; or local (or VIC_MACHINE_TARGET)" };
+var user = new Option<string?>("--user", "-u") { Description = "vSphere user (or VIC_MACHINE_USER)" };
+var password = new Option<string?>("--password", "-p") { Description = "vSphere password (or VIC_MACHINE_PASSWORD)" };
+var thumbprint = new Option<string?>("--thumbprint") { Description = "SHA-1 thumbprint of the target's certificate (or VIC_MACHINE_THUMBPRINT)" };
 var name = new Option<string?>("--name", "-n") { Description = "The VCH's name" };
 var datacenter = new Option<string?>("--datacenter") { Description = "Datacenter (default: the only one)" };
 var computeResource = new Option<string?>("--compute-resource", "-r") { Description = "Cluster, host or resource pool: cluster1, cluster1/pool, /DC0/host/cluster1/Resources/pool" };
 var imageStore = new Option<string?>("--image-store", "-i") { Description = "Datastore for the ISO, disks and ContainerVMs" };
 var volumeStore = new Option<string[]>("--volume-store", "--vs") { Description = "Volume store nfs://host/path:label (repeatable)" };
 var bridgeNetwork = new Option<string?>("--bridge-network", "-b") { Description = "Port group for the containers' bridge network" };
-var publicNetwork = new Option<string?>("--public-network") { Description = "Port group for the way out" };
+var publicNetwork = new Option<string?>("--public-network", "--pn") { Description = "Port group for the way out" };
 var containerNetwork = new Option<string[]>("--container-network", "--cn") { Description = "Port group mapped into containers, portgroup[:alias] (repeatable)" };
 var publicNetworkGateway = new Option<string?>("--public-network-gateway") { Description = "GATEWAY/PREFIX of the public port group; containers get addresses there" };
 var publicNetworkIpRange = new Option<string?>("--public-network-ip-range") { Description = "CIDR the containers' public addresses come from" };
@@ -23,12 +23,12 @@ var containerNetworkGateway = new Option<string[]>("--container-network-gateway"
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range", "--cnr") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
 var containerNetworkDns = new Option<string[]>("--container-network-dns", "--cnd") { Description = "portgroup:DNS of a container network (repeatable)" };
 var cpu = new Option<long?>("--cpu") { Description = "The VCH pool's CPU limit in MHz" };
-var memory = new Option<long?>("--memory") { Description = "The VCH pool's memory limit in MB (default 4096)" };
+var memory = new Option<long?>("--memory", "--mem") { Description = "The VCH pool's memory limit in MB (default 4096)" };
 var tlsCname = new Option<string?>("--tls-cname") { Description = "Name (or IP) clients reach the endpoint by" };
 var noTlsVerify = new Option<bool>("--no-tlsverify", "--kv") { Description = "No client certificates" };
 var insecureRegistry = new Option<string[]>("--insecure-registry", "--dir") { Description = "Registry reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "docker.io mirror (repeatable)" };
-var certPath = new Option<string?>("--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
+var certPath = new Option<string?>("--tls-cert-path", "--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
 var endpointAddress = new Option<string?>("--endpoint-address") { Description = "Where the endpoint listens, IP:PORT (default 127.0.0.1:2376)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
 var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description = "The ContainerVMs' bootstrap.iso (default: the one shipped with vic-machine)" };
@@ -42,10 +42,10 @@ VchSettings Read(ParseResult parse)
 {
     var given = new VchSettings
     {
-        Target = parse.GetValue(target),
-        User = parse.GetValue(user),
-        Password = parse.GetValue(password),
-        Thumbprint = parse.GetValue(thumbprint),
+        Target = parse.GetValue(target) ?? Environment.GetEnvironmentVariable("VIC_MACHINE_TARGET"),
+        User = parse.GetValue(user) ?? Environment.GetEnvironmentVariable("VIC_MACHINE_USER"),
+        Password = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("VIC_MACHINE_PASSWORD"),
+        Thumbprint = parse.GetValue(thumbprint) ?? Environment.GetEnvironmentVariable("VIC_MACHINE_THUMBPRINT"),
         Name = parse.GetValue(name),
         Datacenter = parse.GetValue(datacenter),
         ComputeResource = parse.GetValue(computeResource),
@@ -127,6 +127,9 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         {
             Console.WriteLine(line);
         }
+
+        var environmentFile = await EndpointSettings.SaveEnvironmentAsync(plan, cancellationToken).ConfigureAwait(false);
+        Console.WriteLine($"# environment saved in {environmentFile} (as VIC saved it: export $(cat {environmentFile}))");
     }),
     Verb("delete", "Delete a VCH: its endpoint, ContainerVMs, pool, datastore folder and certificates", [.. connection, force], async (parse, cancellationToken) =>
     {

@@ -63,17 +63,15 @@ public sealed partial record VchPlan(
         VspherePlacement? vsphere = null;
         if (target != "local")
         {
-            var sdk = Uri.TryCreate(target.Contains("://", StringComparison.Ordinal) ? target : $"https://{target}/sdk", UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps
-                ? (uri.AbsolutePath is "/" or "" ? new Uri(uri, "/sdk") : uri)
-                : throw new MachineException($"--target '{target}': a host name, https://host/sdk, or local");
-            var user = settings.User ?? throw new MachineException("--user is required for a vSphere target");
-            var password = settings.Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? throw new MachineException("--password (or VIC_PASSWORD) is required for a vSphere target");
+            var (sdk, userInTarget, passwordInTarget, datacenterInTarget) = ParseTarget(target);
+            var user = settings.User ?? userInTarget ?? throw new MachineException("--user is required for a vSphere target (or user@host in --target)");
+            var password = settings.Password ?? passwordInTarget ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? throw new MachineException("--password (or VIC_PASSWORD) is required for a vSphere target");
             var computeResource = settings.ComputeResource ?? (forList ? null : throw new MachineException("--compute-resource is required for a vSphere target (a cluster, host or resource pool)"));
             var imageStore = forCreate ? settings.ImageStore ?? throw new MachineException("--image-store is required (the datastore for the ISO and the disks)") : settings.ImageStore ?? "";
             var channel = settings.ChannelAddress is { } given
                 ? IPAddress.TryParse(given, out var address) ? address : throw new MachineException($"--channel-address '{given}' is not an IP address")
                 : SourceAddressTowards(sdk);
-            vsphere = new VspherePlacement(new VimSessionConfig(sdk, user, password, settings.Thumbprint), settings.Datacenter, computeResource, imageStore, channel);
+            vsphere = new VspherePlacement(new VimSessionConfig(sdk, user, password, settings.Thumbprint), settings.Datacenter ?? datacenterInTarget, computeResource, imageStore, channel);
         }
 
         return new VchPlan(
@@ -87,6 +85,31 @@ public sealed partial record VchPlan(
             endpoint,
             iso,
             settings);
+    }
+
+    /// <summary>
+    /// VIC's <c>--target</c>: <c>host</c>, <c>user:password@host</c>, <c>host/datacenter</c>, with or
+    /// without <c>https://</c>; ours too: <c>https://host/sdk</c>.
+    /// </summary>
+    private static (Uri Sdk, string? User, string? Password, string? Datacenter) ParseTarget(string target)
+    {
+        if (!Uri.TryCreate(target.Contains("://", StringComparison.Ordinal) ? target : $"https://{target}", UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps || uri.Host.Length == 0)
+        {
+            throw new MachineException($"--target '{target}': a host name, user:password@host/datacenter, https://host/sdk, or local");
+        }
+
+        var path = Uri.UnescapeDataString(uri.AbsolutePath).Trim('/');
+        if (path.Contains('/', StringComparison.Ordinal))
+        {
+            throw new MachineException($"--target '{target}' should only name a datacenter in its path (https://host/datacenter): give the cluster, host or pool with --compute-resource");
+        }
+
+        var credentials = uri.UserInfo.Split(':', 2);
+        return (
+            new Uri($"https://{uri.Authority}/sdk"),
+            uri.UserInfo.Length == 0 ? null : Uri.UnescapeDataString(credentials[0]),
+            credentials.Length == 2 ? Uri.UnescapeDataString(credentials[1]) : null,
+            path is "" or "sdk" ? null : path);
     }
 
     private static IPEndPoint ParseEndpoint(string text) =>
