@@ -175,7 +175,10 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             Assert.Contains("vch4", inUrl.StandardOutput, StringComparison.Ordinal);
             var fromEnvironment = await Command.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "vic-machine.dll"), "ls"], new Dictionary<string, string>
             {
-                ["VIC_MACHINE_TARGET"] = fixture.Server.Sdk.Authority, ["VIC_MACHINE_USER"] = Vcsim.User, ["VIC_MACHINE_PASSWORD"] = Vcsim.Password, ["VIC_MACHINE_THUMBPRINT"] = fixture.Server.Thumbprint,
+                ["VIC_MACHINE_TARGET"] = fixture.Server.Sdk.Authority,
+                ["VIC_MACHINE_USER"] = Vcsim.User,
+                ["VIC_MACHINE_PASSWORD"] = Vcsim.Password,
+                ["VIC_MACHINE_THUMBPRINT"] = fixture.Server.Thumbprint,
             }, TimeSpan.FromMinutes(3));
             Assert.True(fromEnvironment.ExitCode == 0, fromEnvironment.ToString());
             Assert.Contains("vch4", fromEnvironment.StandardOutput, StringComparison.Ordinal);
