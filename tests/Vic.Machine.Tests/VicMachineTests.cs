@@ -89,7 +89,9 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.Contains("http://127.0.0.1:5999/", info.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("lan:external", networks.StandardOutput, StringComparison.Ordinal);
         Assert.NotEqual(0, withoutCertificate.ExitCode);
-        Assert.Equal($"vch1\t[{fixture.Server.Datastore}] vch1\n", listed.StandardOutput);
+        var rows = listed.StandardOutput.TrimEnd('\n').Split('\n');
+        Assert.Matches(@"^ID +PATH +NAME +VERSION +UPGRADE STATUS$", rows[0]);
+        Assert.Matches(@"^resgroup-\d+ +/DC0/host/DC0_C0/Resources +vch1 +v\d+\.\d+\.\d+-[0-9a-f]+ +Up to date$", Assert.Single(rows[1..]));
         Assert.Contains("CPU 2000 MHz, memory 2048 MB", inspect.StandardOutput, StringComparison.Ordinal);
         Assert.Contains($"running on 127.0.0.1:{port}", inspect.StandardOutput, StringComparison.Ordinal);
         Assert.True(configure.ExitCode == 0, configure.ToString());
@@ -98,7 +100,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.Null(poolAfter);
         Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, "vch1")));
         Assert.False(Directory.Exists(certs));
-        Assert.Equal("", (await VicMachineAsync(["ls", .. Target])).StandardOutput);
+        Assert.Single((await VicMachineAsync(["ls", .. Target])).StandardOutput.TrimEnd('\n').Split('\n'));
     }
 
     [Fact]

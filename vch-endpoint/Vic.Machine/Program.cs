@@ -178,10 +178,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             throw new MachineException("ls lists the VCHs of a vSphere target; a local VCH is its --cert-path");
         }
 
-        foreach (var (vch, datastore) in await new VsphereInstaller(plan, progress).ListAsync(cancellationToken).ConfigureAwait(false))
-        {
-            Console.WriteLine($"{vch}\t[{datastore}] {vch}");
-        }
+        Console.WriteLine(VchListing.Format(await new VsphereInstaller(plan, progress).ListAsync(cancellationToken).ConfigureAwait(false), Installation.Version));
     }),
     Verb("configure", "Change a VCH's pool limits and registries", [.. connection, cpu, memory, insecureRegistry, registryMirror], async (parse, cancellationToken) =>
     {

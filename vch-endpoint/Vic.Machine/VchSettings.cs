@@ -86,6 +86,12 @@ public sealed class VchSettings
     /// <summary>The bootstrap ISO to upload (default iso/out/bootstrap.iso).</summary>
     public string? Iso { get; set; }
 
+    /// <summary>Recorded by create, never given: the vic-machine version that made the VCH.</summary>
+    public string? Version { get; set; }
+
+    /// <summary>Recorded by create, never given: the inventory path of the pool the VCH's pool is in.</summary>
+    public string? ParentPool { get; set; }
+
     public static VchSettings Load(string path)
     {
         try

@@ -69,7 +69,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
             ));
             progress.Step($"certificates in {plan.CertPath}");
 
-            var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath }).ToRecord();
+            var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath, Version = Installation.Version, ParentPool = where.ParentPoolPath }).ToRecord();
             await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);
 
             await EndpointLauncher.StartAsync(plan, progress, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
@@ -146,7 +146,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     }
 
     /// <summary>The VCHs under the compute resource (or in the whole datacenter): pools whose folder on a datastore holds a VCH record.</summary>
-    public async Task<IReadOnlyList<(string Name, string Datastore)>> ListAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<VchListing>> ListAsync(CancellationToken cancellationToken)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var where = await LocateAsync(session, null, cancellationToken).ConfigureAwait(false);
@@ -155,15 +155,16 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         var pools = where.Place is { } place
             ? (await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, place.ParentPool).ConfigureAwait(false)).Where(p => p.Ref("parent") == place.ParentPool)
             : (await session.ListAsync("ResourcePool", ["name", "parent"], cancellationToken, where.Datacenter).ConfigureAwait(false)).Where(p => p.Ref("parent")?.Type == "ResourcePool");
-        var found = new List<(string, string)>();
+        var found = new List<VchListing>();
         foreach (var pool in pools)
         {
             var name = pool.Text("name") ?? "";
             foreach (var datastore in where.Datastores)
             {
-                if (await session.FileExistsAsync(where.DatacenterPath, datastore, $"{name}/{RecordFile}", cancellationToken).ConfigureAwait(false))
+                if (await session.DownloadAsync(where.DatacenterPath, datastore, $"{name}/{RecordFile}", cancellationToken).ConfigureAwait(false) is { } bytes)
                 {
-                    found.Add((name, datastore));
+                    var record = VchSettings.FromRecord(Encoding.UTF8.GetString(bytes));
+                    found.Add(new VchListing(pool.Obj.Value, record.ParentPool ?? where.Place?.ParentPoolPath, name, datastore, record.Version));
                 }
             }
         }
