@@ -80,7 +80,9 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         var status = await WriteStreamHeadAsync(output, request, tty).ConfigureAwait(false);
         try
         {
-            await engine.Runtime.StartExecAsync(execId, detached: false, connection.ConnectionClosed).ConfigureAwait(false);
+            // Not bound to the connection: past the head the docker CLI half-closes it at once when it
+            // sends no stdin, and that must not call the start off.
+            await engine.Runtime.StartExecAsync(execId, detached: false, CancellationToken.None).ConfigureAwait(false);
         }
         catch (PortLayerException ex)
         {
