@@ -48,6 +48,20 @@ public sealed class VolumeServiceTests : IDisposable
     }
 
     [Fact]
+    public void ANameLongerThanAFileNameMayBeIsRefusedAsBadInputAndTheLongestAllowedServes()
+    {
+        using var engine = Engine();
+
+        var refused = Assert.Throws<PortLayerException>(() => engine.Volumes.Create(new string('a', 256), null, null, null));
+        var longest = engine.Volumes.Create(new string('b', 255), null, null, null);
+
+        Assert.Equal(ErrorKind.InvalidParameter, refused.Kind);
+        Assert.Contains("at most 255 characters", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(255, longest.Name.Length);
+        Assert.DoesNotContain(engine.Volumes.List(), v => v.Name.StartsWith('a'));
+    }
+
+    [Fact]
     public void AVolumeAContainerMountsCannotBeRemovedUntilTheContainerIsGone()
     {
         using var engine = Engine();

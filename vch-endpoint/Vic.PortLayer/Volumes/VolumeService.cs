@@ -71,6 +71,12 @@ public sealed partial class VolumeService
             throw PortLayerException.InvalidParameter($"create {wanted}: \"{wanted}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
         }
 
+        // The name is a folder on the data disk: longer than a file name may be, it could not be made.
+        if (wanted.Length > MaxNameLength)
+        {
+            throw PortLayerException.InvalidParameter($"create {wanted[..16]}...: a volume name is at most {MaxNameLength} characters (this one has {wanted.Length})");
+        }
+
         lock (_gate)
         {
             if (_records.Get(wanted) is { } existing)
@@ -209,6 +215,9 @@ public sealed partial class VolumeService
         };
         return n << shift;
     }
+
+    /// <summary>A file name's limit on Linux file systems (NAME_MAX).</summary>
+    private const int MaxNameLength = 255;
 
     [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
     private static partial Regex NamePattern();
