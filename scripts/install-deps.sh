@@ -32,6 +32,9 @@ packages=(
   podman           # the reference engine the benchmarks measure the VCH against (with runc)
   runc
   buildah          # the reference builder bench/build measures docker build against (--isolation chroot)
+  chromium         # headless browser the vicadmin test drives (tests/browser, with playwright-core from npm)
+  tesseract-ocr    # reads the vicadmin test's screenshots back (OCR): what the admin saw, not just the DOM
+  tesseract-ocr-eng
 )
 
 if ! command -v dotnet >/dev/null; then
@@ -51,4 +54,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The vicadmin browser test's driver: playwright-core from the npm registry, pinned by
+# tests/browser/package-lock.json (it drives Debian's chromium; it downloads no browser of its own).
+command -v npm >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"; $sudo apt-get install -y -q --no-install-recommends nodejs npm; }
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if [ ! "$browser_dir/node_modules/.package-lock.json" -nt "$browser_dir/package-lock.json" ]; then
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -4,6 +4,7 @@ set -euo pipefail
 . "$(dirname "$0")/vch-lib.sh"
 home=${VCH_HOME:?}
 port=${VCH_PORT:-2375}
+admin_port=${VCH_ADMIN_PORT:-2378}
 mkdir -p "$home"
 pidfile="$home/endpoint.pid"
 sock="$home/docker.sock"
@@ -54,11 +55,16 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 else
   # The ContainerVM boot files: Debian's cloud kernel and our initramfs (vic-init, vic-exec, tether).
   iso/build.sh >/dev/null
+  # vicadmin's login: admin and a random password, in a file only this user reads (kept across runs).
+  if [ ! -s "$home/vicadmin-password" ]; then
+    (umask 077 && echo "admin:$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')" >"$home/vicadmin-password")
+  fi
   nohup dotnet out/vch-endpoint/vch-endpoint.dll \
     -H "tcp://127.0.0.1:$port" -H "unix://$sock" \
     --name local-vch --data-dir "$home/data" \
     --backend qemu --containervm-kernel iso/out/vmlinux --containervm-initramfs iso/out/initramfs.cpio \
     --registry-mirror "http://127.0.0.1:$registry_port" \
+    --vicadmin "127.0.0.1:$admin_port" --vicadmin-password-file "$home/vicadmin-password" \
     >>"$home/endpoint.log" 2>&1 &
   echo $! >"$pidfile"
   echo "$build" >"$home/endpoint.build"
@@ -78,3 +84,4 @@ fi
 echo
 echo "export DOCKER_HOST=tcp://127.0.0.1:$port"
 echo "# or: export DOCKER_HOST=unix://$sock"
+echo "# vicadmin: https://127.0.0.1:$admin_port/ (user admin, password in $home/vicadmin-password)"

@@ -12,6 +12,7 @@ public sealed class MakeUpTests : IDisposable
     private readonly TempDirectory _home = new("vch-home");
     private readonly int _port = EndpointProcess.FreePort();
     private readonly int _registryPort = EndpointProcess.FreePort();
+    private readonly int _adminPort = EndpointProcess.FreePort();
 
     private string Tcp => $"tcp://127.0.0.1:{_port}";
 
@@ -26,6 +27,14 @@ public sealed class MakeUpTests : IDisposable
         var up = await ScriptAsync("vch-up.sh");
         Assert.Contains($"export DOCKER_HOST={Tcp}\n", up.StandardOutput, StringComparison.Ordinal);
         Assert.Contains($"export DOCKER_HOST={Unix}\n", up.StandardOutput, StringComparison.Ordinal);
+
+        Assert.Contains($"# vicadmin: https://127.0.0.1:{_adminPort}/ (user admin, password in {_home.Combine("vicadmin-password")})", up.StandardOutput, StringComparison.Ordinal);
+        var login = await Command.RunAsync("bash", ["-c",
+            $"curl -sk -c {_home.Combine("jar")} -o /dev/null -w '%{{http_code}}\n' --data-urlencode user=admin --data-urlencode \"password=$(cut -d: -f2- {_home.Combine("vicadmin-password")})\" https://127.0.0.1:{_adminPort}/login && " +
+            $"curl -sk -b {_home.Combine("jar")} https://127.0.0.1:{_adminPort}/api/vch"]);
+        Assert.True(login.ExitCode == 0, login.ToString());
+        Assert.StartsWith("302\n", login.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("\"name\":\"local-vch\"", login.StandardOutput, StringComparison.Ordinal);
 
         var hello = await DockerOkAsync(Unix, "run", "--rm", "busybox", "echo", "hello");
         Assert.Equal("hello\n", hello);
@@ -76,6 +85,7 @@ public sealed class MakeUpTests : IDisposable
             ["VCH_HOME"] = _home.Path,
             ["VCH_PORT"] = _port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["VCH_REGISTRY_PORT"] = _registryPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["VCH_ADMIN_PORT"] = _adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
 
         // The scripts run from the checkout's root, as make runs them.

@@ -54,6 +54,15 @@ public sealed partial class InstalledLauncherTests : IDisposable
                 var fromEnvFile = await ShellAsync($"export $(cat {name}/{name}.env) && docker info -f '{{{{.Name}}}}'");
                 Assert.True(fromEnvFile.ExitCode == 0, fromEnvFile.ToString());
                 Assert.Equal(name, fromEnvFile.StandardOutput.Trim());
+                // VIC's "VCH Admin Portal" line, and the admin login it names lets a browser in.
+                Assert.Contains($"VCH Admin Portal: https://127.0.0.1:{port + 2}/", create.StandardOutput, StringComparison.Ordinal);
+                var portal = await ShellAsync(
+                    $"curl -sk -c jar -o /dev/null -w '%{{redirect_url}}\n' --data-urlencode user=admin --data-urlencode \"password=$(cut -d: -f2- {name}/vicadmin-password)\" https://127.0.0.1:{port + 2}/login && " +
+                    $"curl -sk -b jar https://127.0.0.1:{port + 2}/api/vch");
+                Assert.True(portal.ExitCode == 0, portal.ToString());
+                Assert.StartsWith($"https://127.0.0.1:{port + 2}/\n", portal.StandardOutput, StringComparison.Ordinal);
+                Assert.Contains($"\"name\":\"{name}\"", portal.StandardOutput, StringComparison.Ordinal);
+
                 var printed = Unstyled(create.StandardOutput).Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("export ", StringComparison.Ordinal) || l.StartsWith("docker ", StringComparison.Ordinal) || l.StartsWith("# or: ", StringComparison.Ordinal)).ToList();
                 Assert.Contains(printed, l => l.StartsWith("docker ", StringComparison.Ordinal));
                 var exports = string.Join('\n', printed.Where(l => l.StartsWith("export ", StringComparison.Ordinal)));

@@ -40,12 +40,14 @@ var containerNetworkGateway = new Option<string[]>("--container-network-gateway"
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
 var containerNetworkDns = new Option<string[]>("--container-network-dns") { Description = "portgroup:DNS[,DNS] of a container network (repeatable)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
+var vicadmin = new Option<string?>("--vicadmin") { Description = "Serve vicadmin, the VCH's admin page, over TLS on this address, e.g. 127.0.0.1:2378" };
+var vicadminPasswordFile = new Option<string?>("--vicadmin-password-file") { Description = "vicadmin logins: a file of user:password lines (the local backend; on vSphere, vSphere accounts log in)" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
 
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
-    insecureRegistry, registryMirror, volumeStore,
+    insecureRegistry, registryMirror, volumeStore, vicadmin, vicadminPasswordFile,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
@@ -75,6 +77,8 @@ root.SetAction(async (parse, cancellationToken) =>
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],
+        Vicadmin = parse.GetValue(vicadmin),
+        VicadminPasswordFile = parse.GetValue(vicadminPasswordFile),
         Target = parse.GetValue(target),
         User = parse.GetValue(user),
         Password = parse.GetValue(password),

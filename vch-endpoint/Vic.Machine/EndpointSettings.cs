@@ -12,7 +12,12 @@ public static class EndpointSettings
             plan.TlsVerify ? "--tlsverify" : "--tls",
             "--tlscert", Path.Combine(certs, "server-cert.pem"), "--tlskey", Path.Combine(certs, "server-key.pem"),
             "--pool-memory", $"{plan.MemoryMb}m",
+            "--vicadmin", $"{plan.Endpoint.Address}:{plan.VicadminPort}",
         };
+        if (File.Exists(plan.VicadminPasswordFile))
+        {
+            arguments.AddRange(["--vicadmin-password-file", plan.VicadminPasswordFile]);
+        }
         if (plan.TlsVerify)
         {
             arguments.AddRange(["--tlscacert", Path.Combine(certs, "ca.pem")]);
@@ -58,6 +63,37 @@ public static class EndpointSettings
             yield return "docker info";
             yield return $"# or: docker -H {plan.DockerHost} --tls --tlscacert {Quoted(Path.Combine(plan.CertPath, "ca.pem"))} info";
         }
+    }
+
+    /// <summary>How an admin reaches vicadmin and logs in, as lines to print.</summary>
+    public static IEnumerable<string> AdminPortal(VchPlan plan)
+    {
+        yield return $"VCH Admin Portal: {plan.VicadminUrl}";
+        if (File.Exists(plan.VicadminPasswordFile))
+        {
+            yield return $"# log in as admin with the password in {Quoted(plan.VicadminPasswordFile)}";
+        }
+        else if (plan.TlsVerify)
+        {
+            yield return "# log in with a vSphere account, or present this VCH's client certificate";
+        }
+    }
+
+    /// <summary>
+    /// A VCH without vSphere accounts gets an <c>admin</c> login for vicadmin: a random password in a
+    /// file only its owner reads, kept across upgrades of the endpoint.
+    /// </summary>
+    public static void EnsureVicadminPassword(VchPlan plan)
+    {
+        if (File.Exists(plan.VicadminPasswordFile))
+        {
+            return;
+        }
+
+        var password = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
+        File.WriteAllText(plan.VicadminPasswordFile, "");
+        File.SetUnixFileMode(plan.VicadminPasswordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(plan.VicadminPasswordFile, $"admin:{password}\n");
     }
 
     /// <summary>

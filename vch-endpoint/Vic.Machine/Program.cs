@@ -130,6 +130,10 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
 
         var environmentFile = await EndpointSettings.SaveEnvironmentAsync(plan, cancellationToken).ConfigureAwait(false);
         Console.WriteLine($"# environment saved in {environmentFile} (as VIC saved it: export $(cat {environmentFile}))");
+        foreach (var line in EndpointSettings.AdminPortal(plan))
+        {
+            Console.WriteLine(line);
+        }
     }),
     Verb("delete", "Delete a VCH: its endpoint, ContainerVMs, pool, datastore folder and certificates", [.. connection, force], async (parse, cancellationToken) =>
     {
@@ -166,6 +170,11 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         table.AddRow("endpoint", EndpointLauncher.IsRunning(shown.CertPath) ? $"running on {shown.Endpoint}" : "not running");
         AnsiConsole.Write(table);
         foreach (var line in EndpointSettings.ClientEnvironment(shown))
+        {
+            Console.WriteLine(line);
+        }
+
+        foreach (var line in EndpointSettings.AdminPortal(shown))
         {
             Console.WriteLine(line);
         }

@@ -27,6 +27,15 @@ public sealed partial record VchPlan(
 {
     public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
 
+    /// <summary>vicadmin's port: two above the Docker API's, as VIC's 2378 was beside 2376.</summary>
+    public int VicadminPort => Endpoint.Port + 2;
+
+    /// <summary>VIC's "VCH Admin Portal" line: where an admin's browser goes.</summary>
+    public string VicadminUrl => $"https://{TlsCname}:{VicadminPort}/";
+
+    /// <summary>A VCH not on vSphere has no vSphere accounts: its vicadmin logins are in this file.</summary>
+    public string VicadminPasswordFile => Path.Combine(CertPath, "vicadmin-password");
+
     /// <param name="forList">ls: no compute resource needed (it looks across the datacenter).</param>
     public static VchPlan Validate(VchSettings settings, bool forCreate, bool forList = false)
     {

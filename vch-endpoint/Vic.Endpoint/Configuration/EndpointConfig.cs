@@ -25,8 +25,14 @@ public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantC
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
 public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
 
+/// <summary>vicadmin, when asked for: its own TLS port and, on the local backend, the file of admin passwords.</summary>
+public sealed record VicadminSettings(System.Net.IPEndPoint Listen, string? PasswordFile);
+
 /// <summary>The endpoint's validated settings: where it listens, how it secures that, the VCH it serves and its backend.</summary>
-public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null);
+public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null)
+{
+    public VicadminSettings? Vicadmin { get; init; }
+}
 
 /// <summary>The endpoint's options as given on the command line, before validation.</summary>
 public sealed record EndpointOptions
@@ -119,6 +125,12 @@ public sealed record EndpointOptions
 
     /// <summary><c>--volume-store</c>: NFS volume stores, <c>nfs://host/path:label</c>.</summary>
     public IReadOnlyList<string> VolumeStores { get; init; } = [];
+
+    /// <summary><c>--vicadmin</c>: where vicadmin listens (TLS; VIC's port was 2378); null serves none.</summary>
+    public string? Vicadmin { get; init; }
+
+    /// <summary><c>--vicadmin-password-file</c>: <c>user:password</c> lines vicadmin's login form accepts.</summary>
+    public string? VicadminPasswordFile { get; init; }
 
     /// <summary>Checks everything before anything is started; every problem is a sentence the operator can act on.</summary>
     public EndpointConfig Validate()
@@ -216,7 +228,36 @@ public sealed record EndpointOptions
             VolumeStores = VolumeStoresOf(VolumeStores),
             ContainerNetworks = ContainerNetworksOf(),
         };
-        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere);
+        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere) { Vicadmin = VicadminOf(mode, vsphere is not null) };
+    }
+
+    public const int DefaultVicadminPort = 2378;
+
+    private VicadminSettings? VicadminOf(TlsMode mode, bool onVsphere)
+    {
+        if (Vicadmin is null)
+        {
+            return VicadminPasswordFile is null ? null : throw new ArgumentException("--vicadmin-password-file needs --vicadmin ADDRESS (e.g. 127.0.0.1:2378)");
+        }
+
+        if (ListenAddress.Parse(Vicadmin, DefaultVicadminPort) is not TcpAddress tcp)
+        {
+            throw new ArgumentException($"--vicadmin: '{Vicadmin}' is not a TCP address; vicadmin is served over TLS on a port of its own");
+        }
+
+        if (VicadminPasswordFile is not null && !File.Exists(VicadminPasswordFile))
+        {
+            throw new ArgumentException($"--vicadmin-password-file: no such file {VicadminPasswordFile}");
+        }
+
+        if (VicadminPasswordFile is null && mode != TlsMode.TlsVerify && !onVsphere)
+        {
+            throw new ArgumentException(
+                "--vicadmin: nobody could log in. Give --vicadmin-password-file (user:password lines), " +
+                "or --tlsverify (the VCH's client certificates log in), or run on vSphere (vSphere accounts log in)");
+        }
+
+        return new VicadminSettings(tcp.EndPoint, VicadminPasswordFile is null ? null : Path.GetFullPath(VicadminPasswordFile));
     }
 
     /// <summary>Port groups with their addressing; each needs a gateway (the guest has no DHCP client).</summary>

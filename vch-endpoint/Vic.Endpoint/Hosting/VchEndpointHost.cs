@@ -61,6 +61,19 @@ public static partial class VchEndpointHost
             services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend ?? CreateBackend(config, services), services.GetRequiredService<ILoggerFactory>()),
             EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
         builder.Services.AddHostedService<ContainerRecovery>();
+        if (config.Vicadmin is { } vicadmin)
+        {
+            // vicadmin shows the endpoint's own log: a provider beside the console keeps its recent lines.
+            var endpointLog = new Vic.Admin.Logs.EndpointLogBuffer();
+            builder.Logging.AddProvider(endpointLog);
+            builder.Services.AddHostedService(services => new Vic.Admin.AdminService(
+                VicadminComposition.ConfigOf(config, vicadmin, services.GetRequiredService<ILoggerFactory>()),
+                services.GetRequiredService<VchEngine>(),
+                endpointLog,
+                services.GetRequiredService<ILoggerFactory>(),
+                time ?? TimeProvider.System));
+        }
+
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<VchEngine>();
         app.UseDockerApi();

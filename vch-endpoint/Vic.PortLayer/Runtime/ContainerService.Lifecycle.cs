@@ -54,7 +54,7 @@ public sealed partial class ContainerService
             CpuAsked = update.CpuAsked is { } asked ? MergeCpu(record.Config.CpuAsked, asked) : record.Config.CpuAsked,
         };
         // What the VM gets decides, not how it was asked for: -c 2 and -c 3 are both one vCPU.
-        var (now, wanted) = (ResourcesOf(record.Config), ResourcesOf(config));
+        var (now, wanted) = (ResourcesFor(record.Config), ResourcesFor(config));
         if (wanted != now && _runtime.RunningOf(record.Id) is { } running && _backend is not null)
         {
             if (wanted.Cpus == now.Cpus && wanted.MemoryBytes < now.MemoryBytes)
@@ -110,7 +110,8 @@ public sealed partial class ContainerService
         return folder.Exists ? folder.EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
     }
 
-    private static Compute.VmResources ResourcesOf(ContainerConfig config) =>
+    /// <summary>The CPUs and memory a container's ContainerVM gets: what it asked for, else the VCH's default.</summary>
+    public static Compute.VmResources ResourcesFor(ContainerConfig config) =>
         new(Math.Max(Math.Max(1, config.Cpus), config.Confinement.CpusNeeded), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
 
     /// <summary>Docker's rules for whether an exit brings the container back.</summary>

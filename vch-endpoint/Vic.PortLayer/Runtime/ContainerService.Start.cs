@@ -17,7 +17,7 @@ public sealed partial class ContainerService
         var record = _containers.Resolve(idOrName);
         record.Status.Start(record.Ref, _time.GetUtcNow());
         var disks = DisksOf(record);
-        var resources = ResourcesOf(record.Config);
+        var resources = ResourcesFor(record.Config);
         foreach (var mount in record.Config.Mounts.Where(m => !IsNfs(m)))
         {
             // A VMDK volume is one disk: one ContainerVM at a time may attach it.
