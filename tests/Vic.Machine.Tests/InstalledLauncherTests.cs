@@ -39,7 +39,9 @@ public sealed partial class InstalledLauncherTests : IDisposable
             var name = verify ? "verified" : "unverified";
             var port = EndpointProcess.FreePort();
             // The second one on a terminal (script(1) gives it one): the long steps draw a bar there.
-            var command = $"vic-machine-linux create --target local --name {name} --endpoint-address 127.0.0.1:{port} --memory 1024{(verify ? "" : " --no-tlsverify")}";
+            // The verified VCH has users: its own client certificate (CN client) may do all, alice only read.
+            await File.WriteAllTextAsync(Path.Combine(elsewhere, "policy.yaml"), "users:\n  client: { may: [all] }\n  alice: { may: [read] }\n");
+            var command = $"vic-machine-linux create --target local --name {name} --endpoint-address 127.0.0.1:{port} --memory 1024{(verify ? " --authz-policy policy.yaml" : " --no-tlsverify")}";
             var create = await ShellAsync(verify ? command : $"script -qec '{command}' /dev/null");
             try
             {
@@ -75,6 +77,18 @@ public sealed partial class InstalledLauncherTests : IDisposable
 
                 if (verify)
                 {
+                    // A certificate of her own for alice, and the lines to use it, pasted as printed.
+                    var issued = await ShellAsync($"vic-machine issue-cert --name {name} --cert-user alice");
+                    Assert.True(issued.ExitCode == 0, issued.ToString());
+                    var asAlice = string.Join('\n', Unstyled(issued.StandardOutput).Split('\n').Where(l => l.StartsWith("export ", StringComparison.Ordinal)));
+                    var aliceReads = await ShellAsync($"{asAlice}\ndocker info -f '{{{{.Name}}}}'");
+                    Assert.True(aliceReads.ExitCode == 0, $"{issued}\n{aliceReads}");
+                    Assert.Equal(name, aliceReads.StandardOutput.Trim());
+                    var aliceRuns = await ShellAsync($"{asAlice}\ndocker volume create mine");
+                    Assert.True(aliceRuns.ExitCode != 0, aliceRuns.ToString());
+                    Assert.Contains("authorization denied by plugin vch-authz: user \"alice\"", aliceRuns.StandardError, StringComparison.Ordinal);
+                    Assert.Contains("\"user\":\"alice\"", await File.ReadAllTextAsync(Path.Combine(elsewhere, name, "data", "audit.log")), StringComparison.Ordinal);
+
                     // A container that runs: delete without --force keeps the VCH and says why.
                     var rootfs = BusyboxRoot.Create(_home.Combine("rootfs"));
                     var run = await ShellAsync($"{exports}\ntar -C {rootfs} -c . | docker import - bb:1 >/dev/null && docker run -d --name busy bb:1 /bin/sleep 600");

@@ -74,5 +74,6 @@ public static class Command
     public static Task<CommandResult> DockerAsync(string host, params string[] arguments) =>
         RunAsync("docker", ["-H", host, .. arguments], new Dictionary<string, string> { ["DOCKER_CONFIG"] = DockerConfigDirectory });
 
-    private static readonly string DockerConfigDirectory = Directory.CreateTempSubdirectory("docker-config-").FullName;
+    /// <summary>An empty docker config of the tests' own: no developer's credentials or contexts.</summary>
+    public static readonly string DockerConfigDirectory = Directory.CreateTempSubdirectory("docker-config-").FullName;
 }

@@ -28,7 +28,17 @@ public sealed class TestCertificates
     public string RogueClientKey => Path.Combine(Directory, "rogue-key.pem");
 
     /// <param name="serverAddresses">More addresses the server certificate is valid for, beside 127.0.0.1 and localhost.</param>
-    public static TestCertificates Create(string directory, params IPAddress[] serverAddresses)
+    public static TestCertificates Create(string directory, params IPAddress[] serverAddresses) => Create(directory, serverAddresses, []);
+
+    /// <summary>
+    /// Also a client certificate per user (its common name the user's name), each in a folder of its
+    /// own with the CA beside it: <see cref="UserCertPath"/> is a DOCKER_CERT_PATH.
+    /// </summary>
+    public static TestCertificates CreateWithUsers(string directory, params string[] users) => Create(directory, [], users);
+
+    public string UserCertPath(string user) => Path.Combine(Directory, "users", user);
+
+    private static TestCertificates Create(string directory, IPAddress[] serverAddresses, string[] users)
     {
         System.IO.Directory.CreateDirectory(directory);
         var certificates = new TestCertificates(directory);
@@ -56,6 +66,15 @@ public sealed class TestCertificates
         var rogueRequest = LeafRequest("client", out var rogueKey);
         rogueRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         Write(Sign(rogueRequest, rogueCa), rogueKey, certificates.RogueClientCert, certificates.RogueClientKey);
+        foreach (var user in users)
+        {
+            var folder = System.IO.Directory.CreateDirectory(certificates.UserCertPath(user)).FullName;
+            var userRequest = LeafRequest(user, out var userKey);
+            userRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+            Write(Sign(userRequest, ca), userKey, Path.Combine(folder, "cert.pem"), Path.Combine(folder, "key.pem"));
+            File.Copy(certificates.CaCert, Path.Combine(folder, "ca.pem"));
+        }
+
         return certificates;
     }
 

@@ -2,6 +2,7 @@ using Vic.Api.BuildApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Vic.Api.ContainersApi;
 using Vic.Api.VolumesApi;
 using Vic.Api.NetworksApi;
@@ -19,9 +20,17 @@ namespace Vic.Api;
 /// <summary>Wires the Docker Engine API onto an ASP.NET Core application, in front of one <see cref="VchEngine"/>.</summary>
 public static class DockerApi
 {
-    public static IServiceCollection AddDockerApi(this IServiceCollection services, Func<IServiceProvider, VchEngine> engine, EngineIdentity identity)
+    /// <param name="policy">Who may do what (<c>--authz-policy</c>); null lets every caller the listeners admit do everything.</param>
+    public static IServiceCollection AddDockerApi(this IServiceCollection services, Func<IServiceProvider, VchEngine> engine, EngineIdentity identity, Authorization.AuthorizationPolicy? policy = null)
     {
         services.AddSingleton(engine);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new Authorization.AuditLog(Path.Combine(sp.GetRequiredService<VchEngine>().Config.DataDirectory, "audit.log")));
+        if (policy is not null)
+        {
+            services.AddSingleton(sp => new Authorization.AccessGuard(policy, sp.GetRequiredService<VchEngine>()));
+        }
+
         services.AddSingleton(identity);
         services.AddSingleton<EventsListenerCount>();
         services.AddSingleton<ApiRequestMetrics>();
@@ -38,6 +47,7 @@ public static class DockerApi
         app.UseMiddleware<HttpMetricsMiddleware>();
         app.UseMiddleware<ApiVersionMiddleware>();
         app.UseMiddleware<DockerErrorMiddleware>();
+        app.UseMiddleware<Authorization.AuthorizationMiddleware>();
         app.UseRouting();
 
         app.MapSystemEndpoints();

@@ -40,6 +40,7 @@ var containerNetworkGateway = new Option<string[]>("--container-network-gateway"
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
 var containerNetworkDns = new Option<string[]>("--container-network-dns") { Description = "portgroup:DNS[,DNS] of a container network (repeatable)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
+var authzPolicy = new Option<string?>("--authz-policy") { Description = "A YAML file saying what each user (client certificate CN, with --tlsverify) may do: read, run, exec, pull, push, build, remove, manage; per image repository and container label" };
 var vicadmin = new Option<string?>("--vicadmin") { Description = "Serve vicadmin, the VCH's admin page, over TLS on this address, e.g. 127.0.0.1:2378" };
 var vicadminPasswordFile = new Option<string?>("--vicadmin-password-file") { Description = "vicadmin logins: a file of user:password lines (the local backend; on vSphere, vSphere accounts log in)" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
@@ -47,7 +48,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
-    insecureRegistry, registryMirror, volumeStore, vicadmin, vicadminPasswordFile,
+    insecureRegistry, registryMirror, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
@@ -78,6 +79,7 @@ root.SetAction(async (parse, cancellationToken) =>
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],
         Vicadmin = parse.GetValue(vicadmin),
+        AuthzPolicy = parse.GetValue(authzPolicy),
         VicadminPasswordFile = parse.GetValue(vicadminPasswordFile),
         Target = parse.GetValue(target),
         User = parse.GetValue(user),

@@ -24,6 +24,45 @@ public static class Certificates
         Issue(directory, "server", ca, caKey, cname, now, server: true);
         Issue(directory, "client", ca, caKey, "client", now, server: false);
         File.WriteAllText(Path.Combine(directory, "ca.pem"), ca.ExportCertificatePem() + "\n");
+
+        // Kept, as VIC kept it, so more users' certificates can be issued later; only the owner reads it.
+        var caKeyFile = Path.Combine(directory, "ca-key.pem");
+        File.WriteAllText(caKeyFile, "");
+        File.SetUnixFileMode(caKeyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(caKeyFile, caKey.ExportPkcs8PrivateKeyPem() + "\n");
+    }
+
+    /// <summary>
+    /// A client certificate for one user (its common name is the user the VCH's authorization policy
+    /// names), signed by the VCH's CA, in <c>users/USER/</c> beside the CA: ca.pem, cert.pem and
+    /// key.pem, a DOCKER_CERT_PATH of its own. Returns that folder.
+    /// </summary>
+    public static string IssueUser(string directory, string user)
+    {
+        if (user.Length is 0 or > 64 || !user.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@') || user.StartsWith('.'))
+        {
+            throw new MachineException($"--cert-user '{user}': 1-64 letters, digits, '-', '_', '.', '@'");
+        }
+
+        var caFile = Path.Combine(directory, "ca.pem");
+        var caKeyFile = Path.Combine(directory, "ca-key.pem");
+        if (!File.Exists(caFile) || !File.Exists(caKeyFile))
+        {
+            throw new MachineException($"{directory} holds no VCH CA (ca.pem and ca-key.pem): issue certificates where create made them (--tls-cert-path)");
+        }
+
+        var folder = Path.Combine(directory, "users", user);
+        if (Directory.Exists(folder))
+        {
+            throw new MachineException($"{folder} exists: user {user} already has a certificate");
+        }
+
+        Directory.CreateDirectory(folder);
+        using var ca = X509Certificate2.CreateFromPemFile(caFile, caKeyFile);
+        using var caKey = ca.GetECDsaPrivateKey()!;
+        Issue(folder, "client", ca, caKey, user, DateTimeOffset.UtcNow.AddMinutes(-5), server: false);
+        File.Copy(caFile, Path.Combine(folder, "ca.pem"));
+        return folder;
     }
 
     private static void Issue(string directory, string kind, X509Certificate2 ca, ECDsa caKey, string subject, DateTimeOffset now, bool server)

@@ -18,6 +18,11 @@ public static class EndpointSettings
         {
             arguments.AddRange(["--vicadmin-password-file", plan.VicadminPasswordFile]);
         }
+
+        if (File.Exists(plan.AuthzPolicyFile))
+        {
+            arguments.AddRange(["--authz-policy", plan.AuthzPolicyFile]);
+        }
         if (plan.TlsVerify)
         {
             arguments.AddRange(["--tlscacert", Path.Combine(certs, "ca.pem")]);
@@ -77,6 +82,47 @@ public static class EndpointSettings
         {
             yield return "# log in with a vSphere account, or present this VCH's client certificate";
         }
+    }
+
+    /// <summary>What one user's docker needs: the VCH's address (from <c>NAME.env</c>) and the user's own certificates.</summary>
+    public static IEnumerable<string> UserEnvironment(string certPath, string vchName, string userFolder)
+    {
+        var environment = Path.Combine(certPath, $"{vchName}.env");
+        var host = File.Exists(environment)
+            ? File.ReadAllText(environment).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(v => v.StartsWith("DOCKER_HOST=", StringComparison.Ordinal))
+            : null;
+        if (host is not null)
+        {
+            yield return $"export {host}";
+        }
+
+        yield return $"export DOCKER_CERT_PATH={Quoted(userFolder)}";
+        yield return "export DOCKER_TLS_VERIFY=1";
+        yield return "docker info";
+    }
+
+    /// <summary>
+    /// Copies the authorization policy given to create into the cert path, where the endpoint reads it
+    /// from then on (a policy file moved or edited elsewhere does not change a running VCH's rules).
+    /// </summary>
+    public static void InstallAuthzPolicy(VchPlan plan)
+    {
+        if (plan.Settings.AuthzPolicy is not { } given)
+        {
+            return;
+        }
+
+        if (!plan.TlsVerify)
+        {
+            throw new MachineException("--authz-policy names users by their client certificates: it cannot go with --no-tlsverify");
+        }
+
+        if (!File.Exists(given))
+        {
+            throw new MachineException($"--authz-policy: no such file {given}");
+        }
+
+        File.Copy(given, plan.AuthzPolicyFile, overwrite: true);
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public sealed class LocalInstaller(VchPlan plan, MachineProgress progress)
         Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
         progress.Step($"certificates in {plan.CertPath}");
         EndpointSettings.EnsureVicadminPassword(plan);
+        EndpointSettings.InstallAuthzPolicy(plan);
         await File.WriteAllTextAsync(RecordFile, plan.Settings.With(new VchSettings { CertPath = plan.CertPath }).ToRecord(), cancellationToken).ConfigureAwait(false);
         try
         {

@@ -33,10 +33,12 @@ var endpointAddress = new Option<string?>("--endpoint-address") { Description = 
 var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
 var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description = "The ContainerVMs' bootstrap.iso (default: the one shipped with vic-machine)" };
 var config = new Option<string?>("--config") { Description = "vch.yaml with the same settings" };
+var authzPolicy = new Option<string?>("--authz-policy") { Description = "YAML: what each user (client certificate CN) may do; needs client verification" };
+var certUser = new Option<string?>("--cert-user") { Description = "issue-cert: the user (the certificate's common name) to issue a client certificate for" };
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso, authzPolicy];
 
 VchSettings Read(ParseResult parse)
 {
@@ -70,6 +72,7 @@ VchSettings Read(ParseResult parse)
         EndpointAddress = parse.GetValue(endpointAddress),
         ChannelAddress = parse.GetValue(channelAddress),
         Iso = parse.GetValue(iso),
+        AuthzPolicy = parse.GetValue(authzPolicy) is { } policyFile ? Path.GetFullPath(policyFile) : null,
     };
     return parse.GetValue(config) is { } file ? VchSettings.Load(file).With(given) : given;
 }
@@ -222,6 +225,20 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         var log = EndpointLauncher.LogFile(plan.CertPath);
         AnsiConsole.MarkupLine($"endpoint {(EndpointLauncher.IsRunning(plan.CertPath) ? "running" : "not running")}; log {Markup.Escape(log)}:");
         Console.WriteLine(File.Exists(log) ? string.Join('\n', File.ReadLines(log).TakeLast(50)) : "(no log)");
+        return Task.CompletedTask;
+    }),
+    Verb("issue-cert", "Issue a client certificate for one user of a VCH (its common name is the user the --authz-policy names)", [name, certPath, certUser], (parse, _) =>
+    {
+        var vch = parse.GetValue(name) ?? throw new MachineException("--name is required");
+        var user = parse.GetValue(certUser) ?? throw new MachineException("--cert-user is required");
+        var directory = Path.GetFullPath(parse.GetValue(certPath) ?? vch);
+        var folder = Certificates.IssueUser(directory, user);
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(user)}[/]'s certificate for VCH {Markup.Escape(vch)} is in {Markup.Escape(folder)}. Give the folder to {Markup.Escape(user)}:");
+        foreach (var line in EndpointSettings.UserEnvironment(directory, vch, folder))
+        {
+            Console.WriteLine(line);
+        }
+
         return Task.CompletedTask;
     }),
 };

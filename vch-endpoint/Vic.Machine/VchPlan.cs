@@ -33,6 +33,9 @@ public sealed partial record VchPlan(
     /// <summary>VIC's "VCH Admin Portal" line: where an admin's browser goes.</summary>
     public string VicadminUrl => $"https://{TlsCname}:{VicadminPort}/";
 
+    /// <summary>The authorization policy the endpoint enforces, copied here by create.</summary>
+    public string AuthzPolicyFile => Path.Combine(CertPath, "authz-policy.yaml");
+
     /// <summary>A VCH not on vSphere has no vSphere accounts: its vicadmin logins are in this file.</summary>
     public string VicadminPasswordFile => Path.Combine(CertPath, "vicadmin-password");
 

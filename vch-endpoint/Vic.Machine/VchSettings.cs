@@ -83,6 +83,9 @@ public sealed class VchSettings
     /// <summary>The endpoint's address as ContainerVMs reach it (vSphere; default: the address that reaches the target).</summary>
     public string? ChannelAddress { get; set; }
 
+    /// <summary>What each user may do (the endpoint's <c>--authz-policy</c>); create copies it into the cert path.</summary>
+    public string? AuthzPolicy { get; set; }
+
     /// <summary>The bootstrap ISO to upload (default iso/out/bootstrap.iso).</summary>
     public string? Iso { get; set; }
 

@@ -23,7 +23,7 @@ namespace Vic.Api.Hijack;
 /// done and, once it has let go, the connection is the call's.
 /// </para>
 /// </summary>
-public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngine engine, EngineIdentity identity, ApiRequestMetrics metrics, ILogger<HijackConnectionMiddleware> logger)
+public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngine engine, EngineIdentity identity, ApiRequestMetrics metrics, ILogger<HijackConnectionMiddleware> logger, Authorization.AuditLog? audit = null, Authorization.AccessGuard? guard = null)
 {
     private static readonly PipeOptions Buffered = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false);
 
@@ -78,7 +78,12 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
 
         var started = Stopwatch.GetTimestamp();
         var body = await ReadBodyAsync(client.Input, hijack).ConfigureAwait(false);
-        var status = await _calls.ServeAsync(connection, hijack, body).ConfigureAwait(false);
+        var call = Authorization.ApiCallClassifier.Classify(hijack.Method, hijack.Version.Path);
+        var user = Authorization.CallerIdentity.UserOf(connection);
+        var status = await _calls.ServeAsync(connection, hijack, body, guard is null ? null : () => guard.Check(user, call, Authorization.CallDetails.None)).ConfigureAwait(false);
+        audit?.Write(new Authorization.AuditEntry(
+            engine.Time.GetUtcNow(), user, Authorization.CallerIdentity.RemoteOf(connection), call.Method, call.Route, call.Target, call.Right.ToString().ToLowerInvariant(),
+            status, status < 400 ? "allowed" : status == 403 ? "denied" : "failed"));
         metrics.Record(hijack.Method, hijack.AttachContainer is null ? "/exec/{id}/start" : "/containers/{id}/attach", status, Stopwatch.GetElapsedTime(started));
 
         async Task RunKestrelAsync()

@@ -18,7 +18,8 @@ namespace Vic.Api.Hijack;
 public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity identity, ILogger logger)
 {
     /// <summary>Serves the call; returns the status it answered with, for the request metrics.</summary>
-    public async Task<int> ServeAsync(ConnectionContext connection, RequestHead request, byte[] body)
+    /// <param name="authorize">The policy's check, made after the version check as on every other route; throws to refuse.</param>
+    public async Task<int> ServeAsync(ConnectionContext connection, RequestHead request, byte[] body, Action? authorize = null)
     {
         var output = connection.Transport.Output;
         try
@@ -27,6 +28,8 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
             {
                 throw PortLayerException.InvalidParameter(versionError);
             }
+
+            authorize?.Invoke();
 
             return request.AttachContainer is { } container
                 ? await AttachAsync(connection, request, container).ConfigureAwait(false)
@@ -228,7 +231,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
     {
         var status = Errors.DockerError.StatusFor(error.Kind);
         var body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { message = error.Message }));
-        var reason = status switch { 400 => "Bad Request", 404 => "Not Found", 409 => "Conflict", _ => "Error" };
+        var reason = status switch { 400 => "Bad Request", 403 => "Forbidden", 404 => "Not Found", 409 => "Conflict", _ => "Error" };
         await WriteHeadAsync(output, status, reason, ["Content-Type: application/json", $"Content-Length: {body.Length}", "Connection: close"]).ConfigureAwait(false);
         await output.WriteAsync(body).ConfigureAwait(false);
         await output.CompleteAsync().ConfigureAwait(false);

@@ -32,6 +32,9 @@ public sealed record VicadminSettings(System.Net.IPEndPoint Listen, string? Pass
 public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode Tls, TlsFiles? TlsFiles, VchConfig Vch, QemuSettings? Qemu = null, VsphereSettings? Vsphere = null)
 {
     public VicadminSettings? Vicadmin { get; init; }
+
+    /// <summary>Who may do what on the Docker API (<c>--authz-policy</c>); null: whoever the listeners admit may do all.</summary>
+    public Vic.Api.Authorization.AuthorizationPolicy? Authorization { get; init; }
 }
 
 /// <summary>The endpoint's options as given on the command line, before validation.</summary>
@@ -125,6 +128,9 @@ public sealed record EndpointOptions
 
     /// <summary><c>--volume-store</c>: NFS volume stores, <c>nfs://host/path:label</c>.</summary>
     public IReadOnlyList<string> VolumeStores { get; init; } = [];
+
+    /// <summary><c>--authz-policy</c>: a YAML file of what each user (client certificate CN) may do.</summary>
+    public string? AuthzPolicy { get; init; }
 
     /// <summary><c>--vicadmin</c>: where vicadmin listens (TLS; VIC's port was 2378); null serves none.</summary>
     public string? Vicadmin { get; init; }
@@ -228,10 +234,38 @@ public sealed record EndpointOptions
             VolumeStores = VolumeStoresOf(VolumeStores),
             ContainerNetworks = ContainerNetworksOf(),
         };
-        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere) { Vicadmin = VicadminOf(mode, vsphere is not null) };
+        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere) { Vicadmin = VicadminOf(mode, vsphere is not null), Authorization = AuthorizationOf(mode, listen) };
     }
 
     public const int DefaultVicadminPort = 2378;
+
+    private Vic.Api.Authorization.AuthorizationPolicy? AuthorizationOf(TlsMode mode, IReadOnlyList<ListenAddress> listen)
+    {
+        if (AuthzPolicy is null)
+        {
+            return null;
+        }
+
+        if (mode != TlsMode.TlsVerify && listen.OfType<TcpAddress>().Any())
+        {
+            // Without client certificates every TCP caller is the same "anonymous": users cannot be told apart.
+            throw new ArgumentException("--authz-policy names users by their client certificates: it needs --tlsverify (or unix sockets only)");
+        }
+
+        if (!File.Exists(AuthzPolicy))
+        {
+            throw new ArgumentException($"--authz-policy: no such file {AuthzPolicy}");
+        }
+
+        try
+        {
+            return Vic.Api.Authorization.PolicyFile.Load(Path.GetFullPath(AuthzPolicy));
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException($"--authz-policy: {ex.Message}", ex);
+        }
+    }
 
     private VicadminSettings? VicadminOf(TlsMode mode, bool onVsphere)
     {

@@ -59,7 +59,8 @@ public static partial class VchEndpointHost
 
         builder.Services.AddDockerApi(
             services => new VchEngine(config.Vch, time ?? TimeProvider.System, backend ?? CreateBackend(config, services), services.GetRequiredService<ILoggerFactory>()),
-            EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly));
+            EngineIdentity.FromAssembly(typeof(VchEndpointHost).Assembly),
+            config.Authorization);
         builder.Services.AddHostedService<ContainerRecovery>();
         if (config.Vicadmin is { } vicadmin)
         {
@@ -88,6 +89,10 @@ public static partial class VchEndpointHost
             }
 
             Log.Started(logger, config.Vch.Name, engine.Id, string.Join(", ", config.Listen), config.Tls.ToString());
+            if (config.Authorization is { } policy)
+            {
+                Log.Authorizing(logger, policy.Source, policy.Users.Count);
+            }
         });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
@@ -155,7 +160,9 @@ public static partial class VchEndpointHost
             listen.ApplicationServices.GetRequiredService<VchEngine>(),
             listen.ApplicationServices.GetRequiredService<EngineIdentity>(),
             listen.ApplicationServices.GetRequiredService<Vic.Api.Metrics.ApiRequestMetrics>(),
-            listen.ApplicationServices.GetRequiredService<ILogger<Vic.Api.Hijack.HijackConnectionMiddleware>>()).OnConnectionAsync);
+            listen.ApplicationServices.GetRequiredService<ILogger<Vic.Api.Hijack.HijackConnectionMiddleware>>(),
+            listen.ApplicationServices.GetRequiredService<Vic.Api.Authorization.AuditLog>(),
+            listen.ApplicationServices.GetService<Vic.Api.Authorization.AccessGuard>()).OnConnectionAsync);
 
     /// <summary>True when the client's certificate chains to our CA (and only to it) and may be used for client auth.</summary>
     public static bool IsSignedBy(X509Certificate2 client, X509Certificate2 authority)
@@ -197,6 +204,9 @@ public static partial class VchEndpointHost
     {
         [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "VCH {Name} ({Id}) serving the Docker API on {Listen} (TLS: {Tls})")]
         public static partial void Started(ILogger logger, string name, string id, string listen, string tls);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Docker API calls are authorized by {Policy} ({Users} users named); the audit log is audit.log in the data directory")]
+        public static partial void Authorizing(ILogger logger, string policy, int users);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "VCH {Name} stopped")]
         public static partial void Stopped(ILogger logger, string name);
