@@ -32,6 +32,7 @@ packages=(
   podman           # the reference engine the benchmarks measure the VCH against (with runc)
   runc
   buildah          # the reference builder bench/build measures docker build against (--isolation chroot)
+  iptables         # keeps ContainerVMs off the host's loopback and the endpoint's ports (QEMU backend)
   chromium         # headless browser the vicadmin test drives (tests/browser, with playwright-core from npm)
   tesseract-ocr    # reads the vicadmin test's screenshots back (OCR): what the admin saw, not just the DOM
   tesseract-ocr-eng

@@ -85,7 +85,10 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
     [Fact]
     public async Task ContainersReachTheHostUnlessTheirNetworkIsInternal()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        // A service on the host's own address, as a container reaches one on dockerd's host (its
+        // loopback is closed to containers, as dockerd's is: see the isolation test below).
+        var hostAddress = HostAddress();
+        using var listener = new TcpListener(hostAddress, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var accepted = Task.Run(async () =>
@@ -96,16 +99,54 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         });
         await Vch.DockerAsync("network", "create", "--internal", "sealed");
 
-        // slirp shows the host's loopback to the guest as its gateway, 10.0.2.2.
-        var outbound = await Vch.DockerAsync("run", "--rm", "busybox", "sh", "-c", $"echo from-the-container | nc 10.0.2.2 {port} && echo sent");
+        var outbound = await Vch.DockerAsync("run", "--rm", "busybox", "sh", "-c", $"echo from-the-container | nc {hostAddress} {port} && echo sent");
         var line = await accepted.WaitAsync(TimeSpan.FromSeconds(20));
-        var sealedOff = await Vch.DockerAsync("run", "--rm", "--network", "sealed", "busybox", "sh", "-c", $"echo x | nc -w 3 10.0.2.2 {port} && echo sent || echo refused; ip route | grep -c default; true");
+        var sealedOff = await Vch.DockerAsync("run", "--rm", "--network", "sealed", "busybox", "sh", "-c", $"echo x | nc -w 3 {hostAddress} {port} && echo sent || echo refused; ip route | grep -c default; true");
         await Vch.DockerAsync("network", "rm", "sealed");
 
         Assert.Equal("sent\n", outbound.StandardOutput);
         Assert.Equal("from-the-container", line);
         Assert.Equal("refused\n0\n", sealedOff.StandardOutput);
     }
+
+    [Fact]
+    public async Task AContainerReachesNeitherTheHostsLoopbackNorTheEndpointNorAnotherNetworkOfTheVch()
+    {
+        using var loopback = new TcpListener(IPAddress.Loopback, 0);
+        loopback.Start();
+        var loopbackPort = ((IPEndPoint)loopback.LocalEndpoint).Port;
+        var reachedLoopback = loopback.AcceptTcpClientAsync();
+        await Vch.DockerAsync("network", "create", "isolated-a");
+        await Vch.DockerAsync("network", "create", "isolated-b");
+        await Vch.DockerAsync("run", "-d", "--name", "b-server", "--network", "isolated-b", "busybox", "sh", "-c", "while true; do echo answer-from-b | nc -l -p 8000; done");
+        var bAddress = (await Vch.DockerAsync("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "b-server")).StandardOutput.Trim();
+
+        // Each probe prints what it received: a connection some other machine accepts is not a reach.
+        var probe = $"echo loopback:$(nc -w 3 10.0.2.2 {loopbackPort} </dev/null 2>/dev/null); " +
+            $"echo api:$(printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.0.2.2 {Vch.Endpoint.Port} 2>/dev/null | head -1); " +
+            $"echo other-network:$(nc -w 3 {bAddress} 8000 </dev/null 2>/dev/null)";
+        var fromA = await Vch.DockerAsync("run", "--rm", "--network", "isolated-a", "busybox", "sh", "-c", probe);
+        var fromB = await Eventually.WaitForAsync(
+            async () => (await Vch.DockerAsync("run", "--rm", "--network", "isolated-b", "busybox", "sh", "-c", $"nc -w 3 {bAddress} 8000 </dev/null")).StandardOutput,
+            s => s.Contains("answer-from-b", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30));
+        var info = await Vch.DockerAsync("info");
+        await Vch.DockerAsync("rm", "-f", "b-server");
+        await Vch.DockerAsync("network", "rm", "isolated-a", "isolated-b");
+
+        Assert.Equal("loopback:\napi:\nother-network:\n", fromA.StandardOutput);
+        Assert.False(reachedLoopback.IsCompleted, "a container connected to a service on the host's loopback");
+        Assert.Contains("answer-from-b", fromB, StringComparison.Ordinal);
+        Assert.Contains("the host's loopback and the endpoint's ports are closed to ContainerVMs", info.StandardOutput, StringComparison.Ordinal);
+    }
+
+    /// <summary>The host's address on its default route's interface: not loopback.</summary>
+    private static IPAddress HostAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .First(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
 
     [Fact]
     public async Task ConnectAndDisconnectChangeARunningContainersNetworks()

@@ -36,7 +36,7 @@ public sealed partial class QemuBackend
         int? pid = null;
         try
         {
-            pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, new VmResources(1, 128L << 20), "kvm", [], GuestRam.Anonymous), folder, cancellationToken).ConfigureAwait(false);
+            pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, new VmResources(1, 128L << 20), "kvm", [], GuestRam.Anonymous), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
             await using var channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
             return await TetherProbe.WaitForHelloAsync(channel, TimeSpan.FromSeconds(8), cancellationToken).ConfigureAwait(false) is not null;
         }

@@ -36,12 +36,19 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _monitor;
     private readonly Bridge.LocalBridge _bridge;
+    private readonly string? _isolationProblem;
     private string? _accelerator;
 
     public QemuBackend(QemuBackendOptions options, ILogger<QemuBackend> logger)
     {
         _options = options;
         _logger = logger;
+        _isolationProblem = options.Isolation is { } isolation ? HostFirewall.Apply(isolation, logger) : "not asked for";
+        if (options.Isolation is not null && _isolationProblem is not null)
+        {
+            Log.NotIsolated(logger, _isolationProblem);
+        }
+
         _templates = new TemplateStore(options, logger);
         Directory.CreateDirectory(VmsDirectory);
         _bridge = new Bridge.LocalBridge(BridgeSocket, id => FolderOf(id).BridgeNic, logger);
@@ -79,6 +86,9 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             new("QEMU accelerator", _accelerator ?? (_options.Accelerator == Accelerator.Auto ? "not probed yet" : _options.Accelerator.ToString().ToLowerInvariant())),
             new("Provisioning", _options.InstantClone ? $"instant clone (QEMU template restore, {(_options.CloneMemory == CloneMemory.CopyOnWrite ? "copy-on-write" : "fully copied")} memory)" : "cold boot"),
             new("Ready clones", $"{_ready.Count} of {_options.ReadyClones}"),
+            new("Guest isolation", _isolationProblem is null
+                ? $"the host's loopback and the endpoint's ports are closed to ContainerVMs (iptables chain {_options.Isolation!.Chain})"
+                : $"WARNING: ContainerVMs can reach the host's loopback and the endpoint's API: {_isolationProblem}"),
         };
         var kernel = File.Exists(_options.Kernel) ? KernelImage.ReadRelease(_options.Kernel) ?? "" : "";
         return Task.FromResult(new BackendDescription(Name, _options.PoolLimit, kernel, details));
@@ -126,7 +136,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         try
         {
             var ram = fullCopy ? GuestRam.Anonymous : GuestRam.Fork(template.Ram);
-            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], ram, incoming: true, nics: NicsOf(record)), folder, cancellationToken).ConfigureAwait(false);
+            var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], ram, incoming: true, nics: NicsOf(record)), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
             var launched = watch.ElapsedMilliseconds;
             record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
             folder.Write(record);
@@ -266,6 +276,9 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "ContainerVMs can reach the host's loopback and the endpoint's API: {Reason}")]
+        public static partial void NotIsolated(ILogger logger, string reason);
+
         [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "ContainerVM {VmId} started by {Path}")]
         public static partial void Started(ILogger logger, string vmId, string path);
 

@@ -42,6 +42,9 @@ public sealed record QemuBackendOptions(
     /// <summary>Where templates are kept; shared by backends of one host (tests share one across VCHs).</summary>
     public string? TemplateDirectory { get; init; }
 
+    /// <summary>What ContainerVMs may not reach on the host; null leaves them slirp's whole view of it.</summary>
+    public GuestIsolation? Isolation { get; init; }
+
     /// <summary>The virtiofs daemon that serves host folders to ContainerVMs (Debian's qemu-system-common has it).</summary>
     public string VirtioFsDaemon { get; init; } = "/usr/lib/qemu/virtiofsd";
 

@@ -160,6 +160,7 @@ internal sealed record NicBackends(VmNetworkSpec Network, string BridgeSocket)
 
     /// <summary>slirp with one <c>hostfwd</c> per published port; restricted (no way out) for internal networks.</summary>
     public string Public() =>
-        "user,id=np,net=10.0.2.0/24,restrict=" + (Network.Outbound ? "off" : "on")
+        // No IPv6: slirp would hand the guest's connections to fec0::2 to the host's ::1.
+        "user,id=np,net=10.0.2.0/24,ipv6=off,restrict=" + (Network.Outbound ? "off" : "on")
         + string.Concat(Network.Forwards.Select(f => $",hostfwd={f.Protocol}:{f.HostIp}:{f.HostPort}-:{f.GuestPort}"));
 }

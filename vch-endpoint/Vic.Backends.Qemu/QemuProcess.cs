@@ -7,10 +7,19 @@ namespace Vic.Backends.Qemu;
 internal static class QemuProcess
 {
     /// <summary>Runs QEMU with <c>-daemonize</c>; returns the pid of the VM once QEMU has set it up.</summary>
-    public static async Task<int> StartAsync(string binary, IReadOnlyList<string> args, VmFolder folder, CancellationToken cancellationToken)
+    /// <param name="group">The group QEMU runs with (<see cref="GuestIsolation"/>), set by setpriv before QEMU starts; null keeps the endpoint's.</param>
+    public static async Task<int> StartAsync(string binary, IReadOnlyList<string> args, VmFolder folder, CancellationToken cancellationToken, int? group = null)
     {
         File.Delete(folder.PidFile);
-        var start = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(group is null ? binary : "setpriv") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        if (group is { } gid)
+        {
+            foreach (var arg in new[] { "--regid", gid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--clear-groups", "--", binary })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

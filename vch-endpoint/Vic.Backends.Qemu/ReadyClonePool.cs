@@ -199,7 +199,7 @@ internal sealed partial class ReadyClonePool : IDisposable
         var template = await _templates.GetAsync(resources, accelerator, cancellationToken).ConfigureAwait(false);
         var folder = new VmFolder(Path.Combine(Directory, Guid.NewGuid().ToString("N")[..12]));
         System.IO.Directory.CreateDirectory(folder.Path);
-        var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, resources, accelerator, [], GuestRam.Fork(template.Ram), incoming: true, nics: _nics), folder, cancellationToken).ConfigureAwait(false);
+        var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, resources, accelerator, [], GuestRam.Fork(template.Ram), incoming: true, nics: _nics), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
         Stream? channel = null;
         try
         {

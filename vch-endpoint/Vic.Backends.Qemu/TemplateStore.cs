@@ -84,7 +84,7 @@ internal sealed partial class TemplateStore(QemuBackendOptions options, ILogger 
         // private, and read from it every page they have not written.
         File.Delete(template.State);
         File.Delete(template.Ram);
-        var pid = await QemuProcess.StartAsync(options.QemuBinary, QemuCommand.Build(options, folder, resources, accelerator, [], GuestRam.SharedFile(template.Ram)), folder, cancellationToken).ConfigureAwait(false);
+        var pid = await QemuProcess.StartAsync(options.QemuBinary, QemuCommand.Build(options, folder, resources, accelerator, [], GuestRam.SharedFile(template.Ram)), folder, cancellationToken, options.Isolation?.GroupId).ConfigureAwait(false);
         try
         {
             await using var channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);

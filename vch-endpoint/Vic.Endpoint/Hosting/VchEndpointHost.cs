@@ -113,6 +113,7 @@ public static partial class VchEndpointHost
             {
                 TcgTranslationCacheMiB = qemu.TcgCacheMiB ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultTcgTranslationCacheMiB,
                 ReadyClones = qemu.ReadyClones ?? Vic.Backends.Qemu.QemuBackendOptions.DefaultReadyClones,
+                Isolation = GuestIsolationOf(config),
                 MakeScratchDisk = path =>
                 {
                     using var disk = new Vic.ImageStore.Layers.Ext4VmdkLayerDisk(path, config.Vch.LayerCapacityBytes);
@@ -131,6 +132,17 @@ public static partial class VchEndpointHost
             services.GetRequiredService<ILogger<Vic.Backends.Vsphere.VsphereBackend>>()),
         _ => null,
     };
+
+    /// <summary>
+    /// Closed to ContainerVMs: the host's loopback, and the endpoint's own TCP ports (the Docker API,
+    /// vicadmin) on every host address; open: the loopback ports of the VCH's NFS volume stores.
+    /// </summary>
+    private static Vic.Backends.Qemu.GuestIsolation GuestIsolationOf(EndpointConfig config) => new(
+        Vic.Backends.Qemu.GuestIsolation.GroupFor(config.Vch.DataDirectory),
+        [.. config.Listen.OfType<TcpAddress>().Select(a => a.EndPoint.Port).Concat(config.Vicadmin is { } admin ? [admin.Listen.Port] : []).Distinct()],
+        [.. config.Vch.VolumeStores.Select(s => s.Nfs).OfType<Vic.PortLayer.Volumes.NfsLocation>()
+            .Where(n => System.Net.IPAddress.TryParse(n.Host, out var address) ? System.Net.IPAddress.IsLoopback(address) : n.Host == "localhost")
+            .Select(n => n.Port).Distinct()]);
 
     private static void ConfigureListener(ListenOptions listen, EndpointConfig config)
     {
