@@ -77,6 +77,17 @@ public sealed partial class InstalledLauncherTests : IDisposable
 
                 if (verify)
                 {
+                    // VIC's inspect config: the create command that makes this VCH again.
+                    var again = await ShellAsync($"vic-machine inspect config --target local --name {name} --format raw");
+                    Assert.True(again.ExitCode == 0, again.ToString());
+                    Assert.StartsWith("vic-machine-linux create --target local", again.StandardOutput, StringComparison.Ordinal);
+                    Assert.Contains($"--name {name}", again.StandardOutput, StringComparison.Ordinal);
+                    Assert.Contains($"--endpoint-address 127.0.0.1:{port}", again.StandardOutput, StringComparison.Ordinal);
+                    Assert.Contains("--authz-policy ", again.StandardOutput, StringComparison.Ordinal);
+                    var badTimeout = await ShellAsync($"vic-machine inspect --target local --name {name} --timeout soon");
+                    Assert.Equal(1, badTimeout.ExitCode);
+                    Assert.Contains("--timeout 'soon'", badTimeout.StandardError, StringComparison.Ordinal);
+
                     // A certificate of her own for alice, and the lines to use it, pasted as printed.
                     var issued = await ShellAsync($"vic-machine issue-cert --name {name} --cert-user alice");
                     Assert.True(issued.ExitCode == 0, issued.ToString());

@@ -35,6 +35,8 @@ var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description 
 var config = new Option<string?>("--config") { Description = "vch.yaml with the same settings" };
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "YAML: what each user (client certificate CN) may do; needs client verification" };
 var certUser = new Option<string?>("--cert-user") { Description = "issue-cert: the user (the certificate's common name) to issue a client certificate for" };
+var timeout = new Option<string?>("--timeout") { Description = "Time the operation may take, e.g. 3m0s (default 10m0s)" };
+var format = new Option<string>("--format") { Description = "inspect config: verbose (one option a line) or raw (one line)", DefaultValueFactory = _ => "verbose" };
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
@@ -82,17 +84,26 @@ var progress = new ConsoleProgress();
 Command Verb(string verb, string description, Option[] options, Func<ParseResult, CancellationToken, Task> action)
 {
     var command = new Command(verb, description);
-    foreach (var option in options)
+    foreach (var option in options.Append(timeout))
     {
         command.Options.Add(option);
     }
 
     command.SetAction(async (parse, cancellationToken) =>
     {
+        TimeSpan limit = default;
+        using var timed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            await action(parse, cancellationToken).ConfigureAwait(false);
+            limit = OperationTimeout.Parse(parse.GetValue(timeout));
+            timed.CancelAfter(limit);
+            await action(parse, timed.Token).ConfigureAwait(false);
             return 0;
+        }
+        catch (OperationCanceledException) when (timed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"vic-machine {verb}: did not finish within --timeout {OperationTimeout.Format(limit)}");
+            return 1;
         }
         catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException)
         {
@@ -101,6 +112,28 @@ Command Verb(string verb, string description, Option[] options, Func<ParseResult
             return 1;
         }
     });
+    return command;
+}
+
+// The record of a VCH, and the rows inspect shows of where it lives.
+async Task<VchSettings> InspectRecordAsync(VchPlan plan, Table table, CancellationToken cancellationToken)
+{
+    if (plan.Vsphere is null)
+    {
+        table.AddRow("backend", "qemu (local)");
+        return new LocalInstaller(plan, progress).Read();
+    }
+
+    var (found, datastore, _, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
+    table.AddRow("backend", $"vsphere {Markup.Escape(plan.Vsphere.Session.Sdk.ToString())}");
+    table.AddRow("image store", Markup.Escape(datastore));
+    table.AddRow("pool limits", Markup.Escape($"CPU {(limits.CpuMhz is { } mhz ? $"{mhz} MHz" : "unlimited")}, memory {(limits.MemoryMb is { } mb ? $"{mb} MB" : "unlimited")}"));
+    return found;
+}
+
+static Command WithSubcommand(Command command, Command subcommand)
+{
+    command.Subcommands.Add(subcommand);
     return command;
 }
 
@@ -150,24 +183,11 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             await new VsphereInstaller(plan, progress).DeleteAsync(parse.GetValue(force), cancellationToken).ConfigureAwait(false);
         }
     }),
-    Verb("inspect", "Show a VCH's settings and how to reach it", connection, async (parse, cancellationToken) =>
+    WithSubcommand(Verb("inspect", "Show a VCH's settings and how to reach it", connection, async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
-        VchSettings record;
         var table = new Table().AddColumns("setting", "value");
-        if (plan.Vsphere is null)
-        {
-            record = new LocalInstaller(plan, progress).Read();
-            table.AddRow("backend", "qemu (local)");
-        }
-        else
-        {
-            var (found, datastore, _, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
-            record = found;
-            table.AddRow("backend", $"vsphere {Markup.Escape(plan.Vsphere.Session.Sdk.ToString())}");
-            table.AddRow("image store", Markup.Escape(datastore));
-            table.AddRow("pool limits", Markup.Escape($"CPU {(limits.CpuMhz is { } mhz ? $"{mhz} MHz" : "unlimited")}, memory {(limits.MemoryMb is { } mb ? $"{mb} MB" : "unlimited")}"));
-        }
+        var record = await InspectRecordAsync(plan, table, cancellationToken).ConfigureAwait(false);
 
         var shown = VchPlan.Validate(record.With(new VchSettings { Password = "-", Target = plan.Settings.Target ?? record.Target, User = record.User ?? "-" }), forCreate: false);
         table.AddRow("endpoint", EndpointLauncher.IsRunning(shown.CertPath) ? $"running on {shown.Endpoint}" : "not running");
@@ -181,7 +201,18 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         {
             Console.WriteLine(line);
         }
-    }),
+    }), Verb("config", "Show the create command that makes this VCH again (VIC's inspect config)", [.. connection, format], async (parse, cancellationToken) =>
+    {
+        var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        var record = await InspectRecordAsync(plan, new Table().AddColumns("setting", "value"), cancellationToken).ConfigureAwait(false);
+        var shape = parse.GetValue(format);
+        if (shape is not ("verbose" or "raw"))
+        {
+            throw new MachineException($"--format '{shape}': verbose or raw");
+        }
+
+        Console.WriteLine(RecreateCommand.Of(record.With(new VchSettings { Target = plan.Settings.Target ?? record.Target }), raw: shape == "raw"));
+    })),
     Verb("ls", "List the VCHs of a compute resource, or of the whole datacenter", [target, user, password, thumbprint, datacenter, computeResource, config], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse).With(new VchSettings { Name = "ls" }), forCreate: false, forList: true);

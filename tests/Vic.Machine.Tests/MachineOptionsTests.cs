@@ -1,0 +1,62 @@
+namespace Vic.Machine.Tests;
+
+public sealed class MachineOptionsTests
+{
+    [Theory]
+    [InlineData("3m0s", 180)]
+    [InlineData("90s", 90)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("1.5m", 90)]
+    [InlineData("2m500ms", 120.5)]
+    public void TimeoutsAreGoDurationsAsVicTookThem(string text, double seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), OperationTimeout.Parse(text));
+
+    [Theory]
+    [InlineData("3")]
+    [InlineData("0")]
+    [InlineData("0s")]
+    [InlineData("3 minutes")]
+    [InlineData("-1m")]
+    public void ATimeoutThatIsNoDurationIsRefused(string text) =>
+        Assert.Contains("--timeout", Assert.Throws<MachineException>(() => OperationTimeout.Parse(text)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void WithoutATimeoutAnOperationHasTenMinutesPrintedAsGoPrintsThem()
+    {
+        Assert.Equal(TimeSpan.FromMinutes(10), OperationTimeout.Parse(null));
+        Assert.Equal("10m0s", OperationTimeout.Format(TimeSpan.FromMinutes(10)));
+        Assert.Equal("1h30m0s", OperationTimeout.Format(TimeSpan.FromMinutes(90)));
+        Assert.Equal("45s", OperationTimeout.Format(TimeSpan.FromSeconds(45)));
+    }
+
+    [Fact]
+    public void InspectConfigPrintsTheCreateCommandOfTheRecordWithoutItsPassword()
+    {
+        var record = new VchSettings
+        {
+            Target = "vcenter.example.com",
+            User = "administrator@vsphere.local",
+            Password = "hunter2",
+            Name = "vch1",
+            ComputeResource = "/DC0/host/cluster1",
+            ImageStore = "datastore 1",
+            RegistryMirror = ["http://mirror:5000/"],
+            InsecureRegistry = ["a:5000", "b:5000"],
+            NoTlsverify = true,
+            Memory = 4096,
+            Version = "v0.1.0-abcdef0",
+        };
+
+        var verbose = RecreateCommand.Of(record, raw: false);
+        var raw = RecreateCommand.Of(record, raw: true);
+
+        Assert.StartsWith("vic-machine-linux create \\\n  --target vcenter.example.com \\\n  --user administrator@vsphere.local \\\n  --name vch1 \\\n", verbose, StringComparison.Ordinal);
+        Assert.Contains("--image-store 'datastore 1'", raw, StringComparison.Ordinal);
+        Assert.Contains("--insecure-registry a:5000 --insecure-registry b:5000", raw, StringComparison.Ordinal);
+        Assert.Contains("--no-tlsverify", raw, StringComparison.Ordinal);
+        Assert.Contains("--memory 4096", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("--version", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", raw, StringComparison.Ordinal);
+    }
+}
