@@ -99,7 +99,8 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         });
         await Vch.DockerAsync("network", "create", "--internal", "sealed");
 
-        var outbound = await Vch.DockerAsync("run", "--rm", "busybox", "sh", "-c", $"echo from-the-container | nc {hostAddress} {port} && echo sent");
+        // By the name compose files give the host: host-gateway names the host's own address.
+        var outbound = await Vch.DockerAsync("run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "sh", "-c", $"echo from-the-container | nc host.docker.internal {port} && echo sent");
         var line = await accepted.WaitAsync(TimeSpan.FromSeconds(20));
         var sealedOff = await Vch.DockerAsync("run", "--rm", "--network", "sealed", "busybox", "sh", "-c", $"echo x | nc -w 3 {hostAddress} {port} && echo sent || echo refused; ip route | grep -c default; true");
         await Vch.DockerAsync("network", "rm", "sealed");

@@ -73,6 +73,14 @@ internal static partial class HostFirewall
         return null;
     }
 
+    /// <summary>The host's first IPv4 address on an interface that is up and not loopback; null when it has none.</summary>
+    public static System.Net.IPAddress? HostAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a));
+
     private static string Text(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static (int Code, string Error) Run(string[] arguments)

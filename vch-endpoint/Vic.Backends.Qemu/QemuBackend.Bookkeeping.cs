@@ -136,8 +136,8 @@ public sealed partial class QemuBackend
 
     private static void Kill(VmRecord record, VmFolder folder) => QemuProcess.Kill(record.Pid, record.LaunchedIn ?? folder.Path);
 
-    private static ContainerVm ToVm(VmRecord record, PowerState power) =>
-        new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig, record.Network is null ? null : QemuCommand.PublicNic);
+    private ContainerVm ToVm(VmRecord record, PowerState power) =>
+        new(record.VmId, record.Name, power, record.Resources, record.Provisioning, record.ExtraConfig, record.Network is null ? null : QemuCommand.PublicNic with { HostAddress = _hostAddress });
 
     private NicBackends? NicsOf(VmRecord record) => record.Network is { } network ? new NicBackends(network, BridgeSocket) : null;
 

@@ -37,6 +37,10 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
     private readonly Task _monitor;
     private readonly Bridge.LocalBridge _bridge;
     private readonly string? _isolationProblem;
+
+    // With the loopback closed, the gateway no longer reaches the host's services: host-gateway
+    // names the host's own address instead, as dockerd's docker0 address reaches what listens on all.
+    private readonly string? _hostAddress;
     private string? _accelerator;
 
     public QemuBackend(QemuBackendOptions options, ILogger<QemuBackend> logger)
@@ -48,6 +52,8 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         {
             Log.NotIsolated(logger, _isolationProblem);
         }
+
+        _hostAddress = _isolationProblem is null ? HostFirewall.HostAddress()?.ToString() : null;
 
         _templates = new TemplateStore(options, logger);
         Directory.CreateDirectory(VmsDirectory);

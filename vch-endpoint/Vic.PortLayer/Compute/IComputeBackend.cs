@@ -133,7 +133,14 @@ public sealed record ContainerVm(
 /// How the backend addresses a ContainerVM's public NIC (the way out, and in for published ports):
 /// <c>address/prefix</c>, the default gateway and the nameservers reachable through it.
 /// </summary>
-public sealed record PublicNic(string Address, string Gateway, IReadOnlyList<string> Nameservers);
+public sealed record PublicNic(string Address, string Gateway, IReadOnlyList<string> Nameservers)
+{
+    /// <summary>
+    /// The host's address as the guest reaches the host's own services: what
+    /// <c>--add-host NAME:host-gateway</c> names. Null: the gateway is the host.
+    /// </summary>
+    public string? HostAddress { get; init; }
+}
 
 /// <summary>A change seen on the hypervisor; <see cref="Gone"/> when the VM no longer exists.</summary>
 public sealed record ContainerVmChange(string VmId, PowerState Power, int? ExitCode, bool Gone);

@@ -137,7 +137,7 @@ public sealed partial class ContainerService
             NfsVolumes = NfsVolumesOf(record, vm.Public),
             Dns = NameserversOf(record, vm.Public),
             WallClockUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
-            ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
+            ExtraHosts = [.. config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, vm.Public?.HostAddress ?? network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. LinkHostsOf(record), .. PeerHostsOf(record)],
             Env = [.. LinkEnvironmentOf(record), .. config.Env],
             KeepAfterExit = _runtime.Of(record.Id).BuildStep is not null,
         };
