@@ -29,6 +29,9 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
 
     public string Host => $"tcp://127.0.0.1:{Endpoint.Port}";
 
+    /// <summary>vicadmin's port; its logins are vSphere's accounts.</summary>
+    public int AdminPort { get; } = EndpointProcess.FreePort();
+
     public async Task InitializeAsync()
     {
         Server = await Vcsim.StartAsync();
@@ -54,7 +57,7 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
             "--datacenter", "DC0", "--compute-resource", "DC0/host/DC0_C0", "--image-store", Server.Datastore, "--channel-address", "127.0.0.1",
             "--pool-cpu", "4", "--pool-memory", "4g", "--bridge-network", "VM Network", "--public-network", "VM Network",
             "--container-network", "VM Network:lan", "--container-network-gateway", "VM Network:10.9.0.1/24", "--container-network-ip-range", "VM Network:10.9.0.128/25",
-            "--container-network-dns", "VM Network:10.9.0.2",
+            "--container-network-dns", "VM Network:10.9.0.2", "--vicadmin", $"127.0.0.1:{AdminPort}",
             "--public-network-gateway", "10.20.0.1/24", "--public-network-ip-range", "10.20.0.64/26", "--public-network-dns", "10.20.0.2",
         ]);
 
@@ -139,6 +142,36 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.False(stillThere);
         Assert.Equal(["VM Network", "VM Network"], devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(VimXml.Vim + "backing")!.Element(VimXml.Vim + "deviceName")!.Value));
         Assert.Contains("vsphere", info, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VicadminLetsInVsphereAccountsOnlyAndNamesEachContainersVm()
+    {
+        var id = (await fixture.DockerAsync("run", "-d", "--name", "watched", "busybox", "sleep", "600")).StandardOutput.Trim();
+        using var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
+            AllowAutoRedirect = false,
+        };
+        using var admin = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{fixture.AdminPort}/"), Timeout = TimeSpan.FromSeconds(60) };
+        Task<HttpResponseMessage> LogInAsync(string password) =>
+            admin.PostAsync("/login", new FormUrlEncodedContent([new("user", Vcsim.User), new("password", password)]));
+
+        var refused = await LogInAsync("not-the-vsphere-password");
+        var loginPage = await admin.GetStringAsync("/login");
+        var accepted = await LogInAsync(Vcsim.Password);
+        var rows = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/api/containers")).RootElement;
+        var about = await admin.GetStringAsync("/api/vch");
+        await fixture.DockerAsync("rm", "-f", "watched");
+
+        Assert.Equal("/login?failed=1", refused.Headers.Location?.OriginalString);
+        Assert.Contains("a vSphere account of 127.0.0.1", loginPage, StringComparison.Ordinal);
+        Assert.Equal("/", accepted.Headers.Location?.OriginalString);
+        var row = rows.EnumerateArray().Single(r => r.GetProperty("id").GetString() == id);
+        Assert.Equal($"watched-{id[..12]}", row.GetProperty("vmName").GetString());
+        Assert.Equal("running", row.GetProperty("state").GetString());
+        Assert.Contains("\"vSphere user\"", about, StringComparison.Ordinal);
+        Assert.DoesNotContain(Vcsim.Password, about, StringComparison.Ordinal);
     }
 
     [Fact]
