@@ -120,6 +120,25 @@ public sealed partial class InstalledLauncherTests : IDisposable
 
             Assert.False(Directory.Exists(Path.Combine(elsewhere, name)));
         }
+
+        // VIC's --no-tls: plain HTTP, no certificates; the printed lines and NAME.env still work as they are.
+        var plainPort = EndpointProcess.FreePort();
+        var plain = await ShellAsync($"vic-machine create --target local --name plain --endpoint-address 127.0.0.1:{plainPort} --memory 1024 --no-tls");
+        try
+        {
+            Assert.True(plain.ExitCode == 0, plain.ToString());
+            Assert.False(File.Exists(Path.Combine(elsewhere, "plain", "ca.pem")));
+            var lines = Unstyled(plain.StandardOutput).Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("export ", StringComparison.Ordinal)).ToList();
+            Assert.Equal([$"export DOCKER_HOST=tcp://127.0.0.1:{plainPort}"], lines);
+            var pasted = await ShellAsync($"{lines[0]}\ndocker info -f '{{{{.Name}}}}' && export $(cat plain/plain.env) && docker version -f '{{{{.Server.Os}}}}'");
+            Assert.True(pasted.ExitCode == 0, pasted.ToString());
+            Assert.Equal("plain\nlinux", pasted.StandardOutput.Trim());
+        }
+        finally
+        {
+            var delete = await ShellAsync("vic-machine delete --target local --name plain --force");
+            Assert.True(delete.ExitCode == 0, delete.ToString());
+        }
     }
 
     private static string Unstyled(string output) => TerminalControls().Replace(output, "");

@@ -11,6 +11,18 @@ namespace Vic.Machine;
 /// </summary>
 public static class Certificates
 {
+    /// <summary>The VCH's certificates, unless it serves plain HTTP (<c>--no-tls</c>): then only its folder.</summary>
+    public static void GenerateUnlessPlain(VchPlan plan)
+    {
+        if (plan.NoTls)
+        {
+            Directory.CreateDirectory(plan.CertPath);
+            return;
+        }
+
+        Generate(plan.CertPath, plan.Name, plan.TlsCname);
+    }
+
     public static void Generate(string directory, string vchName, string cname)
     {
         Directory.CreateDirectory(directory);

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Vic.Machine;
 
 /// <summary>The endpoint's command line for a plan: what every VCH has whatever its backend.</summary>
@@ -9,11 +11,22 @@ public static class EndpointSettings
         var arguments = new List<string>
         {
             "-H", $"tcp://{plan.Endpoint}", "--name", plan.Name, "--data-dir", Path.Combine(certs, "data"),
-            plan.TlsVerify ? "--tlsverify" : "--tls",
-            "--tlscert", Path.Combine(certs, "server-cert.pem"), "--tlskey", Path.Combine(certs, "server-key.pem"),
             "--pool-memory", $"{plan.MemoryMb}m",
             "--vicadmin", $"{plan.Endpoint.Address}:{plan.VicadminPort}",
         };
+        if (plan.NoTls)
+        {
+            // The admin asked for plain HTTP (VIC's --no-tls): on an address others reach, that is their call.
+            if (!IPAddress.IsLoopback(plan.Endpoint.Address))
+            {
+                arguments.Add("--allow-insecure-remote");
+            }
+        }
+        else
+        {
+            arguments.AddRange([plan.TlsVerify ? "--tlsverify" : "--tls", "--tlscert", Path.Combine(certs, "server-cert.pem"), "--tlskey", Path.Combine(certs, "server-key.pem")]);
+        }
+
         if (File.Exists(plan.VicadminPasswordFile))
         {
             arguments.AddRange(["--vicadmin-password-file", plan.VicadminPasswordFile]);
@@ -54,6 +67,12 @@ public static class EndpointSettings
     public static IEnumerable<string> ClientEnvironment(VchPlan plan)
     {
         yield return $"export DOCKER_HOST={plan.DockerHost}";
+        if (plan.NoTls)
+        {
+            yield return "docker info";
+            yield break;
+        }
+
         yield return $"export DOCKER_CERT_PATH={Quoted(plan.CertPath)}";
         if (plan.TlsVerify)
         {
@@ -149,10 +168,10 @@ public static class EndpointSettings
     public static async Task<string> SaveEnvironmentAsync(VchPlan plan, CancellationToken cancellationToken)
     {
         var file = Path.Combine(plan.CertPath, $"{plan.Name}.env");
-        var variables = plan.TlsVerify
-            ? $"DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost}"
-            : $"DOCKER_TLS=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost}";
-        await File.WriteAllTextAsync(file, variables + " COMPOSE_TLS_VERSION=TLSv1_2\n", cancellationToken).ConfigureAwait(false);
+        var variables = plan.NoTls ? $"DOCKER_HOST={plan.DockerHost}"
+            : plan.TlsVerify ? $"DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost} COMPOSE_TLS_VERSION=TLSv1_2"
+            : $"DOCKER_TLS=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost} COMPOSE_TLS_VERSION=TLSv1_2";
+        await File.WriteAllTextAsync(file, variables + "\n", cancellationToken).ConfigureAwait(false);
         return file;
     }
 

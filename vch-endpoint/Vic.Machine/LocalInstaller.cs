@@ -24,7 +24,7 @@ public sealed class LocalInstaller(VchPlan plan, MachineProgress progress)
             throw new MachineException($"{plan.CertPath} already holds a VCH: delete it first or choose another --cert-path");
         }
 
-        Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
+        Certificates.GenerateUnlessPlain(plan);
         progress.Step($"certificates in {plan.CertPath}");
         EndpointSettings.EnsureVicadminPassword(plan);
         EndpointSettings.InstallAuthzPolicy(plan);

@@ -26,6 +26,7 @@ var cpu = new Option<long?>("--cpu") { Description = "The VCH pool's CPU limit i
 var memory = new Option<long?>("--memory", "--mem") { Description = "The VCH pool's memory limit in MB (default 4096)" };
 var tlsCname = new Option<string?>("--tls-cname") { Description = "Name (or IP) clients reach the endpoint by" };
 var noTlsVerify = new Option<bool>("--no-tlsverify", "--kv") { Description = "No client certificates" };
+var noTls = new Option<bool>("--no-tls", "-k") { Description = "No TLS at all: the Docker API in plain HTTP (default port 2375)" };
 var insecureRegistry = new Option<string[]>("--insecure-registry", "--dir") { Description = "Registry reached without TLS verification (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "docker.io mirror (repeatable)" };
 var certPath = new Option<string?>("--tls-cert-path", "--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
@@ -40,7 +41,7 @@ var format = new Option<string>("--format") { Description = "inspect config: ver
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso, authzPolicy];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, insecureRegistry, registryMirror, endpointAddress, channelAddress, iso, authzPolicy];
 
 VchSettings Read(ParseResult parse)
 {
@@ -68,6 +69,7 @@ VchSettings Read(ParseResult parse)
         Memory = parse.GetValue(memory),
         TlsCname = parse.GetValue(tlsCname),
         NoTlsverify = parse.GetValue(noTlsVerify) ? true : null,
+        NoTls = parse.GetValue(noTls) ? true : null,
         InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
         RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
         CertPath = parse.GetValue(certPath),

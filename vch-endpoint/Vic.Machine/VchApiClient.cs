@@ -15,6 +15,12 @@ public static class VchApiClient
     {
         var certs = plan.CertPath;
         var caFile = Path.Combine(certs, "ca.pem");
+        if (plan.NoTls)
+        {
+            using var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+            return await NamesAsync(plain, new Uri($"http://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
+        }
+
         if (!File.Exists(caFile))
         {
             return null;
@@ -32,9 +38,15 @@ public static class VchApiClient
         }
 
         using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(20) };
+        return await NamesAsync(client, new Uri($"https://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The names of the running containers <c>GET /containers/json</c> lists; null when the VCH does not answer.</summary>
+    private static async Task<IReadOnlyList<string>?> NamesAsync(HttpClient client, Uri list, CancellationToken cancellationToken)
+    {
         try
         {
-            using var response = await client.GetAsync(new Uri($"https://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
+            using var response = await client.GetAsync(list, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 return null;

@@ -27,6 +27,9 @@ public sealed partial record VchPlan(
 {
     public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
 
+    /// <summary>VIC's <c>--no-tls</c>: plain HTTP, no certificates made.</summary>
+    public bool NoTls => Settings.NoTls == true;
+
     /// <summary>vicadmin's port: two above the Docker API's, as VIC's 2378 was beside 2376.</summary>
     public int VicadminPort => Endpoint.Port + 2;
 
@@ -54,7 +57,8 @@ public sealed partial record VchPlan(
             throw new MachineException("--container-network maps vSphere port groups: a local VCH has none");
         }
 
-        var endpoint = ParseEndpoint(settings.EndpointAddress ?? "127.0.0.1:2376");
+        var noTls = settings.NoTls == true;
+        var endpoint = ParseEndpoint(settings.EndpointAddress ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
         var memory = settings.Memory ?? 4096;
         if (memory < 256)
         {
@@ -93,7 +97,7 @@ public sealed partial record VchPlan(
             memory,
             Path.GetFullPath(settings.CertPath ?? name),
             settings.TlsCname ?? endpoint.Address.ToString(),
-            settings.NoTlsverify != true,
+            settings.NoTlsverify != true && !noTls,
             endpoint,
             iso,
             settings);
@@ -124,9 +128,9 @@ public sealed partial record VchPlan(
             path is "" or "sdk" ? null : path);
     }
 
-    private static IPEndPoint ParseEndpoint(string text) =>
+    private static IPEndPoint ParseEndpoint(string text, int defaultPort) =>
         IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port > 0 ? endpoint
-        : IPAddress.TryParse(text, out var address) ? new IPEndPoint(address, 2376)
+        : IPAddress.TryParse(text, out var address) ? new IPEndPoint(address, defaultPort)
         : throw new MachineException($"--endpoint-address '{text}': IP:PORT");
 
     /// <summary>The local address the operating system would use towards the target: what its VMs can reach.</summary>

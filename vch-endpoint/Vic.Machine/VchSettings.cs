@@ -70,6 +70,9 @@ public sealed class VchSettings
     /// <summary>Serve TLS without client certificates (anyone who reaches the endpoint may use it).</summary>
     public bool? NoTlsverify { get; set; }
 
+    /// <summary>VIC's <c>--no-tls</c>: no TLS at all, the Docker API in plain HTTP on 2375.</summary>
+    public bool? NoTls { get; set; }
+
     public List<string> InsecureRegistry { get; set; } = [];
 
     public List<string> RegistryMirror { get; set; } = [];

@@ -60,7 +60,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
 
             await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
 
-            Certificates.Generate(plan.CertPath, plan.Name, plan.TlsCname);
+            Certificates.GenerateUnlessPlain(plan);
             undo.Push(("the certificates", () =>
             {
                 Directory.Delete(plan.CertPath, recursive: true);
