@@ -150,9 +150,8 @@ public sealed partial class RegistryClient : IDisposable
             handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
         }
-        else if (authority is not null && File.Exists(authority))
+        else if (TrustedAuthorities(authority) is { Count: > 0 } authorities)
         {
-            var ca = X509CertificateLoader.LoadCertificateFromFile(authority);
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
                 if (errors == SslPolicyErrors.None)
@@ -167,13 +166,30 @@ public sealed partial class RegistryClient : IDisposable
 
                 using var chain = new X509Chain();
                 chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
                 chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
                 return chain.Build(new X509Certificate2(certificate));
             };
         }
 
         return handler;
+    }
+
+    /// <summary>The registry's own ca.crt (certs.d) and the CAs trusted for every registry.</summary>
+    private X509Certificate2Collection TrustedAuthorities(string? hostAuthority)
+    {
+        var authorities = new X509Certificate2Collection();
+        if (hostAuthority is not null && File.Exists(hostAuthority))
+        {
+            authorities.ImportFromPemFile(hostAuthority);
+        }
+
+        foreach (var bundle in Options.CertificateAuthorities)
+        {
+            authorities.ImportFromPemFile(bundle);
+        }
+
+        return authorities;
     }
 
     private string? AuthorityFile(string host) => Options.CertificatesDirectory is { } directory ? Path.Combine(directory, host, "ca.crt") : null;

@@ -20,6 +20,9 @@ public sealed record RegistryOptions
     /// <summary>Folder with one sub-folder per registry host holding <c>ca.crt</c>, as <c>/etc/docker/certs.d</c>.</summary>
     public string? CertificatesDirectory { get; init; }
 
+    /// <summary>PEM files of CAs trusted for every registry (VIC's <c>--registry-ca</c>).</summary>
+    public IReadOnlyList<string> CertificateAuthorities { get; init; } = [];
+
     /// <summary>How many times a dropped blob download is resumed before the pull fails.</summary>
     public int BlobRetries { get; init; } = 5;
 

@@ -26,6 +26,15 @@ public sealed class VicadminOptionsTests
     }
 
     [Fact]
+    public void ARegistryCaMustBeAPemFileOfCertificates()
+    {
+        var notPem = Assert.Throws<ArgumentException>(() => new EndpointOptions { RegistryCas = ["/etc/hostname"], DataDirectory = "/tmp/x" }.Validate());
+        Assert.Contains("--registry-ca /etc/hostname", notPem.Message, StringComparison.Ordinal);
+        var missing = Assert.Throws<ArgumentException>(() => new EndpointOptions { RegistryCas = ["/nonexistent/ca.pem"], DataDirectory = "/tmp/x" }.Validate());
+        Assert.Contains("--registry-ca: no such file /nonexistent/ca.pem", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheSettingsVicadminShowsNeverHoldTheVspherePassword()
     {
         var config = new EndpointOptions

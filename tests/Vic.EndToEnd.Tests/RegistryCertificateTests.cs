@@ -62,6 +62,18 @@ public sealed class RegistryCertificateTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ARegistryCaGivenAtStartIsTrustedForEveryRegistryAsVicsRegistryCaWas()
+    {
+        var host = await StartEndpointAsync("--registry-ca", _certificates.CaCert);
+
+        var pulled = await Command.DockerAsync(host, "pull", $"{_registry.Host}/app:v1");
+
+        Assert.True(pulled.ExitCode == 0, pulled + _endpoint!.Output);
+        Assert.Contains("Pull complete", pulled.StandardOutput, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_home.Combine("data", "certs.d", _registry.Host)));
+    }
+
+    [Fact]
     public async Task AnInsecureRegistryIsPulledWithoutItsCa()
     {
         var host = await StartEndpointAsync("--insecure-registry", _registry.Host);

@@ -41,7 +41,8 @@ public sealed partial class InstalledLauncherTests : IDisposable
             // The second one on a terminal (script(1) gives it one): the long steps draw a bar there.
             // The verified VCH has users: its own client certificate (CN client) may do all, alice only read.
             await File.WriteAllTextAsync(Path.Combine(elsewhere, "policy.yaml"), "users:\n  client: { may: [all] }\n  alice: { may: [read] }\n");
-            var command = $"vic-machine-linux create --target local --name {name} --endpoint-address 127.0.0.1:{port} --memory 1024{(verify ? " --authz-policy policy.yaml" : " --no-tlsverify")}";
+            var registryCa = TestCertificates.Create(_home.Combine("registry-ca")).CaCert;
+            var command = $"vic-machine-linux create --target local --name {name} --endpoint-address 127.0.0.1:{port} --memory 1024{(verify ? $" --authz-policy policy.yaml --registry-ca {registryCa}" : " --no-tlsverify")}";
             var create = await ShellAsync(verify ? command : $"script -qec '{command}' /dev/null");
             try
             {
@@ -84,6 +85,8 @@ public sealed partial class InstalledLauncherTests : IDisposable
                     Assert.Contains($"--name {name}", again.StandardOutput, StringComparison.Ordinal);
                     Assert.Contains($"--endpoint-address 127.0.0.1:{port}", again.StandardOutput, StringComparison.Ordinal);
                     Assert.Contains("--authz-policy ", again.StandardOutput, StringComparison.Ordinal);
+                    Assert.Contains($"--registry-ca {registryCa}", again.StandardOutput, StringComparison.Ordinal);
+                    Assert.Equal((await File.ReadAllTextAsync(registryCa)).TrimEnd(), (await File.ReadAllTextAsync(Path.Combine(elsewhere, name, "registry-ca.pem"))).TrimEnd());
                     var badTimeout = await ShellAsync($"vic-machine inspect --target local --name {name} --timeout soon");
                     Assert.Equal(1, badTimeout.ExitCode);
                     Assert.Contains("--timeout 'soon'", badTimeout.StandardError, StringComparison.Ordinal);

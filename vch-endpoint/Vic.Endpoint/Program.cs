@@ -21,6 +21,7 @@ var cloneMemory = new Option<string>("--containervm-clone-memory") { Description
 var tcgCache = new Option<int?>("--containervm-tcg-cache") { Description = "Under TCG: each ContainerVM's cache of translated guest code, in MiB" };
 var readyClones = new Option<int?>("--containervm-ready-clones") { Description = "ContainerVMs kept restored and answering ahead of need (0-8; default 1): each holds an idle ContainerVM's memory" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
+var registryCa = new Option<string[]>("--registry-ca") { Description = "A PEM file of CAs trusted for every registry (repeatable); per registry, DATA/certs.d/HOST/ca.crt" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
 var target = new Option<string?>("--target") { Description = "vSphere: vCenter or ESXi, a host name or https://host/sdk" };
 var user = new Option<string?>("--user") { Description = "vSphere: user name" };
@@ -48,7 +49,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
-    insecureRegistry, registryMirror, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
+    insecureRegistry, registryMirror, registryCa, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
     target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
@@ -77,6 +78,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ReadyClones = parse.GetValue(readyClones),
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
+        RegistryCas = parse.GetValue(registryCa) ?? [],
         VolumeStores = parse.GetValue(volumeStore) ?? [],
         Vicadmin = parse.GetValue(vicadmin),
         AuthzPolicy = parse.GetValue(authzPolicy),

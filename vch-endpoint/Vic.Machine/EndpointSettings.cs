@@ -32,6 +32,11 @@ public static class EndpointSettings
             arguments.AddRange(["--vicadmin-password-file", plan.VicadminPasswordFile]);
         }
 
+        if (File.Exists(plan.RegistryCaFile))
+        {
+            arguments.AddRange(["--registry-ca", plan.RegistryCaFile]);
+        }
+
         if (File.Exists(plan.AuthzPolicyFile))
         {
             arguments.AddRange(["--authz-policy", plan.AuthzPolicyFile]);
@@ -120,11 +125,18 @@ public static class EndpointSettings
         yield return "docker info";
     }
 
+    /// <summary>The files create was given that the endpoint reads for as long as it lives, copied into the cert path.</summary>
+    public static void InstallGivenFiles(VchPlan plan)
+    {
+        InstallRegistryCas(plan);
+        InstallAuthzPolicy(plan);
+    }
+
     /// <summary>
     /// Copies the authorization policy given to create into the cert path, where the endpoint reads it
     /// from then on (a policy file moved or edited elsewhere does not change a running VCH's rules).
     /// </summary>
-    public static void InstallAuthzPolicy(VchPlan plan)
+    private static void InstallAuthzPolicy(VchPlan plan)
     {
         if (plan.Settings.AuthzPolicy is not { } given)
         {
@@ -142,6 +154,29 @@ public static class EndpointSettings
         }
 
         File.Copy(given, plan.AuthzPolicyFile, overwrite: true);
+    }
+
+    /// <summary>The <c>--registry-ca</c> files as one bundle in the cert path: the VCH keeps trusting them when the originals move.</summary>
+    private static void InstallRegistryCas(VchPlan plan)
+    {
+        if (plan.Settings.RegistryCa.Count == 0)
+        {
+            return;
+        }
+
+        var bundle = new System.Text.StringBuilder();
+        foreach (var given in plan.Settings.RegistryCa)
+        {
+            var text = File.Exists(given) ? File.ReadAllText(given) : throw new MachineException($"--registry-ca: no such file {given}");
+            if (!text.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+            {
+                throw new MachineException($"--registry-ca {given}: no PEM certificate in it");
+            }
+
+            bundle.Append(text.TrimEnd()).Append('\n');
+        }
+
+        File.WriteAllText(plan.RegistryCaFile, bundle.ToString());
     }
 
     /// <summary>

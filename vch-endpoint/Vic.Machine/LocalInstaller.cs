@@ -27,7 +27,7 @@ public sealed class LocalInstaller(VchPlan plan, MachineProgress progress)
         Certificates.GenerateUnlessPlain(plan);
         progress.Step($"certificates in {plan.CertPath}");
         EndpointSettings.EnsureVicadminPassword(plan);
-        EndpointSettings.InstallAuthzPolicy(plan);
+        EndpointSettings.InstallGivenFiles(plan);
         await File.WriteAllTextAsync(RecordFile, plan.Settings.With(new VchSettings { CertPath = plan.CertPath }).ToRecord(), cancellationToken).ConfigureAwait(false);
         try
         {

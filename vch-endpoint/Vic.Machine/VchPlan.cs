@@ -36,6 +36,9 @@ public sealed partial record VchPlan(
     /// <summary>VIC's "VCH Admin Portal" line: where an admin's browser goes.</summary>
     public string VicadminUrl => $"https://{TlsCname}:{VicadminPort}/";
 
+    /// <summary>The registry CAs (<c>--registry-ca</c>) as one bundle, copied here by create.</summary>
+    public string RegistryCaFile => Path.Combine(CertPath, "registry-ca.pem");
+
     /// <summary>The authorization policy the endpoint enforces, copied here by create.</summary>
     public string AuthzPolicyFile => Path.Combine(CertPath, "authz-policy.yaml");
 

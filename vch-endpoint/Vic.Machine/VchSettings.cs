@@ -77,6 +77,9 @@ public sealed class VchSettings
 
     public List<string> RegistryMirror { get; set; } = [];
 
+    /// <summary>VIC's <c>--registry-ca</c>: PEM files of CAs the VCH trusts for every registry; create copies them into the cert path.</summary>
+    public List<string> RegistryCa { get; set; } = [];
+
     /// <summary>Where the certificates, the endpoint's state and its log live (default: ./NAME).</summary>
     public string? CertPath { get; set; }
 

@@ -68,7 +68,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
             }
             ));
             progress.Step($"certificates in {plan.CertPath}");
-            EndpointSettings.InstallAuthzPolicy(plan);
+            EndpointSettings.InstallGivenFiles(plan);
 
             var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath, Version = Installation.Version, ParentPool = where.ParentPoolPath }).ToRecord();
             await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);

@@ -126,6 +126,9 @@ public sealed record EndpointOptions
 
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
 
+    /// <summary><c>--registry-ca</c>: PEM files of CAs trusted for every registry.</summary>
+    public IReadOnlyList<string> RegistryCas { get; init; } = [];
+
     /// <summary><c>--volume-store</c>: NFS volume stores, <c>nfs://host/path:label</c>.</summary>
     public IReadOnlyList<string> VolumeStores { get; init; } = [];
 
@@ -229,7 +232,7 @@ public sealed record EndpointOptions
             Path.GetFullPath(DataDirectory),
             new VmResources(cpus, memory),
             ContainerVmKernel,
-            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]))
+            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]) { CertificateAuthorities = RegistryAuthoritiesOf(RegistryCas) })
         {
             VolumeStores = VolumeStoresOf(VolumeStores),
             ContainerNetworks = ContainerNetworksOf(),
@@ -388,6 +391,24 @@ public sealed record EndpointOptions
 
         return uri.AbsoluteUri.EndsWith('/') ? uri.AbsoluteUri : uri.AbsoluteUri + "/";
     }
+
+    /// <summary>Each must be a readable PEM file with at least one certificate: a wrong file fails now, not at the first pull.</summary>
+    private static List<string> RegistryAuthoritiesOf(IReadOnlyList<string> files) =>
+        [.. files.Select(file =>
+        {
+            var path = Path.GetFullPath(RequireFile(file, "--registry-ca"));
+            var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            try
+            {
+                certificates.ImportFromPemFile(path);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                throw new ArgumentException($"--registry-ca {file}: not PEM certificates ({ex.Message})", ex);
+            }
+
+            return certificates.Count > 0 ? path : throw new ArgumentException($"--registry-ca {file}: no certificate in it");
+        })];
 
     private static string RequireFile(string? path, string option) =>
         path is null ? throw new ArgumentException($"{option} is required with TLS")

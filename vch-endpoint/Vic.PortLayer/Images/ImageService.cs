@@ -43,6 +43,7 @@ public sealed partial class ImageService : IDisposable
             {
                 Mirrors = [.. config.Registries.Mirrors.Select(m => new Uri(m))],
                 InsecureRegistries = config.Registries.InsecureRegistries,
+                CertificateAuthorities = config.Registries.CertificateAuthorities,
                 CertificatesDirectory = config.RegistryCertificatesPath,
             },
             loggers.CreateLogger<RegistryClient>());

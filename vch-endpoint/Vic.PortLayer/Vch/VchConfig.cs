@@ -6,6 +6,9 @@ namespace Vic.PortLayer.Vch;
 public sealed record RegistryConfig(IReadOnlyList<string> InsecureRegistries, IReadOnlyList<string> Mirrors)
 {
     public static RegistryConfig Default { get; } = new([], []);
+
+    /// <summary>PEM files of CAs trusted for every registry (VIC's <c>--registry-ca</c>), beside certs.d's per-registry ones.</summary>
+    public IReadOnlyList<string> CertificateAuthorities { get; init; } = [];
 }
 
 /// <summary>
