@@ -124,6 +124,31 @@ public sealed partial class InstalledLauncherTests : IDisposable
             Assert.False(Directory.Exists(Path.Combine(elsewhere, name)));
         }
 
+        // VIC's --tls-ca: clients bring certificates of the admin's own CA; the VCH makes no client certificate.
+        var company = TestCertificates.CreateWithUsers(_home.Combine("company-ca"), "bob");
+        var companyPort = EndpointProcess.FreePort();
+        var companyVch = await ShellAsync($"vic-machine create --target local --name company --endpoint-address 127.0.0.1:{companyPort} --memory 1024 --tls-ca {company.CaCert}");
+        try
+        {
+            Assert.True(companyVch.ExitCode == 0, companyVch.ToString());
+            Assert.False(File.Exists(Path.Combine(elsewhere, "company", "cert.pem")));
+            Assert.Contains("--tlscert YOUR-cert.pem --tlskey YOUR-key.pem", companyVch.StandardOutput, StringComparison.Ordinal);
+            var bob = company.UserCertPath("bob");
+            var asBob = await ShellAsync($"docker -H tcp://127.0.0.1:{companyPort} --tlsverify --tlscacert company/ca.pem --tlscert {bob}/cert.pem --tlskey {bob}/key.pem info -f '{{{{.Name}}}}'");
+            Assert.True(asBob.ExitCode == 0, asBob.ToString());
+            Assert.Equal("company", asBob.StandardOutput.Trim());
+            var stranger = await ShellAsync($"docker -H tcp://127.0.0.1:{companyPort} --tlsverify --tlscacert company/ca.pem --tlscert {company.RogueClientCert} --tlskey {company.RogueClientKey} info");
+            Assert.NotEqual(0, stranger.ExitCode);
+            var ownCa = await ShellAsync("vic-machine issue-cert --name company --cert-user carol");
+            Assert.Equal(1, ownCa.ExitCode);
+            Assert.Contains("--tls-ca", ownCa.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            var delete = await ShellAsync("vic-machine delete --target local --name company --force");
+            Assert.True(delete.ExitCode == 0, delete.ToString());
+        }
+
         // VIC's --no-tls: plain HTTP, no certificates; the printed lines and NAME.env still work as they are.
         var plainPort = EndpointProcess.FreePort();
         var plain = await ShellAsync($"vic-machine create --target local --name plain --endpoint-address 127.0.0.1:{plainPort} --memory 1024 --no-tls");

@@ -20,10 +20,11 @@ public static class Certificates
             return;
         }
 
-        Generate(plan.CertPath, plan.Name, plan.TlsCname);
+        Generate(plan.CertPath, plan.Name, plan.TlsCname, clientCertificate: !plan.ClientCaGiven);
     }
 
-    public static void Generate(string directory, string vchName, string cname)
+    /// <param name="clientCertificate">Also a client certificate: not when clients bring their own (<c>--tls-ca</c>).</param>
+    public static void Generate(string directory, string vchName, string cname, bool clientCertificate = true)
     {
         Directory.CreateDirectory(directory);
         var now = DateTimeOffset.UtcNow.AddMinutes(-5);
@@ -34,7 +35,11 @@ public static class Certificates
         using var ca = caRequest.CreateSelfSigned(now, now.AddYears(5));
 
         Issue(directory, "server", ca, caKey, cname, now, server: true);
-        Issue(directory, "client", ca, caKey, "client", now, server: false);
+        if (clientCertificate)
+        {
+            Issue(directory, "client", ca, caKey, "client", now, server: false);
+        }
+
         File.WriteAllText(Path.Combine(directory, "ca.pem"), ca.ExportCertificatePem() + "\n");
 
         // Kept, as VIC kept it, so more users' certificates can be issued later; only the owner reads it.
@@ -61,6 +66,11 @@ public static class Certificates
         if (!File.Exists(caFile) || !File.Exists(caKeyFile))
         {
             throw new MachineException($"{directory} holds no VCH CA (ca.pem and ca-key.pem): issue certificates where create made them (--tls-cert-path)");
+        }
+
+        if (File.Exists(Path.Combine(directory, "client-ca.pem")))
+        {
+            throw new MachineException($"this VCH accepts client certificates of the CAs given to --tls-ca ({Path.Combine(directory, "client-ca.pem")}): issue {user}'s certificate with one of those");
         }
 
         var folder = Path.Combine(directory, "users", user);

@@ -43,7 +43,7 @@ public static class EndpointSettings
         }
         if (plan.TlsVerify)
         {
-            arguments.AddRange(["--tlscacert", Path.Combine(certs, "ca.pem")]);
+            arguments.AddRange(["--tlscacert", File.Exists(plan.ClientCaFile) ? plan.ClientCaFile : Path.Combine(certs, "ca.pem")]);
         }
 
         foreach (var mirror in plan.Settings.RegistryMirror)
@@ -75,6 +75,14 @@ public static class EndpointSettings
         if (plan.NoTls)
         {
             yield return "docker info";
+            yield break;
+        }
+
+        if (plan.ClientCaGiven)
+        {
+            // The client's certificate comes from the admin's own CA: only the server's CA is ours to give.
+            yield return "# clients present a certificate of a CA given to --tls-ca; with yours:";
+            yield return $"# or: docker -H {plan.DockerHost} --tlsverify --tlscacert {Quoted(Path.Combine(plan.CertPath, "ca.pem"))} --tlscert YOUR-cert.pem --tlskey YOUR-key.pem info";
             yield break;
         }
 
@@ -128,6 +136,7 @@ public static class EndpointSettings
     /// <summary>The files create was given that the endpoint reads for as long as it lives, copied into the cert path.</summary>
     public static void InstallGivenFiles(VchPlan plan)
     {
+        InstallBundle(plan.Settings.TlsCa, plan.ClientCaFile, "--tls-ca");
         InstallRegistryCas(plan);
         InstallAuthzPolicy(plan);
     }
@@ -157,26 +166,29 @@ public static class EndpointSettings
     }
 
     /// <summary>The <c>--registry-ca</c> files as one bundle in the cert path: the VCH keeps trusting them when the originals move.</summary>
-    private static void InstallRegistryCas(VchPlan plan)
+    private static void InstallRegistryCas(VchPlan plan) => InstallBundle(plan.Settings.RegistryCa, plan.RegistryCaFile, "--registry-ca");
+
+    /// <summary>PEM files given to <paramref name="option"/> as one bundle at <paramref name="bundleFile"/>; nothing when none were given.</summary>
+    private static void InstallBundle(IReadOnlyList<string> files, string bundleFile, string option)
     {
-        if (plan.Settings.RegistryCa.Count == 0)
+        if (files.Count == 0)
         {
             return;
         }
 
         var bundle = new System.Text.StringBuilder();
-        foreach (var given in plan.Settings.RegistryCa)
+        foreach (var given in files)
         {
-            var text = File.Exists(given) ? File.ReadAllText(given) : throw new MachineException($"--registry-ca: no such file {given}");
+            var text = File.Exists(given) ? File.ReadAllText(given) : throw new MachineException($"{option}: no such file {given}");
             if (!text.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
             {
-                throw new MachineException($"--registry-ca {given}: no PEM certificate in it");
+                throw new MachineException($"{option} {given}: no PEM certificate in it");
             }
 
             bundle.Append(text.TrimEnd()).Append('\n');
         }
 
-        File.WriteAllText(plan.RegistryCaFile, bundle.ToString());
+        File.WriteAllText(bundleFile, bundle.ToString());
     }
 
     /// <summary>
@@ -204,6 +216,7 @@ public static class EndpointSettings
     {
         var file = Path.Combine(plan.CertPath, $"{plan.Name}.env");
         var variables = plan.NoTls ? $"DOCKER_HOST={plan.DockerHost}"
+            : plan.ClientCaGiven ? $"DOCKER_TLS_VERIFY=1 DOCKER_HOST={plan.DockerHost} COMPOSE_TLS_VERSION=TLSv1_2"
             : plan.TlsVerify ? $"DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost} COMPOSE_TLS_VERSION=TLSv1_2"
             : $"DOCKER_TLS=1 DOCKER_CERT_PATH={plan.CertPath} DOCKER_HOST={plan.DockerHost} COMPOSE_TLS_VERSION=TLSv1_2";
         await File.WriteAllTextAsync(file, variables + "\n", cancellationToken).ConfigureAwait(false);

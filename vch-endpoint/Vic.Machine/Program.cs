@@ -28,6 +28,7 @@ var tlsCname = new Option<string?>("--tls-cname") { Description = "Name (or IP) 
 var noTlsVerify = new Option<bool>("--no-tlsverify", "--kv") { Description = "No client certificates" };
 var noTls = new Option<bool>("--no-tls", "-k") { Description = "No TLS at all: the Docker API in plain HTTP (default port 2375)" };
 var insecureRegistry = new Option<string[]>("--insecure-registry", "--dir") { Description = "Registry reached without TLS verification (repeatable)" };
+var tlsCa = new Option<string[]>("--tls-ca", "--ca") { Description = "PEM file of a CA whose client certificates the VCH accepts instead of its own CA's (repeatable)" };
 var registryCa = new Option<string[]>("--registry-ca", "--rc") { Description = "PEM file of CAs the VCH trusts for every registry (repeatable)" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "docker.io mirror (repeatable)" };
 var certPath = new Option<string?>("--tls-cert-path", "--cert-path") { Description = "Where the certificates and the endpoint's state live (default ./NAME)" };
@@ -42,7 +43,7 @@ var format = new Option<string>("--format") { Description = "inspect config: ver
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy];
 
 VchSettings Read(ParseResult parse)
 {
@@ -74,6 +75,7 @@ VchSettings Read(ParseResult parse)
         InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
         RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
         RegistryCa = [.. (parse.GetValue(registryCa) ?? []).Select(Path.GetFullPath)],
+        TlsCa = [.. (parse.GetValue(tlsCa) ?? []).Select(Path.GetFullPath)],
         CertPath = parse.GetValue(certPath),
         EndpointAddress = parse.GetValue(endpointAddress),
         ChannelAddress = parse.GetValue(channelAddress),

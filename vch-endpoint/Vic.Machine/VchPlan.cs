@@ -36,6 +36,12 @@ public sealed partial record VchPlan(
     /// <summary>VIC's "VCH Admin Portal" line: where an admin's browser goes.</summary>
     public string VicadminUrl => $"https://{TlsCname}:{VicadminPort}/";
 
+    /// <summary>The CAs given to <c>--tls-ca</c>, as one bundle: the endpoint verifies clients with it.</summary>
+    public string ClientCaFile => Path.Combine(CertPath, "client-ca.pem");
+
+    /// <summary>Whether clients are verified with CAs the admin gave (<c>--tls-ca</c>) rather than the VCH's own.</summary>
+    public bool ClientCaGiven => Settings.TlsCa.Count > 0;
+
     /// <summary>The registry CAs (<c>--registry-ca</c>) as one bundle, copied here by create.</summary>
     public string RegistryCaFile => Path.Combine(CertPath, "registry-ca.pem");
 
@@ -61,6 +67,11 @@ public sealed partial record VchPlan(
         }
 
         var noTls = settings.NoTls == true;
+        if (settings.TlsCa.Count > 0 && (noTls || settings.NoTlsverify == true))
+        {
+            throw new MachineException("--tls-ca gives the CAs that verify clients: it cannot go with --no-tls or --no-tlsverify");
+        }
+
         var endpoint = ParseEndpoint(settings.EndpointAddress ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
         var memory = settings.Memory ?? 4096;
         if (memory < 256)

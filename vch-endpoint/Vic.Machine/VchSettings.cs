@@ -70,6 +70,9 @@ public sealed class VchSettings
     /// <summary>Serve TLS without client certificates (anyone who reaches the endpoint may use it).</summary>
     public bool? NoTlsverify { get; set; }
 
+    /// <summary>VIC's <c>--tls-ca</c>: PEM files of the CAs whose client certificates the VCH accepts (instead of its own CA's).</summary>
+    public List<string> TlsCa { get; set; } = [];
+
     /// <summary>VIC's <c>--no-tls</c>: no TLS at all, the Docker API in plain HTTP on 2375.</summary>
     public bool? NoTls { get; set; }
 

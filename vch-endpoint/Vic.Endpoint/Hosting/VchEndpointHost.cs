@@ -155,7 +155,7 @@ public static partial class VchEndpointHost
         }
 
         var serverCertificate = X509Certificate2.CreateFromPemFile(files.Certificate, files.Key);
-        var authority = files.CertificateAuthority is { } ca ? X509CertificateLoader.LoadCertificateFromFile(ca) : null;
+        var authority = files.CertificateAuthority is { } ca ? AuthoritiesIn(ca) : null;
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = serverCertificate,
@@ -177,14 +177,22 @@ public static partial class VchEndpointHost
             listen.ApplicationServices.GetService<Vic.Api.Authorization.AccessGuard>()).OnConnectionAsync);
 
     /// <summary>True when the client's certificate chains to our CA (and only to it) and may be used for client auth.</summary>
-    public static bool IsSignedBy(X509Certificate2 client, X509Certificate2 authority)
+    public static bool IsSignedBy(X509Certificate2 client, X509Certificate2Collection authorities)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
         return chain.Build(client);
+    }
+
+    /// <summary>Every certificate in a PEM file: <c>--tlscacert</c> may be a bundle of CAs, as dockerd's may.</summary>
+    public static X509Certificate2Collection AuthoritiesIn(string pemFile)
+    {
+        var authorities = new X509Certificate2Collection();
+        authorities.ImportFromPemFile(pemFile);
+        return authorities;
     }
 
     private static void PrepareSocketPath(string path)

@@ -27,7 +27,7 @@ public static class VicadminComposition
             checks.Add(new VsphereLoginCheck(vsphere.Session, loggers.CreateLogger<VsphereLoginCheck>()));
         }
 
-        X509Certificate2? authority = config.TlsFiles?.CertificateAuthority is { } ca ? X509CertificateLoader.LoadCertificateFromFile(ca) : null;
+        var authority = config.TlsFiles?.CertificateAuthority is { } ca ? VchEndpointHost.AuthoritiesIn(ca) : null;
         return new AdminConfig(
             vicadmin.Listen,
             CertificateOf(config, vicadmin),
