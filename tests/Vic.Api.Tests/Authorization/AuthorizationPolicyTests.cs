@@ -38,6 +38,9 @@ public sealed class AuthorizationPolicyTests
     [InlineData("DELETE", "/volumes/data", AccessRight.Remove, "/volumes/{name}", CallTarget.Volume, "data")]
     [InlineData("POST", "/networks/front/connect", AccessRight.Manage, "/networks/{id}/connect", CallTarget.Network, "front")]
     [InlineData("POST", "/swarm/leave", AccessRight.Manage, "/swarm/leave", CallTarget.None, null)]
+    [InlineData("post", "/CONTAINERS/Create/", AccessRight.Run, "/containers/create", CallTarget.None, null)]
+    [InlineData("Delete", "/Containers/web1", AccessRight.Remove, "/containers/{id}", CallTarget.Container, "web1")]
+    [InlineData("POST", "/EXEC/abc/START", AccessRight.Exec, "/exec/{id}/START", CallTarget.Exec, "abc")]
     public void EveryCallNeedsOneRight(string method, string path, AccessRight right, string route, CallTarget kind, string? target)
     {
         var call = ApiCallClassifier.Classify(method, path);

@@ -83,6 +83,8 @@ public static partial class ApiCallClassifier
 
     public static ApiCall Classify(string method, string path)
     {
+        // Routing matches methods and paths whatever their case: so must the rights they need.
+        method = method.ToUpperInvariant();
         if (method is "GET" or "HEAD")
         {
             return new ApiCall(method, path, AccessRight.Read);
@@ -106,5 +108,6 @@ public static partial class ApiCallClassifier
         return new ApiCall(method, path, AccessRight.Manage);
     }
 
-    private static Regex Route(string pattern) => new($"^{pattern}/?$", RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(1));
+    // Case-blind, as the routes it stands in front of are: /CONTAINERS/create must need what /containers/create does.
+    private static Regex Route(string pattern) => new($"^{pattern}/?$", RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture | RegexOptions.IgnoreCase, TimeSpan.FromSeconds(1));
 }
