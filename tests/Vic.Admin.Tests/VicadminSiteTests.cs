@@ -177,4 +177,22 @@ public sealed class VicadminSiteTests : IDisposable
             Assert.Equal(HttpStatusCode.Unauthorized, (await stranger.GetAsync("/api/vch")).StatusCode);
         }
     }
+
+    [Fact]
+    public async Task UnderAnAuthorizationPolicyOnlyACertificateThatMayManageTheVchOpensVicadmin()
+    {
+        var certificates = TestCertificates.CreateWithUsers(_files.Combine("certs"), "ops", "auditor");
+        var policy = _files.Combine("policy.yaml");
+        await File.WriteAllTextAsync(policy, "users:\n  ops: { may: [all] }\n  auditor: { may: [read] }\n");
+        var (vch, admin) = await StartAsync(o => o with { TlsVerify = true, TlsCaCert = certificates.CaCert, TlsCert = certificates.ServerCert, TlsKey = certificates.ServerKey, AuthzPolicy = policy });
+        await using var _ = vch;
+
+        X509Certificate2 CertificateOf(string user) => X509Certificate2.CreateFromPemFile(Path.Combine(certificates.UserCertPath(user), "cert.pem"), Path.Combine(certificates.UserCertPath(user), "key.pem"));
+        using var ops = Client(admin, CertificateOf("ops"));
+        using var auditor = Client(admin, CertificateOf("auditor"));
+
+        Assert.Equal(HttpStatusCode.OK, (await ops.GetAsync("/api/vch")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await auditor.GetAsync("/api/containers")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await auditor.GetAsync("/logs.zip")).StatusCode);
+    }
 }

@@ -109,6 +109,8 @@ public sealed class AuthorizationCliTests : IAsyncDisposable
         Assert.Contains("ops-box is not", await RefusedAsync("web", "exec", "ops-box", "true"), StringComparison.Ordinal);
         await RefusedAsync("web", "stop", "ops-box");
         await RefusedAsync("web", "push", "busybox");
+        Assert.Contains("ops-box is not", await RefusedAsync("web", "run", "--rm", "--label", "team=web", "--volumes-from", "ops-box", "busybox", "true"), StringComparison.Ordinal);
+        Assert.Contains("a prune reaches all of them", await RefusedAsync("web", "container", "prune", "-f"), StringComparison.Ordinal);
         await AllowedAsync("web", "rm", "-f", "web1");
 
         // The audit log: every call that changed something or was refused, with user, route, target and outcome.

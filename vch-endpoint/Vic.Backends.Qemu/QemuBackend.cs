@@ -45,13 +45,17 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
 
     public QemuBackend(QemuBackendOptions options, ILogger<QemuBackend> logger)
     {
-        _options = options;
         _logger = logger;
         _isolationProblem = options.Isolation is { } isolation ? HostFirewall.Apply(isolation, logger) : "not asked for";
         if (options.Isolation is not null && _isolationProblem is not null)
         {
             Log.NotIsolated(logger, _isolationProblem);
+
+            // No rules to match the group, and setpriv may not set one (not root): QEMU runs as it did.
+            options = options with { Isolation = null };
         }
+
+        _options = options;
 
         _hostAddress = _isolationProblem is null ? HostFirewall.HostAddress()?.ToString() : null;
 
@@ -93,7 +97,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
             new("Provisioning", _options.InstantClone ? $"instant clone (QEMU template restore, {(_options.CloneMemory == CloneMemory.CopyOnWrite ? "copy-on-write" : "fully copied")} memory)" : "cold boot"),
             new("Ready clones", $"{_ready.Count} of {_options.ReadyClones}"),
             new("Guest isolation", _isolationProblem is null
-                ? $"the host's loopback and the endpoint's ports are closed to ContainerVMs (iptables chain {_options.Isolation!.Chain})"
+                ? $"the host's loopback and the endpoint's ports are closed to ContainerVMs (iptables chain {_options.Isolation?.Chain})"
                 : $"WARNING: ContainerVMs can reach the host's loopback and the endpoint's API: {_isolationProblem}"),
         };
         var kernel = File.Exists(_options.Kernel) ? KernelImage.ReadRelease(_options.Kernel) ?? "" : "";

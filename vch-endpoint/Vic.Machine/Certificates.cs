@@ -61,6 +61,11 @@ public static class Certificates
             throw new MachineException($"--cert-user '{user}': 1-64 letters, digits, '-', '_', '.', '@'");
         }
 
+        if (user is "local" or "anonymous")
+        {
+            throw new MachineException($"--cert-user '{user}': the VCH names connections without a certificate so; choose another name");
+        }
+
         var caFile = Path.Combine(directory, "ca.pem");
         var caKeyFile = Path.Combine(directory, "ca-key.pem");
         if (!File.Exists(caFile) || !File.Exists(caKeyFile))

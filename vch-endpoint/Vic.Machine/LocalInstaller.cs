@@ -33,7 +33,7 @@ public sealed class LocalInstaller(VchPlan plan, MachineProgress progress)
         {
             await EndpointLauncher.StartAsync(plan, progress, [.. EndpointSettings.Common(plan), "--backend", "qemu", "--containervm-kernel", kernel, "--containervm-initramfs", initramfs], new Dictionary<string, string>(), cancellationToken).ConfigureAwait(false);
         }
-        catch (MachineException)
+        catch (Exception ex) when (ex is MachineException or OperationCanceledException)
         {
             Directory.Delete(plan.CertPath, recursive: true);
             progress.Step($"rolled back {plan.CertPath}");

@@ -76,8 +76,9 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
             await EndpointLauncher.StartAsync(plan, progress, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
             progress.Step($"endpoint listening on {plan.Endpoint}");
         }
-        catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException or IOException)
+        catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException or IOException or OperationCanceledException)
         {
+            // Past --timeout too: what was made is undone before the timeout is reported.
             while (undo.TryPop(out var step))
             {
                 try
@@ -89,6 +90,11 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
                 {
                     progress.Step($"could not roll back {step.What}: {rollback.Message}");
                 }
+            }
+
+            if (ex is OperationCanceledException)
+            {
+                throw;
             }
 
             throw new MachineException($"create failed: {ex.Message}");

@@ -89,7 +89,7 @@ public static partial class AdminSite
             return Results.Json(new { limit = new { summary.PoolLimit.Cpus, summary.PoolLimit.MemoryBytes }, samples = usage.Samples().Append(now) }, Json);
         });
         app.MapGet("/api/containers/{id}/logs", (string id, int? tail) => ContainerOutput(engine, id, Math.Clamp(tail ?? 200, 1, 10_000)));
-        app.MapGet("/api/log", (HttpContext context) => StreamEndpointLogAsync(context, endpointLog));
+        app.MapGet("/api/log", (HttpContext context) => StreamEndpointLogAsync(context, endpointLog, app.Lifetime.ApplicationStopping));
         app.MapGet("/logs.zip", async (HttpContext context, CancellationToken cancellationToken) =>
         {
             var about = await AboutAsync(engine, config, started, cancellationToken).ConfigureAwait(false);
@@ -201,11 +201,14 @@ public static partial class AdminSite
     }
 
     /// <summary>The endpoint's log as server-sent events: what is held, then every new line until the page goes.</summary>
-    private static async Task StreamEndpointLogAsync(HttpContext context, EndpointLogBuffer endpointLog)
+    private static async Task StreamEndpointLogAsync(HttpContext context, EndpointLogBuffer endpointLog, CancellationToken stopping)
     {
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers["X-Accel-Buffering"] = "no";
-        var (history, live) = endpointLog.Follow(context.RequestAborted);
+
+        // An open page must not hold the endpoint's shutdown: the stream ends when the endpoint stops.
+        using var follow = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        var (history, live) = endpointLog.Follow(follow.Token);
         try
         {
             foreach (var line in history.Skip(Math.Max(0, history.Count - 500)))
@@ -223,9 +226,14 @@ public static partial class AdminSite
                 }
             }
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (follow.IsCancellationRequested)
         {
-            // The page was closed.
+            // The page was closed, or the endpoint is stopping.
+        }
+        finally
+        {
+            // However the stream ended, the buffer forgets this reader.
+            await follow.CancelAsync().ConfigureAwait(false);
         }
     }
 

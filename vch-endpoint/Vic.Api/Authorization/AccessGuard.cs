@@ -7,6 +7,9 @@ namespace Vic.Api.Authorization;
 public sealed record CallDetails(IReadOnlyList<string> Images, IReadOnlyDictionary<string, string>? Labels, bool LabelsGiven)
 {
     public static CallDetails None { get; } = new([], null, false);
+
+    /// <summary>Other containers the call reaches into (a create's <c>--volumes-from</c> and <c>--link</c>).</summary>
+    public IReadOnlyList<string> Containers { get; init; } = [];
 }
 
 /// <summary>
@@ -40,6 +43,20 @@ public sealed class AccessGuard(AuthorizationPolicy policy, VchEngine engine)
         if (details.LabelsGiven && !grant.LabelsAllowed(details.Labels))
         {
             throw Refused($"user \"{user}\" may only create containers labelled {LabelList(grant)}: add --label to the command");
+        }
+
+        foreach (var reached in details.Containers)
+        {
+            CheckContainer(user, grant, call, reached);
+        }
+
+        // A prune picks its victims across the VCH: a user scoped to some images or labels may not.
+        if (call.Route == "/{kind}/prune" || call.Route == "/containers/prune")
+        {
+            if (grant.Images.Count > 0 || grant.Labels.Count > 0)
+            {
+                throw Refused($"user \"{user}\" may act only on some images or containers, and a prune reaches all of them");
+            }
         }
 
         switch (call.TargetKind)

@@ -8,7 +8,7 @@ namespace Vic.Api.Authorization;
 /// </summary>
 public enum AccessRight
 {
-    /// <summary>Every GET and HEAD: list, inspect, logs, events, stats, export; and <c>wait</c>.</summary>
+    /// <summary>Every GET and HEAD: list, inspect, logs, events, stats, export; <c>wait</c>; and <c>/auth</c> (a registry login checks credentials and keeps nothing on the VCH).</summary>
     Read,
 
     /// <summary>Create, start, stop, kill, restart, pause, rename, update, attach to containers; copy files into them.</summary>
@@ -29,7 +29,7 @@ public enum AccessRight
     /// <summary>Remove containers, images, volumes and networks, and every prune.</summary>
     Remove,
 
-    /// <summary>Everything else that changes the VCH: volumes, networks, registry logins, swarm and plugin calls.</summary>
+    /// <summary>Everything else that changes the VCH: volumes, networks, swarm and plugin calls; and vicadmin, for a client certificate.</summary>
     Manage,
 }
 

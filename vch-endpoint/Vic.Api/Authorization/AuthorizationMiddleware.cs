@@ -11,7 +11,7 @@ namespace Vic.Api.Authorization;
 /// </summary>
 public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit, TimeProvider time, AccessGuard? guard = null)
 {
-    /// <summary>A create body larger than this is not read for its image and labels: it is refused.</summary>
+    /// <summary>A create body larger than this is refused: no container's settings come near it.</summary>
     private const int MaxInspectedBody = 4 << 20;
 
     public async Task InvokeAsync(HttpContext context)
@@ -52,7 +52,13 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
             Record(context, user, call, Errors.DockerError.StatusFor(ex.Kind), "failed", ex.Message);
             throw;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (OperationCanceledException)
+        {
+            // The client went away mid-call (a pull or build called off): what it started is still on record.
+            Record(context, user, call, 499, "canceled");
+            throw;
+        }
+        catch (Exception ex)
         {
             Record(context, user, call, StatusCodes.Status500InternalServerError, "failed", ex.Message);
             throw;
@@ -100,6 +106,24 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
         }
     }
 
+    /// <summary>The containers a create reaches into: <c>--volumes-from</c> (NAME[:ro]) and <c>--link</c> (NAME[:ALIAS]).</summary>
+    private static List<string> ReferencedContainers(JsonElement create)
+    {
+        var names = new List<string>();
+        if (create.TryGetProperty("HostConfig", out var host) && host.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var field in new[] { "VolumesFrom", "Links" })
+            {
+                if (host.TryGetProperty(field, out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    names.AddRange(list.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!.Split(':')[0].TrimStart('/')));
+                }
+            }
+        }
+
+        return names;
+    }
+
     private static string WithTag(string image, string tag) => tag.Length == 0 ? image : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{image}@{tag}" : $"{image}:{tag}";
 
     /// <summary>The create body's image and labels; the body is left for the route to read again.</summary>
@@ -111,7 +135,11 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
         {
             body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is JsonException or IOException)
+        catch (IOException ex) when (ex.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw PortLayerException.InvalidParameter($"the create body is larger than {MaxInspectedBody >> 20} MiB");
+        }
+        catch (JsonException)
         {
             // Malformed: the route gives dockerd's answer for that; there is nothing to grant on.
             request.Body.Position = 0;
@@ -137,7 +165,7 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
                 }
             }
 
-            return new CallDetails([image], labels, true);
+            return new CallDetails([image], labels, true) { Containers = ReferencedContainers(root) };
         }
     }
 }

@@ -19,8 +19,10 @@ public static class CallerIdentity
     public static string RemoteOf(ConnectionContext connection) => connection.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : "unix socket";
 
     // The TLS layer has already refused certificates the VCH's CA did not sign (--tlsverify).
+    // A certificate named like a connection's user (local, anonymous) is not let pass for it.
     private static string UserOf(X509Certificate2? certificate, bool onUnixSocket) =>
-        certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false) is { Length: > 0 } name ? name
+        certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false) is { Length: > 0 } name
+            ? name is AuthorizationPolicy.SocketUser or AuthorizationPolicy.AnonymousUser ? AuthorizationPolicy.AnonymousUser : name
         : onUnixSocket ? AuthorizationPolicy.SocketUser
         : AuthorizationPolicy.AnonymousUser;
 }

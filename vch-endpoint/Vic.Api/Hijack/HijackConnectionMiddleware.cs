@@ -80,10 +80,18 @@ public sealed class HijackConnectionMiddleware(ConnectionDelegate next, VchEngin
         var body = await ReadBodyAsync(client.Input, hijack).ConfigureAwait(false);
         var call = Authorization.ApiCallClassifier.Classify(hijack.Method, hijack.Version.Path);
         var user = Authorization.CallerIdentity.UserOf(connection);
-        var status = await _calls.ServeAsync(connection, hijack, body, guard is null ? null : () => guard.Check(user, call, Authorization.CallDetails.None)).ConfigureAwait(false);
-        audit?.Write(new Authorization.AuditEntry(
-            engine.Time.GetUtcNow(), user, Authorization.CallerIdentity.RemoteOf(connection), call.Method, call.Route, call.Target, call.Right.ToString().ToLowerInvariant(),
-            status, status < 400 ? "allowed" : status == 403 ? "denied" : "failed"));
+        var status = 0;
+        try
+        {
+            status = await _calls.ServeAsync(connection, hijack, body, guard is null ? null : () => guard.Check(user, call, Authorization.CallDetails.None)).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Written however the call ended: a connection that broke mid-stream is on record too.
+            audit?.Write(new Authorization.AuditEntry(
+                engine.Time.GetUtcNow(), user, Authorization.CallerIdentity.RemoteOf(connection), call.Method, call.Route, call.Target, call.Right.ToString().ToLowerInvariant(),
+                status, status is > 0 and < 400 ? "allowed" : status == 403 ? "denied" : "failed"));
+        }
         metrics.Record(hijack.Method, hijack.AttachContainer is null ? "/exec/{id}/start" : "/containers/{id}/attach", status, Stopwatch.GetElapsedTime(started));
 
         async Task RunKestrelAsync()

@@ -31,11 +31,19 @@ public static class VicadminComposition
         return new AdminConfig(
             vicadmin.Listen,
             CertificateOf(config, vicadmin),
-            authority is null ? null : certificate => VchEndpointHost.IsSignedBy(certificate, authority),
+            authority is null ? null : certificate => VchEndpointHost.IsSignedBy(certificate, authority) && MayAdminister(config.Authorization, certificate),
             checks,
             SettingsOf(config, vicadmin),
             typeof(VicadminComposition).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown");
     }
+
+    /// <summary>
+    /// Under an authorization policy, a client certificate opens vicadmin only to a user it lets
+    /// manage the VCH: the page shows every container's output and the endpoint's log, more than
+    /// <c>read</c> gives on the Docker API.
+    /// </summary>
+    private static bool MayAdminister(Vic.Api.Authorization.AuthorizationPolicy? policy, X509Certificate2 certificate) =>
+        policy is null || policy.GrantOf(certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false)).Rights.Contains(Vic.Api.Authorization.AccessRight.Manage);
 
     /// <summary>The VCH's settings as an admin reads them; secrets are never put in.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> SettingsOf(EndpointConfig config, VicadminSettings vicadmin)
@@ -60,7 +68,7 @@ public static class VicadminComposition
         Add("vicadmin", $"https://{vicadmin.Listen}/");
         Add("Data directory", vch.DataDirectory);
         Add("Backend", config.Qemu is not null ? "qemu (local)" : config.Vsphere is not null ? "vsphere" : "none (API only)");
-        Add("Registry mirrors", string.Join(", ", vch.Registries.Mirrors));
+        Add("Registry mirrors", string.Join(", ", vch.Registries.Mirrors.Select(m => new Uri(m).GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped))));
         Add("Insecure registries", string.Join(", ", vch.Registries.InsecureRegistries));
         Add("Volume stores", string.Join(", ", vch.VolumeStores.Select(s => s.Nfs is { } nfs ? $"{s.Label} (nfs://{nfs.Host}{nfs.Path})" : $"{s.Label} (local)")));
         if (config.Qemu is { } qemu)
@@ -72,7 +80,7 @@ public static class VicadminComposition
         if (config.Vsphere is { } vsphere)
         {
             // The vSphere password is never shown: only where and as whom the VCH logs in.
-            Add("vSphere target", vsphere.Session.Sdk.GetLeftPart(UriPartial.Path));
+            Add("vSphere target", vsphere.Session.Sdk.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped));
             Add("vSphere user", vsphere.Session.UserName);
             Add("Datacenter", vsphere.Datacenter);
             Add("Compute resource", vsphere.ComputeResource);
@@ -124,8 +132,9 @@ public static class VicadminComposition
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
         using var made = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(2));
-        File.WriteAllText(key, made.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(key, "");
         File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(key, made.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(certificate, made.ExportCertificatePem());
         return X509Certificate2.CreateFromPemFile(certificate, key);
     }
@@ -148,8 +157,9 @@ internal sealed class VsphereLoginCheck(Vic.Vim25.VimSessionConfig target, ILogg
             await using var session = await Vic.Vim25.VimSession.ConnectAsync(target with { UserName = user, Password = password }, logger, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (Vic.Vim25.VimFaultException)
+        catch (Exception ex) when (ex is Vic.Vim25.VimFaultException or Vic.Vim25.VimProtocolException or HttpRequestException or TaskCanceledException)
         {
+            // A vSphere that does not answer logs nobody in: the form says so, not a 500.
             return false;
         }
     }
