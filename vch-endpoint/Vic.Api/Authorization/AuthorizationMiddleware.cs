@@ -93,7 +93,7 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
             case "/images/create":
                 var image = query["fromImage"].ToString();
                 return new CallDetails(
-                    [image.Length > 0 ? WithTag(image, query["tag"].ToString()) : query["repo"].ToString()],
+                    [image.Length > 0 ? ImagesApi.ImagesEndpoints.PullReference(image, query["tag"].ToString()) : query["repo"].ToString()],
                     null,
                     false);
             case "/images/{name}/tag":
@@ -123,8 +123,6 @@ public sealed class AuthorizationMiddleware(RequestDelegate next, AuditLog audit
 
         return names;
     }
-
-    private static string WithTag(string image, string tag) => tag.Length == 0 ? image : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{image}@{tag}" : $"{image}:{tag}";
 
     /// <summary>The create body's image and labels; the body is left for the route to read again.</summary>
     private static async Task<CallDetails> CreateDetailsAsync(HttpRequest request)

@@ -15,6 +15,9 @@ public sealed record UserGrant(IReadOnlySet<AccessRight> Rights, IReadOnlyList<s
 {
     public static UserGrant Nothing { get; } = new(new HashSet<AccessRight>(), [], new Dictionary<string, string>());
 
+    // Made at the first check, not at every one (a benign race may make them twice).
+    private Regex[]? _images;
+
     public bool ImageAllowed(string reference)
     {
         if (Images.Count == 0)
@@ -23,7 +26,8 @@ public sealed record UserGrant(IReadOnlySet<AccessRight> Rights, IReadOnlyList<s
         }
 
         var name = RepositoryOf(reference);
-        return name is not null && Images.Any(pattern => Glob(RepositoryOf(pattern) ?? pattern).IsMatch(name));
+        _images ??= [.. Images.Select(pattern => Glob(RepositoryOf(pattern) ?? pattern))];
+        return name is not null && _images.Any(glob => glob.IsMatch(name));
     }
 
     public bool LabelsAllowed(IReadOnlyDictionary<string, string>? labels) =>

@@ -46,11 +46,14 @@ public static class ImagesEndpoints
             return;
         }
 
-        var tag = query["tag"].ToString();
-        var reference = tag.Length == 0 ? from : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{from}@{tag}" : $"{from}:{tag}";
+        var reference = PullReference(from, query["tag"].ToString());
         var credentials = RegistryAuthHeader.Decode(context.Request.Headers["X-Registry-Auth"]);
         await PullStream.RunAsync(context, progress => engine.Images.PullAsync(reference, credentials, progress, context.RequestAborted)).ConfigureAwait(false);
     }
+
+    /// <summary>What <c>fromImage</c> and <c>tag</c> name together: a tag, or a digest given as the tag.</summary>
+    internal static string PullReference(string image, string tag) =>
+        tag.Length == 0 ? image : tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{image}@{tag}" : $"{image}:{tag}";
 
     private static async Task ImportAsync(HttpContext context, VchEngine engine)
     {
