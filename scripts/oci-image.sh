@@ -6,6 +6,24 @@
 #
 # CONFIG_JSON is the image config's "config" object (Env, Cmd, ...); history names the seed script.
 
+# A busybox root (Debian's busybox-static, its applet links, a minimal /etc) in folder $1.
+busybox_rootfs() {
+  local root=$1
+  mkdir -p "$root"/{bin,etc,tmp,root,proc,sys,dev,var,home}
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"
+}
+
+# A reproducible layer of folder $1 in tar $2: fixed order, owners and times.
+reproducible_layer() {
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2024-01-01 00:00:00Z' -C "$1" -cf "$2" .
+}
+
 oci_put_blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$2/$d"; echo "$d"; }
 
 oci_image() {

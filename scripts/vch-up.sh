@@ -10,7 +10,8 @@ pidfile="$home/endpoint.pid"
 sock="$home/docker.sock"
 
 # The local registry: Debian's distribution 2.8 with its own config, seeded with busybox,
-# debian:bookworm and nginx (scripts/seed-debian.sh), serving
+# debian:bookworm and nginx (scripts/seed-debian.sh) and the images docker-py's suite pulls
+# (scripts/seed-dockerpy-standins.sh), serving
 # as the VCH's docker.io mirror so that `docker pull busybox` works offline.
 registry_port=${VCH_REGISTRY_PORT:-5000}
 registry_pid="$home/registry.pid"
@@ -41,6 +42,9 @@ if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/busybox/tags/list" | g
 fi
 if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/nginx/tags/list" | grep -q latest; then
   scripts/seed-debian.sh "127.0.0.1:$registry_port"
+fi
+if ! curl -sf "http://127.0.0.1:$registry_port/v2/library/hello-world/tags/list" | grep -q latest; then
+  scripts/seed-dockerpy-standins.sh "127.0.0.1:$registry_port"
 fi
 
 # Which build runs: an endpoint started from an older publish is restarted on this one. Its

@@ -234,6 +234,11 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         var imageId = (await Vch.DockerAsync("commit", "--change", "ENV FLAVOUR=committed", "-m", "made in a test", "changer", "committed:v1")).StandardOutput.Trim();
         var fromCommit = (await Vch.DockerAsync("run", "--rm", "committed:v1", "sh", "-c", "cat /data/new; echo $FLAVOUR; test -e /bin/ls || echo no-ls")).StandardOutput;
         var history = (await Vch.DockerAsync("history", "--format", "{{.Comment}}", "committed:v1")).StandardOutput;
+        var busyboxId = (await Vch.DockerAsync("image", "inspect", "-f", "{{.Id}}", "busybox")).StandardOutput.Trim();
+        var changerId = (await Vch.DockerAsync("inspect", "-f", "{{.Id}}", "changer")).StandardOutput.Trim();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Vch.Endpoint.Port}") };
+        using var asOld = JsonDocument.Parse(await http.GetStringAsync(new Uri($"/v1.41/images/{imageId}/json", UriKind.Relative)));
+        using var asNew = JsonDocument.Parse(await http.GetStringAsync(new Uri($"/v1.47/images/{imageId}/json", UriKind.Relative)));
         await Vch.DockerAsync("rm", "changer");
         await Vch.DockerAsync("rmi", "committed:v1");
 
@@ -248,6 +253,14 @@ public sealed class ContainerOperationsTests(QemuVchFixture fixture) : IClassFix
         Assert.StartsWith("sha256:", imageId, StringComparison.Ordinal);
         Assert.Equal("x\ncommitted\nno-ls\n", fromCommit);
         Assert.Contains("made in a test", history, StringComparison.Ordinal);
+
+        // As dockerd's commit: the parent is the container's image, and clients below API 1.45 see
+        // the container and its config (before --change) the image came from.
+        Assert.Equal(busyboxId, asNew.RootElement.GetProperty("Parent").GetString());
+        Assert.Equal(changerId, asOld.RootElement.GetProperty("Container").GetString());
+        Assert.Equal("busybox", asOld.RootElement.GetProperty("ContainerConfig").GetProperty("Image").GetString());
+        Assert.DoesNotContain("FLAVOUR=committed", asOld.RootElement.GetProperty("ContainerConfig").GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+        Assert.False(asNew.RootElement.TryGetProperty("Container", out _));
     }
 
     /// <remarks>

@@ -86,6 +86,11 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
             ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray([.. diffIds.Select(d => (JsonNode)d)]) },
             ["history"] = history,
         };
+        if (info.ContainerConfig is { } containerConfig)
+        {
+            config["container_config"] = containerConfig.DeepClone();
+        }
+
         var bytes = Encoding.UTF8.GetBytes(config.ToJsonString());
         var labels = (settings["Labels"] as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.GetValue<string>() ?? "") ?? [];
         var record = new ImageRecord
@@ -96,7 +101,8 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
             Created = now,
             Stored = now,
             Labels = labels,
-            Parent = buildKey is null ? null : parent?.Id,
+            // A build step's and a commit's parent, as dockerd's graph keeps them (not an import's).
+            Parent = buildKey is null && info.ContainerId.Length == 0 ? null : parent?.Id,
             BuildKey = buildKey,
         };
         return images.Add(record, bytes, tag, null);
@@ -111,4 +117,8 @@ public sealed class ImageImporter(LayerStore layers, ImageCatalog images, Func<s
 }
 
 /// <summary>Who made a committed image and from what, for its config and history.</summary>
-public sealed record CommitInfo(string ContainerId, string Author, string Comment, string CreatedBy);
+/// <param name="ContainerConfig">
+/// The committed container's own config (before <c>--change</c>), kept as the config's
+/// <c>container_config</c> as dockerd's commit keeps it; image inspect shows it below API 1.45.
+/// </param>
+public sealed record CommitInfo(string ContainerId, string Author, string Comment, string CreatedBy, JsonObject? ContainerConfig = null);

@@ -376,6 +376,13 @@ public static class ImagesEndpoints
             inspect["VirtualSize"] = image.Size;
         }
 
+        // API 1.45 dropped both; dockerd still answers them to older clients (docker-py 5 speaks 1.41).
+        if (version < new ApiVersion(1, 45))
+        {
+            inspect["Container"] = config["container"]?.DeepClone() ?? "";
+            inspect["ContainerConfig"] = ConfigView(config["container_config"]);
+        }
+
         return inspect;
     }
 

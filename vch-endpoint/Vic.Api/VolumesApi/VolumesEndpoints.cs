@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Filters;
 using Vic.Api.Models;
+using Vic.Api.Versioning;
 using Vic.PortLayer.Vch;
 using Vic.PortLayer.Volumes;
 using static Vic.Api.Models.RequestReading;
@@ -62,7 +63,9 @@ public static class VolumesEndpoints
     private static Task Prune(HttpContext context, VchEngine engine)
     {
         var filters = FilterArgs.Parse(context.Request.Query["filters"]);
-        var all = filters.TryGetValue("all", out var a) && a.Any(v => v is "true" or "1");
+        // Below API 1.42 prune took every unused volume, named ones too; dockerd keeps that for older clients.
+        var all = (filters.TryGetValue("all", out var a) && a.Any(v => v is "true" or "1"))
+            || (context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum) < new ApiVersion(1, 42);
         var rest = filters.Where(f => f.Key != "all").ToDictionary(f => f.Key, f => f.Value);
         var (removed, reclaimed) = engine.Volumes.Prune(all, Matcher(engine, rest));
         return DockerJson.WriteAsync(context, new JsonObject

@@ -200,9 +200,12 @@ public sealed partial class ImageService : IDisposable
                 ["Labels"] = new System.Text.Json.Nodes.JsonObject(container.Labels.Select(l => KeyValuePair.Create(l.Key, (System.Text.Json.Nodes.JsonNode?)l.Value))),
                 ["StopSignal"] = config.StopSignal == "SIGTERM" ? null : config.StopSignal,
             };
+            var containerConfig = (System.Text.Json.Nodes.JsonObject)settings.DeepClone();
+            containerConfig["Image"] = container.Image;
             DockerfileChanges.Apply(settings, options.Changes);
             var createdBy = string.Join(' ', config.Args);
-            var image = await _importer.CommitAsync(container.ImageId, layerTar, settings, new CommitInfo(container.Id, options.Author, options.Comment, createdBy), name, DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
+            var info = new CommitInfo(container.Id, options.Author, options.Comment, createdBy, containerConfig);
+            var image = await _importer.CommitAsync(container.ImageId, layerTar, settings, info, name, DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
             return image;
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not PortLayerException)
