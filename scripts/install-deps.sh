@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   python3-docker   # docker-py, a client the tests drive the VCH with
   python3-pytest   # runs docker-py's own integration suite against a VCH (docs/COMPATIBILITY.md)
+  python3-paramiko # docker-py's test helpers import it
   docker-compose   # compose 1.29, a client the tests drive the VCH with
   openssl          # certificates for the TLS tests and `make up --tls`
   curl

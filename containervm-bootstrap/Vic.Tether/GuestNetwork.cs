@@ -20,6 +20,7 @@ internal static class GuestNetwork
     private const uint SiocSIfFlags = 0x8914;
     private const uint SiocSIfAddr = 0x8916;
     private const uint SiocSIfNetmask = 0x891C;
+    private const uint SiocDIfAddr = 0x8936;
     private const uint SiocSIfHwAddr = 0x8924;
     private const uint SiocAddRt = 0x890B;
     private const short IffUp = 0x1;
@@ -40,6 +41,11 @@ internal static class GuestNetwork
         }
 
         ApplyPublic(fd, spec);
+        if (portGroupNics.All(n => n.Name != BridgeNic))
+        {
+            ApplyBridgeIpv6(spec.BridgeIpv6Addresses);
+        }
+
         foreach (var (nic, name) in portGroupNics)
         {
             var (address, prefix) = ParseCidr(nic.Address);
@@ -87,6 +93,52 @@ internal static class GuestNetwork
             SetUp(fd, BridgeNic, false);
         }
     }
+
+    /// <summary>
+    /// eth0's global IPv6 addresses become exactly <paramref name="addresses"/>. Duplicate address
+    /// detection is off: the VCH hands the addresses out, and its bridge passes no frame from the
+    /// unspecified address DAD would send.
+    /// </summary>
+    private static void ApplyBridgeIpv6(IReadOnlyList<string> addresses)
+    {
+        var wanted = addresses.Select(ParseCidr).ToList();
+        var present = GlobalIpv6Addresses(BridgeNic);
+        if (wanted.Count == 0 && present.Count == 0)
+        {
+            return;
+        }
+
+        File.WriteAllText($"/proc/sys/net/ipv6/conf/{BridgeNic}/accept_dad", "0");
+        var index = int.Parse(File.ReadAllText($"/sys/class/net/{BridgeNic}/ifindex").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        var fd = (int)socket.Handle;
+        foreach (var stale in present.Where(p => !wanted.Contains(p)))
+        {
+            Call(fd, SiocDIfAddr, Ipv6Request(stale.Address, stale.Prefix, index), $"remove {stale.Address} from {BridgeNic}");
+        }
+
+        foreach (var fresh in wanted.Where(w => !present.Contains(w)))
+        {
+            Call(fd, SiocSIfAddr, Ipv6Request(fresh.Address, fresh.Prefix, index), $"add {fresh.Address} to {BridgeNic}");
+        }
+    }
+
+    /// <summary>struct in6_ifreq: the address (16 bytes), the prefix length (u32), the interface index (int).</summary>
+    private static byte[] Ipv6Request(IPAddress address, int prefix, int index)
+    {
+        var request = new byte[24];
+        address.GetAddressBytes().CopyTo(request, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(request.AsSpan(16), (uint)prefix);
+        BinaryPrimitives.WriteInt32LittleEndian(request.AsSpan(20), index);
+        return request;
+    }
+
+    /// <summary>The interface's global-scope IPv6 addresses, from /proc/net/if_inet6 (address, index, prefix, scope, flags, name).</summary>
+    internal static List<(IPAddress Address, int Prefix)> GlobalIpv6Addresses(string name, string table = "/proc/net/if_inet6") =>
+        !File.Exists(table) ? [] : [.. File.ReadLines(table)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 6 && f[5] == name && f[3] == "00")
+            .Select(f => (new IPAddress(Convert.FromHexString(f[0])), Convert.ToInt32(f[2], 16)))];
 
     private static void ApplyPublic(int fd, NetworkSpec spec)
     {

@@ -88,6 +88,32 @@ public sealed class LocalBridgeTests : IDisposable
     }
 
     [Fact]
+    public async Task Ipv6FramesPassOnlyFromAPortsOwnAddressToPortsOnItsNetwork()
+    {
+        using var a = Vm("a", "02:42:00:00:00:0a", (Net1, "172.18.0.10"), (Net1, "2001:db8:1::a"));
+        using var b = Vm("b", "02:42:00:00:00:0b", (Net1, "172.18.0.11"), (Net1, "2001:db8:1::b"));
+        using var c = Vm("c", "02:42:00:00:00:0c", (Net2, "172.19.0.12"), (Net2, "2001:db8:2::c"));
+
+        // Neighbour solicitation goes to a solicited-node multicast MAC: every port on the network gets it.
+        var solicit = Ipv6("02:42:00:00:00:0a", "33:33:ff:00:00:0b", "2001:db8:1::a", "ff02::1:ff00:b");
+        a.Send(solicit);
+        Assert.Equal(solicit, await b.ReceiveAsync());
+        Assert.Null(await c.ReceiveAsync(TimeSpan.FromMilliseconds(300)));
+
+        var toB = Ipv6("02:42:00:00:00:0a", "02:42:00:00:00:0b", "2001:db8:1::a", "2001:db8:1::b");
+        a.Send(toB);
+        Assert.Equal(toB, await b.ReceiveAsync());
+
+        // From a link-local, unspecified or spoofed source, or to a port on another network: nowhere.
+        a.Send(Ipv6("02:42:00:00:00:0a", "33:33:ff:00:00:0b", "fe80::42:ff:fe00:a", "ff02::1:ff00:b"));
+        a.Send(Ipv6("02:42:00:00:00:0a", "33:33:ff:00:00:0b", "::", "ff02::1:ff00:b"));
+        a.Send(Ipv6("02:42:00:00:00:0a", "02:42:00:00:00:0b", "2001:db8:1::77", "2001:db8:1::b"));
+        a.Send(Ipv6("02:42:00:00:00:0a", "02:42:00:00:00:0c", "2001:db8:1::a", "2001:db8:2::c"));
+        Assert.Null(await b.ReceiveAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Null(await c.ReceiveAsync(TimeSpan.FromMilliseconds(300)));
+    }
+
+    [Fact]
     public async Task TheGatewayAnswersPingAndDnsAskingTheResolverThenUpstream()
     {
         using var a = Vm("a", "02:42:00:00:00:0a", (Net1, "172.18.0.10"));
@@ -145,7 +171,9 @@ public sealed class LocalBridgeTests : IDisposable
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         socket.Bind(new UnixDomainSocketEndPoint(_dir.Combine(id + ".sock")));
-        _bridge.Join(new BridgePort(id, mac, [.. addresses.Select(a => new BridgeAddress(a.Network, IPAddress.Parse(a.Address), 16, a.Network == Net1 ? Gateway1 : IPAddress.Parse("172.19.0.1")))]));
+        _bridge.Join(new BridgePort(id, mac, [.. addresses.Select(a => IPAddress.Parse(a.Address).AddressFamily == AddressFamily.InterNetworkV6
+            ? new BridgeAddress(a.Network, IPAddress.Parse(a.Address), 64, IPAddress.Parse(a.Network == Net1 ? "2001:db8:1::1" : "2001:db8:2::1"))
+            : new BridgeAddress(a.Network, IPAddress.Parse(a.Address), 16, a.Network == Net1 ? Gateway1 : IPAddress.Parse("172.19.0.1")))]));
         return new FakeVm(socket, new UnixDomainSocketEndPoint(_dir.Combine("bridge.sock")));
     }
 
@@ -178,6 +206,22 @@ public sealed class LocalBridgeTests : IDisposable
         IPAddress.Parse(to).GetAddressBytes().CopyTo(frame, 30);
         EthernetFrames.WriteChecksum(frame.AsSpan(14, 20), 10);
         payload.CopyTo(frame, 34);
+        return frame;
+    }
+
+    /// <summary>An IPv6 frame: next header 59 (none) and a few bytes the switch carries unread.</summary>
+    private static byte[] Ipv6(string fromMac, string toMac, string from, string to)
+    {
+        var frame = new byte[14 + 40 + 4];
+        EthernetFrames.ParseMac(toMac).CopyTo(frame, 0);
+        EthernetFrames.ParseMac(fromMac).CopyTo(frame, 6);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        frame[14] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(18), 4);
+        frame[20] = 59;
+        frame[21] = 64;
+        IPAddress.Parse(from).GetAddressBytes().CopyTo(frame, 22);
+        IPAddress.Parse(to).GetAddressBytes().CopyTo(frame, 38);
         return frame;
     }
 
@@ -218,7 +262,8 @@ public sealed class LocalBridgeTests : IDisposable
     {
         public Dictionary<(string Network, string Name), IPAddress> Names { get; } = [];
 
-        public IPAddress? Resolve(string askingContainerId, string networkId, string name) => Names.GetValueOrDefault((networkId, name));
+        public ResolvedName? Resolve(string askingContainerId, string networkId, string name) =>
+            Names.TryGetValue((networkId, name), out var address) ? new ResolvedName(address, null) : null;
     }
 
     private sealed class FakeVm(Socket socket, EndPoint bridge) : IDisposable

@@ -14,6 +14,23 @@ public sealed class SharedFoldersTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public void ASocketCountsAsListeningOnlyOnceItListensNotWhenBound()
+    {
+        var path = _dir.Combine("probe.sock");
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+
+        var beforeBind = SharedFolders.IsListening(path);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+        var bound = SharedFolders.IsListening(path);
+        socket.Listen();
+        var listening = SharedFolders.IsListening(path);
+
+        Assert.False(beforeBind);
+        Assert.False(bound);
+        Assert.True(listening);
+    }
+
+    [Fact]
     public async Task EachShareGetsADaemonListeningInTheVmFolderUntilStopped()
     {
         var folder = new VmFolder(Directory.CreateDirectory(_dir.Combine("vm")).FullName);

@@ -150,6 +150,27 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
             .First(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
 
     [Fact]
+    public async Task AnIpv6NetworkCarriesIpv6BetweenContainersByAddressAndName()
+    {
+        await Vch.DockerAsync("network", "create", "--ipv6", "--subnet", "2001:db8:77::/64", "dual");
+        await Vch.DockerAsync("run", "-d", "--name", "web6", "--network", "dual", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc");
+        var address = (await Vch.DockerAsync("inspect", "-f", "{{.NetworkSettings.Networks.dual.GlobalIPv6Address}}/{{.NetworkSettings.Networks.dual.GlobalIPv6PrefixLen}} {{.NetworkSettings.Networks.dual.IPv6Gateway}}", "web6")).StandardOutput.Trim();
+        var client = await Vch.DockerAsync(
+            "run", "--rm", "--network", "dual", "--ip6", "2001:db8:77::f00d", "busybox", "sh", "-c",
+            "ip -6 addr show eth0 scope global | grep -o '2001:db8:77::f00d/64'; wget -qO- 'http://[2001:db8:77::2]/hostname' >/dev/null && echo by-address; ping -6 -c 1 -W 5 web6 >/dev/null && echo by-name");
+        var pool = (await Vch.DockerAsync("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", "dual")).StandardOutput.Trim();
+        var noIpv6 = await Vch.TryDockerAsync("run", "--rm", "--ip6", "2001:db8:77::9", "busybox", "true");
+        await Vch.DockerAsync("rm", "-f", "web6");
+        await Vch.DockerAsync("network", "rm", "dual");
+
+        Assert.Equal("2001:db8:77::2/64 2001:db8:77::1", address);
+        Assert.Equal("2001:db8:77::f00d/64\nby-address\nby-name\n", client.StandardOutput);
+        Assert.Matches(@"^true 172\.\d+\.0\.0/16 2001:db8:77::/64$", pool);
+        Assert.NotEqual(0, noIpv6.ExitCode);
+        Assert.Contains("user specified IP address", noIpv6.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConnectAndDisconnectChangeARunningContainersNetworks()
     {
         await Vch.DockerAsync("network", "create", "front");

@@ -65,10 +65,10 @@ public sealed class PayloadGoldenTests
         (() => Encoding.UTF8.GetString(Payloads.Json(value, type)), json => Encoding.UTF8.GetString(Payloads.Json(Payloads.Json(Encoding.UTF8.GetBytes(json), type), type)), golden);
 
     private static NetworkSpec FullNetwork() =>
-        new("02:00:00:00:00:01", ["172.17.0.2/16"], "10.0.2.15/24", "10.0.2.2", "10.0.2.2") { Nics = [new NicSpec("02:00:00:00:00:02", "192.168.5.2/24", "192.168.5.1")] };
+        new("02:00:00:00:00:01", ["172.17.0.2/16"], "10.0.2.15/24", "10.0.2.2", "10.0.2.2") { BridgeIpv6Addresses = ["2001:db8:1::2/64"], Nics = [new NicSpec("02:00:00:00:00:02", "192.168.5.2/24", "192.168.5.1")] };
 
     private const string FullNetworkGolden =
-        """{"bridgeMac":"02:00:00:00:00:01","bridgeAddresses":["172.17.0.2/16"],"publicAddress":"10.0.2.15/24","publicGateway":"10.0.2.2","hostAddress":"10.0.2.2","nics":[{"mac":"02:00:00:00:00:02","address":"192.168.5.2/24","gateway":"192.168.5.1"}]}""";
+        """{"bridgeMac":"02:00:00:00:00:01","bridgeAddresses":["172.17.0.2/16"],"publicAddress":"10.0.2.15/24","publicGateway":"10.0.2.2","hostAddress":"10.0.2.2","bridgeIpv6Addresses":["2001:db8:1::2/64"],"nics":[{"mac":"02:00:00:00:00:02","address":"192.168.5.2/24","gateway":"192.168.5.1"}]}""";
 
     private static ContainerSpec FullSpec() => new()
     {

@@ -107,9 +107,9 @@ public sealed class NetworkServiceTests : IDisposable
 
         Run(engine, web.Id);
         var webAddress = IPAddress.Parse(web.Networks["net"].IpAddress);
-        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, "web"));
-        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, "WWW."));
-        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, web.Id[..12]));
+        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, "web")?.Ipv4);
+        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, "WWW.")?.Ipv4);
+        Assert.Equal(webAddress, engine.Networks.Resolve(client.Id, net.Id, web.Id[..12])?.Ipv4);
         Assert.Null(engine.Networks.Resolve(stranger.Id, other.Id, "web"));
         Assert.Null(engine.Networks.Resolve(client.Id, net.Id, "example.org"));
 
@@ -117,8 +117,41 @@ public sealed class NetworkServiceTests : IDisposable
         engine.Networks.Connect("web", "bridge", new EndpointRequest());
         var bridge = engine.Networks.Get("bridge");
         var webOnBridge = IPAddress.Parse(engine.Containers.Resolve("web").Networks["bridge"].IpAddress);
-        Assert.Equal(webOnBridge, engine.Networks.Resolve(linked.Id, bridge.Id, "site"));
+        Assert.Equal(webOnBridge, engine.Networks.Resolve(linked.Id, bridge.Id, "site")?.Ipv4);
         Assert.Null(engine.Networks.Resolve(linked.Id, bridge.Id, "www"));
+    }
+
+    [Fact]
+    public void AnIpv6NetworkHandsOutIpv6AddressesBesideIpv4Ones()
+    {
+        using var engine = Engine();
+        var v6 = engine.Networks.Create("v6", null, null, null, null, false, false, null, null, null, new Ipv6Pool("2001:db8:1::1/64", "", "2001:db8:1::/96"));
+        var ula = engine.Networks.Create("ula", null, null, null, null, false, false, null, null, null, new Ipv6Pool());
+        var plain = engine.Networks.Create("plain", null, null, null, null, false, false, null, null);
+
+        var first = Create(engine, "first", new ContainerConfig { NetworkMode = "v6" });
+        var asked = Create(engine, "asked", new ContainerConfig { NetworkMode = "v6", EndpointRequests = new Dictionary<string, EndpointRequest> { ["v6"] = new() { Ipv6Address = "2001:db8:1::f00d" } } });
+        var taken = Assert.Throws<PortLayerException>(() => Create(engine, "taken", new ContainerConfig { NetworkMode = "v6", EndpointRequests = new Dictionary<string, EndpointRequest> { ["v6"] = new() { Ipv6Address = "2001:db8:1::f00d" } } }));
+        var outside = Assert.Throws<PortLayerException>(() => Create(engine, "outside", new ContainerConfig { NetworkMode = "v6", EndpointRequests = new Dictionary<string, EndpointRequest> { ["v6"] = new() { Ipv6Address = "2001:db8:9::1" } } }));
+        var noIpv6 = Assert.Throws<PortLayerException>(() => Create(engine, "nov6", new ContainerConfig { NetworkMode = "plain", EndpointRequests = new Dictionary<string, EndpointRequest> { ["plain"] = new() { Ipv6Address = "2001:db8:1::5" } } }));
+        var overlap = Assert.Throws<PortLayerException>(() => engine.Networks.Create("again", null, null, null, null, false, false, null, null, null, new Ipv6Pool("2001:db8:1:0:1::/80")));
+        Run(engine, first.Id);
+
+        Assert.Equal("2001:db8:1::/64", v6.Ipv6Subnet);
+        Assert.Equal("2001:db8:1::1", v6.Ipv6Gateway);
+        Assert.True(v6.HasAddresses); // IPv4 too, as dockerd gives every network
+        Assert.Equal("2001:db8:1::2", first.Networks["v6"].Ipv6Address);
+        Assert.Equal(64, first.Networks["v6"].Ipv6PrefixLength);
+        Assert.Equal("2001:db8:1::f00d", asked.Networks["v6"].Ipv6Address);
+        Assert.Equal("2001:db8:1::f00d", asked.Networks["v6"].RequestedIpv6);
+        Assert.StartsWith("fd", ula.Ipv6Subnet, StringComparison.Ordinal);
+        Assert.EndsWith("/64", ula.Ipv6Subnet, StringComparison.Ordinal);
+        Assert.Equal(ErrorKind.Conflict, taken.Kind);
+        Assert.Equal(ErrorKind.InvalidParameter, outside.Kind);
+        Assert.Contains("has no IPv6", noIpv6.Message, StringComparison.Ordinal);
+        Assert.Equal(ErrorKind.Forbidden, overlap.Kind);
+        Assert.Equal(IPAddress.Parse("2001:db8:1::2"), engine.Networks.Resolve(asked.Id, v6.Id, "first")?.Ipv6);
+        Assert.Equal("", plain.Ipv6Subnet);
     }
 
     private static ContainerRecord Create(VchEngine engine, string name, ContainerConfig config) =>

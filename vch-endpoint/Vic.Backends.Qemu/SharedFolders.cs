@@ -97,7 +97,11 @@ internal static partial class SharedFolders
             var pid = await SpawnAsync(daemon, log, ["-f", $"--socket-path={socket}", "-o", $"source={shares[i].HostPath}", "-o", "cache=none"], cancellationToken).ConfigureAwait(false);
             await File.WriteAllTextAsync(PidFileOf(folder, i), pid.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
             var deadline = DateTime.UtcNow + SocketWait;
-            while (!File.Exists(socket))
+
+            // Listening, not just bound: the file is there from bind(), and QEMU's connect before
+            // listen() is refused ("chardev-add failed ... Connection refused"). A test connect
+            // cannot tell: virtiofsd takes the first client as its VM and ends when it leaves.
+            while (!IsListening(socket))
             {
                 // Only whether it lives: while the shell execs into the daemon, its cmdline can read empty.
                 if (!IsAlive(pid) || DateTime.UtcNow > deadline)
@@ -137,6 +141,30 @@ internal static partial class SharedFolders
 
             File.Delete(pidFile);
         }
+    }
+
+    /// <summary>
+    /// Whether a Unix socket at <paramref name="path"/> listens: its line in /proc/net/unix
+    /// (Num RefCount Protocol Flags Type St Inode Path) carries __SO_ACCEPTCON (0x10000) in Flags.
+    /// </summary>
+    internal static bool IsListening(string path, string table = "/proc/net/unix")
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        foreach (var line in File.ReadLines(table).Skip(1))
+        {
+            var fields = line.Split(' ', 8, StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 8 && fields[7] == path
+                && int.TryParse(fields[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var flags) && (flags & 0x10000) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static string SocketOf(VmFolder folder, int index) => Path.Combine(folder.Path, $"fs-{index}.sock");

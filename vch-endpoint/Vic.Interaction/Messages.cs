@@ -168,6 +168,10 @@ public sealed record ContainerSpec
 /// <param name="HostAddress">The address /etc/hosts gives the container's own name.</param>
 public sealed record NetworkSpec([property: JsonPropertyName("bridgeMac")] string BridgeMac, [property: JsonPropertyName("bridgeAddresses")] IReadOnlyList<string> BridgeAddresses, [property: JsonPropertyName("publicAddress")] string? PublicAddress, [property: JsonPropertyName("publicGateway")] string? PublicGateway, [property: JsonPropertyName("hostAddress")] string? HostAddress)
 {
+    /// <summary>eth0's IPv6 addresses, <c>address/prefix</c>, one per bridge network with IPv6; a tether that predates them ignores them.</summary>
+    [JsonPropertyName("bridgeIpv6Addresses")]
+    public IReadOnlyList<string> BridgeIpv6Addresses { get; init; } = [];
+
     /// <summary>NICs on port groups (vSphere container networks), found by MAC; one may carry the default route.</summary>
     [JsonPropertyName("nics")]
     public IReadOnlyList<NicSpec> Nics { get; init; } = [];

@@ -189,9 +189,9 @@ public static class ContainerViews
             ["IPAddress"] = bridge?.IpAddress ?? "",
             ["IPPrefixLen"] = bridge?.PrefixLength ?? 0,
             ["MacAddress"] = bridge is null ? "" : c.MacAddress,
-            ["GlobalIPv6Address"] = "",
-            ["GlobalIPv6PrefixLen"] = 0,
-            ["IPv6Gateway"] = "",
+            ["GlobalIPv6Address"] = bridge?.Ipv6Address ?? "",
+            ["GlobalIPv6PrefixLen"] = bridge?.Ipv6PrefixLength ?? 0,
+            ["IPv6Gateway"] = bridge?.Ipv6Gateway ?? "",
             ["Networks"] = Networks(c),
         };
     }
@@ -199,12 +199,17 @@ public static class ContainerViews
     private static JsonObject Networks(ContainerRecord c) =>
         new(c.Networks.Select(n => KeyValuePair.Create(n.Key, (JsonNode?)new JsonObject
         {
-            ["IPAMConfig"] = n.Value.RequestedIp.Length > 0 || n.Value.LinkLocalIps.Count > 0
+            ["IPAMConfig"] = n.Value.RequestedIp.Length > 0 || n.Value.RequestedIpv6.Length > 0 || n.Value.LinkLocalIps.Count > 0
                 ? new JsonObject().Also(ipam =>
                 {
                     if (n.Value.RequestedIp.Length > 0)
                     {
                         ipam["IPv4Address"] = n.Value.RequestedIp;
+                    }
+
+                    if (n.Value.RequestedIpv6.Length > 0)
+                    {
+                        ipam["IPv6Address"] = n.Value.RequestedIpv6;
                     }
 
                     if (n.Value.LinkLocalIps.Count > 0)
@@ -221,9 +226,9 @@ public static class ContainerViews
             ["Gateway"] = n.Value.Gateway,
             ["IPAddress"] = n.Value.IpAddress,
             ["IPPrefixLen"] = n.Value.PrefixLength,
-            ["IPv6Gateway"] = "",
-            ["GlobalIPv6Address"] = "",
-            ["GlobalIPv6PrefixLen"] = 0,
+            ["IPv6Gateway"] = n.Value.Ipv6Gateway,
+            ["GlobalIPv6Address"] = n.Value.Ipv6Address,
+            ["GlobalIPv6PrefixLen"] = n.Value.Ipv6PrefixLength,
             ["DriverOpts"] = n.Value.DriverOpts.Count > 0 ? new JsonObject([.. n.Value.DriverOpts.Select(o => KeyValuePair.Create(o.Key, (JsonNode?)o.Value))]) : null,
             ["DNSNames"] = n.Value.IpAddress.Length > 0 ? new JsonArray([.. n.Value.Aliases.Prepend(c.Id[..12]).Prepend(c.Name).Select(a => (JsonNode)a)]) : null,
         })));

@@ -361,13 +361,9 @@ public static class CreateRequest
     public static EndpointRequest EndpointRequestOf(JsonElement endpoint)
     {
         var ipam = endpoint.ValueKind == JsonValueKind.Object && endpoint.TryGetProperty("IPAMConfig", out var i) && i.ValueKind == JsonValueKind.Object ? i : default;
-        if (Text(ipam, "IPv6Address").Length > 0)
-        {
-            throw PortLayerException.InvalidParameter("IPv6 addresses are not offered by a VCH (--ip6): its networks are IPv4");
-        }
-
         return new EndpointRequest(Text(ipam, "IPv4Address"), Strings(endpoint, "Aliases"), [.. Strings(endpoint, "Links").Select(LinkOf)])
         {
+            Ipv6Address = Text(ipam, "IPv6Address"),
             LinkLocalIps = Strings(ipam, "LinkLocalIPs"),
             DriverOpts = Map(endpoint, "DriverOpts"),
         };

@@ -40,25 +40,12 @@ public static class NetworksEndpoints
         ["Created"] = network.Created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff00Z", CultureInfo.InvariantCulture),
         ["Scope"] = "local",
         ["Driver"] = network.Driver,
-        ["EnableIPv6"] = false,
+        ["EnableIPv6"] = network.EnableIpv6,
         ["IPAM"] = new JsonObject
         {
             ["Driver"] = "default",
             ["Options"] = null,
-            ["Config"] = network.HasAddresses
-                ? new JsonArray(new JsonObject { ["Subnet"] = network.Subnet, ["Gateway"] = network.Gateway }.Also(c =>
-                {
-                    if (network.IpRange.Length > 0)
-                    {
-                        c["IPRange"] = network.IpRange;
-                    }
-
-                    if (network.AuxiliaryAddresses.Count > 0)
-                    {
-                        c["AuxiliaryAddresses"] = new JsonObject(network.AuxiliaryAddresses.Select(a => KeyValuePair.Create(a.Key, (JsonNode?)a.Value)));
-                    }
-                }))
-                : new JsonArray(),
+            ["Config"] = new JsonArray([.. PoolViews(network)]),
         },
         ["Internal"] = network.Internal,
         ["Attachable"] = network.Attachable,
@@ -70,6 +57,36 @@ public static class NetworksEndpoints
         ["Labels"] = new JsonObject(network.Labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
     };
 
+    private static IEnumerable<JsonNode> PoolViews(NetworkRecord network)
+    {
+        if (network.HasAddresses)
+        {
+            var v4 = new JsonObject { ["Subnet"] = network.Subnet, ["Gateway"] = network.Gateway };
+            if (network.IpRange.Length > 0)
+            {
+                v4["IPRange"] = network.IpRange;
+            }
+
+            if (network.AuxiliaryAddresses.Count > 0)
+            {
+                v4["AuxiliaryAddresses"] = new JsonObject(network.AuxiliaryAddresses.Select(a => KeyValuePair.Create(a.Key, (JsonNode?)a.Value)));
+            }
+
+            yield return v4;
+        }
+
+        if (network.EnableIpv6)
+        {
+            var v6 = new JsonObject { ["Subnet"] = network.Ipv6Subnet, ["Gateway"] = network.Ipv6Gateway };
+            if (network.Ipv6Range.Length > 0)
+            {
+                v6["IPRange"] = network.Ipv6Range;
+            }
+
+            yield return v6;
+        }
+    }
+
     private static JsonObject Endpoint(Vic.PortLayer.Containers.ContainerRecord c, NetworkRecord network)
     {
         var endpoint = c.Networks.Values.First(e => e.NetworkId == network.Id);
@@ -79,7 +96,7 @@ public static class NetworksEndpoints
             ["EndpointID"] = endpoint.EndpointId,
             ["MacAddress"] = endpoint.IpAddress.Length > 0 ? c.MacAddress : "",
             ["IPv4Address"] = endpoint.IpAddress.Length > 0 ? $"{endpoint.IpAddress}/{endpoint.PrefixLength}" : "",
-            ["IPv6Address"] = "",
+            ["IPv6Address"] = endpoint.Ipv6Address.Length > 0 ? $"{endpoint.Ipv6Address}/{endpoint.Ipv6PrefixLength}" : "",
         };
     }
 
@@ -94,17 +111,18 @@ public static class NetworksEndpoints
 
         var ipam = root.TryGetProperty("IPAM", out var i) && i.ValueKind == JsonValueKind.Object ? i : default;
         var pools = ipam.ValueKind == JsonValueKind.Object && ipam.TryGetProperty("Config", out var c) && c.ValueKind == JsonValueKind.Array ? c.EnumerateArray().ToList() : [];
-        if (pools.Count > 1)
+        // One IPv4 pool (chosen by the VCH when none is given) and, for IPv6, at most one IPv6 pool.
+        var v4Pools = pools.Where(p => !Ipv6Subnet.IsIpv6(Text(p, "Subnet"))).ToList();
+        var v6Pools = pools.Where(p => Ipv6Subnet.IsIpv6(Text(p, "Subnet"))).ToList();
+        if (v4Pools.Count > 1 || v6Pools.Count > 1)
         {
-            throw PortLayerException.InvalidParameter("a VCH network has one IPv4 subnet: give --subnet once");
+            throw PortLayerException.InvalidParameter("a VCH network has one IPv4 subnet and at most one IPv6 subnet: give --subnet once for each");
         }
 
-        if (Flag(root, "EnableIPv6"))
-        {
-            throw PortLayerException.InvalidParameter("IPv6 networks are not offered by a VCH");
-        }
-
-        var pool = pools.Count == 1 ? pools[0] : default;
+        var pool = v4Pools.Count == 1 ? v4Pools[0] : default;
+        var ipv6 = v6Pools.Count == 1 ? new Ipv6Pool(Text(v6Pools[0], "Subnet"), Text(v6Pools[0], "Gateway"), Text(v6Pools[0], "IPRange"))
+            : Flag(root, "EnableIPv6") ? new Ipv6Pool()
+            : null;
         var network = engine.Networks.Create(
             Text(root, "Name"),
             Text(root, "Driver"),
@@ -115,7 +133,8 @@ public static class NetworksEndpoints
             Flag(root, "Attachable"),
             Map(root, "Labels"),
             Map(root, "Options"),
-            Map(pool, "AuxiliaryAddresses"));
+            Map(pool, "AuxiliaryAddresses"),
+            ipv6);
         await DockerJson.WriteAsync(context, new JsonObject { ["Id"] = network.Id, ["Warning"] = "" }, StatusCodes.Status201Created).ConfigureAwait(false);
     }
 

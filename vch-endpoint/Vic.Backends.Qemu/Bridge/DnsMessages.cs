@@ -54,14 +54,15 @@ internal static class DnsMessages
     }
 
     /// <summary>
-    /// The answer to <paramref name="query"/>: the question echoed, and an A record for
-    /// <paramref name="address"/> when there is one (an AAAA question gets no records, so the
-    /// client does not wait for one).
+    /// The answer to <paramref name="query"/>: the question echoed, and an A record (an AAAA record
+    /// for an IPv6 address) for <paramref name="address"/> when there is one. A name without an
+    /// address of the asked-for kind gets no records, so the client does not wait for one.
     /// </summary>
     public static byte[] Answer(ReadOnlySpan<byte> query, int questionEnd, IPAddress? address, byte responseCode)
     {
         var withRecord = address is not null;
-        var answer = new byte[questionEnd + (withRecord ? 16 : 0)];
+        var data = address?.GetAddressBytes() ?? [];
+        var answer = new byte[questionEnd + (withRecord ? 12 + data.Length : 0)];
         query[..questionEnd].CopyTo(answer);
         answer[2] = (byte)(0x80 | (query[2] & 0x01) | 0x04); // response, recursion desired echoed, authoritative
         answer[3] = (byte)(0x80 | responseCode); // recursion available
@@ -72,11 +73,11 @@ internal static class DnsMessages
         {
             var record = answer.AsSpan(questionEnd);
             BinaryPrimitives.WriteUInt16BigEndian(record, 0xC00C); // the name: a pointer to the question's
-            BinaryPrimitives.WriteUInt16BigEndian(record[2..], TypeA);
+            BinaryPrimitives.WriteUInt16BigEndian(record[2..], data.Length == 16 ? TypeAaaa : TypeA);
             BinaryPrimitives.WriteUInt16BigEndian(record[4..], 1); // class IN
             BinaryPrimitives.WriteUInt32BigEndian(record[6..], 0); // TTL 0: containers come and go
-            BinaryPrimitives.WriteUInt16BigEndian(record[10..], 4);
-            address!.GetAddressBytes().CopyTo(record[12..]);
+            BinaryPrimitives.WriteUInt16BigEndian(record[10..], (ushort)data.Length);
+            data.CopyTo(record[12..]);
         }
 
         return answer;

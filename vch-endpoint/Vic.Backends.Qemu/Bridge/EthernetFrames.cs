@@ -12,6 +12,7 @@ internal static class EthernetFrames
     public const int HeaderLength = 14;
     public const ushort Ipv4 = 0x0800;
     public const ushort Arp = 0x0806;
+    public const ushort Ipv6 = 0x86DD;
     public const byte Icmp = 1;
     public const byte Udp = 17;
 
@@ -63,6 +64,11 @@ internal static class EthernetFrames
     public static uint Ipv4Destination(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadUInt32BigEndian(frame[(HeaderLength + 16)..]);
 
     public static bool IsIpv4(ReadOnlySpan<byte> frame) => frame.Length >= HeaderLength + 20 && (frame[HeaderLength] >> 4) == 4 && Ipv4HeaderLength(frame) >= 20 && frame.Length >= HeaderLength + Ipv4HeaderLength(frame);
+
+    // IPv6 (RFC 8200): a fixed 40-byte header, the source address at 8, the destination at 24.
+    public static bool IsIpv6(ReadOnlySpan<byte> frame) => frame.Length >= HeaderLength + 40 && (frame[HeaderLength] >> 4) == 6;
+
+    public static IPAddress Ipv6Source(ReadOnlySpan<byte> frame) => new(frame.Slice(HeaderLength + 8, 16));
 
     /// <summary>An ICMP echo request to us turned into its reply, in place.</summary>
     public static byte[]? EchoReply(ReadOnlySpan<byte> request)

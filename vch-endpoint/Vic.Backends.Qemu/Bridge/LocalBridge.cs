@@ -155,8 +155,20 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
                 }
 
                 break;
+            case EthernetFrames.Ipv6 when EthernetFrames.IsIpv6(frame):
+                // Only from a port's own global address: link-local and unspecified sources (router
+                // and duplicate-address probes) cannot be told to a network, so they stay on the port.
+                // Neighbour discovery goes to solicited-node multicast, delivered as broadcast is.
+                // The bridge answers nothing for an IPv6 gateway: containers reach one another.
+                network = sender.AddressOf(EthernetFrames.Ipv6Source(frame));
+                if (network is null)
+                {
+                    return;
+                }
+
+                break;
             default:
-                return; // IPv6 and the rest: the bridge networks are IPv4
+                return;
         }
 
         if (EthernetFrames.IsBroadcast(frame))
@@ -209,7 +221,13 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
         var known = Resolver?.Resolve(sender.Info.ContainerId, network.NetworkId, question.Name);
         if (known is not null)
         {
-            answer = DnsMessages.Answer(query, question.QuestionEnd, question.Type == DnsMessages.TypeA ? known : null, DnsMessages.NoError);
+            var wanted = question.Type switch
+            {
+                DnsMessages.TypeA => known.Ipv4,
+                DnsMessages.TypeAaaa => known.Ipv6,
+                _ => null,
+            };
+            answer = DnsMessages.Answer(query, question.QuestionEnd, wanted, DnsMessages.NoError);
         }
         else if (_upstream is not null)
         {
@@ -273,7 +291,9 @@ public sealed partial class LocalBridge : IBridgeFabric, IDisposable
 
     private sealed record Port(BridgePort Info, EndPoint Peer)
     {
-        public BridgeAddress? AddressOf(uint ip) => Info.Addresses.FirstOrDefault(a => EthernetFrames.ToUInt(a.Address) == ip);
+        public BridgeAddress? AddressOf(uint ip) => Info.Addresses.FirstOrDefault(a => a.Address.AddressFamily == AddressFamily.InterNetwork && EthernetFrames.ToUInt(a.Address) == ip);
+
+        public BridgeAddress? AddressOf(IPAddress ip) => Info.Addresses.FirstOrDefault(a => a.Address.Equals(ip));
 
         public bool IsOn(string networkId) => Info.Addresses.Any(a => a.NetworkId == networkId);
     }

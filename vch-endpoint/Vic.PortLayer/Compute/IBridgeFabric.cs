@@ -34,6 +34,9 @@ public sealed record BridgeAddress(string NetworkId, IPAddress Address, int Pref
 /// <summary>Names as a container sees them on one of its networks.</summary>
 public interface IBridgeResolver
 {
-    /// <summary>The address of <paramref name="name"/> on the network, asked by a container; null if the VCH does not know it.</summary>
-    IPAddress? Resolve(string askingContainerId, string networkId, string name);
+    /// <summary>The addresses of <paramref name="name"/> on the network, asked by a container; null if the VCH does not know it.</summary>
+    ResolvedName? Resolve(string askingContainerId, string networkId, string name);
 }
+
+/// <summary>A container's addresses on one network: IPv4 always, IPv6 on a network with IPv6.</summary>
+public sealed record ResolvedName(IPAddress Ipv4, IPAddress? Ipv6);

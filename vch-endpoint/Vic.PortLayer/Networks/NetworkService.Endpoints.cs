@@ -108,7 +108,7 @@ public sealed partial class NetworkService
     /// question came in on first), and its <c>--link</c> aliases. The default bridge resolves
     /// nothing else, as on dockerd.
     /// </summary>
-    public IPAddress? Resolve(string askingContainerId, string networkId, string name)
+    public ResolvedName? Resolve(string askingContainerId, string networkId, string name)
     {
         var wanted = name.TrimEnd('.');
         var containers = _containers.List();
@@ -143,7 +143,7 @@ public sealed partial class NetworkService
                 var names = network.IsDefaultBridge ? [c.Name, c.Id] : theirs.Aliases.Append(c.Name).Append(c.Id[..12]);
                 if (names.Any(n => string.Equals(n, target, StringComparison.OrdinalIgnoreCase)))
                 {
-                    return IPAddress.Parse(theirs.IpAddress);
+                    return new ResolvedName(IPAddress.Parse(theirs.IpAddress), theirs.Ipv6Address.Length > 0 ? IPAddress.Parse(theirs.Ipv6Address) : null);
                 }
             }
         }
@@ -157,14 +157,14 @@ public sealed partial class NetworkService
         : config.EndpointRequests.TryGetValue(network.Id, out var byId) ? byId
         : new EndpointRequest();
 
-    private static NetworkEndpoint Plan(NetworkRecord network, EndpointRequest request, HashSet<(string NetworkId, uint Address)> used)
+    private NetworkEndpoint Plan(NetworkRecord network, EndpointRequest request, HashSet<(string NetworkId, uint Address)> used)
     {
         if (!network.HasAddresses)
         {
             return new NetworkEndpoint { NetworkId = network.Id, EndpointId = NewId() };
         }
 
-        if ((request.Aliases?.Count > 0 || request.Ipv4Address.Length > 0) && network.IsDefaultBridge)
+        if ((request.Aliases?.Count > 0 || request.Ipv4Address.Length > 0 || request.Ipv6Address.Length > 0) && network.IsDefaultBridge)
         {
             throw PortLayerException.InvalidParameter("user specified IP address and network-scoped aliases are supported only for user defined networks");
         }
@@ -210,8 +210,13 @@ public sealed partial class NetworkService
         }
 
         used.Add((network.Id, address));
+        var (ipv6, ipv6Prefix) = PlanIpv6(network, request);
         return new NetworkEndpoint
         {
+            Ipv6Address = ipv6,
+            Ipv6PrefixLength = ipv6Prefix,
+            Ipv6Gateway = network.Ipv6Gateway,
+            RequestedIpv6 = request.Ipv6Address,
             NetworkId = network.Id,
             EndpointId = NewId(),
             IpAddress = Ipv4Subnet.ToAddress(address).ToString(),
@@ -223,6 +228,52 @@ public sealed partial class NetworkService
             LinkLocalIps = [.. request.LinkLocalIps.Select(LinkLocal)],
             DriverOpts = request.DriverOpts,
         };
+    }
+
+    /// <summary>The container's IPv6 address on a network with IPv6: the one asked for, or the next free one of its range.</summary>
+    private (string Address, int PrefixLength) PlanIpv6(NetworkRecord network, EndpointRequest request)
+    {
+        if (!network.EnableIpv6)
+        {
+            return request.Ipv6Address.Length > 0
+                ? throw PortLayerException.InvalidParameter($"invalid endpoint settings: network {network.Name} has no IPv6 (create it with --ipv6 or an IPv6 --subnet) for the address {request.Ipv6Address}")
+                : ("", 0);
+        }
+
+        var subnet = Ipv6Subnet.Parse(network.Ipv6Subnet);
+        var gateway = Ipv6Subnet.ToUInt128(IPAddress.Parse(network.Ipv6Gateway));
+        var used = _containers.List().SelectMany(c => c.Networks.Values)
+            .Where(e => e.NetworkId == network.Id && e.Ipv6Address.Length > 0)
+            .Select(e => Ipv6Subnet.ToUInt128(IPAddress.Parse(e.Ipv6Address))).ToHashSet();
+        if (request.Ipv6Address.Length > 0)
+        {
+            var asked = Ipv6Subnet.ToUInt128(Ipv6Subnet.ParseAddress(request.Ipv6Address, "IPv6 address"));
+            if (!subnet.Contains(asked) || asked == subnet.Network)
+            {
+                throw PortLayerException.InvalidParameter($"invalid endpoint settings: the address {request.Ipv6Address} is not in the subnet {network.Ipv6Subnet} of network {network.Name}");
+            }
+
+            return asked == gateway || used.Contains(asked)
+                ? throw PortLayerException.Conflict($"Address already in use: {request.Ipv6Address} on network {network.Name}")
+                : (Ipv6Subnet.ToAddress(asked).ToString(), subnet.PrefixLength);
+        }
+
+        var range = network.Ipv6Range.Length > 0 ? Ipv6Subnet.Parse(network.Ipv6Range) : subnet;
+        // The subnet's own (all-zero) address is no host's; the range's last address ends the walk.
+        for (var candidate = range.Network == subnet.Network ? range.Network + 1 : range.Network; ; candidate++)
+        {
+            if (candidate != gateway && !used.Contains(candidate))
+            {
+                return (Ipv6Subnet.ToAddress(candidate).ToString(), subnet.PrefixLength);
+            }
+
+            if (candidate == range.Last)
+            {
+                break;
+            }
+        }
+
+        throw PortLayerException.Conflict($"no available IPv6 addresses on network {network.Name}");
     }
 
     private HashSet<(string NetworkId, uint Address)> UsedAddresses() =>

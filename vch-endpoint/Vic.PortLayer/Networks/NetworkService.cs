@@ -108,7 +108,8 @@ public sealed partial class NetworkService : IBridgeResolver
     public NetworkRecord Get(string idOrName) => Find(idOrName) ?? throw PortLayerException.NotFound($"network {idOrName} not found");
 
     /// <param name="auxiliaryAddresses"><c>--aux-address name=ip</c>: addresses of the subnet no container is given.</param>
-    public NetworkRecord Create(string name, string? driver, string? subnet, string? gateway, string? ipRange, bool isInternal, bool attachable, IReadOnlyDictionary<string, string>? labels, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? auxiliaryAddresses = null)
+    /// <param name="ipv6">IPv6 beside IPv4 (<c>--ipv6</c>, an IPv6 <c>--subnet</c>); null for none.</param>
+    public NetworkRecord Create(string name, string? driver, string? subnet, string? gateway, string? ipRange, bool isInternal, bool attachable, IReadOnlyDictionary<string, string>? labels, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? auxiliaryAddresses = null, Ipv6Pool? ipv6 = null)
     {
         if (name.Length == 0)
         {
@@ -154,10 +155,15 @@ public sealed partial class NetworkService : IBridgeResolver
                 }
             }
 
+            var id = NewId();
+            var (v6Subnet, v6Gateway, v6Range) = ipv6 is { } wanted ? PlanIpv6(id, wanted) : default;
             var record = new NetworkRecord
             {
-                Id = NewId(),
+                Id = id,
                 Name = name,
+                Ipv6Subnet = v6Subnet?.ToString() ?? "",
+                Ipv6Gateway = v6Gateway ?? "",
+                Ipv6Range = v6Range ?? "",
                 AuxiliaryAddresses = auxiliaryAddresses,
                 Created = _time.GetUtcNow(),
                 Subnet = pool.ToString(),
@@ -217,6 +223,52 @@ public sealed partial class NetworkService : IBridgeResolver
 
         _events.Publish(EventTypes.Network, "prune", "", new Dictionary<string, string>());
         return removed;
+    }
+
+    /// <summary>
+    /// The IPv6 subnet, gateway and range of a new network: the ones asked for, or a unique local
+    /// /64 (fdXX:...) made from the network's id, as dockerd's default IPv6 pools hand out ULAs.
+    /// </summary>
+    private (Ipv6Subnet? Subnet, string Gateway, string Range) PlanIpv6(string networkId, Ipv6Pool wanted)
+    {
+        var taken = _records.List().Where(n => n.EnableIpv6).Select(n => Ipv6Subnet.Parse(n.Ipv6Subnet)).ToList();
+        Ipv6Subnet pool;
+        if (wanted.Subnet.Length > 0)
+        {
+            pool = Ipv6Subnet.Parse(wanted.Subnet);
+        }
+        else
+        {
+            var bytes = new byte[16];
+            bytes[0] = 0xfd;
+            Convert.FromHexString(networkId.AsSpan(0, 10)).CopyTo(bytes, 1);
+            pool = Ipv6Subnet.Parse($"{new IPAddress(bytes)}/64");
+        }
+
+        if (taken.FirstOrDefault(t => t.Overlaps(pool)) is { PrefixLength: > 0 } clash)
+        {
+            throw PortLayerException.Forbidden($"invalid pool request: Pool overlaps with other one on this address space ({clash})");
+        }
+
+        var gateway = wanted.Gateway.Length > 0 ? Ipv6Subnet.ParseAddress(wanted.Gateway, "IPv6 gateway") : Ipv6Subnet.ToAddress(pool.FirstHost);
+        if (!pool.Contains(Ipv6Subnet.ToUInt128(gateway)))
+        {
+            throw PortLayerException.Forbidden($"no matching subnet for gateway {wanted.Gateway}");
+        }
+
+        var range = "";
+        if (wanted.Range.Length > 0)
+        {
+            var parsed = Ipv6Subnet.Parse(wanted.Range, "ip-range");
+            if (!pool.Contains(parsed.Network) || parsed.PrefixLength < pool.PrefixLength)
+            {
+                throw PortLayerException.Forbidden($"no matching subnet for range {wanted.Range}");
+            }
+
+            range = parsed.ToString();
+        }
+
+        return (pool, gateway.ToString(), range);
     }
 
     private static string LinkLocal(string address) =>

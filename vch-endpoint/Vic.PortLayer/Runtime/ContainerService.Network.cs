@@ -165,6 +165,7 @@ public sealed partial class ContainerService
             outbound && !viaPortGroup ? publicNic?.Gateway : null,
             networks[0].Endpoint.IpAddress)
         {
+            BridgeIpv6Addresses = [.. bridges.Where(n => n.Endpoint.Ipv6Address.Length > 0).Select(n => $"{n.Endpoint.Ipv6Address}/{n.Endpoint.Ipv6PrefixLength}")],
             Nics = [.. networks.Where(n => IsPortGroup(n.Network)).Select(n => new NicSpec(
                 PortGroupMac(record, n.Network),
                 $"{n.Endpoint.IpAddress}/{n.Endpoint.PrefixLength}",
@@ -310,7 +311,16 @@ public sealed partial class ContainerService
     }
 
     private BridgePort BridgePortOf(ContainerRecord record) =>
-        new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).Select(n => new BridgeAddress(n.Network.Id, IPAddress.Parse(n.Endpoint.IpAddress), n.Endpoint.PrefixLength, IPAddress.Parse(n.Endpoint.Gateway)))]);
+        new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).SelectMany(n => BridgeAddressesOf(n.Network, n.Endpoint))]);
+
+    private static IEnumerable<BridgeAddress> BridgeAddressesOf(NetworkRecord network, NetworkEndpoint endpoint)
+    {
+        yield return new BridgeAddress(network.Id, IPAddress.Parse(endpoint.IpAddress), endpoint.PrefixLength, IPAddress.Parse(endpoint.Gateway));
+        if (endpoint.Ipv6Address.Length > 0)
+        {
+            yield return new BridgeAddress(network.Id, IPAddress.Parse(endpoint.Ipv6Address), endpoint.Ipv6PrefixLength, IPAddress.Parse(endpoint.Ipv6Gateway));
+        }
+    }
 
     /// <summary>The container's networks with addresses (bridges and port groups), in the order it joined them.</summary>
     private List<(NetworkRecord Network, NetworkEndpoint Endpoint)> NetworksOf(ContainerRecord record) =>
