@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using Vic.PortLayer.Vch;
+using Vic.PortLayer.Compute;
 
 namespace Vic.PortLayer.Tests;
 

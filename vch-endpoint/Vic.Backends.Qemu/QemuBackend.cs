@@ -6,7 +6,6 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Errors;
-using Vic.PortLayer.Vch;
 
 namespace Vic.Backends.Qemu;
 

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Vic.PortLayer.Vch;
+namespace Vic.PortLayer.Compute;
 
 /// <summary>Reads the version string a Linux bzImage carries in its boot header.</summary>
 public static class KernelImage
