@@ -33,4 +33,26 @@ internal static class ContainerVmProcesses
 
         return 0;
     }
+
+    /// <summary>The virtiofsd sharing <paramref name="hostFolder"/>; 0 when none does.</summary>
+    public static int SharingDaemon(string hostFolder)
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (int.TryParse(Path.GetFileName(directory), System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                    && File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0').Contains($"source={hostFolder}"))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // It ended meanwhile.
+            }
+        }
+
+        return 0;
+    }
 }

@@ -3,8 +3,8 @@ using Vic.TestSupport;
 namespace Vic.EndToEnd.Tests;
 
 /// <summary>
-/// The endpoint is SIGKILLed while a create, a start, an rm, a volume create or a commit is under
-/// way, and started again. Wherever the kill lands, what the user asked for either happened whole
+/// The endpoint is SIGKILLed while a create, a start, an rm, a volume create, a commit, a cp into a
+/// container or a push is under way, and started again. Wherever the kill lands, what the user asked for either happened whole
 /// or not at all: the container, volume or image works or is absent, its name can be used again,
 /// and no ContainerVM is left running for a container that is not.
 /// </summary>
@@ -74,6 +74,46 @@ public sealed class EndpointKilledMidOperationTests : IAsyncLifetime, IDisposabl
 
         Assert.Equal("hi\n", (await _vch.DockerAsync("run", "--rm", "committed", "cat", "/f")).StandardOutput);
         await _vch.DockerAsync("rm", "-f", "source", "made", "going");
+    }
+
+    [Fact]
+    public async Task ACopyIntoAContainerAndAPushCutByTheKillCanBeRedoneWhole()
+    {
+        using var host = new TempDirectory("midop-payload");
+        using var layer = new TempDirectory("midop-layer");
+        var content = new byte[64 * 1024 * 1024];
+        new Random(20261204).NextBytes(content); // incompressible: the transfer takes a while
+        var file = layer.Combine("big");
+        await File.WriteAllBytesAsync(file, content);
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+        var rootfs = host.Combine("rootfs.tar");
+        await using (var tar = File.Create(rootfs))
+        {
+            await System.Formats.Tar.TarFile.CreateFromDirectoryAsync(layer.Path, tar, includeBaseDirectory: false);
+        }
+
+        // cp into a running container: the container runs on, and the copy made again arrives whole.
+        await _vch.DockerAsync("run", "-d", "--name", "target", "busybox", "sleep", "600");
+        await KilledDuringAsync(TimeSpan.FromMilliseconds(800), "cp", file, "target:/tmp/big");
+        var stateAfterCp = await StateAsync("target");
+        await _vch.DockerAsync("cp", file, "target:/tmp/big");
+        var copied = (await _vch.DockerAsync("exec", "target", "sha256sum", "/tmp/big")).StandardOutput;
+
+        // push: the local image is intact, the push made again completes, and what the registry
+        // holds then pulls back as the same bytes.
+        var reference = $"{_vch.RegistryHost}/killed/push:1";
+        await _vch.DockerAsync("import", rootfs, reference);
+        await KilledDuringAsync(TimeSpan.FromMilliseconds(800), "push", reference);
+        await _vch.DockerAsync("push", reference);
+        await _vch.DockerAsync("rmi", reference);
+        await _vch.DockerAsync("pull", reference);
+        await _vch.DockerAsync("create", "--name", "reader", reference, "none");
+        await _vch.DockerAsync("cp", "reader:/big", host.Combine("back"));
+        await _vch.DockerAsync("rm", "-f", "target", "reader");
+
+        Assert.Equal("running", stateAfterCp);
+        Assert.StartsWith(expected, copied, StringComparison.Ordinal);
+        Assert.Equal(expected, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(host.Combine("back")))));
     }
 
     /// <summary>Runs the docker command, SIGKILLs the endpoint <paramref name="after"/> into it, and starts it again.</summary>

@@ -58,6 +58,32 @@ public sealed class VolumeTests(QemuVchFixture fixture) : IClassFixture<QemuVchF
     }
 
     [Fact]
+    public async Task AKilledShareDaemonEndsItsContainerAndTheRestartPolicyBringsTheFolderBack()
+    {
+        using var kept = new TempDirectory("share-kept");
+        using var lost = new TempDirectory("share-lost");
+        File.WriteAllText(kept.Combine("f"), "shared\n");
+        File.WriteAllText(lost.Combine("f"), "shared\n");
+        await Vch.DockerAsync("run", "-d", "--name", "healed", "--restart", "always", "-v", $"{kept.Path}:/data", "busybox", "sleep", "600");
+        await Vch.DockerAsync("run", "-d", "--name", "ended", "-v", $"{lost.Path}:/data", "busybox", "sleep", "600");
+        var keptDaemon = ContainerVmProcesses.SharingDaemon(kept.Path);
+        var lostDaemon = ContainerVmProcesses.SharingDaemon(lost.Path);
+        Assert.True(keptDaemon > 0 && lostDaemon > 0, $"virtiofsd not found: {keptDaemon} {lostDaemon}"); // never kill 0
+
+        // Without its daemon every access to the folder would hang for good: the container ends
+        // instead (137), and one with a restart policy comes back with the folder shared anew.
+        await Command.RunAsync("kill", ["-9", keptDaemon.ToString(System.Globalization.CultureInfo.InvariantCulture), lostDaemon.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var ended = await Eventually.WaitForAsync(async () => (await Vch.DockerAsync("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ended")).StandardOutput.Trim(), s => s.StartsWith("exited", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        var restarted = await Eventually.WaitForAsync(async () => (await Vch.DockerAsync("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "healed")).StandardOutput.Trim(), s => s == "1 running", TimeSpan.FromSeconds(60));
+        var readAgain = (await Vch.DockerAsync("exec", "healed", "cat", "/data/f")).StandardOutput;
+        await Vch.DockerAsync("rm", "-f", "healed", "ended");
+
+        Assert.Equal("exited 137", ended);
+        Assert.Equal("1 running", restarted);
+        Assert.Equal("shared\n", readAgain);
+    }
+
+    [Fact]
     public async Task AHostFolderIsSharedBothWaysAlsoAcrossAnEndpointCrash()
     {
         using var host = new TempDirectory("bind");

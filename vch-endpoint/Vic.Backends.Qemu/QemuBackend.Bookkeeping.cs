@@ -86,9 +86,22 @@ public sealed partial class QemuBackend
             foreach (var (vmId, running) in _running)
             {
                 var folder = FolderOf(vmId);
-                if (running && !_starting.ContainsKey(vmId) && File.Exists(folder.RecordFile) && !Runs(folder.Read(), folder))
+                if (running && !_starting.ContainsKey(vmId) && File.Exists(folder.RecordFile))
                 {
-                    await NoteStoppedAsync(vmId).ConfigureAwait(false);
+                    var record = folder.Read();
+                    if (!Runs(record, folder))
+                    {
+                        await NoteStoppedAsync(vmId).ConfigureAwait(false);
+                    }
+                    else if (SharedFolders.EndedShare(folder) is { } share)
+                    {
+                        // A host folder the container can no longer reach, where every access would
+                        // hang: the VM is powered off, so the container ends (137) and its restart
+                        // policy brings it back with its folders shared anew.
+                        Log.ShareEnded(_logger, vmId, share);
+                        Kill(record, folder);
+                        await NoteStoppedAsync(vmId).ConfigureAwait(false);
+                    }
                 }
             }
 

@@ -288,6 +288,9 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDispo
         [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "ContainerVMs can reach the host's loopback and the endpoint's API: {Reason}")]
         public static partial void NotIsolated(ILogger logger, string reason);
 
+        [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "ContainerVM {VmId} powered off: the daemon sharing a host folder over {Socket} ended, and the guest cannot reconnect to another")]
+        public static partial void ShareEnded(ILogger logger, string vmId, string socket);
+
         [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "ContainerVM {VmId} started by {Path}")]
         public static partial void Started(ILogger logger, string vmId, string path);
 

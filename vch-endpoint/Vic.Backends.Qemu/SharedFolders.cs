@@ -116,6 +116,38 @@ internal static partial class SharedFolders
         }
     }
 
+    /// <summary>
+    /// The socket of a share whose daemon has ended while its VM may still use it, or null. The
+    /// guest's virtiofs cannot reconnect (QEMU's vhost-user-fs has no reconnect), so every access to
+    /// the folder would hang from then on.
+    /// </summary>
+    public static string? EndedShare(VmFolder folder)
+    {
+        if (!Directory.Exists(folder.Path))
+        {
+            return null;
+        }
+
+        foreach (var pidFile in Directory.EnumerateFiles(folder.Path, "fs-*.pid"))
+        {
+            var socket = Path.Combine(folder.Path, Path.GetFileNameWithoutExtension(pidFile) + ".sock");
+            try
+            {
+                // Gone, not merely unlike a daemon: while the shell execs into one its cmdline reads empty.
+                if (int.TryParse(File.ReadAllText(pidFile), CultureInfo.InvariantCulture, out var pid) && !IsAlive(pid))
+                {
+                    return socket;
+                }
+            }
+            catch (IOException)
+            {
+                // Stopped and its pid file removed while we looked.
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Kills the VM's share daemons that are still running.</summary>
     public static void Stop(VmFolder folder)
     {
