@@ -57,6 +57,26 @@ public sealed class VmdkReader : Stream
         _tables = ReadTables(file, Header);
     }
 
+    /// <summary>
+    /// Throws <see cref="InvalidDataException"/> when a grain the tables point to starts past the
+    /// end of the file: an extent cut short (a copy or a disk that stopped half way).
+    /// </summary>
+    public void VerifyGrainsInFile()
+    {
+        var sectors = RandomAccess.GetLength(_file) / VmdkFormat.SectorSize;
+        foreach (var index in _tables.TableIndexes)
+        {
+            foreach (var sector in _tables.GetTable(index)!)
+            {
+                // 0 is an unallocated grain and 1 a zeroed one: neither is in the file.
+                if (sector > 1 && sector >= sectors)
+                {
+                    throw new InvalidDataException($"a grain at sector {sector} lies past the end of the file ({sectors} sectors): the extent is cut short");
+                }
+            }
+        }
+    }
+
     /// <summary>The effective header: the footer's for a streamOptimized file that has one.</summary>
     public SparseExtentHeader Header { get; }
 

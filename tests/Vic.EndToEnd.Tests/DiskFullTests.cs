@@ -58,6 +58,10 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         var listed = await _vch.TryDockerAsync("ps", "-a", "--format", "{{.Names}}");
         var importedWhileFull = await _vch.TryDockerAsync("image", "inspect", "imported:full");
         var halfCreated = await _vch.TryDockerAsync("inspect", "during");
+        var volume = await _vch.TryDockerAsync("volume", "create", "--opt", "Capacity=64MB", "fullvol");
+        var volumeThere = await _vch.TryDockerAsync("volume", "inspect", "fullvol");
+        var network = await _vch.TryDockerAsync("network", "create", "fullnet");
+        var networkThere = await _vch.TryDockerAsync("network", "inspect", "fullnet");
         var leftAside = Directory.EnumerateDirectories(Path.Combine(Data, "containers")).Count(d => Path.GetFileName(d).StartsWith('.'));
         File.Delete(Filler);
 
@@ -71,6 +75,10 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         Assert.NotEqual(0, importedWhileFull.ExitCode);
         Assert.Contains("before", listed.StandardOutput, StringComparison.Ordinal);
 
+        // A volume or network made while full exists whole, or failed saying why and is absent.
+        Assert.True(volume.ExitCode == 0 ? volumeThere.ExitCode == 0 : volumeThere.ExitCode != 0 && volume.StandardError.Contains("no space left on device", StringComparison.OrdinalIgnoreCase), $"{volume}\n{volumeThere}");
+        Assert.True(network.ExitCode == 0 ? networkThere.ExitCode == 0 : networkThere.ExitCode != 0 && network.StandardError.Contains("no space left on device", StringComparison.OrdinalIgnoreCase), $"{network}\n{networkThere}");
+
         // Freed: the same import and a new run work, and what ran before still runs with its log.
         await _vch.DockerAsync("import", layerTar, "imported:full");
         Assert.Equal("ok\n", (await _vch.DockerAsync("run", "--rm", "busybox", "echo", "ok")).StandardOutput);
@@ -78,6 +86,17 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         Assert.Equal("before\n", (await _vch.DockerAsync("logs", "before")).StandardOutput);
         Assert.True((await _vch.DockerAsync("inspect", "-f", "{{.State.Status}}", "writer")).StandardOutput.Trim() == "exited", $"the writer did not run: {writer}\n{_vch.Endpoint.Output}");
         await _vch.DockerAsync("create", "--name", "during", "busybox", "true");
+        if (volume.ExitCode != 0)
+        {
+            await _vch.DockerAsync("volume", "create", "--opt", "Capacity=64MB", "fullvol");
+        }
+
+        if (network.ExitCode != 0)
+        {
+            await _vch.DockerAsync("network", "create", "fullnet");
+        }
+
+        Assert.Equal("kept\n", (await _vch.DockerAsync("run", "--rm", "--network", "fullnet", "-v", "fullvol:/v", "busybox", "sh", "-c", "echo kept > /v/f && cat /v/f")).StandardOutput);
         await _vch.DockerAsync("rm", "-f", "before", "writer", "during");
     }
 

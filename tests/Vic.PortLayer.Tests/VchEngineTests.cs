@@ -33,6 +33,29 @@ public sealed class VchEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task ALayerDiskThatCannotBeReadIsSetAsideAndReportedAndItsImageStaysListed()
+    {
+        string diffId;
+        string disk;
+        using (var engine = new VchEngine(Config(), _time))
+        {
+            using var emptyTar = new MemoryStream(new byte[1024]);
+            var image = await engine.Images.ImportAsync(emptyTar, "empty", "latest", [], null, CancellationToken.None);
+            diffId = Assert.Single(image.DiffIds);
+            disk = engine.Images.Layers.Find(diffId)!.DiskPath;
+        }
+
+        await File.WriteAllTextAsync(disk, "this is no longer a disk");
+
+        using var restarted = new VchEngine(Config(), _time);
+        var summary = await restarted.SummarizeAsync(CancellationToken.None);
+
+        Assert.Null(restarted.Images.Layers.Find(diffId));
+        Assert.Contains(restarted.Images.Catalog.List(), i => i.RepoTags.Contains("empty:latest"));
+        Assert.Contains(summary.Warnings, w => w.Contains($"layer {diffId} of the image store could not be read", StringComparison.Ordinal) && w.Contains("pulled again", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task ARecordThatCannotBeReadIsSetAsideReportedAndTheRestServes()
     {
         string broken;

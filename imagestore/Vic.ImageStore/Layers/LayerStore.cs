@@ -35,6 +35,29 @@ public sealed class LayerStore
         }
 
         Directory.CreateDirectory(_scratch);
+        Quarantined = SetAsideUnsound(Path.Combine(root, "layers.quarantine"));
+    }
+
+    /// <summary>The layers found unsound when the store opened: set aside, not served; a pull fetches them again.</summary>
+    public IReadOnlyList<QuarantinedLayer> Quarantined { get; }
+
+    private List<QuarantinedLayer> SetAsideUnsound(string quarantine)
+    {
+        var found = new List<QuarantinedLayer>();
+        foreach (var directory in Directory.EnumerateDirectories(_root).ToList())
+        {
+            if (LayerSoundness.Problem(directory, InfoFileName) is not { } problem)
+            {
+                continue;
+            }
+
+            var aside = Path.Combine(quarantine, $"{Path.GetFileName(directory)}-{DateTime.UtcNow:yyyyMMddHHmmss}");
+            Directory.CreateDirectory(quarantine);
+            Directory.Move(directory, aside);
+            found.Add(new QuarantinedLayer($"sha256:{Path.GetFileName(directory)}", problem, aside));
+        }
+
+        return found;
     }
 
     /// <summary>The virtual size of every layer disk; one tar entry can be no larger.</summary>

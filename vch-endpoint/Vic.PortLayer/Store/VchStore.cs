@@ -68,6 +68,7 @@ public sealed class VchStore : IDisposable
     }
 
     private const int SqliteCorrupt = 11;
+    private const int SqliteFull = 13;
     private const int SqliteNotADatabase = 26;
 
     private static VchStore OpenFile(string path)
@@ -115,7 +116,7 @@ public sealed class VchStore : IDisposable
             command.Parameters.AddWithValue("$id", id);
             command.Parameters.AddWithValue("$name", (object?)name ?? DBNull.Value);
             command.Parameters.AddWithValue("$body", body);
-            command.ExecuteNonQuery();
+            Write(command, $"record the {kind.ToString().ToLowerInvariant()} {name ?? id}");
         }
     }
 
@@ -128,7 +129,23 @@ public sealed class VchStore : IDisposable
             command.CommandText = "DELETE FROM records WHERE kind = $kind AND id = $id;";
             command.Parameters.AddWithValue("$kind", (int)kind);
             command.Parameters.AddWithValue("$id", id);
-            return command.ExecuteNonQuery() > 0;
+            return Write(command, $"forget the {kind.ToString().ToLowerInvariant()} {id}") > 0;
+        }
+    }
+
+    /// <summary>
+    /// Runs a write. A full disk is the user's to hear about in the words every Docker tool knows
+    /// ("no space left on device"), not as SQLite's "database or disk is full"; nothing was written.
+    /// </summary>
+    private static int Write(SqliteCommand command, string what)
+    {
+        try
+        {
+            return command.ExecuteNonQuery();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteFull)
+        {
+            throw new IOException($"no space left on device: the VCH's store could not {what} ({ex.Message})", ex);
         }
     }
 

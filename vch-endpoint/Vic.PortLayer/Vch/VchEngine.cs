@@ -142,6 +142,8 @@ public sealed partial class VchEngine : IDisposable
         var warnings = Store.Quarantined()
             .Select(q => $"WARNING: the VCH's record of {q.Kind.ToString().ToLowerInvariant()} {q.Id} could not be read and was set aside ({q.Reason}); it is kept in the store's quarantine table")
             .ToList();
+        warnings.AddRange(Images.Layers.Quarantined.Select(q =>
+            $"WARNING: layer {q.DiffId} of the image store could not be read and was set aside ({q.Reason}); it was moved to {q.SetAsideTo}, and images that have it must be pulled again"));
         if (Store.SetAsideFile is { } aside)
         {
             warnings.Insert(0, $"WARNING: the VCH's store could not be read and was moved to {aside}; a fresh store was made and containers are taken back from their ContainerVMs");
