@@ -18,6 +18,8 @@ packages=(
   debootstrap      # the debian:bookworm and nginx images make up seeds (scripts/seed-debian.sh)
   apache2-utils    # htpasswd: the tests' registry with basic auth
   bc               # arithmetic in the benchmarks
+  xz-utils         # the endpoint unpacks xz build contexts and ADD archives with xz -dc
+  bzip2            # the build tests compress contexts with it, as clients do
   qemu-system-x86  # the local hypervisor: every ContainerVM is a QEMU process
   build-essential  # gcc + static glibc: vic-init and vic-exec in the initramfs (iso/build.sh)
   cpio             # the initramfs archive (iso/build.sh)

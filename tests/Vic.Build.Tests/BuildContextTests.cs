@@ -91,6 +91,45 @@ public sealed class BuildContextTests : IDisposable
         Assert.Equal("Cannot locate specified Dockerfile: Dockerfile", Assert.Throws<BuildException>(() => context.ReadDockerfile("Dockerfile")).Message);
     }
 
+    [Theory]
+    [InlineData("bzip2")]
+    [InlineData("xz")]
+    public async Task Bzip2AndXzContextsUnpackAsGzipOnesDo(string compressor)
+    {
+        var tar = Tar(w =>
+        {
+            Add(w, "Dockerfile", "FROM busybox\n", (UnixFileMode)0x1A4);
+            Add(w, "data/big", new string('v', 200_000), (UnixFileMode)0x1A4);
+        });
+        var compressed = await CompressAsync(compressor, tar);
+
+        using var context = await BuildContext.UnpackAsync(new MemoryStream(compressed), _folder, 1 << 20, CancellationToken.None);
+        var corrupt = compressed.ToArray();
+        corrupt[corrupt.Length / 2] ^= 0xFF;
+        corrupt[(corrupt.Length / 2) + 1] ^= 0xFF;
+        var refused = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(corrupt), _folder + "-2", 1 << 20, CancellationToken.None));
+
+        Assert.Equal("FROM busybox\n", context.ReadDockerfile("Dockerfile"));
+        Assert.Equal(200_000, new FileInfo(context.Inside("data/big")).Length);
+        Assert.Contains("not a valid tar archive", refused.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_folder + "-2"));
+    }
+
+    /// <summary>The bytes as Debian's own bzip2 or xz compresses them, as a client's would be.</summary>
+    internal static async Task<byte[]> CompressAsync(string compressor, byte[] data)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(compressor, ["-c"]) { RedirectStandardInput = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = new MemoryStream();
+        var reading = process.StandardOutput.BaseStream.CopyToAsync(output);
+        await process.StandardInput.BaseStream.WriteAsync(data);
+        process.StandardInput.Close();
+        await reading;
+        await process.WaitForExitAsync();
+        Assert.Equal(0, process.ExitCode);
+        return output.ToArray();
+    }
+
     [Fact]
     public async Task AContextOverTheLimitOrNotATarIsRefused()
     {

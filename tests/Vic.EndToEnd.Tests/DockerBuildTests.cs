@@ -229,6 +229,30 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
     }
 
     [Fact]
+    public async Task Bzip2AndXzContextsOnStdinAndAnAddOfAnXzTarUnpackAsDockerdDoes()
+    {
+        var context = Context("compressed", new()
+        {
+            ["Dockerfile"] = "FROM busybox\nADD bundle.tar.xz /opt/\nRUN cat /opt/pkg/data.txt\n",
+            ["pkg/data.txt"] = "from the xz tar\n",
+        });
+        var archives = _work.Combine("archives");
+        Directory.CreateDirectory(archives);
+
+        // What a user pipes in: `docker build - < context.tar.xz`; the CLI sends the bytes as they are.
+        var made = await Command.RunAsync("sh", ["-c", $"set -e; cd {context}; tar -cf - pkg | xz > bundle.tar.xz; rm -r pkg; tar -cf - . | bzip2 > {archives}/context.tar.bz2; tar -cf - . | xz > {archives}/context.tar.xz"]);
+        Assert.True(made.ExitCode == 0, made.ToString());
+        var fromBzip2 = await Command.RunAsync("sh", ["-c", $"docker -H {Vch.Host} build -t compressed:bz2 - < {archives}/context.tar.bz2"], Environment(), TimeSpan.FromMinutes(3));
+        var fromXz = await Command.RunAsync("sh", ["-c", $"docker -H {Vch.Host} build --no-cache -t compressed:xz - < {archives}/context.tar.xz"], Environment(), TimeSpan.FromMinutes(3));
+        await Vch.TryDockerAsync("rmi", "compressed:bz2", "compressed:xz");
+
+        Assert.True(fromBzip2.ExitCode == 0, fromBzip2.ToString());
+        Assert.True(fromXz.ExitCode == 0, fromXz.ToString());
+        Assert.Contains("from the xz tar", fromBzip2.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("from the xz tar", fromXz.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ScratchStdinDockerfileTargetOnbuildAndAddOfATar()
     {
         var archive = new MemoryStream();

@@ -4,8 +4,8 @@ using System.IO.Compression;
 namespace Vic.Build.Context;
 
 /// <summary>
-/// A build's context, unpacked into a folder of its own on the VCH: the tar the client sent (plain
-/// or gzip), with the <c>.dockerignore</c>d paths taken out. Entries that would land outside the
+/// A build's context, unpacked into a folder of its own on the VCH: the tar the client sent (plain,
+/// gzip, bzip2 or xz), with the <c>.dockerignore</c>d paths taken out. Entries that would land outside the
 /// folder are refused; the folder goes when the build ends.
 /// </summary>
 public sealed class BuildContext : IDisposable
@@ -28,21 +28,9 @@ public sealed class BuildContext : IDisposable
         var root = Path.GetFullPath(folder);
         try
         {
-            var prefix = new byte[6];
+            var prefix = new byte[ArchiveCompression.MagicLength];
             var read = await body.ReadAtLeastAsync(prefix, prefix.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            Stream input = new Registry.PrefixedReadStream(prefix[..read], body);
-            if (read >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b)
-            {
-                input = new GZipStream(input, CompressionMode.Decompress);
-            }
-            else if (read >= 3 && prefix[0] == 'B' && prefix[1] == 'Z' && prefix[2] == 'h')
-            {
-                throw new BuildException("a bzip2 build context is not supported by this VCH: send it plain or gzip-compressed");
-            }
-            else if (read >= 6 && prefix[0] == 0xFD && prefix[1] == '7' && prefix[2] == 'z' && prefix[3] == 'X' && prefix[4] == 'Z')
-            {
-                throw new BuildException("an xz build context is not supported by this VCH: send it plain or gzip-compressed");
-            }
+            var input = ArchiveCompression.Decompress(new Registry.PrefixedReadStream(prefix[..read], body), prefix.AsSpan(0, read));
 
             if (read > 0)
             {
@@ -52,7 +40,7 @@ public sealed class BuildContext : IDisposable
             var ignore = DockerIgnore.Read(root);
             return new BuildContext(root, ignore);
         }
-        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException or ICSharpCode.SharpZipLib.SharpZipBaseException)
         {
             Directory.Delete(root, recursive: true);
             throw new BuildException($"the build context is not a valid tar archive: {ex.Message}");

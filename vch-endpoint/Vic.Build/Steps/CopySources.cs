@@ -115,24 +115,25 @@ internal static class CopySources
         }
     }
 
-    /// <summary>Whether a file is a tar (plain or gzip) that ADD unpacks rather than copies.</summary>
+    /// <summary>Whether a file is a tar (plain, gzip, bzip2 or xz) that ADD unpacks rather than copies.</summary>
     public static bool IsArchive(string path)
     {
         using var file = File.OpenRead(path);
-        var head = new byte[2];
-        if (file.ReadAtLeast(head, 2, throwOnEndOfStream: false) < 2)
+        var head = new byte[Context.ArchiveCompression.MagicLength];
+        var got = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (got < 2)
         {
             return false;
         }
 
         file.Position = 0;
-        using Stream tar = head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: true) : file;
+        using Stream tar = Context.ArchiveCompression.Decompress(file, head.AsSpan(0, got), leaveOpen: true);
         var block = new byte[512];
         try
         {
             return tar.ReadAtLeast(block, 512, throwOnEndOfStream: false) == 512 && Encoding.ASCII.GetString(block, 257, 5) == "ustar";
         }
-        catch (InvalidDataException)
+        catch (Exception ex) when (ex is InvalidDataException or ICSharpCode.SharpZipLib.SharpZipBaseException)
         {
             return false;
         }
@@ -213,10 +214,10 @@ internal static class CopySources
     private static async Task CopyArchiveAsync(string archive, TarWriter writer, string prefix, CancellationToken cancellationToken)
     {
         await using var file = File.OpenRead(archive);
-        var head = new byte[2];
-        await file.ReadExactlyAsync(head, cancellationToken).ConfigureAwait(false);
+        var head = new byte[Context.ArchiveCompression.MagicLength];
+        var got = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
-        await using Stream input = head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(file, CompressionMode.Decompress) : file;
+        await using Stream input = Context.ArchiveCompression.Decompress(file, head.AsSpan(0, got));
         var reader = new TarReader(input);
         await using (reader.ConfigureAwait(false))
         {
