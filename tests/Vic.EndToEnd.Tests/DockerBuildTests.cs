@@ -229,6 +229,60 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
     }
 
     [Fact]
+    public async Task AGitRepositoryIsAContextAndAnAddSourceWithItsRefAndFolder()
+    {
+        // A repository served by git's own daemon on loopback, as a git host would serve it.
+        var served = _work.Combine("git-served");
+        var repository = Path.Combine(served, "app.git");
+        var made = await Command.RunAsync("sh", ["-c", $"""
+            set -e
+            git init -q -b main {repository}
+            cd {repository}
+            mkdir -p sub
+            echo 'from the repository' > hello.txt
+            printf 'FROM busybox\nCOPY marker.txt /\nCMD ["cat", "/marker.txt"]\n' > sub/Dockerfile
+            echo 'built from the sub folder' > sub/marker.txt
+            git add -A
+            git -c user.name=t -c user.email=t@e commit -q -m first
+            """]);
+        Assert.True(made.ExitCode == 0, made.ToString());
+        var port = EndpointProcess.FreePort();
+        using var daemon = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", ["daemon", "--reuseaddr", "--export-all", $"--base-path={served}", "--listen=127.0.0.1", $"--port={port}", served]))!;
+        try
+        {
+            await Eventually.WaitForAsync(async () => (await Command.RunAsync("git", ["ls-remote", $"git://127.0.0.1:{port}/app.git"])).ExitCode == 0, TimeSpan.FromSeconds(20));
+            var url = $"git://127.0.0.1:{port}/app.git";
+            var context = Context("git-add", new()
+            {
+                ["Dockerfile"] = $"FROM busybox\nADD {url}#main /src/\nADD --keep-git-dir=true {url} /kept/\nRUN cat /src/hello.txt && ls -a /src | grep -c '^.git$'; test -d /kept/.git && echo kept-git-dir\n",
+            });
+
+            var added = await BuildAsync(context, "--no-cache", "-t", "git-add:1", ".");
+            var remote = await Command.RunAsync("docker", ["-H", Vch.Host, "build", "-t", "git-remote:1", $"{url}#main:sub"], Environment(), TimeSpan.FromMinutes(3));
+            var fromRemote = remote.ExitCode == 0 ? (await Vch.DockerAsync("run", "--rm", "git-remote:1")).StandardOutput : "";
+            var badRef = await Command.RunAsync("docker", ["-H", Vch.Host, "build", $"{url}#no-such-branch"], Environment(), TimeSpan.FromMinutes(3));
+
+            // The CLI clones a git context itself; docker-py and the API hand the URL to the VCH.
+            using var http = new HttpClient { BaseAddress = new Uri(Vch.Host.Replace("tcp://", "http://", StringComparison.Ordinal)), Timeout = TimeSpan.FromMinutes(3) };
+            using var byApi = await http.PostAsync(new Uri($"/v1.47/build?t=git-api:1&remote={Uri.EscapeDataString($"{url}#main:sub")}", UriKind.Relative), null);
+            var apiStream = await byApi.Content.ReadAsStringAsync();
+            var fromApi = byApi.IsSuccessStatusCode ? (await Vch.DockerAsync("run", "--rm", "git-api:1")).StandardOutput : apiStream;
+            await Vch.TryDockerAsync("rmi", "git-add:1", "git-remote:1", "git-api:1");
+
+            Assert.Contains("from the repository\n0\nkept-git-dir", added.StandardOutput, StringComparison.Ordinal);
+            Assert.True(remote.ExitCode == 0, remote.ToString());
+            Assert.Equal("built from the sub folder\n", fromRemote);
+            Assert.Equal("built from the sub folder\n", fromApi);
+            Assert.NotEqual(0, badRef.ExitCode);
+            Assert.Contains("unable to 'git clone'", badRef.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            daemon.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task Bzip2AndXzContextsOnStdinAndAnAddOfAnXzTarUnpackAsDockerdDoes()
     {
         var context = Context("compressed", new()

@@ -207,7 +207,7 @@ public static class BuildEndpoints
     /// <summary><c>remote=</c>: a tarball's URL is a context, a text file's URL a Dockerfile, a git URL a clone (when git is installed).</summary>
     private static async Task<BuildContext> RemoteContextAsync(string remote, string folder, long limit, CancellationToken cancellationToken)
     {
-        if (IsGit(remote))
+        if (GitRepository.IsGitUrl(remote))
         {
             return await GitContextAsync(remote, folder, cancellationToken).ConfigureAwait(false);
         }
@@ -240,67 +240,16 @@ public static class BuildEndpoints
         }
     }
 
-    private static bool IsGit(string remote) =>
-        remote.StartsWith("git://", StringComparison.Ordinal) || remote.StartsWith("git@", StringComparison.Ordinal)
-        || remote.StartsWith("github.com/", StringComparison.Ordinal)
-        || (remote.StartsWith("http", StringComparison.Ordinal) && remote.Split('#')[0].EndsWith(".git", StringComparison.Ordinal));
-
     private static async Task<BuildContext> GitContextAsync(string remote, string folder, CancellationToken cancellationToken)
     {
-        var (url, fragment) = remote.Split('#', 2) is [var u, var f] ? (u, f) : (remote, "");
-        url = url.StartsWith("github.com/", StringComparison.Ordinal) ? "https://" + url : url;
-        var (reference, subfolder) = fragment.Split(':', 2) is [var r, var s] ? (r, s) : (fragment, "");
-        var clone = Path.Combine(folder + ".git");
-        var arguments = new List<string> { "clone", "--depth", "1", "--recurse-submodules" };
-        if (reference.Length > 0)
-        {
-            arguments.AddRange(["--branch", reference]);
-        }
-
-        arguments.AddRange([url, clone]);
         try
         {
-            System.Diagnostics.Process git;
-            try
-            {
-                git = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("git", arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            }
-            catch (System.ComponentModel.Win32Exception)
-            {
-                throw PortLayerException.InvalidParameter("unable to prepare context: git is not installed on this VCH");
-            }
-
-            using (git)
-            {
-                try
-                {
-                    var errors = await git.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-                    await git.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-                    if (git.ExitCode != 0)
-                    {
-                        throw PortLayerException.InvalidParameter($"unable to prepare context: unable to 'git clone' to temporary context directory: {errors.Trim()}");
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    git.Kill(entireProcessTree: true);
-                    throw;
-                }
-            }
-
-            var root = subfolder.Length == 0 ? clone : Path.Combine(clone, DockerIgnore.Clean(subfolder));
-            if (!Directory.Exists(root))
-            {
-                throw PortLayerException.InvalidParameter($"unable to prepare context: {subfolder} is not a folder of {url}");
-            }
-
-            Directory.Move(root, folder);
-            if (Directory.Exists(Path.Combine(folder, ".git")))
-            {
-                Directory.Delete(Path.Combine(folder, ".git"), recursive: true);
-            }
-
+            await GitRepository.CloneAsync(remote, folder, keepGitDir: false, cancellationToken).ConfigureAwait(false);
             return BuildContext.Adopt(folder);
+        }
+        catch (BuildException ex)
+        {
+            throw PortLayerException.InvalidParameter($"unable to prepare context: {ex.Message}");
         }
         catch
         {
@@ -310,13 +259,6 @@ public static class BuildEndpoints
             }
 
             throw;
-        }
-        finally
-        {
-            if (Directory.Exists(clone))
-            {
-                Directory.Delete(clone, recursive: true);
-            }
         }
     }
 

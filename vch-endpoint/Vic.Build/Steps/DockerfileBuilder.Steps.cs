@@ -139,7 +139,8 @@ public sealed partial class DockerfileBuilder
         }
         else
         {
-            (root, patterns) = await LocalSourcesAsync(instruction, keyword, patterns, work, root, cancellationToken).ConfigureAwait(false);
+            var keepGitDir = instruction.Flags.TryGetValue("keep-git-dir", out var keep) && stage.Words.Word(keep) is "" or "true";
+            (root, patterns) = await RemoteSources.GatherAsync(instruction, keyword, patterns, work, root, keepGitDir, cancellationToken).ConfigureAwait(false);
         }
 
         var sources = CopySources.Find(root, patterns, extractArchives: keyword == "ADD" && !instruction.Flags.ContainsKey("from"), keyword);
@@ -207,87 +208,6 @@ public sealed partial class DockerfileBuilder
         {
             File.Delete(layer);
         }
-    }
-
-    /// <summary>
-    /// The context, or for ADD of URLs and COPY of here-documents a folder with what they bring: the
-    /// sources are then named as they are in that folder.
-    /// </summary>
-    private static async Task<(string Root, List<string> Patterns)> LocalSourcesAsync(Instruction instruction, string keyword, List<string> patterns, ScratchFolder work, string root, CancellationToken cancellationToken)
-    {
-        if (!patterns.Any(p => p.StartsWith("<<", StringComparison.Ordinal) || IsUrl(p)))
-        {
-            return (root, patterns);
-        }
-
-        if (patterns.Any(p => !p.StartsWith("<<", StringComparison.Ordinal) && !IsUrl(p)))
-        {
-            throw new BuildException($"{keyword} of URLs or here-documents cannot be mixed with files of the context in one instruction");
-        }
-
-        var folder = Directory.CreateDirectory(Path.Combine(work.Path, "remote")).FullName;
-        var names = new List<string>();
-        foreach (var pattern in patterns)
-        {
-            if (pattern.StartsWith("<<", StringComparison.Ordinal))
-            {
-                var name = pattern.TrimStart('<', '-').Trim('"', '\'');
-                var document = instruction.HereDocuments.FirstOrDefault(h => h.Name == name) ?? throw new BuildException($"{keyword}: no here-document named {name}");
-                await File.WriteAllTextAsync(Path.Combine(folder, name), document.Content, cancellationToken).ConfigureAwait(false);
-                File.SetUnixFileMode(Path.Combine(folder, name), (UnixFileMode)0x1A4);
-                names.Add(name);
-                continue;
-            }
-
-            if (keyword != "ADD")
-            {
-                throw new BuildException($"source can't be a URL for COPY: {pattern}");
-            }
-
-            names.Add(await DownloadAsync(pattern, folder, cancellationToken).ConfigureAwait(false));
-        }
-
-        return (folder, names);
-    }
-
-    private static bool IsUrl(string source) =>
-        source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>ADD of a URL: the file as served, mode 0600, its time from Last-Modified, as dockerd has it.</summary>
-    private static async Task<string> DownloadAsync(string url, string folder, CancellationToken cancellationToken)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url}: {ex.Message}");
-        }
-        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url}: no answer in {http.Timeout.TotalMinutes:0} minutes");
-        }
-
-        using var answer = response;
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url} with status {(int)response.StatusCode} {response.ReasonPhrase}");
-        }
-
-        var name = Path.GetFileName(new Uri(url).AbsolutePath);
-        name = name.Length == 0 ? "__unnamed__" : Uri.UnescapeDataString(name);
-        var path = Path.Combine(folder, name);
-        await using (var file = File.Create(path))
-        {
-            await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
-        }
-
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.SetLastWriteTimeUtc(path, response.Content.Headers.LastModified?.UtcDateTime ?? DateTime.UnixEpoch);
-        return name;
     }
 
     /// <summary>
@@ -649,20 +569,4 @@ public sealed partial class DockerfileBuilder
 
     [GeneratedRegex(@"^\d+(:\d+)?$")]
     private static partial Regex NumericOwner();
-
-    /// <summary>A folder for one step's files on the VCH, gone when the step is.</summary>
-    private sealed class ScratchFolder : IDisposable
-    {
-        public ScratchFolder(string parent) => Path = Directory.CreateDirectory(System.IO.Path.Combine(parent, $"step-{Guid.NewGuid():N}")).FullName;
-
-        public string Path { get; }
-
-        public void Dispose()
-        {
-            if (Directory.Exists(Path))
-            {
-                Directory.Delete(Path, recursive: true);
-            }
-        }
-    }
 }
