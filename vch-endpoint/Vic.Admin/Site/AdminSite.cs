@@ -49,7 +49,7 @@ public static partial class AdminSite
             });
         });
 
-        var table = new ContainerVmTable(engine.Containers, engine.Backend);
+        var table = new ContainerVmTable(engine.Containers, engine.Inventory);
         var usage = new PoolUsageHistory();
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(new AdminSessions(time));
@@ -60,7 +60,7 @@ public static partial class AdminSite
 
         var app = builder.Build();
         var logger = loggers.CreateLogger("Vic.Admin");
-        var bundle = new LogBundle(endpointLog, table, engine.Runtime, engine.Backend as Vic.PortLayer.Compute.IConsoleLogSource, time);
+        var bundle = new LogBundle(endpointLog, table, engine.Runtime, engine.Consoles, time);
         var started = time.GetUtcNow();
         app.UseMiddleware<AdminAccessMiddleware>();
 

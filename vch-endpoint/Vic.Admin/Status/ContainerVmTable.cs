@@ -25,7 +25,7 @@ public sealed record ContainerVmRow(
     string? Provisioning);
 
 /// <summary>Builds the ContainerVM table from the catalog and the backend's inventory.</summary>
-public sealed class ContainerVmTable(ContainerCatalog containers, IComputeBackend? backend)
+public sealed class ContainerVmTable(ContainerCatalog containers, IVmInventory? backend)
 {
     public async Task<IReadOnlyList<ContainerVmRow>> ListAsync(CancellationToken cancellationToken)
     {

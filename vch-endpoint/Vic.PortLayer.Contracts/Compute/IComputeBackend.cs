@@ -15,15 +15,16 @@ namespace Vic.PortLayer.Compute;
 /// <item><b>extraConfig</b> — string pairs stored with the VM itself, so the inventory alone is enough
 /// to rebuild the VCH's state after a restart.</item>
 /// </list>
-/// Implementations: QEMU (local) and vSphere; both pass the one conformance suite.
+/// Implementations: QEMU (local) and vSphere; both pass the one conformance suite. A caller that
+/// needs one part asks for its role (<see cref="IVmInventory"/>, <see cref="IVmChannels"/>, ...).
 /// </summary>
-public interface IComputeBackend
+public interface IComputeBackend : IVmProvisioning, IVmPower, IVmDisks, IVmInventory, IVmChannels
 {
-    /// <summary>Short name shown in <c>docker info</c>, e.g. <c>qemu</c> or <c>vsphere</c>.</summary>
-    string Name { get; }
+}
 
-    Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken);
-
+/// <summary>Makes ContainerVMs and takes them away.</summary>
+public interface IVmProvisioning
+{
     /// <summary>Makes a powered-off ContainerVM that will cold boot from the ISO.</summary>
     Task<ContainerVm> CreateAsync(ContainerVmSpec spec, CancellationToken cancellationToken);
 
@@ -33,6 +34,13 @@ public interface IComputeBackend
     /// </summary>
     Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken);
 
+    /// <summary>Powers off if needed and deletes the VM and its own disks (never shared layers).</summary>
+    Task DestroyAsync(string vmId, CancellationToken cancellationToken);
+}
+
+/// <summary>A ContainerVM's power and size.</summary>
+public interface IVmPower
+{
     Task PowerOnAsync(string vmId, CancellationToken cancellationToken);
 
     /// <summary>Powers off; <paramref name="force"/> pulls the plug instead of asking the guest.</summary>
@@ -40,22 +48,36 @@ public interface IComputeBackend
 
     /// <summary>Changes CPU and memory; refused where the backend cannot do it in the VM's power state.</summary>
     Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken);
+}
 
+/// <summary>Disks plugged into and out of a ContainerVM (volumes, a commit's scratch reader).</summary>
+public interface IVmDisks
+{
     Task AttachDiskAsync(string vmId, DiskAttachment disk, CancellationToken cancellationToken);
 
     Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken);
+}
 
-    /// <summary>Powers off if needed and deletes the VM and its own disks (never shared layers).</summary>
-    Task DestroyAsync(string vmId, CancellationToken cancellationToken);
+/// <summary>What the hypervisor holds, read from it: the pool, its ContainerVMs, and their changes.</summary>
+public interface IVmInventory
+{
+    /// <summary>Short name shown in <c>docker info</c>, e.g. <c>qemu</c> or <c>vsphere</c>.</summary>
+    string Name { get; }
+
+    Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken);
 
     /// <summary>Every ContainerVM in the pool, read from the hypervisor, not from our memory of it.</summary>
     Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken);
 
-    /// <summary>Opens the byte stream to the ContainerVM's tether.</summary>
-    Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken);
-
     /// <summary>Changes the hypervisor saw, ours or out-of-band: a VM that died, was powered off or deleted.</summary>
     IAsyncEnumerable<ContainerVmChange> WatchAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The byte stream to a ContainerVM's tether.</summary>
+public interface IVmChannels
+{
+    /// <summary>Opens the byte stream to the ContainerVM's tether.</summary>
+    Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken);
 }
 
 public enum PowerState

@@ -37,7 +37,7 @@ public sealed partial class ContainerService
     /// is not registered and its end ends nothing. A <paramref name="starting"/> connection holds the
     /// main process's exit back until the start settles it (<see cref="RunningContainer.StartSettled"/>).
     /// </remarks>
-    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IComputeBackend backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false, bool starting = false)
+    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IVmChannels backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false, bool starting = false)
     {
         for (var attempt = 0; attempt < 4; attempt++)
         {

@@ -17,7 +17,7 @@ public sealed partial class ContainerService
 
     private readonly CancellationTokenSource _watching = new();
 
-    private async Task WatchVmsAsync(IComputeBackend backend)
+    private async Task WatchVmsAsync(IVmInventory backend)
     {
         try
         {

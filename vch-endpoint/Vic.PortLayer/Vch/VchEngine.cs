@@ -93,7 +93,14 @@ public sealed partial class VchEngine : IDisposable
 
     public TimeProvider Time { get; }
 
-    public IComputeBackend? Backend { get; }
+    /// <summary>The backend whole: the engine's own parts use it; the layers above take only the roles below.</summary>
+    internal IComputeBackend? Backend { get; }
+
+    /// <summary>The hypervisor's inventory (vicadmin's ContainerVM table); null without a backend.</summary>
+    public IVmInventory? Inventory => Backend;
+
+    /// <summary>ContainerVM consoles, where the backend keeps them (vicadmin's log bundle); null otherwise.</summary>
+    public IConsoleLogSource? Consoles => Backend as IConsoleLogSource;
 
     public VchStore Store { get; }
 
