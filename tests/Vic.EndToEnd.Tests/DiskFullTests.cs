@@ -40,6 +40,9 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         await Eventually.WaitForAsync(async () => (await _vch.DockerAsync("logs", "before")).StandardOutput == "before\n");
         var layerTar = LayerTar(4 << 20);
         await _vch.DockerAsync("create", "--name", "writer", "busybox", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=16 conv=fsync");
+        await _vch.DockerAsync("volume", "create", "--opt", "Capacity=64MB", "olderdata");
+        await _vch.DockerAsync("run", "--rm", "-v", "olderdata:/v", "busybox", "sh", "-c", "echo older > /v/f");
+        await _vch.DockerAsync("network", "create", "oldernet");
         await FillAsync();
 
         // Its scratch disk cannot grow: the write fails in the container, whose VM is not frozen.
@@ -62,6 +65,8 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         var volumeThere = await _vch.TryDockerAsync("volume", "inspect", "fullvol");
         var network = await _vch.TryDockerAsync("network", "create", "fullnet");
         var networkThere = await _vch.TryDockerAsync("network", "inspect", "fullnet");
+        var volumeRemoved = await _vch.TryDockerAsync("volume", "rm", "olderdata");
+        var networkRemoved = await _vch.TryDockerAsync("network", "rm", "oldernet");
         var leftAside = Directory.EnumerateDirectories(Path.Combine(Data, "containers")).Count(d => Path.GetFileName(d).StartsWith('.'));
         File.Delete(Filler);
 
@@ -77,7 +82,7 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
 
         // A volume or network made while full exists whole, or failed saying why and is absent.
         Assert.True(volume.ExitCode == 0 ? volumeThere.ExitCode == 0 : volumeThere.ExitCode != 0 && volume.StandardError.Contains("no space left on device", StringComparison.OrdinalIgnoreCase), $"{volume}\n{volumeThere}");
-        Assert.True(network.ExitCode == 0 ? networkThere.ExitCode == 0 : networkThere.ExitCode != 0 && network.StandardError.Contains("no space left on device", StringComparison.OrdinalIgnoreCase), $"{network}\n{networkThere}");
+        Assert.True(network.ExitCode == 0 ? networkThere.ExitCode == 0 : networkThere.ExitCode != 0 && network.StandardError.Contains("no space left on device", StringComparison.OrdinalIgnoreCase), $"{network}\n{networkThere}\n{_vch.Endpoint.Output}");
 
         // Freed: the same import and a new run work, and what ran before still runs with its log.
         await _vch.DockerAsync("import", layerTar, "imported:full");
@@ -97,6 +102,23 @@ public sealed class DiskFullTests : IAsyncLifetime, IDisposable
         }
 
         Assert.Equal("kept\n", (await _vch.DockerAsync("run", "--rm", "--network", "fullnet", "-v", "fullvol:/v", "busybox", "sh", "-c", "echo kept > /v/f && cat /v/f")).StandardOutput);
+
+        // A removal while full happened whole, or failed saying why and left the volume with its data.
+        if (volumeRemoved.ExitCode != 0)
+        {
+            Assert.Contains("no space left on device", volumeRemoved.StandardError, StringComparison.OrdinalIgnoreCase);
+            Assert.Equal("older\n", (await _vch.DockerAsync("run", "--rm", "-v", "olderdata:/v", "busybox", "cat", "/v/f")).StandardOutput);
+            await _vch.DockerAsync("volume", "rm", "olderdata");
+        }
+
+        if (networkRemoved.ExitCode != 0)
+        {
+            Assert.Contains("no space left on device", networkRemoved.StandardError, StringComparison.OrdinalIgnoreCase);
+            await _vch.DockerAsync("network", "rm", "oldernet");
+        }
+
+        Assert.True((await _vch.TryDockerAsync("volume", "inspect", "olderdata")).ExitCode != 0);
+        Assert.True((await _vch.TryDockerAsync("network", "inspect", "oldernet")).ExitCode != 0);
         await _vch.DockerAsync("rm", "-f", "before", "writer", "during");
     }
 

@@ -31,6 +31,33 @@ public sealed class VolumeServiceTests : IDisposable
         Assert.Equal(ErrorKind.InvalidParameter, Assert.Throws<PortLayerException>(() => VolumeService.ParseCapacity(text)).Kind);
 
     [Fact]
+    public void ARemovalCutShortIsUndoneIfItsRecordStayedAndFinishedIfItWent()
+    {
+        using (var engine = Engine())
+        {
+            engine.Volumes.Create("stayed", null, null, null);
+            engine.Volumes.Create("went", null, null, null);
+            engine.Volumes.Remove("went", force: false);
+        }
+
+        // What a removal leaves when the endpoint dies between moving the data aside and dropping
+        // the record: the data aside, the record still there (or, the record gone, only the data).
+        var volumes = _dir.File("data/volumes");
+        Directory.CreateDirectory(Path.Combine(volumes, ".removing"));
+        Directory.Move(Path.Combine(volumes, "stayed"), Path.Combine(volumes, ".removing", "stayed"));
+        Directory.CreateDirectory(Path.Combine(volumes, ".removing", "went"));
+
+        using var restarted = Engine();
+
+        Assert.Equal("stayed", Assert.Single(restarted.Volumes.List()).Name);
+        Assert.True(File.Exists(restarted.Volumes.DiskPath("stayed")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(volumes, ".removing")));
+        restarted.Volumes.Remove("stayed", force: false);
+        Assert.False(Directory.Exists(Path.Combine(volumes, "stayed")));
+        Assert.Empty(restarted.Volumes.List());
+    }
+
+    [Fact]
     public void CreateIsIdempotentMakesASparseDiskAndSurvivesARestart()
     {
         using (var engine = Engine())

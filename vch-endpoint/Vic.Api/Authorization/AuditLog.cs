@@ -43,6 +43,9 @@ public sealed class AuditLog : IDisposable
 
     public string Path { get; }
 
+    /// <summary>Lines that could not be written (a full disk): the calls went on without them.</summary>
+    public long LostEntries { get; private set; }
+
     public void Write(AuditEntry entry)
     {
         var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry, Json) + "\n");
@@ -59,11 +62,21 @@ public sealed class AuditLog : IDisposable
                 _file.Write(line);
                 _file.Flush();
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
             {
-                // A full disk must not take the API down with it; the next write tries again.
-                _file?.Dispose();
+                // A full disk must not take the API down with it, nor fail a call that was done:
+                // the line is lost (counted), the file let go, and the next write opens it anew.
+                LostEntries++;
+                var broken = _file;
                 _file = null;
+                try
+                {
+                    broken?.Dispose();
+                }
+                catch (IOException)
+                {
+                    // Nothing buffered is worth more than the API: the file is unbuffered anyway.
+                }
             }
         }
     }
@@ -79,7 +92,8 @@ public sealed class AuditLog : IDisposable
 
     private FileStream Open()
     {
-        var file = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        // Unbuffered: a line is whole in one write, and a failed one leaves nothing to flush again.
+        var file = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
         File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return file;
     }

@@ -38,6 +38,35 @@ public sealed partial class VolumeService
         _stores = config.VolumeStores.Any(s => s.Label == VolumeStoreConfig.DefaultLabel)
             ? config.VolumeStores
             : [VolumeStoreConfig.Local, .. config.VolumeStores];
+        FinishInterruptedRemovals();
+    }
+
+    /// <summary>Where a removal moves a volume's data while its record goes: <c>volumes/.removing/NAME</c>.</summary>
+    private string Removing => Path.Combine(_root, ".removing");
+
+    /// <summary>
+    /// Data a removal moved aside when the endpoint died before the record went: back in place if
+    /// the record is still there (the removal did not happen), else gone (it did).
+    /// </summary>
+    private void FinishInterruptedRemovals()
+    {
+        if (!Directory.Exists(Removing))
+        {
+            return;
+        }
+
+        foreach (var aside in Directory.EnumerateDirectories(Removing).ToList())
+        {
+            var name = Path.GetFileName(aside);
+            if (_records.Get(name) is not null && !Directory.Exists(LocalFolder(name)))
+            {
+                Directory.Move(aside, LocalFolder(name));
+            }
+            else
+            {
+                Directory.Delete(aside, recursive: true);
+            }
+        }
     }
 
     public IReadOnlyList<VolumeStoreConfig> Stores => _stores;
@@ -155,16 +184,45 @@ public sealed partial class VolumeService
                 throw PortLayerException.Conflict($"remove {name}: volume is in use - [{string.Join(", ", users)}]");
             }
 
-            if (StoreOf(_records.Get(name)!).Nfs is { } nfs)
+            // The record goes first: a store that cannot take the change (a full disk) leaves the
+            // volume whole, data and all. The local data is moved aside before, and back on failure.
+            var nfs = StoreOf(_records.Get(name)!).Nfs;
+            var local = LocalFolder(name);
+            var aside = Path.Combine(Removing, name);
+            var moved = nfs is null && Directory.Exists(local);
+            if (moved)
+            {
+                if (Directory.Exists(aside))
+                {
+                    Directory.Delete(aside, recursive: true);
+                }
+
+                Directory.CreateDirectory(Removing);
+                Directory.Move(local, aside);
+            }
+
+            try
+            {
+                _records.Delete(name);
+            }
+            catch
+            {
+                if (moved)
+                {
+                    Directory.Move(aside, local);
+                }
+
+                throw;
+            }
+
+            if (nfs is not null)
             {
                 NfsVolumes.Remove(nfs, name);
             }
-            else if (Directory.Exists(LocalFolder(name)))
+            else if (moved)
             {
-                Directory.Delete(LocalFolder(name), recursive: true);
+                Directory.Delete(aside, recursive: true);
             }
-
-            _records.Delete(name);
 
             _events.Publish(EventTypes.Volume, "destroy", name, new Dictionary<string, string> { ["driver"] = "local" });
         }
