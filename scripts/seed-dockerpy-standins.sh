@@ -3,8 +3,8 @@
 # for a machine that cannot reach Docker Hub:
 #   alpine:3.10, alpine:latest  busybox with Alpine's postgres user and group (uid/gid 70), which the
 #                               exec-as-user test runs `whoami` as
-#   hello-world:latest          one layer of its own (a /hello that prints Docker's greeting), so
-#                               pruning it frees bytes as the real one does
+#   hello-world:latest          one layer of its own (a static busybox that prints Docker's
+#                               greeting), so pruning it frees bytes as the real one does
 # Usage: seed-dockerpy-standins.sh HOST:PORT
 set -euo pipefail
 registry=${1:?usage: seed-dockerpy-standins.sh HOST:PORT}
@@ -23,10 +23,11 @@ reproducible_layer "$work/alpine/rootfs" "$work/alpine/alpine-standin.tar"
 oci_image "$work/alpine" "{$path_env,\"Cmd\":[\"/bin/sh\"]}" "$work/alpine/alpine-standin.tar" >/dev/null
 oci_push "$work/alpine" "$registry" library/alpine:3.10 library/alpine:latest alpine:3.10 alpine:latest
 
-# The greeting from a static binary: busybox as /hello, run with its echo applet.
+# The greeting from a static binary: busybox picks its applet by the name it is run as, so it
+# keeps its own name and is given echo.
 mkdir -p "$work/hello/rootfs"
-cp /bin/busybox "$work/hello/rootfs/hello"
+cp /bin/busybox "$work/hello/rootfs/busybox"
 reproducible_layer "$work/hello/rootfs" "$work/hello/hello-standin.tar"
-oci_image "$work/hello" "{$path_env,\"Cmd\":[\"/hello\",\"echo\",\"Hello from Docker!\"]}" "$work/hello/hello-standin.tar" >/dev/null
+oci_image "$work/hello" "{$path_env,\"Cmd\":[\"/busybox\",\"echo\",\"Hello from Docker!\"]}" "$work/hello/hello-standin.tar" >/dev/null
 oci_push "$work/hello" "$registry" library/hello-world:latest hello-world:latest
 echo "seeded $registry with the alpine:3.10, alpine:latest and hello-world stand-ins"

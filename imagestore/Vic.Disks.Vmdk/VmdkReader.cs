@@ -68,8 +68,9 @@ public sealed class VmdkReader : Stream
         {
             foreach (var sector in _tables.GetTable(index)!)
             {
-                // 0 is an unallocated grain and 1 a zeroed one: neither is in the file.
-                if (sector > 1 && sector >= sectors)
+                // 0 is an unallocated grain and 1 a zeroed one: neither is in the file. An uncompressed
+                // grain must lie whole within it; a compressed one's length is in its own marker.
+                if (sector > 1 && (long)sector + (Compressed ? 1 : (long)Header.GrainSectors) > sectors)
                 {
                     throw new InvalidDataException($"a grain at sector {sector} lies past the end of the file ({sectors} sectors): the extent is cut short");
                 }

@@ -242,6 +242,8 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
             echo 'from the repository' > hello.txt
             printf 'FROM busybox\nCOPY marker.txt /\nCMD ["cat", "/marker.txt"]\n' > sub/Dockerfile
             echo 'built from the sub folder' > sub/marker.txt
+            ln -s .. up
+            ln -s /etc host-etc
             git add -A
             git -c user.name=t -c user.email=t@e commit -q -m first
             """]);
@@ -262,6 +264,12 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
             var fromRemote = remote.ExitCode == 0 ? (await Vch.DockerAsync("run", "--rm", "git-remote:1")).StandardOutput : "";
             var badRef = await Command.RunAsync("docker", ["-H", Vch.Host, "build", $"{url}#no-such-branch"], Environment(), TimeSpan.FromMinutes(3));
 
+            // A folder reached through a symlink in the repository could be one of the VCH's own.
+            var climbing = Context("git-climb", new() { ["Dockerfile"] = $"FROM busybox\nADD {url}#main:up/sub /x/\n" });
+            var climbed = await Command.RunAsync("docker", ["-H", Vch.Host, "build", climbing], Environment(), TimeSpan.FromMinutes(3));
+            var hostFolder = Context("git-host", new() { ["Dockerfile"] = $"FROM busybox\nADD {url}#main:host-etc /x/\n" });
+            var tookHost = await Command.RunAsync("docker", ["-H", Vch.Host, "build", hostFolder], Environment(), TimeSpan.FromMinutes(3));
+
             // The CLI clones a git context itself; docker-py and the API hand the URL to the VCH.
             using var http = new HttpClient { BaseAddress = new Uri(Vch.Host.Replace("tcp://", "http://", StringComparison.Ordinal)), Timeout = TimeSpan.FromMinutes(3) };
             using var byApi = await http.PostAsync(new Uri($"/v1.47/build?t=git-api:1&remote={Uri.EscapeDataString($"{url}#main:sub")}", UriKind.Relative), null);
@@ -275,6 +283,10 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
             Assert.Equal("built from the sub folder\n", fromApi);
             Assert.NotEqual(0, badRef.ExitCode);
             Assert.Contains("unable to 'git clone'", badRef.StandardError, StringComparison.Ordinal);
+            Assert.NotEqual(0, climbed.ExitCode);
+            Assert.Contains("up/sub is not a folder of", climbed.StandardError + climbed.StandardOutput, StringComparison.Ordinal);
+            Assert.NotEqual(0, tookHost.ExitCode);
+            Assert.Contains("host-etc is not a folder of", tookHost.StandardError + tookHost.StandardOutput, StringComparison.Ordinal);
         }
         finally
         {

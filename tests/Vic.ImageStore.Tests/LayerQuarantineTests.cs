@@ -21,6 +21,7 @@ public sealed class LayerQuarantineTests : IDisposable
         var cut = await ImportAsync(store, "cut", 2 << 20);
         var garbled = await ImportAsync(store, "garbled", 4096);
         var lost = await ImportAsync(store, "lost", 4096);
+        var hollow = await ImportAsync(store, "hollow", 4096);
 
         // A disk that stopped half way, a record that is not JSON, a blob gone.
         await using (var disk = File.OpenWrite(cut.DiskPath))
@@ -30,6 +31,7 @@ public sealed class LayerQuarantineTests : IDisposable
 
         await File.WriteAllTextAsync(Path.Combine(Path.GetDirectoryName(garbled.DiskPath)!, "layer.json"), "{\"DiffId\": tru");
         File.Delete(lost.BlobPath);
+        await File.WriteAllTextAsync(Path.Combine(Path.GetDirectoryName(hollow.DiskPath)!, "layer.json"), "{}");
 
         var reopened = new LayerStore(root, Capacity);
 
@@ -40,6 +42,7 @@ public sealed class LayerQuarantineTests : IDisposable
         Assert.Contains("cut short", reasons[cut.DiffId], StringComparison.Ordinal);
         Assert.Contains("record could not be read", reasons[garbled.DiffId], StringComparison.Ordinal);
         Assert.Contains("missing", reasons[lost.DiffId], StringComparison.Ordinal);
+        Assert.Contains("names another layer", reasons[hollow.DiffId], StringComparison.Ordinal);
         Assert.All(reopened.Quarantined, q => Assert.True(Directory.Exists(q.SetAsideTo), q.SetAsideTo));
 
         // Imported again, a set-aside layer serves as before; the next open finds nothing amiss.

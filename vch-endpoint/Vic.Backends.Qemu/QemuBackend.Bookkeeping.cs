@@ -79,6 +79,11 @@ public sealed partial class QemuBackend
         }
     }
 
+    /// <summary>How long a VM must run on after one of its share daemons ended before it is powered off.</summary>
+    private static readonly TimeSpan ShareEndGrace = TimeSpan.FromSeconds(2);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _shareEndedAt = new();
+
     private async Task MonitorAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -93,11 +98,18 @@ public sealed partial class QemuBackend
                     {
                         await NoteStoppedAsync(vmId).ConfigureAwait(false);
                     }
-                    else if (SharedFolders.EndedShare(folder) is { } share)
+                    else if (SharedFolders.EndedShare(folder) is not { } share)
+                    {
+                        _shareEndedAt.TryRemove(vmId, out _);
+                    }
+                    else if (DateTime.UtcNow - _shareEndedAt.GetOrAdd(vmId, DateTime.UtcNow) >= ShareEndGrace)
                     {
                         // A host folder the container can no longer reach, where every access would
                         // hang: the VM is powered off, so the container ends (137) and its restart
                         // policy brings it back with its folders shared anew.
+                        // A guest powering off ends its daemons first: only a VM still running a
+                        // while later lost a share of its own.
+                        _shareEndedAt.TryRemove(vmId, out _);
                         Log.ShareEnded(_logger, vmId, share);
                         Kill(record, folder);
                         await NoteStoppedAsync(vmId).ConfigureAwait(false);
@@ -123,6 +135,7 @@ public sealed partial class QemuBackend
             await unused.DisposeAsync().ConfigureAwait(false);
         }
 
+        _shareEndedAt.TryRemove(vmId, out _);
         if (_running.TryUpdate(vmId, false, true))
         {
             SharedFolders.Stop(FolderOf(vmId));

@@ -16,36 +16,41 @@ public sealed record QuarantinedLayer(string DiffId, string Reason, string SetAs
 internal static class LayerSoundness
 {
     /// <summary>Why the layer in <paramref name="directory"/> cannot be served; null when it can.</summary>
-    public static string? Problem(string directory, string infoFileName)
+    /// <remarks>
+    /// The disk and blob are looked for in the folder itself, not at the paths the record kept: a data
+    /// directory moved elsewhere must not make every layer look lost.
+    /// </remarks>
+    public static string? Problem(string directory, string infoFileName, string diskFileName, string blobFileName)
     {
         LayerInfo? info;
         try
         {
             info = JsonSerializer.Deserialize<LayerInfo>(File.ReadAllText(Path.Combine(directory, infoFileName)));
         }
-        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException or NotSupportedException)
         {
             return $"its record could not be read: {ex.Message}";
         }
 
-        if (info is null || Registry.Digests.Hex(info.DiffId) != Path.GetFileName(directory))
+        if (info?.DiffId is not { Length: > 0 } diffId || !diffId.StartsWith("sha256:", StringComparison.Ordinal) || diffId["sha256:".Length..] != Path.GetFileName(directory))
         {
             return "its record names another layer";
         }
 
+        var diskPath = Path.Combine(directory, diskFileName);
         try
         {
-            using var disk = VmdkReader.Open(info.DiskPath);
+            using var disk = VmdkReader.Open(diskPath);
             disk.VerifyGrainsInFile();
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or OverflowException)
         {
-            return $"its disk {info.DiskPath} could not be read: {ex.Message}";
+            return $"its disk {diskPath} could not be read: {ex.Message}";
         }
 
-        var blob = new FileInfo(info.BlobPath);
+        var blob = new FileInfo(Path.Combine(directory, blobFileName));
         return !blob.Exists || blob.Length != info.BlobBytes
-            ? $"its blob {info.BlobPath} is {(blob.Exists ? $"{blob.Length} bytes, not {info.BlobBytes}" : "missing")}"
+            ? $"its blob {blob.FullName} is {(blob.Exists ? $"{blob.Length} bytes, not {info.BlobBytes}" : "missing")}"
             : null;
     }
 }

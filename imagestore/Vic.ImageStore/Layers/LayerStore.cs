@@ -46,7 +46,7 @@ public sealed class LayerStore
         var found = new List<QuarantinedLayer>();
         foreach (var directory in Directory.EnumerateDirectories(_root).ToList())
         {
-            if (LayerSoundness.Problem(directory, InfoFileName) is not { } problem)
+            if (LayerSoundness.Problem(directory, InfoFileName, DiskFileName, BlobFileName) is not { } problem)
             {
                 continue;
             }

@@ -43,9 +43,6 @@ public sealed class AuditLog : IDisposable
 
     public string Path { get; }
 
-    /// <summary>Lines that could not be written (a full disk): the calls went on without them.</summary>
-    public long LostEntries { get; private set; }
-
     public void Write(AuditEntry entry)
     {
         var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry, Json) + "\n");
@@ -65,8 +62,7 @@ public sealed class AuditLog : IDisposable
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
             {
                 // A full disk must not take the API down with it, nor fail a call that was done:
-                // the line is lost (counted), the file let go, and the next write opens it anew.
-                LostEntries++;
+                // the line is lost, the file let go, and the next write opens it anew.
                 var broken = _file;
                 _file = null;
                 try
@@ -75,7 +71,7 @@ public sealed class AuditLog : IDisposable
                 }
                 catch (IOException)
                 {
-                    // Nothing buffered is worth more than the API: the file is unbuffered anyway.
+                    // Unbuffered: there is nothing left to lose.
                 }
             }
         }
@@ -92,10 +88,23 @@ public sealed class AuditLog : IDisposable
 
     private FileStream Open()
     {
-        // Unbuffered: a line is whole in one write, and a failed one leaves nothing to flush again.
+        // Unbuffered: a failed write leaves nothing to flush again. It may have left part of a line
+        // (a disk that filled mid-write): a newline ends that one, so the next line stays whole.
         var file = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
         File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (file.Length > 0 && LastByte() != '\n')
+        {
+            file.Write("\n"u8);
+        }
+
         return file;
+    }
+
+    private int LastByte()
+    {
+        using var reader = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        reader.Seek(-1, SeekOrigin.End);
+        return reader.ReadByte();
     }
 
     private void Rotate()

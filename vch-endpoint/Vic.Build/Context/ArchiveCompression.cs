@@ -1,12 +1,15 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.IO.Compression;
-using ICSharpCode.SharpZipLib.BZip2;
 
 namespace Vic.Build.Context;
 
 /// <summary>
 /// The compressions dockerd takes for a build context and unpacks in <c>ADD</c>: gzip, bzip2 and
-/// xz, told apart by their magic bytes as dockerd's archive package tells them.
+/// xz, told apart by their magic bytes as dockerd's archive package tells them. gzip is .NET's;
+/// bzip2 and xz go through Debian's <c>bzip2 -dc</c> and <c>xz -dc</c> (.NET has neither, and
+/// the managed bzip2 readers stop after the first stream of a pbzip2/lbzip2 file), as dockerd
+/// itself shells out to them when it can.
 /// </summary>
 internal static class ArchiveCompression
 {
@@ -29,43 +32,66 @@ internal static class ArchiveCompression
     public static Stream Decompress(Stream input, ReadOnlySpan<byte> head, bool leaveOpen = false) => Name(head) switch
     {
         "gzip" => new GZipStream(input, CompressionMode.Decompress, leaveOpen),
-        "bzip2" => new BZip2InputStream(input) { IsStreamOwner = !leaveOpen },
-        "xz" => new XzDecompressStream(input, leaveOpen),
+        "bzip2" => new ProcessDecompressStream("bzip2", input, leaveOpen),
+        "xz" => new ProcessDecompressStream("xz", input, leaveOpen),
         _ => input,
     };
 
-    /// <summary>xz through Debian's <c>xz -dc</c> (xz-utils is in every Debian): .NET has no xz of its own.</summary>
-    private sealed class XzDecompressStream : Stream
+    /// <summary>
+    /// A decompressor program reading <c>-dc</c> from a pipe we feed and writing to one we read.
+    /// Disposed (also half way, when the unpack fails), it stops feeding, kills the program and
+    /// waits for the feeder, so no request body is read for nothing and no process is left.
+    /// </summary>
+    private sealed class ProcessDecompressStream : Stream
     {
-        private readonly Process _xz;
+        private readonly Process _program;
+        private readonly string _name;
         private readonly Stream _input;
         private readonly bool _leaveOpen;
+        private readonly CancellationTokenSource _stop = new();
         private readonly Task _feeding;
         private readonly Task<string> _errors;
         private bool _disposed;
 
-        public XzDecompressStream(Stream input, bool leaveOpen)
+        public ProcessDecompressStream(string program, Stream input, bool leaveOpen)
         {
+            _name = program;
             _input = input;
             _leaveOpen = leaveOpen;
-            var start = new ProcessStartInfo("xz", ["-dc"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            _xz = Process.Start(start) ?? throw new InvalidDataException("xz could not be started to unpack an xz archive");
-            _errors = _xz.StandardError.ReadToEndAsync();
+            var start = new ProcessStartInfo(program, ["-dc"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            try
+            {
+                _program = Process.Start(start) ?? throw new Win32Exception();
+            }
+            catch (Win32Exception)
+            {
+                throw new BuildException($"a {program} archive needs {program}, which is not installed on this VCH");
+            }
+
+            _errors = _program.StandardError.ReadToEndAsync();
+            var token = _stop.Token;
             _feeding = Task.Run(async () =>
             {
                 try
                 {
-                    await input.CopyToAsync(_xz.StandardInput.BaseStream).ConfigureAwait(false);
+                    await input.CopyToAsync(_program.StandardInput.BaseStream, token).ConfigureAwait(false);
                 }
-                catch (IOException)
+                catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
                 {
-                    // xz stopped reading (it failed or was disposed): its exit says why.
+                    // The program stopped reading (it failed, or we are done with it): its exit says why.
                 }
                 finally
                 {
-                    _xz.StandardInput.Close();
+                    try
+                    {
+                        _program.StandardInput.Close();
+                    }
+                    catch (IOException)
+                    {
+                        // Its end of the pipe is gone already.
+                    }
                 }
-            });
+            }, CancellationToken.None);
         }
 
         public override bool CanRead => true;
@@ -82,14 +108,14 @@ internal static class ArchiveCompression
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var read = await _xz.StandardOutput.BaseStream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            var read = await _program.StandardOutput.BaseStream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             if (read == 0 && buffer.Length > 0)
             {
                 await _feeding.ConfigureAwait(false);
-                await _xz.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-                if (_xz.ExitCode != 0)
+                await _program.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+                if (_program.ExitCode != 0)
                 {
-                    throw new InvalidDataException($"xz: {(await _errors.ConfigureAwait(false)).Trim()}");
+                    throw new InvalidDataException($"{_name}: {(await _errors.ConfigureAwait(false)).Trim()}");
                 }
             }
 
@@ -113,12 +139,22 @@ internal static class ArchiveCompression
             if (disposing && !_disposed)
             {
                 _disposed = true;
-                if (!_xz.HasExited)
+                _stop.Cancel();
+                try
                 {
-                    _xz.Kill();
+                    if (!_program.HasExited)
+                    {
+                        _program.Kill();
+                    }
+                }
+                catch (InvalidOperationException)
+                {
+                    // It ended on its own meanwhile.
                 }
 
-                _xz.Dispose();
+                _feeding.Wait(TimeSpan.FromSeconds(10));
+                _program.Dispose();
+                _stop.Dispose();
                 if (!_leaveOpen)
                 {
                     _input.Dispose();

@@ -30,7 +30,7 @@ public sealed class BuildContext : IDisposable
         {
             var prefix = new byte[ArchiveCompression.MagicLength];
             var read = await body.ReadAtLeastAsync(prefix, prefix.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            var input = ArchiveCompression.Decompress(new Registry.PrefixedReadStream(prefix[..read], body), prefix.AsSpan(0, read));
+            await using var input = ArchiveCompression.Decompress(new Registry.PrefixedReadStream(prefix[..read], body), prefix.AsSpan(0, read));
 
             if (read > 0)
             {
@@ -40,7 +40,7 @@ public sealed class BuildContext : IDisposable
             var ignore = DockerIgnore.Read(root);
             return new BuildContext(root, ignore);
         }
-        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException or ICSharpCode.SharpZipLib.SharpZipBaseException)
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
         {
             Directory.Delete(root, recursive: true);
             throw new BuildException($"the build context is not a valid tar archive: {ex.Message}");

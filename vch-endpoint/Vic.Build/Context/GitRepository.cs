@@ -27,21 +27,18 @@ public static class GitRepository
         url = url.StartsWith("github.com/", StringComparison.Ordinal) ? "https://" + url : url;
         var (reference, subfolder) = fragment.Split(':', 2) is [var r, var s] ? (r, s) : (fragment, "");
         var clone = into + ".git-clone";
-        var arguments = new List<string> { "clone", "--depth", "1", "--recurse-submodules" };
+        // No local repositories (file://, plain paths) and no ext:: helpers, submodules included.
+        var arguments = new List<string> { "-c", "protocol.file.allow=never", "clone", "--depth", "1", "--recurse-submodules" };
         if (reference.Length > 0)
         {
-            arguments.AddRange(["--branch", reference]);
+            arguments.Add($"--branch={reference}");
         }
 
         arguments.AddRange(["--", url, clone]);
         try
         {
             await RunGitAsync(arguments, cancellationToken).ConfigureAwait(false);
-            var root = subfolder.Length == 0 ? clone : Path.Combine(clone, DockerIgnore.Clean(subfolder));
-            if (!Directory.Exists(root))
-            {
-                throw new BuildException($"{subfolder} is not a folder of {url}");
-            }
+            var root = Inside(clone, subfolder) ?? throw new BuildException($"{subfolder} is not a folder of {url}");
 
             Directory.Move(root, into);
             if (!keepGitDir && Directory.Exists(Path.Combine(into, ".git")))
@@ -58,11 +55,35 @@ public static class GitRepository
         }
     }
 
+    /// <summary>
+    /// The folder <paramref name="subfolder"/> names in the clone, or null when there is none. Each
+    /// step must be a real folder: a symlink in the repository could name one of the VCH's own
+    /// folders, which the move below would then take into the build.
+    /// </summary>
+    private static string? Inside(string clone, string subfolder)
+    {
+        var here = clone;
+        foreach (var part in DockerIgnore.Clean(subfolder).Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != "."))
+        {
+            here = Path.Combine(here, part);
+            var info = new DirectoryInfo(here);
+            if (!info.Exists || info.LinkTarget is not null)
+            {
+                return null;
+            }
+        }
+
+        return Path.GetFullPath(here).StartsWith(Path.GetFullPath(clone), StringComparison.Ordinal) ? here : null;
+    }
+
     private static async Task RunGitAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
-        // No terminal prompt for credentials: a build must fail, not wait for a password.
+        // No terminal prompt for credentials and no ssh questions: a build fails, it does not wait.
+        // Only network transports, whatever the repository's submodules name.
         var start = new ProcessStartInfo("git", arguments) { RedirectStandardError = true, RedirectStandardOutput = true };
         start.Environment["GIT_TERMINAL_PROMPT"] = "0";
+        start.Environment["GIT_ALLOW_PROTOCOL"] = "http:https:git:ssh";
+        start.Environment["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
         Process git;
         try
         {

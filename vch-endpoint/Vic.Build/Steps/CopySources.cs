@@ -133,7 +133,7 @@ internal static class CopySources
         {
             return tar.ReadAtLeast(block, 512, throwOnEndOfStream: false) == 512 && Encoding.ASCII.GetString(block, 257, 5) == "ustar";
         }
-        catch (Exception ex) when (ex is InvalidDataException or ICSharpCode.SharpZipLib.SharpZipBaseException)
+        catch (InvalidDataException)
         {
             return false;
         }

@@ -139,7 +139,7 @@ public sealed partial class DockerfileBuilder
         }
         else
         {
-            var keepGitDir = instruction.Flags.TryGetValue("keep-git-dir", out var keep) && stage.Words.Word(keep) is "" or "true";
+            var keepGitDir = instruction.Flags.TryGetValue("keep-git-dir", out var keep) && KeepGitDir(stage.Words.Word(keep));
             (root, patterns) = await RemoteSources.GatherAsync(instruction, keyword, patterns, work, root, keepGitDir, cancellationToken).ConfigureAwait(false);
         }
 
@@ -566,6 +566,14 @@ public sealed partial class DockerfileBuilder
 
     [GeneratedRegex(@"^<<-?([""']?)[A-Za-z_][A-Za-z0-9_]*\1$")]
     private static partial Regex LoneHereDocument();
+
+    /// <summary><c>--keep-git-dir</c> alone or with a value Go's strconv.ParseBool takes.</summary>
+    private static bool KeepGitDir(string value) => value switch
+    {
+        "" or "1" or "t" or "T" or "true" or "TRUE" or "True" => true,
+        "0" or "f" or "F" or "false" or "FALSE" or "False" => false,
+        _ => throw new BuildException($"invalid --keep-git-dir value {value}: true or false"),
+    };
 
     [GeneratedRegex(@"^\d+(:\d+)?$")]
     private static partial Regex NumericOwner();

@@ -219,6 +219,10 @@ public sealed partial class NetworkService : IBridgeResolver
             {
                 // Connected to meanwhile.
             }
+            catch (IOException)
+            {
+                // The store could not take it (a full disk): the network stays, the others are tried.
+            }
         }
 
         _events.Publish(EventTypes.Network, "prune", "", new Dictionary<string, string>());

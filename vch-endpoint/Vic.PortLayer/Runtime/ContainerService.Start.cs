@@ -170,7 +170,7 @@ public sealed partial class ContainerService
     {
         var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
         return [.. image.DiffIds
-            .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing (docker info says why if it was set aside); docker pull {record.Image} fetches it again"), DiskRole.ImageLayer, true))
+            .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing (docker info says why if it was set aside): a pulled image gets it back with docker pull, a built, committed or imported one must be made again"), DiskRole.ImageLayer, true))
             .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
             .Concat(record.Config.Mounts.Select((m, i) => (Mount: m, Index: i)).Where(v => !IsNfs(v.Mount))
                 .Select(v => new DiskAttachment($"v{v.Index}", _volumes.DiskPath(_volumes.Get(v.Mount.Name).Name), DiskRole.Volume, ReadOnly: false)))];

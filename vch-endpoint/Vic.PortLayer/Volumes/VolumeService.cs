@@ -124,16 +124,29 @@ public sealed partial class VolumeService
             var label = options.TryGetValue("VolumeStore", out var chosen) && chosen.Length > 0 ? chosen : VolumeStoreConfig.DefaultLabel;
             var store = _stores.FirstOrDefault(s => s.Label == label)
                 ?? throw PortLayerException.InvalidParameter($"create {wanted}: No volume store named ({label}) exists");
-            if (store.Nfs is { } nfs)
+            try
             {
-                // A folder on the export; its size is the export's, so Capacity does not apply.
-                NfsVolumes.Create(nfs, wanted);
+                if (store.Nfs is { } nfs)
+                {
+                    // A folder on the export; its size is the export's, so Capacity does not apply.
+                    NfsVolumes.Create(nfs, wanted);
+                }
+                else
+                {
+                    Directory.CreateDirectory(LocalFolder(wanted));
+                    using var disk = new Ext4VmdkLayerDisk(DiskPath(wanted), capacity);
+                    disk.Complete();
+                }
             }
-            else
+            catch (IOException)
             {
-                Directory.CreateDirectory(LocalFolder(wanted));
-                using var disk = new Ext4VmdkLayerDisk(DiskPath(wanted), capacity);
-                disk.Complete();
+                // Half a disk (a full disk) is no volume: nothing of it stays.
+                if (store.Nfs is null && Directory.Exists(LocalFolder(wanted)))
+                {
+                    Directory.Delete(LocalFolder(wanted), recursive: true);
+                }
+
+                throw;
             }
 
             var record = new VolumeRecord
@@ -147,7 +160,25 @@ public sealed partial class VolumeService
                 Anonymous = anonymous,
                 Store = store.Label,
             };
-            _records.Put(wanted, wanted, record);
+            try
+            {
+                _records.Put(wanted, wanted, record);
+            }
+            catch (IOException)
+            {
+                // The store refused the record (a full disk): the data made for it goes too.
+                if (store.Nfs is { } made)
+                {
+                    NfsVolumes.Remove(made, wanted);
+                }
+                else
+                {
+                    Directory.Delete(LocalFolder(wanted), recursive: true);
+                }
+
+                throw;
+            }
+
             _events.Publish(EventTypes.Volume, "create", wanted, new Dictionary<string, string> { ["driver"] = record.Driver });
             return record;
         }
@@ -185,8 +216,15 @@ public sealed partial class VolumeService
             }
 
             // The record goes first: a store that cannot take the change (a full disk) leaves the
-            // volume whole, data and all. The local data is moved aside before, and back on failure.
+            // volume whole, data and all. Local data is moved aside before, and back on failure;
+            // an NFS volume's folder goes first, as before (the export has no aside), so a refused
+            // record leaves a volume without data rather than data no record names.
             var nfs = StoreOf(_records.Get(name)!).Nfs;
+            if (nfs is not null)
+            {
+                NfsVolumes.Remove(nfs, name);
+            }
+
             var local = LocalFolder(name);
             var aside = Path.Combine(Removing, name);
             var moved = nfs is null && Directory.Exists(local);
@@ -215,11 +253,7 @@ public sealed partial class VolumeService
                 throw;
             }
 
-            if (nfs is not null)
-            {
-                NfsVolumes.Remove(nfs, name);
-            }
-            else if (moved)
+            if (moved)
             {
                 Directory.Delete(aside, recursive: true);
             }
