@@ -5,8 +5,11 @@ namespace Vic.Tether;
 /// on the host side (before the endpoint connects, after an instant-clone restore, while the
 /// endpoint restarts), so an end of file here means "wait for the endpoint", not "stop".
 /// </summary>
-internal sealed class PatientChannel(Stream port) : Stream
+internal sealed class PatientChannel(Stream port, bool signalReconnects = false) : Stream
 {
+    private byte[] _held = [];
+    private bool _hostWasGone;
+
     private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(2);
 
     public override bool CanRead => true;
@@ -23,30 +26,37 @@ internal sealed class PatientChannel(Stream port) : Stream
         set => throw new NotSupportedException();
     }
 
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        while (true)
-        {
-            var read = port.Read(buffer, offset, count);
-            if (read > 0 || count == 0)
-            {
-                return read;
-            }
-
-            Thread.Sleep(Pause);
-        }
-    }
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_held.Length > 0)
+        {
+            var given = Math.Min(_held.Length, buffer.Length);
+            _held.AsSpan(0, given).CopyTo(buffer.Span);
+            _held = _held[given..];
+            return given;
+        }
+
         while (true)
         {
             var read = await port.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (read > 0 && signalReconnects && _hostWasGone)
+            {
+                // The first bytes of a new connection: whatever frame the last one left half sent is
+                // dropped by the reader, which starts afresh from these (held for it).
+                _hostWasGone = false;
+                _held = buffer[..read].ToArray();
+                throw new HostReconnectedException();
+            }
+
             if (read > 0 || buffer.Length == 0)
             {
                 return read;
             }
 
+            // Nothing and no end: the host is not connected (a virtio port reads 0 then).
+            _hostWasGone = true;
             await Task.Delay(Pause, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -77,3 +87,9 @@ internal sealed class PatientChannel(Stream port) : Stream
         base.Dispose(disposing);
     }
 }
+
+/// <summary>
+/// The channel's host side went away and a new one is there: a frame the old one left half written
+/// must not swallow the new one's first frames.
+/// </summary>
+internal sealed class HostReconnectedException() : IOException("the endpoint reconnected to the channel");

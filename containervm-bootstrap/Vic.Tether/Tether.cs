@@ -11,7 +11,7 @@ namespace Vic.Tether;
 /// </summary>
 internal sealed class Tether(TetherOptions options, Stream channel) : IDisposable
 {
-    private readonly FrameReader _reader = new(channel);
+    private FrameReader _reader = new(channel);
     private readonly FrameWriter _writer = new(channel);
     private readonly ConcurrentDictionary<uint, ProcessSession> _sessions = new();
     private readonly ConcurrentDictionary<uint, int> _exits = new();
@@ -25,7 +25,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     {
         await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
         using var reaper = new Timer(_ => Reaper.ReapOrphans(pid => _sessions.Values.Any(s => s.Pid == pid)), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        while (await _reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
+        while (await NextFrameAsync().ConfigureAwait(false) is { } frame)
         {
             try
             {
@@ -51,6 +51,33 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     }
 
     public void Dispose() => _writer.Dispose();
+
+    /// <summary>
+    /// The next frame; after the endpoint reconnected (killed mid-frame, say, in the middle of a
+    /// cp), read afresh from the new connection, and the uploads the old one left open are ended:
+    /// their data is not coming.
+    /// </summary>
+    private async Task<Frame?> NextFrameAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                return await _reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (HostReconnectedException)
+            {
+                _reader = new FrameReader(channel);
+                foreach (var session in _uploads.Keys.ToList())
+                {
+                    if (_uploads.TryRemove(session, out var upload))
+                    {
+                        upload.Writer.TryComplete(new IOException("the endpoint went away in the middle of the upload"));
+                    }
+                }
+            }
+        }
+    }
 
     /// <summary>Handles one frame; true when the tether should stop reading.</summary>
     private async Task<bool> HandleAsync(Frame frame)
@@ -451,7 +478,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         var file = new FileStream(channel, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
         if (!channel.StartsWith("/dev/tty", StringComparison.Ordinal))
         {
-            return new PatientChannel(file);
+            return new PatientChannel(file, signalReconnects: true);
         }
 
         // A serial line holds what the endpoint sent before we opened it, perhaps cut: drop it all.
