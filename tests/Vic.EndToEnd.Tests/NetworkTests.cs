@@ -19,10 +19,12 @@ public sealed class NetworkTests(QemuVchFixture fixture) : IClassFixture<QemuVch
         await Vch.DockerAsync("run", "-d", "--name", "web", "--network", "backend", "--network-alias", "www", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc");
         await Vch.DockerAsync("run", "-d", "--name", "sink", "--network", "backend", "--ip", "10.77.0.9", "busybox", "nc", "-l", "-p", "7000");
         var webId = (await Vch.DockerAsync("inspect", "-f", "{{.Id}}", "web")).StandardOutput.Trim();
-        // `run -d` returns once sink's VM runs; its nc may not listen yet, so the client retries.
+        // `run -d` returns once sink's VM runs; its nc may not listen yet, so the client retries. The
+        // name is looked up first: sink's nc ends with the connection, and a container that has
+        // ended has no name on the network.
         var client = await Vch.DockerAsync(
             "run", "--rm", "--network", "backend", "busybox", "sh", "-c",
-            "ping -c 1 -W 5 web >/dev/null && echo ping-ok; wget -qO- http://www/hostname; for i in 1 2 3 4 5 6 7 8 9 10; do echo over-nc | nc sink 7000 2>/dev/null && break; sleep 1; done; nslookup sink | grep -c 10.77.0.9");
+            "ping -c 1 -W 5 web >/dev/null && echo ping-ok; wget -qO- http://www/hostname; nslookup sink | grep -c 10.77.0.9; for i in 1 2 3 4 5 6 7 8 9 10; do echo over-nc | nc sink 7000 2>/dev/null && break; sleep 1; done");
         var received = await Eventually.WaitForAsync(async () => (await Vch.DockerAsync("logs", "sink")).StandardOutput, s => s.Contains("over-nc", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
         var webAddress = (await Vch.DockerAsync("inspect", "-f", "{{.NetworkSettings.Networks.backend.IPAddress}} {{.NetworkSettings.Networks.backend.Gateway}} {{.NetworkSettings.Networks.backend.Aliases}}", "web")).StandardOutput.Trim();
         var members = (await Vch.DockerAsync("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}|{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}}", "backend")).StandardOutput.Trim();
