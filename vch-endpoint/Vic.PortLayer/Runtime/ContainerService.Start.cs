@@ -169,9 +169,20 @@ public sealed partial class ContainerService
     private List<DiskAttachment> DisksOf(ContainerRecord record)
     {
         var image = _images.Catalog.Find(record.ImageId) ?? throw PortLayerException.NotFound($"No such image: {record.Image}");
+        var scratch = Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk");
+        if (!File.Exists(scratch) && record.Status.StartedAt is null)
+        {
+            // A create the endpoint died in between its record and its disk's move into place (the
+            // staged disk is swept at start). A container that never ran has an empty scratch disk:
+            // made anew, it is the same disk.
+            Directory.CreateDirectory(Path.GetDirectoryName(scratch)!);
+            using var disk = new ImageStore.Layers.Ext4VmdkLayerDisk(scratch, _config.LayerCapacityBytes);
+            disk.Complete();
+        }
+
         return [.. image.DiffIds
             .Select((diffId, i) => new DiskAttachment($"l{i}", _images.Layers.Find(diffId)?.DiskPath ?? throw PortLayerException.NotFound($"layer {diffId} of {record.Image} is missing (docker info says why if it was set aside): a pulled image gets it back with docker pull, a built, committed or imported one must be made again"), DiskRole.ImageLayer, true))
-            .Append(new DiskAttachment("scratch", Path.Combine(ContainersDirectory, record.Id, "scratch.vmdk"), DiskRole.Scratch, false))
+            .Append(new DiskAttachment("scratch", scratch, DiskRole.Scratch, false))
             .Concat(record.Config.Mounts.Select((m, i) => (Mount: m, Index: i)).Where(v => !IsNfs(v.Mount))
                 .Select(v => new DiskAttachment($"v{v.Index}", _volumes.DiskPath(_volumes.Get(v.Mount.Name).Name), DiskRole.Volume, ReadOnly: false)))];
     }
