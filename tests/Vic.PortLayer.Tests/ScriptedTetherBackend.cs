@@ -16,7 +16,8 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ContainerVm> _vms = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TcpClient> _guests = new();
+    // Every channel a VM has open: powering it off ends them all, as a real VM's end does.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentBag<TcpClient>> _guests = new();
     private int _clones;
 
     public int Clones => Volatile.Read(ref _clones);
@@ -61,7 +62,7 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
         }
         else
         {
-            _guests[vmId] = guest;
+            _guests.GetOrAdd(vmId, _ => []).Add(guest);
         }
 
         _ = Task.Run(() => PlayTetherAsync(guest, fault), CancellationToken.None);
@@ -173,9 +174,12 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             _vms[vmId] = vm with { Power = PowerState.Off };
         }
 
-        if (_guests.TryRemove(vmId, out var guest))
+        if (_guests.TryRemove(vmId, out var guests))
         {
-            guest.Dispose();
+            foreach (var guest in guests)
+            {
+                guest.Dispose();
+            }
         }
 
         return Task.CompletedTask;
@@ -187,8 +191,16 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 
     public Task DetachDiskAsync(string vmId, string diskId, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>What destroying a VM throws, while set: a datastore that refuses.</summary>
+    public Exception? DestroyFault { get; set; }
+
     public Task DestroyAsync(string vmId, CancellationToken cancellationToken)
     {
+        if (DestroyFault is { } fault)
+        {
+            throw fault;
+        }
+
         PowerOffAsync(vmId, force: true, cancellationToken);
         _vms.TryRemove(vmId, out _);
         return Task.CompletedTask;

@@ -15,7 +15,10 @@ public sealed class FrameWriter(Stream stream) : IDisposable
     /// <summary>The largest payload that still leaves the guest as one virtio buffer with its header.</summary>
     public const int AtomicPayload = (32 * 1024) - FrameCodec.HeaderLength;
 
+    // Never disposed: a disposed SemaphoreSlim strands the writers queued on it (they wait for
+    // ever) and throws from the holder's Release; a closed writer fails them instead.
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile bool _closed;
 
     public async ValueTask WriteAsync(FrameType type, uint session, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
@@ -24,9 +27,11 @@ public sealed class FrameWriter(Stream stream) : IDisposable
         {
             FrameCodec.WriteHeader(frame, type, session, payload.Length);
             payload.CopyTo(frame.AsMemory(FrameCodec.HeaderLength));
+            ObjectDisposedException.ThrowIf(_closed, this);
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                ObjectDisposedException.ThrowIf(_closed, this);
                 await stream.WriteAsync(frame.AsMemory(0, FrameCodec.HeaderLength + payload.Length), cancellationToken).ConfigureAwait(false);
                 await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -41,7 +46,8 @@ public sealed class FrameWriter(Stream stream) : IDisposable
         }
     }
 
-    public void Dispose() => _gate.Dispose();
+    /// <summary>Closes the writer: a write under way finishes, every later or queued one throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _closed = true;
 
     /// <summary>Writes a large buffer as several frames no bigger than the protocol allows.</summary>
     public async ValueTask WriteChunkedAsync(FrameType type, uint session, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)

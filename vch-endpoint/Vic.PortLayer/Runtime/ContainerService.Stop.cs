@@ -17,9 +17,8 @@ public sealed partial class ContainerService
             return;
         }
 
-        if (_runtime.RunningOf(record.Id) is { } running)
+        if (await SignalCurrentRunAsync(record.Id, number, cancellationToken).ConfigureAwait(false) is { } running)
         {
-            await SignalAsync(running, number, cancellationToken).ConfigureAwait(false);
             if (number == SigKill)
             {
                 // As dockerd: a SIGKILL answers once the container has stopped, so inspect right after sees it exited.
@@ -29,6 +28,32 @@ public sealed partial class ContainerService
     }
 
     private const int SigKill = 9;
+
+    /// <summary>
+    /// Signals the run the container has once no start is under way: a start holds the VM gate until
+    /// its process runs (or it failed), so a stop or kill that races it meets the run it made, as
+    /// dockerd's container lock has it, and never a tether still waiting for its spec.
+    /// </summary>
+    /// <returns>The run signalled; null when the container has none.</returns>
+    private async Task<RunningContainer?> SignalCurrentRunAsync(string id, int number, CancellationToken cancellationToken)
+    {
+        var gate = _runtime.Of(id).VmGate;
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_runtime.RunningOf(id) is not { } running)
+            {
+                return null;
+            }
+
+            await SignalAsync(running, number, cancellationToken).ConfigureAwait(false);
+            return running;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     /// <summary>Signals the main process of this run (not of a later one a restart made).</summary>
     private async Task SignalAsync(RunningContainer running, int number, CancellationToken cancellationToken)
@@ -84,12 +109,11 @@ public sealed partial class ContainerService
             _containers.Transition(record.Id, (who, s) => s.Unpause(who), "unpause");
         }
 
-        if (_runtime.RunningOf(record.Id) is { } running)
+        if (await SignalCurrentRunAsync(record.Id, Signals.Parse(signal ?? record.Config.StopSignal), cancellationToken).ConfigureAwait(false) is { } running)
         {
             // The run this stop found is the one it ends: a restart that comes after is not waited for.
             var ended = running.RunEnded.Task;
             var timeout = TimeSpan.FromSeconds(timeoutSeconds ?? record.Config.StopTimeout ?? 10);
-            await SignalAsync(running, Signals.Parse(signal ?? record.Config.StopSignal), cancellationToken).ConfigureAwait(false);
             if (await Task.WhenAny(ended, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != ended)
             {
                 await SignalAsync(running, SigKill, cancellationToken).ConfigureAwait(false);
@@ -110,17 +134,40 @@ public sealed partial class ContainerService
             // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
             await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        if (_runtime.RunningOf(record.Id) is { } running)
-        {
-            if (_backend is not null)
-            {
-                await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
-            }
 
-            await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+        // A start under way (docker start, restart) is let finish: it made its ContainerVM, which is
+        // powered off here, or failed; either way it is done with the container's folder. Starts after
+        // it are refused: the container is marked for removal.
+        var gate = _runtime.Find(record.Id)?.VmGate;
+        if (gate is not null)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_runtime.RunningOf(record.Id) is { } running)
+            {
+                if (_backend is not null)
+                {
+                    await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+            }
+
+            await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PortLayerException { Kind: not ErrorKind.NotFound })
+        {
+            // As dockerd's removal error: the container is dead, and only another rm is left to it.
+            MarkDeadIfKnown(record.Id, ex.Message);
+            throw;
+        }
+        finally
+        {
+            gate?.Release();
+        }
         if (removeVolumes)
         {
             // rm -v: the container's anonymous volumes go with it; named ones stay, as on dockerd.
@@ -135,6 +182,18 @@ public sealed partial class ContainerService
                     // Another container mounts it too: it stays.
                 }
             }
+        }
+    }
+
+    private void MarkDeadIfKnown(string id, string error)
+    {
+        try
+        {
+            _containers.Transition(id, (_, s) => s.MarkDead(error), null);
+        }
+        catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+        {
+            // Forgotten before the step that failed: nothing is left to mark.
         }
     }
 }

@@ -1,0 +1,74 @@
+using Vic.PortLayer.Compute;
+using Vic.PortLayer.Containers;
+using Vic.PortLayer.Errors;
+using Vic.PortLayer.Vch;
+
+namespace Vic.PortLayer.Tests;
+
+/// <summary>docker rm against a fake hypervisor: what a removal that races a start, or fails half way, leaves.</summary>
+public sealed class ContainerRemovalTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task AnRmDashFThatComesWhileAStartMakesItsVmWaitsForItAndLeavesNoVmBehind()
+    {
+        var cloning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var letClone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: async _ =>
+        {
+            cloning.TrySetResult();
+            await letClone.Task;
+        });
+        using var engine = await EngineAsync(backend);
+        var id = engine.Runtime.Create("racing", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+
+        var start = engine.Runtime.StartAsync(id, CancellationToken.None);
+        await cloning.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var remove = engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None);
+        var removedBeforeTheStartEnded = remove.IsCompleted;
+        letClone.SetResult();
+
+        var refused = await Assert.ThrowsAsync<PortLayerException>(() => start.WaitAsync(TimeSpan.FromSeconds(30)));
+        await remove.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.False(removedBeforeTheStartEnded);
+        Assert.Equal(ErrorKind.Conflict, refused.Kind);
+        Assert.Empty(await backend.ListAsync(CancellationToken.None));
+        Assert.Empty(engine.Containers.List());
+        Assert.False(Directory.Exists(Path.Combine(_dir.File("data"), "containers", id)));
+    }
+
+    [Fact]
+    public async Task ARemovalThatFailsHalfWayLeavesTheContainerDeadAndASecondRemovalFinishesIt()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        using var engine = await EngineAsync(backend);
+        var id = engine.Runtime.Create("stubborn", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+
+        backend.DestroyFault = new IOException("the datastore refused the delete");
+        var failed = await Assert.ThrowsAsync<IOException>(() => engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None));
+        var dead = engine.Containers.Resolve(id).Status;
+        var restart = await Assert.ThrowsAsync<PortLayerException>(() => engine.Runtime.StartAsync(id, CancellationToken.None));
+        backend.DestroyFault = null;
+        await engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None);
+
+        Assert.Contains("refused the delete", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(ContainerState.Dead, dead.State);
+        Assert.Equal("the datastore refused the delete", dead.Error);
+        Assert.Equal(ErrorKind.Conflict, restart.Kind);
+        Assert.Empty(engine.Containers.List());
+        Assert.Empty(await backend.ListAsync(CancellationToken.None));
+    }
+
+    private async Task<VchEngine> EngineAsync(ScriptedTetherBackend backend)
+    {
+        var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        using var emptyTar = new MemoryStream(new byte[1024]);
+        await engine.Images.ImportAsync(emptyTar, "empty", "latest", [], null, CancellationToken.None);
+        return engine;
+    }
+}
