@@ -91,18 +91,9 @@ async Task<HelloMessage> Ready(ContainerVm vm, QemuBackend? owner = null)
     var channel = await (owner ?? backend).OpenChannelAsync(vm.VmId, CancellationToken.None);
     await using (channel)
     {
-        using var writer = new FrameWriter(channel);
-        await writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None);
-        var reader = new FrameReader(channel);
-        while (await reader.ReadAsync(CancellationToken.None) is { } frame)
-        {
-            if (frame.Type == FrameType.Hello)
-            {
-                return Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage);
-            }
-        }
-
-        throw new InvalidOperationException($"{vm.VmId}: the channel ended before the tether's hello");
+        using var tether = new TetherConnection(channel);
+        var greeting = await tether.AttachAndReadAsync(TimeSpan.FromSeconds(120), CancellationToken.None);
+        return greeting.Hello ?? throw new InvalidOperationException($"{vm.VmId}: the tether runs a container already");
     }
 }
 

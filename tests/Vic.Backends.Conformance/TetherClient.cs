@@ -7,23 +7,22 @@ namespace Vic.Backends.Conformance;
 public sealed record SessionResult(string Stdout, string Stderr, int ExitCode);
 
 /// <summary>
-/// Plays the endpoint's side of the interaction protocol in tests: sends specs, stdin, signals and
-/// execs, and collects each session's output until its exit.
+/// Plays the endpoint's side of the interaction protocol in tests, on the endpoint's own
+/// <see cref="TetherConnection"/>: sends specs, stdin, signals and execs, and collects each
+/// session's output until its exit.
 /// </summary>
 public sealed class TetherClient : IAsyncDisposable
 {
     private readonly Stream _channel;
-    private readonly FrameWriter _writer;
+    private readonly TetherConnection _tether;
     private readonly Dictionary<uint, (StringBuilder Out, StringBuilder Err, TaskCompletionSource<int> Exit)> _sessions = [];
-    private readonly TaskCompletionSource<StatsReport> _stats = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<StateReport> _state = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reading;
 
     public TetherClient(Stream channel)
     {
         _channel = channel;
-        _writer = new FrameWriter(channel);
+        _tether = new TetherConnection(channel);
         _reading = Task.Run(ReadAsync);
     }
 
@@ -38,38 +37,39 @@ public sealed class TetherClient : IAsyncDisposable
         Track(Frame.MainSession);
         if (!_hello.Task.IsCompleted)
         {
-            // A tether that said hello before we connected (a restored clone) says it again when asked.
-            await _writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            // A tether that said hello before we connected (a restored clone) says it again when
+            // asked; one still booting says it on its own, which answers the Attach as well.
+            await _tether.AttachAsync(TimeSpan.FromSeconds(120), CancellationToken.None).ConfigureAwait(false);
         }
 
-        await _hello.Task.WaitAsync(TimeSpan.FromSeconds(120)).ConfigureAwait(false);
-        await _writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), CancellationToken.None).ConfigureAwait(false);
+        await _tether.SendAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), CancellationToken.None).ConfigureAwait(false);
     }
 
     public Task ExecAsync(uint session, ExecSpec exec)
     {
         Track(session);
-        return _writer.WriteAsync(FrameType.Exec, session, Payloads.Json(exec, InteractionJson.Default.ExecSpec), CancellationToken.None).AsTask();
+        return _tether.SendAsync(FrameType.Exec, session, Payloads.Json(exec, InteractionJson.Default.ExecSpec), CancellationToken.None).AsTask();
     }
 
-    public Task StdinAsync(uint session, string text) => _writer.WriteAsync(FrameType.Stdin, session, Encoding.UTF8.GetBytes(text), CancellationToken.None).AsTask();
+    public Task StdinAsync(uint session, string text) => _tether.SendAsync(FrameType.Stdin, session, Encoding.UTF8.GetBytes(text), CancellationToken.None).AsTask();
 
-    public Task CloseStdinAsync(uint session) => _writer.WriteAsync(FrameType.StdinClose, session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).AsTask();
+    public Task CloseStdinAsync(uint session) => _tether.SendAsync(FrameType.StdinClose, session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).AsTask();
 
-    public Task SignalAsync(uint session, int signal) => _writer.WriteAsync(FrameType.Signal, session, Payloads.Int32(signal), CancellationToken.None).AsTask();
+    public Task SignalAsync(uint session, int signal) => _tether.SendAsync(FrameType.Signal, session, Payloads.Int32(signal), CancellationToken.None).AsTask();
 
-    public Task ResizeAsync(uint session, int rows, int columns) => _writer.WriteAsync(FrameType.Resize, session, Payloads.Size(rows, columns), CancellationToken.None).AsTask();
+    public Task ResizeAsync(uint session, int rows, int columns) => _tether.SendAsync(FrameType.Resize, session, Payloads.Size(rows, columns), CancellationToken.None).AsTask();
 
     public async Task<StatsReport> StatsAsync()
     {
-        await _writer.WriteAsync(FrameType.StatsRequest, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-        return await _stats.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        var answer = await _tether.RequestAsync(FrameType.StatsRequest, ReadOnlyMemory<byte>.Empty, TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+        return Payloads.Json(answer.Payload, InteractionJson.Default.StatsReport);
     }
 
+    /// <summary>Asks a tether that runs a container for its state, as the endpoint does after a restart.</summary>
     public async Task<StateReport> AttachAsync(TimeSpan? timeout = null)
     {
-        await _writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-        return await _state.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        var greeting = await _tether.AttachAsync(timeout ?? TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+        return greeting.State ?? throw new InvalidOperationException("the tether said hello: it runs no container");
     }
 
     /// <summary>Waits for the session's exit and returns everything it printed.</summary>
@@ -102,7 +102,7 @@ public sealed class TetherClient : IAsyncDisposable
         {
         }
 
-        _writer.Dispose();
+        _tether.Dispose();
     }
 
     private (StringBuilder Out, StringBuilder Err, TaskCompletionSource<int> Exit) Track(uint session)
@@ -136,8 +136,6 @@ public sealed class TetherClient : IAsyncDisposable
     /// <summary>A channel that ends fails whoever still waits, with why, instead of leaving them to time out.</summary>
     private void FailWaiters(Exception why)
     {
-        _stats.TrySetException(why);
-        _state.TrySetException(why);
         _hello.TrySetException(why);
         lock (_sessions)
         {
@@ -150,8 +148,7 @@ public sealed class TetherClient : IAsyncDisposable
 
     private async Task ReadFramesAsync()
     {
-        var reader = new FrameReader(_channel);
-        while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
+        while (await _tether.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
         {
             switch (frame.Type)
             {
@@ -174,12 +171,6 @@ public sealed class TetherClient : IAsyncDisposable
                     break;
                 case FrameType.Exit:
                     Track(frame.Session).Exit.TrySetResult(Payloads.Int32(frame.Payload));
-                    break;
-                case FrameType.Stats:
-                    _stats.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StatsReport));
-                    break;
-                case FrameType.State:
-                    _state.TrySetResult(Payloads.Json(frame.Payload, InteractionJson.Default.StateReport));
                     break;
                 case FrameType.Error:
                     lock (Errors)

@@ -210,12 +210,7 @@ internal sealed partial class ReadyClonePool : IDisposable
             }
 
             channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            using (var writer = new FrameWriter(channel))
-            {
-                await writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            }
-
-            _ = await TetherProbe.WaitForHelloAsync(channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false)
+            _ = await TetherProbe.AttachAsync(channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false)
                 ?? throw new QemuException($"a ready clone's tether did not answer; see {folder.Console}");
 
             // The path of a start once more, in this QEMU: the code it runs is translated for good,

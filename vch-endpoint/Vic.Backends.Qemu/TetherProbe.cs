@@ -47,13 +47,12 @@ internal static class TetherProbe
             Network = network,
             Disks = disks ?? [],
         };
-        using var writer = new FrameWriter(channel);
-        var reader = new FrameReader(channel);
+        using var tether = new TetherConnection(channel);
         try
         {
-            await writer.WriteAsync(FrameType.Rehearse, 1, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), limit.Token).ConfigureAwait(false);
+            await tether.SendAsync(FrameType.Rehearse, 1, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), limit.Token).ConfigureAwait(false);
             bool done = false, exited = false;
-            while (!(done && exited) && await reader.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
+            while (!(done && exited) && await tether.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
             {
                 done |= frame.Type == FrameType.Done && frame.Session == 1;
                 exited |= frame.Type == FrameType.Exit && frame.Session == Frame.RehearsalSession;
@@ -80,10 +79,10 @@ internal static class TetherProbe
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
-        var reader = new FrameReader(channel);
+        using var tether = new TetherConnection(channel);
         try
         {
-            while (await reader.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
+            while (await tether.ReadAsync(limit.Token).ConfigureAwait(false) is { } frame)
             {
                 if (frame.Type == FrameType.Hello)
                 {
@@ -94,6 +93,20 @@ internal static class TetherProbe
             return null;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Asks a restored clone's tether who it is (Attach); null if it does not say hello in time.</summary>
+    public static async Task<HelloMessage?> AttachAsync(Stream channel, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var tether = new TetherConnection(channel);
+        try
+        {
+            return (await tether.AttachAndReadAsync(timeout, cancellationToken).ConfigureAwait(false)).Hello;
+        }
+        catch (Exception ex) when (ex is TimeoutException or TetherClosedException)
         {
             return null;
         }

@@ -54,7 +54,7 @@ public sealed class ContainerFiles
 
     private async Task PutAsync(FilesRequest request, Stream tar, CancellationToken cancellationToken)
     {
-        var (id, frames) = _running.OpenStream();
+        var (id, frames) = _running.Tether.OpenStream();
         try
         {
             await _running.Writer.WriteAsync(FrameType.FilesRequest, id, Payloads.Json(request, InteractionJson.Default.FilesRequest), cancellationToken).ConfigureAwait(false);
@@ -84,7 +84,7 @@ public sealed class ContainerFiles
         }
         finally
         {
-            _running.CloseStream(id);
+            _running.Tether.CloseStream(id);
         }
     }
 
@@ -102,7 +102,7 @@ public sealed class ContainerFiles
 
     private async Task DownloadAsync(FilesRequest request, Stream destination, CancellationToken cancellationToken)
     {
-        var (id, frames) = _running.OpenStream();
+        var (id, frames) = _running.Tether.OpenStream();
         try
         {
             await _running.Writer.WriteAsync(FrameType.FilesRequest, id, Payloads.Json(request, InteractionJson.Default.FilesRequest), cancellationToken).ConfigureAwait(false);
@@ -115,7 +115,7 @@ public sealed class ContainerFiles
         }
         finally
         {
-            _running.CloseStream(id);
+            _running.Tether.CloseStream(id);
         }
     }
 

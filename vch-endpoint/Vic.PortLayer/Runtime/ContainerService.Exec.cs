@@ -60,7 +60,7 @@ public sealed partial class ContainerService
             throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
         }
 
-        exec.Session = running.NextSession();
+        exec.Session = running.Tether.NextSession();
         running.Execs[exec.Session] = exec;
         exec.MarkRunning(keepOutput: !detached);
         await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);

@@ -58,7 +58,7 @@ public sealed partial class ContainerService
     {
         var start = _time.GetUtcNow();
         var probe = new ExecSession("health", running.ContainerId, new ExecOptions(check.Command, [], "", "", Tty: false, AttachStdin: false, AttachStdout: true, AttachStderr: true));
-        probe.Session = running.NextSession();
+        probe.Session = running.Tether.NextSession();
         running.Execs[probe.Session] = probe;
         probe.MarkRunning(keepOutput: true);
         var output = new StringBuilder();

@@ -12,16 +12,10 @@ public sealed partial class ContainerService
         int? exitCode = null;
         int? stepExit = null;
         string? brokeProtocol = null;
-        var reader = new FrameReader(running.Channel);
         try
         {
-            while (exitCode is null && await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
+            while (exitCode is null && await running.Tether.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
             {
-                if (running.Answer(frame))
-                {
-                    continue;
-                }
-
                 switch (frame.Type)
                 {
                     case FrameType.Stdout when frame.Session == 0:
@@ -56,7 +50,7 @@ public sealed partial class ContainerService
                         break;
                     case FrameType.State:
                         var report = Payloads.Json(frame.Payload, InteractionJson.Default.StateReport);
-                        running.ContinueSessionsAfter(report.Sessions.Count == 0 ? 0 : report.Sessions.Max(s => s.Session));
+                        running.Tether.ContinueSessionsAfter(report.Sessions.Count == 0 ? 0 : report.Sessions.Max(s => s.Session));
                         exitCode ??= report.Sessions.FirstOrDefault(s => s.Session == Frame.MainSession)?.ExitCode;
                         if (exitCode is not null)
                         {
@@ -64,11 +58,6 @@ public sealed partial class ContainerService
                             await PowerOffQuietlyAsync(running).ConfigureAwait(false);
                         }
 
-                        running.Reattached.TrySetResult(true);
-                        break;
-                    case FrameType.Hello:
-                        // Only a tether that never got its spec says hello to an Attach.
-                        running.Reattached.TrySetResult(false);
                         break;
                     case FrameType.Stdout or FrameType.Stderr when running.Execs.TryGetValue(frame.Session, out var exec):
                         exec.Append(new OutputChunk(frame.Type == FrameType.Stdout ? OutputStream.Stdout : OutputStream.Stderr, frame.Payload.ToArray(), _time.GetUtcNow()));

@@ -63,30 +63,28 @@ public sealed partial class ContainerService
                 log.Open();
             }
 
+            // The pump reads from the first frame: an Exit that waited in the VM may come before the
+            // answer, and the pump finishes the container with it.
             running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
             try
             {
-                await running.Writer.WriteAsync(FrameType.Attach, 0, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                var greeting = await running.Tether.AttachAsync(AnswerTimeout, cancellationToken).ConfigureAwait(false);
+                return (running, greeting.State is not null ? TetherAnswer.State : TetherAnswer.Hello);
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-            {
-                // The channel ended already: an Exit that waited in the VM came first and the pump
-                // has finished the container. The answer below says so.
-            }
-
-            var first = await Task.WhenAny(running.Reattached.Task, running.ChannelEnded.Task, Task.Delay(AnswerTimeout, cancellationToken)).ConfigureAwait(false);
-            if (first == running.Reattached.Task)
-            {
-                return (running, running.Reattached.Task.Result ? TetherAnswer.State : TetherAnswer.Hello);
-            }
-
-            if (first == running.ChannelEnded.Task)
+            catch (TetherClosedException)
             {
                 return (null, TetherAnswer.ChannelEnded);
             }
-
-            Log.TetherSilent(_logger, id, attempt + 1);
-            await ForgetAsync(running).ConfigureAwait(false);
+            catch (TimeoutException)
+            {
+                Log.TetherSilent(_logger, id, attempt + 1);
+                await ForgetAsync(running).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await ForgetAsync(running).ConfigureAwait(false);
+                throw;
+            }
         }
 
         return (null, TetherAnswer.Silent);
