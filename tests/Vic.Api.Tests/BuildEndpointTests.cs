@@ -105,6 +105,28 @@ public sealed class BuildEndpointTests : InProcessVchTest
         Assert.Contains("no compute backend", Error(run), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ARemoteContextThatCannotBeFetchedIs400AndSaysWhy()
+    {
+        // A port nothing listens on (taken and let go) and a server that answers 404 (this VCH).
+        int closedPort;
+        using (var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closedPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        var refusedUrl = $"http://127.0.0.1:{closedPort}/context.tar";
+        var missingUrl = new Uri(Client.BaseAddress!, "/no/such/context.tar").ToString();
+        using var refused = await Client.PostAsync(new Uri($"/build?remote={Uri.EscapeDataString(refusedUrl)}", UriKind.Relative), null);
+        using var missing = await Client.PostAsync(new Uri($"/build?remote={Uri.EscapeDataString(missingUrl)}", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains($"unable to prepare context: failed to GET {refusedUrl}: ", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Contains($"unable to prepare context: failed to GET {missingUrl} with status 404", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     private async Task<(HttpStatusCode Status, List<JsonElement> Messages)> BuildAsync(byte[] context, string query)
     {
         using var response = await Client.PostAsync(new Uri("/build?" + query, UriKind.Relative), new ByteArrayContent(context));

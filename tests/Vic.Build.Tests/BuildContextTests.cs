@@ -115,6 +115,29 @@ public sealed class BuildContextTests : IDisposable
         Assert.False(Directory.Exists(_folder + "-2"));
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("bzip2")]
+    [InlineData("xz")]
+    public async Task AContextWhoseDamageIsOnlyInItsChecksumIsRefused(string compressor)
+    {
+        // The tar inside reads whole: only reading on to the compressor's own check finds the damage.
+        var tar = Tar(w => Add(w, "Dockerfile", "FROM busybox\n", (UnixFileMode)0x1A4));
+        var compressed = await CompressAsync(compressor, tar);
+        var checksum = compressor switch
+        {
+            "gzip" => compressed.Length - 8, // CRC32 and size
+            "bzip2" => compressed.Length - 5, // the stream's combined CRC, before the padding bits
+            _ => compressed.Length - 12 - 16, // the block's check, before the index and the footer
+        };
+        compressed[checksum] ^= 0xFF;
+
+        var refused = await Assert.ThrowsAsync<BuildException>(() => BuildContext.UnpackAsync(new MemoryStream(compressed), _folder, 1 << 20, CancellationToken.None));
+
+        Assert.Contains("not a valid tar archive", refused.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_folder));
+    }
+
     /// <summary>The bytes as Debian's own bzip2 or xz compresses them, as a client's would be.</summary>
     internal static async Task<byte[]> CompressAsync(string compressor, byte[] data)
     {

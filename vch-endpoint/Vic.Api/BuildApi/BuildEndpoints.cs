@@ -217,21 +217,15 @@ public static class BuildEndpoints
             throw PortLayerException.InvalidParameter($"unable to prepare context: remote {remote} is neither an http(s) URL nor a git repository");
         }
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-        using var response = await http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw PortLayerException.InvalidParameter($"unable to prepare context: failed to GET {remote} with status {(int)response.StatusCode} {response.ReasonPhrase}");
-        }
-
-        if (response.Content.Headers.ContentType?.MediaType is "text/plain" or "text/x-dockerfile")
-        {
-            return BuildContext.FromDockerfile(folder, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
-        }
-
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            using var response = await RemoteFetch.GetAsync(remote, "", cancellationToken).ConfigureAwait(false);
+            if (response.Content.Headers.ContentType?.MediaType is "text/plain" or "text/x-dockerfile")
+            {
+                return BuildContext.FromDockerfile(folder, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             return await BuildContext.UnpackAsync(body, folder, limit, cancellationToken).ConfigureAwait(false);
         }
         catch (BuildException ex)

@@ -35,6 +35,10 @@ public sealed class BuildContext : IDisposable
             if (read > 0)
             {
                 await UnpackTarAsync(new EndPadded(input), root, limitBytes, cancellationToken).ConfigureAwait(false);
+
+                // Read to the end: a compressor checks its data (gzip's and bzip2's CRCs, xz's check)
+                // only there, and a damaged stream can still hold a tar that reads whole.
+                await input.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
             }
 
             var ignore = DockerIgnore.Read(root);

@@ -63,27 +63,7 @@ internal static class RemoteSources
     /// <summary>ADD of a URL: the file as served, mode 0600, its time from Last-Modified, as dockerd has it.</summary>
     private static async Task<string> DownloadAsync(string url, string folder, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url}: {ex.Message}");
-        }
-        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url}: no answer in {http.Timeout.TotalMinutes:0} minutes");
-        }
-
-        using var answer = response;
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new BuildException($"ADD failed: failed to GET {url} with status {(int)response.StatusCode} {response.ReasonPhrase}");
-        }
-
+        using var response = await RemoteFetch.GetAsync(url, "ADD failed: ", cancellationToken).ConfigureAwait(false);
         var name = Path.GetFileName(new Uri(url).AbsolutePath);
         name = name.Length == 0 ? "__unnamed__" : Uri.UnescapeDataString(name);
         var path = Path.Combine(folder, name);
