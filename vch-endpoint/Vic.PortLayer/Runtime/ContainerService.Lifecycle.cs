@@ -14,7 +14,7 @@ public sealed record ContainerUpdate(long? MemoryBytes, int? Cpus, RestartPolicy
 /// <summary>What <c>docker container prune</c> removed.</summary>
 public sealed record PruneResult(IReadOnlyList<string> Removed, long SpaceReclaimed);
 
-/// <summary>Restart (by hand and by policy), rename, update and prune.</summary>
+/// <summary>Restart by hand, rename, update and prune; restarts by policy are <see cref="RestartScheduler"/>'s.</summary>
 public sealed partial class ContainerService
 {
     /// <summary>docker restart: stop (if running) and start again.</summary>
@@ -113,116 +113,4 @@ public sealed partial class ContainerService
     /// <summary>The CPUs and memory a container's ContainerVM gets: what it asked for, else the VCH's default.</summary>
     public static Compute.VmResources ResourcesFor(ContainerConfig config) =>
         new(Math.Max(Math.Max(1, config.Cpus), config.Confinement.CpusNeeded), config.MemoryBytes > 0 ? config.MemoryBytes : DefaultMemoryBytes);
-
-    /// <summary>Docker's rules for whether an exit brings the container back.</summary>
-    private static bool PolicyRestarts(ContainerRecord record, int exitCode) =>
-        !record.ManuallyStopped && !record.Config.AutoRemove && record.Config.RestartPolicy switch
-        {
-            { Name: "always" or "unless-stopped" } => true,
-            { Name: "on-failure", MaximumRetryCount: var max } => exitCode != 0 && (max == 0 || record.RestartCount < max),
-            _ => false,
-        };
-
-    /// <summary>Moves the container to restarting and starts it again after Docker's back-off (100 ms, doubling, reset by a 10 s run).</summary>
-    private void ScheduleRestart(ContainerRecord record)
-    {
-        var ranLong = record.Status.StartedAt is { } started && record.Status.FinishedAt is { } finished && finished - started >= TimeSpan.FromSeconds(10);
-        var state = _runtime.Of(record.Id);
-        var streak = state.NextRestartStreak(ranLong);
-        var delay = TimeSpan.FromMilliseconds(Math.Min(60_000, 100 * Math.Pow(2, streak)));
-        _containers.Transition(record.Id, (who, s) => s.BeginRestart(who), null, alongside: r => r with { RestartCount = r.RestartCount + 1 });
-        var pending = new PendingRestart();
-        state.SetPendingRestart(pending);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await Task.Delay(delay, _time, pending.Cancel.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            if (!pending.TryBeginStart())
-            {
-                return;
-            }
-
-            try
-            {
-                await StartCoreAsync(record.Id, byPolicy: true, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is PortLayerException or IOException or InvalidOperationException)
-            {
-                Log.RestartFailed(_logger, record.Id, ex.Message);
-                _containers.Transition(record.Id, (who, s) => s is RestartingStatus ? s.Exit(who, 128, _time.GetUtcNow(), ex.Message) : s, "die",
-                    new Dictionary<string, string> { ["exitCode"] = "128" });
-            }
-            finally
-            {
-                state.ClearPendingRestart(pending);
-                pending.EndStart();
-            }
-        });
-    }
-
-    /// <summary>
-    /// A stop, kill or removal of a container waiting for its restart: a restart still in its back-off is called
-    /// off (true); one whose start is under way cannot be, so the caller gets that start to wait for.
-    /// </summary>
-    private (bool CalledOff, Task? Starting) CancelPendingRestart(string id, bool markExited)
-    {
-        if (_runtime.Find(id) is not { PendingRestart: { } pending } state)
-        {
-            return (false, null);
-        }
-
-        if (pending.TryCallOff() is { } starting)
-        {
-            return (false, starting);
-        }
-
-        state.ClearPendingRestart(pending);
-        if (markExited)
-        {
-            _containers.Transition(id, (who, s) => s is RestartingStatus ? s.Exit(who, s.ExitCode, s.FinishedAt ?? _time.GetUtcNow(), s.Error) : s, "stop", alongside: r => r with { ManuallyStopped = true });
-        }
-
-        return (true, null);
-    }
-
-    /// <summary>
-    /// A stop or kill that meets a restart by policy: the restart is called off, or, when its ContainerVM is already
-    /// starting, the stop waits for that start and then acts on what it started. False when nothing is left to stop.
-    /// </summary>
-    private async Task<bool> SettlePendingRestartAsync(string id, CancellationToken cancellationToken)
-    {
-        // Set first: a start by policy keeps it, and the exit this stop causes must not bring the container back.
-        _containers.Change(id, r => r with { ManuallyStopped = true }, null);
-        var (calledOff, starting) = CancelPendingRestart(id, markExited: true);
-        if (calledOff)
-        {
-            return false;
-        }
-
-        if (starting is not null)
-        {
-            await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
-            return _containers.Resolve(id).Status.IsRunning;
-        }
-
-        return true;
-    }
-
-    /// <summary>After an endpoint restart: always (and unless-stopped, if not stopped by hand) come back, as after a daemon restart.</summary>
-    private void RestartByPolicyAfterRecovery(ContainerRecord record)
-    {
-        var wanted = record.Config.RestartPolicy.Name == "always" || (record.Config.RestartPolicy.Name == "unless-stopped" && !record.ManuallyStopped);
-        if (wanted && record.Status is ExitedStatus)
-        {
-            _containers.Change(record.Id, r => r with { ManuallyStopped = false }, null);
-            ScheduleRestart(_containers.Resolve(record.Id));
-        }
-    }
 }

@@ -185,9 +185,9 @@ public sealed partial class ContainerService
             var removing = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force: true), null);
             await ForgetAsync(removing, CancellationToken.None).ConfigureAwait(false);
         }
-        else if (record.Status is ExitedStatus && PolicyRestarts(record, code))
+        else if (record.Status is ExitedStatus && RestartScheduler.Restarts(record, code))
         {
-            ScheduleRestart(record);
+            _restarts.Schedule(record);
         }
     }
 }

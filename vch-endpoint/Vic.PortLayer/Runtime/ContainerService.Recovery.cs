@@ -51,7 +51,7 @@ public sealed partial class ContainerService
 
         foreach (var record in _containers.List())
         {
-            RestartByPolicyAfterRecovery(record);
+            _restarts.AfterRecovery(record);
         }
     }
 

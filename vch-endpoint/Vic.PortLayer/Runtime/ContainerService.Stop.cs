@@ -12,7 +12,7 @@ public sealed partial class ContainerService
         var record = _containers.Resolve(idOrName);
         record.Status.EnsureKillable(record.Ref);
         var number = Signals.Parse(signal);
-        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
+        if (!await _restarts.SettleAsync(record.Id, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -95,7 +95,7 @@ public sealed partial class ContainerService
         }
 
         record.Status.EnsureStoppable(record.Ref);
-        if (!await SettlePendingRestartAsync(record.Id, cancellationToken).ConfigureAwait(false))
+        if (!await _restarts.SettleAsync(record.Id, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -129,7 +129,7 @@ public sealed partial class ContainerService
     {
         var record = _containers.Resolve(idOrName);
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
-        if (CancelPendingRestart(record.Id, markExited: false).Starting is { } starting)
+        if (_restarts.CallOff(record.Id, markExited: false).Starting is { } starting)
         {
             // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
             await starting.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -39,6 +39,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ContainerRuntimeTable _runtime;
     private readonly Networks.NetworkService _networks;
     private readonly IBridgeFabric? _fabric;
+    private readonly RestartScheduler _restarts;
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, Networks.NetworkService networks, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -52,6 +53,7 @@ public sealed partial class ContainerService : IDisposable
         _time = time;
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
+        _restarts = new RestartScheduler(containers, _runtime, time, id => StartCoreAsync(id, byPolicy: true, CancellationToken.None), logger);
         SweepStaging();
         if (backend is not null)
         {
@@ -208,8 +210,5 @@ public sealed partial class ContainerService : IDisposable
 
         [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "container {Id}: its tether broke the protocol: {Reason}")]
         public static partial void TetherBrokeProtocol(ILogger logger, string id, string reason);
-
-        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "container {Id} could not be restarted by its policy: {Reason}")]
-        public static partial void RestartFailed(ILogger logger, string id, string reason);
     }
 }
