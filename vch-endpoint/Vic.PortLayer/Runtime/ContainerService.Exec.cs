@@ -1,84 +1,22 @@
 using Vic.Interaction;
-using Vic.PortLayer.Containers;
-using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;
 
-/// <summary>docker exec: sessions in a running container's VM, numbered per container.</summary>
+/// <summary>docker exec, by <see cref="ExecSessions"/>; the main process's TTY resize.</summary>
 public sealed partial class ContainerService
 {
     /// <summary>Prepares a <c>docker exec</c> in a running container; it runs when started.</summary>
-    public ExecSession CreateExec(string idOrName, ExecOptions options)
-    {
-        var record = _containers.Resolve(idOrName);
-        if (_runtime.RunningOf(record.Id) is null || record.Status is not RunningStatus)
-        {
-            throw PortLayerException.Conflict(record.Status is PausedStatus ? $"Container {record.Id} is paused, unpause the container before exec" : $"Container {record.Id} is not running");
-        }
+    public ExecSession CreateExec(string idOrName, ExecOptions options) => _execs.Create(idOrName, options);
 
-        if (options.Args.Count == 0)
-        {
-            throw PortLayerException.InvalidParameter("No exec command specified");
-        }
+    public ExecSession Exec(string execId) => _execs.Find(execId);
 
-        var exec = new ExecSession(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), record.Id, options);
-        _runtime.AddExec(exec);
-        _containers.Transition(record.Id, (_, s) => s, $"exec_create: {string.Join(' ', options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
-        return exec;
-    }
+    /// <inheritdoc cref="ExecSessions.Startable"/>
+    public ExecSession StartableExec(string execId) => _execs.Startable(execId);
 
-    public ExecSession Exec(string execId) =>
-        _runtime.FindExec(execId) ?? throw PortLayerException.NotFound($"No such exec instance: {execId}");
+    /// <inheritdoc cref="ExecSessions.StartAsync"/>
+    public Task StartExecAsync(string execId, bool detached, CancellationToken cancellationToken) => _execs.StartAsync(execId, detached, cancellationToken);
 
-    /// <summary>
-    /// The exec session if it may start now: one that has not run, in a container that runs. A
-    /// hijacking caller asks this before it answers 101, so that a refusal is still an HTTP error.
-    /// </summary>
-    public ExecSession StartableExec(string execId)
-    {
-        var exec = Exec(execId);
-        if (exec.Running || exec.ExitCode is not null)
-        {
-            throw PortLayerException.Conflict($"Error: Exec command {execId} has already run");
-        }
-
-        if (_runtime.RunningOf(exec.ContainerId) is null)
-        {
-            throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
-        }
-
-        return exec;
-    }
-
-    /// <summary>Starts an exec session in its container's VM.</summary>
-    /// <param name="detached">Nobody reads its output (docker exec -d): none is kept.</param>
-    public async Task StartExecAsync(string execId, bool detached, CancellationToken cancellationToken)
-    {
-        var exec = StartableExec(execId);
-        if (_runtime.RunningOf(exec.ContainerId) is not { } running)
-        {
-            throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
-        }
-
-        exec.Session = running.Tether.NextSession();
-        running.Execs[exec.Session] = exec;
-        exec.MarkRunning(keepOutput: !detached);
-        await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
-        _containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
-        if (exec.Options.AttachStdin)
-        {
-            _ = Task.Run(() => RelaySessionStdinAsync(running, exec), CancellationToken.None);
-        }
-    }
-
-    public async Task ResizeExecAsync(string execId, int rows, int columns, CancellationToken cancellationToken)
-    {
-        var exec = Exec(execId);
-        if (_runtime.RunningOf(exec.ContainerId) is { } running && exec.Running)
-        {
-            await running.Writer.WriteAsync(FrameType.Resize, exec.Session, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task ResizeExecAsync(string execId, int rows, int columns, CancellationToken cancellationToken) => _execs.ResizeAsync(execId, rows, columns, cancellationToken);
 
     public async Task ResizeAsync(string idOrName, int rows, int columns, CancellationToken cancellationToken)
     {
@@ -86,26 +24,6 @@ public sealed partial class ContainerService
         if (_runtime.RunningOf(record.Id) is { } running)
         {
             await running.Writer.WriteAsync(FrameType.Resize, 0, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task RelaySessionStdinAsync(RunningContainer running, ExecSession exec)
-    {
-        try
-        {
-            await foreach (var data in exec.StdinQueue.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                if (data is null)
-                {
-                    await running.Writer.WriteAsync(FrameType.StdinClose, exec.Session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                    return;
-                }
-
-                await running.Writer.WriteChunkedAsync(FrameType.Stdin, exec.Session, data, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
         }
     }
 }

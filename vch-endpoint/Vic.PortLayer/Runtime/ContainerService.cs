@@ -40,6 +40,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly Networks.NetworkService _networks;
     private readonly IBridgeFabric? _fabric;
     private readonly RestartScheduler _restarts;
+    private readonly ExecSessions _execs;
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, Networks.NetworkService networks, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -53,6 +54,7 @@ public sealed partial class ContainerService : IDisposable
         _time = time;
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
+        _execs = new ExecSessions(containers, _runtime);
         _restarts = new RestartScheduler(containers, _runtime, time, id => StartCoreAsync(id, byPolicy: true, CancellationToken.None), logger);
         SweepStaging();
         if (backend is not null)
