@@ -125,7 +125,7 @@ public sealed partial class ContainerService
                         _fabric?.Join(BridgePortOf(record));
                     }
 
-                    StartHealthchecks(record, running!);
+                    _healthchecks.Start(record, running!);
                     return;
                 case TetherAnswer.ChannelEnded:
                     // The pump has recorded the exit it saw, or the VM's loss.

@@ -103,7 +103,7 @@ public sealed partial class ContainerService
         Log.Started(_logger, record.Id);
         if (mine is not null && ReferenceEquals(_runtime.RunningOf(record.Id), mine))
         {
-            StartHealthchecks(started, mine);
+            _healthchecks.Start(started, mine);
         }
     }
 

@@ -41,6 +41,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly IBridgeFabric? _fabric;
     private readonly RestartScheduler _restarts;
     private readonly ExecSessions _execs;
+    private readonly Healthchecks _healthchecks;
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, Networks.NetworkService networks, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -55,6 +56,7 @@ public sealed partial class ContainerService : IDisposable
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
         _execs = new ExecSessions(containers, _runtime);
+        _healthchecks = new Healthchecks(containers, time);
         _restarts = new RestartScheduler(containers, _runtime, time, id => StartCoreAsync(id, byPolicy: true, CancellationToken.None), logger);
         SweepStaging();
         if (backend is not null)

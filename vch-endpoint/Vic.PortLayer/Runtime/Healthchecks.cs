@@ -4,20 +4,25 @@ using Vic.PortLayer.Containers;
 
 namespace Vic.PortLayer.Runtime;
 
-/// <summary>Healthchecks: a probe runs in the ContainerVM as an exec session every interval while the container runs.</summary>
-public sealed partial class ContainerService
+/// <summary>
+/// Healthchecks: a probe runs in the ContainerVM as an exec session every interval while the run it
+/// was started for lasts; its results move the container's health (starting, healthy, unhealthy)
+/// and each change is a <c>health_status</c> event.
+/// </summary>
+internal sealed class Healthchecks(ContainerCatalog containers, TimeProvider time)
 {
     /// <summary>Docker keeps this much of a probe's output in State.Health.Log.</summary>
     private const int ProbeOutputLimit = 4096;
 
-    private void StartHealthchecks(ContainerRecord record, RunningContainer running)
+    /// <summary>Probes <paramref name="running"/> on the container's schedule until that run ends.</summary>
+    public void Start(ContainerRecord record, RunningContainer running)
     {
         if (record.Config.Healthcheck is not { Disabled: false } check)
         {
             return;
         }
 
-        var startedAt = _time.GetUtcNow();
+        var startedAt = time.GetUtcNow();
         _ = Task.Run(() => ProbeLoopAsync(record.Id, check, running, startedAt), CancellationToken.None);
     }
 
@@ -27,7 +32,7 @@ public sealed partial class ContainerService
         {
             while (true)
             {
-                await Task.Delay(check.EffectiveInterval, _time, running.Ending).ConfigureAwait(false);
+                await Task.Delay(check.EffectiveInterval, time, running.Ending).ConfigureAwait(false);
                 var result = await ProbeAsync(check, running).ConfigureAwait(false);
                 if (running.Ending.IsCancellationRequested)
                 {
@@ -35,11 +40,11 @@ public sealed partial class ContainerService
                 }
 
                 var inStartPeriod = result.Start - startedAt < check.StartPeriod;
-                var before = _containers.Resolve(id).Health?.Status;
-                var after = _containers.Change(id, r => r with { Health = (r.Health ?? new ContainerHealth(ContainerHealth.Starting, 0, [])).With(result, check, inStartPeriod) }, null);
+                var before = containers.Resolve(id).Health?.Status;
+                var after = containers.Change(id, r => r with { Health = (r.Health ?? new ContainerHealth(ContainerHealth.Starting, 0, [])).With(result, check, inStartPeriod) }, null);
                 if (after.Health is { } health && health.Status != before)
                 {
-                    _containers.Transition(id, (_, s) => s, $"health_status: {health.Status}");
+                    containers.Transition(id, (_, s) => s, $"health_status: {health.Status}");
                 }
             }
         }
@@ -56,7 +61,7 @@ public sealed partial class ContainerService
     /// <summary>One probe: the test command as an exec session, killed if it outlives the timeout.</summary>
     private async Task<HealthProbeResult> ProbeAsync(HealthcheckConfig check, RunningContainer running)
     {
-        var start = _time.GetUtcNow();
+        var start = time.GetUtcNow();
         var probe = new ExecSession("health", running.ContainerId, new ExecOptions(check.Command, [], "", "", Tty: false, AttachStdin: false, AttachStdout: true, AttachStderr: true));
         probe.Session = running.Tether.NextSession();
         running.Execs[probe.Session] = probe;
@@ -65,8 +70,8 @@ public sealed partial class ContainerService
         try
         {
             await running.Writer.WriteAsync(FrameType.Exec, probe.Session, Payloads.Json(probe.Spec, InteractionJson.Default.ExecSpec), running.Ending).ConfigureAwait(false);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(running.Ending);
-            timeout.CancelAfter(check.EffectiveTimeout);
+            using var deadline = new CancellationTokenSource(check.EffectiveTimeout, time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(running.Ending, deadline.Token);
             try
             {
                 await foreach (var chunk in probe.Output.ReadAllAsync(timeout.Token).ConfigureAwait(false))
@@ -80,15 +85,15 @@ public sealed partial class ContainerService
             catch (OperationCanceledException) when (!running.Ending.IsCancellationRequested)
             {
                 await running.Writer.WriteAsync(FrameType.Signal, probe.Session, Payloads.Int32(9), running.Ending).ConfigureAwait(false);
-                return new HealthProbeResult(start, _time.GetUtcNow(), -1, $"Health check exceeded timeout ({check.EffectiveTimeout.TotalSeconds:0}s)");
+                return new HealthProbeResult(start, time.GetUtcNow(), -1, $"Health check exceeded timeout ({check.EffectiveTimeout.TotalSeconds:0}s)");
             }
         }
         catch (IOException)
         {
-            return new HealthProbeResult(start, _time.GetUtcNow(), -1, "the ContainerVM went away during the health check");
+            return new HealthProbeResult(start, time.GetUtcNow(), -1, "the ContainerVM went away during the health check");
         }
 
         var text = output.ToString();
-        return new HealthProbeResult(start, _time.GetUtcNow(), probe.ExitCode ?? -1, text.Length > ProbeOutputLimit ? text[..ProbeOutputLimit] : text);
+        return new HealthProbeResult(start, time.GetUtcNow(), probe.ExitCode ?? -1, text.Length > ProbeOutputLimit ? text[..ProbeOutputLimit] : text);
     }
 }
