@@ -11,6 +11,8 @@ bench_cleanup() {
   pkill -f "$work/" 2>/dev/null || true
   # podman's containers leave their shm mounts behind.
   grep -F " $work/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount 2>/dev/null || true
+  # BENCH_KEEP_LOGS=DIR keeps the endpoints' logs and the clients' output, to see where time went.
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap bench_cleanup EXIT

@@ -79,18 +79,17 @@ public sealed partial class DockerfileBuilder
                 throw new BuildException($"The command '{string.Join(' ', args)}' returned a non-zero code: {code}", code);
             }
 
+            // The step's ContainerVM goes while its layer is imported: neither needs the other. Its
+            // image is announced after the removal, in dockerd's order.
+            var removing = options.RemoveIntermediate || options.ForceRemove ? RemoveAsync(container.Id, say, announce: true) : Task.FromResult(false);
             try
             {
-                if (options.RemoveIntermediate || options.ForceRemove)
-                {
-                    removed = await RemoveAsync(container.Id, say, announce: true).ConfigureAwait(false);
-                }
-
-                await CommitAsync(stage, key, layer, createdBy, say, container.Id, cancellationToken).ConfigureAwait(false);
+                await CommitAsync(stage, key, layer, createdBy, async text => { await removing.ConfigureAwait(false); await say(text).ConfigureAwait(false); }, container.Id, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
                 File.Delete(layer);
+                removed = await removing.ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!removed)
