@@ -61,6 +61,10 @@ public sealed class DockerBuildTests(QemuVchFixture fixture) : IClassFixture<Qem
         await Vch.DockerAsync("rm", "-f", "built-web");
 
         Assert.Contains("Step 1/14 : ARG BASE=nginx", first.StandardOutput, StringComparison.Ordinal);
+        // dockerd's order: a RUN's container is removed, then its image is announced.
+        var runs = System.Text.RegularExpressions.Regex.Matches(first.StandardOutput, @"---> Running in ([0-9a-f]{12})").Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(runs);
+        Assert.All(runs, id => Assert.Matches($@"Removing intermediate container {id}\r?\n ---> [0-9a-f]{{12}}", first.StandardOutput));
         Assert.Contains("tmp 1777 bin-is-a-link yes owner 1234:1234", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("made by builder with 2.36", first.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("www-data:www-data", first.StandardOutput, StringComparison.Ordinal);
