@@ -16,6 +16,32 @@ public sealed class VchStoreTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    [Fact]
+    public void AFullStoreRefusesAWriteWithNoSpaceLeftAndKeepsWhatItHad()
+    {
+        using var store = VchStore.Open(DbPath);
+        store.Put(RecordKind.Container, "kept", "kept", """{"n":1}""");
+        store.HoldToSize(morePages: 2);
+
+        var full = Assert.Throws<IOException>(() =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                store.Put(RecordKind.Container, $"big{i}", $"big{i}", new string('x', 64 * 1024));
+            }
+        });
+        var written = store.List(RecordKind.Container).Select(r => r.Id).ToList();
+        var forgotten = store.Delete(RecordKind.Container, "kept");
+
+        Assert.StartsWith("no space left on device: the VCH's store could not record the container big", full.Message, StringComparison.Ordinal);
+        Assert.IsType<SqliteException>(full.InnerException);
+        Assert.Contains("kept", written);
+        var refused = System.Text.RegularExpressions.Regex.Match(full.Message, @"container (big\d+) ").Groups[1].Value;
+        Assert.DoesNotContain(refused, written);
+        Assert.True(forgotten);
+        Assert.All(written.Where(id => id != "kept"), id => Assert.Equal(64 * 1024, store.Get(RecordKind.Container, id)!.Body.Length));
+    }
+
     [Theory]
     [MemberData(nameof(Kinds))]
     public void PutGetListDeleteAndCountWorkPerKind(RecordKind kind)

@@ -134,6 +134,22 @@ public sealed class VchStore : IDisposable
     }
 
     /// <summary>
+    /// Holds the store to its present size plus <paramref name="morePages"/> pages (SQLite's
+    /// <c>max_page_count</c>): to SQLite, what a full disk is, so its handling is tested without one.
+    /// </summary>
+    internal void HoldToSize(int morePages)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "PRAGMA page_count;";
+            var pages = Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            command.CommandText = $"PRAGMA max_page_count = {pages + morePages};";
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
     /// Runs a write. A full disk is the user's to hear about in the words every Docker tool knows
     /// ("no space left on device"), not as SQLite's "database or disk is full"; nothing was written.
     /// </summary>
