@@ -142,6 +142,27 @@ public sealed class LocalBridgeTests : IDisposable
     }
 
     [Fact]
+    public async Task AnAaaaQueryIsAnsweredWithTheNamesIpv6AddressAndNoDataWhenItHasNone()
+    {
+        using var a = Vm("a", "02:42:00:00:00:0a", (Net1, "172.18.0.10"));
+        _resolver.Names[(Net1, "web")] = IPAddress.Parse("172.18.0.20");
+        _resolver.Ipv6Names[(Net1, "web")] = IPAddress.Parse("2001:db8:1::20");
+        _resolver.Names[(Net1, "db")] = IPAddress.Parse("172.18.0.30");
+
+        a.Send(Ipv4("02:42:00:00:00:0a", "02:56:49:43:00:01", "172.18.0.10", "172.18.0.1", EthernetFrames.Udp, Udp(40000, 53, Query(0x2222, "web", type: 28))));
+        var web = Payload((await a.ReceiveAsync())!);
+        a.Send(Ipv4("02:42:00:00:00:0a", "02:56:49:43:00:01", "172.18.0.10", "172.18.0.1", EthernetFrames.Udp, Udp(40001, 53, Query(0x3333, "db", type: 28))));
+        var db = Payload((await a.ReceiveAsync())!);
+
+        Assert.Equal(
+            "2222 8580 0001 0001 0000 0000 03776562 00 001C 0001 C00C 001C 0001 00000000 0010 20010DB8000100000000000000000020".Replace(" ", "", StringComparison.Ordinal),
+            Convert.ToHexString(web));
+        Assert.Equal(
+            "3333 8580 0001 0000 0000 0000 026462 00 001C 0001".Replace(" ", "", StringComparison.Ordinal),
+            Convert.ToHexString(db));
+    }
+
+    [Fact]
     public async Task GarbageFromAGuestIsDroppedAndTheSwitchCarriesOn()
     {
         using var a = Vm("a", "02:42:00:00:00:0a", (Net1, "172.18.0.10"));
@@ -235,7 +256,7 @@ public sealed class LocalBridgeTests : IDisposable
         return udp;
     }
 
-    private static byte[] Query(ushort id, string name)
+    private static byte[] Query(ushort id, string name, ushort type = 1)
     {
         var query = new List<byte> { (byte)(id >> 8), (byte)id, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 };
         foreach (var label in name.Split('.'))
@@ -244,7 +265,7 @@ public sealed class LocalBridgeTests : IDisposable
             query.AddRange(System.Text.Encoding.ASCII.GetBytes(label));
         }
 
-        query.AddRange([0, 0, 1, 0, 1]);
+        query.AddRange([0, (byte)(type >> 8), (byte)type, 0, 1]);
         return [.. query];
     }
 
@@ -262,8 +283,10 @@ public sealed class LocalBridgeTests : IDisposable
     {
         public Dictionary<(string Network, string Name), IPAddress> Names { get; } = [];
 
+        public Dictionary<(string Network, string Name), IPAddress> Ipv6Names { get; } = [];
+
         public ResolvedName? Resolve(string askingContainerId, string networkId, string name) =>
-            Names.TryGetValue((networkId, name), out var address) ? new ResolvedName(address, null) : null;
+            Names.TryGetValue((networkId, name), out var address) ? new ResolvedName(address, Ipv6Names.GetValueOrDefault((networkId, name))) : null;
     }
 
     private sealed class FakeVm(Socket socket, EndPoint bridge) : IDisposable
