@@ -62,7 +62,9 @@ public sealed class TetherClient : IAsyncDisposable
     public async Task<StatsReport> StatsAsync()
     {
         var answer = await _tether.RequestAsync(FrameType.StatsRequest, ReadOnlyMemory<byte>.Empty, TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
-        return Payloads.Json(answer.Payload, InteractionJson.Default.StatsReport);
+        return answer.Type == FrameType.Error
+            ? throw new InvalidOperationException($"the tether refused stats: {Payloads.Text(answer.Payload)}")
+            : Payloads.Json(answer.Payload, InteractionJson.Default.StatsReport);
     }
 
     /// <summary>Asks a tether that runs a container for its state, as the endpoint does after a restart.</summary>

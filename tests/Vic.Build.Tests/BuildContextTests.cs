@@ -138,6 +138,29 @@ public sealed class BuildContextTests : IDisposable
         Assert.False(Directory.Exists(_folder));
     }
 
+    [Fact]
+    public async Task WhatFollowsAContextsTarIsReadOnlySoFar()
+    {
+        // 64 MiB of zeros after the tar: a few kilobytes compressed, read only up to the limit.
+        var tar = Tar(w => Add(w, "Dockerfile", "FROM busybox\n", (UnixFileMode)0x1A4));
+        var compressed = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gzip.Write(tar);
+            var zeros = new byte[1 << 20];
+            for (var i = 0; i < 64; i++)
+            {
+                gzip.Write(zeros);
+            }
+        }
+
+        var body = new MemoryStream(compressed.ToArray());
+        using var context = await BuildContext.UnpackAsync(body, _folder, 1 << 20, CancellationToken.None);
+
+        Assert.Equal("FROM busybox\n", context.ReadDockerfile("Dockerfile"));
+        Assert.True(body.Position < body.Length / 4, $"read {body.Position} of {body.Length} compressed bytes");
+    }
+
     /// <summary>The bytes as Debian's own bzip2 or xz compresses them, as a client's would be.</summary>
     internal static async Task<byte[]> CompressAsync(string compressor, byte[] data)
     {

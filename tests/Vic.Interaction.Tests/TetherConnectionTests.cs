@@ -62,6 +62,51 @@ public sealed class TetherConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheAttachsCallerHasTheAnswerOnlyOnceTheReaderHasActedOnIt()
+    {
+        // The port layer's pump learns the sessions a State names before recovery numbers new ones.
+        using var tether = new TetherConnection(_channel);
+        var acted = false;
+        var reading = Task.Run(async () =>
+        {
+            while (await tether.ReadAsync(CancellationToken.None) is { } frame)
+            {
+                if (frame.Type == FrameType.State)
+                {
+                    await Task.Delay(200);
+                    acted = true;
+                }
+            }
+        });
+        var greeting = tether.AttachAsync(Long, CancellationToken.None);
+        await _guest.ReadAsync();
+        await _guest.SendAsync(FrameType.State, 0, Payloads.Json(new StateReport([new SessionState(0, 42, null)]), InteractionJson.Default.StateReport));
+
+        await greeting.WaitAsync(Long);
+        var actedFirst = acted;
+        _guest.Dispose();
+        await reading.WaitAsync(Long);
+
+        Assert.True(actedFirst);
+    }
+
+    [Fact]
+    public async Task AnAnswerReadJustBeforeTheChannelEndedIsStillTheAnswer()
+    {
+        using var tether = new TetherConnection(_channel);
+        var greeting = tether.AttachAsync(Long, CancellationToken.None);
+        await _guest.ReadAsync();
+        await _guest.SendAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "fake", "boot"), InteractionJson.Default.HelloMessage));
+        _guest.Dispose();
+
+        var frames = await ReadAllAsync(tether).WaitAsync(Long);
+        var answer = await greeting.WaitAsync(Long);
+
+        Assert.Equal(FrameType.Hello, Assert.Single(frames).Type);
+        Assert.Equal("fake", answer.Hello!.Kernel);
+    }
+
+    [Fact]
     public async Task AChannelThatEndsFailsEveryoneStillWaitingAtOnce()
     {
         using var tether = new TetherConnection(_channel);

@@ -42,6 +42,32 @@ public sealed class ContainerRemovalTests : IDisposable
     }
 
     [Fact]
+    public async Task AnRmWhoseClientGoesAwayWhileItWaitsForAStartStillFinishes()
+    {
+        var cloning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var letClone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: async _ =>
+        {
+            cloning.TrySetResult();
+            await letClone.Task;
+        });
+        using var engine = await EngineAsync(backend);
+        var id = engine.Runtime.Create("impatient", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        var start = engine.Runtime.StartAsync(id, CancellationToken.None);
+        await cloning.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        using var client = new CancellationTokenSource();
+        var remove = engine.Runtime.RemoveAsync(id, force: true, client.Token);
+        await client.CancelAsync();
+        letClone.SetResult();
+        await Assert.ThrowsAsync<PortLayerException>(() => start.WaitAsync(TimeSpan.FromSeconds(30)));
+        await remove.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Empty(engine.Containers.List());
+        Assert.Empty(await backend.ListAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ARemovalThatFailsHalfWayLeavesTheContainerDeadAndASecondRemovalFinishesIt()
     {
         using var backend = new ScriptedTetherBackend(exitCode: null);

@@ -30,6 +30,7 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Frame>> _requests = new();
     private readonly ConcurrentDictionary<uint, Channel<Frame>> _streams = new();
     private TaskCompletionSource<TetherGreeting>? _greeting;
+    private TetherGreeting? _answer;
     private int _nextRequest;
     private int _nextSession;
     private int _closed;
@@ -45,7 +46,9 @@ public sealed class TetherConnection(Stream channel) : IDisposable
 
     /// <summary>
     /// Asks the tether who it is and waits for its answer, which the reader of this connection sees
-    /// too (a State it must act on). Needs a reader running.
+    /// too (a State it must act on): the caller has the answer once the reader has acted on it and
+    /// asks for the next frame, so sessions the State names are known before the caller goes on.
+    /// Needs a reader running.
     /// </summary>
     /// <exception cref="TimeoutException">No answer within <paramref name="timeout"/>: a connection the guest never heard of.</exception>
     /// <exception cref="TetherClosedException">The channel ended first.</exception>
@@ -69,10 +72,11 @@ public sealed class TetherConnection(Stream channel) : IDisposable
         try
         {
             var greeting = await SendAttachAsync(limit.Token).ConfigureAwait(false);
-            while (!greeting.IsCompleted && await ReadAsync(limit.Token).ConfigureAwait(false) is not null)
+            while (!greeting.IsCompleted && Volatile.Read(ref _answer) is null && await ReadAsync(limit.Token).ConfigureAwait(false) is not null)
             {
             }
 
+            DeliverAnswer();
             return await greeting.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -85,6 +89,7 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     private async Task<Task<TetherGreeting>> SendAttachAsync(CancellationToken cancellationToken)
     {
         var greeting = new TaskCompletionSource<TetherGreeting>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _answer, null);
         Volatile.Write(ref _greeting, greeting);
         if (Volatile.Read(ref _closed) == 1)
         {
@@ -169,6 +174,8 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     /// <exception cref="ProtocolException">The tether broke the protocol: the connection is closed.</exception>
     public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
     {
+        // The reader is done with the frame before this one: an answer to Attach among them is the caller's now.
+        DeliverAnswer();
         try
         {
             while (await _reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } frame)
@@ -225,13 +232,26 @@ public sealed class TetherConnection(Stream channel) : IDisposable
             return;
         }
 
+        if (greeting.Task.IsCompleted)
+        {
+            return;
+        }
+
         if (frame.Type == FrameType.Hello)
         {
-            greeting.TrySetResult(new TetherGreeting(Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage), null));
+            Interlocked.CompareExchange(ref _answer, new TetherGreeting(Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage), null), null);
         }
         else if (frame.Type == FrameType.State)
         {
-            greeting.TrySetResult(new TetherGreeting(null, Payloads.Json(frame.Payload, InteractionJson.Default.StateReport)));
+            Interlocked.CompareExchange(ref _answer, new TetherGreeting(null, Payloads.Json(frame.Payload, InteractionJson.Default.StateReport)), null);
+        }
+    }
+
+    private void DeliverAnswer()
+    {
+        if (Interlocked.Exchange(ref _answer, null) is { } answer)
+        {
+            Volatile.Read(ref _greeting)?.TrySetResult(answer);
         }
     }
 
@@ -242,6 +262,8 @@ public sealed class TetherConnection(Stream channel) : IDisposable
             return;
         }
 
+        // An answer read before the end is still the answer.
+        DeliverAnswer();
         var why = new TetherClosedException("the tether's channel ended");
         Volatile.Read(ref _greeting)?.TrySetException(why);
         foreach (var pending in _requests.Values)

@@ -37,8 +37,9 @@ public sealed class BuildContext : IDisposable
                 await UnpackTarAsync(new EndPadded(input), root, limitBytes, cancellationToken).ConfigureAwait(false);
 
                 // Read to the end: a compressor checks its data (gzip's and bzip2's CRCs, xz's check)
-                // only there, and a damaged stream can still hold a tar that reads whole.
-                await input.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+                // only there, and a damaged stream can still hold a tar that reads whole. Only so far:
+                // what follows a tar is its padding (tar pads to 10 KiB records), not megabytes.
+                await DrainAsync(input, TrailerLimit, cancellationToken).ConfigureAwait(false);
             }
 
             var ignore = DockerIgnore.Read(root);
@@ -53,6 +54,25 @@ public sealed class BuildContext : IDisposable
         {
             Directory.Delete(root, recursive: true);
             throw;
+        }
+    }
+
+    /// <summary>How much may follow a context's tar and still be read for the compressor's check.</summary>
+    private const int TrailerLimit = 1 << 20;
+
+    /// <summary>Reads and drops what is left, up to <paramref name="limit"/> bytes; more is left unread.</summary>
+    private static async Task DrainAsync(Stream input, int limit, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        for (var left = limit; left > 0;)
+        {
+            var read = await input.ReadAsync(buffer.AsMemory(0, Math.Min(buffer.Length, left)), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return;
+            }
+
+            left -= read;
         }
     }
 

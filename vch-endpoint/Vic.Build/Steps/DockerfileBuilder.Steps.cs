@@ -88,8 +88,14 @@ public sealed partial class DockerfileBuilder
             }
             finally
             {
-                File.Delete(layer);
-                removed = await removing.ConfigureAwait(false);
+                try
+                {
+                    removed = await removing.ConfigureAwait(false);
+                }
+                finally
+                {
+                    File.Delete(layer);
+                }
             }
         }
         catch (OperationCanceledException) when (!removed)

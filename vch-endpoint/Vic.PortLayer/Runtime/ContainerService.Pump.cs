@@ -94,8 +94,10 @@ public sealed partial class ContainerService
             }
         }
 
+        // Nothing reads the channel from here: a handshake or request still waiting learns it at once.
+        running.Tether.Dispose();
+
         // A start waiting for the process to run learns it will not, and settles: the exit waits for that.
-        running.ChannelEnded.TrySetResult();
         running.MainStarted.TrySetResult(0);
         await running.StartSettled.Task.ConfigureAwait(false);
         exitCode ??= stepExit;

@@ -125,40 +125,45 @@ public sealed partial class ContainerService
         _containers.Transition(record.Id, (_, s) => s, "stop");
     }
 
+    /// <param name="cancellationToken">Honoured until the removal begins; a removal that began finishes whether its client waits or not, or the container would stay "removing".</param>
     public async Task RemoveAsync(string idOrName, bool force, CancellationToken cancellationToken, bool removeVolumes = false)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var record = _containers.Resolve(idOrName);
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
-        if (_restarts.CallOff(record.Id, markExited: false).Starting is { } starting)
-        {
-            // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
-            await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        // A start under way (docker start, restart) is let finish: it made its ContainerVM, which is
-        // powered off here, or failed; either way it is done with the container's folder. Starts after
-        // it are refused: the container is marked for removal.
         var gate = _runtime.Find(record.Id)?.VmGate;
-        if (gate is not null)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        var held = false;
         try
         {
+            if (_restarts.CallOff(record.Id, markExited: false).Starting is { } starting)
+            {
+                // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
+                await starting.ConfigureAwait(false);
+            }
+
+            // A start under way (docker start, restart) is let finish, as dockerd's container lock has
+            // it (one whose process never comes waits out its 60 s): it made its ContainerVM, which is
+            // powered off here, or failed; either way it is done with the container's folder. Starts
+            // after it are refused: the container is marked for removal.
+            if (gate is not null)
+            {
+                await gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                held = true;
+            }
+
             if (_runtime.RunningOf(record.Id) is { } running)
             {
                 if (_backend is not null)
                 {
-                    await _backend.PowerOffAsync(record.Id, force: true, cancellationToken).ConfigureAwait(false);
+                    await _backend.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
                 }
 
-                await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)).ConfigureAwait(false);
+                await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false);
             }
 
-            await ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+            await ForgetAsync(record, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PortLayerException { Kind: not ErrorKind.NotFound })
+        catch (Exception ex) when (ex is not PortLayerException { Kind: ErrorKind.NotFound })
         {
             // As dockerd's removal error: the container is dead, and only another rm is left to it.
             MarkDeadIfKnown(record.Id, ex.Message);
@@ -166,8 +171,12 @@ public sealed partial class ContainerService
         }
         finally
         {
-            gate?.Release();
+            if (held)
+            {
+                gate!.Release();
+            }
         }
+
         if (removeVolumes)
         {
             // rm -v: the container's anonymous volumes go with it; named ones stay, as on dockerd.

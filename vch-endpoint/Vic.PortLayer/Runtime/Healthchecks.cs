@@ -48,9 +48,9 @@ internal sealed class Healthchecks(ContainerCatalog containers, TimeProvider tim
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {
-            // The container stopped: so do its probes.
+            // The container stopped (its channel closed as a probe went out): so do its probes.
         }
         catch (Vic.PortLayer.Errors.PortLayerException)
         {

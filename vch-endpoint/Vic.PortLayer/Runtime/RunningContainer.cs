@@ -38,12 +38,6 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
     /// </summary>
     public TaskCompletionSource StartSettled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>
-    /// Set once the pump has read the channel's last frame: before the pump itself ends, which for a
-    /// starting connection waits for the start to settle.
-    /// </summary>
-    public TaskCompletionSource ChannelEnded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
     /// <summary>Set once this run's end is recorded (the exit, the events, a restart scheduled or an auto-removal done).</summary>
     public TaskCompletionSource RunEnded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
