@@ -68,6 +68,20 @@ public sealed class ContainerRemovalTests : IDisposable
     }
 
     [Fact]
+    public async Task AnRmOfAContainerWhoseVmWasDeletedBehindTheVchsBackRemovesIt()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        using var engine = await EngineAsync(backend);
+        var id = engine.Runtime.Create("orphan", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+        backend.PowerOffFault = PortLayerException.NotFound($"no VM {id}");
+
+        await engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Empty(engine.Containers.List());
+    }
+
+    [Fact]
     public async Task ARemovalThatFailsHalfWayLeavesTheContainerDeadAndASecondRemovalFinishesIt()
     {
         using var backend = new ScriptedTetherBackend(exitCode: null);

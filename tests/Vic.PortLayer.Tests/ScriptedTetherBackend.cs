@@ -166,8 +166,22 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 
     public Task PowerOnAsync(string vmId, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>What powering a VM off throws, while set: a VM deleted behind the VCH's back.</summary>
+    public Exception? PowerOffFault { get; set; }
+
     /// <summary>The VM stops: its tether's channel ends, as a powered-off guest's does.</summary>
     public Task PowerOffAsync(string vmId, bool force, CancellationToken cancellationToken)
+    {
+        if (PowerOffFault is { } fault)
+        {
+            throw fault;
+        }
+
+        Stop(vmId);
+        return Task.CompletedTask;
+    }
+
+    private void Stop(string vmId)
     {
         if (_vms.TryGetValue(vmId, out var vm))
         {
@@ -181,8 +195,6 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
                 guest.Dispose();
             }
         }
-
-        return Task.CompletedTask;
     }
 
     public Task ReconfigureAsync(string vmId, VmResources resources, CancellationToken cancellationToken) => Task.CompletedTask;
@@ -201,7 +213,7 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             throw fault;
         }
 
-        PowerOffAsync(vmId, force: true, cancellationToken);
+        Stop(vmId);
         _vms.TryRemove(vmId, out _);
         return Task.CompletedTask;
     }

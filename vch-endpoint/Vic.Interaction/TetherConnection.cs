@@ -30,7 +30,7 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Frame>> _requests = new();
     private readonly ConcurrentDictionary<uint, Channel<Frame>> _streams = new();
     private TaskCompletionSource<TetherGreeting>? _greeting;
-    private TetherGreeting? _answer;
+    private PendingAnswer? _answer;
     private int _nextRequest;
     private int _nextSession;
     private int _closed;
@@ -89,7 +89,6 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     private async Task<Task<TetherGreeting>> SendAttachAsync(CancellationToken cancellationToken)
     {
         var greeting = new TaskCompletionSource<TetherGreeting>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _answer, null);
         Volatile.Write(ref _greeting, greeting);
         if (Volatile.Read(ref _closed) == 1)
         {
@@ -237,23 +236,26 @@ public sealed class TetherConnection(Stream channel) : IDisposable
             return;
         }
 
+        // Kept with the Attach it answers: a later Attach never gets an earlier one's answer.
         if (frame.Type == FrameType.Hello)
         {
-            Interlocked.CompareExchange(ref _answer, new TetherGreeting(Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage), null), null);
+            Interlocked.CompareExchange(ref _answer, new PendingAnswer(greeting, new TetherGreeting(Payloads.Json(frame.Payload, InteractionJson.Default.HelloMessage), null)), null);
         }
         else if (frame.Type == FrameType.State)
         {
-            Interlocked.CompareExchange(ref _answer, new TetherGreeting(null, Payloads.Json(frame.Payload, InteractionJson.Default.StateReport)), null);
+            Interlocked.CompareExchange(ref _answer, new PendingAnswer(greeting, new TetherGreeting(null, Payloads.Json(frame.Payload, InteractionJson.Default.StateReport))), null);
         }
     }
 
     private void DeliverAnswer()
     {
-        if (Interlocked.Exchange(ref _answer, null) is { } answer)
+        if (Interlocked.Exchange(ref _answer, null) is { } pending)
         {
-            Volatile.Read(ref _greeting)?.TrySetResult(answer);
+            pending.For.TrySetResult(pending.Answer);
         }
     }
+
+    private sealed record PendingAnswer(TaskCompletionSource<TetherGreeting> For, TetherGreeting Answer);
 
     private void Close()
     {

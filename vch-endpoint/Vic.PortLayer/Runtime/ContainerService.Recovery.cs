@@ -119,7 +119,7 @@ public sealed partial class ContainerService
                 case TetherAnswer.State:
                     Log.Reattached(_logger, record.Id);
                     _runtime.Of(record.Id).PublicNic = vm.Public;
-                    if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
+                    if (record.Networks.Values.Any(e => e.IpAddress.Length > 0) && ReferenceEquals(_runtime.RunningOf(record.Id), running))
                     {
                         // The fabric forgot its ports with the endpoint; the VM's NIC never noticed.
                         _fabric?.Join(BridgePortOf(record));

@@ -133,12 +133,16 @@ public sealed partial class ContainerService
         record = _containers.Transition(record.Id, (who, s) => s.BeginRemoval(who, force), null);
         var gate = _runtime.Find(record.Id)?.VmGate;
         var held = false;
+
+        // Not the client's token (a removal that began finishes), but a bound: a hypervisor task
+        // that never ends leaves the container dead, for another rm, rather than removing for ever.
+        using var limit = new CancellationTokenSource(RemovalLimit);
         try
         {
             if (_restarts.CallOff(record.Id, markExited: false).Starting is { } starting)
             {
                 // The ContainerVM a restart is starting goes with the container: wait for it to exist, then power it off.
-                await starting.ConfigureAwait(false);
+                await starting.WaitAsync(limit.Token).ConfigureAwait(false);
             }
 
             // A start under way (docker start, restart) is let finish, as dockerd's container lock has
@@ -147,7 +151,7 @@ public sealed partial class ContainerService
             // after it are refused: the container is marked for removal.
             if (gate is not null)
             {
-                await gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                await gate.WaitAsync(limit.Token).ConfigureAwait(false);
                 held = true;
             }
 
@@ -155,15 +159,22 @@ public sealed partial class ContainerService
             {
                 if (_backend is not null)
                 {
-                    await _backend.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+                    try
+                    {
+                        await _backend.PowerOffAsync(record.Id, force: true, limit.Token).ConfigureAwait(false);
+                    }
+                    catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+                    {
+                        // The VM went behind the VCH's back: nothing is left to power off.
+                    }
                 }
 
-                await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false);
+                await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), limit.Token)).ConfigureAwait(false);
             }
 
-            await ForgetAsync(record, CancellationToken.None).ConfigureAwait(false);
+            await ForgetAsync(record, limit.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not PortLayerException { Kind: ErrorKind.NotFound })
+        catch (Exception ex)
         {
             // As dockerd's removal error: the container is dead, and only another rm is left to it.
             MarkDeadIfKnown(record.Id, ex.Message);
@@ -193,6 +204,9 @@ public sealed partial class ContainerService
             }
         }
     }
+
+    /// <summary>How long a removal may take once it began, waits for a start under way included.</summary>
+    private static readonly TimeSpan RemovalLimit = TimeSpan.FromMinutes(5);
 
     private void MarkDeadIfKnown(string id, string error)
     {

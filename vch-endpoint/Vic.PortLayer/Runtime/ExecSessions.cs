@@ -67,7 +67,17 @@ internal sealed class ExecSessions(ContainerCatalog containers, ContainerRuntime
         exec.Session = running.Tether.NextSession();
         running.Execs[exec.Session] = exec;
         exec.MarkRunning(keepOutput: !detached);
-        await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await running.Writer.WriteAsync(FrameType.Exec, exec.Session, Payloads.Json(exec.Spec, InteractionJson.Default.ExecSpec), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or IOException)
+        {
+            // The main process ended as the exec went: dockerd's answer for a container that stopped.
+            running.Execs.TryRemove(exec.Session, out _);
+            exec.Finish(126);
+            throw PortLayerException.Conflict($"Container {exec.ContainerId} is not running");
+        }
         containers.Transition(exec.ContainerId, (_, s) => s, $"exec_start: {string.Join(' ', exec.Options.Args)}", new Dictionary<string, string> { ["execID"] = exec.Id });
         if (exec.Options.AttachStdin)
         {
@@ -80,7 +90,14 @@ internal sealed class ExecSessions(ContainerCatalog containers, ContainerRuntime
         var exec = Find(execId);
         if (runtime.RunningOf(exec.ContainerId) is { } running && exec.Running)
         {
-            await running.Writer.WriteAsync(FrameType.Resize, exec.Session, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await running.Writer.WriteAsync(FrameType.Resize, exec.Session, Payloads.Size(rows, columns), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or IOException)
+            {
+                // The session's container ended as the resize went: there is nothing left to resize.
+            }
         }
     }
 
