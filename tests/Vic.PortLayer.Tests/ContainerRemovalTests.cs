@@ -15,21 +15,16 @@ public sealed class ContainerRemovalTests : IDisposable
     [Fact]
     public async Task AnRmDashFThatComesWhileAStartMakesItsVmWaitsForItAndLeavesNoVmBehind()
     {
-        var cloning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letClone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: async _ =>
-        {
-            cloning.TrySetResult();
-            await letClone.Task;
-        });
+        var clone = new HeldClone();
+        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: clone.HoldAsync);
         using var engine = await EngineAsync(backend);
         var id = engine.Runtime.Create("racing", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
 
         var start = engine.Runtime.StartAsync(id, CancellationToken.None);
-        await cloning.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await clone.Entered;
         var remove = engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None);
         var removedBeforeTheStartEnded = remove.IsCompleted;
-        letClone.SetResult();
+        clone.Release();
 
         var refused = await Assert.ThrowsAsync<PortLayerException>(() => start.WaitAsync(TimeSpan.FromSeconds(30)));
         await remove.WaitAsync(TimeSpan.FromSeconds(30));
@@ -44,22 +39,17 @@ public sealed class ContainerRemovalTests : IDisposable
     [Fact]
     public async Task AnRmWhoseClientGoesAwayWhileItWaitsForAStartStillFinishes()
     {
-        var cloning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var letClone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: async _ =>
-        {
-            cloning.TrySetResult();
-            await letClone.Task;
-        });
+        var clone = new HeldClone();
+        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: clone.HoldAsync);
         using var engine = await EngineAsync(backend);
         var id = engine.Runtime.Create("impatient", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
         var start = engine.Runtime.StartAsync(id, CancellationToken.None);
-        await cloning.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await clone.Entered;
 
         using var client = new CancellationTokenSource();
         var remove = engine.Runtime.RemoveAsync(id, force: true, client.Token);
         await client.CancelAsync();
-        letClone.SetResult();
+        clone.Release();
         await Assert.ThrowsAsync<PortLayerException>(() => start.WaitAsync(TimeSpan.FromSeconds(30)));
         await remove.WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -102,6 +92,23 @@ public sealed class ContainerRemovalTests : IDisposable
         Assert.Equal(ErrorKind.Conflict, restart.Kind);
         Assert.Empty(engine.Containers.List());
         Assert.Empty(await backend.ListAsync(CancellationToken.None));
+    }
+
+    /// <summary>Holds a clone in flight until the test lets it go: a start caught making its VM.</summary>
+    private sealed class HeldClone
+    {
+        private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Entered => _entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        public async Task HoldAsync(int clone)
+        {
+            _entered.TrySetResult();
+            await _released.Task;
+        }
+
+        public void Release() => _released.SetResult();
     }
 
     private async Task<VchEngine> EngineAsync(ScriptedTetherBackend backend)

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Vic.Interaction;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
@@ -12,7 +10,6 @@ namespace Vic.PortLayer.Tests;
 /// <summary>docker exec alone: a real catalog, and a running container whose tether is the test's end of a loopback channel.</summary>
 public sealed class ExecSessionsTests : IAsyncLifetime, IDisposable
 {
-    private static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
     private static readonly ExecOptions Echo = new(["echo", "hi"], [], "", "", Tty: false, AttachStdin: false, AttachStdout: true, AttachStderr: true);
     private readonly TempDirectory _dir = new();
     private readonly ManualTimeProvider _time = new();
@@ -20,8 +17,7 @@ public sealed class ExecSessionsTests : IAsyncLifetime, IDisposable
     private ContainerCatalog _catalog = null!;
     private ContainerRuntimeTable _runtime = null!;
     private ExecSessions _execs = null!;
-    private TcpClient _guest = null!;
-    private FrameReader _guestReader = null!;
+    private LoopbackChannel? _channel;
     private string _id = "";
 
     public async Task InitializeAsync()
@@ -33,13 +29,8 @@ public sealed class ExecSessionsTests : IAsyncLifetime, IDisposable
         _id = _catalog.Create(new NewContainer("box", "busybox", null, new ContainerConfig { Cmd = ["sleep", "600"] })).Id;
         _catalog.Transition(_id, (who, s) => s.Start(who, _time.GetUtcNow()), "start");
 
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var host = new TcpClient();
-        await host.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        _guest = await listener.AcceptTcpClientAsync();
-        _guestReader = new FrameReader(_guest.GetStream());
-        _runtime.Of(_id).Running = new RunningContainer(host.GetStream(), _id);
+        _channel = await LoopbackChannel.ConnectAsync();
+        _runtime.Of(_id).Running = new RunningContainer(_channel.Host, _id);
     }
 
     /// <remarks>xunit calls <see cref="Dispose"/> as well: it does the work.</remarks>
@@ -47,7 +38,7 @@ public sealed class ExecSessionsTests : IAsyncLifetime, IDisposable
 
     public void Dispose()
     {
-        _guest?.Dispose();
+        _channel?.Dispose();
         _runtime?.Dispose();
         _store?.Dispose();
         _dir.Dispose();
@@ -129,6 +120,5 @@ public sealed class ExecSessionsTests : IAsyncLifetime, IDisposable
         Assert.Equal(ErrorKind.Conflict, stopped.Kind);
     }
 
-    private async Task<Frame> GuestReadAsync() =>
-        await _guestReader.ReadAsync(CancellationToken.None).AsTask().WaitAsync(Long) ?? throw new IOException("the host closed the channel");
+    private Task<Frame> GuestReadAsync() => _channel!.GuestReadAsync();
 }

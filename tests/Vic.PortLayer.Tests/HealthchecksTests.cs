@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Vic.Interaction;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Events;
@@ -14,15 +12,13 @@ namespace Vic.PortLayer.Tests;
 /// </summary>
 public sealed class HealthchecksTests : IAsyncLifetime, IDisposable
 {
-    private static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
     private static readonly HealthcheckConfig Check = new() { Test = ["CMD", "check"], Interval = TimeSpan.FromSeconds(30), Timeout = TimeSpan.FromSeconds(5), Retries = 2 };
     private readonly TempDirectory _dir = new();
     private readonly ManualTimeProvider _time = new();
     private VchStore? _store;
     private ContainerCatalog _catalog = null!;
     private RunningContainer? _running;
-    private TcpClient? _guest;
-    private FrameReader _guestReader = null!;
+    private LoopbackChannel? _channel;
     private string _id = "";
 
     public async Task InitializeAsync()
@@ -32,13 +28,8 @@ public sealed class HealthchecksTests : IAsyncLifetime, IDisposable
         _id = _catalog.Create(new NewContainer("web", "nginx", null, new ContainerConfig { Cmd = ["nginx"], Healthcheck = Check })).Id;
         _catalog.Transition(_id, (who, s) => s.Start(who, _time.GetUtcNow()), "start", alongside: r => r with { Health = new ContainerHealth(ContainerHealth.Starting, 0, []) });
 
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var host = new TcpClient();
-        await host.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        _guest = await listener.AcceptTcpClientAsync();
-        _guestReader = new FrameReader(_guest.GetStream());
-        _running = new RunningContainer(host.GetStream(), _id);
+        _channel = await LoopbackChannel.ConnectAsync();
+        _running = new RunningContainer(_channel.Host, _id);
         new Healthchecks(_catalog, _time).Start(_catalog.Resolve(_id), _running);
     }
 
@@ -48,7 +39,7 @@ public sealed class HealthchecksTests : IAsyncLifetime, IDisposable
     public void Dispose()
     {
         _running?.Dispose();
-        _guest?.Dispose();
+        _channel?.Dispose();
         _store?.Dispose();
         _dir.Dispose();
     }
@@ -131,6 +122,5 @@ public sealed class HealthchecksTests : IAsyncLifetime, IDisposable
         Assert.Equal(count, _time.LiveTimers);
     }
 
-    private async Task<Frame> GuestReadAsync() =>
-        await _guestReader.ReadAsync(CancellationToken.None).AsTask().WaitAsync(Long) ?? throw new IOException("the host closed the channel");
+    private Task<Frame> GuestReadAsync() => _channel!.GuestReadAsync();
 }

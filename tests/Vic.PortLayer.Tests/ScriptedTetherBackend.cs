@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Vic.Interaction;
 using Vic.PortLayer.Compute;
@@ -50,11 +49,8 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             throw new IOException($"connection to the channel of {vmId} refused");
         }
 
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port, cancellationToken);
-        var guest = await listener.AcceptTcpClientAsync(cancellationToken);
+        var channel = await LoopbackChannel.ConnectAsync(cancellationToken);
+        var guest = channel.Guest;
         if (!_vms.TryGetValue(vmId, out var vm) || vm.Power != PowerState.On)
         {
             // As a real channel to a VM that is off: it ends at once.
@@ -66,7 +62,7 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
         }
 
         _ = Task.Run(() => PlayTetherAsync(guest, fault), CancellationToken.None);
-        return client.GetStream();
+        return channel.Host;
     }
 
     private async Task PlayTetherAsync(TcpClient guest, TetherFault fault)
