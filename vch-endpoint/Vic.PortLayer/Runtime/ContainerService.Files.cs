@@ -1,5 +1,3 @@
-using Vic.Interaction;
-using Vic.PortLayer.Compute;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
 
@@ -8,70 +6,12 @@ namespace Vic.PortLayer.Runtime;
 /// <summary>docker cp, diff, export and commit: the container's files, from its running VM or from one started just to serve them.</summary>
 public sealed partial class ContainerService
 {
-    /// <summary>A ContainerVM that only serves files needs little.</summary>
-    private static readonly VmResources FilesVm = new(1, 256L << 20);
-
     /// <summary>
-    /// Runs <paramref name="work"/> against the container's files. A running container's tether
-    /// serves them; for a stopped one a ContainerVM is cloned over its disks, prepares the root
-    /// without running anything, and is destroyed afterwards. The container's state does not change.
+    /// Runs <paramref name="work"/> against the container's files, from its running VM or from one
+    /// started just to serve them (<see cref="FilesVms"/>). The container's state does not change.
     /// </summary>
-    public async Task<T> UseFilesAsync<T>(string idOrName, Func<ContainerFiles, Task<T>> work, CancellationToken cancellationToken)
-    {
-        var record = _containers.Resolve(idOrName);
-        if (record.Status.IsRunning && _runtime.RunningOf(record.Id) is { } running)
-        {
-            return await work(new ContainerFiles(running, idOrName)).ConfigureAwait(false);
-        }
-
-        if (record.Status is RemovingStatus or DeadStatus)
-        {
-            throw PortLayerException.Conflict($"container {record.Id} is marked for removal");
-        }
-
-        var backend = _backend ?? throw PortLayerException.NotImplemented("this VCH has no compute backend (start it with --backend qemu)");
-        var gate = _runtime.Of(record.Id).VmGate;
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        RunningContainer? files = null;
-        try
-        {
-            if (_runtime.RunningOf(record.Id) is { } started)
-            {
-                // Started while we waited for the gate: its tether serves.
-                return await work(new ContainerFiles(started, idOrName)).ConfigureAwait(false);
-            }
-
-            if ((await backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
-            {
-                await backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
-            }
-
-            var disks = DisksOf(record);
-            await backend.CloneAsync(new ContainerVmSpec(record.Id, $"{record.Name}-files", FilesVm, disks, new Dictionary<string, string> { [ContainerIdKey] = record.Id }, Shares: SharesOf(record.Config)), cancellationToken).ConfigureAwait(false);
-            (files, var answer) = await ConnectTetherAsync(backend, record.Id, LogOf(record.Id), cancellationToken, filesOnly: true).ConfigureAwait(false);
-            if (answer != TetherAnswer.Hello || files is null)
-            {
-                throw new PortLayerException(ErrorKind.System, $"the files ContainerVM of {record.Id} did not answer ({answer})");
-            }
-
-            await files.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(SpecOf(record, disks) with { FilesOnly = true }, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
-            return await work(new ContainerFiles(files, idOrName)).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (files is not null)
-            {
-                await ForgetAsync(files).ConfigureAwait(false);
-            }
-
-            if ((await backend.ListAsync(CancellationToken.None).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id) && _runtime.RunningOf(record.Id) is null)
-            {
-                await backend.DestroyAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            gate.Release();
-        }
-    }
+    public Task<T> UseFilesAsync<T>(string idOrName, Func<ContainerFiles, Task<T>> work, CancellationToken cancellationToken) =>
+        _files.UseAsync(idOrName, work, cancellationToken);
 
     /// <summary>
     /// A build's RUN: starts the (created, never started) container, and once its process has ended,
@@ -105,7 +45,7 @@ public sealed partial class ContainerService
                 }
                 finally
                 {
-                    await PowerOffQuietlyAsync(running).ConfigureAwait(false);
+                    await running.PowerOffQuietlyAsync().ConfigureAwait(false);
                 }
             }
             else if (code == 0)

@@ -172,7 +172,7 @@ public sealed partial class ContainerService
                 await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), limit.Token)).ConfigureAwait(false);
             }
 
-            await ForgetAsync(record, limit.Token).ConfigureAwait(false);
+            await _teardown.ForgetAsync(record, limit.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

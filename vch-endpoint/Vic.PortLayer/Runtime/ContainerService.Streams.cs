@@ -1,4 +1,3 @@
-using Vic.Interaction;
 using Vic.PortLayer.Errors;
 
 namespace Vic.PortLayer.Runtime;
@@ -58,27 +57,5 @@ public sealed partial class ContainerService
         var log = _runtime.Of(record.Id).Log;
         var live = follow && record.Status.IsRunning ? log.Subscribe() : null;
         return ([.. log.ReadAll()], live);
-    }
-
-    /// <summary>Feeds queued stdin to the tether; a null entry is the end of stdin.</summary>
-    private static async Task RelayStdinAsync(RunningContainer running, System.Threading.Channels.Channel<byte[]?> stdin)
-    {
-        try
-        {
-            await foreach (var data in stdin.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                if (data is null)
-                {
-                    await running.Writer.WriteAsync(FrameType.StdinClose, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                    return;
-                }
-
-                await running.Writer.WriteChunkedAsync(FrameType.Stdin, 0, data, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
-            // The ContainerVM is gone; its stdin with it.
-        }
     }
 }

@@ -37,11 +37,14 @@ public sealed partial class ContainerService : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ContainerRuntimeTable _runtime;
+    private readonly ContainerNetworking _networking;
     private readonly Networks.NetworkService _networks;
-    private readonly IBridgeFabric? _fabric;
     private readonly RestartScheduler _restarts;
     private readonly ExecSessions _execs;
-    private readonly Healthchecks _healthchecks;
+    private readonly ContainerTeardown _teardown;
+    private readonly ContainerStarter _starter;
+    private readonly FilesVms _files;
+    private readonly ContainerRecovery _recovery;
 
     public ContainerService(VchConfig config, ContainerCatalog containers, ImageService images, Volumes.VolumeService volumes, Networks.NetworkService networks, IComputeBackend? backend, TimeProvider time, ILogger logger)
     {
@@ -51,13 +54,23 @@ public sealed partial class ContainerService : IDisposable
         _volumes = volumes;
         _networks = networks;
         _backend = backend;
-        _fabric = backend as IBridgeFabric;
         _time = time;
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
+        _networking = new ContainerNetworking(containers, networks, _runtime, backend as IBridgeFabric);
+        var recipe = new ContainerVmRecipe(config, images, volumes, _networking, time);
+        _teardown = new ContainerTeardown(containers, _runtime, backend, _networking, ContainersDirectory);
         _execs = new ExecSessions(containers, _runtime);
-        _healthchecks = new Healthchecks(containers, time);
-        _restarts = new RestartScheduler(containers, _runtime, time, id => StartCoreAsync(id, byPolicy: true, CancellationToken.None), logger);
+        var healthchecks = new Healthchecks(containers, time);
+
+        // A restart by policy is a start, and a start's run ends in the restart's schedule: the
+        // scheduler reaches the starter made after it.
+        _restarts = new RestartScheduler(containers, _runtime, time, id => _starter!.StartAsync(id, byPolicy: true, CancellationToken.None), logger);
+        var ending = new RunEnding(containers, _runtime, _networking, _restarts, _teardown, time, logger);
+        var connector = new TetherConnector(_runtime, new RunPump(containers, _runtime, backend, ending, time, logger), logger);
+        _starter = new ContainerStarter(backend, containers, _runtime, recipe, _networking, connector, healthchecks, _teardown, time, logger);
+        _files = new FilesVms(backend, containers, _runtime, recipe, connector);
+        _recovery = new ContainerRecovery(backend, containers, _runtime, _networking, connector, healthchecks, _restarts, ending, _teardown, time, logger);
         SweepStaging();
         if (backend is not null)
         {
@@ -69,6 +82,26 @@ public sealed partial class ContainerService : IDisposable
     public (int Containers, int ExecSessions) HeldState => (_runtime.Count, _runtime.ExecCount);
 
     private string ContainersDirectory => Path.Combine(_config.DataDirectory, "containers");
+
+    public Task StartAsync(string idOrName, CancellationToken cancellationToken) => _starter.StartAsync(idOrName, byPolicy: false, cancellationToken);
+
+    /// <summary>
+    /// After the endpoint restarted: reattaches to every container the store says runs, collects
+    /// the output and exits that waited in their ContainerVMs meanwhile, records the end of those
+    /// whose VM is gone, and finishes removals a crash interrupted.
+    /// </summary>
+    public Task RecoverAsync(CancellationToken cancellationToken) => _recovery.RecoverAsync(cancellationToken);
+
+    /// <summary><c>docker network connect</c>: recorded, and applied at once to a running container.</summary>
+    public Task ConnectAsync(string containerIdOrName, string networkIdOrName, Networks.EndpointRequest request, CancellationToken cancellationToken) =>
+        _networking.ConnectAsync(containerIdOrName, networkIdOrName, request, cancellationToken);
+
+    /// <summary><c>docker network disconnect</c>: recorded, and applied at once to a running container.</summary>
+    public Task DisconnectAsync(string containerIdOrName, string networkIdOrName, bool force, CancellationToken cancellationToken) =>
+        _networking.DisconnectAsync(containerIdOrName, networkIdOrName, force, cancellationToken);
+
+    /// <summary><c>docker rm --link parent/alias</c>: the parent forgets the link; the linked container is untouched.</summary>
+    public void RemoveLink(string parentAndAlias) => _networking.RemoveLink(parentAndAlias);
 
     /// <summary>Creates a container from an image the VCH holds, with the image's config merged in as dockerd does.</summary>
     public ContainerRecord Create(string? name, string image, IReadOnlyDictionary<string, string> labels, ContainerConfig requested)
@@ -150,69 +183,15 @@ public sealed partial class ContainerService : IDisposable
         _runtime.Dispose();
     }
 
-    private async Task ForgetAsync(ContainerRecord record, CancellationToken cancellationToken)
-    {
-        if (_backend is not null && (await _backend.ListAsync(cancellationToken).ConfigureAwait(false)).Any(vm => vm.VmId == record.Id))
-        {
-            try
-            {
-                await _backend.DestroyAsync(record.Id, cancellationToken).ConfigureAwait(false);
-            }
-            catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
-            {
-                // Gone between the listing and the destroy: what removal wanted.
-            }
-        }
-
-        _fabric?.Leave(record.Id);
-        var folder = Path.Combine(ContainersDirectory, record.Id);
-        if (Directory.Exists(folder))
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-
-        _containers.Forget(record.Id);
-        _runtime.Drop(record.Id, record.Status.ExitCode);
-    }
-
-    private ContainerLog LogOf(string id) => _runtime.Of(id).Log;
-
     private ContainerLog OpenLog(string id) =>
         new(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, id)).FullName, "container.log"), _containers.List().FirstOrDefault(c => c.Id == id)?.Config.Log ?? LogSettings.Default);
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "container {Id} started")]
-        public static partial void Started(ILogger logger, string id);
-
-        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "container {Id} exited with {Code}")]
-        public static partial void Exited(ILogger logger, string id, int code);
-
-        [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "container {Id} reattached after an endpoint restart")]
-        public static partial void Reattached(ILogger logger, string id);
-
-        [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "container {Id}: the tether did not answer on connection {Attempt}; reconnecting")]
-        public static partial void TetherSilent(ILogger logger, string id, int attempt);
-
-        [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "container {Id} could not be recovered after the endpoint restart: {Reason}")]
-        public static partial void RecoveryFailed(ILogger logger, string id, string reason);
-
-        [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "container {Id} ({Name}) rebuilt from its ContainerVM's record")]
-        public static partial void Adopted(ILogger logger, string id, string name);
-
-        [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "container {Id}: its tether answered {Ms:0} ms after the ContainerVM was up")]
-        public static partial void TetherAnswered(ILogger logger, string id, double ms);
-
-        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms (the root: {RootSteps})")]
-        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs, string rootSteps);
-
         [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "container {Id}: its ContainerVM was {How} behind the VCH's back; the container ends as a VM that stopped")]
         public static partial void VmStoppedBehindOurBack(ILogger logger, string id, string how);
 
         [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "the backend's inventory watch failed: {Reason}; out-of-band power-offs go unseen until a channel closes")]
         public static partial void WatchFailed(ILogger logger, string reason);
-
-        [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "container {Id}: its tether broke the protocol: {Reason}")]
-        public static partial void TetherBrokeProtocol(ILogger logger, string id, string reason);
     }
 }

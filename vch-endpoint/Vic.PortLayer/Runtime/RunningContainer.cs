@@ -64,6 +64,19 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
         }
     }
 
+    /// <summary>Tells the tether to power its ContainerVM off, if the VM is still there to hear it.</summary>
+    public async Task PowerOffQuietlyAsync()
+    {
+        try
+        {
+            await Writer.WriteAsync(FrameType.PowerOff, 0, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The ContainerVM went by itself: nothing is left to power off.
+        }
+    }
+
     /// <summary>The tether marks what the user got wrong ("notfound: ", "invalid: "); the rest is ours.</summary>
     public static PortLayerException GuestError(string text) =>
         text.StartsWith("notfound: ", StringComparison.Ordinal) ? PortLayerException.NotFound(text["notfound: ".Length..])

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Vic.Interaction;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Errors;
@@ -20,12 +21,13 @@ internal enum TetherAnswer
     Silent,
 }
 
-public sealed partial class ContainerService
+/// <summary>
+/// Opens the channel to a ContainerVM's tether, puts a <see cref="RunPump"/> on it from its first
+/// frame, and learns from the tether's answer to Attach whether it waits for a spec or runs a container.
+/// </summary>
+internal sealed partial class TetherConnector(ContainerRuntimeTable runtime, RunPump pump, ILogger logger)
 {
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long a start waits for the tether to run the main process (its root made first).</summary>
-    private static readonly TimeSpan MainStartTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// Connects to the tether and asks it to Attach before anything else is sent. A connection the
@@ -37,7 +39,7 @@ public sealed partial class ContainerService
     /// is not registered and its end ends nothing. A <paramref name="starting"/> connection holds the
     /// main process's exit back until the start settles it (<see cref="RunningContainer.StartSettled"/>).
     /// </remarks>
-    private async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectTetherAsync(IVmChannels backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false, bool starting = false)
+    public async Task<(RunningContainer? Running, TetherAnswer Answer)> ConnectAsync(IVmChannels backend, string id, ContainerLog log, CancellationToken cancellationToken, bool filesOnly = false, bool starting = false)
     {
         for (var attempt = 0; attempt < 4; attempt++)
         {
@@ -59,13 +61,13 @@ public sealed partial class ContainerService
 
             if (!filesOnly)
             {
-                _runtime.Of(id).Running = running;
+                runtime.Of(id).Running = running;
                 log.Open();
             }
 
             // The pump reads from the first frame: an Exit that waited in the VM may come before the
             // answer, and the pump finishes the container with it.
-            running.Pump = Task.Run(() => PumpAsync(running, log), CancellationToken.None);
+            running.Pump = Task.Run(() => pump.PumpAsync(running, log), CancellationToken.None);
             try
             {
                 var greeting = await running.Tether.AttachAsync(AnswerTimeout, cancellationToken).ConfigureAwait(false);
@@ -77,12 +79,12 @@ public sealed partial class ContainerService
             }
             catch (TimeoutException)
             {
-                Log.TetherSilent(_logger, id, attempt + 1);
-                await ForgetAsync(running).ConfigureAwait(false);
+                Log.TetherSilent(logger, id, attempt + 1);
+                await LetGoAsync(running).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                await ForgetAsync(running).ConfigureAwait(false);
+                await LetGoAsync(running).ConfigureAwait(false);
                 throw;
             }
         }
@@ -91,11 +93,17 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Lets go of a channel whose end is not the container's end.</summary>
-    private async Task ForgetAsync(RunningContainer running)
+    public async Task LetGoAsync(RunningContainer running)
     {
         running.Abandoned = true;
-        _runtime.Find(running.ContainerId)?.ClearRunning(running);
+        runtime.Find(running.ContainerId)?.ClearRunning(running);
         running.Dispose();
         await running.Pump!.ConfigureAwait(false);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "container {Id}: the tether did not answer on connection {Attempt}; reconnecting")]
+        public static partial void TetherSilent(ILogger logger, string id, int attempt);
     }
 }

@@ -12,38 +12,38 @@ namespace Vic.PortLayer.Runtime;
 /// wired, what its guest NICs are told, its port on the bridge fabric, and connect and disconnect
 /// while it runs.
 /// </summary>
-public sealed partial class ContainerService
+internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkService networkService, ContainerRuntimeTable runtime, IBridgeFabric? fabric)
 {
     /// <summary><c>docker network connect</c>: recorded, and applied at once to a running container.</summary>
     public async Task ConnectAsync(string containerIdOrName, string networkIdOrName, EndpointRequest request, CancellationToken cancellationToken)
     {
-        var record = _networks.Connect(containerIdOrName, networkIdOrName, request);
-        await ApplyNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+        var record = networkService.Connect(containerIdOrName, networkIdOrName, request);
+        await ApplyAsync(record, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary><c>docker network disconnect</c>: recorded, and applied at once to a running container.</summary>
     public async Task DisconnectAsync(string containerIdOrName, string networkIdOrName, bool force, CancellationToken cancellationToken)
     {
-        var record = _networks.Disconnect(containerIdOrName, networkIdOrName, force);
-        await ApplyNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+        var record = networkService.Disconnect(containerIdOrName, networkIdOrName, force);
+        await ApplyAsync(record, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task ApplyNetworkAsync(ContainerRecord record, CancellationToken cancellationToken)
+    private async Task ApplyAsync(ContainerRecord record, CancellationToken cancellationToken)
     {
-        if (_runtime.RunningOf(record.Id) is not { } running)
+        if (runtime.RunningOf(record.Id) is not { } running)
         {
             return;
         }
 
-        var publicNic = _runtime.Find(record.Id)?.PublicNic;
+        var publicNic = runtime.Find(record.Id)?.PublicNic;
         if (NetworksOf(record).Count == 0)
         {
             // Disconnected from its last bridge network: off the segment, and eth0 without addresses.
-            _fabric?.Leave(record.Id);
+            fabric?.Leave(record.Id);
         }
         else
         {
-            _fabric?.Join(BridgePortOf(record));
+            fabric?.Join(BridgePortOf(record));
         }
 
         var spec = GuestNetworkOf(record, publicNic) ?? new NetworkSpec(record.MacAddress, [], publicNic?.Address, null, null);
@@ -54,7 +54,7 @@ public sealed partial class ContainerService
     /// The host ports the container gets for this run: its <c>-p</c> bindings and, with <c>-P</c>,
     /// a free port for each exposed port. A port another process holds fails the start as on dockerd.
     /// </summary>
-    private static List<PublishedPort> ResolvePorts(ContainerRecord record)
+    public static List<PublishedPort> ResolvePorts(ContainerRecord record)
     {
         var config = record.Config;
         var ports = new List<PublishedPort>();
@@ -117,7 +117,7 @@ public sealed partial class ContainerService
         new(ErrorKind.System, $"driver failed programming external connectivity on endpoint {record.Name} ({record.Id}): Bind for {hostIp}:{hostPort} failed: port is already allocated");
 
     /// <summary>How the ContainerVM is wired; null for a container on the <c>none</c> network.</summary>
-    private VmNetworkSpec? VmNetworkOf(ContainerRecord record)
+    public VmNetworkSpec? VmNetworkOf(ContainerRecord record)
     {
         var networks = NetworksOf(record);
         if (networks.Count == 0)
@@ -146,7 +146,7 @@ public sealed partial class ContainerService
     }
 
     /// <summary>What the tether is told about its NICs; null leaves the guest with loopback only.</summary>
-    private NetworkSpec? GuestNetworkOf(ContainerRecord record, PublicNic? publicNic)
+    public NetworkSpec? GuestNetworkOf(ContainerRecord record, PublicNic? publicNic)
     {
         var networks = NetworksOf(record);
         if (networks.Count == 0)
@@ -178,7 +178,7 @@ public sealed partial class ContainerService
     /// gateway, which answers container names (user-defined networks, links) and asks the host's
     /// resolver the rest, so a later <c>network connect</c> needs no new resolv.conf; else the public NIC's.
     /// </summary>
-    private IReadOnlyList<string> NameserversOf(ContainerRecord record, PublicNic? publicNic)
+    public IReadOnlyList<string> NameserversOf(ContainerRecord record, PublicNic? publicNic)
     {
         if (record.Config.Dns.Count > 0)
         {
@@ -191,11 +191,11 @@ public sealed partial class ContainerService
             return [.. networks[0].Network.Options.GetValueOrDefault("dns", "").Split(',', StringSplitOptions.RemoveEmptyEntries)];
         }
 
-        return _fabric is not null && networks.Count > 0 ? [networks[0].Endpoint.Gateway] : publicNic?.Nameservers ?? [];
+        return fabric is not null && networks.Count > 0 ? [networks[0].Endpoint.Gateway] : publicNic?.Nameservers ?? [];
     }
 
     /// <summary>The /etc/hosts lines for <c>--link</c>s: the linked container's address under its name and alias.</summary>
-    private IReadOnlyList<string> LinkHostsOf(ContainerRecord record)
+    public IReadOnlyList<string> LinkHostsOf(ContainerRecord record)
     {
         var lines = new List<string>();
         foreach (var (target, address, alias) in LinkedOf(record))
@@ -212,7 +212,7 @@ public sealed partial class ContainerService
         foreach (var link in record.Networks.Values.SelectMany(e => e.Links).Distinct())
         {
             var parts = link.Split(':');
-            var target = _containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
+            var target = containers.List().FirstOrDefault(c => c.Name == parts[0] || c.Id == parts[0]);
             if (target?.Networks.Values.FirstOrDefault(e => e.IpAddress.Length > 0) is { } endpoint)
             {
                 yield return (target, endpoint.IpAddress, parts[^1]);
@@ -225,7 +225,7 @@ public sealed partial class ContainerService
     /// linked container's exposed ports as <c>ALIAS_PORT_80_TCP...</c>, and its environment as
     /// <c>ALIAS_ENV_*</c>. The container's own variables come after them and win.
     /// </summary>
-    private List<string> LinkEnvironmentOf(ContainerRecord record)
+    public List<string> LinkEnvironmentOf(ContainerRecord record)
     {
         var variables = new List<string>();
         foreach (var (target, address, linkAlias) in LinkedOf(record))
@@ -273,14 +273,14 @@ public sealed partial class ContainerService
     {
         var slash = parentAndAlias.TrimStart('/').LastIndexOf('/');
         var (parentName, alias) = slash > 0 ? (parentAndAlias.TrimStart('/')[..slash], parentAndAlias.TrimStart('/')[(slash + 1)..]) : ("", "");
-        var parent = parentName.Length > 0 ? _containers.List().FirstOrDefault(c => c.Name == parentName) : null;
+        var parent = parentName.Length > 0 ? containers.List().FirstOrDefault(c => c.Name == parentName) : null;
         bool Named(string link) => link.Split(':')[^1] == alias;
         if (parent is null || !parent.Networks.Values.Any(e => e.Links.Any(Named)))
         {
             throw PortLayerException.NotFound($"Could not find container for entity id {parentAndAlias}");
         }
 
-        _containers.Change(
+        containers.Change(
             parent.Id,
             r => r with
             {
@@ -295,20 +295,32 @@ public sealed partial class ContainerService
     /// names of the containers on the user networks this one shares, as /etc/hosts lines: those
     /// known when it starts.
     /// </summary>
-    private List<string> PeerHostsOf(ContainerRecord record)
+    public List<string> PeerHostsOf(ContainerRecord record)
     {
-        if (_fabric is not null)
+        if (fabric is not null)
         {
             return [];
         }
 
-        var shared = NetworksOf(record).Where(n => n.Network.Name != Networks.NetworkService.DefaultBridge).Select(n => n.Network.Id).ToHashSet();
-        return [.. _containers.List()
+        var shared = NetworksOf(record).Where(n => n.Network.Name != NetworkService.DefaultBridge).Select(n => n.Network.Id).ToHashSet();
+        return [.. containers.List()
             .Where(c => c.Id != record.Id)
             .SelectMany(c => c.Networks.Values.Where(e => shared.Contains(e.NetworkId) && e.IpAddress.Length > 0).Select(e => (Container: c, Endpoint: e)))
             .Select(p => $"{p.Endpoint.IpAddress}\t{string.Join(' ', new[] { p.Container.Name }.Concat(p.Endpoint.Aliases).Append(p.Container.Id[..12]).Distinct())}")
             .Distinct()];
     }
+
+    /// <summary>Puts a container that has bridge addresses on the fabric (a start, a reattach after the endpoint restarted).</summary>
+    public void JoinBridge(ContainerRecord record)
+    {
+        if (record.Networks.Values.Any(e => e.IpAddress.Length > 0))
+        {
+            fabric?.Join(BridgePortOf(record));
+        }
+    }
+
+    /// <summary>Takes the container off the fabric: its run ended, or it is removed.</summary>
+    public void LeaveBridge(string id) => fabric?.Leave(id);
 
     private BridgePort BridgePortOf(ContainerRecord record) =>
         new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).SelectMany(n => BridgeAddressesOf(n.Network, n.Endpoint))]);
@@ -326,7 +338,7 @@ public sealed partial class ContainerService
     private List<(NetworkRecord Network, NetworkEndpoint Endpoint)> NetworksOf(ContainerRecord record) =>
         [.. record.Networks.Values
             .Where(e => e.IpAddress.Length > 0)
-            .Select(e => (Network: _networks.Find(e.NetworkId), Endpoint: e))
+            .Select(e => (Network: networkService.Find(e.NetworkId), Endpoint: e))
             .Where(n => n.Network is not null)
             .Select(n => (n.Network!, n.Endpoint))];
 }
