@@ -21,6 +21,18 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
 
     public int Clones => Volatile.Read(ref _clones);
 
+    /// <summary>Every ContainerVM asked for, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ContainerVmSpec> Cloned { get; } = new();
+
+    /// <summary>Every spec a tether was handed, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ContainerSpec> Specs { get; } = new();
+
+    /// <summary>VMs whose tether already runs a container (it answers Attach with State): those an endpoint restart finds.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, bool> RunsAlready { get; } = new();
+
+    /// <summary>A ContainerVM that was on before this hypervisor's endpoint started.</summary>
+    public void Seed(ContainerVm vm) => _vms[vm.VmId] = vm;
+
     /// <summary>What the hypervisor reports through <see cref="WatchAsync"/>.</summary>
     public System.Threading.Channels.Channel<ContainerVmChange> Changes { get; } = System.Threading.Channels.Channel.CreateUnbounded<ContainerVmChange>();
 
@@ -34,6 +46,7 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             await beforeClone(number);
         }
 
+        Cloned.Enqueue(spec);
         var vm = new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig);
         _vms[vm.VmId] = vm;
         return vm;
@@ -61,11 +74,11 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             _guests.GetOrAdd(vmId, _ => []).Add(guest);
         }
 
-        _ = Task.Run(() => PlayTetherAsync(guest, fault), CancellationToken.None);
+        _ = Task.Run(() => PlayTetherAsync(vmId, guest, fault), CancellationToken.None);
         return channel.Host;
     }
 
-    private async Task PlayTetherAsync(TcpClient guest, TetherFault fault)
+    private async Task PlayTetherAsync(string vmId, TcpClient guest, TetherFault fault)
     {
         using (guest)
         {
@@ -76,7 +89,11 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
             {
                 while (await reader.ReadAsync(_stop.Token) is { } frame)
                 {
-                    if (frame.Type == FrameType.Attach)
+                    if (frame.Type == FrameType.Attach && RunsAlready.ContainsKey(vmId))
+                    {
+                        await writer.WriteAsync(FrameType.State, 0, Payloads.Json(new StateReport([new SessionState(0, 42, null)]), InteractionJson.Default.StateReport), _stop.Token);
+                    }
+                    else if (frame.Type == FrameType.Attach)
                     {
                         await writer.WriteAsync(FrameType.Hello, 0, Payloads.Json(new HelloMessage(1, "scripted", "boot"), InteractionJson.Default.HelloMessage), _stop.Token);
                     }
@@ -90,6 +107,7 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
                     }
                     else if (frame.Type == FrameType.Spec)
                     {
+                        Specs.Enqueue(Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec));
                         await writer.WriteAsync(FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage), _stop.Token);
                         if (exitCode is { } code)
                         {

@@ -25,9 +25,10 @@ internal enum TetherAnswer
 /// Opens the channel to a ContainerVM's tether, puts a <see cref="RunPump"/> on it from its first
 /// frame, and learns from the tether's answer to Attach whether it waits for a spec or runs a container.
 /// </summary>
-internal sealed partial class TetherConnector(ContainerRuntimeTable runtime, RunPump pump, ILogger logger)
+/// <param name="answerTimeout">How long a connection waits for the tether's answer before a fresh one is tried; 10 s when null.</param>
+internal sealed partial class TetherConnector(ContainerRuntimeTable runtime, RunPump pump, ILogger logger, TimeSpan? answerTimeout = null)
 {
-    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
+    private readonly TimeSpan _answerTimeout = answerTimeout ?? TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Connects to the tether and asks it to Attach before anything else is sent. A connection the
@@ -70,7 +71,7 @@ internal sealed partial class TetherConnector(ContainerRuntimeTable runtime, Run
             running.Pump = Task.Run(() => pump.PumpAsync(running, log), CancellationToken.None);
             try
             {
-                var greeting = await running.Tether.AttachAsync(AnswerTimeout, cancellationToken).ConfigureAwait(false);
+                var greeting = await running.Tether.AttachAsync(_answerTimeout, cancellationToken).ConfigureAwait(false);
                 return (running, greeting.State is not null ? TetherAnswer.State : TetherAnswer.Hello);
             }
             catch (TetherClosedException)
