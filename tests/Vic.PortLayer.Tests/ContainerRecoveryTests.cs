@@ -4,7 +4,7 @@ using Vic.PortLayer.Vch;
 
 namespace Vic.PortLayer.Tests;
 
-/// <summary>What an endpoint restart finds in the store, without ContainerVMs to reattach to.</summary>
+/// <summary>What an endpoint restart finds in the store, and in the ContainerVMs still on.</summary>
 public sealed class ContainerRecoveryTests : IDisposable
 {
     private static readonly System.Text.Json.JsonSerializerOptions WebJson = new(System.Text.Json.JsonSerializerDefaults.Web);
@@ -59,6 +59,49 @@ public sealed class ContainerRecoveryTests : IDisposable
         Assert.Equal((record.Id, "keeper", "a"), (adopted.Id, adopted.Name, adopted.Labels["team"]));
         Assert.Equal(["sleep", "600"], adopted.Config.Cmd);
         Assert.Equal((ContainerState.Exited, 137), (adopted.Status.State, adopted.Status.ExitCode));
+    }
+
+    [Fact]
+    public async Task AContainerWhoseTetherStillRunsItIsReattachedAndItsLaterExitIsRecorded()
+    {
+        var id = RunningInTheStore("survivor");
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        backend.Seed(new ContainerVm(id, "survivor-vm", PowerState.On, new VmResources(1, 256L << 20), ProvisioningPath.InstantClone, new Dictionary<string, string>()));
+        backend.RunsAlready[id] = true;
+
+        using var restarted = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time, backend);
+        await restarted.Runtime.RecoverAsync(CancellationToken.None);
+        var reattached = restarted.Containers.Resolve(id).Status.State;
+        await restarted.Runtime.KillAsync(id, "KILL", CancellationToken.None);
+
+        Assert.Equal(ContainerState.Running, reattached);
+        Assert.Equal((ContainerState.Exited, 137, ""), (restarted.Containers.Resolve(id).Status.State, restarted.Containers.Resolve(id).Status.ExitCode, restarted.Containers.Resolve(id).Status.Error));
+        Assert.Equal(0, backend.Clones);
+    }
+
+    [Fact]
+    public async Task AContainerWhoseVmNeverGotItsSpecIsPoweredOffAndEndsWith137()
+    {
+        // The endpoint died between making the VM and handing its tether the spec: the process never ran.
+        var id = RunningInTheStore("unborn");
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        backend.Seed(new ContainerVm(id, "unborn-vm", PowerState.On, new VmResources(1, 256L << 20), ProvisioningPath.InstantClone, new Dictionary<string, string>()));
+
+        using var restarted = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), _time, backend);
+        await restarted.Runtime.RecoverAsync(CancellationToken.None);
+
+        var lost = restarted.Containers.Resolve(id).Status;
+        Assert.Equal((ContainerState.Exited, 137, "the ContainerVM stopped while the endpoint was away"), (lost.State, lost.ExitCode, lost.Error));
+        Assert.Equal(PowerState.Off, Assert.Single(await backend.ListAsync(CancellationToken.None)).Power);
+        Assert.Empty(backend.Specs);
+    }
+
+    private string RunningInTheStore(string name)
+    {
+        using var engine = Engine();
+        var id = engine.Containers.Create(new NewContainer(name, "busybox", null, new ContainerConfig { Cmd = ["sleep", "600"] })).Id;
+        engine.Containers.Transition(id, (who, s) => s.Start(who, _time.GetUtcNow()), "start");
+        return id;
     }
 
     /// <summary>A hypervisor that only has an inventory to show.</summary>

@@ -157,6 +157,42 @@ public sealed class ContainerStartTests : IDisposable
         Assert.Equal(3, record.Status.ExitCode);
         Assert.Equal(1, backend.Clones);
     }
+    [Fact]
+    public async Task AStartWhoseTetherCannotBeReachedFailsLeavesNoRunAndRemovesARmContainer()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: null, faultOf: _ => TetherFault.RefuseChannel);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+        var kept = engine.Runtime.Create("kept", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["true"] }).Id;
+        var gone = engine.Runtime.Create("gone", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["true"], AutoRemove = true }).Id;
+
+        var refused = await Assert.ThrowsAsync<Errors.PortLayerException>(() => engine.Runtime.StartAsync(kept, CancellationToken.None));
+        await Assert.ThrowsAsync<Errors.PortLayerException>(() => engine.Runtime.StartAsync(gone, CancellationToken.None));
+
+        Assert.Contains("did not answer its tether's channel", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(ContainerState.Created, engine.Containers.Resolve(kept).Status.State);
+        Assert.Equal(PowerState.Off, (await backend.ListAsync(CancellationToken.None)).Single(vm => vm.VmId == kept).Power);
+        Assert.DoesNotContain(engine.Containers.List(), c => c.Id == gone);
+        Assert.DoesNotContain(await backend.ListAsync(CancellationToken.None), vm => vm.VmId == gone);
+        Assert.Equal((0, 0), engine.Runtime.HeldState with { Containers = engine.Runtime.HeldState.Containers - 1 });
+    }
+
+    [Fact]
+    public async Task AStartOfARunningContainerMakesNoSecondVm()
+    {
+        using var backend = new ScriptedTetherBackend(exitCode: null);
+        using var engine = new VchEngine(new VchConfig("test-vch", _dir.File("data"), new VmResources(4, 8L << 30), null, RegistryConfig.Default), TimeProvider.System, backend);
+        await ImportEmptyImageAsync(engine);
+        var id = engine.Runtime.Create("once", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        await engine.Runtime.StartAsync(id, CancellationToken.None);
+
+        var again = await Assert.ThrowsAsync<Errors.PortLayerException>(() => engine.Runtime.StartAsync(id, CancellationToken.None));
+
+        Assert.Equal(Errors.ErrorKind.NotModified, again.Kind);
+        Assert.Equal(1, backend.Clones);
+        Assert.Single(backend.Specs);
+        Assert.Equal(42, engine.Runtime.ProcessesOf(id).Pid);
+    }
 
     private static async Task Eventually(Func<bool> condition)
     {

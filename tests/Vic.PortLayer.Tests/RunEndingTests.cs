@@ -16,7 +16,7 @@ public sealed class RunEndingTests : IDisposable
     {
         var id = _parts.Running("plain");
         var since = _parts.Time.GetUtcNow();
-        var (run, guest) = await _parts.RunAsync(id);
+        var (run, guest) = await _parts.RunAsync(id, pumped: false);
         using (guest)
         {
             var exec = new ExecSession("e1", id, new ExecOptions(["sleep"], [], "", "", false, false, true, true));
@@ -43,7 +43,7 @@ public sealed class RunEndingTests : IDisposable
         var id = _parts.Running("gone", new ContainerConfig { Cmd = ["true"], AutoRemove = true });
         var folder = Directory.CreateDirectory(Path.Combine(_parts.ContainersDirectory, id)).FullName;
         var removed = _parts.Runtime.Of(id).Removed.Task;
-        var (run, guest) = await _parts.RunAsync(id);
+        var (run, guest) = await _parts.RunAsync(id, pumped: false);
         using (guest)
         {
             await _parts.Ending.FinishAsync(run, _parts.Runtime.Of(id).Log, 0);
@@ -59,7 +59,7 @@ public sealed class RunEndingTests : IDisposable
     public async Task AnExitThePolicyRestartsIsScheduledAndStartsAfterItsBackOff()
     {
         var id = _parts.Running("again", new ContainerConfig { Cmd = ["false"], RestartPolicy = new RestartPolicy("on-failure") });
-        var (run, guest) = await _parts.RunAsync(id);
+        var (run, guest) = await _parts.RunAsync(id, pumped: false);
         using (guest)
         {
             await _parts.Ending.FinishAsync(run, _parts.Runtime.Of(id).Log, 1);
@@ -82,7 +82,7 @@ public sealed class RunEndingTests : IDisposable
         var id = _parts.Running("removing");
         var since = _parts.Time.GetUtcNow();
         _parts.Catalog.Transition(id, (who, s) => s.BeginRemoval(who, force: true), null);
-        var (run, guest) = await _parts.RunAsync(id);
+        var (run, guest) = await _parts.RunAsync(id, pumped: false);
         using (guest)
         {
             await _parts.Ending.FinishAsync(run, _parts.Runtime.Of(id).Log, null);

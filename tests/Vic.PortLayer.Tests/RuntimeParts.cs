@@ -72,8 +72,9 @@ internal sealed class RuntimeParts : IDisposable
         return id;
     }
 
-    /// <summary>A run of the container on a loopback channel, registered as its run, with its pump reading; the guest's end is the test's.</summary>
-    public async Task<(RunningContainer Run, LoopbackChannel Guest)> RunAsync(string id)
+    /// <summary>A run of the container on a loopback channel, registered as its run; the guest's end is the test's.</summary>
+    /// <param name="pumped">With its pump reading; without, the test ends the run itself (two ends of one run would race).</param>
+    public async Task<(RunningContainer Run, LoopbackChannel Guest)> RunAsync(string id, bool pumped = true)
     {
         var channel = await LoopbackChannel.ConnectAsync();
         var running = new RunningContainer(channel.Host, id);
@@ -81,7 +82,7 @@ internal sealed class RuntimeParts : IDisposable
         Runtime.Of(id).Running = running;
         var log = Runtime.Of(id).Log;
         log.Open();
-        running.Pump = Task.Run(() => Pump.PumpAsync(running, log));
+        running.Pump = pumped ? Task.Run(() => Pump.PumpAsync(running, log)) : Task.CompletedTask;
         return (running, channel);
     }
 
