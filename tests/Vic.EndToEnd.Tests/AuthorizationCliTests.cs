@@ -7,7 +7,7 @@ namespace Vic.EndToEnd.Tests;
 /// Users and what they may do, as the docker CLI meets them: a VCH with <c>--tlsverify</c> and an
 /// authorization policy, real ContainerVMs, and a client certificate per user (its common name the user).
 /// </summary>
-public sealed class AuthorizationCliTests : IAsyncDisposable
+public sealed class AuthorizationCliTests : IAsyncLifetime, IDisposable
 {
     private const string Policy = """
         users:
@@ -25,7 +25,10 @@ public sealed class AuthorizationCliTests : IAsyncDisposable
     private TestCertificates? _certificates;
     private int _port;
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <remarks>IAsyncLifetime's, not IAsyncDisposable's: xunit 2 never calls the latter on a test class, which left this test's endpoint and its ContainerVMs running after the suite.</remarks>
+    public async Task DisposeAsync()
     {
         if (_endpoint is not null)
         {
@@ -37,9 +40,10 @@ public sealed class AuthorizationCliTests : IAsyncDisposable
         {
             await _registry.DisposeAsync();
         }
-
-        _home.Dispose();
     }
+
+    /// <remarks>xunit calls it after <see cref="DisposeAsync"/>: the folder goes once nothing runs in it.</remarks>
+    public void Dispose() => _home.Dispose();
 
     private Task<CommandResult> DockerAsync(string user, params string[] arguments)
     {

@@ -10,13 +10,16 @@ namespace Vic.EndToEnd.Tests;
 /// login, the ContainerVM list, the container's output, the live endpoint log and the log bundle.
 /// The screenshots are read back with OCR (tesseract): what the admin saw had the container's name.
 /// </summary>
-public sealed class VicadminBrowserTests : IAsyncDisposable
+public sealed class VicadminBrowserTests : IAsyncLifetime, IDisposable
 {
     private readonly TempDirectory _home = new("vicadmin-browser");
     private LocalRegistry? _registry;
     private EndpointProcess? _endpoint;
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <remarks>IAsyncLifetime's, not IAsyncDisposable's: xunit 2 never calls the latter on a test class, which left this test's endpoint and its ContainerVMs running after the suite.</remarks>
+    public async Task DisposeAsync()
     {
         if (_endpoint is not null)
         {
@@ -28,9 +31,10 @@ public sealed class VicadminBrowserTests : IAsyncDisposable
         {
             await _registry.DisposeAsync();
         }
-
-        _home.Dispose();
     }
+
+    /// <remarks>xunit calls it after <see cref="DisposeAsync"/>: the folder goes once nothing runs in it.</remarks>
+    public void Dispose() => _home.Dispose();
 
     [Fact]
     public async Task AnAdminLogsInInChromiumSeesTheRunningContainerReadsItsOutputAndDownloadsTheBundle()

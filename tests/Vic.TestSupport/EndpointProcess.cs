@@ -113,11 +113,24 @@ public sealed class EndpointProcess : IAsyncDisposable
         await _process.WaitForExitAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Stops the endpoint as its service manager would (SIGTERM), so it discards its ready clones: a
+    /// SIGKILL leaves them running until an endpoint starts again over the same data, which a test's
+    /// never does. One that has not stopped within 20 s is killed.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
         {
-            await KillAsync().ConfigureAwait(false);
+            await Command.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ConfigureAwait(false);
+            try
+            {
+                await WaitForExitAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await KillAsync().ConfigureAwait(false);
+            }
         }
 
         _process.Dispose();
