@@ -99,8 +99,9 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
                     }
                     else if (frame.Type == FrameType.Spec && fault != TetherFault.None)
                     {
+                        Specs.Enqueue(Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec));
                         await MisbehaveAsync(stream, writer, fault);
-                        if (fault is not (TetherFault.GarbageWhileRunning or TetherFault.NonsenseState))
+                        if (fault is not (TetherFault.GarbageWhileRunning or TetherFault.NonsenseState or TetherFault.NeverStarts))
                         {
                             return;
                         }
@@ -135,6 +136,8 @@ internal sealed class ScriptedTetherBackend(int? exitCode, Func<int, Task>? befo
         var started = Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage);
         switch (fault)
         {
+            case TetherFault.NeverStarts:
+                break;
             case TetherFault.Garbage:
                 await stream.WriteAsync(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64), _stop.Token);
                 await Task.Delay(TimeSpan.FromSeconds(30), _stop.Token);
@@ -258,4 +261,7 @@ public enum TetherFault
 
     /// <summary>Started, a line of output, then an Exit whose payload is not a code.</summary>
     GarbageWhileRunning,
+
+    /// <summary>Takes its spec and never starts the process (a root waiting on an NFS server that does not answer).</summary>
+    NeverStarts,
 }

@@ -145,10 +145,17 @@ public sealed partial class ContainerService
                 await starting.WaitAsync(limit.Token).ConfigureAwait(false);
             }
 
+            if (force && _runtime.RunningOf(record.Id) is { } unstarted && !unstarted.MainStarted.Task.IsCompleted)
+            {
+                // A start whose process has not come yet (its root waits on an NFS server that does
+                // not answer) is not waited out for its 60 s: rm -f ends its VM now, as it would end
+                // the process, and the start learns it will not run.
+                await PowerOffForRemovalAsync(record.Id, limit.Token).ConfigureAwait(false);
+            }
+
             // A start under way (docker start, restart) is let finish, as dockerd's container lock has
-            // it (one whose process never comes waits out its 60 s): it made its ContainerVM, which is
-            // powered off here, or failed; either way it is done with the container's folder. Starts
-            // after it are refused: the container is marked for removal.
+            // it: it made its ContainerVM, which is powered off here, or failed; either way it is done
+            // with the container's folder. Starts after it are refused: the container is marked for removal.
             if (gate is not null)
             {
                 await gate.WaitAsync(limit.Token).ConfigureAwait(false);
@@ -157,18 +164,7 @@ public sealed partial class ContainerService
 
             if (_runtime.RunningOf(record.Id) is { } running)
             {
-                if (_backend is not null)
-                {
-                    try
-                    {
-                        await _backend.PowerOffAsync(record.Id, force: true, limit.Token).ConfigureAwait(false);
-                    }
-                    catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
-                    {
-                        // The VM went behind the VCH's back: nothing is left to power off.
-                    }
-                }
-
+                await PowerOffForRemovalAsync(record.Id, limit.Token).ConfigureAwait(false);
                 await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), limit.Token)).ConfigureAwait(false);
             }
 
@@ -202,6 +198,23 @@ public sealed partial class ContainerService
                     // Another container mounts it too: it stays.
                 }
             }
+        }
+    }
+
+    private async Task PowerOffForRemovalAsync(string id, CancellationToken cancellationToken)
+    {
+        if (_backend is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _backend.PowerOffAsync(id, force: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
+        {
+            // The VM went behind the VCH's back: nothing is left to power off.
         }
     }
 
