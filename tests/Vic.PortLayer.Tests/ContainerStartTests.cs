@@ -157,6 +157,7 @@ public sealed class ContainerStartTests : IDisposable
         Assert.Equal(3, record.Status.ExitCode);
         Assert.Equal(1, backend.Clones);
     }
+
     [Fact]
     public async Task AStartWhoseTetherCannotBeReachedFailsLeavesNoRunAndRemovesARmContainer()
     {

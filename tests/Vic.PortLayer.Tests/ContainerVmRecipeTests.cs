@@ -91,7 +91,7 @@ public sealed class ContainerVmRecipeTests : IDisposable
         Assert.Equal((Errors.ErrorKind.NotFound, "No such image: gone:1"), (refused.Kind, refused.Message));
     }
 
-    /// <summary>An image of two (empty) layers, "one".</summary>
+    /// <summary>An image of one (empty) layer, "one".</summary>
     private async Task ImportAsync()
     {
         using var first = new MemoryStream(new byte[1024]);

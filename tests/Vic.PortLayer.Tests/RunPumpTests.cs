@@ -67,6 +67,9 @@ public sealed class RunPumpTests : IDisposable
             Assert.Equal(ContainerState.Running, _parts.Catalog.Resolve(id).Status.State);
             Assert.Empty(_parts.Runtime.Of(id).Log.ReadAll());
         }
+
+        // The channel's end is the run's: recorded before the store closes.
+        await run.RunEnded.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     [Fact]

@@ -14,7 +14,13 @@ public sealed class TetherConnectorTests : IDisposable
 
     public void Dispose()
     {
+        // The guests' ends close, and every run's end is recorded before the store closes.
         _channels.Dispose();
+        foreach (var state in _parts.Runtime.All.ToList())
+        {
+            state.Running?.RunEnded.Task.Wait(TimeSpan.FromSeconds(10));
+        }
+
         _parts.Dispose();
     }
 
@@ -110,9 +116,15 @@ public sealed class TetherConnectorTests : IDisposable
             await guest.GuestReadAsync();
         };
 
+        var exit = _parts.Runtime.Of(id).NextExit;
+
         var (_, answer) = await _parts.Connector.ConnectAsync(_channels, id, _parts.Runtime.Of(id).Log, CancellationToken.None);
 
+        // The answer is known when the channel ends; the pump records the exit it read just after.
+        var exited = await exit.WaitAsync(TimeSpan.FromSeconds(10));
+
         Assert.Equal(TetherAnswer.ChannelEnded, answer);
+        Assert.Equal(6, exited);
         Assert.Equal((ContainerState.Exited, 6), (_parts.Catalog.Resolve(id).Status.State, _parts.Catalog.Resolve(id).Status.ExitCode));
     }
 

@@ -119,4 +119,6 @@ root.SetAction(async (parse, cancellationToken) =>
     return 0;
 });
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// SIGTERM (a service manager's stop) stops the endpoint cleanly: its ready clones are discarded,
+// its store closed. System.CommandLine's own 2 s would end the process in the middle of that.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);

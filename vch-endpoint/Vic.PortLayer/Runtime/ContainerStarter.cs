@@ -150,7 +150,17 @@ internal sealed partial class ContainerStarter(
         Log.TetherAnswered(logger, record.Id, answering.Elapsed.TotalMilliseconds);
         var spec = recipe.RunSpecOf(record, disks, vm.Public, keepAfterExit: state.BuildStep is not null);
         networking.JoinBridge(record);
-        await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The VM went as it came up: an rm -f powered it off, or it died.
+            throw containers.Resolve(record.Id).Status is RemovingStatus
+                ? PortLayerException.Conflict($"container {record.Id} is marked for removal")
+                : new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} went away before its process started");
+        }
         if (record.Config.OpenStdin)
         {
             _ = Task.Run(() => RelayStdinAsync(running, state.Stdin), CancellationToken.None);

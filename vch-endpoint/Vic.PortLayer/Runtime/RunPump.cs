@@ -149,10 +149,9 @@ internal sealed partial class RunPump(ContainerCatalog containers, ContainerRunt
             case FrameType.Started when running.Execs.TryGetValue(frame.Session, out var started):
                 started.Pid = Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage).Pid;
                 break;
-            case FrameType.Error when running.Execs.TryGetValue(frame.Session, out var failed):
+            case FrameType.Error when running.Execs.TryRemove(frame.Session, out var failed):
                 failed.Append(new OutputChunk(OutputStream.Stderr, Payloads.Text($"{Payloads.Text(frame.Payload)}\n"), time.GetUtcNow()));
                 failed.Finish(126);
-                running.Execs.TryRemove(frame.Session, out _);
                 break;
             case FrameType.Exit when running.Execs.TryRemove(frame.Session, out var ended):
                 ended.Finish(Payloads.Int32(frame.Payload));
