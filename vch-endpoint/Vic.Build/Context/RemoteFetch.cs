@@ -4,7 +4,9 @@ namespace Vic.Build.Context;
 public static class RemoteFetch
 {
     /// <summary>One client for every fetch: a client per call would leave a socket per build in TIME_WAIT.</summary>
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromMinutes(30) };
+    // One client for the endpoint's life; its connections are made anew every few minutes, so a
+    // host whose address changes (DNS) is looked up again rather than reached at its old one.
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }) { Timeout = TimeSpan.FromMinutes(30) };
 
     /// <summary>GETs <paramref name="url"/>, headers read and a success status checked; the caller reads and disposes the answer.</summary>
     /// <param name="failure">What a failure's message starts with, as dockerd words it ("ADD failed: ", "unable to prepare context: ").</param>
