@@ -6,15 +6,15 @@
 #   scripts/build-vcsim.sh [OUTPUT]      default OUTPUT: <repo>/out/tools/vcsim
 #
 # Safe to re-run: installs only missing packages, and skips the build when OUTPUT is newer than
-# tools/vcsim/main.go and this script (VCSIM_FORCE=1 rebuilds anyway). Prints OUTPUT's path last.
+# every tools/vcsim/*.go and this script (VCSIM_FORCE=1 rebuilds anyway). Prints OUTPUT's path last.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$repo/tools/vcsim"
 out="${1:-$repo/out/tools/vcsim}"
 
-if [ "${VCSIM_FORCE:-0}" != 1 ] && [ -x "$out" ] \
-   && [ "$out" -nt "$src/main.go" ] && [ "$out" -nt "${BASH_SOURCE[0]}" ]; then
+newest="$(ls -t "$src"/*.go "${BASH_SOURCE[0]}" | head -1)"
+if [ "${VCSIM_FORCE:-0}" != 1 ] && [ -x "$out" ] && [ "$out" -nt "$newest" ]; then
   echo "build-vcsim: $out is up to date" >&2
   echo "$out"
   exit 0

@@ -108,6 +108,34 @@ public sealed class VcsimTests(VcsimFixture fixture) : IClassFixture<VcsimFixtur
     }
 
     [Fact]
+    public async Task AnInstantCloneOfARunningVmRunsAtOnceWithItsConfigAndOfAStoppedOneIsRefused()
+    {
+        // govmomi 0.24's simulator has no InstantClone_Task: tools/vcsim serves it (instantclone.go).
+        await using var session = await ConnectAsync();
+        var parent = (await session.FindByInventoryPathAsync("DC0/vm/DC0_H0_VM0", CancellationToken.None))!;
+        var pool = (await session.FindByInventoryPathAsync($"{Cluster}/Resources", CancellationToken.None))!;
+        var folder = (await session.FindByInventoryPathAsync("DC0/vm", CancellationToken.None))!;
+        var parentPower = (await session.RetrieveOneAsync(parent, ["runtime.powerState"], CancellationToken.None)).Text("runtime.powerState");
+
+        var clone = await session.InstantCloneAsync(parent, "instant-0123456789ab", pool, folder, [new("vic.container.id", "0123456789ab")], CancellationToken.None);
+        var content = await session.RetrieveOneAsync(clone, ["name", "config.extraConfig", "runtime.powerState", "resourcePool"], CancellationToken.None);
+        await session.PowerOffVmAsync(clone, CancellationToken.None);
+        var stopped = await Assert.ThrowsAsync<VimFaultException>(() => session.InstantCloneAsync(clone, "instant-of-a-stopped-vm", pool, folder, [], CancellationToken.None));
+        var missing = await Assert.ThrowsAsync<VimFaultException>(() => session.InstantCloneAsync(new ManagedObjectReference("VirtualMachine", "vm-nosuch"), "instant-of-nothing", pool, folder, [], CancellationToken.None));
+        await session.DestroyAsync(clone, CancellationToken.None);
+
+        var extra = VirtualMachines.ExtraConfigOf(content.Properties["config.extraConfig"]);
+        Assert.Equal("poweredOn", parentPower);
+        Assert.Equal(("instant-0123456789ab", "poweredOn"), (content.Text("name"), content.Text("runtime.powerState")));
+        Assert.Equal(pool, content.Ref("resourcePool"));
+        Assert.Equal("0123456789ab", extra["vic.container.id"]);
+        Assert.Equal(parent.Value, extra["vcsim.instantClone.parent"]);
+        Assert.Equal("InvalidPowerState", stopped.FaultName);
+        Assert.Equal("ManagedObjectNotFound", missing.FaultName);
+        Assert.DoesNotContain(await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None, pool), o => o.Text("name") == "instant-of-a-stopped-vm");
+    }
+
+    [Fact]
     public async Task DatastoreFilesAreUploadedReadBackAndDeleted()
     {
         await using var session = await ConnectAsync();

@@ -7,6 +7,9 @@
 //
 // and then serves until SIGINT or SIGTERM. Everything else (logs, -trace output) goes to stderr.
 //
+// Besides the simulator's own methods it serves InstantClone_Task (instantclone.go), which govmomi
+// 0.24's simulator lacks.
+//
 // Test hooks besides the SOAP API (only with -control, off by default):
 //
 //	POST /vcsim/status-once?code=503                                  next /sdk request answers with that HTTP status
@@ -142,6 +145,8 @@ func main() {
 
 	server := model.Service.NewServer()
 	defer server.Close()
+	// Before the URL is printed, so before any request.
+	server.Config.Handler = withInstantClone(server.Config.Handler)
 
 	fields := []string{"VCSIM_URL=" + server.URL.String()}
 	if !*plain {

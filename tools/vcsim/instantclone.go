@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"io/ioutil"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// InstantCloneParentKey is the extraConfig key an instant clone carries with its parent's moref, so
+// that whatever plays the guests (the tests' SimulatedGuests) can fork the parent's guest for it.
+const InstantCloneParentKey = "vcsim.instantClone.parent"
+
+// instantCloneRequest is the part of an InstantClone_Task request (vSphere 6.7) the simulator uses.
+type instantCloneRequest struct {
+	Body struct {
+		Call struct {
+			This struct {
+				Value string `xml:",chardata"`
+			} `xml:"_this"`
+			Spec struct {
+				Name     string `xml:"name"`
+				Location struct {
+					Folder *struct {
+						Value string `xml:",chardata"`
+					} `xml:"folder"`
+					Pool *struct {
+						Value string `xml:",chardata"`
+					} `xml:"pool"`
+				} `xml:"location"`
+				Config []struct {
+					Key   string `xml:"key"`
+					Value string `xml:"value"`
+				} `xml:"config"`
+			} `xml:"spec"`
+		} `xml:"InstantClone_Task"`
+	} `xml:"Body"`
+}
+
+var returnedTask = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+
+// withInstantClone serves InstantClone_Task, which govmomi 0.24's simulator does not have, in front
+// of the simulator's own /sdk handler: the source must be powered on (InvalidPowerState otherwise,
+// as vSphere answers); the clone is made by the simulator's CloneVM_Task into the spec's folder and
+// pool with the spec's config as its extraConfig plus its parent's moref, and powered on before the
+// task is handed back, so a client that waits for the task finds the clone running, as it would
+// find an instant clone. Every other request goes to the simulator untouched.
+func withInstantClone(sdk http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/sdk" {
+			sdk.ServeHTTP(w, r)
+			return
+		}
+		body, err := ioutil.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if !bytes.Contains(body, []byte("InstantClone_Task")) {
+			r.Body = ioutil.NopCloser(bytes.NewReader(body))
+			sdk.ServeHTTP(w, r)
+			return
+		}
+		var req instantCloneRequest
+		if err := xml.Unmarshal(body, &req); err != nil || req.Body.Call.This.Value == "" {
+			writeFault(w, "InvalidRequest", "", "the InstantClone_Task request cannot be read")
+			return
+		}
+		instantClone(sdk, w, r, req)
+	})
+}
+
+func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req instantCloneRequest) {
+	call := req.Body.Call
+	source := types.ManagedObjectReference{Type: "VirtualMachine", Value: call.This.Value}
+	vm, ok := simulator.Map.Get(source).(*simulator.VirtualMachine)
+	if !ok {
+		writeFault(w, "ManagedObjectNotFound", "<obj type=\"VirtualMachine\">"+html.EscapeString(source.Value)+"</obj>", "The object has already been deleted or has not been completely created")
+		return
+	}
+	var power types.VirtualMachinePowerState
+	var folder, pool string
+	simulator.Map.WithLock(vm, func() {
+		power = vm.Runtime.PowerState
+		folder = vm.Parent.Value
+		if vm.ResourcePool != nil {
+			pool = vm.ResourcePool.Value
+		}
+	})
+	if power != types.VirtualMachinePowerStatePoweredOn {
+		writeFault(w, "InvalidPowerState", "<requestedState>poweredOn</requestedState><existingState>"+string(power)+"</existingState>", "The attempted operation cannot be performed in the current state ("+string(power)+").")
+		return
+	}
+	if call.Spec.Location.Folder != nil {
+		folder = call.Spec.Location.Folder.Value
+	}
+	if call.Spec.Location.Pool != nil {
+		pool = call.Spec.Location.Pool.Value
+	}
+
+	var extra bytes.Buffer
+	for _, o := range call.Spec.Config {
+		fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, html.EscapeString(o.Key), html.EscapeString(o.Value))
+	}
+	fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, InstantCloneParentKey, html.EscapeString(source.Value))
+	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="Folder">%s</folder><name>%s</name><spec><location><pool type="ResourcePool">%s</pool></location><template>false</template><config>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
+		html.EscapeString(source.Value), html.EscapeString(folder), html.EscapeString(call.Spec.Name), html.EscapeString(pool), extra.String())
+	status, answer := callSDK(sdk, r, clone)
+	match := returnedTask.FindStringSubmatch(answer)
+	if status != http.StatusOK || match == nil {
+		// The simulator's own fault (a name taken, a pool that is not one): passed on as it is.
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(answer))
+		return
+	}
+	task := types.ManagedObjectReference{Type: "Task", Value: match[1]}
+	if info := waitTask(task); info.State == types.TaskInfoStateSuccess {
+		// vcsim ignores powerOn in a clone spec: an instant clone runs at once.
+		made := info.Result.(types.ManagedObjectReference)
+		if _, on := callSDK(sdk, r, fmt.Sprintf(`<PowerOnVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this></PowerOnVM_Task>`, made.Value)); returnedTask.MatchString(on) {
+			waitTask(types.ManagedObjectReference{Type: "Task", Value: returnedTask.FindStringSubmatch(on)[1]})
+		}
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write([]byte(envelope(fmt.Sprintf(`<InstantClone_TaskResponse xmlns="urn:vim25"><returnval type="Task">%s</returnval></InstantClone_TaskResponse>`, task.Value))))
+}
+
+// callSDK makes a SOAP call to the simulator in the caller's session (its cookie); returns the HTTP status and the answer.
+func callSDK(sdk http.Handler, r *http.Request, call string) (int, string) {
+	inner := r.Clone(r.Context())
+	payload := []byte(envelope(call))
+	inner.Body = ioutil.NopCloser(bytes.NewReader(payload))
+	inner.ContentLength = int64(len(payload))
+	recorder := httptest.NewRecorder()
+	sdk.ServeHTTP(recorder, inner)
+	return recorder.Code, recorder.Body.String()
+}
+
+// waitTask waits (up to a minute) for a simulator task to end and returns its info.
+func waitTask(ref types.ManagedObjectReference) types.TaskInfo {
+	var info types.TaskInfo
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		task, ok := simulator.Map.Get(ref).(*simulator.Task)
+		if !ok {
+			return info
+		}
+		simulator.Map.WithLock(task, func() { info = task.Info })
+		if info.State == types.TaskInfoStateSuccess || info.State == types.TaskInfoStateError {
+			return info
+		}
+	}
+	return info
+}
+
+func envelope(body string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>` + body + `</soapenv:Body></soapenv:Envelope>`
+}
+
+// writeFault answers with a SOAP fault whose detail names the vim25 fault, as vSphere does.
+func writeFault(w http.ResponseWriter, name, fields, message string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write([]byte(envelope(fmt.Sprintf(`<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail><%sFault xmlns="urn:vim25" xsi:type="%s">%s</%sFault></detail></soapenv:Fault>`,
+		html.EscapeString(message), name, name, fields, name))))
+}
