@@ -53,6 +53,23 @@ public sealed class SystemEndpointTests : InProcessVchTest
     }
 
     [Fact]
+    public async Task DiskUsageCountsOnlyTheKindsAskedForAndRefusesAnUnknownOne()
+    {
+        using var some = await Client.GetAsync(new Uri("/v1.47/system/df?type=volume&type=container", UriKind.Relative));
+        using var someJson = await ReadJsonAsync(some);
+        using var older = await Client.GetAsync(new Uri("/v1.41/system/df?type=volume", UriKind.Relative));
+        using var olderJson = await ReadJsonAsync(older);
+        using var unknown = await Client.GetAsync(new Uri("/v1.47/system/df?type=nope", UriKind.Relative));
+
+        Assert.Equal(JsonValueKind.Array, someJson.RootElement.GetProperty("Volumes").ValueKind);
+        Assert.Equal(JsonValueKind.Array, someJson.RootElement.GetProperty("Containers").ValueKind);
+        Assert.True(!someJson.RootElement.TryGetProperty("Images", out var images) || images.ValueKind == JsonValueKind.Null, "images were counted though not asked for");
+        Assert.True(!someJson.RootElement.TryGetProperty("BuildCache", out var cache) || cache.ValueKind == JsonValueKind.Null, "the build cache was counted though not asked for");
+        Assert.Equal(JsonValueKind.Array, olderJson.RootElement.GetProperty("Images").ValueKind);
+        await AssertDockerErrorAsync(unknown, HttpStatusCode.BadRequest, "unknown object type: nope");
+    }
+
+    [Fact]
     public async Task VersionReportsTheNegotiationRange()
     {
         using var response = await Client.GetAsync(new Uri("/v1.30/version", UriKind.Relative));

@@ -33,5 +33,5 @@ public sealed record AuthResponse(string Status, string IdentityToken);
 /// <summary>One line of a build or load stream: text for the terminal.</summary>
 public sealed record StreamMessage([property: System.Text.Json.Serialization.JsonPropertyName("stream")] string Stream);
 
-/// <summary><c>GET /system/df</c> (swagger: SystemDataUsageResponse).</summary>
-public sealed record DiskUsageResponse(long LayersSize, IReadOnlyList<ImageSummary> Images, IReadOnlyList<object> Containers, IReadOnlyList<object> Volumes, IReadOnlyList<object> BuildCache);
+/// <summary><c>GET /system/df</c> (swagger: SystemDataUsageResponse); a kind not asked for (<c>?type=</c>) is null.</summary>
+public sealed record DiskUsageResponse(long LayersSize, IReadOnlyList<ImageSummary>? Images, IReadOnlyList<object>? Containers, IReadOnlyList<object>? Volumes, IReadOnlyList<object>? BuildCache);

@@ -136,17 +136,31 @@ public static class ImagesEndpoints
 
     private static Task DiskUsage(HttpContext context, VchEngine engine)
     {
+        // API 1.42 added ?type= (container, image, volume, build-cache): only those are counted, the
+        // others are null, and an unknown one is refused, as dockerd does.
+        var types = context.Request.Query["type"];
+        var version = context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum;
+        var everything = types.Count == 0 || version < new ApiVersion(1, 42);
+        foreach (var type in everything ? [] : types.ToArray())
+        {
+            if (type is not ("container" or "image" or "volume" or "build-cache"))
+            {
+                throw PortLayerException.InvalidParameter($"unknown object type: {type}");
+            }
+        }
+
+        bool Wanted(string type) => everything || types.Contains(type);
         var images = engine.Images.Catalog.List();
         return DockerJson.WriteAsync(context, new DiskUsageResponse(
-            engine.Images.LayersSize,
-            [.. images.Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))],
-            [.. engine.Containers.List().Select(c => (object)ContainersApi.ContainerViews.Summary(c, engine.Time.GetUtcNow(), engine.Volumes).Also(s => s["SizeRw"] = engine.Runtime.DiskUsage(c.Id)))],
-            [.. engine.Volumes.List().Select(v => (object)VolumesApi.VolumesEndpoints.View(engine, v).Also(view => view["UsageData"] = new System.Text.Json.Nodes.JsonObject
+            Wanted("image") ? engine.Images.LayersSize : 0,
+            Wanted("image") ? [.. images.Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))] : null,
+            Wanted("container") ? [.. engine.Containers.List().Select(c => (object)ContainersApi.ContainerViews.Summary(c, engine.Time.GetUtcNow(), engine.Volumes).Also(s => s["SizeRw"] = engine.Runtime.DiskUsage(c.Id)))] : null,
+            Wanted("volume") ? [.. engine.Volumes.List().Select(v => (object)VolumesApi.VolumesEndpoints.View(engine, v).Also(view => view["UsageData"] = new System.Text.Json.Nodes.JsonObject
             {
                 ["Size"] = engine.Volumes.SizeOf(v.Name),
                 ["RefCount"] = engine.Volumes.UsedBy(v.Name).Count,
-            }))],
-            []));
+            }))] : null,
+            Wanted("build-cache") ? [] : null));
     }
 
     private static Task List(HttpContext context, VchEngine engine)
