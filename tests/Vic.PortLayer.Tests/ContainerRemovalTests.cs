@@ -63,6 +63,29 @@ public sealed class ContainerRemovalTests : IDisposable
     }
 
     [Fact]
+    public async Task AnRmDashFThatComesWhileTheVmIsMadeDoesNotWaitForAProcessThatNeverComes()
+    {
+        var clone = new HeldClone();
+        using var backend = new ScriptedTetherBackend(exitCode: null, beforeClone: clone.HoldAsync, faultOf: _ => TetherFault.NeverStarts);
+        using var engine = await EngineAsync(backend);
+        var id = engine.Runtime.Create("stuck-early", "empty", new Dictionary<string, string>(), new ContainerConfig { Cmd = ["sleep", "600"] }).Id;
+        var start = engine.Runtime.StartAsync(id, CancellationToken.None);
+        await clone.Entered;
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var remove = engine.Runtime.RemoveAsync(id, force: true, CancellationToken.None);
+        clone.Release();
+        var refused = await Assert.ThrowsAsync<PortLayerException>(() => start.WaitAsync(TimeSpan.FromSeconds(30)));
+        await remove.WaitAsync(TimeSpan.FromSeconds(30));
+        var took = clock.Elapsed;
+
+        Assert.True(took < TimeSpan.FromSeconds(20), $"rm -f waited {took.TotalSeconds:0.0} s for a start whose process never came");
+        Assert.Equal(ErrorKind.Conflict, refused.Kind);
+        Assert.Empty(engine.Containers.List());
+        Assert.Empty(await backend.ListAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task AnRmWhoseClientGoesAwayWhileItWaitsForAStartStillFinishes()
     {
         var clone = new HeldClone();

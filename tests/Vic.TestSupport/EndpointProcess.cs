@@ -116,7 +116,7 @@ public sealed class EndpointProcess : IAsyncDisposable
     /// <summary>
     /// Stops the endpoint as its service manager would (SIGTERM), so it discards its ready clones: a
     /// SIGKILL leaves them running until an endpoint starts again over the same data, which a test's
-    /// never does. One that has not stopped within 20 s is killed.
+    /// never does. One that has not stopped within 35 s (it gives itself 30) is killed.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -125,7 +125,7 @@ public sealed class EndpointProcess : IAsyncDisposable
             await Command.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ConfigureAwait(false);
             try
             {
-                await WaitForExitAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+                await WaitForExitAsync(TimeSpan.FromSeconds(35)).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -103,6 +103,9 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         {
             // Servers without InstantClone_Task fault here, and so does one whose parent is not frozen.
             var made = await session.InstantCloneAsync(template.Vm, spec.Name + "-instant", places.Pool, places.Folder, [], cancellationToken).ConfigureAwait(false);
+
+            // An instant clone runs: it is powered off before it is destroyed, which a running VM cannot be.
+            await session.PowerOffVmAsync(made, cancellationToken).ConfigureAwait(false);
             await session.DestroyAsync(made, cancellationToken).ConfigureAwait(false);
             instantFault = "the clone of a parent that is not frozen cannot run a container";
         }

@@ -20,6 +20,7 @@ internal sealed class ContainerRuntimeState : IDisposable
     private Channel<byte[]?>? _stdin;
     private PendingRestart? _pendingRestart;
     private TaskCompletionSource<int>? _buildStep;
+    private readonly CancellationTokenSource _removal = new();
     private int _restartStreak;
 
     public ContainerRuntimeState(string id, Func<string, ContainerLog> openLog)
@@ -38,6 +39,12 @@ internal sealed class ContainerRuntimeState : IDisposable
 
     /// <summary>The next exit of the container's main process; a fresh one is armed at each exit.</summary>
     public Task<int> NextExit => Volatile.Read(ref _nextExit).Task;
+
+    /// <summary>Cancelled when a removal of the container begins: a start waiting for its process stops waiting.</summary>
+    public CancellationToken RemovalBegun => _removal.Token;
+
+    /// <summary>A removal began: a start still waiting for its process gives up, and the removal ends its VM.</summary>
+    public void SignalRemoval() => _removal.Cancel();
 
     /// <summary>One ContainerVM at a time per container: a start waits for a files VM to finish, and the other way round.</summary>
     public SemaphoreSlim VmGate { get; } = new(1, 1);
@@ -109,6 +116,8 @@ internal sealed class ContainerRuntimeState : IDisposable
         {
             _log.Value.Dispose();
         }
+
+        _removal.Dispose();
     }
 
     private static TaskCompletionSource<int> NewExit() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -145,17 +145,14 @@ public sealed partial class ContainerService
                 await starting.WaitAsync(limit.Token).ConfigureAwait(false);
             }
 
-            if (force && _runtime.RunningOf(record.Id) is { } unstarted && !unstarted.MainStarted.Task.IsCompleted)
-            {
-                // A start whose process has not come yet (its root waits on an NFS server that does
-                // not answer) is not waited out for its 60 s: rm -f ends its VM now, as it would end
-                // the process, and the start learns it will not run.
-                await PowerOffForRemovalAsync(record.Id, limit.Token).ConfigureAwait(false);
-            }
+            // A start waiting for its process (a root on an NFS server that does not answer) stops
+            // waiting out its 60 s: it is refused (the container is marked for removal) and lets the
+            // gate go, and its VM is powered off below.
+            _runtime.Find(record.Id)?.SignalRemoval();
 
-            // A start under way (docker start, restart) is let finish, as dockerd's container lock has
-            // it: it made its ContainerVM, which is powered off here, or failed; either way it is done
-            // with the container's folder. Starts after it are refused: the container is marked for removal.
+            // A start under way (docker start, restart) is let finish making its VM, as dockerd's
+            // container lock has it: it made its ContainerVM, which is powered off here, or failed;
+            // either way it is done with the container's folder. Starts after it are refused.
             if (gate is not null)
             {
                 await gate.WaitAsync(limit.Token).ConfigureAwait(false);

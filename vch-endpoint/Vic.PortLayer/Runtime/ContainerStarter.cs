@@ -112,7 +112,14 @@ internal sealed partial class ContainerStarter(
                 // dockerd removes a --rm container whose start failed; docker run -d --rm waits for that.
                 gate.Release();
                 releasedEarly = true;
-                await teardown.AutoRemoveAsync(record.Id).ConfigureAwait(false);
+                try
+                {
+                    await teardown.AutoRemoveAsync(record.Id).ConfigureAwait(false);
+                }
+                catch (PortLayerException ex) when (ex.Kind is ErrorKind.Conflict or ErrorKind.NotFound)
+                {
+                    // An rm came first and removes it: the start's own failure is what its caller learns.
+                }
             }
 
             throw;
@@ -156,10 +163,9 @@ internal sealed partial class ContainerStarter(
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
-            // The VM went as it came up: an rm -f powered it off, or it died.
-            throw containers.Resolve(record.Id).Status is RemovingStatus
-                ? PortLayerException.Conflict($"container {record.Id} is marked for removal")
-                : new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} went away before its process started");
+            // The channel broke as the VM came up: the VM is not trusted to be gone with it.
+            await PowerOffQuietlyAsync(compute, record.Id).ConfigureAwait(false);
+            throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} went away before its process started");
         }
         if (record.Config.OpenStdin)
         {
@@ -169,10 +175,24 @@ internal sealed partial class ContainerStarter(
         // dockerd's start returns once the process runs: logs and published ports right after are
         // the process's. (A process that never starts ends the run with its exit code instead.)
         // A root that takes longer (an NFS server that does not answer) is waited for no further.
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A removal that begins meanwhile ends the wait: the start is then refused, and the removal
+        // powers the VM off.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.RemovalBegun);
         await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, limit.Token)).ConfigureAwait(false);
         await limit.CancelAsync().ConfigureAwait(false);
         return running;
+    }
+
+    private static async Task PowerOffQuietlyAsync(IVmPower compute, string id)
+    {
+        try
+        {
+            await compute.PowerOffAsync(id, force: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (PortLayerException)
+        {
+            // Gone already, or the hypervisor says why not: the start's failure is the answer either way.
+        }
     }
 
     /// <summary>Feeds queued stdin to the tether; a null entry is the end of stdin.</summary>
