@@ -117,6 +117,10 @@ public sealed class VcsimTests(VcsimFixture fixture) : IClassFixture<VcsimFixtur
         var folder = (await session.FindByInventoryPathAsync("DC0/vm", CancellationToken.None))!;
         var parentPower = (await session.RetrieveOneAsync(parent, ["runtime.powerState"], CancellationToken.None)).Text("runtime.powerState");
 
+        var logins = session.Logins;
+
+        // A session the server ended is met with NotAuthenticated first, and the client logs in again.
+        await fixture.Server.TerminateSessionAsync(session.SessionKey!);
         var clone = await session.InstantCloneAsync(parent, "instant-0123456789ab", pool, folder, [new("vic.container.id", "0123456789ab")], CancellationToken.None);
         var content = await session.RetrieveOneAsync(clone, ["name", "config.extraConfig", "runtime.powerState", "resourcePool"], CancellationToken.None);
         await session.PowerOffVmAsync(clone, CancellationToken.None);
@@ -126,6 +130,7 @@ public sealed class VcsimTests(VcsimFixture fixture) : IClassFixture<VcsimFixtur
 
         var extra = VirtualMachines.ExtraConfigOf(content.Properties["config.extraConfig"]);
         Assert.Equal("poweredOn", parentPower);
+        Assert.Equal(logins + 1, session.Logins);
         Assert.Equal(("instant-0123456789ab", "poweredOn"), (content.Text("name"), content.Text("runtime.powerState")));
         Assert.Equal(pool, content.Ref("resourcePool"));
         Assert.Equal("0123456789ab", extra["vic.container.id"]);

@@ -19,6 +19,11 @@ import (
 // that whatever plays the guests (the tests' SimulatedGuests) can fork the parent's guest for it.
 const InstantCloneParentKey = "vcsim.instantClone.parent"
 
+type moref struct {
+	Type  string `xml:"type,attr"`
+	Value string `xml:",chardata"`
+}
+
 // instantCloneRequest is the part of an InstantClone_Task request (vSphere 6.7) the simulator uses.
 type instantCloneRequest struct {
 	Body struct {
@@ -29,12 +34,8 @@ type instantCloneRequest struct {
 			Spec struct {
 				Name     string `xml:"name"`
 				Location struct {
-					Folder *struct {
-						Value string `xml:",chardata"`
-					} `xml:"folder"`
-					Pool *struct {
-						Value string `xml:",chardata"`
-					} `xml:"pool"`
+					Folder *moref `xml:"folder"`
+					Pool   *moref `xml:"pool"`
 				} `xml:"location"`
 				Config []struct {
 					Key   string `xml:"key"`
@@ -45,14 +46,21 @@ type instantCloneRequest struct {
 	} `xml:"Body"`
 }
 
-var returnedTask = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+var (
+	returnedTask     = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+	instantCloneCall = regexp.MustCompile(`<([A-Za-z0-9_]+:)?InstantClone_Task[\s>]`)
+	powerStateValue  = regexp.MustCompile(`<val[^>]*>(poweredOn|poweredOff|suspended)</val>`)
+	missingFault     = regexp.MustCompile(`<missingSet>.*?:type="([A-Za-z]+)"`)
+)
 
 // withInstantClone serves InstantClone_Task, which govmomi 0.24's simulator does not have, in front
 // of the simulator's own /sdk handler: the source must be powered on (InvalidPowerState otherwise,
-// as vSphere answers); the clone is made by the simulator's CloneVM_Task into the spec's folder and
+// as vSphere answers; its power state is read through the API in the caller's session, so a session
+// that is gone answers NotAuthenticated); the clone is made by the simulator's CloneVM_Task into the spec's folder and
 // pool with the spec's config as its extraConfig plus its parent's moref, and powered on before the
 // task is handed back, so a client that waits for the task finds the clone running, as it would
-// find an instant clone. Every other request goes to the simulator untouched.
+// find an instant clone. Every other request goes to the simulator untouched. The -control hooks
+// (disable-method, method delays) do not reach InstantClone_Task.
 func withInstantClone(sdk http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/sdk" {
@@ -65,7 +73,7 @@ func withInstantClone(sdk http.Handler) http.Handler {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if !bytes.Contains(body, []byte("InstantClone_Task")) {
+		if !instantCloneCall.Match(body) {
 			r.Body = ioutil.NopCloser(bytes.NewReader(body))
 			sdk.ServeHTTP(w, r)
 			return
@@ -82,29 +90,42 @@ func withInstantClone(sdk http.Handler) http.Handler {
 func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req instantCloneRequest) {
 	call := req.Body.Call
 	source := types.ManagedObjectReference{Type: "VirtualMachine", Value: call.This.Value}
-	vm, ok := simulator.Map.Get(source).(*simulator.VirtualMachine)
-	if !ok {
-		writeFault(w, "ManagedObjectNotFound", "<obj type=\"VirtualMachine\">"+html.EscapeString(source.Value)+"</obj>", "The object has already been deleted or has not been completely created")
+
+	// Asked through the API in the caller's session first: a session that is gone answers
+	// NotAuthenticated and a source that is not there ManagedObjectNotFound, as the simulator's own methods do.
+	status, answer := callSDK(sdk, r, fmt.Sprintf(`<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>VirtualMachine</type><pathSet>runtime.powerState</pathSet></propSet><objectSet><obj type="VirtualMachine">%s</obj></objectSet></specSet><options></options></RetrievePropertiesEx>`, html.EscapeString(source.Value)))
+	if status != http.StatusOK {
+		passOn(w, status, answer)
 		return
 	}
-	var power types.VirtualMachinePowerState
-	var folder, pool string
-	simulator.Map.WithLock(vm, func() {
-		power = vm.Runtime.PowerState
-		folder = vm.Parent.Value
-		if vm.ResourcePool != nil {
-			pool = vm.ResourcePool.Value
-		}
-	})
-	if power != types.VirtualMachinePowerStatePoweredOn {
-		writeFault(w, "InvalidPowerState", "<requestedState>poweredOn</requestedState><existingState>"+string(power)+"</existingState>", "The attempted operation cannot be performed in the current state ("+string(power)+").")
+	if m := missingFault.FindStringSubmatch(answer); m != nil {
+		// The property could not be read for the caller (a session that is gone: NotAuthenticated).
+		writeFault(w, m[1], `<object type="VirtualMachine">`+html.EscapeString(source.Value)+`</object>`, "the source VM cannot be read: "+m[1])
 		return
 	}
-	if call.Spec.Location.Folder != nil {
-		folder = call.Spec.Location.Folder.Value
+	power := "poweredOff"
+	if m := powerStateValue.FindStringSubmatch(answer); m != nil {
+		power = m[1]
 	}
-	if call.Spec.Location.Pool != nil {
-		pool = call.Spec.Location.Pool.Value
+	if power != string(types.VirtualMachinePowerStatePoweredOn) {
+		writeFault(w, "InvalidPowerState", "<requestedState>poweredOn</requestedState><existingState>"+html.EscapeString(power)+"</existingState>", "The attempted operation cannot be performed in the current state ("+power+").")
+		return
+	}
+
+	folder, pool := moref{Type: "Folder"}, moref{Type: "ResourcePool"}
+	if vm, ok := simulator.Map.Get(source).(*simulator.VirtualMachine); ok {
+		simulator.Map.WithLock(vm, func() {
+			folder.Value = vm.Parent.Value
+			if vm.ResourcePool != nil {
+				pool = moref{Type: vm.ResourcePool.Type, Value: vm.ResourcePool.Value}
+			}
+		})
+	}
+	if f := call.Spec.Location.Folder; f != nil {
+		folder = moref{Type: orDefault(f.Type, "Folder"), Value: f.Value}
+	}
+	if p := call.Spec.Location.Pool; p != nil {
+		pool = moref{Type: orDefault(p.Type, "ResourcePool"), Value: p.Value}
 	}
 
 	var extra bytes.Buffer
@@ -112,27 +133,46 @@ func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req 
 		fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, html.EscapeString(o.Key), html.EscapeString(o.Value))
 	}
 	fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, InstantCloneParentKey, html.EscapeString(source.Value))
-	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="Folder">%s</folder><name>%s</name><spec><location><pool type="ResourcePool">%s</pool></location><template>false</template><config>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
-		html.EscapeString(source.Value), html.EscapeString(folder), html.EscapeString(call.Spec.Name), html.EscapeString(pool), extra.String())
-	status, answer := callSDK(sdk, r, clone)
+	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="%s">%s</folder><name>%s</name><spec><location><pool type="%s">%s</pool></location><template>false</template><config>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
+		html.EscapeString(source.Value), html.EscapeString(folder.Type), html.EscapeString(folder.Value), html.EscapeString(call.Spec.Name), html.EscapeString(pool.Type), html.EscapeString(pool.Value), extra.String())
+	status, answer = callSDK(sdk, r, clone)
 	match := returnedTask.FindStringSubmatch(answer)
 	if status != http.StatusOK || match == nil {
 		// The simulator's own fault (a name taken, a pool that is not one): passed on as it is.
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(answer))
+		passOn(w, status, answer)
 		return
 	}
 	task := types.ManagedObjectReference{Type: "Task", Value: match[1]}
 	if info := waitTask(task); info.State == types.TaskInfoStateSuccess {
-		// vcsim ignores powerOn in a clone spec: an instant clone runs at once.
+		// vcsim ignores powerOn in a clone spec: an instant clone runs at once, or the call fails as the power-on did.
 		made := info.Result.(types.ManagedObjectReference)
-		if _, on := callSDK(sdk, r, fmt.Sprintf(`<PowerOnVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this></PowerOnVM_Task>`, made.Value)); returnedTask.MatchString(on) {
-			waitTask(types.ManagedObjectReference{Type: "Task", Value: returnedTask.FindStringSubmatch(on)[1]})
+		status, on := callSDK(sdk, r, fmt.Sprintf(`<PowerOnVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this></PowerOnVM_Task>`, made.Value))
+		powered := returnedTask.FindStringSubmatch(on)
+		if status != http.StatusOK || powered == nil {
+			passOn(w, status, on)
+			return
+		}
+		if result := waitTask(types.ManagedObjectReference{Type: "Task", Value: powered[1]}); result.State != types.TaskInfoStateSuccess {
+			writeFault(w, "InvalidState", "", "the instant clone "+made.Value+" was made but did not power on")
+			return
 		}
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	_, _ = w.Write([]byte(envelope(fmt.Sprintf(`<InstantClone_TaskResponse xmlns="urn:vim25"><returnval type="Task">%s</returnval></InstantClone_TaskResponse>`, task.Value))))
+}
+
+func orDefault(value, fallback string) string {
+	if value == "" {
+		return fallback
+	}
+	return value
+}
+
+// passOn answers with what the simulator answered.
+func passOn(w http.ResponseWriter, status int, answer string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(answer))
 }
 
 // callSDK makes a SOAP call to the simulator in the caller's session (its cookie); returns the HTTP status and the answer.
