@@ -150,10 +150,9 @@ public static class ImagesEndpoints
         }
 
         bool Wanted(string type) => everything || types.Contains(type);
-        var images = engine.Images.Catalog.List();
         return DockerJson.WriteAsync(context, new DiskUsageResponse(
             Wanted("image") ? engine.Images.LayersSize : 0,
-            Wanted("image") ? [.. images.Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))] : null,
+            Wanted("image") ? [.. engine.Images.Catalog.List().Select(i => new ImageSummary(i.Id, "", i.RepoTags, i.RepoDigests, i.Created.ToUnixTimeSeconds(), i.Size, engine.Images.SharedSize(i), i.Size, i.Labels, engine.Images.ContainersUsing(i)))] : null,
             Wanted("container") ? [.. engine.Containers.List().Select(c => (object)ContainersApi.ContainerViews.Summary(c, engine.Time.GetUtcNow(), engine.Volumes).Also(s => s["SizeRw"] = engine.Runtime.DiskUsage(c.Id)))] : null,
             Wanted("volume") ? [.. engine.Volumes.List().Select(v => (object)VolumesApi.VolumesEndpoints.View(engine, v).Also(view => view["UsageData"] = new System.Text.Json.Nodes.JsonObject
             {

@@ -161,7 +161,11 @@ public sealed partial class ContainerService
 
             if (_runtime.RunningOf(record.Id) is { } running)
             {
-                await PowerOffForRemovalAsync(record.Id, limit.Token).ConfigureAwait(false);
+                if (_backend is not null)
+                {
+                    await _backend.ForceOffAsync(record.Id, limit.Token).ConfigureAwait(false);
+                }
+
                 await Task.WhenAny(running.RunEnded.Task, Task.Delay(TimeSpan.FromSeconds(10), limit.Token)).ConfigureAwait(false);
             }
 
@@ -195,23 +199,6 @@ public sealed partial class ContainerService
                     // Another container mounts it too: it stays.
                 }
             }
-        }
-    }
-
-    private async Task PowerOffForRemovalAsync(string id, CancellationToken cancellationToken)
-    {
-        if (_backend is null)
-        {
-            return;
-        }
-
-        try
-        {
-            await _backend.PowerOffAsync(id, force: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PortLayerException ex) when (ex.Kind == ErrorKind.NotFound)
-        {
-            // The VM went behind the VCH's back: nothing is left to power off.
         }
     }
 

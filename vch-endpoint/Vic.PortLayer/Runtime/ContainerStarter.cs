@@ -164,9 +164,18 @@ internal sealed partial class ContainerStarter(
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             // The channel broke as the VM came up: the VM is not trusted to be gone with it.
-            await PowerOffQuietlyAsync(compute, record.Id).ConfigureAwait(false);
+            try
+            {
+                await compute.ForceOffAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (PortLayerException)
+            {
+                // The start's failure is the answer, whatever the hypervisor says of the power-off.
+            }
+
             throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Id} went away before its process started");
         }
+
         if (record.Config.OpenStdin)
         {
             _ = Task.Run(() => RelayStdinAsync(running, state.Stdin), CancellationToken.None);
@@ -181,18 +190,6 @@ internal sealed partial class ContainerStarter(
         await Task.WhenAny(running.MainStarted.Task, running.Pump!, Task.Delay(MainStartTimeout, limit.Token)).ConfigureAwait(false);
         await limit.CancelAsync().ConfigureAwait(false);
         return running;
-    }
-
-    private static async Task PowerOffQuietlyAsync(IVmPower compute, string id)
-    {
-        try
-        {
-            await compute.PowerOffAsync(id, force: true, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (PortLayerException)
-        {
-            // Gone already, or the hypervisor says why not: the start's failure is the answer either way.
-        }
     }
 
     /// <summary>Feeds queued stdin to the tether; a null entry is the end of stdin.</summary>
