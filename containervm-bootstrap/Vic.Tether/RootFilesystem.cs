@@ -265,6 +265,7 @@ internal static partial class RootFilesystem
     private static Dictionary<string, string> WaitForDisks(IReadOnlyList<DiskSpec> disks, TimeSpan wait)
     {
         var deadline = DateTime.UtcNow + wait;
+        var rounds = 0;
         while (true)
         {
             var found = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -299,7 +300,32 @@ internal static partial class RootFilesystem
                 throw new IOException($"disks not found in the VM: {string.Join(", ", missing)}");
             }
 
+            // A controller that does not announce a hot-added disk (QEMU's pvscsi restored in an
+            // instant clone drops the message) has its missing targets scanned for.
+            if (++rounds % 25 == 0)
+            {
+                ScanScsiTargets([.. Enumerable.Range(0, disks.Count).Where(i => missing.Contains(disks[i].Serial)).Select(i => i < 7 ? i : i + 1)]);
+            }
+
             Thread.Sleep(20);
+        }
+    }
+
+    private static void ScanScsiTargets(IReadOnlyList<int> targets)
+    {
+        foreach (var host in Directory.Exists("/sys/class/scsi_host") ? Directory.EnumerateDirectories("/sys/class/scsi_host") : [])
+        {
+            foreach (var target in targets)
+            {
+                try
+                {
+                    File.WriteAllText(Path.Combine(host, "scan"), $"0 {target} 0");
+                }
+                catch (IOException)
+                {
+                    // No such target on this host, or a host that cannot be scanned.
+                }
+            }
         }
     }
 }

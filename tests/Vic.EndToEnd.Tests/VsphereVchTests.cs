@@ -136,7 +136,9 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.Equal("hi\n", run.StandardOutput);
         Assert.Equal($"greeter-{id[..12]}", vm.Text("name"));
         Assert.Contains(devices, d => d.Type == "VirtualCdrom" && d.FileName == $"[{fixture.Server.Datastore}] {VsphereVchFixture.VchName}/bootstrap.iso");
-        Assert.Contains(devices, d => d.Type == "VirtualSerialPort" && d.ServiceUri!.StartsWith("tcp://127.0.0.1:", StringComparison.Ordinal));
+        // An instant clone of the VCH's parent: its serial port names the VCH's vSPC, which tells the children apart.
+        Assert.Contains(devices, d => d.Type == "VirtualSerialPort" && d.ServiceUri == $"vic/{VsphereVchFixture.VchName}" && d.ProxyUri!.StartsWith("telnet://127.0.0.1:", StringComparison.Ordinal));
+        Assert.Contains($"instant clone of {VsphereVchFixture.VchName}-parent", info, StringComparison.Ordinal);
         Assert.Equal(2, devices.Count(d => d.Type == "VirtualDisk"));
         Assert.Equal("poweredOff", state);
         Assert.False(stillThere);
@@ -209,15 +211,21 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
     public async Task AVsphereFaultReachesTheDockerUserByName()
     {
         await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        // A container on no network is no child of the parent (whose NICs it does not have): a linked clone, so the template is made.
+        await fixture.DockerAsync("run", "--rm", "--network", "none", "busybox", "true");
         await fixture.DockerAsync("run", "--rm", "busybox", "true");
         var folder = (await session.FindByInventoryPathAsync("DC0/vm", CancellationToken.None))!;
         var template = (await session.FindByInventoryPathAsync($"DC0/vm/{VsphereVchFixture.VchName}-template", CancellationToken.None))!;
+        var parent = (await session.FindByInventoryPathAsync($"DC0/vm/{VsphereVchFixture.VchName}-parent", CancellationToken.None))!;
 
+        // Every way to a ContainerVM refused: the instant clone (the simulator's is a clone of the parent), the linked clone, the cold boot.
+        await fixture.Server.DisableMethodAsync("VirtualMachine", parent.Value, "CloneVM_Task");
         await fixture.Server.DisableMethodAsync("VirtualMachine", template.Value, "CloneVM_Task");
         await fixture.Server.DisableMethodAsync("Folder", folder.Value, "CreateVM_Task");
         var refused = await Command.DockerAsync(fixture.Host, "run", "--rm", "busybox", "true");
         await fixture.Server.EnableMethodAsync("Folder", folder.Value, "CreateVM_Task");
         await fixture.Server.EnableMethodAsync("VirtualMachine", template.Value, "CloneVM_Task");
+        await fixture.Server.EnableMethodAsync("VirtualMachine", parent.Value, "CloneVM_Task");
         var again = await fixture.DockerAsync("run", "--rm", "busybox", "echo", "back");
 
         Assert.NotEqual(0, refused.ExitCode);

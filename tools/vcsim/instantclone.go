@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/xml"
 	"fmt"
 	"html"
@@ -133,8 +134,10 @@ func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req 
 		fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, html.EscapeString(o.Key), html.EscapeString(o.Value))
 	}
 	fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, InstantCloneParentKey, html.EscapeString(source.Value))
-	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="%s">%s</folder><name>%s</name><spec><location><pool type="%s">%s</pool></location><template>false</template><config>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
-		html.EscapeString(source.Value), html.EscapeString(folder.Type), html.EscapeString(folder.Value), html.EscapeString(call.Spec.Name), html.EscapeString(pool.Type), html.EscapeString(pool.Value), extra.String())
+	// vSphere gives every VM an instance UUID of its own; the simulator would derive the clone's from
+	// its path, so a clone made again under a name used before would get the old one's.
+	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="%s">%s</folder><name>%s</name><spec><location><pool type="%s">%s</pool></location><template>false</template><config><instanceUuid>%s</instanceUuid>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
+		html.EscapeString(source.Value), html.EscapeString(folder.Type), html.EscapeString(folder.Value), html.EscapeString(call.Spec.Name), html.EscapeString(pool.Type), html.EscapeString(pool.Value), randomUUID(), extra.String())
 	status, answer = callSDK(sdk, r, clone)
 	match := returnedTask.FindStringSubmatch(answer)
 	if status != http.StatusOK || match == nil {
@@ -159,6 +162,15 @@ func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req 
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	_, _ = w.Write([]byte(envelope(fmt.Sprintf(`<InstantClone_TaskResponse xmlns="urn:vim25"><returnval type="Task">%s</returnval></InstantClone_TaskResponse>`, task.Value))))
+}
+
+// randomUUID is a version 4 UUID.
+func randomUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func orDefault(value, fallback string) string {

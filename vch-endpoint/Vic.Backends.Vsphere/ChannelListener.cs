@@ -31,26 +31,37 @@ internal sealed class ChannelListener : IAsyncDisposable
     /// <summary>The next connection of the VM; older ones still queued are dropped (a VM has one serial port).</summary>
     public async Task<Stream> OpenAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
+        var client = await NewestAsync(_connections.Reader, timeout, () => new TimeoutException($"the ContainerVM did not connect its serial port to port {Port} within {timeout.TotalSeconds:0} s"), cancellationToken).ConfigureAwait(false);
+        client.NoDelay = true;
+        return new SerialLineStream(client.GetStream());
+    }
+
+    /// <summary>
+    /// The newest of the connections a VM made: waits for one, then drops all but the last still
+    /// queued (a VM has one serial port; an older connection is one its VMX has given up on).
+    /// </summary>
+    internal static async Task<T> NewestAsync<T>(ChannelReader<T> connections, TimeSpan timeout, Func<Exception> timedOut, CancellationToken cancellationToken)
+        where T : IDisposable
+    {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
-        TcpClient client;
+        T connection;
         try
         {
-            client = await _connections.Reader.ReadAsync(limit.Token).ConfigureAwait(false);
+            connection = await connections.ReadAsync(limit.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"the ContainerVM did not connect its serial port to port {Port} within {timeout.TotalSeconds:0} s");
+            throw timedOut();
         }
 
-        while (_connections.Reader.TryRead(out var newer))
+        while (connections.TryRead(out var newer))
         {
-            client.Dispose();
-            client = newer;
+            connection.Dispose();
+            connection = newer;
         }
 
-        client.NoDelay = true;
-        return new SerialLineStream(client.GetStream());
+        return connection;
     }
 
     public async ValueTask DisposeAsync()

@@ -16,6 +16,12 @@ internal static class VmExtraConfig
     public const string Provisioning = "vic.vm.provisioning";
     public const string PublicAddress = "vic.vm.public";
 
+    /// <summary>Marks the VCH's parent; an instant clone inherits its parent's extraConfig, this among it.</summary>
+    public const string ParentOf = "vic.parent";
+
+    /// <summary>Set once the parent's tether said Hello: it can be forked.</summary>
+    public const string ParentReady = "vic.parent.ready";
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public static string WriteDisks(IReadOnlyList<VmDisk> disks) => JsonSerializer.Serialize(disks, Json);
@@ -25,7 +31,7 @@ internal static class VmExtraConfig
 
     /// <summary>The keys the port layer gave, without the backend's own.</summary>
     public static Dictionary<string, string> Callers(IReadOnlyDictionary<string, string> extraConfig) =>
-        extraConfig.Where(p => p.Key is not (Vch or VmId or Disks or ChannelPort or Provisioning or PublicAddress) && p.Key != "disk.EnableUUID").ToDictionary(p => p.Key, p => p.Value);
+        extraConfig.Where(p => p.Key is not (Vch or VmId or Disks or ChannelPort or Provisioning or PublicAddress or ParentOf or ParentReady) && p.Key != "disk.EnableUUID").ToDictionary(p => p.Key, p => p.Value);
 }
 
 /// <summary>A disk of a ContainerVM: the port layer's attachment and where it lives on the datastore.</summary>

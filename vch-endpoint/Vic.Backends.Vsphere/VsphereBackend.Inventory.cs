@@ -73,7 +73,7 @@ public sealed partial class VsphereBackend
     {
         var found = await session.ListAsync(
             "VirtualMachine",
-            ["name", "runtime.powerState", "config.extraConfig", "config.hardware.numCPU", "config.hardware.memoryMB"],
+            ["name", "runtime.powerState", "config.extraConfig", "config.hardware.numCPU", "config.hardware.memoryMB", "config.instanceUuid"],
             cancellationToken,
             places.Pool).ConfigureAwait(false);
         var vms = new List<InventoryVm>();
@@ -93,6 +93,7 @@ public sealed partial class VsphereBackend
                 new VmResources(int.Parse(vm.Text("config.hardware.numCPU") ?? "1", CultureInfo.InvariantCulture), long.Parse(vm.Text("config.hardware.memoryMB") ?? "0", CultureInfo.InvariantCulture) << 20),
                 Enum.TryParse<ProvisioningPath>(extra.GetValueOrDefault(VmExtraConfig.Provisioning), out var path) ? path : ProvisioningPath.ColdBoot,
                 int.Parse(extra.GetValueOrDefault(VmExtraConfig.ChannelPort) ?? "0", CultureInfo.InvariantCulture),
+                vm.Text("config.instanceUuid") ?? "",
                 VmExtraConfig.ReadDisks(extra),
                 VmExtraConfig.Callers(extra),
                 extra));

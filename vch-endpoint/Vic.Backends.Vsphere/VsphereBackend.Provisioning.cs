@@ -36,8 +36,8 @@ public sealed partial class VsphereBackend
         return new Template(name, vm, snapshot, controller);
     }
 
-    /// <summary>Puts the VM's disks on the datastore and opens its channel port.</summary>
-    private async Task<(List<VmDisk> Disks, ChannelListener Channel, string? PublicAddress)> PrepareAsync(VimSession session, ContainerVmSpec spec, CancellationToken cancellationToken)
+    /// <summary>Puts the VM's disks on the datastore and claims its public address.</summary>
+    private async Task<(List<VmDisk> Disks, string? PublicAddress)> PrepareAsync(VimSession session, ContainerVmSpec spec, CancellationToken cancellationToken)
     {
         var publicAddress = await ClaimPublicAddressAsync(spec, cancellationToken).ConfigureAwait(false);
         var disks = new List<VmDisk>();
@@ -47,14 +47,20 @@ public sealed partial class VsphereBackend
             disks.Add(new VmDisk(disk.Id, disk.Path, disk.Role, disk.ReadOnly, path));
         }
 
+        return (disks, publicAddress);
+    }
+
+    /// <summary>Opens the port the VM's own serial port connects to.</summary>
+    private async Task<ChannelListener> OpenChannelPortAsync(string vmId)
+    {
         var channel = new ChannelListener(_options.ChannelAddress, 0);
-        if (_channels.TryRemove(spec.ContainerId, out var old))
+        if (_channels.TryRemove(vmId, out var old))
         {
             await old.DisposeAsync().ConfigureAwait(false);
         }
 
-        _channels[spec.ContainerId] = channel;
-        return (disks, channel, publicAddress);
+        _channels[vmId] = channel;
+        return channel;
     }
 
     /// <summary>
@@ -254,11 +260,17 @@ public sealed partial class VsphereBackend
     }
 
     /// <summary>vSphere faults the port layer understands: a wrong power state is a conflict, the rest a failure naming the fault.</summary>
-    private static async Task Faulted(Func<Task> call)
+    private static Task Faulted(Func<Task> call) => Faulted(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    });
+
+    private static async Task<T> Faulted<T>(Func<Task<T>> call)
     {
         try
         {
-            await call().ConfigureAwait(false);
+            return await call().ConfigureAwait(false);
         }
         catch (VimFaultException fault) when (fault.FaultName is "InvalidPowerState" or "InvalidState" or "TaskInProgress")
         {

@@ -26,6 +26,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     private readonly ILogger _logger;
     private readonly DiskImporter _disks;
     private readonly SemaphoreSlim _connect = new(1, 1);
+    private readonly SemaphoreSlim _parenting = new(1, 1);
     private readonly ConcurrentDictionary<string, ChannelListener> _channels = new();
     private readonly ConcurrentDictionary<string, PowerState> _known = new();
     private readonly ConcurrentDictionary<string, long> _knownSince = new();
@@ -37,6 +38,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     private VimSession? _session;
     private Places? _places;
     private Task _watch = Task.CompletedTask;
+    private Vspc.VspcListener? _vspc;
     private string _provisioning = "not tried yet";
 
     public VsphereBackend(VsphereBackendOptions options, string stateDirectory, ILogger<VsphereBackend> logger)
@@ -70,7 +72,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             throw PortLayerException.Conflict($"ContainerVM {spec.ContainerId} already exists");
         }
 
-        var (disks, channel, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
+        var (disks, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
+        var channel = await OpenChannelPortAsync(spec.ContainerId).ConfigureAwait(false);
         var config = ConfigOf(spec, disks, channel.Port, ProvisioningPath.ColdBoot, publicAddress) with
         {
             GuestId = _options.GuestId,
@@ -94,26 +97,19 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         Validate(spec);
         var session = await SessionAsync(cancellationToken).ConfigureAwait(false);
         await CheckFitsAsync(spec.Resources, cancellationToken).ConfigureAwait(false);
-        var template = await TemplateAsync(session, cancellationToken).ConfigureAwait(false);
-        var (disks, channel, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
+        var (disks, publicAddress) = await PrepareAsync(session, spec, cancellationToken).ConfigureAwait(false);
         var places = _places!;
-
-        string instantFault;
-        try
+        var (instant, whyNot) = await TryInstantCloneAsync(session, spec, disks, publicAddress, cancellationToken).ConfigureAwait(false);
+        if (instant is not null)
         {
-            // Servers without InstantClone_Task fault here, and so does one whose parent is not frozen.
-            var made = await session.InstantCloneAsync(template.Vm, spec.Name + "-instant", places.Pool, places.Folder, [], cancellationToken).ConfigureAwait(false);
-
-            // An instant clone runs: it is powered off before it is destroyed, which a running VM cannot be.
-            await session.PowerOffVmAsync(made, cancellationToken).ConfigureAwait(false);
-            await session.DestroyAsync(made, cancellationToken).ConfigureAwait(false);
-            instantFault = "the clone of a parent that is not frozen cannot run a container";
-        }
-        catch (VimFaultException instant)
-        {
-            instantFault = instant.FaultName;
+            _provisioning = $"instant clone of {ParentName}";
+            Know(spec.ContainerId, PowerState.On);
+            Log.Started(_logger, spec.ContainerId, "instant clone");
+            return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig, PublicNicOf(publicAddress));
         }
 
+        var template = await TemplateAsync(session, cancellationToken).ConfigureAwait(false);
+        var channel = await OpenChannelPortAsync(spec.ContainerId).ConfigureAwait(false);
         {
             try
             {
@@ -129,14 +125,14 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                     await session.PowerOnVmAsync(clone, cancellationToken).ConfigureAwait(false);
                 }
 
-                _provisioning = $"linked clone of {template.Name} from its snapshot (InstantClone_Task: {instantFault})";
+                _provisioning = $"linked clone of {template.Name} from its snapshot (no instant clone: {whyNot})";
                 Know(spec.ContainerId, PowerState.On);
                 Log.Started(_logger, spec.ContainerId, "linked clone");
                 return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig, PublicNicOf(publicAddress));
             }
             catch (VimFaultException linked)
             {
-                _provisioning = $"cold boot (InstantClone_Task: {instantFault}; CloneVM_Task: {linked.FaultName})";
+                _provisioning = $"cold boot (no instant clone: {whyNot}; CloneVM_Task: {linked.FaultName})";
                 Log.Fallback(_logger, spec.ContainerId, linked.FaultName);
             }
         }
@@ -233,6 +229,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             await channel.DisposeAsync().ConfigureAwait(false);
         }
 
+        _vspc?.Forget(vm.InstanceUuid);
         _known.TryRemove(vmId, out _);
         Release(vm.ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress));
         await _changes.Writer.WriteAsync(new ContainerVmChange(vmId, PowerState.Off, null, Gone: true), cancellationToken).ConfigureAwait(false);
@@ -247,6 +244,11 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         if (vm.Power != PowerState.On)
         {
             throw PortLayerException.Conflict($"ContainerVM {vmId} is not running");
+        }
+
+        if (vm.Provisioning == ProvisioningPath.InstantClone)
+        {
+            return await Vspc(vm.ChannelPort).OpenAsync(vm.InstanceUuid, _options.ChannelTimeout, cancellationToken).ConfigureAwait(false);
         }
 
         var channel = _channels.GetOrAdd(vmId, _ => new ChannelListener(_options.ChannelAddress, vm.ChannelPort));
@@ -278,6 +280,11 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             await channel.DisposeAsync().ConfigureAwait(false);
         }
 
+        if (_vspc is not null)
+        {
+            await _vspc.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_session is not null)
         {
             await _session.DisposeAsync().ConfigureAwait(false);
@@ -285,6 +292,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
 
         _stop.Dispose();
         _connect.Dispose();
+        _parenting.Dispose();
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -307,6 +315,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         VmResources Resources,
         ProvisioningPath Provisioning,
         int ChannelPort,
+        string InstanceUuid,
         IReadOnlyList<VmDisk> Disks,
         IReadOnlyDictionary<string, string> ExtraConfig,
         IReadOnlyDictionary<string, string> ExtraConfigAll)
@@ -331,5 +340,8 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
 
         [LoggerMessage(EventId = 4503, Level = LogLevel.Warning, Message = "reading the vSphere inventory failed: {Reason}")]
         public static partial void WatchFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 4504, Level = LogLevel.Information, Message = "the VCH's parent {Parent} booted and waits for its children ({Seconds:0.0} s)")]
+        public static partial void ParentReady(ILogger logger, string parent, double seconds);
     }
 }

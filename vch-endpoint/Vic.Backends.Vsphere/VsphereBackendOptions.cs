@@ -55,6 +55,9 @@ public sealed record VsphereBackendOptions(
     /// <summary>How often the inventory is read for changes made outside the VCH.</summary>
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Whether ContainerVMs of the parent's size are instant clones of the VCH's parent (else linked clones of its template).</summary>
+    public bool InstantClone { get; init; } = true;
+
     /// <summary>How long a powered-on ContainerVM may take to connect its serial port.</summary>
     public TimeSpan ChannelTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }

@@ -108,12 +108,13 @@ public sealed record VirtualDiskDevice(int Key, string FilePath, int ControllerK
 /// A serial port backed by a network URI (<c>tcp://endpoint:port</c>): the ContainerVM's channel to
 /// the endpoint. As a client the VM connects out, so the endpoint needs no route to the VM.
 /// </summary>
-public sealed record NetworkSerialPort(int Key, string ServiceUri, bool Client = true) : VirtualDevice(Key)
+/// <param name="ProxyUri">A virtual serial port concentrator (<c>telnet://host:port</c>) the VMX connects to instead, naming <paramref name="ServiceUri"/> to it.</param>
+public sealed record NetworkSerialPort(int Key, string ServiceUri, bool Client = true, string? ProxyUri = null) : VirtualDevice(Key)
 {
     public override XElement ToXml(string element) => Device(
         element,
         "VirtualSerialPort",
-        Typed("backing", "VirtualSerialPortURIBackingInfo", E("serviceURI", ServiceUri), E("direction", Client ? "client" : "server")),
+        Typed("backing", "VirtualSerialPortURIBackingInfo", E("serviceURI", ServiceUri), E("direction", Client ? "client" : "server"), Opt("proxyURI", ProxyUri)),
         true,
         null,
         null,
@@ -137,6 +138,9 @@ public sealed record Vmxnet3Nic(int Key, string NetworkName, string? MacAddress 
 /// <summary>A device as the server describes it in <c>config.hardware.device</c>.</summary>
 public sealed record DeviceInfo(int Key, string Type, string? BackingType, string? FileName, string? ServiceUri, int? ControllerKey, int? UnitNumber, XElement Xml)
 {
+    /// <summary>A network-backed serial port's vSPC proxy, when it has one.</summary>
+    public string? ProxyUri => Xml.Child("backing")?.ChildText("proxyURI");
+
     public static DeviceInfo Parse(XElement device)
     {
         var backing = device.Child("backing");

@@ -1,0 +1,59 @@
+using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.PortLayer.Compute;
+using Vic.TestSupport;
+
+namespace Vic.Backends.Vsphere.Tests;
+
+/// <summary>Which way a ContainerVM is made: an instant clone of the VCH's parent when it can be one of its children, a linked clone otherwise.</summary>
+public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFixture<VsphereFixture>
+{
+    [Fact]
+    public async Task TheParentsSizeIsAnInstantCloneAndAnyOtherSizeALinkedOneThatSaysWhy()
+    {
+        const string vch = "vch-provisioning";
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, vch);
+        using var home = new TempDirectory("provisioning");
+        await using var backend = Backend(vch, home.Path, instantClone: true);
+
+        var small = await backend.CloneAsync(Spec("small", new VmResources(1, 256L << 20)), CancellationToken.None);
+        var afterSmall = await ProvisioningAsync(backend);
+        var big = await backend.CloneAsync(Spec("big", new VmResources(1, 512L << 20)), CancellationToken.None);
+        var afterBig = await ProvisioningAsync(backend);
+        var listed = (await backend.ListAsync(CancellationToken.None)).ToDictionary(v => v.VmId, v => v.Provisioning);
+        await backend.DestroyAsync("small", CancellationToken.None);
+        await backend.DestroyAsync("big", CancellationToken.None);
+
+        Assert.Equal(ProvisioningPath.InstantClone, small.Provisioning);
+        Assert.Equal(ProvisioningPath.LinkedClone, big.Provisioning);
+        Assert.Equal(ProvisioningPath.InstantClone, listed["small"]);
+        Assert.Equal($"instant clone of {vch}-parent", afterSmall);
+        Assert.Equal($"linked clone of {vch}-template from its snapshot (no instant clone: 1 vCPU and 512 MiB is not the parent's size)", afterBig);
+    }
+
+    [Fact]
+    public async Task InstantClonesTurnedOffMakeLinkedClones()
+    {
+        const string vch = "vch-no-instant";
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, vch);
+        using var home = new TempDirectory("provisioning");
+        await using var backend = Backend(vch, home.Path, instantClone: false);
+
+        var vm = await backend.CloneAsync(Spec("linked", new VmResources(1, 256L << 20)), CancellationToken.None);
+        var provisioning = await ProvisioningAsync(backend);
+        await backend.DestroyAsync("linked", CancellationToken.None);
+
+        Assert.Equal(ProvisioningPath.LinkedClone, vm.Provisioning);
+        Assert.Equal($"linked clone of {vch}-template from its snapshot (no instant clone: turned off)", provisioning);
+    }
+
+    private VsphereBackend Backend(string vch, string home, bool instantClone) => new(
+        new VsphereBackendOptions(fixture.Session, "DC0", "DC0/host/DC0_C0", vch, fixture.Server.Datastore, IPAddress.Loopback, new VmResources(4, 2L << 30)) { InstantClone = instantClone },
+        home,
+        NullLogger<VsphereBackend>.Instance);
+
+    private static ContainerVmSpec Spec(string id, VmResources resources) => new(id, id + "-name", resources, [], new Dictionary<string, string>());
+
+    private static async Task<string> ProvisioningAsync(VsphereBackend backend) =>
+        (await backend.DescribeAsync(CancellationToken.None)).Details.Single(d => d.Key == "Provisioning").Value;
+}

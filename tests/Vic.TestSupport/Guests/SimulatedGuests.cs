@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.Vim25;
+
+namespace Vic.TestSupport;
+
+/// <summary>
+/// Plays the ESXi hosts' part for one VCH's VMs in vcsim, which has no guests: for each VM that is
+/// powered on it runs a guest (the real tether on this host, or with <c>realVms</c> a QEMU VM with
+/// the VM's vSphere hardware booting the ISO) and, as the VMX process does, connects the VM's
+/// network-backed serial port to the endpoint: straight to its <c>tcp://</c> URI, or through the
+/// vSPC its backing names, saying which VM it is. An instant clone (vcsim marks it with its
+/// parent) forks its parent's guest: a QEMU parent is frozen once and its saved state restored in
+/// each child, whose disks are hot-added as vSphere adds them. When the container ends the guest
+/// stops and the VM is powered off through the API, as the guest does.
+/// </summary>
+public sealed class SimulatedGuests : IAsyncDisposable
+{
+    private const string InstantCloneParent = "vcsim.instantClone.parent";
+
+    private readonly VimSession _session;
+    private readonly string _vch;
+    private readonly TempDirectory _home = new("guests");
+    private readonly ConcurrentDictionary<string, IGuest> _guests = new();
+    private readonly bool _realVms;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _watching;
+
+    private SimulatedGuests(VimSession session, string vch, bool realVms)
+    {
+        _session = session;
+        _vch = vch;
+        _realVms = realVms;
+        _watching = Task.Run(WatchAsync);
+    }
+
+    internal interface IGuest : IAsyncDisposable
+    {
+        string Output { get; }
+
+        /// <summary>Hot-adds the disks the VM has now and its guest does not.</summary>
+        Task SyncDisksAsync(IReadOnlyList<GuestDisk> disks);
+    }
+
+    /// <summary>Every guest started so far and what it printed, for failing tests to show.</summary>
+    public string Output => string.Join('\n', _guests.Select(g => $"{g.Key}: {g.Value.Output}"));
+
+    /// <summary>
+    /// Starts playing the guests. With <paramref name="realVms"/> each guest is a real VM: QEMU with
+    /// the hardware the VM has in vSphere (the bootstrap ISO, a paravirtual SCSI controller with its
+    /// disks at their units, COM1 on the serial port's backing), booting the real tether; the disks'
+    /// content is the endpoint's own copy (vcsim keeps none of an import).
+    /// </summary>
+    public static async Task<SimulatedGuests> StartAsync(VimSessionConfig config, string vch, bool realVms = false)
+    {
+        await BootImages.EnsureBuiltAsync().ConfigureAwait(false);
+        var session = await VimSession.ConnectAsync(config, NullLogger.Instance, CancellationToken.None).ConfigureAwait(false);
+        return new SimulatedGuests(session, vch, realVms);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _watching.ConfigureAwait(false);
+        foreach (var guest in _guests.Values)
+        {
+            await guest.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _session.DisposeAsync().ConfigureAwait(false);
+        _home.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task WatchAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                var vms = await _session.ListAsync("VirtualMachine", ["runtime.powerState", "config.extraConfig", "config.hardware.device", "config.hardware.memoryMB", "config.instanceUuid"], _stop.Token).ConfigureAwait(false);
+                var on = new HashSet<string>();
+                foreach (var vm in vms)
+                {
+                    var extra = VirtualMachines.ExtraConfigOf(vm.Properties.GetValueOrDefault("config.extraConfig"));
+                    if ((extra.GetValueOrDefault("vic.vch") != _vch && extra.GetValueOrDefault("vic.parent") != _vch) || vm.Text("runtime.powerState") != "poweredOn")
+                    {
+                        continue;
+                    }
+
+                    on.Add(vm.Obj.Value);
+                    var devices = vm.Properties.GetValueOrDefault("config.hardware.device")?.Elements().Select(DeviceInfo.Parse).ToList() ?? [];
+                    var disks = DisksOf(devices, extra);
+                    if (_guests.TryGetValue(vm.Obj.Value, out var running))
+                    {
+                        await running.SyncDisksAsync(disks).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    if (devices.FirstOrDefault(d => d.Type == "VirtualSerialPort") is not { ServiceUri: { } serviceUri } serial)
+                    {
+                        continue;
+                    }
+
+                    var uuid = vm.Text("config.instanceUuid") ?? "";
+                    var home = Path.Combine(_home.Path, vm.Obj.Value);
+                    Directory.CreateDirectory(home);
+                    Func<CancellationToken, Task<Stream>> connect = cancellationToken => VmxSerialPort.ConnectAsync(serviceUri, serial.ProxyUri, uuid, cancellationToken);
+                    var macs = devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "macAddress")?.Value ?? "").ToList();
+                    var memoryMb = int.Parse(vm.Text("config.hardware.memoryMB") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
+                    IGuest guest;
+                    if (!_realVms)
+                    {
+                        guest = SimulatedTether.Start(vm.Obj, home, connect, PowerOffAsync);
+                    }
+                    else if (extra.GetValueOrDefault(InstantCloneParent) is { } parentId && _guests.TryGetValue(parentId, out var parent) && parent is SimulatedVm parentVm)
+                    {
+                        guest = await parentVm.ForkAsync(vm.Obj, home, connect, PowerOffAsync).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        guest = SimulatedVm.Boot(vm.Obj, home, connect, memoryMb, disks, macs, PowerOffAsync);
+                    }
+
+                    _guests[vm.Obj.Value] = guest;
+                    await guest.SyncDisksAsync(disks).ConfigureAwait(false);
+                }
+
+                foreach (var gone in _guests.Keys.Where(k => !on.Contains(k)).ToList())
+                {
+                    if (_guests.TryRemove(gone, out var guest))
+                    {
+                        await guest.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+
+                await Task.Delay(100, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is VimFaultException or VimProtocolException or HttpRequestException or InvalidOperationException or IOException)
+            {
+                // vcsim is busy or going away, or a guest's QEMU is; look again.
+            }
+        }
+    }
+
+    private async Task PowerOffAsync(ManagedObjectReference vm)
+    {
+        try
+        {
+            await _session.PowerOffVmAsync(vm, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (VimFaultException)
+        {
+            // Already off, or gone.
+        }
+    }
+
+    /// <summary>
+    /// The VM's disks as its devices have them, at their SCSI units, each with the endpoint's copy
+    /// of its content (the backend's extraConfig maps datastore paths to it) and whether it is a shared layer.
+    /// </summary>
+    private static List<GuestDisk> DisksOf(IReadOnlyList<DeviceInfo> devices, IReadOnlyDictionary<string, string> extraConfig)
+    {
+        var copies = extraConfig.TryGetValue("vic.vm.disks", out var json)
+            ? System.Text.Json.JsonDocument.Parse(json).RootElement.EnumerateArray().ToDictionary(d => d.GetProperty("datastorePath").GetString()!, d => (Path: d.GetProperty("localPath").GetString()!, ReadOnly: d.GetProperty("role").GetInt32() == 0))
+            : [];
+        return [.. devices.Where(d => d.Type == "VirtualDisk" && d.FileName is not null && copies.ContainsKey(d.FileName))
+            .Select(d => new GuestDisk(d.UnitNumber ?? 0, copies[d.FileName!].Path, copies[d.FileName!].ReadOnly))
+            .OrderBy(d => d.Unit)];
+    }
+}
+
+/// <summary>A disk of a simulated guest: its SCSI unit, the file with its content, whether it is read-only.</summary>
+internal sealed record GuestDisk(int Unit, string Path, bool ReadOnly);
