@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vic.PortLayer.Compute;
 using Vic.TestSupport;
+using Vic.Vim25;
 
 namespace Vic.Backends.Vsphere.Tests;
 
@@ -45,6 +46,39 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
 
         Assert.Equal(ProvisioningPath.LinkedClone, vm.Provisioning);
         Assert.Equal($"linked clone of {vch}-template from its snapshot (no instant clone: turned off)", provisioning);
+    }
+
+    [Fact]
+    public async Task AParentAnAdminPoweredOffIsBootedAgainAndANewEndpointForksTheParentItFinds()
+    {
+        const string vch = "vch-parent-again";
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, vch);
+        using var home = new TempDirectory("provisioning");
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+
+        await using (var first = Backend(vch, home.Combine("first"), instantClone: true))
+        {
+            await first.CloneAsync(Spec("one", new VmResources(1, 256L << 20)), CancellationToken.None);
+            await first.DestroyAsync("one", CancellationToken.None);
+        }
+
+        var parent = (await session.FindByInventoryPathAsync($"DC0/vm/{vch}-parent", CancellationToken.None))!;
+        await session.PowerOffVmAsync(parent, CancellationToken.None);
+
+        // A new endpoint (its own state) finds the parent off, boots it again and forks it; its vSPC is on the port the parent names.
+        await using var second = Backend(vch, home.Combine("second"), instantClone: true);
+        var two = await second.CloneAsync(Spec("two", new VmResources(1, 256L << 20)), CancellationToken.None);
+        await using (var channel = await second.OpenChannelAsync("two", CancellationToken.None))
+        {
+            using var tether = new Vic.Interaction.TetherConnection(channel);
+            await tether.AttachAndReadAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
+        }
+
+        var parents = (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], CancellationToken.None)).Where(v => v.Text("name") == $"{vch}-parent").ToList();
+        await second.DestroyAsync("two", CancellationToken.None);
+
+        Assert.Equal(ProvisioningPath.InstantClone, two.Provisioning);
+        Assert.Equal("poweredOn", Assert.Single(parents).Text("runtime.powerState"));
     }
 
     private VsphereBackend Backend(string vch, string home, bool instantClone) => new(
