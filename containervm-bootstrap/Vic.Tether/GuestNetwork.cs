@@ -142,6 +142,12 @@ internal static class GuestNetwork
 
     private static void ApplyPublic(int fd, NetworkSpec spec)
     {
+        // An instant clone on vSphere has its parent's NIC until told the MAC its own NIC was given.
+        if (spec.PublicMac is { } mac && !string.Equals(MacOf(PublicNic), mac, StringComparison.OrdinalIgnoreCase))
+        {
+            SetMac(fd, PublicNic, mac);
+        }
+
         if (spec.PublicAddress is { } publicAddress)
         {
             var (address, prefix) = ParseCidr(publicAddress);
@@ -174,6 +180,9 @@ internal static class GuestNetwork
         BinaryPrimitives.WriteUInt16LittleEndian(buffer, 2);
         address.GetAddressBytes().CopyTo(buffer[4..]);
     }
+
+    private static string? MacOf(string name, string sysfs = "/sys/class/net") =>
+        File.Exists(Path.Combine(sysfs, name, "address")) ? File.ReadAllText(Path.Combine(sysfs, name, "address")).Trim() : null;
 
     private static void SetMac(int fd, string name, string mac)
     {

@@ -28,15 +28,17 @@ public sealed class VspcTests
         var accepting = VspcSession.AcceptAsync(vmx.ProxyEnd, uri => uri == "vic/vch1", CancellationToken.None);
         await vmx.SendAsync(VmxOpening);
 
-        var answer = await vmx.ReceiveAsync((4 * 3) + 4 + Telnet.ProxySuboptions.Length + 2 + 6);
+        var opening = await vmx.ReceiveAsync(15);
+        var answer = await vmx.ReceiveAsync(4 + Telnet.ProxySuboptions.Length + 2 + 6);
         await vmx.SendAsync([Iac, 250, 232, 70, (byte)'S', .. "vic/vch1"u8, Iac, 240]);
         await vmx.SendAsync([Iac, 250, 232, 80, .. "50 29 c2 f6 1a 2b 3c 4d-5e 6f 70 81 92 a3 b4 c5"u8, Iac, 240]);
         var session = await accepting.WaitAsync(TimeSpan.FromSeconds(10));
         var willProxy = await vmx.ReceiveAsync(6);
 
-        Assert.Equal(
-            [Iac, 253, 0, Iac, 251, 0, Iac, 253, 3, Iac, 253, 232, Iac, 250, 232, 1, .. Telnet.ProxySuboptions, Iac, 240, Iac, 250, 232, 81, Iac, 240],
-            answer);
+        // The proxy opens (WILL and DO BINARY and SUPPRESS-GO-AHEAD, DO VMWARE-TELNET-EXT); the VMX's
+        // own offers of those are taken as answers; its known sub-options get the proxy's, and the question of who it is.
+        Assert.Equal([Iac, 251, 0, Iac, 253, 0, Iac, 251, 3, Iac, 253, 3, Iac, 253, 232], opening);
+        Assert.Equal([Iac, 250, 232, 1, .. Telnet.ProxySuboptions, Iac, 240, Iac, 250, 232, 81, Iac, 240], answer);
         Assert.Equal([Iac, 250, 232, 71, Iac, 240], willProxy);
         Assert.Equal("5029c2f61a2b3c4d5e6f708192a3b4c5", session.VmUuid);
         Assert.Equal("vic/vch1", session.ServiceUri);
@@ -50,7 +52,38 @@ public sealed class VspcTests
         await vmx.SendAsync([Iac, 250, 232, 80, .. "11 22"u8, Iac, 240, Iac, 250, 232, 70, (byte)'S', .. "vic/other"u8, Iac, 240]);
 
         await Assert.ThrowsAsync<InvalidDataException>(() => accepting.WaitAsync(TimeSpan.FromSeconds(10)));
+        await vmx.ReceiveAsync(15);
         Assert.Equal([Iac, 250, 232, 73, Iac, 240], await vmx.ReceiveAsync(6));
+    }
+
+    [Fact]
+    public async Task APortWhoseVmIsTheClientEndIsRefused()
+    {
+        await using var vmx = new Duplex();
+        var accepting = VspcSession.AcceptAsync(vmx.ProxyEnd, _ => true, CancellationToken.None);
+        await vmx.SendAsync([Iac, 250, 232, 80, .. "11 22"u8, Iac, 240, Iac, 250, 232, 70, (byte)'C', .. "vic/vch1"u8, Iac, 240]);
+
+        await Assert.ThrowsAsync<InvalidDataException>(() => accepting.WaitAsync(TimeSpan.FromSeconds(10)));
+        await vmx.ReceiveAsync(15);
+        Assert.Equal([Iac, 250, 232, 73, Iac, 240], await vmx.ReceiveAsync(6));
+    }
+
+    [Fact]
+    public async Task AnIacThatBreaksIntoASubnegotiationStartsACommandAndTheRestIsRead()
+    {
+        var decoder = new TelnetDecoder();
+        var data = new List<byte>();
+        var commands = new List<TelnetCommand>();
+
+        // SB 232 80 "ab" cut off by IAC WILL 0, then data, then a whole SB with a doubled 255 cut between reads.
+        decoder.Decode([Iac, 250, 232, 80, 97, 98, Iac, 251, 0, 7, Iac, 250, 232, 82, Iac], data, commands);
+        decoder.Decode([Iac, 99, Iac, 240, 8], data, commands);
+
+        Assert.Equal([7, 8], data);
+        Assert.Equal(2, commands.Count);
+        Assert.Equal((Telnet.Will, Telnet.Binary), (commands[0].Verb, commands[0].Option));
+        Assert.Equal((Telnet.Sb, Telnet.VmwareExtension), (commands[1].Verb, commands[1].Option));
+        Assert.Equal([82, Iac, 99], commands[1].Payload);
     }
 
     [Fact]
@@ -61,7 +94,7 @@ public sealed class VspcTests
         // The guest's first bytes come with the negotiation: a 255 doubled, and a NOP between them.
         await vmx.SendAsync([Iac, 250, 232, 80, .. "ab"u8, Iac, 240, 1, Iac, Iac, 2, Iac, 241, 3, Iac, 250, 232, 70, (byte)'S', (byte)'x', Iac, 240]);
         var session = await accepting.WaitAsync(TimeSpan.FromSeconds(10));
-        await vmx.ReceiveAsync(6);
+        await vmx.ReceiveAsync(15 + 6);
 
         // A doubled 255 and a sub-negotiation each cut in two by the reads.
         await vmx.SendAsync([4, Iac]);
@@ -157,12 +190,7 @@ public sealed class VspcTests
 
         public async Task SendAsync(byte[] bytes) => await _toProxy.Writer.WriteAsync(bytes);
 
-        public async Task<byte[]> ReceiveAsync(int count)
-        {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            var reader = _toVmx.Reader.AsStream();
-            return await ReadAsync(reader, count);
-        }
+        public async Task<byte[]> ReceiveAsync(int count) => await ReadAsync(_toVmx.Reader.AsStream(), count);
 
         public async ValueTask DisposeAsync()
         {

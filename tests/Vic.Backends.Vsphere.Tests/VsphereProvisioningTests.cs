@@ -18,6 +18,7 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
         await using var backend = Backend(vch, home.Path, instantClone: true);
 
         var small = await backend.CloneAsync(Spec("small", new VmResources(1, 256L << 20)), CancellationToken.None);
+        await AttachAsync(backend, "small");
         var afterSmall = await ProvisioningAsync(backend);
         var big = await backend.CloneAsync(Spec("big", new VmResources(1, 512L << 20)), CancellationToken.None);
         var afterBig = await ProvisioningAsync(backend);
@@ -56,10 +57,18 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
         using var home = new TempDirectory("provisioning");
         await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
 
+        ContainerVm again;
         await using (var first = Backend(vch, home.Combine("first"), instantClone: true))
         {
             await first.CloneAsync(Spec("one", new VmResources(1, 256L << 20)), CancellationToken.None);
             await first.DestroyAsync("one", CancellationToken.None);
+
+            // Powered off under the endpoint that booted it: its next clone finds out and boots it again.
+            await session.PowerOffVmAsync((await session.FindByInventoryPathAsync($"DC0/vm/{vch}-parent", CancellationToken.None))!, CancellationToken.None);
+            again = await first.CloneAsync(Spec("again", new VmResources(1, 256L << 20)), CancellationToken.None);
+            Assert.True(again.Provisioning == ProvisioningPath.InstantClone, $"{await ProvisioningAsync(first)}\nguests:\n{guests.Output}");
+            await AttachAsync(first, "again");
+            await first.DestroyAsync("again", CancellationToken.None);
         }
 
         var parent = (await session.FindByInventoryPathAsync($"DC0/vm/{vch}-parent", CancellationToken.None))!;
@@ -68,15 +77,12 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
         // A new endpoint (its own state) finds the parent off, boots it again and forks it; its vSPC is on the port the parent names.
         await using var second = Backend(vch, home.Combine("second"), instantClone: true);
         var two = await second.CloneAsync(Spec("two", new VmResources(1, 256L << 20)), CancellationToken.None);
-        await using (var channel = await second.OpenChannelAsync("two", CancellationToken.None))
-        {
-            using var tether = new Vic.Interaction.TetherConnection(channel);
-            await tether.AttachAndReadAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
-        }
+        await AttachAsync(second, "two");
 
         var parents = (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], CancellationToken.None)).Where(v => v.Text("name") == $"{vch}-parent").ToList();
         await second.DestroyAsync("two", CancellationToken.None);
 
+        Assert.Equal(ProvisioningPath.InstantClone, again.Provisioning);
         Assert.Equal(ProvisioningPath.InstantClone, two.Provisioning);
         Assert.Equal("poweredOn", Assert.Single(parents).Text("runtime.powerState"));
     }
@@ -87,6 +93,14 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
         NullLogger<VsphereBackend>.Instance);
 
     private static ContainerVmSpec Spec(string id, VmResources resources) => new(id, id + "-name", resources, [], new Dictionary<string, string>());
+
+    /// <summary>The VM's tether answers on its channel: the clone is a guest, not just a VM in the inventory.</summary>
+    private static async Task AttachAsync(VsphereBackend backend, string vmId)
+    {
+        await using var channel = await backend.OpenChannelAsync(vmId, CancellationToken.None);
+        using var tether = new Vic.Interaction.TetherConnection(channel);
+        await tether.AttachAndReadAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
+    }
 
     private static async Task<string> ProvisioningAsync(VsphereBackend backend) =>
         (await backend.DescribeAsync(CancellationToken.None)).Details.Single(d => d.Key == "Provisioning").Value;

@@ -61,6 +61,16 @@ public class VsphereVchFixture : IAsyncLifetime, IDisposable
             "--public-network-gateway", "10.20.0.1/24", "--public-network-ip-range", "10.20.0.64/26", "--public-network-dns", "10.20.0.2",
         ]);
 
+    /// <summary>The MACs of the container's VM's NICs, in order, as vSphere has them.</summary>
+    public async Task<string[]> VmMacsAsync(string container)
+    {
+        var id = (await DockerAsync("inspect", "-f", "{{.Id}}", container)).StandardOutput.Trim();
+        await using var session = await VimSession.ConnectAsync(Session, NullLogger.Instance, CancellationToken.None);
+        var vm = (await session.ListAsync("VirtualMachine", ["config.extraConfig"], CancellationToken.None))
+            .Single(v => VirtualMachines.ExtraConfigOf(v.Properties["config.extraConfig"]).GetValueOrDefault("vic.vm.id") == id);
+        return [.. (await session.ReadDevicesAsync(vm.Obj, CancellationToken.None)).Where(d => d.Type == "VirtualVmxnet3").OrderBy(d => d.Key).Select(d => d.Xml.Element(VimXml.Vim + "macAddress")!.Value)];
+    }
+
     public async Task<CommandResult> DockerAsync(params string[] arguments)
     {
         var result = await Command.DockerAsync(Host, arguments);
@@ -103,10 +113,20 @@ public sealed class VsphereRealGuestTests(VsphereRealGuestFixture fixture) : ICl
         var run = await fixture.DockerAsync("run", "--name", "iso-guest", "--hostname", "from-iso", "busybox", "sh", "-c", "echo hi; hostname; ls /dev/sd* | wc -l; grep -c ttyS0 /proc/cmdline; ip -4 addr show eth1 | grep -c 'inet 10.20.0.'; ip route | grep -c 'default via 10.20.0.1'");
         await fixture.DockerAsync("run", "-d", "--name", "iso-sleeper", "busybox", "sleep", "600");
         var exec = await fixture.DockerAsync("exec", "iso-sleeper", "echo", "exec-ok");
+        var guestMacs = (await fixture.DockerAsync("exec", "iso-sleeper", "cat", "/sys/class/net/eth0/address", "/sys/class/net/eth1/address")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var inspected = (await fixture.DockerAsync("inspect", "-f", "{{.NetworkSettings.MacAddress}}", "iso-sleeper")).StandardOutput.Trim();
+        var vmMacs = await fixture.VmMacsAsync("iso-sleeper");
+        var otherVmMacs = await fixture.VmMacsAsync("iso-guest");
         await fixture.DockerAsync("rm", "-f", "iso-guest", "iso-sleeper");
 
         Assert.Equal("hi\nfrom-iso\n2\n1\n1\n1\n", run.StandardOutput);
         Assert.Equal("exec-ok\n", exec.StandardOutput);
+
+        // Two instant clones of one parent: each NIC has a MAC of its own, and the guest, vSphere and docker inspect agree on it.
+        Assert.Equal(vmMacs, guestMacs);
+        Assert.Equal(vmMacs[0], inspected);
+        Assert.Empty(vmMacs.Intersect(otherVmMacs));
+        Assert.All(vmMacs, mac => Assert.True(Vic.PortLayer.Compute.VmwareMacs.IsManual(mac), mac));
     }
 }
 
@@ -144,6 +164,25 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.False(stillThere);
         Assert.Equal(["VM Network", "VM Network"], devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(VimXml.Vim + "backing")!.Element(VimXml.Vim + "deviceName")!.Value));
         Assert.Contains("vsphere", info, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AMacOutsideVmwaresManualRangeIsRefusedAndOneInsideIsTheNics()
+    {
+        var refused = await Command.DockerAsync(fixture.Host, "create", "--mac-address", "02:42:ac:11:00:99", "busybox", "true");
+        var id = (await fixture.DockerAsync("create", "--name", "with-mac", "--mac-address", "00:50:56:01:02:03", "busybox", "true")).StandardOutput.Trim();
+        var assigned = (await fixture.DockerAsync("create", "--name", "assigned-mac", "busybox", "true")).StandardOutput.Trim();
+        var inspected = (await fixture.DockerAsync("inspect", "-f", "{{.NetworkSettings.MacAddress}}", "assigned-mac")).StandardOutput.Trim();
+        await fixture.DockerAsync("start", "-a", "with-mac");
+        var vmMacs = await fixture.VmMacsAsync("with-mac");
+        await fixture.DockerAsync("rm", "with-mac", "assigned-mac");
+
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("02:42:ac:11:00:99", refused.StandardError, StringComparison.Ordinal);
+        Assert.Contains("00:50:56:00:00:00 to 00:50:56:3f:ff:ff", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal(64, id.Length);
+        Assert.Equal("00:50:56:01:02:03", vmMacs[0]);
+        Assert.Equal(Vic.PortLayer.Compute.VmwareMacs.Derive(assigned + "/bridge"), inspected);
     }
 
     [Fact]

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -35,8 +36,11 @@ type instantCloneRequest struct {
 			Spec struct {
 				Name     string `xml:"name"`
 				Location struct {
-					Folder *moref `xml:"folder"`
-					Pool   *moref `xml:"pool"`
+					Folder       *moref `xml:"folder"`
+					Pool         *moref `xml:"pool"`
+					DeviceChange []struct {
+						Inner string `xml:",innerxml"`
+					} `xml:"deviceChange"`
 				} `xml:"location"`
 				Config []struct {
 					Key   string `xml:"key"`
@@ -52,6 +56,7 @@ var (
 	instantCloneCall = regexp.MustCompile(`<([A-Za-z0-9_]+:)?InstantClone_Task[\s>]`)
 	powerStateValue  = regexp.MustCompile(`<val[^>]*>(poweredOn|poweredOff|suspended)</val>`)
 	missingFault     = regexp.MustCompile(`<missingSet>.*?:type="([A-Za-z]+)"`)
+	deviceKey        = regexp.MustCompile(`<key>-?[0-9]+</key>`)
 )
 
 // withInstantClone serves InstantClone_Task, which govmomi 0.24's simulator does not have, in front
@@ -134,10 +139,20 @@ func instantClone(sdk http.Handler, w http.ResponseWriter, r *http.Request, req 
 		fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, html.EscapeString(o.Key), html.EscapeString(o.Value))
 	}
 	fmt.Fprintf(&extra, `<extraConfig><key>%s</key><value xsi:type="xsd:string">%s</value></extraConfig>`, InstantCloneParentKey, html.EscapeString(source.Value))
+	// The spec's device edits (a NIC's MAC, its port group) go to the clone as the relocation's, which the simulator applies.
+	var edits bytes.Buffer
+	for _, d := range call.Spec.Location.DeviceChange {
+		// The simulator's edit clears the device's description, which vSphere does not ask a client for: one is given.
+		inner := d.Inner
+		if !strings.Contains(inner, "<deviceInfo>") {
+			inner = deviceKey.ReplaceAllString(inner, `$0<deviceInfo><label>edited</label><summary>edited</summary></deviceInfo>`)
+		}
+		fmt.Fprintf(&edits, `<deviceChange>%s</deviceChange>`, inner)
+	}
 	// vSphere gives every VM an instance UUID of its own; the simulator would derive the clone's from
 	// its path, so a clone made again under a name used before would get the old one's.
-	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="%s">%s</folder><name>%s</name><spec><location><pool type="%s">%s</pool></location><template>false</template><config><instanceUuid>%s</instanceUuid>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
-		html.EscapeString(source.Value), html.EscapeString(folder.Type), html.EscapeString(folder.Value), html.EscapeString(call.Spec.Name), html.EscapeString(pool.Type), html.EscapeString(pool.Value), randomUUID(), extra.String())
+	clone := fmt.Sprintf(`<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s</_this><folder type="%s">%s</folder><name>%s</name><spec><location><pool type="%s">%s</pool>%s</location><template>false</template><config><instanceUuid>%s</instanceUuid>%s</config><powerOn>true</powerOn></spec></CloneVM_Task>`,
+		html.EscapeString(source.Value), html.EscapeString(folder.Type), html.EscapeString(folder.Value), html.EscapeString(call.Spec.Name), html.EscapeString(pool.Type), html.EscapeString(pool.Value), edits.String(), randomUUID(), extra.String())
 	status, answer = callSDK(sdk, r, clone)
 	match := returnedTask.FindStringSubmatch(answer)
 	if status != http.StatusOK || match == nil {

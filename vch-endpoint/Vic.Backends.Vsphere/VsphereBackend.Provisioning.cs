@@ -104,8 +104,14 @@ public sealed partial class VsphereBackend
         }
     }
 
-    private PublicNic? PublicNicOf(string? publicAddress) =>
-        publicAddress is null || _options.PublicAddressing is not { } addressing ? null : new PublicNic(publicAddress, addressing.Gateway, addressing.Nameservers);
+    private PublicNic? PublicNicOf(string vmId, string? publicAddress) =>
+        publicAddress is null || _options.PublicAddressing is not { } addressing ? null : new PublicNic(publicAddress, addressing.Gateway, addressing.Nameservers) { Mac = PublicMacOf(vmId) };
+
+    /// <summary>The public NIC's MAC: manual, of VMware's range, from the VM's id, so the guest and vSphere agree on it whatever the clone's path.</summary>
+    internal static string PublicMacOf(string vmId) => VmwareMacs.Derive(vmId + "/public");
+
+    /// <summary>The bridge NIC's MAC: the container's (the port layer takes it from <see cref="IMacRange"/>); one outside VMware's range (a container made before) is left to vSphere.</summary>
+    private static string? BridgeMacOf(VmNetworkSpec network) => VmwareMacs.IsManual(network.BridgeMac) ? network.BridgeMac : null;
 
     private VmConfigSpec ConfigOf(ContainerVmSpec spec, IReadOnlyList<VmDisk> disks, int channelPort, ProvisioningPath path, string? publicAddress) => new()
     {
@@ -140,12 +146,12 @@ public sealed partial class VsphereBackend
 
         if (network.OnBridge && _options.BridgeNetwork is { } bridge)
         {
-            yield return DeviceChange.Add(new Vmxnet3Nic(-300, bridge));
+            yield return DeviceChange.Add(new Vmxnet3Nic(-300, bridge, BridgeMacOf(network)));
         }
 
         if (network.Outbound && _options.PublicNetwork is { } outside)
         {
-            yield return DeviceChange.Add(new Vmxnet3Nic(-301, outside));
+            yield return DeviceChange.Add(new Vmxnet3Nic(-301, outside, PublicMacOf(spec.ContainerId)));
         }
 
         // Container networks: the guest finds these NICs by their MACs, whatever their order.
@@ -204,7 +210,9 @@ public sealed partial class VsphereBackend
     private async Task CheckFitsAsync(VmResources wanted, CancellationToken cancellationToken)
     {
         CheckLimits(wanted);
-        var used = (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Where(v => v.Power == PowerState.On).Sum(v => v.Resources.MemoryBytes);
+        // The parent runs in the pool too, and counts against its limit as vSphere counts it.
+        var used = (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Where(v => v.Power == PowerState.On).Sum(v => v.Resources.MemoryBytes)
+            + (_parent is null ? 0 : ParentResources.MemoryBytes);
         if (used + wanted.MemoryBytes > _options.PoolLimit.MemoryBytes)
         {
             throw NoFit(wanted, used);

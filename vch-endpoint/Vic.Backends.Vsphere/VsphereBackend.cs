@@ -17,7 +17,7 @@ namespace Vic.Backends.Vsphere;
 /// <c>InstantClone_Task</c>, then a linked clone of the VCH's template from its snapshot, then a
 /// cold boot, and say which path they took.
 /// </summary>
-public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, IDisposable
+public sealed partial class VsphereBackend : IComputeBackend, IMacRange, IAsyncDisposable, IDisposable
 {
     private const int ControllerKey = -100;
     private const string TemplateSnapshot = "vic-base";
@@ -50,6 +50,15 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
     }
 
     public string Name => "vsphere";
+
+    /// <summary>vCenter takes a NIC's manual MAC from VMware's range only: a container's bridge MAC is one of it.</summary>
+    public string BridgeMacFor(string containerId) => VmwareMacs.Derive(containerId + "/bridge");
+
+    public bool Takes(string mac, out string range)
+    {
+        range = "00:50:56:00:00:00 to 00:50:56:3f:ff:ff (VMware's range for manual MACs)";
+        return VmwareMacs.IsManual(mac);
+    }
 
     public async Task<BackendDescription> DescribeAsync(CancellationToken cancellationToken)
     {
@@ -89,7 +98,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
         };
         await Faulted(() => session.CreateVmAsync(places.Folder, places.Pool, config, cancellationToken)).ConfigureAwait(false);
         Know(spec.ContainerId, PowerState.Off);
-        return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig, PublicNicOf(publicAddress));
+        return new ContainerVm(spec.ContainerId, spec.Name, PowerState.Off, spec.Resources, ProvisioningPath.ColdBoot, spec.ExtraConfig, PublicNicOf(spec.ContainerId, publicAddress));
     }
 
     public async Task<ContainerVm> CloneAsync(ContainerVmSpec spec, CancellationToken cancellationToken)
@@ -105,7 +114,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             _provisioning = $"instant clone of {ParentName}";
             Know(spec.ContainerId, PowerState.On);
             Log.Started(_logger, spec.ContainerId, "instant clone");
-            return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig, PublicNicOf(publicAddress));
+            return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.InstantClone, spec.ExtraConfig, PublicNicOf(spec.ContainerId, publicAddress));
         }
 
         var template = await TemplateAsync(session, cancellationToken).ConfigureAwait(false);
@@ -128,7 +137,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
                 _provisioning = $"linked clone of {template.Name} from its snapshot (no instant clone: {whyNot})";
                 Know(spec.ContainerId, PowerState.On);
                 Log.Started(_logger, spec.ContainerId, "linked clone");
-                return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig, PublicNicOf(publicAddress));
+                return new ContainerVm(spec.ContainerId, spec.Name, PowerState.On, spec.Resources, ProvisioningPath.LinkedClone, spec.ExtraConfig, PublicNicOf(spec.ContainerId, publicAddress));
             }
             catch (VimFaultException linked)
             {
@@ -327,7 +336,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IAsyncDisposable, 
             Resources,
             Provisioning,
             ExtraConfig,
-            addressing is not null && ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress) is { Length: > 0 } address ? new PublicNic(address, addressing.Gateway, addressing.Nameservers) : null);
+            addressing is not null && ExtraConfigAll.GetValueOrDefault(VmExtraConfig.PublicAddress) is { Length: > 0 } address ? new PublicNic(address, addressing.Gateway, addressing.Nameservers) { Mac = PublicMacOf(VmId) } : null);
     }
 
     private static partial class Log

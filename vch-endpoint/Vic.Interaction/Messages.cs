@@ -168,6 +168,11 @@ public sealed record ContainerSpec
 /// <param name="HostAddress">The address /etc/hosts gives the container's own name.</param>
 public sealed record NetworkSpec([property: JsonPropertyName("bridgeMac")] string BridgeMac, [property: JsonPropertyName("bridgeAddresses")] IReadOnlyList<string> BridgeAddresses, [property: JsonPropertyName("publicAddress")] string? PublicAddress, [property: JsonPropertyName("publicGateway")] string? PublicGateway, [property: JsonPropertyName("hostAddress")] string? HostAddress)
 {
+    /// <summary>The MAC eth1 takes, when the backend gave the public NIC one (vSphere); null keeps the NIC's own.</summary>
+    [JsonPropertyName("publicMac")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PublicMac { get; init; }
+
     /// <summary>eth0's IPv6 addresses, <c>address/prefix</c>, one per bridge network with IPv6; a tether that predates them ignores them.</summary>
     [JsonPropertyName("bridgeIpv6Addresses")]
     public IReadOnlyList<string> BridgeIpv6Addresses { get; init; } = [];

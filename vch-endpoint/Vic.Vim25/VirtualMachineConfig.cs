@@ -47,6 +47,8 @@ public sealed record DeviceChange(string Operation, VirtualDevice Device, string
 
     public static DeviceChange Remove(VirtualDevice device, string? fileOperation = null) => new("remove", device, fileOperation);
 
+    public static DeviceChange Edit(VirtualDevice device) => new("edit", device);
+
     public XElement ToXml() => E("deviceChange", E("operation", Operation), Opt("fileOperation", FileOperation), Device.ToXml("device"));
 }
 

@@ -51,12 +51,13 @@ public static class VirtualMachines
     /// its parent's memory and disks and runs at once. <paramref name="extraConfig"/> reaches the guest.
     /// A server without it faults with MethodNotFound (or NotSupported).
     /// </summary>
-    public static async Task<ManagedObjectReference> InstantCloneAsync(this VimSession session, ManagedObjectReference vm, string name, ManagedObjectReference pool, ManagedObjectReference folder, IReadOnlyList<KeyValuePair<string, string>> extraConfig, CancellationToken cancellationToken)
+    /// <param name="deviceChanges">Edits of the clone's NICs (their MACs, their port groups): the only devices an instant clone may change besides file-backed serial ports.</param>
+    public static async Task<ManagedObjectReference> InstantCloneAsync(this VimSession session, ManagedObjectReference vm, string name, ManagedObjectReference pool, ManagedObjectReference folder, IReadOnlyList<KeyValuePair<string, string>> extraConfig, CancellationToken cancellationToken, IReadOnlyList<DeviceChange>? deviceChanges = null)
     {
         var spec = E(
             "spec",
             E("name", name),
-            E("location", Ref("folder", folder), Ref("pool", pool)),
+            E("location", Ref("folder", folder), Ref("pool", pool), deviceChanges?.Select(d => d.ToXml())),
             extraConfig.Select(p => E("config", E("key", p.Key), Typed("value", "xsd:string", p.Value))));
         var result = await session.RunTaskAsync("InstantClone_Task", vm, [spec], cancellationToken).ConfigureAwait(false);
         return ToRef(result ?? throw new VimProtocolException("InstantClone_Task returned no VM"));

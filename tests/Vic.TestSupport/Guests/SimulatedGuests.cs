@@ -22,6 +22,10 @@ public sealed class SimulatedGuests : IAsyncDisposable
     private readonly string _vch;
     private readonly TempDirectory _home = new("guests");
     private readonly ConcurrentDictionary<string, IGuest> _guests = new();
+    private readonly ConcurrentDictionary<string, string> _errors = new();
+    private readonly ConcurrentDictionary<string, string> _boots = new();
+    private readonly ConcurrentDictionary<string, int> _generations = new();
+    private int _started;
     private readonly bool _realVms;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watching;
@@ -42,8 +46,8 @@ public sealed class SimulatedGuests : IAsyncDisposable
         Task SyncDisksAsync(IReadOnlyList<GuestDisk> disks);
     }
 
-    /// <summary>Every guest started so far and what it printed, for failing tests to show.</summary>
-    public string Output => string.Join('\n', _guests.Select(g => $"{g.Key}: {g.Value.Output}"));
+    /// <summary>Every guest started so far and what it printed, and what kept a guest from starting, for failing tests to show.</summary>
+    public string Output => string.Join('\n', _guests.Select(g => $"{g.Key}: {g.Value.Output}").Concat(_errors.Select(e => $"{e.Key} (not played): {e.Value}")));
 
     /// <summary>
     /// Starts playing the guests. With <paramref name="realVms"/> each guest is a real VM: QEMU with
@@ -78,7 +82,7 @@ public sealed class SimulatedGuests : IAsyncDisposable
         {
             try
             {
-                var vms = await _session.ListAsync("VirtualMachine", ["runtime.powerState", "config.extraConfig", "config.hardware.device", "config.hardware.memoryMB", "config.instanceUuid"], _stop.Token).ConfigureAwait(false);
+                var vms = await _session.ListAsync("VirtualMachine", ["runtime.powerState", "summary.runtime.bootTime", "config.extraConfig", "config.hardware.device", "config.hardware.memoryMB", "config.instanceUuid"], _stop.Token).ConfigureAwait(false);
                 var on = new HashSet<string>();
                 foreach (var vm in vms)
                 {
@@ -89,41 +93,15 @@ public sealed class SimulatedGuests : IAsyncDisposable
                     }
 
                     on.Add(vm.Obj.Value);
-                    var devices = vm.Properties.GetValueOrDefault("config.hardware.device")?.Elements().Select(DeviceInfo.Parse).ToList() ?? [];
-                    var disks = DisksOf(devices, extra);
-                    if (_guests.TryGetValue(vm.Obj.Value, out var running))
+                    try
                     {
-                        await running.SyncDisksAsync(disks).ConfigureAwait(false);
-                        continue;
+                        await PlayAsync(vm, extra).ConfigureAwait(false);
                     }
-
-                    if (devices.FirstOrDefault(d => d.Type == "VirtualSerialPort") is not { ServiceUri: { } serviceUri } serial)
+                    catch (Exception ex) when (ex is VimFaultException or VimProtocolException or HttpRequestException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
                     {
-                        continue;
+                        // This VM's guest is not there yet (its QEMU, vcsim busy): the next round tries again; the others go on.
+                        _errors[vm.Obj.Value] = ex.Message;
                     }
-
-                    var uuid = vm.Text("config.instanceUuid") ?? "";
-                    var home = Path.Combine(_home.Path, vm.Obj.Value);
-                    Directory.CreateDirectory(home);
-                    Func<CancellationToken, Task<Stream>> connect = cancellationToken => VmxSerialPort.ConnectAsync(serviceUri, serial.ProxyUri, uuid, cancellationToken);
-                    var macs = devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "macAddress")?.Value ?? "").ToList();
-                    var memoryMb = int.Parse(vm.Text("config.hardware.memoryMB") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
-                    IGuest guest;
-                    if (!_realVms)
-                    {
-                        guest = SimulatedTether.Start(vm.Obj, home, connect, PowerOffAsync);
-                    }
-                    else if (extra.GetValueOrDefault(InstantCloneParent) is { } parentId && _guests.TryGetValue(parentId, out var parent) && parent is SimulatedVm parentVm)
-                    {
-                        guest = await parentVm.ForkAsync(vm.Obj, home, connect, PowerOffAsync).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        guest = SimulatedVm.Boot(vm.Obj, home, connect, memoryMb, disks, macs, PowerOffAsync);
-                    }
-
-                    _guests[vm.Obj.Value] = guest;
-                    await guest.SyncDisksAsync(disks).ConfigureAwait(false);
                 }
 
                 foreach (var gone in _guests.Keys.Where(k => !on.Contains(k)).ToList())
@@ -145,6 +123,68 @@ public sealed class SimulatedGuests : IAsyncDisposable
                 // vcsim is busy or going away, or a guest's QEMU is; look again.
             }
         }
+    }
+
+    /// <summary>Starts the guest of a powered-on VM, or hot-adds the disks its running guest lacks.</summary>
+    private async Task PlayAsync(ObjectContent vm, IReadOnlyDictionary<string, string> extra)
+    {
+        var devices = vm.Properties.GetValueOrDefault("config.hardware.device")?.Elements().Select(DeviceInfo.Parse).ToList() ?? [];
+        var disks = DisksOf(devices, extra);
+        // A VM powered off and on again between two looks is a new boot: its last guest goes.
+        var boot = vm.Text("summary.runtime.bootTime") ?? "";
+        if (_guests.TryGetValue(vm.Obj.Value, out var running) && _boots.GetValueOrDefault(vm.Obj.Value) != boot && _guests.TryRemove(vm.Obj.Value, out var previous))
+        {
+            _generations.TryRemove(vm.Obj.Value, out _);
+            await previous.DisposeAsync().ConfigureAwait(false);
+            running = null;
+        }
+
+        if (running is not null)
+        {
+            await running.SyncDisksAsync(disks).ConfigureAwait(false);
+            return;
+        }
+
+        if (devices.FirstOrDefault(d => d.Type == "VirtualSerialPort") is not { ServiceUri: { } serviceUri } serial)
+        {
+            return;
+        }
+
+        var uuid = vm.Text("config.instanceUuid") ?? "";
+        // Each power-on is a guest of its own, in a folder of its own (a VM powered on again finds the last one's sockets).
+        var generation = Interlocked.Increment(ref _started);
+        var home = Path.Combine(_home.Path, $"{vm.Obj.Value}-{generation}");
+
+        // A guest that ends powers its VM off, as a guest does; one ended because its VM booted again does not.
+        Func<ManagedObjectReference, Task> powerOff = vm => _generations.GetValueOrDefault(vm.Value) == generation ? PowerOffAsync(vm) : Task.CompletedTask;
+        Directory.CreateDirectory(home);
+        Func<CancellationToken, Task<Stream>> connect = cancellationToken => VmxSerialPort.ConnectAsync(serviceUri, serial.ProxyUri, uuid, cancellationToken);
+        var macs = devices.Where(d => d.Type == "VirtualVmxnet3").OrderBy(d => d.Key).Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "macAddress")?.Value ?? "").ToList();
+        var memoryMb = int.Parse(vm.Text("config.hardware.memoryMB") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
+        _generations[vm.Obj.Value] = generation;
+        IGuest guest;
+        if (!_realVms)
+        {
+            guest = SimulatedTether.Start(vm.Obj, home, connect, powerOff);
+        }
+        else if (extra.GetValueOrDefault(InstantCloneParent) is { } parentId)
+        {
+            // A child forks its parent's guest; until that guest is played, the child waits.
+            if (!_guests.TryGetValue(parentId, out var parent) || parent is not SimulatedVm parentVm)
+            {
+                return;
+            }
+
+            guest = await parentVm.ForkAsync(vm.Obj, home, connect, powerOff).ConfigureAwait(false);
+        }
+        else
+        {
+            guest = SimulatedVm.Boot(vm.Obj, home, connect, memoryMb, disks, macs, powerOff);
+        }
+
+        _guests[vm.Obj.Value] = guest;
+        _boots[vm.Obj.Value] = boot;
+        await guest.SyncDisksAsync(disks).ConfigureAwait(false);
     }
 
     private async Task PowerOffAsync(ManagedObjectReference vm)

@@ -176,10 +176,21 @@ public sealed class TelnetDecoder
                         commands.Add(new TelnetCommand(Telnet.Sb, _sub[0], [.. _sub.Skip(1)]));
                         _state = State.Data;
                     }
-                    else
+                    else if (b == Telnet.Iac && _sub.Count < MaxSubnegotiation)
                     {
                         _sub.Add(b); // IAC IAC inside a sub-negotiation is a 255 of its payload.
                         _state = State.Sub;
+                    }
+                    else if (b == Telnet.Iac)
+                    {
+                        throw new InvalidDataException("a telnet sub-negotiation longer than 4096 bytes");
+                    }
+                    else
+                    {
+                        // An IAC that neither doubles a 255 nor ends the sub-negotiation starts a
+                        // command (RFC 854): the unfinished sub-negotiation is dropped.
+                        _verb = b;
+                        _state = b is Telnet.Will or Telnet.Wont or Telnet.Do or Telnet.Dont or Telnet.Sb ? State.Option : State.Data;
                     }
 
                     break;

@@ -21,6 +21,7 @@ internal sealed class VspcListener : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Channel<VspcSession>> _byVm = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
+    private readonly HashSet<Task> _handshakes = [];
 
     /// <param name="serviceUri">The service URI the VMs' serial ports carry: a VMX asking for another is refused.</param>
     public VspcListener(IPAddress address, int port, string serviceUri, TimeSpan handshakeTimeout)
@@ -61,6 +62,13 @@ internal sealed class VspcListener : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener.Stop();
         await _accepting.ConfigureAwait(false);
+        Task[] handshakes;
+        lock (_handshakes)
+        {
+            handshakes = [.. _handshakes];
+        }
+
+        await Task.WhenAll(handshakes).ConfigureAwait(false);
         foreach (var uuid in _byVm.Keys)
         {
             Forget(uuid);
@@ -85,7 +93,21 @@ internal sealed class VspcListener : IAsyncDisposable
                 return;
             }
 
-            _ = Task.Run(() => HandshakeAsync(client));
+            var handshake = Task.Run(() => HandshakeAsync(client));
+            lock (_handshakes)
+            {
+                _handshakes.Add(handshake);
+            }
+
+            _ = handshake.ContinueWith(
+                done =>
+                {
+                    lock (_handshakes)
+                    {
+                        _handshakes.Remove(done);
+                    }
+                },
+                TaskScheduler.Default);
         }
     }
 
@@ -93,12 +115,12 @@ internal sealed class VspcListener : IAsyncDisposable
     private async Task HandshakeAsync(TcpClient client)
     {
         client.NoDelay = true;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        limit.CancelAfter(_handshakeTimeout);
         try
         {
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            limit.CancelAfter(_handshakeTimeout);
             var session = await VspcSession.AcceptAsync(client.GetStream(), uri => uri == _serviceUri, limit.Token).ConfigureAwait(false);
-            if (!QueueOf(session.VmUuid).Writer.TryWrite(session))
+            if (_stop.IsCancellationRequested || !QueueOf(session.VmUuid).Writer.TryWrite(session))
             {
                 await session.DisposeAsync().ConfigureAwait(false);
             }

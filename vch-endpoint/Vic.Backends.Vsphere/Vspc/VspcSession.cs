@@ -50,6 +50,7 @@ internal sealed class VspcSession : Stream
     public static async Task<VspcSession> AcceptAsync(Stream tcp, Func<string, bool> serves, CancellationToken cancellationToken)
     {
         var session = new VspcSession(tcp, serves);
+        await session.OpenNegotiationAsync(cancellationToken).ConfigureAwait(false);
         while (session.VmUuid.Length == 0 || !session._proxying)
         {
             if (!await session.FillAsync(cancellationToken).ConfigureAwait(false))
@@ -118,6 +119,18 @@ internal sealed class VspcSession : Stream
         base.Dispose(disposing);
     }
 
+    /// <summary>
+    /// The proxy speaks first, as vSPC servers do: an 8-bit line both ways without go-aheads, and
+    /// VMware's extension. The VMX's own offers of the same are then answers, not requests.
+    /// </summary>
+    private async Task OpenNegotiationAsync(CancellationToken cancellationToken)
+    {
+        await SendAsync(
+            [Telnet.Iac, Telnet.Will, Telnet.Binary, Telnet.Iac, Telnet.Do, Telnet.Binary, Telnet.Iac, Telnet.Will, Telnet.SuppressGoAhead, Telnet.Iac, Telnet.Do, Telnet.SuppressGoAhead, Telnet.Iac, Telnet.Do, Telnet.VmwareExtension],
+            cancellationToken).ConfigureAwait(false);
+        _answered.UnionWith([(Telnet.Do, Telnet.Binary), (Telnet.Will, Telnet.Binary), (Telnet.Do, Telnet.SuppressGoAhead), (Telnet.Will, Telnet.SuppressGoAhead), (Telnet.Will, Telnet.VmwareExtension)]);
+    }
+
     /// <summary>Reads once: data joins what is waiting to be read, commands are answered. False at the end of the stream.</summary>
     private async Task<bool> FillAsync(CancellationToken cancellationToken)
     {
@@ -165,12 +178,13 @@ internal sealed class VspcSession : Stream
                 await SendAsync(Telnet.Subnegotiation(Telnet.GetVmVcUuid, []), cancellationToken).ConfigureAwait(false);
                 break;
             case Telnet.DoProxy:
+                // 'S': the VM's port is the server end, which a port proxied through a vSPC must be.
                 ServiceUri = payload.Length > 1 ? Encoding.ASCII.GetString(payload.Span[1..]) : "";
-                _proxying = _serves(ServiceUri);
+                _proxying = payload.Length > 1 && payload.Span[0] == (byte)'S' && _serves(ServiceUri);
                 await SendAsync(Telnet.Subnegotiation(_proxying ? Telnet.WillProxy : Telnet.WontProxy, []), cancellationToken).ConfigureAwait(false);
                 if (!_proxying)
                 {
-                    throw new InvalidDataException($"a VMX asked this vSPC to proxy {ServiceUri}, a port it does not serve");
+                    throw new InvalidDataException($"a VMX asked this vSPC to proxy {ServiceUri} ({(payload.Length > 0 ? (char)payload.Span[0] : '?')}), a port it does not serve");
                 }
 
                 break;

@@ -162,6 +162,9 @@ public sealed record PublicNic(string Address, string Gateway, IReadOnlyList<str
     /// <c>--add-host NAME:host-gateway</c> names. Null: the gateway is the host.
     /// </summary>
     public string? HostAddress { get; init; }
+
+    /// <summary>The MAC the backend gave the NIC, for the guest to take; null: the guest keeps the NIC's.</summary>
+    public string? Mac { get; init; }
 }
 
 /// <summary>A change seen on the hypervisor; <see cref="Gone"/> when the VM no longer exists.</summary>

@@ -23,8 +23,12 @@ public sealed partial class ContainerCatalog
     private readonly Dictionary<string, ContainerRecord> _byId = new(StringComparer.Ordinal);
     private readonly HashSet<string> _unsaved = new(StringComparer.Ordinal);
 
-    public ContainerCatalog(VchStore store, EventBus events, TimeProvider time)
+    /// <param name="macs">The backend's MAC range, when its NICs take MACs from one only.</param>
+    private readonly Compute.IMacRange? _macs;
+
+    public ContainerCatalog(VchStore store, EventBus events, TimeProvider time, Compute.IMacRange? macs = null)
     {
+        _macs = macs;
         _records = store.Collection<ContainerRecord>(RecordKind.Container);
         _events = events;
         _time = time;
@@ -57,6 +61,7 @@ public sealed partial class ContainerCatalog
                 Status = new CreatedStatus(),
                 Config = request.Config ?? new ContainerConfig(),
                 ImageId = request.ImageId,
+                AssignedMac = _macs?.BridgeMacFor(id),
             };
             Commit(record, "create", strict: true);
             return record;

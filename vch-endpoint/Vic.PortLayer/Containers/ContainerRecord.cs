@@ -38,8 +38,11 @@ public sealed record ContainerRecord
     /// <summary>The networks the container is connected to, keyed by network name.</summary>
     public IReadOnlyDictionary<string, Networks.NetworkEndpoint> Networks { get; init; } = new Dictionary<string, Networks.NetworkEndpoint>();
 
-    /// <summary>The MAC of the container's bridge NIC: the one asked for, or one derived from its id.</summary>
-    public string MacAddress => Config.MacAddress ?? $"02:42:{Id[0..2]}:{Id[2..4]}:{Id[4..6]}:{Id[6..8]}";
+    /// <summary>The bridge NIC's MAC the backend's range gave the container at create; null where Docker's own is used.</summary>
+    public string? AssignedMac { get; init; }
+
+    /// <summary>The MAC of the container's bridge NIC: the one asked for, the backend's, or one derived from its id as dockerd does.</summary>
+    public string MacAddress => Config.MacAddress ?? AssignedMac ?? $"02:42:{Id[0..2]}:{Id[2..4]}:{Id[4..6]}:{Id[6..8]}";
 
     /// <summary>The host ports forwarded to the container while it runs (resolved from -p and -P at start).</summary>
     public IReadOnlyList<Networks.PublishedPort> Ports { get; init; } = [];

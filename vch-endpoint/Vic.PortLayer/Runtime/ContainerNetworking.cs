@@ -138,12 +138,8 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
 
     private static bool IsPortGroup(NetworkRecord network) => network.Driver == ContainerNetworkConfig.Driver;
 
-    /// <summary>A MAC in VMware's range for manual MACs (00:50:56:00:00:00 to 00:50:56:3f:ff:ff), from the container and the network.</summary>
-    private static string PortGroupMac(ContainerRecord record, NetworkRecord network)
-    {
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(record.Id + network.Id));
-        return $"00:50:56:{hash[0] & 0x3F:x2}:{hash[1]:x2}:{hash[2]:x2}";
-    }
+    /// <summary>A MAC in VMware's range for manual MACs, from the container and the network.</summary>
+    private static string PortGroupMac(ContainerRecord record, NetworkRecord network) => VmwareMacs.Derive(record.Id + network.Id);
 
     /// <summary>What the tether is told about its NICs; null leaves the guest with loopback only.</summary>
     public NetworkSpec? GuestNetworkOf(ContainerRecord record, PublicNic? publicNic)
@@ -165,6 +161,7 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
             outbound && !viaPortGroup ? publicNic?.Gateway : null,
             networks[0].Endpoint.IpAddress)
         {
+            PublicMac = publicNic?.Mac,
             BridgeIpv6Addresses = [.. bridges.Where(n => n.Endpoint.Ipv6Address.Length > 0).Select(n => $"{n.Endpoint.Ipv6Address}/{n.Endpoint.Ipv6PrefixLength}")],
             Nics = [.. networks.Where(n => IsPortGroup(n.Network)).Select(n => new NicSpec(
                 PortGroupMac(record, n.Network),

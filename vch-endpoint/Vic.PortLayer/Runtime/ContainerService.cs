@@ -121,6 +121,11 @@ public sealed partial class ContainerService : IDisposable
             throw PortLayerException.InvalidParameter($"Requested CPUs are not available - requested {config.Confinement.CpusetCpus}, available: 0-{_config.PoolLimit.Cpus - 1} (--cpuset-cpus)");
         }
 
+        if (_backend is IMacRange macs && config.MacAddress is { } asked && !macs.Takes(asked, out var range))
+        {
+            throw PortLayerException.InvalidParameter($"invalid MAC address {asked} (--mac-address): this VCH's ContainerVM NICs take MACs from {range} only");
+        }
+
         config = WithVolumesFrom(config);
         config = config with { Mounts = ResolveMounts(config.Mounts, ImageDefaults.Volumes(imageConfig), config.Binds, config.VolumeDriver) };
 

@@ -47,7 +47,7 @@ public sealed partial class VchEngine : IDisposable
         Id = LoadOrCreateId(config.DataDirectory);
         Store = VchStore.Open(config.StorePath);
         Events = new EventBus(time);
-        Containers = new ContainerCatalog(Store, Events, time);
+        Containers = new ContainerCatalog(Store, Events, time, backend as IMacRange);
         Images = new ImageService(config, Events, Containers, loggers ?? NullLoggerFactory.Instance);
         Volumes = new VolumeService(config, Store, Containers, Events, time);
         Networks = new NetworkService(Store, Containers, Events, time, config.ContainerNetworks);
