@@ -87,6 +87,30 @@ public sealed class VsphereProvisioningTests(VsphereFixture fixture) : IClassFix
         Assert.Equal("poweredOn", Assert.Single(parents).Text("runtime.powerState"));
     }
 
+    [Fact]
+    public async Task AParentThatDoesNotBootSendsStartsTheLinkedCloneWayAndIsNotBootedAgainAtOnce()
+    {
+        // No guests are played for this VCH: its parent never says Hello.
+        const string vch = "vch-silent-parent";
+        using var home = new TempDirectory("provisioning");
+        await using var backend = new VsphereBackend(
+            new VsphereBackendOptions(fixture.Session, "DC0", "DC0/host/DC0_C0", vch, fixture.Server.Datastore, IPAddress.Loopback, new VmResources(4, 2L << 30)) { ChannelTimeout = TimeSpan.FromSeconds(2) },
+            home.Path,
+            NullLogger<VsphereBackend>.Instance);
+
+        var first = await backend.CloneAsync(Spec("first", new VmResources(1, 256L << 20)), CancellationToken.None);
+        var afterFirst = await ProvisioningAsync(backend);
+        var second = await backend.CloneAsync(Spec("second", new VmResources(1, 256L << 20)), CancellationToken.None);
+        var afterSecond = await ProvisioningAsync(backend);
+        await backend.DestroyAsync("first", CancellationToken.None);
+        await backend.DestroyAsync("second", CancellationToken.None);
+
+        Assert.Equal(ProvisioningPath.LinkedClone, first.Provisioning);
+        Assert.Equal(ProvisioningPath.LinkedClone, second.Provisioning);
+        Assert.Contains($"no instant clone: the parent did not boot: the VCH's parent {vch}-parent did not say Hello within 2 s", afterFirst, StringComparison.Ordinal);
+        Assert.Matches(@"no instant clone: the parent did not boot, \d+ s ago: ", afterSecond);
+    }
+
     private VsphereBackend Backend(string vch, string home, bool instantClone) => new(
         new VsphereBackendOptions(fixture.Session, "DC0", "DC0/host/DC0_C0", vch, fixture.Server.Datastore, IPAddress.Loopback, new VmResources(4, 2L << 30)) { InstantClone = instantClone },
         home,

@@ -29,8 +29,7 @@ public sealed partial class VsphereBackend
     private static readonly TimeSpan ParentRetryAfter = TimeSpan.FromMinutes(1);
 
     private ParentVm? _parent;
-    private long? _parentFailedAt;
-    private string _parentFailure = "";
+    private ParentFailure? _parentFailed;
 
     /// <summary>
     /// Forks the parent for <paramref name="spec"/>; null when this ContainerVM cannot be one of its
@@ -53,9 +52,9 @@ public sealed partial class VsphereBackend
             return (null, "its NICs are not the parent's");
         }
 
-        if (_parentFailedAt is { } failedAt && System.Diagnostics.Stopwatch.GetElapsedTime(failedAt) < ParentRetryAfter)
+        if (RecentParentFailure() is { } failed)
         {
-            return (null, $"the parent did not boot, {System.Diagnostics.Stopwatch.GetElapsedTime(failedAt).TotalSeconds:0} s ago: {_parentFailure}");
+            return (null, failed);
         }
 
         for (var attempt = 0; ; attempt++)
@@ -65,10 +64,14 @@ public sealed partial class VsphereBackend
             {
                 parent = await ParentAsync(session, cancellationToken).ConfigureAwait(false);
             }
+            catch (ParentFailedException recently)
+            {
+                return (null, recently.Message);
+            }
             catch (Exception ex) when (ex is TimeoutException or PortLayerException or VimFaultException or IOException or System.Net.Sockets.SocketException)
             {
                 // Every start would wait for it again: a parent that did not boot is left alone a while.
-                (_parentFailedAt, _parentFailure) = (System.Diagnostics.Stopwatch.GetTimestamp(), ex.Message);
+                _parentFailed = new ParentFailure(System.Diagnostics.Stopwatch.GetTimestamp(), ex.Message);
                 return (null, $"the parent did not boot: {ex.Message}");
             }
 
@@ -81,7 +84,7 @@ public sealed partial class VsphereBackend
             catch (VimFaultException fault) when (attempt == 0 && fault.FaultName is "InvalidPowerState" or "ManagedObjectNotFound" or "InvalidState")
             {
                 // The parent changed behind the VCH's back (powered off, removed): found or made again.
-                _parent = null;
+                Interlocked.CompareExchange(ref _parent, null, parent);
                 continue;
             }
             catch (VimFaultException fault)
@@ -102,6 +105,12 @@ public sealed partial class VsphereBackend
                 // A child without its disks is no ContainerVM: it goes, and the linked clone is made instead.
                 await DiscardAsync(session, child).ConfigureAwait(false);
                 return (null, $"adding its disks to the instant clone: {fault.FaultName}");
+            }
+            catch
+            {
+                // Whatever else ended the start (the connection, a cancel), no child is left running under the container's name.
+                await DiscardAsync(session, child).ConfigureAwait(false);
+                throw;
             }
 
             return (child, "");
@@ -170,6 +179,12 @@ public sealed partial class VsphereBackend
         await _parenting.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Starts that queued behind one whose parent did not boot do not each boot it again.
+            if (RecentParentFailure() is { } failed)
+            {
+                throw new ParentFailedException(failed);
+            }
+
             return _parent ??= await FindOrBootParentAsync(session, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -186,7 +201,14 @@ public sealed partial class VsphereBackend
             var found = await session.RetrieveOneAsync(vm, ["runtime.powerState", "config.extraConfig", "config.instanceUuid"], cancellationToken).ConfigureAwait(false);
             var extra = VirtualMachines.ExtraConfigOf(found.Properties.GetValueOrDefault("config.extraConfig"));
             var port = int.Parse(extra.GetValueOrDefault(VmExtraConfig.ChannelPort) ?? "0", CultureInfo.InvariantCulture);
-            var parent = new ParentVm(vm, found.Text("config.instanceUuid") ?? "", port, await session.ReadDevicesAsync(vm, cancellationToken).ConfigureAwait(false));
+            var devices = await session.ReadDevicesAsync(vm, cancellationToken).ConfigureAwait(false);
+            if (!devices.Where(d => d.Type == "VirtualVmxnet3").OrderBy(d => d.Key).Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "backing")?.Element(Vic.Vim25.Soap.VimXml.Vim + "deviceName")?.Value).SequenceEqual(ParentNics()))
+            {
+                // Made when the VCH had other networks: its children would not have the NICs their containers need.
+                throw PortLayerException.Conflict($"the VCH's parent {ParentName} has NICs other than the VCH's networks; remove it and it is made again");
+            }
+
+            var parent = new ParentVm(vm, found.Text("config.instanceUuid") ?? "", port, devices);
             if (found.Text("runtime.powerState") == "poweredOn" && extra.GetValueOrDefault(VmExtraConfig.ParentReady) == "true")
             {
                 return parent;
@@ -265,6 +287,16 @@ public sealed partial class VsphereBackend
             return frame is not null;
         }
     }
+
+    /// <summary>Why the parent did not boot, when that was less than <see cref="ParentRetryAfter"/> ago.</summary>
+    private string? RecentParentFailure() =>
+        _parentFailed is { } failed && System.Diagnostics.Stopwatch.GetElapsedTime(failed.At) < ParentRetryAfter
+            ? $"the parent did not boot, {System.Diagnostics.Stopwatch.GetElapsedTime(failed.At).TotalSeconds:0} s ago: {failed.Why}"
+            : null;
+
+    private sealed record ParentFailure(long At, string Why);
+
+    private sealed class ParentFailedException(string message) : Exception(message);
 
     /// <summary>The parent, with the keys of its controller and of its NICs (in order) that its children have too.</summary>
     private sealed record ParentVm(ManagedObjectReference Vm, string InstanceUuid, int ChannelPort, int ControllerKey, IReadOnlyList<int> NicKeys)

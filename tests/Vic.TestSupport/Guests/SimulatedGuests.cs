@@ -106,6 +106,9 @@ public sealed class SimulatedGuests : IAsyncDisposable
 
                 foreach (var gone in _guests.Keys.Where(k => !on.Contains(k)).ToList())
                 {
+                    // Its guest's exit must not power off the VM should it be powered on again meanwhile.
+                    _generations.TryRemove(gone, out _);
+                    _boots.TryRemove(gone, out _);
                     if (_guests.TryRemove(gone, out var guest))
                     {
                         await guest.DisposeAsync().ConfigureAwait(false);
