@@ -146,7 +146,7 @@ public sealed partial class VsphereBackend
         var wanted = Nics(spec).Select(d => (Vmxnet3Nic)d.Device).ToList();
         for (var i = 0; i < wanted.Count && i < parent.NicKeys.Count; i++)
         {
-            if (wanted[i].MacAddress is { } mac)
+            if (wanted[i].MacAddress is not null)
             {
                 yield return DeviceChange.Edit(wanted[i] with { Key = parent.NicKeys[i] });
             }
