@@ -20,6 +20,8 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private RootLayout _layout = new("/", null, []);
     private UserIdentity _user = UserIdentity.Root;
     private string? _cgroup;
+    private NetworkSpec? _network;
+    private GuestPortRelays? _ports;
 
     public async Task<int> RunAsync()
     {
@@ -68,6 +70,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             catch (HostReconnectedException)
             {
                 _reader = new FrameReader(channel);
+                Ports.EndAll();
                 foreach (var session in _uploads.Keys.ToList())
                 {
                     if (_uploads.TryRemove(session, out var upload))
@@ -94,6 +97,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 }
 
                 // The NICs first: NFS volumes are mounted over them while the root is prepared.
+                _network = _spec.Network;
                 if (options.InVm && _spec.Network is { } network)
                 {
                     GuestNetwork.Apply(network);
@@ -164,15 +168,25 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
             case FrameType.Network:
+                _network = Payloads.Json(frame.Payload, InteractionJson.Default.NetworkSpec);
                 if (options.InVm)
                 {
-                    GuestNetwork.Apply(Payloads.Json(frame.Payload, InteractionJson.Default.NetworkSpec));
+                    GuestNetwork.Apply(_network);
                 }
 
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
             case FrameType.FilesRequest:
                 StartFilesRequest(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.FilesRequest));
+                break;
+            case FrameType.Connect:
+                Ports.Connect(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.PortConnect), options.InVm ? ContainerAddress() : null);
+                break;
+            case FrameType.Data or FrameType.DataEnd or FrameType.Window or FrameType.Disconnect when Ports.Owns(frame.Session):
+                Ports.Deliver(frame);
+                break;
+            case FrameType.Window or FrameType.Disconnect:
+                // A relayed connection already over: the endpoint's frames of it were on their way.
                 break;
             case FrameType.Data when _uploads.TryGetValue(frame.Session, out var upload):
                 await upload.Writer.WriteAsync(frame).ConfigureAwait(false);
@@ -260,6 +274,20 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
         Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, BootId, GuestClock.Executed(), GuestClock.Uptime()), InteractionJson.Default.HelloMessage);
 
     private static string BootId => File.Exists("/proc/sys/kernel/random/boot_id") ? File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim() : "";
+
+    private GuestPortRelays Ports => _ports ??= new GuestPortRelays(_writer);
+
+    /// <summary>Where a published port's connections go: the container's first bridge address, else its first port-group NIC's, else loopback.</summary>
+    private System.Net.IPAddress ContainerAddress()
+    {
+        var cidr = _network switch
+        {
+            { BridgeAddresses.Count: > 0 } n => n.BridgeAddresses[0],
+            { Nics.Count: > 0 } n => n.Nics[0].Address,
+            _ => null,
+        };
+        return cidr is null ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(cidr.Split('/')[0]);
+    }
 
     private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);
 

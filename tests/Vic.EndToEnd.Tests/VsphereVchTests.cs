@@ -128,6 +128,27 @@ public sealed class VsphereRealGuestTests(VsphereRealGuestFixture fixture) : ICl
         Assert.Empty(vmMacs.Intersect(otherVmMacs));
         Assert.All(vmMacs, mac => Assert.True(Vic.PortLayer.Compute.VmwareMacs.IsManual(mac), mac));
     }
+
+    /// <summary>
+    /// A published port of a real guest: connections reach the container's bridge address in the VM
+    /// (a server on the guest's loopback only is not published, as on dockerd), over the serial channel.
+    /// </summary>
+    [Fact]
+    public async Task APublishedPortReachesTheServerOnTheContainersAddressInTheGuest()
+    {
+        var (port, loopbackOnly) = (EndpointProcess.FreePort(), EndpointProcess.FreePort());
+        await fixture.DockerAsync("run", "-d", "--name", "guest-web", "-p", $"127.0.0.1:{port}:80", "-p", $"127.0.0.1:{loopbackOnly}:81", "busybox", "sh", "-c",
+            "mkdir -p /srv && echo from-the-guest > /srv/index.html && httpd -p 127.0.0.1:81 -h /srv && exec httpd -f -p 80 -h /srv");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        var page = await Eventually.WaitForAsync(async () => await VsphereVchTests.TryGetAsync(http, $"http://127.0.0.1:{port}/"), p => p is not null, TimeSpan.FromSeconds(60));
+        var second = await http.GetStringAsync($"http://127.0.0.1:{port}/index.html");
+        var notPublished = await VsphereVchTests.TryGetAsync(http, $"http://127.0.0.1:{loopbackOnly}/");
+        await fixture.DockerAsync("rm", "-f", "guest-web");
+
+        Assert.Equal("from-the-guest\n", page);
+        Assert.Equal("from-the-guest\n", second);
+        Assert.Null(notPublished);
+    }
 }
 
 /// <summary>Booting the ISO under TCG takes the machine's two cores: these run alone.</summary>
@@ -164,6 +185,101 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.False(stillThere);
         Assert.Equal(["VM Network", "VM Network"], devices.Where(d => d.Type == "VirtualVmxnet3").Select(d => d.Xml.Element(VimXml.Vim + "backing")!.Element(VimXml.Vim + "deviceName")!.Value));
         Assert.Contains("vsphere", info, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// <c>-p</c> on vSphere: the endpoint listens on the host port and carries each connection to the
+    /// guest over the container's channel, where the tether connects to the container's port (here,
+    /// a tether on this host: the container's port is this host's).
+    /// </summary>
+    [Fact]
+    public async Task PublishedPortsAnswerOnTheEndpointsAddressWithHundredsOfMegabytesAndUdp()
+    {
+        var (port, served, udpPort, udpServed) = (EndpointProcess.FreePort(), EndpointProcess.FreePort(), EndpointProcess.FreePort(), EndpointProcess.FreePort());
+        const long Big = 200_000_000;
+        await fixture.DockerAsync("run", "-d", "--name", "site", "-p", $"127.0.0.1:{port}:{served}", "-p", $"127.0.0.1:{udpPort}:{udpServed}/udp", "busybox", "sh", "-c",
+            $"mkdir -p /srv && echo served > /srv/index.html && yes | head -c {Big} > /srv/big && exec httpd -f -p {served} -h /srv");
+        var listed = (await fixture.DockerAsync("port", "site")).StandardOutput;
+        using var echo = new System.Net.Sockets.UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, udpServed));
+        var echoing = Task.Run(async () =>
+        {
+            var datagram = await echo.ReceiveAsync();
+            await echo.SendAsync(datagram.Buffer.Reverse().ToArray(), datagram.RemoteEndPoint);
+        });
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(3) };
+        var page = await Eventually.WaitForAsync(async () => await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html"), p => p is not null, TimeSpan.FromSeconds(30));
+        var again = await http.GetStringAsync($"http://127.0.0.1:{port}/index.html");
+        var (length, digest) = await DigestAsync(http, $"http://127.0.0.1:{port}/big");
+        using var udp = new System.Net.Sockets.UdpClient();
+        await udp.SendAsync("ping"u8.ToArray(), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, udpPort));
+        var answer = await udp.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await echoing;
+        await fixture.DockerAsync("rm", "-f", "site");
+        var afterRemoval = await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html");
+
+        Assert.Equal("served\n", page);
+        Assert.Equal("served\n", again);
+        Assert.Equal(Big, length);
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(YesBytes(Big))), digest);
+        Assert.Equal("gnip", System.Text.Encoding.ASCII.GetString(answer.Buffer));
+        Assert.Contains($"{served}/tcp -> 127.0.0.1:{port}", listed, StringComparison.Ordinal);
+        Assert.Null(afterRemoval);
+    }
+
+    [Fact]
+    public async Task APublishedPortTakenByAnotherProcessFailsTheStartWithDockersWords()
+    {
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var taken = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+
+        var run = await Command.DockerAsync(fixture.Host, "run", "-d", "--name", "clash", "-p", $"127.0.0.1:{taken}:80", "busybox", "sleep", "60");
+        await fixture.DockerAsync("rm", "-f", "clash");
+
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains($"Bind for 127.0.0.1:{taken} failed: port is already allocated", run.StandardError, StringComparison.Ordinal);
+    }
+
+    /// <summary>The page, or null when the connection was refused or closed before an answer.</summary>
+    internal static async Task<string?> TryGetAsync(HttpClient http, string url)
+    {
+        try
+        {
+            return await http.GetStringAsync(url);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<(long Length, string Digest)> DigestAsync(HttpClient http, string url)
+    {
+        await using var body = await http.GetStreamAsync(url);
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        long length = 0;
+        int count;
+        while ((count = await body.ReadAsync(buffer)) > 0)
+        {
+            sha.AppendData(buffer, 0, count);
+            length += count;
+        }
+
+        return (length, Convert.ToHexString(sha.GetHashAndReset()));
+    }
+
+    /// <summary>What <c>yes | head -c n</c> writes.</summary>
+    private static byte[] YesBytes(long count)
+    {
+        var bytes = new byte[count];
+        for (long i = 0; i < count; i++)
+        {
+            bytes[i] = (byte)(i % 2 == 0 ? 'y' : '\n');
+        }
+
+        return bytes;
     }
 
     [Fact]

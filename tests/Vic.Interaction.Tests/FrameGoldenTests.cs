@@ -34,6 +34,9 @@ public sealed class FrameGoldenTests
         { FrameType.DataEnd, Frame.FirstRequest + 1, [], "56 19 80000001 00000000" },
         { FrameType.Limits, Frame.FirstRequest + 4, Payloads.Json(new LimitsSpec(314572800), InteractionJson.Default.LimitsSpec), "56 1C 80000004 00000019 " + Convert.ToHexString("{\"memoryBytes\":314572800}"u8) },
         { FrameType.Network, Frame.FirstRequest + 3, Payloads.Json(new NetworkSpec("02:42:00:00:00:02", ["172.18.0.2/16"], null, null, null), InteractionJson.Default.NetworkSpec), "56 1A 80000003 000000A5 " + Convert.ToHexString("{\"bridgeMac\":\"02:42:00:00:00:02\",\"bridgeAddresses\":[\"172.18.0.2/16\"],\"publicAddress\":null,\"publicGateway\":null,\"hostAddress\":null,\"bridgeIpv6Addresses\":[],\"nics\":[]}"u8) },
+        { FrameType.Connect, Frame.FirstRequest + 5, Payloads.Json(new PortConnect("tcp", 80), InteractionJson.Default.PortConnect), "56 1D 80000005 0000001C " + Convert.ToHexString("{\"protocol\":\"tcp\",\"port\":80}"u8) },
+        { FrameType.Window, Frame.FirstRequest + 5, Payloads.Int32(32758), "56 1E 80000005 00000004 00007FF6" },
+        { FrameType.Disconnect, Frame.FirstRequest + 5, [], "56 1F 80000005 00000000" },
     };
 
     /// <summary>A virtio-serial port drops a write caught by a disconnect whole; a frame split over two writes could lose only its header.</summary>

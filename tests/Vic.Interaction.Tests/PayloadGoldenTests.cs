@@ -36,6 +36,8 @@ public sealed class PayloadGoldenTests
             """{"operation":"put","path":"/etc","noOverwriteDirNonDir":true,"owner":"1000:1000","makeParents":true}"""),
         ["PathStat"] = Case(new PathStat("passwd", 1234, 0x1a4, When, "") { Uid = 1, Gid = 2 }, InteractionJson.Default.PathStat,
             """{"name":"passwd","size":1234,"mode":420,"mtime":"2026-12-04T08:00:00+00:00","linkTarget":"","uid":1,"gid":2}"""),
+        ["PortConnect"] = Case(new PortConnect("udp", 53), InteractionJson.Default.PortConnect,
+            """{"protocol":"udp","port":53}"""),
         ["ChangeList"] = Case(new ChangeList([new FileChange("/tmp/x", 1)]), InteractionJson.Default.ChangeList,
             """{"changes":[{"path":"/tmp/x","kind":1}]}"""),
         ["LimitsSpec"] = Case(new LimitsSpec(268435456), InteractionJson.Default.LimitsSpec, """{"memoryBytes":268435456}"""),

@@ -15,7 +15,7 @@ namespace Vic.Backends.Qemu;
 /// restarts and are found again from their folders. Instant clones restore a template and then
 /// hot-add the container's disks.
 /// </summary>
-public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IDisposable
+public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IForwardsPublishedPorts, IDisposable
 {
     private readonly QemuBackendOptions _options;
     private readonly ILogger _logger;

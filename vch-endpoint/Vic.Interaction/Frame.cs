@@ -101,6 +101,21 @@ public enum FrameType : byte
     /// guest). JSON <see cref="LimitsSpec"/>; answered with <see cref="Done"/> or <see cref="Error"/>.
     /// </summary>
     Limits = 0x1C,
+
+    /// <summary>
+    /// E→T: a connection to a published port (a backend that does not forward ports itself). JSON
+    /// <see cref="PortConnect"/>; answered with <see cref="Done"/> once the guest's port took the
+    /// connection, or <see cref="Error"/>. Then both ways: <see cref="Data"/> carries the bytes (one
+    /// datagram each for UDP), <see cref="DataEnd"/> the sender's half-close, <see cref="Window"/>
+    /// what the receiver passed on, <see cref="Disconnect"/> an abort.
+    /// </summary>
+    Connect = 0x1D,
+
+    /// <summary>Either way, on a connection's session number: 4-byte big-endian count of bytes the receiver has passed on, which the sender may send again.</summary>
+    Window = 0x1E,
+
+    /// <summary>Either way, on a connection's session number: the connection is over, in both directions.</summary>
+    Disconnect = 0x1F,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

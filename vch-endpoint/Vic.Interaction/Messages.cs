@@ -307,6 +307,9 @@ public sealed record ProcessList([property: JsonPropertyName("bootedAt")] long B
     public long MemTotalKb { get; init; }
 }
 
+/// <summary>A connection to the container's <paramref name="Port"/> (<c>tcp</c> or <c>udp</c>), made by the tether on the container's bridge address.</summary>
+public sealed record PortConnect([property: JsonPropertyName("protocol")] string Protocol, [property: JsonPropertyName("port")] int Port);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, Converters = [typeof(FiniteDoubleConverter)])]
 [JsonSerializable(typeof(HelloMessage))]
 [JsonSerializable(typeof(ContainerSpec))]
@@ -320,6 +323,7 @@ public sealed record ProcessList([property: JsonPropertyName("bootedAt")] long B
 [JsonSerializable(typeof(PathStat))]
 [JsonSerializable(typeof(ChangeList))]
 [JsonSerializable(typeof(LimitsSpec))]
+[JsonSerializable(typeof(PortConnect))]
 public sealed partial class InteractionJson : JsonSerializerContext;
 
 /// <summary>

@@ -12,7 +12,8 @@ namespace Vic.PortLayer.Runtime;
 /// wired, what its guest NICs are told, its port on the bridge fabric, and connect and disconnect
 /// while it runs.
 /// </summary>
-internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkService networkService, ContainerRuntimeTable runtime, IBridgeFabric? fabric)
+/// <param name="relays">The endpoint's listeners for published ports, when the backend does not forward them itself.</param>
+internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkService networkService, ContainerRuntimeTable runtime, IBridgeFabric? fabric, PublishedPortRelays? relays = null)
 {
     /// <summary><c>docker network connect</c>: recorded, and applied at once to a running container.</summary>
     public async Task ConnectAsync(string containerIdOrName, string networkIdOrName, EndpointRequest request, CancellationToken cancellationToken)
@@ -318,6 +319,15 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
 
     /// <summary>Takes the container off the fabric: its run ended, or it is removed.</summary>
     public void LeaveBridge(string id) => fabric?.Leave(id);
+
+    /// <summary>
+    /// Listens on the container's published ports where the backend does not (a start, a reattach
+    /// after the endpoint restarted); a port another process took meanwhile fails as on dockerd.
+    /// </summary>
+    public void Publish(ContainerRecord record) => relays?.Open(record);
+
+    /// <summary>Stops listening on the container's published ports: its run ended, or it is removed.</summary>
+    public void Unpublish(string id) => relays?.Close(id);
 
     private BridgePort BridgePortOf(ContainerRecord record) =>
         new(record.Id, record.MacAddress, [.. NetworksOf(record).Where(n => !IsPortGroup(n.Network)).SelectMany(n => BridgeAddressesOf(n.Network, n.Endpoint))]);

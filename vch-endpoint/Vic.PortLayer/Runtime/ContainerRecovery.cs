@@ -126,6 +126,7 @@ internal sealed partial class ContainerRecovery(
                     {
                         // The fabric forgot its ports with the endpoint; the VM's NIC never noticed.
                         networking.JoinBridge(record);
+                        PublishQuietly(record);
                     }
 
                     healthchecks.Start(record, running!);
@@ -142,6 +143,19 @@ internal sealed partial class ContainerRecovery(
         }
 
         ending.MarkLost(record.Id);
+    }
+
+    /// <summary>A port another process took while the endpoint was away stays unpublished; the container runs on, and the log says so.</summary>
+    private void PublishQuietly(ContainerRecord record)
+    {
+        try
+        {
+            networking.Publish(record);
+        }
+        catch (Errors.PortLayerException ex)
+        {
+            Log.RecoveryFailed(logger, record.Id, ex.Message);
+        }
     }
 
     private static partial class Log

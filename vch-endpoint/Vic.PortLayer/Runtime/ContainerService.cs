@@ -38,6 +38,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly ILogger _logger;
     private readonly ContainerRuntimeTable _runtime;
     private readonly ContainerNetworking _networking;
+    private readonly PublishedPortRelays? _relays;
     private readonly Networks.NetworkService _networks;
     private readonly RestartScheduler _restarts;
     private readonly ExecSessions _execs;
@@ -57,7 +58,8 @@ public sealed partial class ContainerService : IDisposable
         _time = time;
         _logger = logger;
         _runtime = new ContainerRuntimeTable(OpenLog, containers.Contains);
-        _networking = new ContainerNetworking(containers, networks, _runtime, backend as IBridgeFabric);
+        _relays = backend is null or IForwardsPublishedPorts ? null : new PublishedPortRelays(_runtime, logger);
+        _networking = new ContainerNetworking(containers, networks, _runtime, backend as IBridgeFabric, _relays);
         var recipe = new ContainerVmRecipe(config, images, volumes, _networking, time);
         _teardown = new ContainerTeardown(containers, _runtime, backend, _networking, ContainersDirectory);
         _execs = new ExecSessions(containers, _runtime);
@@ -177,6 +179,9 @@ public sealed partial class ContainerService : IDisposable
     public void Dispose()
     {
         _watching.Cancel();
+
+        // The next endpoint listens on the ports again when it reattaches.
+        _relays?.Dispose();
         foreach (var running in _runtime.All.Select(s => s.Running).OfType<RunningContainer>())
         {
             // The endpoint is stopping, not the containers: their ContainerVMs run on and the next

@@ -100,6 +100,11 @@ internal sealed partial class ContainerStarter(
         {
             // Attached clients must not wait for output that will never come.
             log?.Close();
+            if (madeVm)
+            {
+                networking.Unpublish(record.Id);
+            }
+
             if (madeVm && runtime.Find(record.Id)?.TakeRunning() is { } half)
             {
                 // The failed start answers for this run: its channel's end is not an exit.
@@ -157,6 +162,17 @@ internal sealed partial class ContainerStarter(
         Log.TetherAnswered(logger, record.Id, answering.Elapsed.TotalMilliseconds);
         var spec = recipe.RunSpecOf(record, disks, vm.Public, keepAfterExit: state.BuildStep is not null);
         networking.JoinBridge(record);
+        try
+        {
+            networking.Publish(record);
+        }
+        catch (PortLayerException)
+        {
+            // A port taken since it was checked: no process runs without the ports it was given.
+            await compute.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         try
         {
             await running.Writer.WriteAsync(FrameType.Spec, 0, Payloads.Json(spec, InteractionJson.Default.ContainerSpec), cancellationToken).ConfigureAwait(false);

@@ -27,6 +27,7 @@ internal sealed class ContainerTeardown(ContainerCatalog containers, ContainerRu
         }
 
         networking.LeaveBridge(record.Id);
+        networking.Unpublish(record.Id);
         var folder = Path.Combine(containersDirectory, record.Id);
         if (Directory.Exists(folder))
         {

@@ -17,6 +17,7 @@ internal sealed partial class RunEnding(ContainerCatalog containers, ContainerRu
         var state = runtime.Find(running.ContainerId);
         state?.ClearRunning(running);
         networking.LeaveBridge(running.ContainerId);
+        networking.Unpublish(running.ContainerId);
         foreach (var exec in running.Execs.Values)
         {
             // The container's end is every exec's end: dockerd reports them killed.
