@@ -144,6 +144,7 @@ internal static partial class RootFilesystem
             $"{spec.Network?.HostAddress ?? "127.0.1.1"}\t{(spec.Domainname.Length > 0 ? $"{hostname}.{spec.Domainname} " : "")}{hostname}",
         };
         hosts.AddRange(spec.ExtraHosts);
+        hosts.AddRange(spec.PeerHosts);
         File.WriteAllText(Path.Combine(etc, "hosts"), string.Join('\n', hosts) + "\n");
         var resolv = spec.Dns.Select(d => $"nameserver {d}").ToList();
         if (spec.DnsSearch.Count > 0)
@@ -157,6 +158,29 @@ internal static partial class RootFilesystem
         }
 
         File.WriteAllText(Path.Combine(etc, "resolv.conf"), string.Join('\n', resolv) + (resolv.Count > 0 ? "\n" : ""));
+    }
+
+    /// <summary>
+    /// The peers changed: in /etc/hosts, the lines written for the peers before are taken out (each
+    /// once, wherever it is now) and the new ones added; whatever else is there, the process's own
+    /// edits included, stays. Written in place: in a read-only root the file is a writable bind mount.
+    /// </summary>
+    public static void ReplacePeerHosts(string root, IReadOnlyList<string> previous, IReadOnlyList<string> next)
+    {
+        var path = Path.Combine(root, "etc", "hosts");
+        var lines = File.Exists(path) ? File.ReadAllText(path).Split('\n').ToList() : [];
+        if (lines.Count > 0 && lines[^1].Length == 0)
+        {
+            lines.RemoveAt(lines.Count - 1);
+        }
+
+        foreach (var line in previous)
+        {
+            lines.Remove(line);
+        }
+
+        lines.AddRange(next);
+        File.WriteAllText(path, string.Join('\n', lines) + "\n");
     }
 
     /// <summary>

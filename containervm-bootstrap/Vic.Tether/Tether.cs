@@ -21,6 +21,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     private UserIdentity _user = UserIdentity.Root;
     private string? _cgroup;
     private NetworkSpec? _network;
+    private IReadOnlyList<string> _peerHosts = [];
     private GuestPortRelays? _ports;
 
     public async Task<int> RunAsync()
@@ -98,6 +99,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
 
                 // The NICs first: NFS volumes are mounted over them while the root is prepared.
                 _network = _spec.Network;
+                _peerHosts = _spec.PeerHosts;
                 if (options.InVm && _spec.Network is { } network)
                 {
                     GuestNetwork.Apply(network);
@@ -178,6 +180,16 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 break;
             case FrameType.FilesRequest:
                 StartFilesRequest(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.FilesRequest));
+                break;
+            case FrameType.PeerHosts:
+                var peers = Payloads.Json(frame.Payload, InteractionJson.Default.PeerHostsUpdate).PeerHosts;
+                if (_spec is not null)
+                {
+                    RootFilesystem.ReplacePeerHosts(RootPath, _peerHosts, peers);
+                    _peerHosts = peers;
+                }
+
+                await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
             case FrameType.Connect:
                 Ports.Connect(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.PortConnect), options.InVm ? ContainerAddress() : null);

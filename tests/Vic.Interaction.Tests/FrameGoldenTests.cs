@@ -37,6 +37,7 @@ public sealed class FrameGoldenTests
         { FrameType.Connect, Frame.FirstRequest + 5, Payloads.Json(new PortConnect("tcp", 80), InteractionJson.Default.PortConnect), "56 1D 80000005 0000001C " + Convert.ToHexString("{\"protocol\":\"tcp\",\"port\":80}"u8) },
         { FrameType.Window, Frame.FirstRequest + 5, Payloads.Int32(32758), "56 1E 80000005 00000004 00007FF6" },
         { FrameType.Disconnect, Frame.FirstRequest + 5, [], "56 1F 80000005 00000000" },
+        { FrameType.PeerHosts, Frame.FirstRequest + 6, "{}"u8.ToArray(), "56 20 80000006 00000002 7B7D" },
     };
 
     /// <summary>A virtio-serial port drops a write caught by a disconnect whole; a frame split over two writes could lose only its header.</summary>

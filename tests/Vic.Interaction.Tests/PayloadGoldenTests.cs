@@ -36,6 +36,8 @@ public sealed class PayloadGoldenTests
             """{"operation":"put","path":"/etc","noOverwriteDirNonDir":true,"owner":"1000:1000","makeParents":true}"""),
         ["PathStat"] = Case(new PathStat("passwd", 1234, 0x1a4, When, "") { Uid = 1, Gid = 2 }, InteractionJson.Default.PathStat,
             """{"name":"passwd","size":1234,"mode":420,"mtime":"2026-12-04T08:00:00+00:00","linkTarget":"","uid":1,"gid":2}"""),
+        ["PeerHostsUpdate"] = Case(new PeerHostsUpdate(["10.1.0.3\tdb"]), InteractionJson.Default.PeerHostsUpdate,
+            """{"peerHosts":["10.1.0.3\tdb"]}"""),
         ["PortConnect"] = Case(new PortConnect("udp", 53), InteractionJson.Default.PortConnect,
             """{"protocol":"udp","port":53}"""),
         ["ChangeList"] = Case(new ChangeList([new FileChange("/tmp/x", 1)]), InteractionJson.Default.ChangeList,
@@ -105,8 +107,9 @@ public sealed class PayloadGoldenTests
         KeepAfterExit = true,
         EntropySeed = "c2VlZA==",
         WallClockUnixMs = 1764835200000,
+        PeerHosts = ["10.1.0.3\tdb db.1"],
     };
 
     private const string FullSpecGolden =
-        """{"id":"c0ffee","args":["nginx","-g","daemon off;"],"env":["PATH=/usr/bin"],"workingDir":"/srv","user":"www-data","hostname":"web","domainname":"example.org","tty":true,"openStdin":true,"disks":[{"serial":"l0","role":"layer","index":0,"path":null,"readOnly":false},{"serial":"v0","role":"volume","index":0,"path":"/data","readOnly":true}],"nfsVolumes":[{"server":"10.0.2.2","port":2049,"exportPath":"/export/v","path":"/nfs","readOnly":false}],"shares":[{"tag":"vic-bind-0","path":"/etc/app.conf","readOnly":true,"fileName":"app.conf"}],"extraHosts":["db 10.0.0.5"],"dns":["10.0.2.3"],"dnsSearch":["example.org"],"tmpfs":[{"path":"/run","options":"size=64m"}],"groupAdd":["audio"],"dnsOptions":["ndots:2"],"readOnlyRoot":true,"privileged":true,"shmSizeBytes":67108864,"sysctls":{"net.core.somaxconn":"1024"},"devices":[{"pathOnHost":"/dev/fuse","pathInContainer":"/dev/fuse"}],"confinement":{"capabilities":["CAP_CHOWN"],"noNewPrivileges":true,"rlimits":[{"name":"nofile","soft":1024,"hard":2048}],"oomScoreAdj":500,"cpusetCpus":"0-1","pidsLimit":100},"rows":40,"columns":120,"network":""" + FullNetworkGolden + ""","filesOnly":true,"keepAfterExit":true,"entropySeed":"c2VlZA==","wallClockUnixMs":1764835200000}""";
+        """{"id":"c0ffee","args":["nginx","-g","daemon off;"],"env":["PATH=/usr/bin"],"workingDir":"/srv","user":"www-data","hostname":"web","domainname":"example.org","tty":true,"openStdin":true,"disks":[{"serial":"l0","role":"layer","index":0,"path":null,"readOnly":false},{"serial":"v0","role":"volume","index":0,"path":"/data","readOnly":true}],"nfsVolumes":[{"server":"10.0.2.2","port":2049,"exportPath":"/export/v","path":"/nfs","readOnly":false}],"shares":[{"tag":"vic-bind-0","path":"/etc/app.conf","readOnly":true,"fileName":"app.conf"}],"extraHosts":["db 10.0.0.5"],"dns":["10.0.2.3"],"dnsSearch":["example.org"],"tmpfs":[{"path":"/run","options":"size=64m"}],"groupAdd":["audio"],"dnsOptions":["ndots:2"],"readOnlyRoot":true,"privileged":true,"shmSizeBytes":67108864,"sysctls":{"net.core.somaxconn":"1024"},"devices":[{"pathOnHost":"/dev/fuse","pathInContainer":"/dev/fuse"}],"confinement":{"capabilities":["CAP_CHOWN"],"noNewPrivileges":true,"rlimits":[{"name":"nofile","soft":1024,"hard":2048}],"oomScoreAdj":500,"cpusetCpus":"0-1","pidsLimit":100},"rows":40,"columns":120,"network":""" + FullNetworkGolden + ""","filesOnly":true,"keepAfterExit":true,"entropySeed":"c2VlZA==","wallClockUnixMs":1764835200000,"peerHosts":["10.1.0.3\tdb db.1"]}""";
 }

@@ -116,6 +116,13 @@ public enum FrameType : byte
 
     /// <summary>Either way, on a connection's session number: the connection is over, in both directions.</summary>
     Disconnect = 0x1F,
+
+    /// <summary>
+    /// E→T: the containers that share a network with this one changed (one started, connected or
+    /// disconnected). JSON <see cref="PeerHostsUpdate"/>: its lines replace in /etc/hosts those the
+    /// tether wrote for peers before, and nothing else; answered with <see cref="Done"/>.
+    /// </summary>
+    PeerHosts = 0x20,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

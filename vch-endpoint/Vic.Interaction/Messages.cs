@@ -155,7 +155,17 @@ public sealed record ContainerSpec
     /// </summary>
     [JsonPropertyName("wallClockUnixMs")]
     public long? WallClockUnixMs { get; init; }
+
+    /// <summary>
+    /// /etc/hosts lines for the containers that share a user-defined network with this one, where no
+    /// DNS server on the bridge answers for them (vSphere); kept up to date by <see cref="FrameType.PeerHosts"/>.
+    /// </summary>
+    [JsonPropertyName("peerHosts")]
+    public IReadOnlyList<string> PeerHosts { get; init; } = [];
 }
+
+/// <summary>The container's peers as they are now: the /etc/hosts lines that replace those the tether last wrote for them.</summary>
+public sealed record PeerHostsUpdate([property: JsonPropertyName("peerHosts")] IReadOnlyList<string> PeerHosts);
 
 /// <summary>
 /// How the guest's NICs are addressed. The first virtio NIC (eth0) is the bridge NIC, on the VCH's
@@ -324,6 +334,7 @@ public sealed record PortConnect([property: JsonPropertyName("protocol")] string
 [JsonSerializable(typeof(ChangeList))]
 [JsonSerializable(typeof(LimitsSpec))]
 [JsonSerializable(typeof(PortConnect))]
+[JsonSerializable(typeof(PeerHostsUpdate))]
 public sealed partial class InteractionJson : JsonSerializerContext;
 
 /// <summary>

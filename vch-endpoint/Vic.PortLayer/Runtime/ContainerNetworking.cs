@@ -15,6 +15,9 @@ namespace Vic.PortLayer.Runtime;
 /// <param name="relays">The endpoint's listeners for published ports, when the backend does not forward them itself.</param>
 internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkService networkService, ContainerRuntimeTable runtime, IBridgeFabric? fabric, PublishedPortRelays? relays = null)
 {
+    private int _refreshingPeers;
+    private int _peersWanted;
+
     /// <summary><c>docker network connect</c>: recorded, and applied at once to a running container.</summary>
     public async Task ConnectAsync(string containerIdOrName, string networkIdOrName, EndpointRequest request, CancellationToken cancellationToken)
     {
@@ -31,6 +34,7 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
 
     private async Task ApplyAsync(ContainerRecord record, CancellationToken cancellationToken)
     {
+        RefreshPeers();
         if (runtime.RunningOf(record.Id) is not { } running)
         {
             return;
@@ -293,6 +297,72 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
     /// names of the containers on the user networks this one shares, as /etc/hosts lines: those
     /// known when it starts.
     /// </summary>
+    /// <summary>
+    /// Where no DNS on the bridge answers for container names (vSphere: the endpoint is not on the
+    /// bridge port group), every running container is told its peers again once they changed (a
+    /// start, a connect or disconnect, a removal), in the background, one pass at a time; a pass
+    /// asked for while one runs follows it, and a container whose peers are what it has is not asked.
+    /// </summary>
+    public void RefreshPeers()
+    {
+        if (fabric is not null)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _peersWanted, 1);
+        _ = Task.Run(RefreshPeersAsync);
+    }
+
+    private async Task RefreshPeersAsync()
+    {
+        if (Interlocked.CompareExchange(ref _refreshingPeers, 1, 0) != 0)
+        {
+            // The pass under way sees the request when it ends.
+            return;
+        }
+
+        try
+        {
+            while (Interlocked.Exchange(ref _peersWanted, 0) == 1)
+            {
+                foreach (var record in containers.List().Where(c => c.Status.IsRunning))
+                {
+                    if (runtime.Find(record.Id) is not { Running: { } running } state)
+                    {
+                        continue;
+                    }
+
+                    var peers = PeerHostsOf(record);
+                    if (state.PeerHosts is { } told && told.SequenceEqual(peers))
+                    {
+                        continue;
+                    }
+
+                    try
+                    {
+                        await running.RequestAsync(FrameType.PeerHosts, Payloads.Json(new PeerHostsUpdate(peers), InteractionJson.Default.PeerHostsUpdate), CancellationToken.None).ConfigureAwait(false);
+                        state.PeerHosts = peers;
+                    }
+                    catch (PortLayerException)
+                    {
+                        // It stopped meanwhile, or did not answer: its next start writes its peers afresh.
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _refreshingPeers, 0);
+        }
+
+        if (Volatile.Read(ref _peersWanted) == 1)
+        {
+            // Asked for after the last look and before the release: no pass would see it.
+            _ = Task.Run(RefreshPeersAsync);
+        }
+    }
+
     public List<string> PeerHostsOf(ContainerRecord record)
     {
         if (fabric is not null)

@@ -52,6 +52,9 @@ internal sealed class ContainerRuntimeState : IDisposable
     /// <summary>The public NIC of the ContainerVM that runs the container (its address and gateway), if it has one.</summary>
     public PublicNic? PublicNic { get; set; }
 
+    /// <summary>The peers' /etc/hosts lines its tether was last given; null when not known (after an endpoint restart).</summary>
+    public IReadOnlyList<string>? PeerHosts { get; set; }
+
     /// <summary>The channel to the tether of the ContainerVM that runs the container; null while none does.</summary>
     public RunningContainer? Running
     {

@@ -61,6 +61,7 @@ internal sealed partial class ContainerStarter(
         }
 
         Log.Started(logger, record.Id);
+        networking.RefreshPeers();
         if (ReferenceEquals(runtime.RunningOf(record.Id), mine))
         {
             healthchecks.Start(started, mine);
@@ -161,6 +162,7 @@ internal sealed partial class ContainerStarter(
 
         Log.TetherAnswered(logger, record.Id, answering.Elapsed.TotalMilliseconds);
         var spec = recipe.RunSpecOf(record, disks, vm.Public, keepAfterExit: state.BuildStep is not null);
+        state.PeerHosts = spec.PeerHosts;
         networking.JoinBridge(record);
         try
         {

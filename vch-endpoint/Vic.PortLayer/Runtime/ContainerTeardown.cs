@@ -28,6 +28,7 @@ internal sealed class ContainerTeardown(ContainerCatalog containers, ContainerRu
 
         networking.LeaveBridge(record.Id);
         networking.Unpublish(record.Id);
+        networking.RefreshPeers();
         var folder = Path.Combine(containersDirectory, record.Id);
         if (Directory.Exists(folder))
         {

@@ -72,7 +72,8 @@ internal sealed class ContainerVmRecipe(VchConfig config, ImageService images, V
             NfsVolumes = NfsVolumesOf(record, publicNic),
             Dns = networking.NameserversOf(record, publicNic),
             WallClockUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-            ExtraHosts = [.. record.Config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, publicNic?.HostAddress ?? network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. networking.LinkHostsOf(record), .. networking.PeerHostsOf(record)],
+            ExtraHosts = [.. record.Config.ExtraHosts.Select(h => ExtraHost.HostsLine(h, publicNic?.HostAddress ?? network?.PublicGateway ?? record.Networks.Values.Select(e => e.Gateway).FirstOrDefault(g => g.Length > 0))), .. networking.LinkHostsOf(record)],
+            PeerHosts = networking.PeerHostsOf(record),
             Env = [.. networking.LinkEnvironmentOf(record), .. record.Config.Env],
             KeepAfterExit = keepAfterExit,
         };
