@@ -17,11 +17,16 @@ internal sealed class GuestPortRelays(FrameWriter writer)
     private readonly ConcurrentDictionary<uint, Channel<Frame>> _relays = new();
 
     /// <summary>Connects to the port and answers Done (then relays) or Error; never blocks the frame loop.</summary>
-    /// <param name="address">The container's address to connect to; null on a host (tests): loopback.</param>
+    /// <param name="address">The container's address to connect to; null when it has none (<c>--network none</c>): refused.</param>
     public void Connect(uint session, PortConnect request, IPAddress? address)
     {
         var frames = Channel.CreateUnbounded<Frame>(new UnboundedChannelOptions { SingleReader = true });
-        _relays[session] = frames;
+        if (!_relays.TryAdd(session, frames))
+        {
+            _ = SendQuietlyAsync(FrameType.Error, session, Payloads.Text($"invalid: session {session} already carries a connection"));
+            return;
+        }
+
         _ = Task.Run(async () =>
         {
             Socket? socket = null;
@@ -33,17 +38,23 @@ internal sealed class GuestPortRelays(FrameWriter writer)
                     throw new ArgumentException($"invalid: cannot connect to {request.Port}/{request.Protocol}");
                 }
 
-                var target = new IPEndPoint(address ?? IPAddress.Loopback, request.Port);
+                var target = new IPEndPoint(address ?? throw new ArgumentException("the container has no network address to publish ports on"), request.Port);
                 socket = new Socket(target.AddressFamily, udp ? SocketType.Dgram : SocketType.Stream, udp ? ProtocolType.Udp : ProtocolType.Tcp);
                 using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
                 {
                     await socket.ConnectAsync(target, limit.Token).ConfigureAwait(false);
                 }
+
+                if (!udp)
+                {
+                    // Small requests and answers go at once, as dockerd's proxy sends them.
+                    socket.NoDelay = true;
+                }
             }
             catch (Exception ex) when (ex is SocketException or ArgumentException or OperationCanceledException)
             {
                 socket?.Dispose();
-                _relays.TryRemove(session, out _);
+                _relays.TryRemove(new KeyValuePair<uint, Channel<Frame>>(session, frames));
                 await SendQuietlyAsync(FrameType.Error, session, Payloads.Text(ex is OperationCanceledException ? "connection timed out" : ex.Message)).ConfigureAwait(false);
                 return;
             }
@@ -56,7 +67,7 @@ internal sealed class GuestPortRelays(FrameWriter writer)
             }
             finally
             {
-                _relays.TryRemove(session, out _);
+                _relays.TryRemove(new KeyValuePair<uint, Channel<Frame>>(session, frames));
             }
         });
     }
@@ -67,7 +78,11 @@ internal sealed class GuestPortRelays(FrameWriter writer)
     /// <summary>Whether the session number is a relayed connection's.</summary>
     public bool Owns(uint session) => _relays.ContainsKey(session);
 
-    /// <summary>The endpoint went away: its clients' sockets went with it, so every connection ends.</summary>
+    /// <summary>
+    /// A new endpoint connection (a reconnect, or an endpoint that restarted and says Attach): the
+    /// clients of the one before went with it, so every connection ends, and the session numbers
+    /// they held are free for the new one.
+    /// </summary>
     public void EndAll()
     {
         foreach (var session in _relays.Keys.ToList())

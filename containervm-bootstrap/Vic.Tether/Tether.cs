@@ -71,14 +71,24 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             catch (HostReconnectedException)
             {
                 _reader = new FrameReader(channel);
-                Ports.EndAll();
-                foreach (var session in _uploads.Keys.ToList())
-                {
-                    if (_uploads.TryRemove(session, out var upload))
-                    {
-                        upload.Writer.TryComplete(new IOException("the endpoint went away in the middle of the upload"));
-                    }
-                }
+                ForgetEarlierEndpoint();
+            }
+        }
+    }
+
+    /// <summary>
+    /// What an endpoint that went away had under way ends: its uploads' data is not coming, its
+    /// relayed connections' clients are gone. A reconnect shows it on a virtio port; on a serial
+    /// line only the Attach that opens every endpoint's conversation does.
+    /// </summary>
+    private void ForgetEarlierEndpoint()
+    {
+        Ports.EndAll();
+        foreach (var session in _uploads.Keys.ToList())
+        {
+            if (_uploads.TryRemove(session, out var upload))
+            {
+                upload.Writer.TryComplete(new IOException("the endpoint went away in the middle of the upload"));
             }
         }
     }
@@ -192,7 +202,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 await SendAsync(FrameType.Done, frame.Session, []).ConfigureAwait(false);
                 break;
             case FrameType.Connect:
-                Ports.Connect(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.PortConnect), options.InVm ? ContainerAddress() : null);
+                Ports.Connect(frame.Session, Payloads.Json(frame.Payload, InteractionJson.Default.PortConnect), options.InVm ? ContainerAddress() : System.Net.IPAddress.Loopback);
                 break;
             case FrameType.Data or FrameType.DataEnd or FrameType.Window or FrameType.Disconnect when Ports.Owns(frame.Session):
                 Ports.Deliver(frame);
@@ -223,10 +233,11 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
                 await SendAsync(FrameType.Hello, 0, Hello()).ConfigureAwait(false);
                 break;
             case FrameType.Attach:
+                ForgetEarlierEndpoint();
                 var sessions = _sessions.Values.Select(s => new SessionState(s.Session, s.Pid, s.ExitCode))
                     .Concat(_exits.Where(e => !_sessions.ContainsKey(e.Key)).Select(e => new SessionState(e.Key, 0, e.Value)))
                     .ToList();
-                await SendAsync(FrameType.State, 0, Payloads.Json(new StateReport(sessions), InteractionJson.Default.StateReport)).ConfigureAwait(false);
+                await SendAsync(FrameType.State, 0, Payloads.Json(new StateReport(sessions) { Version = TetherProtocol.Version }, InteractionJson.Default.StateReport)).ConfigureAwait(false);
                 break;
             case FrameType.PowerOff:
                 foreach (var session in _sessions.Values)
@@ -283,14 +294,14 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
     }
 
     private static byte[] Hello() =>
-        Payloads.Json(new HelloMessage(1, Environment.OSVersion.VersionString, BootId, GuestClock.Executed(), GuestClock.Uptime()), InteractionJson.Default.HelloMessage);
+        Payloads.Json(new HelloMessage(TetherProtocol.Version, Environment.OSVersion.VersionString, BootId, GuestClock.Executed(), GuestClock.Uptime()), InteractionJson.Default.HelloMessage);
 
     private static string BootId => File.Exists("/proc/sys/kernel/random/boot_id") ? File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim() : "";
 
     private GuestPortRelays Ports => _ports ??= new GuestPortRelays(_writer);
 
-    /// <summary>Where a published port's connections go: the container's first bridge address, else its first port-group NIC's, else loopback.</summary>
-    private System.Net.IPAddress ContainerAddress()
+    /// <summary>Where a published port's connections go: the container's first bridge address, else its first port-group NIC's; null when it has neither.</summary>
+    private System.Net.IPAddress? ContainerAddress()
     {
         var cidr = _network switch
         {
@@ -298,7 +309,7 @@ internal sealed class Tether(TetherOptions options, Stream channel) : IDisposabl
             { Nics.Count: > 0 } n => n.Nics[0].Address,
             _ => null,
         };
-        return cidr is null ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(cidr.Split('/')[0]);
+        return cidr is null ? null : System.Net.IPAddress.Parse(cidr.Split('/')[0]);
     }
 
     private ProcessSession? Session(uint id) => _sessions.GetValueOrDefault(id);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Vic.PortLayer.Networks;
 using Vic.TestSupport;
 using Vic.Vim25;
 using Vic.Vim25.Soap;
@@ -215,8 +216,13 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         await udp.SendAsync("ping"u8.ToArray(), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, udpPort));
         var answer = await udp.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(30));
         await echoing;
+        await fixture.DockerAsync("stop", "-t", "1", "site");
+        var freedByStop = HostPorts.IsFree("tcp", "127.0.0.1", port) && HostPorts.IsFree("udp", "127.0.0.1", udpPort);
+        await fixture.DockerAsync("start", "site");
+        var afterRestart = await Eventually.WaitForAsync(async () => await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html"), p => p is not null, TimeSpan.FromSeconds(30));
         await fixture.DockerAsync("rm", "-f", "site");
         var afterRemoval = await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html");
+        var freedByRemoval = HostPorts.IsFree("tcp", "127.0.0.1", port);
 
         Assert.Equal("served\n", page);
         Assert.Equal("served\n", again);
@@ -224,7 +230,10 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
         Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(YesBytes(Big))), digest);
         Assert.Equal("gnip", System.Text.Encoding.ASCII.GetString(answer.Buffer));
         Assert.Contains($"{served}/tcp -> 127.0.0.1:{port}", listed, StringComparison.Ordinal);
+        Assert.True(freedByStop);
+        Assert.Equal("served\n", afterRestart);
         Assert.Null(afterRemoval);
+        Assert.True(freedByRemoval);
     }
 
     /// <summary>
@@ -376,17 +385,25 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
     [Fact]
     public async Task AnEndpointWithAnEmptyStoreRebuildsItsContainersFromTheInventory()
     {
-        var id = (await fixture.DockerAsync("run", "-d", "--name", "keeper", "--label", "team=a", "busybox", "sh", "-c", "echo up; exec sleep 600")).StandardOutput.Trim();
+        var (port, served) = (EndpointProcess.FreePort(), EndpointProcess.FreePort());
+        var id = (await fixture.DockerAsync("run", "-d", "--name", "keeper", "--label", "team=a", "-p", $"127.0.0.1:{port}:{served}", "busybox", "sh", "-c", $"echo up; mkdir -p /k && echo kept > /k/index.html && exec httpd -f -p {served} -h /k")).StandardOutput.Trim();
         await Eventually.WaitForAsync(async () => (await fixture.DockerAsync("logs", "keeper")).StandardOutput, s => s.Contains("up", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
 
+        // Killed with a connection to the published port open: the tether ends it when the next endpoint says Attach.
+        using var held = new System.Net.Sockets.TcpClient();
+        await held.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        await held.GetStream().WriteAsync("GET /index.html HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
         await fixture.ReplaceWithAnEmptyEndpointAsync();
         var listed = (await fixture.DockerAsync("ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}} {{.Label \"team\"}}")).StandardOutput;
         // Recovery reattaches in the background: the guest's serial line connects again within moments.
         var exec = await Eventually.WaitForAsync(async () => (await Command.DockerAsync(fixture.Host, "exec", "keeper", "echo", "still here")).StandardOutput, s => s.Length > 0, TimeSpan.FromSeconds(30));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var page = await Eventually.WaitForAsync(async () => await TryGetAsync(http, $"http://127.0.0.1:{port}/index.html"), p => p is not null, TimeSpan.FromSeconds(30));
         await fixture.DockerAsync("rm", "-f", "keeper");
 
         Assert.Contains($"{id[..12]} keeper running a", listed, StringComparison.Ordinal);
         Assert.Equal("still here\n", exec);
+        Assert.Equal("kept\n", page);
     }
 
     [Fact]

@@ -57,8 +57,14 @@ public sealed class ConnectionRelay(FrameWriter writer, uint session, IRelayEnd 
     /// <summary>Bytes in flight one way before the sender waits for the receiver's <see cref="FrameType.Window"/>.</summary>
     public const int Window = 256 * 1024;
 
+    /// <summary>A datagram is read whole whatever the window left: a sender may be this far past it.</summary>
+    private const int DatagramSlack = 65536;
+
     private readonly SemaphoreSlim _creditChanged = new(0);
     private long _credit = Window;
+
+    // What the peer sent that the local end has not taken yet: a peer past its window is broken or hostile.
+    private long _unacknowledged;
 
     /// <summary>
     /// Relays until both directions are half-closed, either side aborts, the channel ends or
@@ -84,7 +90,10 @@ public sealed class ConnectionRelay(FrameWriter writer, uint session, IRelayEnd 
                     continue;
                 }
 
-                peerEnded = done == dispatching;
+                // The peer ended it (a Disconnect, an Error, the channel gone): it needs no
+                // Disconnect back. Cancelled from here (the container stops), or a peer that broke
+                // the protocol, does.
+                peerEnded = done == dispatching && done.IsFaulted && done.Exception!.InnerException is not ProtocolException;
                 failure = done.Exception?.InnerException?.Message ?? "cancelled";
                 break;
             }
@@ -154,6 +163,7 @@ public sealed class ConnectionRelay(FrameWriter writer, uint session, IRelayEnd 
             }
 
             await end.SendAsync(frame.Payload, cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _unacknowledged, -frame.Payload.Length);
             await writer.WriteAsync(FrameType.Window, session, Payloads.Int32(frame.Payload.Length), cancellationToken).ConfigureAwait(false);
         }
     }
@@ -170,9 +180,17 @@ public sealed class ConnectionRelay(FrameWriter writer, uint session, IRelayEnd 
             switch (frame.Type)
             {
                 case FrameType.Window:
-                    Interlocked.Add(ref _credit, Payloads.Int32(frame.Payload));
+                    var granted = Payloads.Int32(frame.Payload);
+                    if (granted is < 0 or > Window)
+                    {
+                        throw new ProtocolException($"a window of {granted} bytes on a relayed connection");
+                    }
+
+                    Interlocked.Add(ref _credit, granted);
                     _creditChanged.Release();
                     break;
+                case FrameType.Data when Interlocked.Add(ref _unacknowledged, frame.Payload.Length) > Window + DatagramSlack:
+                    throw new ProtocolException("the other side sent past its window on a relayed connection");
                 case FrameType.Data or FrameType.DataEnd:
                     toEnd.TryWrite(frame);
                     break;

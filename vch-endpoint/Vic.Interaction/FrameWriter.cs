@@ -32,8 +32,12 @@ public sealed class FrameWriter(Stream stream) : IDisposable
             try
             {
                 ObjectDisposedException.ThrowIf(_closed, this);
-                await stream.WriteAsync(frame.AsMemory(0, FrameCodec.HeaderLength + payload.Length), cancellationToken).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+                // Never cancelled once begun: a frame cut short leaves the peer reading the next
+                // frame's bytes as the rest of this one, and the whole channel is lost. A caller that
+                // gives up (a relay's client went away) gives up before the frame, in the wait above.
+                await stream.WriteAsync(frame.AsMemory(0, FrameCodec.HeaderLength + payload.Length), CancellationToken.None).ConfigureAwait(false);
+                await stream.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {

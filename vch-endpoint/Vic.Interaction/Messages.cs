@@ -239,7 +239,26 @@ public sealed record StatsReport([property: JsonPropertyName("cpuNanoseconds")] 
 /// <summary>One session as the tether knows it; <see cref="ExitCode"/> is set once it ended.</summary>
 public sealed record SessionState([property: JsonPropertyName("session")] uint Session, [property: JsonPropertyName("pid")] int Pid, [property: JsonPropertyName("exitCode")] int? ExitCode);
 
-public sealed record StateReport([property: JsonPropertyName("sessions")] IReadOnlyList<SessionState> Sessions);
+public sealed record StateReport([property: JsonPropertyName("sessions")] IReadOnlyList<SessionState> Sessions)
+{
+    /// <summary>The tether's <see cref="TetherProtocol.Version"/>; 0 from a tether that predates it here (version 1).</summary>
+    [JsonPropertyName("version")]
+    public int Version { get; init; }
+}
+
+/// <summary>
+/// What a tether speaks, sent in its Hello and State: a ContainerVM runs on across an endpoint
+/// upgrade (and an instant clone is as old as its parent), so the endpoint asks for nothing a tether
+/// would not take. A frame type a tether does not know breaks its channel.
+/// </summary>
+public static class TetherProtocol
+{
+    /// <summary>This tether's version.</summary>
+    public const int Version = 2;
+
+    /// <summary>From this version: relayed connections (<see cref="FrameType.Connect"/>) and <see cref="FrameType.PeerHosts"/>.</summary>
+    public const int RelaysPorts = 2;
+}
 
 /// <summary>One process in the guest for <c>docker top</c>, as <c>ps -ef</c> shows it.</summary>
 /// <param name="StartedAt">Seconds since the guest booted.</param>

@@ -31,7 +31,9 @@ public sealed class TetherConnection(Stream channel) : IDisposable
     private readonly ConcurrentDictionary<uint, Channel<Frame>> _streams = new();
     private TaskCompletionSource<TetherGreeting>? _greeting;
     private PendingAnswer? _answer;
-    private int _nextRequest;
+    // From a random place: frames of an earlier endpoint's requests still on their way (a relayed
+    // connection's last Data, say) must not find a request of this connection with their number.
+    private int _nextRequest = Random.Shared.Next(1 << 30);
     private int _nextSession;
     private int _closed;
 

@@ -328,7 +328,7 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
             {
                 foreach (var record in containers.List().Where(c => c.Status.IsRunning))
                 {
-                    if (runtime.Find(record.Id) is not { Running: { } running } state)
+                    if (runtime.Find(record.Id) is not { Running: { TetherVersion: >= TetherProtocol.RelaysPorts } running } state)
                     {
                         continue;
                     }
@@ -394,7 +394,7 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
     /// Listens on the container's published ports where the backend does not (a start, a reattach
     /// after the endpoint restarted); a port another process took meanwhile fails as on dockerd.
     /// </summary>
-    public void Publish(ContainerRecord record) => relays?.Open(record);
+    public void Publish(ContainerRecord record, RunningContainer run) => relays?.Open(record, run);
 
     /// <summary>Stops listening on the container's published ports: its run ended, or it is removed.</summary>
     public void Unpublish(string id) => relays?.Close(id);

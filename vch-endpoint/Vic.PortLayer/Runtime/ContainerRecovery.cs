@@ -126,7 +126,7 @@ internal sealed partial class ContainerRecovery(
                     {
                         // The fabric forgot its ports with the endpoint; the VM's NIC never noticed.
                         networking.JoinBridge(record);
-                        PublishQuietly(record);
+                        PublishQuietly(record, running!);
                     }
 
                     healthchecks.Start(record, running!);
@@ -146,11 +146,11 @@ internal sealed partial class ContainerRecovery(
     }
 
     /// <summary>A port another process took while the endpoint was away stays unpublished; the container runs on, and the log says so.</summary>
-    private void PublishQuietly(ContainerRecord record)
+    private void PublishQuietly(ContainerRecord record, RunningContainer run)
     {
         try
         {
-            networking.Publish(record);
+            networking.Publish(record, run);
         }
         catch (Errors.PortLayerException ex)
         {

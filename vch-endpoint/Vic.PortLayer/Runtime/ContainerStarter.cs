@@ -166,12 +166,20 @@ internal sealed partial class ContainerStarter(
         networking.JoinBridge(record);
         try
         {
-            networking.Publish(record);
+            networking.Publish(record, running);
         }
         catch (PortLayerException)
         {
             // A port taken since it was checked: no process runs without the ports it was given.
-            await compute.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await compute.PowerOffAsync(record.Id, force: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (PortLayerException)
+            {
+                // The port's error is the answer, whatever the hypervisor says of the power-off.
+            }
+
             throw;
         }
 

@@ -28,7 +28,6 @@ internal sealed class ContainerTeardown(ContainerCatalog containers, ContainerRu
 
         networking.LeaveBridge(record.Id);
         networking.Unpublish(record.Id);
-        networking.RefreshPeers();
         var folder = Path.Combine(containersDirectory, record.Id);
         if (Directory.Exists(folder))
         {
@@ -37,6 +36,9 @@ internal sealed class ContainerTeardown(ContainerCatalog containers, ContainerRu
 
         containers.Forget(record.Id);
         runtime.Drop(record.Id, record.Status.ExitCode);
+
+        // Its peers forget its name once the catalog has.
+        networking.RefreshPeers();
     }
 
     /// <summary>Removes a <c>--rm</c> container whose run ended (or whose start failed), as dockerd does; its client waits for that.</summary>

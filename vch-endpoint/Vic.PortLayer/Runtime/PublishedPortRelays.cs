@@ -22,15 +22,27 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
     /// <summary>How long a UDP client's flow lives without a datagram either way (dockerd's proxy waits 90 s).</summary>
     private static readonly TimeSpan UdpFlowIdle = TimeSpan.FromSeconds(90);
 
+    /// <summary>UDP clients one published port serves at once; datagrams of more are dropped, as a full conntrack table drops them.</summary>
+    private const int MaxUdpFlows = 256;
+
     private readonly ConcurrentDictionary<string, Listeners> _open = new();
 
-    /// <summary>Binds the container's published ports; a port another process holds fails with dockerd's words and binds none.</summary>
-    public void Open(ContainerRecord record)
+    /// <summary>
+    /// Binds the container's published ports for as long as <paramref name="run"/> lasts; a port
+    /// another process holds fails with dockerd's words and binds none.
+    /// </summary>
+    /// <exception cref="PortLayerException">A port is taken, or the tether is too old to relay.</exception>
+    public void Open(ContainerRecord record, RunningContainer run)
     {
         Close(record.Id);
         if (record.Ports.Count == 0)
         {
             return;
+        }
+
+        if (run.TetherVersion < TetherProtocol.RelaysPorts)
+        {
+            throw new PortLayerException(ErrorKind.System, $"the ContainerVM of {record.Name} runs a tether (protocol {run.TetherVersion}) that cannot take published ports: its VM was made from an older ISO (remove the VCH's parent and template VMs to have them made again)");
         }
 
         var listeners = new Listeners();
@@ -55,6 +67,19 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         }
 
         if (!_open.TryAdd(record.Id, listeners))
+        {
+            listeners.Dispose();
+            return;
+        }
+
+        // The ports go with the run, whoever notices its end first (a run that ended while they
+        // were bound closes them at once).
+        run.Ending.Register(() => CloseIfSame(record.Id, listeners));
+    }
+
+    private void CloseIfSame(string containerId, Listeners listeners)
+    {
+        if (_open.TryRemove(new KeyValuePair<string, Listeners>(containerId, listeners)))
         {
             listeners.Dispose();
         }
@@ -107,13 +132,21 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
             try
             {
                 client = await listener.AcceptAsync(stop).ConfigureAwait(false);
+                client.NoDelay = true;
             }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
                 return;
             }
+            catch (SocketException ex)
+            {
+                // A client that reset before it was taken, or no descriptor free for a moment:
+                // the port stays published, as accept(2) asks of its callers.
+                Log.AcceptFailed(logger, containerId, port.HostPort, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
 
-            client.NoDelay = true;
             _ = Task.Run(() => RelayAsync(containerId, port, new SocketRelayEnd(client), stop), CancellationToken.None);
         }
     }
@@ -129,10 +162,12 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
 
         var tether = running.Tether;
         var (session, frames) = tether.OpenStream();
+        var asked = false;
         try
         {
             using var relayStop = CancellationTokenSource.CreateLinkedTokenSource(stop, running.Ending);
             await tether.SendAsync(FrameType.Connect, session, Payloads.Json(new PortConnect(port.Protocol, port.ContainerPort), InteractionJson.Default.PortConnect), relayStop.Token).ConfigureAwait(false);
+            asked = true;
             var answer = await frames.ReadAsync(relayStop.Token).AsTask().WaitAsync(TimeSpan.FromSeconds(30), relayStop.Token).ConfigureAwait(false);
             if (answer.Type != FrameType.Done)
             {
@@ -151,10 +186,27 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or TimeoutException or System.Threading.Channels.ChannelClosedException)
         {
             client.Dispose();
+            if (asked)
+            {
+                // An answer still to come would start a connection in the guest nobody relays.
+                await DisconnectQuietlyAsync(tether, session).ConfigureAwait(false);
+            }
         }
         finally
         {
             tether.CloseStream(session);
+        }
+    }
+
+    private static async Task DisconnectQuietlyAsync(TetherConnection tether, uint session)
+    {
+        try
+        {
+            await tether.SendAsync(FrameType.Disconnect, session, ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The channel is gone, and the guest's half of the connection with it.
         }
     }
 
@@ -181,26 +233,27 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
                 continue;
             }
 
+            // This loop alone adds flows; a flow's task removes only itself, once it is in the map.
             var datagram = buffer.AsSpan(0, received.ReceivedBytes).ToArray();
-            while (true)
+            var remote = received.RemoteEndPoint;
+            if (!flows.TryGetValue(remote, out var flow) || !flow.Offer(datagram))
             {
-                var flow = flows.GetOrAdd(received.RemoteEndPoint, remote =>
+                if (flows.Count >= MaxUdpFlows)
                 {
-                    var made = new UdpFlow(socket, remote, UdpFlowIdle);
-                    _ = Task.Run(async () =>
-                    {
-                        await RelayAsync(containerId, port, made, stop).ConfigureAwait(false);
-                        flows.TryRemove(new KeyValuePair<EndPoint, UdpFlow>(remote, made));
-                    }, CancellationToken.None);
-                    return made;
-                });
-                if (flow.Offer(datagram))
-                {
-                    break;
+                    continue;
                 }
 
-                // The flow ended between the lookup and the offer: the next one takes the datagram.
-                flows.TryRemove(new KeyValuePair<EndPoint, UdpFlow>(received.RemoteEndPoint, flow));
+                var made = new UdpFlow(socket, remote, UdpFlowIdle);
+                flows[remote] = made;
+                made.Offer(datagram);
+                _ = Task.Run(
+                    async () =>
+                    {
+                        await RelayAsync(containerId, port, made, stop).ConfigureAwait(false);
+                        made.Dispose();
+                        flows.TryRemove(new KeyValuePair<EndPoint, UdpFlow>(remote, made));
+                    },
+                    CancellationToken.None);
             }
         }
     }
@@ -231,6 +284,9 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
 
         [LoggerMessage(EventId = 2021, Level = LogLevel.Debug, Message = "container {Id}: a connection to host port {Port} ended early: {Why}")]
         public static partial void Ended(ILogger logger, string id, int port, string why);
+
+        [LoggerMessage(EventId = 2022, Level = LogLevel.Warning, Message = "container {Id}: host port {Port} could not take a connection: {Why}")]
+        public static partial void AcceptFailed(ILogger logger, string id, int port, string why);
     }
 }
 

@@ -22,6 +22,9 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
 
     public Task? Pump { get; set; }
 
+    /// <summary>The protocol version the tether said it speaks (<see cref="TetherProtocol"/>); 0 before it answered.</summary>
+    public int TetherVersion { get; set; }
+
     /// <summary>Cancelled when the channel closes: work tied to this run (healthchecks) stops with it.</summary>
     public CancellationToken Ending => _ending.Token;
 

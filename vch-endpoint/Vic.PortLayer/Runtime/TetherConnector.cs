@@ -72,6 +72,7 @@ internal sealed partial class TetherConnector(ContainerRuntimeTable runtime, Run
             try
             {
                 var greeting = await running.Tether.AttachAsync(_answerTimeout, cancellationToken).ConfigureAwait(false);
+                running.TetherVersion = greeting.Hello?.Version ?? Math.Max(greeting.State?.Version ?? 1, 1);
                 return (running, greeting.State is not null ? TetherAnswer.State : TetherAnswer.Hello);
             }
             catch (TetherClosedException)
