@@ -203,6 +203,44 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         }
     }
 
+    /// <summary>
+    /// An upgrade brings a new ISO: the VCH's parent and template ran the old one and every new
+    /// ContainerVM comes from them, so they go while the endpoint is down; a container's VM stays.
+    /// </summary>
+    [Fact]
+    public async Task UpgradeRetiresTheParentAndTemplateOfTheOldIsoAndKeepsContainerVms()
+    {
+        var certs = _home.Combine("vch6");
+        var port = EndpointProcess.FreePort();
+        var create = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch6", "--cert-path", certs, "--iso", Iso,
+            "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{port}", "--no-tlsverify"]);
+        Assert.True(create.ExitCode == 0, create.ToString());
+        await using var session = await ConnectAsync();
+        var pool = (await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch6", CancellationToken.None))!;
+        var folder = (await session.FindByInventoryPathAsync("DC0/vm", CancellationToken.None))!;
+        foreach (var name in (string[])["vch6-parent", "vch6-template", "web-0123456789ab"])
+        {
+            var vm = await session.CreateVmAsync(folder, pool, new Vic.Vim25.VmConfigSpec { Name = name, GuestId = "otherGuest64", VmPathName = $"[{fixture.Server.Datastore}] vch6/{name}", Cpus = 1, MemoryMb = 256 }, CancellationToken.None);
+            if (name == "vch6-parent")
+            {
+                await session.PowerOnVmAsync(vm, CancellationToken.None);
+            }
+        }
+
+        var upgrade = await VicMachineAsync(["upgrade", .. Target, "--name", "vch6", "--iso", Iso]);
+        var left = (await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None, pool)).Select(v => v.Text("name")).ToList();
+        var info = await Command.RunAsync("docker", ["-H", $"tcp://127.0.0.1:{port}", "info", "-f", "{{.Name}}"], new Dictionary<string, string> { ["DOCKER_TLS"] = "1", ["DOCKER_CERT_PATH"] = certs });
+        var delete = await VicMachineAsync(["delete", .. Target, "--name", "vch6", "--force"]);
+
+        Assert.True(upgrade.ExitCode == 0, upgrade.ToString());
+        Assert.Contains("removed vch6-parent, made from the old ISO", upgrade.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("removed vch6-template, made from the old ISO", upgrade.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(["web-0123456789ab"], left);
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.Equal("vch6\n", info.StandardOutput);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+    }
+
     [Fact]
     public async Task ALocalVchIsCreatedAndDeletedWithTheSameCommand()
     {

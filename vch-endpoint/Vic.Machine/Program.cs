@@ -247,7 +247,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
     }),
     Verb("upgrade", "Upload a new bootstrap ISO and restart the endpoint", [.. connection, iso], async (parse, cancellationToken) =>
     {
-        var plan = VchPlan.Validate(Read(parse), forCreate: true);
+        var plan = VchPlan.Validate(Read(parse), forCreate: false, withIso: true);
         if (plan.Vsphere is null)
         {
             throw new MachineException("a local VCH boots iso/out directly: restart it to upgrade");

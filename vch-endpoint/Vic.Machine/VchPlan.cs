@@ -52,7 +52,8 @@ public sealed partial record VchPlan(
     public string VicadminPasswordFile => Path.Combine(CertPath, "vicadmin-password");
 
     /// <param name="forList">ls: no compute resource needed (it looks across the datacenter).</param>
-    public static VchPlan Validate(VchSettings settings, bool forCreate, bool forList = false)
+    /// <param name="withIso">upgrade: an ISO to upload (the default one when none is given), of a VCH that exists.</param>
+    public static VchPlan Validate(VchSettings settings, bool forCreate, bool forList = false, bool withIso = false)
     {
         var name = settings.Name ?? throw new MachineException("--name is required");
         if (!NamePattern().IsMatch(name))
@@ -84,8 +85,8 @@ public sealed partial record VchPlan(
             throw new MachineException($"--cpu {settings.Cpu}: the limit is in MHz; give at least 100");
         }
 
-        var iso = settings.Iso is { } givenIso ? Path.GetFullPath(givenIso) : forCreate ? Installation.DefaultBootstrapIso() : "";
-        if (forCreate && !File.Exists(iso))
+        var iso = settings.Iso is { } givenIso ? Path.GetFullPath(givenIso) : forCreate || withIso ? Installation.DefaultBootstrapIso() : "";
+        if ((forCreate || withIso) && !File.Exists(iso))
         {
             throw new MachineException($"--bootstrap-iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
         }

@@ -192,21 +192,56 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         await SaveAndRestartAsync(session, where, updated, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Uploads the ISO again (a new ContainerVM kernel and tether) and restarts the endpoint.</summary>
+    /// <summary>
+    /// Uploads the ISO again (a new ContainerVM kernel and tether) and restarts the endpoint. The
+    /// VCH's parent and template ran the old ISO, and every new ContainerVM would be forked or cloned
+    /// from them: they are removed while the endpoint is down, and the new endpoint makes them again
+    /// from the new ISO. Running containers keep their VMs and are re-attached.
+    /// </summary>
     public async Task UpgradeAsync(CancellationToken cancellationToken)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
         await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
-        await SaveAndRestartAsync(session, where, record, cancellationToken).ConfigureAwait(false);
+        await SaveAndRestartAsync(session, where, record, cancellationToken, whileStopped: () => RetireOldIsoVmsAsync(session, where, cancellationToken)).ConfigureAwait(false);
     }
 
-    private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken)
+    /// <summary>The VCH's parent and template, the VMs new ContainerVMs come from: made from the ISO they booted.</summary>
+    private async Task RetireOldIsoVmsAsync(VimSession session, Where where, CancellationToken cancellationToken)
+    {
+        if (await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false) is not { } pool)
+        {
+            return;
+        }
+
+        foreach (var vm in await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false))
+        {
+            if (vm.Text("name") is not { } name || (name != $"{plan.Name}-parent" && name != $"{plan.Name}-template"))
+            {
+                continue;
+            }
+
+            if (vm.Text("runtime.powerState") == "poweredOn")
+            {
+                await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+            }
+
+            await session.DestroyAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+            progress.Step($"removed {name}, made from the old ISO (the endpoint makes it again)");
+        }
+    }
+
+    private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken, Func<Task>? whileStopped = null)
     {
         await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record.ToRecord())), cancellationToken).ConfigureAwait(false);
         var certPath = record.CertPath ?? plan.CertPath;
         var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
         await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false);
+        if (whileStopped is not null)
+        {
+            await whileStopped().ConfigureAwait(false);
+        }
+
         await EndpointLauncher.StartAsync(restarted, progress, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
         progress.Step($"endpoint restarted on {restarted.Endpoint}");
     }
