@@ -36,6 +36,35 @@ public sealed class ContainerCatalogMacTests : IDisposable
         Assert.StartsWith("02:42:", plain.MacAddress, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void ANewContainersMacIsNoneOfTheOthersEvenWhenItsOwnDerivationCollides()
+    {
+        using var store = VchStore.Open(_dir.File("vch.db"));
+        var range = new CollidingRange();
+        var catalog = new ContainerCatalog(store, new EventBus(_time), _time, range);
+        var first = catalog.Create(new NewContainer("first", "busybox"));
+        var asked = catalog.Create(new NewContainer("asked", "busybox", Config: new ContainerConfig { MacAddress = "00:50:56:00:AB:CD" }));
+        var second = catalog.Create(new NewContainer("second", "busybox"));
+        var third = catalog.Create(new NewContainer("third", "busybox"));
+
+        Assert.Equal("00:50:56:00:00:01", first.MacAddress);
+        Assert.Equal(3, new[] { first.MacAddress, second.MacAddress, third.MacAddress }.Distinct().Count());
+        Assert.All([second, third], c => Assert.True(VmwareMacs.IsManual(c.MacAddress), c.MacAddress));
+        Assert.DoesNotContain(asked.MacAddress.ToLowerInvariant(), new[] { second.MacAddress, third.MacAddress });
+    }
+
+    [Fact]
+    public void DeriveFreeSkipsTakenMacsWhateverTheirCase()
+    {
+        var own = VmwareMacs.Derive("c0ffee/bridge");
+
+        var free = VmwareMacs.DeriveFree("c0ffee/bridge", new HashSet<string> { own.ToUpperInvariant() });
+
+        Assert.NotEqual(own, free);
+        Assert.Equal(VmwareMacs.Derive("c0ffee/bridge/1"), free);
+        Assert.Equal(own, VmwareMacs.DeriveFree("c0ffee/bridge", new HashSet<string>()));
+    }
+
     [Theory]
     [InlineData("00:50:56:00:00:00", true)]
     [InlineData("00:50:56:3F:ff:ff", true)]
@@ -45,9 +74,23 @@ public sealed class ContainerCatalogMacTests : IDisposable
     [InlineData("00:50:56:zz:00:00", false)]
     public void VmwaresManualRangeIsWhatVcenterTakes(string mac, bool manual) => Assert.Equal(manual, VmwareMacs.IsManual(mac));
 
+    /// <summary>Every container's first choice is the same MAC, and the user's asked-for MAC is its second: collisions on purpose.</summary>
+    private sealed class CollidingRange : IMacRange
+    {
+        private static readonly string[] Choices = ["00:50:56:00:00:01", "00:50:56:00:ab:cd", "00:50:56:00:00:02", "00:50:56:00:00:03"];
+
+        public string BridgeMacFor(string containerId, IReadOnlySet<string> taken) => Choices.First(c => !taken.Contains(c));
+
+        public bool Takes(string mac, out string range)
+        {
+            range = "VMware's";
+            return VmwareMacs.IsManual(mac);
+        }
+    }
+
     private sealed class VmwareRange : IMacRange
     {
-        public string BridgeMacFor(string containerId) => VmwareMacs.Derive(containerId + "/bridge");
+        public string BridgeMacFor(string containerId, IReadOnlySet<string> taken) => VmwareMacs.DeriveFree(containerId + "/bridge", taken);
 
         public bool Takes(string mac, out string range)
         {

@@ -52,7 +52,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IMacRange, IAsyncD
     public string Name => "vsphere";
 
     /// <summary>vCenter takes a NIC's manual MAC from VMware's range only: a container's bridge MAC is one of it.</summary>
-    public string BridgeMacFor(string containerId) => VmwareMacs.Derive(containerId + "/bridge");
+    public string BridgeMacFor(string containerId, IReadOnlySet<string> taken) => VmwareMacs.DeriveFree(containerId + "/bridge", taken);
 
     public bool Takes(string mac, out string range)
     {

@@ -13,6 +13,22 @@ public static class VmwareMacs
         return $"00:50:56:{hash[0] & 0x3F:x2}:{hash[1]:x2}:{hash[2]:x2}";
     }
 
+    /// <summary>
+    /// A MAC of the range derived from <paramref name="seed"/> that is none of <paramref name="taken"/>
+    /// (compared without case): the seed's own MAC unless another has it, then the next derivation.
+    /// </summary>
+    public static string DeriveFree(string seed, IReadOnlySet<string> taken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var mac = Derive(attempt == 0 ? seed : $"{seed}/{attempt}");
+            if (!taken.Contains(mac) && !taken.Contains(mac.ToUpperInvariant()))
+            {
+                return mac;
+            }
+        }
+    }
+
     /// <summary>Whether vCenter would take <paramref name="mac"/> as a NIC's manual MAC.</summary>
     public static bool IsManual(string mac)
     {
@@ -30,8 +46,11 @@ public static class VmwareMacs
 /// </summary>
 public interface IMacRange
 {
-    /// <summary>The bridge NIC's MAC for a new container.</summary>
-    string BridgeMacFor(string containerId);
+    /// <summary>
+    /// The bridge NIC's MAC for a new container, none of <paramref name="taken"/> (the other
+    /// containers' MACs: two NICs with one MAC on a port group would each lose frames to the other).
+    /// </summary>
+    string BridgeMacFor(string containerId, IReadOnlySet<string> taken);
 
     /// <summary>Whether the backend's NICs can take <paramref name="mac"/>; <paramref name="range"/> says which they take.</summary>
     bool Takes(string mac, out string range);

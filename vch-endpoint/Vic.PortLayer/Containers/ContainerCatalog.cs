@@ -61,7 +61,7 @@ public sealed partial class ContainerCatalog
                 Status = new CreatedStatus(),
                 Config = request.Config ?? new ContainerConfig(),
                 ImageId = request.ImageId,
-                AssignedMac = _macs?.BridgeMacFor(id),
+                AssignedMac = _macs?.BridgeMacFor(id, _byId.Values.Select(c => c.MacAddress.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal)),
             };
             Commit(record, "create", strict: true);
             return record;
