@@ -241,6 +241,66 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         Assert.True(delete.ExitCode == 0, delete.ToString());
     }
 
+    /// <summary>
+    /// An admin's whole day with a VCH on vSphere: create, a container with a published port,
+    /// upgrade (the container keeps running and its port answers again), delete (nothing of the VCH
+    /// is left, as vSphere itself tells). The guests are tethers on this host.
+    /// </summary>
+    [Fact]
+    public async Task APublishedPortAnswersAcrossAnUpgradeAndDeleteLeavesNothingInVsphere()
+    {
+        var certs = _home.Combine("vch7");
+        var (apiPort, port, served) = (EndpointProcess.FreePort(), EndpointProcess.FreePort(), EndpointProcess.FreePort());
+        await using var registry = await LocalRegistry.StartAsync();
+        await registry.SeedBusyboxAsync();
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, "vch7");
+        var create = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch7", "--cert-path", certs, "--iso", Iso,
+            "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{apiPort}", "--no-tlsverify", "--bridge-network", "VM Network", "--public-network", "VM Network",
+            "--registry-mirror", $"http://{registry.Host}"]);
+        Assert.True(create.ExitCode == 0, create.ToString());
+        var tls = new Dictionary<string, string> { ["DOCKER_TLS"] = "1", ["DOCKER_CERT_PATH"] = certs };
+        async Task<CommandResult> DockerAsync(params string[] arguments)
+        {
+            var result = await Command.RunAsync("docker", ["-H", $"tcp://127.0.0.1:{apiPort}", .. arguments], tls, timeout: TimeSpan.FromMinutes(2));
+            Assert.True(result.ExitCode == 0, $"docker {string.Join(' ', arguments)}: {result}\nguests:\n{guests.Output}");
+            return result;
+        }
+
+        await DockerAsync("pull", "busybox");
+        await DockerAsync("run", "-d", "--name", "web", "-p", $"127.0.0.1:{port}:{served}", "busybox", "sh", "-c", $"mkdir -p /w && echo up > /w/index.html && exec httpd -f -p {served} -h /w");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        async Task<string?> PageAsync()
+        {
+            try
+            {
+                return await http.GetStringAsync($"http://127.0.0.1:{port}/index.html");
+            }
+            catch (HttpRequestException)
+            {
+                return null;
+            }
+        }
+
+        var before = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(30));
+        var upgrade = await VicMachineAsync(["upgrade", .. Target, "--name", "vch7", "--iso", Iso]);
+        var after = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(60));
+        var state = (await DockerAsync("inspect", "-f", "{{.State.Status}}", "web")).StandardOutput.Trim();
+        var delete = await VicMachineAsync(["delete", .. Target, "--name", "vch7", "--force"]);
+        await using var session = await ConnectAsync();
+        var pool = await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch7", CancellationToken.None);
+        var vms = (await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name") ?? "").ToList();
+
+        Assert.Equal("up\n", before);
+        Assert.True(upgrade.ExitCode == 0, upgrade.ToString());
+        Assert.Equal("up\n", after);
+        Assert.Equal("running", state);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+        Assert.Null(pool);
+        Assert.DoesNotContain(vms, n => n.StartsWith("vch7-", StringComparison.Ordinal) || n.StartsWith("web-", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, "vch7")));
+        Assert.Null(await PageAsync());
+    }
+
     [Fact]
     public async Task ALocalVchIsCreatedAndDeletedWithTheSameCommand()
     {
