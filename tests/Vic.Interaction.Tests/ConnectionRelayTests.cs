@@ -115,6 +115,47 @@ public sealed class ConnectionRelayTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task ARelayStoppedHereTellsTheOtherSideSoItsHalfEndsToo()
+    {
+        // The container stops, or its ports are unpublished: the guest's half must not stay open.
+        var (endpoint, guest) = await ChannelAsync();
+        var (client, clientEnd) = await SocketPairAsync();
+        var (server, serverEnd) = await SocketPairAsync();
+        using var stop = new CancellationTokenSource();
+        var endpointRelay = Task.Run(async () =>
+        {
+            using var relay = new ConnectionRelay(endpoint.Writer, Session, clientEnd, endpoint.Incoming);
+            return await relay.RunAsync(stop.Token);
+        });
+        var guestRelay = Relay(guest, serverEnd);
+        await client.SendAsync("hi"u8.ToArray());
+        var first = new byte[2];
+        await server.ReceiveAsync(first).WaitAsync(Long);
+
+        await stop.CancelAsync();
+
+        Assert.Equal("cancelled", await endpointRelay.WaitAsync(Long));
+        Assert.Equal("the other side ended the connection", await guestRelay.WaitAsync(Long));
+        Assert.Equal(0, await server.ReceiveAsync(new byte[16]).WaitAsync(Long));
+    }
+
+    [Fact]
+    public async Task APeerThatSendsPastItsWindowIsCutOff()
+    {
+        var (endpoint, guest) = await ChannelAsync();
+        var stalled = new StalledEnd();
+        var relay = Relay(endpoint, stalled);
+
+        // A guest that ignores the window: more than it was granted, with nothing acknowledged.
+        for (var i = 0; i < 12; i++)
+        {
+            await guest.Writer.WriteAsync(FrameType.Data, Session, new byte[FrameWriter.AtomicPayload], CancellationToken.None);
+        }
+
+        Assert.Equal("the other side sent past its window on a relayed connection", await relay.WaitAsync(Long));
+    }
+
+    [Fact]
     public async Task AChannelThatEndsEndsTheConnection()
     {
         var (endpoint, guest) = await ChannelAsync();

@@ -25,6 +25,9 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
     /// <summary>UDP clients one published port serves at once; datagrams of more are dropped, as a full conntrack table drops them.</summary>
     private const int MaxUdpFlows = 256;
 
+    /// <summary>TCP connections one container's published ports relay at once.</summary>
+    private const int MaxConnections = 512;
+
     private readonly ConcurrentDictionary<string, Listeners> _open = new();
 
     /// <summary>
@@ -63,7 +66,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         {
             listeners.Loops.Add(port.Protocol == "udp"
                 ? Task.Run(() => ServeUdpAsync(record.Id, socket, port, listeners.Stop.Token))
-                : Task.Run(() => AcceptAsync(record.Id, socket, port, listeners.Stop.Token)));
+                : Task.Run(() => AcceptAsync(record.Id, listeners, socket, port, listeners.Stop.Token)));
         }
 
         if (!_open.TryAdd(record.Id, listeners))
@@ -124,7 +127,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         }
     }
 
-    private async Task AcceptAsync(string containerId, Socket listener, PublishedPort port, CancellationToken stop)
+    private async Task AcceptAsync(string containerId, Listeners listeners, Socket listener, PublishedPort port, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
@@ -147,7 +150,28 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
                 continue;
             }
 
-            _ = Task.Run(() => RelayAsync(containerId, port, new SocketRelayEnd(client), stop), CancellationToken.None);
+            if (Interlocked.Increment(ref listeners.Connections) > MaxConnections)
+            {
+                // Each connection holds a socket in the guest's PID 1: past this many, exec and cp
+                // would run out of descriptors. Refused as a full backlog refuses.
+                Interlocked.Decrement(ref listeners.Connections);
+                client.Dispose();
+                continue;
+            }
+
+            _ = Task.Run(
+                async () =>
+                {
+                    try
+                    {
+                        await RelayAsync(containerId, port, new SocketRelayEnd(client), stop).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref listeners.Connections);
+                    }
+                },
+                CancellationToken.None);
         }
     }
 
@@ -266,6 +290,9 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         public List<Task> Loops { get; } = [];
 
         public CancellationTokenSource Stop { get; } = new();
+
+        /// <summary>TCP connections relayed now, across the container's ports.</summary>
+        public int Connections;
 
         public void Dispose()
         {
