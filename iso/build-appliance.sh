@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Builds the VCH appliance's boot media into iso/out/ (or $OUT), from what iso/build.sh made:
+#   appliance.iso    El Torito (isolinux) CD: the ContainerVMs' kernel, and an initramfs with
+#                    the endpoint (published self-contained, ReadyToRun), the shared libraries it
+#                    needs, the kernel modules of the ContainerVMs' initramfs, busybox and /init
+#
+# /init brings the NICs up (DHCP on each; `network.sh` on the config disk may address them instead)
+# and starts the endpoint with the arguments in `endpoint.args` on the disk labelled VIC_CONFIG (an
+# ext4 file system on a disk the VM's SCSI or virtio controller has: the ContainerVMs' modules
+# include both, and no CD-ROM driver), its data on a disk labelled VIC_DATA when there is one
+# (else in memory). Each step is skipped when its inputs are unchanged.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out=$(mkdir -p "${OUT:-$here/out}" && cd "${OUT:-$here/out}" && pwd)
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+export LC_ALL=C TZ=UTC
+umask 022
+log() { echo "build-appliance.sh: $*" >&2; }
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+[ -f "$out/initramfs.cpio" ] && [ -f "$out/vmlinuz" ] || "$here/build.sh" >/dev/null
+
+# One appliance build at a time per checkout (build.sh, above, takes its own lock).
+exec 8>"$out/.appliance.lock"
+flock 8
+
+# --- the endpoint, self-contained --------------------------------------------------------------
+publish="$out/appliance-endpoint"
+sources_key=$( (cd "$repo" && git ls-files -s vch-endpoint Directory.Build.props 2>/dev/null; git -C "$repo" diff -- vch-endpoint) | sha256sum | cut -d' ' -f1)
+if ! stamp_ok "$out/.appliance-endpoint.stamp" "$sources_key" || [ ! -x "$publish/vch-endpoint" ]; then
+  rm -rf "$publish"
+  # ReadyToRun: the appliance starts under whatever CPU vSphere gives it; no JIT of the whole host first.
+  dotnet publish "$repo/vch-endpoint/Vic.Endpoint" -c Release -r linux-x64 --self-contained \
+    -p:PublishReadyToRun=true -p:InvariantGlobalization=true -o "$publish" --nologo -v quiet >&2
+  echo "$sources_key" >"$out/.appliance-endpoint.stamp"
+fi
+
+# --- initramfs ---------------------------------------------------------------------------------
+key=$( { sha256sum <"$here/build-appliance.sh"; sha256sum <"$out/initramfs.cpio"; sha256sum <"$out/vmlinuz"; echo "$sources_key"; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
+if ! stamp_ok "$out/.appliance.stamp" "$key" || [ ! -f "$out/appliance.iso" ]; then
+  root="$out/.appliance-root"
+  rm -rf "$root"
+  mkdir -p "$root"/{proc,sys,dev,run,tmp,mnt/config,data,etc/ssl/certs,bin,sbin,opt,lib64,usr/share/udhcpc}
+  chmod 1777 "$root/tmp"
+  # The ContainerVMs' modules (NICs and disks of both QEMU and vSphere) and their load order.
+  (cd "$root" && cpio -id --quiet 'lib/modules/*' <"$out/initramfs.cpio")
+  install -m 755 /bin/busybox "$root/bin/busybox"
+  for applet in sh mount umount mkdir cat ip ifconfig route udhcpc insmod findfs sleep ln echo ls poweroff grep seq head timeout; do
+    ln -sf busybox "$root/bin/$applet"
+  done
+  cp -a "$publish" "$root/opt/vch-endpoint"
+  # What the runtime and its native parts load, and what they open at run time (OpenSSL, zlib).
+  libs=()
+  while read -r lib; do libs+=("$lib"); done < <(
+    for f in "$publish/vch-endpoint" "$publish"/*.so; do ldd "$f" 2>/dev/null || true; done |
+      awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u)
+  for lib in libssl.so.3 libcrypto.so.3 libz.so.1 libgcc_s.so.1 libstdc++.so.6; do
+    libs+=("$(readlink -f "/usr/lib/x86_64-linux-gnu/$lib" || readlink -f "/lib/x86_64-linux-gnu/$lib")")
+  done
+  for lib in "${libs[@]}"; do
+    [ -n "$lib" ] || continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  for lib in libssl.so.3 libcrypto.so.3 libz.so.1 libgcc_s.so.1 libstdc++.so.6; do
+    [ -e "$root/usr/lib/x86_64-linux-gnu/$lib" ] || { mkdir -p "$root/usr/lib/x86_64-linux-gnu"; cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$root/usr/lib/x86_64-linux-gnu/$lib"; }
+  done
+  mkdir -p "$root/lib64"
+  cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\n' >"$root/etc/group"
+  printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+  printf '127.0.0.1\tlocalhost\n' >"$root/etc/hosts"
+  cat >"$root/usr/share/udhcpc/default.script" <<'SCRIPT'
+#!/bin/sh
+# udhcpc's hook: the lease's address, route and nameservers.
+case "$1" in
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    if [ -n "$router" ]; then
+      while route del default dev "$interface" 2>/dev/null; do :; done
+      for r in $router; do route add default gw "$r" dev "$interface"; break; done
+    fi
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    ;;
+esac
+SCRIPT
+  chmod 755 "$root/usr/share/udhcpc/default.script"
+  cat >"$root/init" <<'INIT'
+#!/bin/sh
+# The VCH appliance: NICs up, the config CD read, the endpoint started; the VM powers off when it ends.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+# The initramfs has no /dev/console of its own: the kernel started this script with no output.
+exec </dev/console >/dev/console 2>&1
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+while read -r module; do insmod "/lib/modules/$module" 2>/dev/null; done </lib/modules/modules.order
+ifconfig lo 127.0.0.1 up
+config=""
+for i in $(seq 1 50); do
+  config=$(findfs LABEL=VIC_CONFIG 2>/dev/null) && break
+  sleep 0.2
+done
+[ -n "$config" ] && mount -o ro "$config" /mnt/config
+[ -e /mnt/config/trace ] && set -x
+data=$(findfs LABEL=VIC_DATA 2>/dev/null) && mount "$data" /data
+if [ -f /mnt/config/network.sh ]; then
+  # vic-machine's static addresses (the VCH's public, bridge and management networks).
+  . /mnt/config/network.sh
+else
+  for nic in $(ls /sys/class/net | grep -v '^lo$'); do
+    ifconfig "$nic" up
+    timeout 30 udhcpc -i "$nic" -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script || echo "vic-appliance: no DHCP lease on $nic"
+  done
+fi
+args=$(cat /mnt/config/endpoint.args 2>/dev/null)
+echo "vic-appliance: starting the endpoint: $args"
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/data
+/opt/vch-endpoint/vch-endpoint --data-dir /data/vch $args
+echo "vic-appliance: the endpoint ended ($?)"
+poweroff -f
+INIT
+  chmod 755 "$root/init"
+  find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  (cd "$root" && find . -mindepth 1 | sed 's|^\./||' | sort | cpio -o -H newc --reproducible -R 0:0 --quiet) |
+    zstd -q -6 -T0 --no-check >"$out/appliance-initrd.img.tmp"
+  mv "$out/appliance-initrd.img.tmp" "$out/appliance-initrd.img"
+  rm -rf "$root"
+
+  iso="$out/.appliance-iso-root"
+  rm -rf "$iso"
+  mkdir -p "$iso/isolinux"
+  cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$iso/isolinux/"
+  cat >"$iso/isolinux/isolinux.cfg" <<CFG
+DEFAULT vic
+PROMPT 0
+TIMEOUT 0
+LABEL vic
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND console=ttyS0 quiet panic=-1 cryptomgr.notests
+CFG
+  cp "$out/vmlinuz" "$iso/vmlinuz"
+  cp "$out/appliance-initrd.img" "$iso/initrd.img"
+  find "$iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  xorriso -as mkisofs -quiet -o "$out/appliance.iso.tmp" -V VIC_APPLIANCE -R -r -no-pad \
+    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+    "$iso" 2>&1 | grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' >&2 || true
+  [ -s "$out/appliance.iso.tmp" ] || { log "xorriso made no ISO"; exit 1; }
+  mv "$out/appliance.iso.tmp" "$out/appliance.iso"
+  rm -rf "$iso"
+  echo "$key" >"$out/.appliance.stamp"
+fi
+echo "appliance.iso  $(awk -v b="$(stat -c %s "$out/appliance.iso")" 'BEGIN { printf "%.1f MiB", b / 1048576 }')  ($out/appliance.iso)"
