@@ -37,7 +37,7 @@ if ! stamp_ok "$out/.appliance-endpoint.stamp" "$sources_key" || [ ! -x "$publis
 fi
 
 # --- initramfs ---------------------------------------------------------------------------------
-key=$( { sha256sum <"$here/build-appliance.sh"; sha256sum <"$out/initramfs.cpio"; sha256sum <"$out/vmlinuz"; echo "$sources_key"; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
+key=$( { sha256sum <"$here/build-appliance.sh"; sha256sum <"$here/make-iso.sh"; sha256sum <"$out/initramfs.cpio"; sha256sum <"$out/vmlinuz"; echo "$sources_key"; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
 if ! stamp_ok "$out/.appliance.stamp" "$key" || [ ! -f "$out/appliance.iso" ]; then
   root="$out/.appliance-root"
   rm -rf "$root"
@@ -132,28 +132,7 @@ INIT
   mv "$out/appliance-initrd.img.tmp" "$out/appliance-initrd.img"
   rm -rf "$root"
 
-  iso="$out/.appliance-iso-root"
-  rm -rf "$iso"
-  mkdir -p "$iso/isolinux"
-  cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$iso/isolinux/"
-  cat >"$iso/isolinux/isolinux.cfg" <<CFG
-DEFAULT vic
-PROMPT 0
-TIMEOUT 0
-LABEL vic
-  KERNEL /vmlinuz
-  INITRD /initrd.img
-  APPEND console=ttyS0 quiet panic=-1 cryptomgr.notests
-CFG
-  cp "$out/vmlinuz" "$iso/vmlinuz"
-  cp "$out/appliance-initrd.img" "$iso/initrd.img"
-  find "$iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-  xorriso -as mkisofs -quiet -o "$out/appliance.iso.tmp" -V VIC_APPLIANCE -R -r -no-pad \
-    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
-    "$iso" 2>&1 | grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' >&2 || true
-  [ -s "$out/appliance.iso.tmp" ] || { log "xorriso made no ISO"; exit 1; }
-  mv "$out/appliance.iso.tmp" "$out/appliance.iso"
-  rm -rf "$iso"
+  "$here/make-iso.sh" "$out/vmlinuz" "$out/appliance-initrd.img" "console=ttyS0 quiet panic=-1 cryptomgr.notests" VIC_APPLIANCE "$out/appliance.iso"
   echo "$key" >"$out/.appliance.stamp"
 fi
 echo "appliance.iso  $(awk -v b="$(stat -c %s "$out/appliance.iso")" 'BEGIN { printf "%.1f MiB", b / 1048576 }')  ($out/appliance.iso)"

@@ -310,32 +310,10 @@ fi
 isolinux_bin=/usr/lib/ISOLINUX/isolinux.bin
 ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
 iso_key=$( { echo "$iso_cmdline $SOURCE_DATE_EPOCH"; xorriso -version 2>/dev/null | head -1
-  hash_files "$here/build.sh" "$out/vmlinuz" "$out/initramfs.img" "$isolinux_bin" "$ldlinux"; } | sha256sum | cut -d' ' -f1)
+  hash_files "$here/build.sh" "$here/make-iso.sh" "$out/vmlinuz" "$out/initramfs.img" "$isolinux_bin" "$ldlinux"; } | sha256sum | cut -d' ' -f1)
 if ! stamp_ok "$out/.iso.stamp" "$iso_key" || [ ! -f "$out/bootstrap.iso" ]; then
-  iso="$out/.iso-root"
-  rm -rf "$iso"
-  mkdir -p "$iso/isolinux"
-  cp "$isolinux_bin" "$ldlinux" "$iso/isolinux/"
-  cat >"$iso/isolinux/isolinux.cfg" <<CFG
-DEFAULT vic
-PROMPT 0
-TIMEOUT 0
-LABEL vic
-  KERNEL /vmlinuz
-  INITRD /initrd.img
-  APPEND $iso_cmdline
-CFG
-  cp "$out/vmlinuz" "$iso/vmlinuz"
-  cp "$out/initramfs.img" "$iso/initrd.img"
-  find "$iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-  # -no-pad: the 300 KiB tail that guards physical drives' read-ahead is of no use to a virtual CD.
-  xorriso -as mkisofs -quiet -o "$out/bootstrap.iso.tmp" -V VIC_BOOTSTRAP -R -r -no-pad \
-    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
-    "$iso" 2>&1 | grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' >&2 || true
-  [ -s "$out/bootstrap.iso.tmp" ] || { log "xorriso made no ISO"; exit 1; }
-  mv "$out/bootstrap.iso.tmp" "$out/bootstrap.iso"
+  "$here/make-iso.sh" "$out/vmlinuz" "$out/initramfs.img" "$iso_cmdline" VIC_BOOTSTRAP "$out/bootstrap.iso"
   echo "$iso_key" >"$out/.iso.stamp"
-  rm -rf "$iso"
 fi
 
 # --- sizes ----------------------------------------------------------------------------------
