@@ -27,9 +27,12 @@ flock 8
 
 # --- the endpoint, self-contained --------------------------------------------------------------
 publish="$out/appliance-endpoint"
-sources_key=$( (cd "$repo" && git ls-files -s vch-endpoint Directory.Build.props 2>/dev/null; git -C "$repo" diff -- vch-endpoint) | sha256sum | cut -d' ' -f1)
+# Every source file the endpoint builds from, by content (tracked or not, committed or not).
+sources_key=$( (cd "$repo" && find vch-endpoint imagestore -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.json' -o -name '*.css' -o -name '*.js' -o -name '*.html' \) \
+  -not -path '*/bin/*' -not -path '*/obj/*' | sort | while read -r f; do echo "$f"; sha256sum <"$f"; done
+  for f in Directory.Build.props Directory.Packages.props global.json NuGet.config; do [ -f "$f" ] && { echo "$f"; sha256sum <"$f"; }; done; true) | sha256sum | cut -d' ' -f1)
 if ! stamp_ok "$out/.appliance-endpoint.stamp" "$sources_key" || [ ! -x "$publish/vch-endpoint" ]; then
-  rm -rf "$publish"
+  rm -rf "$publish" "$out/.appliance-endpoint.stamp"
   # ReadyToRun: the appliance starts under whatever CPU vSphere gives it; no JIT of the whole host first.
   dotnet publish "$repo/vch-endpoint/Vic.Endpoint" -c Release -r linux-x64 --self-contained \
     -p:PublishReadyToRun=true -p:InvariantGlobalization=true -o "$publish" --nologo -v quiet >&2
@@ -106,21 +109,27 @@ for i in $(seq 1 50); do
   config=$(findfs LABEL=VIC_CONFIG 2>/dev/null) && break
   sleep 0.2
 done
-[ -n "$config" ] && mount -o ro "$config" /mnt/config
+if [ -z "$config" ] || ! mount -o ro "$config" /mnt/config; then
+  echo "vic-appliance: no disk labelled VIC_CONFIG: nothing to serve; powering off"
+  poweroff -f
+fi
 [ -e /mnt/config/trace ] && set -x
 data=$(findfs LABEL=VIC_DATA 2>/dev/null) && mount "$data" /data
 if [ -f /mnt/config/network.sh ]; then
   # vic-machine's static addresses (the VCH's public, bridge and management networks).
-  . /mnt/config/network.sh
+  sh /mnt/config/network.sh || echo "vic-appliance: network.sh failed ($?)"
 else
   for nic in $(ls /sys/class/net | grep -v '^lo$'); do
     ifconfig "$nic" up
     timeout 30 udhcpc -i "$nic" -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script || echo "vic-appliance: no DHCP lease on $nic"
   done
 fi
+# The arguments, split on white space and never globbed; not echoed (they may name secrets' files).
+set -f
 args=$(cat /mnt/config/endpoint.args 2>/dev/null)
-echo "vic-appliance: starting the endpoint: $args"
+echo "vic-appliance: starting the endpoint"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/data
+# shellcheck disable=SC2086
 /opt/vch-endpoint/vch-endpoint --data-dir /data/vch $args
 echo "vic-appliance: the endpoint ended ($?)"
 poweroff -f

@@ -21,9 +21,17 @@ CFG
 cp "$kernel" "$iso/vmlinuz"
 cp "$initrd" "$iso/initrd.img"
 find "$iso" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rm -f "$out.tmp"
 # -no-pad: the 300 KiB tail that guards physical drives' read-ahead is of no use to a virtual CD.
+status=0
 xorriso -as mkisofs -quiet -o "$out.tmp" -V "$label" -R -r -no-pad \
   -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
-  "$iso" 2>&1 | grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' >&2 || true
-[ -s "$out.tmp" ] || { echo "make-iso.sh: xorriso made no ISO" >&2; exit 1; }
+  "$iso" 2>"$iso.log" || status=$?
+grep -v -e '^xorriso : NOTE' -e '^xorriso [0-9.]* : RockRidge' -e '^$' "$iso.log" >&2 || true
+rm -f "$iso.log"
+if [ "$status" -ne 0 ] || [ ! -s "$out.tmp" ]; then
+  echo "make-iso.sh: xorriso failed ($status)" >&2
+  rm -f "$out.tmp"
+  exit 1
+fi
 mv "$out.tmp" "$out"

@@ -221,13 +221,22 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
                 continue;
             }
 
-            if (vm.Text("runtime.powerState") == "poweredOn")
+            try
             {
-                await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
-            }
+                if (vm.Text("runtime.powerState") == "poweredOn")
+                {
+                    await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+                }
 
-            await session.DestroyAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
-            progress.Step($"removed {name}, made from the old ISO (the endpoint makes it again)");
+                await session.DestroyAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+                progress.Step($"removed {name}, made from the old ISO (the endpoint makes it again)");
+            }
+            catch (VimFaultException ex)
+            {
+                // A task of the stopped endpoint's still holds it, say: the upgrade goes on, and the
+                // admin is told which VM still runs the old ISO.
+                progress.Step($"WARNING: could not remove {name} ({ex.Message}): new ContainerVMs come from the old ISO until it is removed");
+            }
         }
     }
 
@@ -237,9 +246,17 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         var certPath = record.CertPath ?? plan.CertPath;
         var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
         await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false);
-        if (whileStopped is not null)
+        if (whileStopped is not null && !EndpointLauncher.IsRunning(certPath))
         {
-            await whileStopped().ConfigureAwait(false);
+            try
+            {
+                await whileStopped().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Http.HttpRequestException or TimeoutException)
+            {
+                // The endpoint is started again whatever the clean-up met: a VCH is never left without one.
+                progress.Step($"WARNING: {ex.Message}");
+            }
         }
 
         await EndpointLauncher.StartAsync(restarted, progress, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);

@@ -293,11 +293,6 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
     }
 
     /// <summary>
-    /// Without a bridge fabric (vSphere: the bridge is a port group, with no resolver on it), the
-    /// names of the containers on the user networks this one shares, as /etc/hosts lines: those
-    /// known when it starts.
-    /// </summary>
-    /// <summary>
     /// Where no DNS on the bridge answers for container names (vSphere: the endpoint is not on the
     /// bridge port group), every running container is told its peers again once they changed (a
     /// start, a connect or disconnect, a removal), in the background, one pass at a time; a pass
@@ -328,7 +323,8 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
             {
                 foreach (var record in containers.List().Where(c => c.Status.IsRunning))
                 {
-                    if (runtime.Find(record.Id) is not { Running: { TetherVersion: >= TetherProtocol.RelaysPorts } running } state)
+                    // Not before the start has handed over its spec (it carries the peers of then) and settled.
+                    if (runtime.Find(record.Id) is not { Running: { TetherVersion: >= TetherProtocol.RelaysPorts, StartSettled.Task.IsCompleted: true } running } state)
                     {
                         continue;
                     }
@@ -341,15 +337,21 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
 
                     try
                     {
-                        await running.RequestAsync(FrameType.PeerHosts, Payloads.Json(new PeerHostsUpdate(peers), InteractionJson.Default.PeerHostsUpdate), CancellationToken.None).ConfigureAwait(false);
+                        // A channel whose writes are stuck must not hold every other container's peers up.
+                        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                        await running.RequestAsync(FrameType.PeerHosts, Payloads.Json(new PeerHostsUpdate(peers), InteractionJson.Default.PeerHostsUpdate), limit.Token).ConfigureAwait(false);
                         state.PeerHosts = peers;
                     }
-                    catch (PortLayerException)
+                    catch (Exception ex) when (ex is PortLayerException or IOException or ObjectDisposedException or OperationCanceledException)
                     {
                         // It stopped meanwhile, or did not answer: its next start writes its peers afresh.
                     }
                 }
             }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The catalog or networks changed under the pass: the next change asks for a new one.
         }
         finally
         {
@@ -363,6 +365,10 @@ internal sealed class ContainerNetworking(ContainerCatalog containers, NetworkSe
         }
     }
 
+    /// <summary>
+    /// Without a bridge fabric (vSphere: the bridge is a port group, with no resolver on it), the
+    /// names of the containers on the user networks this one shares, as /etc/hosts lines.
+    /// </summary>
     public List<string> PeerHostsOf(ContainerRecord record)
     {
         if (fabric is not null)

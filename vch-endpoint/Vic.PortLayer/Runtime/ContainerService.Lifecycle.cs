@@ -35,7 +35,11 @@ public sealed partial class ContainerService
         _containers.Transition(record.Id, (_, s) => s, "restart");
     }
 
-    public void Rename(string idOrName, string newName) => _containers.Rename(idOrName, newName);
+    public void Rename(string idOrName, string newName)
+    {
+        _containers.Rename(idOrName, newName);
+        _networking.RefreshPeers();
+    }
 
     /// <summary>docker update: the size applies to a running ContainerVM where the backend can resize one, else at the next start.</summary>
     public async Task UpdateAsync(string idOrName, ContainerUpdate update, CancellationToken cancellationToken)

@@ -162,6 +162,12 @@ internal sealed partial class ContainerStarter(
 
         Log.TetherAnswered(logger, record.Id, answering.Elapsed.TotalMilliseconds);
         var spec = recipe.RunSpecOf(record, disks, vm.Public, keepAfterExit: state.BuildStep is not null);
+        if (running.TetherVersion < TetherProtocol.RelaysPorts)
+        {
+            // A tether from before peerHosts ignores them: it gets them as extra hosts, and no updates.
+            spec = spec with { ExtraHosts = [.. spec.ExtraHosts, .. spec.PeerHosts], PeerHosts = [] };
+        }
+
         state.PeerHosts = spec.PeerHosts;
         networking.JoinBridge(record);
         try
