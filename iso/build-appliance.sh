@@ -114,7 +114,19 @@ if [ -z "$config" ] || ! mount -o ro "$config" /mnt/config; then
   poweroff -f
 fi
 [ -e /mnt/config/trace ] && set -x
-data=$(findfs LABEL=VIC_DATA 2>/dev/null) && mount "$data" /data
+# The data disk: waited for when the config says there is one (SCSI disks are found in the background).
+data=""
+for i in $(seq 1 50); do
+  data=$(findfs LABEL=VIC_DATA 2>/dev/null) && break
+  [ -e /mnt/config/data-disk ] || break
+  sleep 0.2
+done
+if [ -n "$data" ]; then
+  mount "$data" /data || { echo "vic-appliance: the data disk $data does not mount: powering off rather than serve from memory"; poweroff -f; }
+elif [ -e /mnt/config/data-disk ]; then
+  echo "vic-appliance: the config names a data disk and none is labelled VIC_DATA: powering off rather than serve from memory"
+  poweroff -f
+fi
 if [ -f /mnt/config/network.sh ]; then
   # vic-machine's static addresses (the VCH's public, bridge and management networks).
   sh /mnt/config/network.sh || echo "vic-appliance: network.sh failed ($?)"

@@ -244,17 +244,25 @@ public sealed class VsphereVchTests(VsphereVchFixture fixture) : IClassFixture<V
     public async Task ContainersOnAUserDefinedNetworkFindPeersThatStartAfterThemAndLoseThoseRemoved()
     {
         await fixture.DockerAsync("network", "create", "peers");
-        await fixture.DockerAsync("run", "-d", "--name", "early", "--network", "peers", "busybox", "sleep", "600");
-        await fixture.DockerAsync("run", "-d", "--name", "late", "--network", "peers", "--network-alias", "db", "busybox", "sleep", "600");
-        var lateAddress = (await fixture.DockerAsync("inspect", "-f", "{{.NetworkSettings.Networks.peers.IPAddress}}", "late")).StandardOutput.Trim();
-        Task<string> HostsOfEarlyAsync() => fixture.DockerAsync("exec", "early", "cat", "/etc/hosts").ContinueWith(t => t.Result.StandardOutput, TaskScheduler.Default);
+        string withLate, withoutLate, lateAddress;
+        try
+        {
+            await fixture.DockerAsync("run", "-d", "--name", "early", "--network", "peers", "busybox", "sleep", "600");
+            await fixture.DockerAsync("run", "-d", "--name", "late", "--network", "peers", "--network-alias", "db", "busybox", "sleep", "600");
+            lateAddress = (await fixture.DockerAsync("inspect", "-f", "{{.NetworkSettings.Networks.peers.IPAddress}}", "late")).StandardOutput.Trim();
+            Task<string> HostsOfEarlyAsync() => fixture.DockerAsync("exec", "early", "cat", "/etc/hosts").ContinueWith(t => t.Result.StandardOutput, TaskScheduler.Default);
 
-        var withLate = await Eventually.WaitForAsync(HostsOfEarlyAsync, h => h.Contains("\tlate ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        await fixture.DockerAsync("exec", "early", "sh", "-c", "echo '10.9.9.9 mine' >> /etc/hosts");
-        await fixture.DockerAsync("rm", "-f", "late");
-        var withoutLate = await Eventually.WaitForAsync(HostsOfEarlyAsync, h => !h.Contains("\tlate ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        await fixture.DockerAsync("rm", "-f", "early");
-        await fixture.DockerAsync("network", "rm", "peers");
+            withLate = await Eventually.WaitForAsync(HostsOfEarlyAsync, h => h.Contains("\tlate ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            await fixture.DockerAsync("exec", "early", "sh", "-c", "echo '10.9.9.9 mine' >> /etc/hosts");
+            await fixture.DockerAsync("rm", "-f", "late");
+            withoutLate = await Eventually.WaitForAsync(HostsOfEarlyAsync, h => !h.Contains("\tlate ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            // The fixture is shared: what this test made goes whatever it met.
+            await Command.DockerAsync(fixture.Host, "rm", "-f", "early", "late");
+            await Command.DockerAsync(fixture.Host, "network", "rm", "peers");
+        }
 
         var line = withLate.Split('\n').Single(l => l.Contains("\tlate ", StringComparison.Ordinal));
         Assert.StartsWith(lateAddress + "\tlate ", line, StringComparison.Ordinal);

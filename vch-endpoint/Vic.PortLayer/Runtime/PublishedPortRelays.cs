@@ -25,7 +25,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
     /// <summary>UDP clients one published port serves at once; datagrams of more are dropped, as a full conntrack table drops them.</summary>
     private const int MaxUdpFlows = 256;
 
-    /// <summary>TCP connections one container's published ports relay at once.</summary>
+    /// <summary>TCP connections and UDP flows one container's published ports relay at once.</summary>
     private const int MaxConnections = 512;
 
     private readonly ConcurrentDictionary<string, Listeners> _open = new();
@@ -65,7 +65,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
         foreach (var (socket, port) in listeners.Sockets.Zip(record.Ports))
         {
             listeners.Loops.Add(port.Protocol == "udp"
-                ? Task.Run(() => ServeUdpAsync(record.Id, socket, port, listeners.Stop.Token))
+                ? Task.Run(() => ServeUdpAsync(record.Id, listeners, socket, port, listeners.Stop.Token))
                 : Task.Run(() => AcceptAsync(record.Id, listeners, socket, port, listeners.Stop.Token)));
         }
 
@@ -135,7 +135,6 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
             try
             {
                 client = await listener.AcceptAsync(stop).ConfigureAwait(false);
-                client.NoDelay = true;
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
@@ -147,6 +146,17 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
                 // the port stays published, as accept(2) asks of its callers.
                 Log.AcceptFailed(logger, containerId, port.HostPort, ex.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            try
+            {
+                client.NoDelay = true;
+            }
+            catch (SocketException)
+            {
+                // Reset before it was taken: nothing to relay.
+                client.Dispose();
                 continue;
             }
 
@@ -235,7 +245,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
     }
 
     /// <summary>UDP: one flow to the guest per client address, ended after <see cref="UdpFlowIdle"/> without a datagram.</summary>
-    private async Task ServeUdpAsync(string containerId, Socket socket, PublishedPort port, CancellationToken stop)
+    private async Task ServeUdpAsync(string containerId, Listeners listeners, Socket socket, PublishedPort port, CancellationToken stop)
     {
         var flows = new ConcurrentDictionary<EndPoint, UdpFlow>();
         var buffer = new byte[65536];
@@ -262,8 +272,15 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
             var remote = received.RemoteEndPoint;
             if (!flows.TryGetValue(remote, out var flow) || !flow.Offer(datagram))
             {
+                // A flow holds a socket in the guest as a TCP connection does: both count against the container's cap.
                 if (flows.Count >= MaxUdpFlows)
                 {
+                    continue;
+                }
+
+                if (Interlocked.Increment(ref listeners.Connections) > MaxConnections)
+                {
+                    Interlocked.Decrement(ref listeners.Connections);
                     continue;
                 }
 
@@ -273,9 +290,16 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
                 _ = Task.Run(
                     async () =>
                     {
-                        await RelayAsync(containerId, port, made, stop).ConfigureAwait(false);
-                        made.Dispose();
-                        flows.TryRemove(new KeyValuePair<EndPoint, UdpFlow>(remote, made));
+                        try
+                        {
+                            await RelayAsync(containerId, port, made, stop).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            made.Dispose();
+                            flows.TryRemove(new KeyValuePair<EndPoint, UdpFlow>(remote, made));
+                            Interlocked.Decrement(ref listeners.Connections);
+                        }
                     },
                     CancellationToken.None);
             }
@@ -291,7 +315,7 @@ internal sealed partial class PublishedPortRelays(ContainerRuntimeTable runtime,
 
         public CancellationTokenSource Stop { get; } = new();
 
-        /// <summary>TCP connections relayed now, across the container's ports.</summary>
+        /// <summary>TCP connections and UDP flows relayed now, across the container's ports.</summary>
         public int Connections;
 
         public void Dispose()
