@@ -232,9 +232,24 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IForwa
         return ToVm(record, PowerState.On);
     }
 
-    public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<ContainerVm>>(
-            [.. Folders().Select(f => (Folder: f, Record: f.Read())).Select(v => ToVm(v.Record, Runs(v.Record, v.Folder) ? PowerState.On : PowerState.Off))]);
+    public Task<IReadOnlyList<ContainerVm>> ListAsync(CancellationToken cancellationToken)
+    {
+        var vms = new List<ContainerVm>();
+        foreach (var folder in Folders())
+        {
+            try
+            {
+                var record = folder.Read();
+                vms.Add(ToVm(record, Runs(record, folder) ? PowerState.On : PowerState.Off));
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Destroyed between the listing and the read (two removals at once, say): it is gone.
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<ContainerVm>>(vms);
+    }
 
     public async Task<Stream> OpenChannelAsync(string vmId, CancellationToken cancellationToken)
     {
