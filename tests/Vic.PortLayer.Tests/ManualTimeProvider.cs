@@ -106,12 +106,19 @@ public sealed class ManualTimeProvider : TimeProvider
     {
         ArgumentNullException.ThrowIfNull(callback);
         var timer = new ManualTimer(this, callback, state);
+        bool dueNow;
         lock (_gate)
         {
+            // Armed as it is added: a test that sees the timer and moves the clock must not find it without a due time.
+            dueNow = timer.SetDue(dueTime, period);
             _timers.Add(timer);
         }
 
-        timer.Change(dueTime, period);
+        if (dueNow)
+        {
+            SetUtcNow(Peek());
+        }
+
         return timer;
     }
 
@@ -139,26 +146,33 @@ public sealed class ManualTimeProvider : TimeProvider
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
-            // System.Threading.Timer's contract, which the system TimeProvider passes on: times are
-            // whole milliseconds, -1 ms means never, and anything below that is refused.
-            var dueMs = (long)dueTime.TotalMilliseconds;
-            var periodMs = (long)period.TotalMilliseconds;
-            ArgumentOutOfRangeException.ThrowIfLessThan(dueMs, -1, nameof(dueTime));
-            ArgumentOutOfRangeException.ThrowIfLessThan(periodMs, -1, nameof(period));
-
+            bool dueNow;
             lock (owner._gate)
             {
-                DueAt = dueMs == -1 ? null : owner._now + TimeSpan.FromMilliseconds(dueMs);
-                Period = periodMs is -1 or 0 ? null : TimeSpan.FromMilliseconds(periodMs);
+                dueNow = SetDue(dueTime, period);
             }
 
-            if (dueMs == 0)
+            if (dueNow)
             {
                 // Due now: a real timer would fire at once.
                 owner.SetUtcNow(owner.Peek());
             }
 
             return true;
+        }
+
+        /// <summary>Sets the due time from the owner's clock, whose lock the caller holds; true when it is due at once.</summary>
+        public bool SetDue(TimeSpan dueTime, TimeSpan period)
+        {
+            // System.Threading.Timer's contract, which the system TimeProvider passes on: times are
+            // whole milliseconds, -1 ms means never, and anything below that is refused.
+            var dueMs = (long)dueTime.TotalMilliseconds;
+            var periodMs = (long)period.TotalMilliseconds;
+            ArgumentOutOfRangeException.ThrowIfLessThan(dueMs, -1, nameof(dueTime));
+            ArgumentOutOfRangeException.ThrowIfLessThan(periodMs, -1, nameof(period));
+            DueAt = dueMs == -1 ? null : owner._now + TimeSpan.FromMilliseconds(dueMs);
+            Period = periodMs is -1 or 0 ? null : TimeSpan.FromMilliseconds(periodMs);
+            return dueMs == 0;
         }
 
         public void Fire() => callback(state);
