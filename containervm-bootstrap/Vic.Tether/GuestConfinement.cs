@@ -5,11 +5,95 @@ namespace Vic.Tether;
 /// <summary>
 /// What the tether sets up in the guest, once per container, for the confinement vic-exec then
 /// applies per process: kernel parameters (<c>--sysctl</c>), a cgroup with the pids limit, and
-/// the devices the container asked to see.
+/// the devices the container asked to see and may use.
 /// </summary>
 internal static class GuestConfinement
 {
     private const string CgroupRoot = "/sys/fs/cgroup";
+
+    /// <summary>
+    /// Where the tether mounts the cgroup v1 devices hierarchy: the devices controller has no
+    /// cgroup v2 files (there it is an eBPF program, which vic-exec would have to load), and v1's
+    /// list is what runc keeps on hosts that have it. Outside the container's root.
+    /// </summary>
+    private const string DevicesRoot = "/run/vic/devices-cgroup";
+
+    /// <summary>
+    /// What runc allows every container that is not privileged (runc's AllowedDevices, which
+    /// dockerd takes): making any node, and using null, zero, full, random, urandom, tty,
+    /// console, the pseudo-terminals, ptmx and tun.
+    /// </summary>
+    private static readonly string[] DefaultDeviceRules =
+    [
+        "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm",
+        "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+    ];
+
+    /// <summary>
+    /// A devices cgroup every container process joins: every device denied but dockerd's defaults,
+    /// the container's <c>--device</c>s (with their permissions) and its <paramref name="rules"/>;
+    /// null when <paramref name="rules"/> is null (privileged: every device of the VM is the container's).
+    /// </summary>
+    public static string? DevicesCgroup(IReadOnlyList<string>? rules, IReadOnlyList<DeviceSpec> devices)
+    {
+        if (rules is null)
+        {
+            return null;
+        }
+
+        Directory.CreateDirectory(DevicesRoot);
+        if (!File.Exists($"{DevicesRoot}/devices.list"))
+        {
+            Native.Check(Native.mount("cgroup", DevicesRoot, "cgroup", Native.MsNosuid | Native.MsNodev | Native.MsNoexec, "devices"), "mount the devices cgroup");
+        }
+
+        var container = Directory.CreateDirectory($"{DevicesRoot}/container").FullName;
+
+        // "a" empties the list, whatever an earlier process of this VM (a template's rehearsal) left.
+        File.WriteAllText($"{container}/devices.deny", "a");
+        var allowed = DefaultDeviceRules.Concat(devices.Select(DeviceRule)).Concat(rules);
+        foreach (var rule in allowed)
+        {
+            try
+            {
+                File.WriteAllText($"{container}/devices.allow", rule);
+            }
+            catch (IOException ex)
+            {
+                throw new IOException($"device cgroup rule \"{rule}\" (--device-cgroup-rule): {ex.Message}", ex);
+            }
+        }
+
+        return container;
+    }
+
+    /// <summary>
+    /// The container's /sys/fs/cgroup as runc shows it on a cgroup v1 host: a read-only tmpfs whose
+    /// <c>devices</c> is the container's own devices cgroup (its <c>devices.list</c> the rules that hold).
+    /// </summary>
+    public static void ShowDevicesCgroup(string root, string cgroup)
+    {
+        var view = $"{root}/sys/fs/cgroup";
+        Native.Check(Native.mount("tmpfs", view, "tmpfs", Native.MsNosuid | Native.MsNodev | Native.MsNoexec, "mode=755"), "mount /sys/fs/cgroup");
+        Directory.CreateDirectory($"{view}/devices");
+        Native.Check(Native.mount(cgroup, $"{view}/devices", null, Native.MsBind, null), "bind /sys/fs/cgroup/devices");
+        Native.Check(Native.mount(null, $"{view}/devices", null, Native.MsRemount | Native.MsBind | Native.MsRdonly | Native.MsNosuid | Native.MsNodev | Native.MsNoexec, null), "make /sys/fs/cgroup/devices read-only");
+        Native.Check(Native.mount(null, view, null, Native.MsRemount | Native.MsRdonly | Native.MsNosuid | Native.MsNodev | Native.MsNoexec, "mode=755"), "make /sys/fs/cgroup read-only");
+    }
+
+    /// <summary>The rule that lets the container use one <c>--device</c>: its type and number, as the guest has it.</summary>
+    private static string DeviceRule(DeviceSpec device)
+    {
+        if (Native.stat(device.PathOnHost, out var stat) != 0)
+        {
+            throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": {Native.LastError().ToLowerInvariant()}");
+        }
+
+        var type = stat.Type == 0x6000 ? 'b' : 'c';
+        var major = (uint)(((stat.Rdev >> 32) & 0xfffff000) | ((stat.Rdev >> 8) & 0xfff));
+        var minor = (uint)(((stat.Rdev >> 12) & 0xffffff00) | (stat.Rdev & 0xff));
+        return FormattableString.Invariant($"{type} {major}:{minor} {device.Permissions}");
+    }
 
     /// <summary>Writes each parameter under /proc/sys; the VM is the container's, so any of them may be set.</summary>
     public static void ApplySysctls(IReadOnlyDictionary<string, string> sysctls)

@@ -18,8 +18,8 @@ internal sealed record LaunchPlan(
     /// <summary>What the process is held to; null for nothing (a tether run on a host, in tests).</summary>
     public ConfinementSpec? Confinement { get; init; }
 
-    /// <summary>The cgroup the process joins (where the pids limit is), or null.</summary>
-    public string? Cgroup { get; init; }
+    /// <summary>The cgroups the process joins: the v2 one with the pids and memory limits, the v1 devices one.</summary>
+    public IReadOnlyList<string> Cgroups { get; init; } = [];
 
     /// <summary>The arguments of vic-exec for this plan; <paramref name="ttyPath"/> when a TTY was opened.</summary>
     public IEnumerable<string> VicExecArguments(string? ttyPath)
@@ -66,10 +66,10 @@ internal sealed record LaunchPlan(
 
     private IEnumerable<string> ConfinementArguments()
     {
-        if (Cgroup is not null)
+        foreach (var cgroup in Cgroups)
         {
             yield return "--cgroup";
-            yield return Cgroup;
+            yield return cgroup;
         }
 
         if (Confinement is not { } confinement)

@@ -124,7 +124,7 @@ internal sealed partial class Tether
         var plan = new LaunchPlan(args, environment, RootPath == "/" ? null : RootPath, workingDir, user, tty, openStdin, _spec?.Rows ?? 24, _spec?.Columns ?? 80)
         {
             Confinement = confinement,
-            Cgroup = _cgroup,
+            Cgroups = [.. new[] { _cgroup, _devicesCgroup }.OfType<string>()],
         };
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
         _sessions[id] = session;

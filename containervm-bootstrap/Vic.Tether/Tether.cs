@@ -20,6 +20,7 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
     private RootLayout _layout = new("/", null, []);
     private UserIdentity _user = UserIdentity.Root;
     private string? _cgroup;
+    private string? _devicesCgroup;
     private NetworkSpec? _network;
     private IReadOnlyList<string> _peerHosts = [];
     private GuestPortRelays? _ports;
@@ -133,6 +134,11 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
                 {
                     GuestConfinement.ApplySysctls(_spec.Sysctls);
                     _cgroup = GuestConfinement.PidsCgroup(_spec.Confinement?.PidsLimit ?? 0);
+                    _devicesCgroup = GuestConfinement.DevicesCgroup(_spec.Confinement?.DeviceRules, _spec.Devices);
+                    if (_devicesCgroup is not null)
+                    {
+                        GuestConfinement.ShowDevicesCgroup(RootPath, _devicesCgroup);
+                    }
                 }
 
                 _user = UserResolver.WithGroups(UserResolver.Resolve(_spec.User, RootPath), _spec.GroupAdd, RootPath);

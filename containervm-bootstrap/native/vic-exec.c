@@ -3,7 +3,7 @@
  * Something like tini + chroot + setpriv in one small static binary:
  *
  *   vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] [--groups G1,G2] [--tty /dev/pts/N]
- *            [--exec-fd N] [--cgroup DIR] [--oom-score-adj N] [--cpus LIST] [--rlimit NAME=SOFT:HARD]...
+ *            [--exec-fd N] [--cgroup DIR]... [--oom-score-adj N] [--cpus LIST] [--rlimit NAME=SOFT:HARD]...
  *            [--caps N1,N2] [--no-new-privs] -- PROGRAM ARGS...
  *
  * It becomes a child subreaper and forks. The child starts a new session (and with --tty makes
@@ -16,8 +16,8 @@
  * moment the program runs (or the child fails), which is when dockerd calls a container started;
  * a child that cannot exec the program writes one byte there first.
  *
- * The confinement runc applies, in the child before the exec: it joins the cgroup --cgroup (where
- * the tether set a pids limit), takes --oom-score-adj, runs on the --cpus list, sets each --rlimit
+ * The confinement runc applies, in the child before the exec: it joins each --cgroup (the v2 one
+ * where the tether set a pids limit, the v1 devices one), takes --oom-score-adj, runs on the --cpus list, sets each --rlimit
  * (-1 for unlimited), keeps in its capability bounding set only the numbers --caps lists (dropped
  * before the uid changes, while it may still drop them; a root program then has just those, any
  * other user none, as under runc) and, with --no-new-privs, can gain no privilege by an exec.
@@ -49,6 +49,7 @@ extern char **environ;
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_GROUPS 256
 #define MAX_RLIMITS 32
+#define MAX_CGROUPS 4
 #define CAP_COUNT 64
 
 struct limit {
@@ -57,7 +58,9 @@ struct limit {
 };
 
 struct options {
-    const char *root, *workdir, *tty, *cgroup, *cpus;
+    const char *root, *workdir, *tty, *cpus;
+    const char *cgroups[MAX_CGROUPS];
+    int cgroup_count;
     uid_t uid;
     gid_t gid;
     int has_uid, has_gid, has_groups;
@@ -86,7 +89,7 @@ static const struct {
 static void usage(const char *why)
 {
     fprintf(stderr, "vic-exec: %s\nusage: vic-exec [--root DIR] [--workdir DIR] [--uid N] [--gid N] "
-                    "[--groups G1,G2] [--tty /dev/pts/N] [--exec-fd N] [--cgroup DIR] [--oom-score-adj N] "
+                    "[--groups G1,G2] [--tty /dev/pts/N] [--exec-fd N] [--cgroup DIR]... [--oom-score-adj N] "
                     "[--cpus LIST] [--rlimit NAME=SOFT:HARD]... [--caps N1,N2] [--no-new-privs] -- PROGRAM ARGS...\n", why);
     exit(125);
 }
@@ -176,7 +179,9 @@ static void parse(int argc, char **argv, struct options *o)
             o->gid = parse_id(value, "gid");
             o->has_gid = 1;
         } else if (IS("--cgroup")) {
-            o->cgroup = value;
+            if (o->cgroup_count == MAX_CGROUPS)
+                usage("too many --cgroup");
+            o->cgroups[o->cgroup_count++] = value;
         } else if (IS("--cpus")) {
             o->cpus = value;
         } else if (IS("--oom-score-adj")) {
@@ -326,9 +331,9 @@ static void __attribute__((noreturn)) die(const char *what, const char *detail)
 /* What applies to the process in the VM's view: before the chroot, which hides /sys and maybe /proc. */
 static void confine_outside(const struct options *o)
 {
-    if (o->cgroup) {
+    for (int i = 0; i < o->cgroup_count; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/cgroup.procs", o->cgroup);
+        snprintf(path, sizeof path, "%s/cgroup.procs", o->cgroups[i]);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, "0\n", 2) != 2)
             die(path, strerror(errno));

@@ -254,7 +254,7 @@ public sealed class CreateFieldAuditTests
     [InlineData("Ulimits", """[{"Name":"nofile","Soft":20,"Hard":10}]""", "ulimit soft limit must be less than or equal to hard limit: 20 > 10 (--ulimit nofile)")]
     [InlineData("ShmSize", "-1", "SHM size can not be less than 0 (--shm-size)")]
     [InlineData("Sysctls", """{"net/ipv4":"1"}""", "sysctl 'net/ipv4' is not a kernel parameter's name (--sysctl)")]
-    [InlineData("Devices", """[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"r"}]""", "device permissions 'r' (--device /dev/null) are not supported by this VCH")]
+    [InlineData("Devices", """[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"rx"}]""", "invalid device mode: rx (--device)")]
     [InlineData("SecurityOpt", """["seccomp={}"]""", "--security-opt seccomp={} is not supported by this VCH")]
     [InlineData("SecurityOpt", """["apparmor=docker-default"]""", "--security-opt apparmor=docker-default is not supported by this VCH")]
     [InlineData("SecurityOpt", """["bogus"]""", "Invalid --security-opt: \"bogus\"")]

@@ -56,6 +56,26 @@ public sealed partial class DockerRunTests
     }
 
     [Fact]
+    public async Task DevicesBeyondDockersDefaultsAreDeniedUnlessARuleOrPrivilegeAllowsThem()
+    {
+        // The VM's own disks are devices of the guest, as a host's are of a runc container: not the container's to read.
+        const string ReadADisk = "for d in /dev/sd?; do head -c1 $d >/dev/null 2>&1 && echo disk-open || echo disk-denied; break; done";
+        var confined = await DockerAsync("run", "--rm", "--device-cgroup-rule", "c 7:128 rwm", "--device", "/dev/sda:/dev/xda:r", "busybox", "sh", "-c",
+            "cat /sys/fs/cgroup/devices/devices.list; head -c1 /dev/xda >/dev/null && echo read-ok; (: > /dev/xda) 2>/dev/null || echo write-denied");
+        var plain = await DockerAsync("run", "--rm", "busybox", "sh", "-c", ReadADisk);
+        var privileged = await DockerAsync("run", "--rm", "--privileged", "busybox", "sh", "-c", ReadADisk + "; ls /sys/fs/cgroup/devices 2>&1 | head -1");
+
+        var lines = confined.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("c 7:128 rwm", lines);
+        Assert.Contains("b 8:0 r", lines); // --device with its permissions
+        Assert.Contains("c 136:* rwm", lines); // dockerd's defaults
+        Assert.DoesNotContain("a *:* rwm", lines);
+        Assert.Equal(["read-ok", "write-denied"], lines[^2..]);
+        Assert.Equal("disk-denied\n", plain.StandardOutput);
+        Assert.StartsWith("disk-open\n", privileged.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task VolumesFromSharesTheMountsAndStopTakesASignalOfItsOwn()
     {
         await DockerAsync("create", "--name", "vf-data", "-v", "vf-volume:/data", "busybox", "true");

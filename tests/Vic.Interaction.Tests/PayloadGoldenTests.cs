@@ -56,6 +56,17 @@ public sealed class PayloadGoldenTests
     }
 
     [Fact]
+    public void ASpecFromAnEndpointThatPredatesDevicePermissionsAndRulesAllowsEveryDevice()
+    {
+        var spec = Payloads.Json(
+            Encoding.UTF8.GetBytes(FullSpecGolden.Replace(",\"permissions\":\"rw\"", "", StringComparison.Ordinal).Replace(",\"deviceRules\":[\"c 10:229 rwm\"]", "", StringComparison.Ordinal)),
+            InteractionJson.Default.ContainerSpec);
+
+        Assert.Equal("rwm", Assert.Single(spec.Devices).Permissions);
+        Assert.Null(spec.Confinement!.DeviceRules);
+    }
+
+    [Fact]
     public void EveryPayloadTypeOfTheProtocolHasAGoldenCase()
     {
         var serialized = typeof(InteractionJson).GetCustomAttributesData()
@@ -98,8 +109,8 @@ public sealed class PayloadGoldenTests
         Privileged = true,
         ShmSizeBytes = 67108864,
         Sysctls = new Dictionary<string, string> { ["net.core.somaxconn"] = "1024" },
-        Devices = [new DeviceSpec("/dev/fuse", "/dev/fuse")],
-        Confinement = new ConfinementSpec { Capabilities = ["CAP_CHOWN"], NoNewPrivileges = true, Rlimits = [new RlimitSpec("nofile", 1024, 2048)], OomScoreAdj = 500, CpusetCpus = "0-1", PidsLimit = 100 },
+        Devices = [new DeviceSpec("/dev/fuse", "/dev/fuse", "rw")],
+        Confinement = new ConfinementSpec { Capabilities = ["CAP_CHOWN"], NoNewPrivileges = true, Rlimits = [new RlimitSpec("nofile", 1024, 2048)], OomScoreAdj = 500, CpusetCpus = "0-1", PidsLimit = 100, DeviceRules = ["c 10:229 rwm"] },
         Rows = 40,
         Columns = 120,
         Network = FullNetwork(),
@@ -111,5 +122,5 @@ public sealed class PayloadGoldenTests
     };
 
     private const string FullSpecGolden =
-        """{"id":"c0ffee","args":["nginx","-g","daemon off;"],"env":["PATH=/usr/bin"],"workingDir":"/srv","user":"www-data","hostname":"web","domainname":"example.org","tty":true,"openStdin":true,"disks":[{"serial":"l0","role":"layer","index":0,"path":null,"readOnly":false},{"serial":"v0","role":"volume","index":0,"path":"/data","readOnly":true}],"nfsVolumes":[{"server":"10.0.2.2","port":2049,"exportPath":"/export/v","path":"/nfs","readOnly":false}],"shares":[{"tag":"vic-bind-0","path":"/etc/app.conf","readOnly":true,"fileName":"app.conf"}],"extraHosts":["db 10.0.0.5"],"dns":["10.0.2.3"],"dnsSearch":["example.org"],"tmpfs":[{"path":"/run","options":"size=64m"}],"groupAdd":["audio"],"dnsOptions":["ndots:2"],"readOnlyRoot":true,"privileged":true,"shmSizeBytes":67108864,"sysctls":{"net.core.somaxconn":"1024"},"devices":[{"pathOnHost":"/dev/fuse","pathInContainer":"/dev/fuse"}],"confinement":{"capabilities":["CAP_CHOWN"],"noNewPrivileges":true,"rlimits":[{"name":"nofile","soft":1024,"hard":2048}],"oomScoreAdj":500,"cpusetCpus":"0-1","pidsLimit":100},"rows":40,"columns":120,"network":""" + FullNetworkGolden + ""","filesOnly":true,"keepAfterExit":true,"entropySeed":"c2VlZA==","wallClockUnixMs":1764835200000,"peerHosts":["10.1.0.3\tdb db.1"]}""";
+        """{"id":"c0ffee","args":["nginx","-g","daemon off;"],"env":["PATH=/usr/bin"],"workingDir":"/srv","user":"www-data","hostname":"web","domainname":"example.org","tty":true,"openStdin":true,"disks":[{"serial":"l0","role":"layer","index":0,"path":null,"readOnly":false},{"serial":"v0","role":"volume","index":0,"path":"/data","readOnly":true}],"nfsVolumes":[{"server":"10.0.2.2","port":2049,"exportPath":"/export/v","path":"/nfs","readOnly":false}],"shares":[{"tag":"vic-bind-0","path":"/etc/app.conf","readOnly":true,"fileName":"app.conf"}],"extraHosts":["db 10.0.0.5"],"dns":["10.0.2.3"],"dnsSearch":["example.org"],"tmpfs":[{"path":"/run","options":"size=64m"}],"groupAdd":["audio"],"dnsOptions":["ndots:2"],"readOnlyRoot":true,"privileged":true,"shmSizeBytes":67108864,"sysctls":{"net.core.somaxconn":"1024"},"devices":[{"pathOnHost":"/dev/fuse","pathInContainer":"/dev/fuse","permissions":"rw"}],"confinement":{"capabilities":["CAP_CHOWN"],"noNewPrivileges":true,"rlimits":[{"name":"nofile","soft":1024,"hard":2048}],"oomScoreAdj":500,"cpusetCpus":"0-1","pidsLimit":100,"deviceRules":["c 10:229 rwm"]},"rows":40,"columns":120,"network":""" + FullNetworkGolden + ""","filesOnly":true,"keepAfterExit":true,"entropySeed":"c2VlZA==","wallClockUnixMs":1764835200000,"peerHosts":["10.1.0.3\tdb db.1"]}""";
 }

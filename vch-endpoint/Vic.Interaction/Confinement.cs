@@ -4,8 +4,14 @@ namespace Vic.Interaction;
 /// <summary>A resource limit of every container process (<c>--ulimit</c>): setrlimit's name without RLIMIT_, -1 for unlimited.</summary>
 public sealed record RlimitSpec([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("soft")] long Soft, [property: JsonPropertyName("hard")] long Hard);
 
-/// <summary>A device of the guest (<c>--device</c>) and where the container sees it.</summary>
-public sealed record DeviceSpec([property: JsonPropertyName("pathOnHost")] string PathOnHost, [property: JsonPropertyName("pathInContainer")] string PathInContainer);
+/// <summary>
+/// A device of the guest (<c>--device</c>), where the container sees it, and what its processes may
+/// do with it (the devices cgroup's <c>r</c>, <c>w</c>, <c>m</c>; an endpoint that predates them sends none: <c>rwm</c>).
+/// </summary>
+public sealed record DeviceSpec(
+    [property: JsonPropertyName("pathOnHost")] string PathOnHost,
+    [property: JsonPropertyName("pathInContainer")] string PathInContainer,
+    [property: JsonPropertyName("permissions")] string Permissions = "rwm");
 
 /// <summary>
 /// What Linux in the guest holds every container process to, as runc holds a container's: its
@@ -34,6 +40,14 @@ public sealed record ConfinementSpec
     /// <summary><c>--pids-limit</c>: at most this many processes and threads; 0 for no limit.</summary>
     [JsonPropertyName("pidsLimit")]
     public long PidsLimit { get; init; }
+
+    /// <summary>
+    /// The devices cgroup rules (<c>--device-cgroup-rule</c>, as <c>c 7:128 rwm</c>) allowed beyond
+    /// dockerd's default devices and the container's <c>--device</c>s, every other device denied;
+    /// null allows every device (<c>--privileged</c>, or an endpoint that predates the rules).
+    /// </summary>
+    [JsonPropertyName("deviceRules")]
+    public IReadOnlyList<string>? DeviceRules { get; init; }
 }
 
 /// <summary><c>docker update</c> of a running container: the memory its processes may use together (memory.max of their cgroup); 0 for no limit.</summary>

@@ -123,11 +123,6 @@ public sealed partial record ContainerConfinement
             {
                 throw PortLayerException.InvalidParameter($"invalid device mode: {device.CgroupPermissions} (--device)");
             }
-
-            if (device.CgroupPermissions.Distinct().Count() != 3)
-            {
-                throw PortLayerException.InvalidParameter($"device permissions '{device.CgroupPermissions}' (--device {device.PathOnHost}) are not supported by this VCH: a ContainerVM's devices are its own, read, written and made (rwm)");
-            }
         }
 
         foreach (var rule in DeviceCgroupRules.Where(r => !DeviceCgroupRule().IsMatch(r)))
@@ -153,7 +148,7 @@ public sealed partial record ContainerConfinement
         return this with { CapAdd = add, CapDrop = drop };
     }
 
-    /// <summary>What the guest applies: capabilities by moby's rules, no-new-privileges, limits, CPUs, pids.</summary>
+    /// <summary>What the guest applies: capabilities by moby's rules, no-new-privileges, limits, CPUs, pids, the devices allowed.</summary>
     public ConfinementSpec ToSpec() => new()
     {
         Capabilities = LinuxCapabilities.Tweak(CapAdd, CapDrop, Privileged),
@@ -162,6 +157,7 @@ public sealed partial record ContainerConfinement
         OomScoreAdj = OomScoreAdj,
         CpusetCpus = CpusetCpus,
         PidsLimit = PidsLimit is > 0 and var limit ? limit : 0,
+        DeviceRules = Privileged ? null : DeviceCgroupRules,
     };
 
     /// <summary><c>no-new-privileges</c>, <c>no-new-privileges=true</c> or <c>:true</c>; the last one given counts.</summary>

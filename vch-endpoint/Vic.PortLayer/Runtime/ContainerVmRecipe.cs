@@ -121,7 +121,7 @@ internal sealed class ContainerVmRecipe(VchConfig config, ImageService images, V
             Privileged = config.Confinement.Privileged,
             ShmSizeBytes = config.Confinement.ShmSizeBytes,
             Sysctls = config.Confinement.Sysctls,
-            Devices = [.. config.Confinement.Devices.Select(d => new DeviceSpec(d.PathOnHost, d.PathInContainer))],
+            Devices = [.. config.Confinement.Devices.Select(d => new DeviceSpec(d.PathOnHost, d.PathInContainer, d.CgroupPermissions))],
             Confinement = config.Confinement.ToSpec(),
             EntropySeed = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         };
