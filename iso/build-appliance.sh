@@ -5,10 +5,12 @@
 #                    needs, the kernel modules of the ContainerVMs' initramfs, busybox and /init
 #
 # /init brings the NICs up (DHCP on each; `network.sh` on the config disk may address them instead)
-# and starts the endpoint with the arguments in `endpoint.args` on the disk labelled VIC_CONFIG (an
-# ext4 file system on a disk the VM's SCSI or virtio controller has: the ContainerVMs' modules
-# include both, and no CD-ROM driver), its data on a disk labelled VIC_DATA when there is one
-# (else in memory). Each step is skipped when its inputs are unchanged.
+# and starts the endpoint with the arguments in `endpoint.args` (one a line) on the disk labelled
+# VIC_CONFIG (an ext4 file system on a disk the VM's SCSI or virtio controller has: the
+# ContainerVMs' modules include both, and no CD-ROM driver), its data on a disk labelled VIC_DATA
+# when there is one (else in memory). When the config names a data disk (`data-disk`: its SCSI
+# unit) and that disk is blank, the first boot makes VIC_DATA on it. Each step is skipped when its
+# inputs are unchanged.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -49,14 +51,17 @@ if ! stamp_ok "$out/.appliance.stamp" "$key" || [ ! -f "$out/appliance.iso" ]; t
   # The ContainerVMs' modules (NICs and disks of both QEMU and vSphere) and their load order.
   (cd "$root" && cpio -id --quiet 'lib/modules/*' <"$out/initramfs.cpio")
   install -m 755 /bin/busybox "$root/bin/busybox"
-  for applet in sh mount umount mkdir cat ip ifconfig route udhcpc insmod findfs sleep ln echo ls poweroff grep seq head timeout; do
+  for applet in sh mount umount mkdir cat ip ifconfig route udhcpc insmod findfs sleep ln echo ls poweroff grep seq head timeout readlink basename tr wc; do
     ln -sf busybox "$root/bin/$applet"
   done
   cp -a "$publish" "$root/opt/vch-endpoint"
+  # e2fsprogs' mke2fs: ext4 with lazily initialised inode tables, so a data disk of gigabytes is made in a moment.
+  install -m 755 /sbin/mke2fs "$root/sbin/mke2fs"
+  cp -L /etc/mke2fs.conf "$root/etc/mke2fs.conf"
   # What the runtime and its native parts load, and what they open at run time (OpenSSL, zlib).
   libs=()
   while read -r lib; do libs+=("$lib"); done < <(
-    for f in "$publish/vch-endpoint" "$publish"/*.so; do ldd "$f" 2>/dev/null || true; done |
+    for f in "$publish/vch-endpoint" "$publish"/*.so /sbin/mke2fs; do ldd "$f" 2>/dev/null || true; done |
       awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u)
   for lib in libssl.so.3 libcrypto.so.3 libz.so.1 libgcc_s.so.1 libstdc++.so.6; do
     libs+=("$(readlink -f "/usr/lib/x86_64-linux-gnu/$lib" || readlink -f "/lib/x86_64-linux-gnu/$lib")")
@@ -121,6 +126,27 @@ for i in $(seq 1 50); do
   [ -e /mnt/config/data-disk ] || break
   sleep 0.2
 done
+if [ -z "$data" ] && [ -e /mnt/config/data-disk ]; then
+  # The first boot: the disk at the SCSI unit the config names, if it is blank (its first 64 KiB
+  # all zeros; a disk with anything on it is never formatted), becomes VIC_DATA.
+  unit=$(cat /mnt/config/data-disk)
+  disk=""
+  for i in $(seq 1 50); do
+    for b in /sys/block/sd*; do
+      [ -e "$b/device" ] || continue
+      case "$(basename "$(readlink "$b/device")")" in
+        *:*:"$unit":0) disk=/dev/$(basename "$b") ;;
+      esac
+    done
+    [ -n "$disk" ] && break
+    sleep 0.2
+  done
+  if [ -n "$disk" ] && [ "$(head -c 65536 "$disk" | tr -d '\000' | wc -c)" = 0 ]; then
+    echo "vic-appliance: making VIC_DATA on the blank disk $disk"
+    # The full path: busybox's shell would run its own mke2fs applet, which makes ext2 only.
+    /sbin/mke2fs -q -t ext4 -L VIC_DATA -E lazy_itable_init=1,lazy_journal_init=1 "$disk" && data=$disk
+  fi
+fi
 if [ -n "$data" ]; then
   mount "$data" /data || { echo "vic-appliance: the data disk $data does not mount: powering off rather than serve from memory"; poweroff -f; }
 elif [ -e /mnt/config/data-disk ]; then
@@ -136,13 +162,14 @@ else
     timeout 30 udhcpc -i "$nic" -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script || echo "vic-appliance: no DHCP lease on $nic"
   done
 fi
-# The arguments, split on white space and never globbed; not echoed (they may name secrets' files).
-set -f
-args=$(cat /mnt/config/endpoint.args 2>/dev/null)
+# The arguments, one a line (a port group's name may hold spaces); not echoed (they may name secrets' files).
+set --
+while IFS= read -r arg || [ -n "$arg" ]; do
+  [ -n "$arg" ] && set -- "$@" "$arg"
+done </mnt/config/endpoint.args
 echo "vic-appliance: starting the endpoint"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/data
-# shellcheck disable=SC2086
-/opt/vch-endpoint/vch-endpoint --data-dir /data/vch $args
+/opt/vch-endpoint/vch-endpoint --data-dir /data/vch "$@"
 echo "vic-appliance: the endpoint ended ($?)"
 poweroff -f
 INIT

@@ -26,6 +26,7 @@ var registryMirror = new Option<string[]>("--registry-mirror") { Description = "
 var target = new Option<string?>("--target") { Description = "vSphere: vCenter or ESXi, a host name or https://host/sdk" };
 var user = new Option<string?>("--user") { Description = "vSphere: user name" };
 var password = new Option<string?>("--password") { Description = "vSphere: password (or VIC_PASSWORD in the environment)" };
+var passwordFile = new Option<string?>("--password-file") { Description = "vSphere: a file whose first line is the password (the appliance's, on its config disk)" };
 var thumbprint = new Option<string?>("--thumbprint") { Description = "vSphere: the server certificate's SHA-1 thumbprint, for a self-signed certificate" };
 var targetInsecure = new Option<bool>("--target-insecure") { Description = "vSphere: accept any server certificate (labs only)" };
 var datacenter = new Option<string?>("--datacenter") { Description = "vSphere: the datacenter's inventory path" };
@@ -50,7 +51,7 @@ var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container 
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
     insecureRegistry, registryMirror, registryCa, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
-    target, user, password, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
+    target, user, password, passwordFile, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
 
@@ -86,6 +87,7 @@ root.SetAction(async (parse, cancellationToken) =>
         Target = parse.GetValue(target),
         User = parse.GetValue(user),
         Password = parse.GetValue(password),
+        PasswordFile = parse.GetValue(passwordFile),
         Thumbprint = parse.GetValue(thumbprint),
         TargetInsecure = parse.GetValue(targetInsecure),
         Datacenter = parse.GetValue(datacenter),

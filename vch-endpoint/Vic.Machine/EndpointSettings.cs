@@ -2,48 +2,73 @@ using System.Net;
 
 namespace Vic.Machine;
 
+/// <summary>
+/// Where an endpoint runs: beside vic-machine, reading the cert path's files and listening on the
+/// admin's address; or in the appliance, reading the same files from its config disk and listening
+/// on every address of its NICs, its state on its own data disk.
+/// </summary>
+/// <param name="File">Where the endpoint finds a file of the cert path.</param>
+public sealed record EndpointHost(IPAddress Listen, string? DataDirectory, Func<string, string> File)
+{
+    /// <summary>The config disk's mount point in the appliance (its /init mounts the disk labelled VIC_CONFIG there).</summary>
+    public const string ApplianceConfigDirectory = "/mnt/config";
+
+    public static EndpointHost Beside(VchPlan plan) => new(plan.Endpoint.Address, Path.Combine(plan.CertPath, "data"), file => file);
+
+    /// <summary>The appliance's /init gives the data directory itself (on VIC_DATA).</summary>
+    public static EndpointHost InAppliance => new(IPAddress.Any, null, file => $"{ApplianceConfigDirectory}/{Path.GetFileName(file)}");
+}
+
 /// <summary>The endpoint's command line for a plan: what every VCH has whatever its backend.</summary>
 public static class EndpointSettings
 {
-    public static List<string> Common(VchPlan plan)
+    public static List<string> Common(VchPlan plan) => Common(plan, EndpointHost.Beside(plan));
+
+    /// <summary>The arguments every VCH's endpoint has, for where it runs: its files and the address it listens on.</summary>
+    public static List<string> Common(VchPlan plan, EndpointHost host)
     {
-        var certs = plan.CertPath;
         var arguments = new List<string>
         {
-            "-H", $"tcp://{plan.Endpoint}", "--name", plan.Name, "--data-dir", Path.Combine(certs, "data"),
+            "-H", $"tcp://{host.Listen}:{plan.Endpoint.Port}", "--name", plan.Name,
             "--pool-memory", $"{plan.MemoryMb}m",
-            "--vicadmin", $"{plan.Endpoint.Address}:{plan.VicadminPort}",
+            "--vicadmin", $"{host.Listen}:{plan.VicadminPort}",
         };
+        if (host.DataDirectory is { } data)
+        {
+            arguments.AddRange(["--data-dir", data]);
+        }
+
         if (plan.NoTls)
         {
             // The admin asked for plain HTTP (VIC's --no-tls): on an address others reach, that is their call.
-            if (!IPAddress.IsLoopback(plan.Endpoint.Address))
+            if (!IPAddress.IsLoopback(host.Listen))
             {
                 arguments.Add("--allow-insecure-remote");
             }
         }
         else
         {
-            arguments.AddRange([plan.TlsVerify ? "--tlsverify" : "--tls", "--tlscert", Path.Combine(certs, "server-cert.pem"), "--tlskey", Path.Combine(certs, "server-key.pem")]);
+            arguments.AddRange([plan.TlsVerify ? "--tlsverify" : "--tls", "--tlscert", host.File(plan.ServerCertFile), "--tlskey", host.File(plan.ServerKeyFile)]);
         }
 
         if (File.Exists(plan.VicadminPasswordFile))
         {
-            arguments.AddRange(["--vicadmin-password-file", plan.VicadminPasswordFile]);
+            arguments.AddRange(["--vicadmin-password-file", host.File(plan.VicadminPasswordFile)]);
         }
 
         if (File.Exists(plan.RegistryCaFile))
         {
-            arguments.AddRange(["--registry-ca", plan.RegistryCaFile]);
+            arguments.AddRange(["--registry-ca", host.File(plan.RegistryCaFile)]);
         }
 
         if (File.Exists(plan.AuthzPolicyFile))
         {
-            arguments.AddRange(["--authz-policy", plan.AuthzPolicyFile]);
+            arguments.AddRange(["--authz-policy", host.File(plan.AuthzPolicyFile)]);
         }
+
         if (plan.TlsVerify)
         {
-            arguments.AddRange(["--tlscacert", File.Exists(plan.ClientCaFile) ? plan.ClientCaFile : Path.Combine(certs, "ca.pem")]);
+            arguments.AddRange(["--tlscacert", host.File(plan.ClientVerificationCaFile)]);
         }
 
         foreach (var mirror in plan.Settings.RegistryMirror)

@@ -9,6 +9,7 @@ namespace Vic.Machine;
 public static class Installation
 {
     private const string BootstrapIso = "bootstrap.iso";
+    private const string ApplianceIso = "appliance.iso";
 
     /// <summary>The version, as VIC printed it: <c>v1.5.0-&lt;commit&gt;</c> style, from the build's informational version.</summary>
     public static string Version
@@ -26,12 +27,17 @@ public static class Installation
     /// The bootstrap ISO shipped with this vic-machine: beside it, in <c>iso/</c> beside it (the
     /// installer links iso/out there), or in <c>iso/out</c> of the source tree it was built in.
     /// </summary>
-    public static string DefaultBootstrapIso()
+    public static string DefaultBootstrapIso() => Shipped(BootstrapIso, "give --bootstrap-iso, or run iso/build.sh");
+
+    /// <summary>The appliance's ISO shipped with this vic-machine, found as the bootstrap ISO is.</summary>
+    public static string DefaultApplianceIso() => Shipped(ApplianceIso, "give --appliance-iso, or run iso/build-appliance.sh");
+
+    private static string Shipped(string file, string otherwise)
     {
         var looked = new List<string>();
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {
-            foreach (var candidate in new[] { Path.Combine(directory.FullName, BootstrapIso), Path.Combine(directory.FullName, "iso", BootstrapIso), Path.Combine(directory.FullName, "iso", "out", BootstrapIso) })
+            foreach (var candidate in new[] { Path.Combine(directory.FullName, file), Path.Combine(directory.FullName, "iso", file), Path.Combine(directory.FullName, "iso", "out", file) })
             {
                 if (File.Exists(candidate))
                 {
@@ -42,6 +48,6 @@ public static class Installation
             }
         }
 
-        throw new MachineException($"no bootstrap ISO shipped with vic-machine (looked for {BootstrapIso}, iso/{BootstrapIso} and iso/out/{BootstrapIso} in {AppContext.BaseDirectory} and every directory above it): give --bootstrap-iso, or run iso/build.sh");
+        throw new MachineException($"no {file} shipped with vic-machine (looked for {file}, iso/{file} and iso/out/{file} in {AppContext.BaseDirectory} and every directory above it): {otherwise}");
     }
 }

@@ -35,6 +35,9 @@ var certPath = new Option<string?>("--tls-cert-path", "--cert-path") { Descripti
 var endpointAddress = new Option<string?>("--endpoint-address") { Description = "Where the endpoint listens, IP:PORT (default 127.0.0.1:2376)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
 var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description = "The ContainerVMs' bootstrap.iso (default: the one shipped with vic-machine)" };
+var appliance = new Option<bool>("--appliance") { Description = "vSphere: run the endpoint in an appliance VM in the VCH's pool (its Docker API on --endpoint-address)" };
+var applianceIso = new Option<string?>("--appliance-iso", "--ai") { Description = "The appliance's appliance.iso (default: the one shipped with vic-machine)" };
+var applianceTarget = new Option<string?>("--appliance-target") { Description = "vSphere as the appliance reaches it, https://host/sdk (default: --target)" };
 var config = new Option<string?>("--config") { Description = "vch.yaml with the same settings" };
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "YAML: what each user (client certificate CN) may do; needs client verification" };
 var certUser = new Option<string?>("--cert-user") { Description = "issue-cert: the user (the certificate's common name) to issue a client certificate for" };
@@ -43,7 +46,7 @@ var format = new Option<string>("--format") { Description = "inspect config: ver
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, appliance, applianceIso, applianceTarget];
 
 VchSettings Read(ParseResult parse)
 {
@@ -80,6 +83,9 @@ VchSettings Read(ParseResult parse)
         EndpointAddress = parse.GetValue(endpointAddress),
         ChannelAddress = parse.GetValue(channelAddress),
         Iso = parse.GetValue(iso),
+        Appliance = parse.GetValue(appliance) ? true : null,
+        ApplianceIso = parse.GetValue(applianceIso) is { } applianceFile ? Path.GetFullPath(applianceFile) : null,
+        ApplianceTarget = parse.GetValue(applianceTarget),
         AuthzPolicy = parse.GetValue(authzPolicy) is { } policyFile ? Path.GetFullPath(policyFile) : null,
     };
     return parse.GetValue(config) is { } file ? VchSettings.Load(file).With(given) : given;
@@ -130,7 +136,12 @@ async Task<VchSettings> InspectRecordAsync(VchPlan plan, Table table, Cancellati
         return new LocalInstaller(plan, progress).Read();
     }
 
-    var (found, datastore, _, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
+    var (found, datastore, running, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
+    if (found.Appliance == true)
+    {
+        table.AddRow("appliance", Markup.Escape(running ? $"VM {plan.Name} in the VCH's pool, powered on" : $"VM {plan.Name} in the VCH's pool, not powered on"));
+    }
+
     table.AddRow("backend", $"vsphere {Markup.Escape(plan.Vsphere.Session.Sdk.ToString())}");
     table.AddRow("image store", Markup.Escape(datastore));
     table.AddRow("pool limits", Markup.Escape($"CPU {(limits.CpuMhz is { } mhz ? $"{mhz} MHz" : "unlimited")}, memory {(limits.MemoryMb is { } mb ? $"{mb} MB" : "unlimited")}"));
@@ -196,7 +207,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         var record = await InspectRecordAsync(plan, table, cancellationToken).ConfigureAwait(false);
 
         var shown = VchPlan.Validate(record.With(new VchSettings { Password = "-", Target = plan.Settings.Target ?? record.Target, User = record.User ?? "-" }), forCreate: false);
-        table.AddRow("endpoint", EndpointLauncher.IsRunning(shown.CertPath) ? $"running on {shown.Endpoint}" : "not running");
+        table.AddRow("endpoint", shown.Appliance ? $"in the appliance, on {shown.Endpoint}" : EndpointLauncher.IsRunning(shown.CertPath) ? $"running on {shown.Endpoint}" : "not running");
         AnsiConsole.Write(table);
         foreach (var line in EndpointSettings.ClientEnvironment(shown))
         {

@@ -27,6 +27,15 @@ public sealed partial record VchPlan(
 {
     public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
 
+    /// <summary>The endpoint runs in an appliance VM in the pool (<c>--appliance</c>), not beside vic-machine.</summary>
+    public bool Appliance => Settings.Appliance == true;
+
+    /// <summary>The appliance's ISO, when the endpoint runs in one and an ISO is to be uploaded; else empty.</summary>
+    public string ApplianceIso { get; init; } = "";
+
+    /// <summary>vSphere's SDK as the appliance reaches it (<c>--appliance-target</c>, else the target's).</summary>
+    public Uri? ApplianceSdk { get; init; }
+
     /// <summary>VIC's <c>--no-tls</c>: plain HTTP, no certificates made.</summary>
     public bool NoTls => Settings.NoTls == true;
 
@@ -35,6 +44,13 @@ public sealed partial record VchPlan(
 
     /// <summary>VIC's "VCH Admin Portal" line: where an admin's browser goes.</summary>
     public string VicadminUrl => $"https://{TlsCname}:{VicadminPort}/";
+
+    public string ServerCertFile => Path.Combine(CertPath, "server-cert.pem");
+
+    public string ServerKeyFile => Path.Combine(CertPath, "server-key.pem");
+
+    /// <summary>What clients are verified with: the <c>--tls-ca</c> bundle when given, else the VCH's own CA.</summary>
+    public string ClientVerificationCaFile => File.Exists(ClientCaFile) ? ClientCaFile : Path.Combine(CertPath, "ca.pem");
 
     /// <summary>The CAs given to <c>--tls-ca</c>, as one bundle: the endpoint verifies clients with it.</summary>
     public string ClientCaFile => Path.Combine(CertPath, "client-ca.pem");
@@ -91,7 +107,28 @@ public sealed partial record VchPlan(
             throw new MachineException($"--bootstrap-iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
         }
 
+        var applianceIso = "";
+        if (settings.Appliance == true)
+        {
+            if (target == "local")
+            {
+                throw new MachineException("--appliance puts the endpoint in a VM of the VCH's pool: a local VCH's endpoint is a process of this machine");
+            }
+
+            if (noTls)
+            {
+                throw new MachineException("--appliance serves the Docker API to the network: it cannot go with --no-tls");
+            }
+
+            applianceIso = settings.ApplianceIso is { } givenAppliance ? Path.GetFullPath(givenAppliance) : forCreate || withIso ? Installation.DefaultApplianceIso() : "";
+            if ((forCreate || withIso) && !File.Exists(applianceIso))
+            {
+                throw new MachineException($"--appliance-iso: no appliance ISO at {applianceIso} (iso/build-appliance.sh makes it)");
+            }
+        }
+
         VspherePlacement? vsphere = null;
+        Uri? applianceSdk = null;
         if (target != "local")
         {
             var (sdk, userInTarget, passwordInTarget, datacenterInTarget) = ParseTarget(target);
@@ -103,6 +140,7 @@ public sealed partial record VchPlan(
                 ? IPAddress.TryParse(given, out var address) ? address : throw new MachineException($"--channel-address '{given}' is not an IP address")
                 : SourceAddressTowards(sdk);
             vsphere = new VspherePlacement(new VimSessionConfig(sdk, user, password, settings.Thumbprint), settings.Datacenter ?? datacenterInTarget, computeResource, imageStore, channel);
+            applianceSdk = settings.ApplianceTarget is { } seen ? ParseTarget(seen).Sdk : sdk;
         }
 
         return new VchPlan(
@@ -115,7 +153,11 @@ public sealed partial record VchPlan(
             settings.NoTlsverify != true && !noTls,
             endpoint,
             iso,
-            settings);
+            settings)
+        {
+            ApplianceIso = applianceIso,
+            ApplianceSdk = applianceSdk,
+        };
     }
 
     /// <summary>

@@ -98,6 +98,18 @@ public sealed class VchSettings
     /// <summary>The bootstrap ISO to upload (default iso/out/bootstrap.iso).</summary>
     public string? Iso { get; set; }
 
+    /// <summary>
+    /// vSphere: the endpoint runs in an appliance VM in the VCH's pool, booted from
+    /// <see cref="ApplianceIso"/>, rather than beside vic-machine.
+    /// </summary>
+    public bool? Appliance { get; set; }
+
+    /// <summary>The appliance's boot image (default iso/out/appliance.iso).</summary>
+    public string? ApplianceIso { get; set; }
+
+    /// <summary>vSphere as the appliance reaches it, when that is not how vic-machine does (NAT, another network); default: the target.</summary>
+    public string? ApplianceTarget { get; set; }
+
     /// <summary>Recorded by create, never given: the vic-machine version that made the VCH.</summary>
     public string? Version { get; set; }
 

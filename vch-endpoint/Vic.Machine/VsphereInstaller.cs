@@ -73,8 +73,18 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
             var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath, Version = Installation.Version, ParentPool = where.ParentPoolPath }).ToRecord();
             await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);
 
-            await EndpointLauncher.StartAsync(plan, progress, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
-            progress.Step($"endpoint listening on {plan.Endpoint}");
+            if (plan.Appliance)
+            {
+                var appliance = new ApplianceDeployer(plan, progress);
+                var site = new ApplianceSite(where.DatacenterPath, where.Datacenter, pool, where.Datastore);
+                await appliance.DeployAsync(session, site, ApplianceArguments(where), Placement.Session.Password, undo, cancellationToken).ConfigureAwait(false);
+                await appliance.WaitForApiAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await EndpointLauncher.StartAsync(plan, progress, EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
+                progress.Step($"endpoint listening on {plan.Endpoint}");
+            }
         }
         catch (Exception ex) when (ex is MachineException or VimFaultException or VimProtocolException or HttpRequestException or IOException or OperationCanceledException)
         {
@@ -149,7 +159,10 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"the VCH {plan.Name} has a record but no resource pool: delete it and create it again");
         var limits = await session.ReadLimitsAsync(pool, cancellationToken).ConfigureAwait(false);
-        return (record, where.Datastore, EndpointLauncher.IsRunning(record.CertPath ?? plan.CertPath), limits);
+        var running = record.Appliance == true
+            ? (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false)).Any(vm => vm.Text("name") == plan.Name && vm.Text("runtime.powerState") == "poweredOn")
+            : EndpointLauncher.IsRunning(record.CertPath ?? plan.CertPath);
+        return (record, where.Datastore, running, limits);
     }
 
     /// <summary>The VCHs under the compute resource (or in the whole datacenter): pools whose folder on a datastore holds a VCH record.</summary>
@@ -184,6 +197,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        RefuseAppliance(record, "configure");
         var updated = record.With(changes);
         var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"the VCH {plan.Name} has no resource pool");
@@ -202,6 +216,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
+        RefuseAppliance(record, "upgrade");
         await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
         await SaveAndRestartAsync(session, where, record, cancellationToken, whileStopped: () => RetireOldIsoVmsAsync(session, where, cancellationToken)).ConfigureAwait(false);
     }
@@ -242,6 +257,7 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
 
     private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken, Func<Task>? whileStopped = null)
     {
+
         await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record.ToRecord())), cancellationToken).ConfigureAwait(false);
         var certPath = record.CertPath ?? plan.CertPath;
         var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
@@ -266,10 +282,28 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     private List<string> EndpointArguments(Where where) =>
     [
         .. EndpointSettings.Common(plan),
-        "--backend", "vsphere", "--target", Placement.Session.Sdk.ToString(), "--user", Placement.Session.UserName,
+        "--backend", "vsphere", "--target", Placement.Session.Sdk.ToString(),
+        .. VsphereArguments(where, Placement.ChannelAddress),
+    ];
+
+    /// <summary>
+    /// The appliance's endpoint: its files on its config disk, vSphere as the appliance reaches it,
+    /// the password in a file only root reads there, ContainerVMs' channels to the appliance's address.
+    /// </summary>
+    private List<string> ApplianceArguments(Where where) =>
+    [
+        .. EndpointSettings.Common(plan, EndpointHost.InAppliance),
+        "--backend", "vsphere", "--target", (plan.ApplianceSdk ?? Placement.Session.Sdk).ToString(),
+        "--password-file", $"{EndpointHost.ApplianceConfigDirectory}/{ApplianceDeployer.PasswordFile}",
+        .. VsphereArguments(where, plan.Settings.ChannelAddress is null ? plan.Endpoint.Address : Placement.ChannelAddress),
+    ];
+
+    private List<string> VsphereArguments(Where where, System.Net.IPAddress channelAddress) =>
+    [
+        "--user", Placement.Session.UserName,
         .. Placement.Session.Thumbprint is { } print ? (string[])["--thumbprint", print] : [],
         "--datacenter", where.DatacenterPath, "--compute-resource", where.ParentPoolPath, "--image-store", where.Datastore,
-        "--channel-address", Placement.ChannelAddress.ToString(),
+        "--channel-address", channelAddress.ToString(),
         .. plan.Settings.BridgeNetwork is { } bridge ? (string[])["--bridge-network", bridge] : [],
         .. plan.Settings.PublicNetwork is { } outside ? (string[])["--public-network", outside] : [],
         .. plan.Settings.PublicNetworkGateway is { } gateway ? (string[])["--public-network-gateway", gateway] : [],
@@ -281,18 +315,19 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         .. plan.Settings.ContainerNetworkDns.SelectMany(c => (string[])["--container-network-dns", c]),
     ];
 
-    private async Task UploadIsoAsync(VimSession session, Where where, CancellationToken cancellationToken)
-    {
-        var size = new FileInfo(plan.Iso).Length;
-        await progress.TrackAsync($"uploading {Path.GetFileName(plan.Iso)} to [{where.Datastore}] {plan.Name}", size, async report =>
-        {
-            await using var iso = new ProgressStream(File.OpenRead(plan.Iso), report);
-            await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/bootstrap.iso", iso, cancellationToken).ConfigureAwait(false);
-        }).ConfigureAwait(false);
-        progress.Step($"uploaded {plan.Iso} ({size >> 20} MiB)");
-    }
+    private Task UploadIsoAsync(VimSession session, Where where, CancellationToken cancellationToken) =>
+        progress.UploadAsync(session, where.DatacenterPath, where.Datastore, plan.Iso, plan.Name, "bootstrap.iso", cancellationToken);
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);
+
+    /// <summary>Said before anything changes: a new config disk and a restart of the appliance VM are not built yet.</summary>
+    private void RefuseAppliance(VchSettings record, string verb)
+    {
+        if (record.Appliance == true)
+        {
+            throw new MachineException($"{verb}: the VCH {plan.Name} runs its endpoint in an appliance VM, which {verb} does not change yet (delete the VCH and create it again)");
+        }
+    }
 
     private static string Describe(long? value, string unit) => value is null ? "unlimited" : $"{value} {unit}";
 

@@ -17,6 +17,7 @@ namespace Vic.TestSupport;
 public sealed class SimulatedGuests : IAsyncDisposable
 {
     private const string InstantCloneParent = "vcsim.instantClone.parent";
+    private const string ApplianceKey = "vic.appliance";
 
     private readonly VimSession _session;
     private readonly string _vch;
@@ -27,14 +28,16 @@ public sealed class SimulatedGuests : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _generations = new();
     private int _started;
     private readonly bool _realVms;
+    private readonly ApplianceNetwork? _appliance;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watching;
 
-    private SimulatedGuests(VimSession session, string vch, bool realVms)
+    private SimulatedGuests(VimSession session, string vch, bool realVms, ApplianceNetwork? appliance)
     {
         _session = session;
         _vch = vch;
         _realVms = realVms;
+        _appliance = appliance;
         _watching = Task.Run(WatchAsync);
     }
 
@@ -53,13 +56,14 @@ public sealed class SimulatedGuests : IAsyncDisposable
     /// Starts playing the guests. With <paramref name="realVms"/> each guest is a real VM: QEMU with
     /// the hardware the VM has in vSphere (the bootstrap ISO, a paravirtual SCSI controller with its
     /// disks at their units, COM1 on the serial port's backing), booting the real tether; the disks'
-    /// content is the endpoint's own copy (vcsim keeps none of an import).
+    /// content is the endpoint's own copy (vcsim keeps none of an import). With <paramref name="appliance"/>
+    /// the VCH's appliance VM (extraConfig <c>vic.appliance</c>) is played too, always as a real VM.
     /// </summary>
-    public static async Task<SimulatedGuests> StartAsync(VimSessionConfig config, string vch, bool realVms = false)
+    public static async Task<SimulatedGuests> StartAsync(VimSessionConfig config, string vch, bool realVms = false, ApplianceNetwork? appliance = null)
     {
         await BootImages.EnsureBuiltAsync().ConfigureAwait(false);
         var session = await VimSession.ConnectAsync(config, NullLogger.Instance, CancellationToken.None).ConfigureAwait(false);
-        return new SimulatedGuests(session, vch, realVms);
+        return new SimulatedGuests(session, vch, realVms, appliance);
     }
 
     public async ValueTask DisposeAsync()
@@ -87,7 +91,8 @@ public sealed class SimulatedGuests : IAsyncDisposable
                 foreach (var vm in vms)
                 {
                     var extra = VirtualMachines.ExtraConfigOf(vm.Properties.GetValueOrDefault("config.extraConfig"));
-                    if ((extra.GetValueOrDefault("vic.vch") != _vch && extra.GetValueOrDefault("vic.parent") != _vch) || vm.Text("runtime.powerState") != "poweredOn")
+                    var appliance = _appliance is not null && extra.GetValueOrDefault(ApplianceKey) == _vch;
+                    if ((extra.GetValueOrDefault("vic.vch") != _vch && extra.GetValueOrDefault("vic.parent") != _vch && !appliance) || vm.Text("runtime.powerState") != "poweredOn")
                     {
                         continue;
                     }
@@ -97,10 +102,11 @@ public sealed class SimulatedGuests : IAsyncDisposable
                     {
                         await PlayAsync(vm, extra).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (ex is VimFaultException or VimProtocolException or HttpRequestException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+                    catch (Exception ex) when (ex is not OperationCanceledException)
                     {
-                        // This VM's guest is not there yet (its QEMU, vcsim busy): the next round tries again; the others go on.
-                        _errors[vm.Obj.Value] = ex.Message;
+                        // This VM's guest is not there yet (its QEMU, vcsim busy), or cannot be played: the next
+                        // round tries again, the others go on, and a failing test shows why.
+                        _errors[vm.Obj.Value] = ex.ToString();
                     }
                 }
 
@@ -111,6 +117,8 @@ public sealed class SimulatedGuests : IAsyncDisposable
                     _boots.TryRemove(gone, out _);
                     if (_guests.TryRemove(gone, out var guest))
                     {
+                        // What it printed stays for a failing test to show: a guest that ended at once says why there.
+                        _errors[gone] = "powered off; it printed: " + guest.Output[^Math.Min(guest.Output.Length, 4000)..];
                         await guest.DisposeAsync().ConfigureAwait(false);
                     }
                 }
@@ -145,6 +153,12 @@ public sealed class SimulatedGuests : IAsyncDisposable
         if (running is not null)
         {
             await running.SyncDisksAsync(disks).ConfigureAwait(false);
+            return;
+        }
+
+        if (_appliance is not null && extra.GetValueOrDefault(ApplianceKey) == _vch)
+        {
+            await PlayApplianceAsync(vm, devices, boot).ConfigureAwait(false);
             return;
         }
 
@@ -188,6 +202,19 @@ public sealed class SimulatedGuests : IAsyncDisposable
         _guests[vm.Obj.Value] = guest;
         _boots[vm.Obj.Value] = boot;
         await guest.SyncDisksAsync(disks).ConfigureAwait(false);
+    }
+
+    /// <summary>Boots the VCH's appliance VM: it has no serial port and no disks of the endpoint's; its ISO and disks are the datastore's.</summary>
+    private Task PlayApplianceAsync(ObjectContent vm, IReadOnlyList<DeviceInfo> devices, string boot)
+    {
+        var generation = Interlocked.Increment(ref _started);
+        var home = Directory.CreateDirectory(Path.Combine(_home.Path, $"{vm.Obj.Value}-{generation}")).FullName;
+        var memoryMb = int.Parse(vm.Text("config.hardware.memoryMB") ?? "2048", System.Globalization.CultureInfo.InvariantCulture);
+        _generations[vm.Obj.Value] = generation;
+        Func<ManagedObjectReference, Task> powerOff = vm => _generations.GetValueOrDefault(vm.Value) == generation ? PowerOffAsync(vm) : Task.CompletedTask;
+        _guests[vm.Obj.Value] = SimulatedAppliance.Boot(vm.Obj, home, _appliance!, memoryMb, devices, powerOff);
+        _boots[vm.Obj.Value] = boot;
+        return Task.CompletedTask;
     }
 
     private async Task PowerOffAsync(ManagedObjectReference vm)

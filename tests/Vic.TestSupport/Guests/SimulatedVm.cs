@@ -137,9 +137,12 @@ internal sealed class SimulatedVm : SimulatedGuests.IGuest
         }
     }
 
-    private static Process Start(ManagedObjectReference vm, string home, IReadOnlyList<string> arguments, Func<ManagedObjectReference, Task> powerOff)
+    private static Process Start(ManagedObjectReference vm, string home, IReadOnlyList<string> arguments, Func<ManagedObjectReference, Task> powerOff) =>
+        StartQemu(vm, Console(home), arguments, powerOff);
+
+    /// <summary>Starts QEMU, its messages in <paramref name="console"/>; when it ends, its VM is powered off.</summary>
+    internal static Process StartQemu(ManagedObjectReference vm, string console, IReadOnlyList<string> arguments, Func<ManagedObjectReference, Task> powerOff)
     {
-        var console = Console(home);
         var start = new ProcessStartInfo("qemu-system-x86_64") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
         {

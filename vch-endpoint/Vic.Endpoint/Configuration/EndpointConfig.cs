@@ -74,6 +74,9 @@ public sealed record EndpointOptions
 
     public string? Password { get; init; }
 
+    /// <summary><c>--password-file</c>: the password on the file's first line, kept out of the command line and the environment.</summary>
+    public string? PasswordFile { get; init; }
+
     public string? Thumbprint { get; init; }
 
     public bool TargetInsecure { get; init; }
@@ -353,7 +356,7 @@ public sealed record EndpointOptions
             throw new ArgumentException($"--channel-address: '{ChannelAddress}' is not an IP address");
         }
 
-        var session = new Vic.Vim25.VimSessionConfig(sdk, Required(User, "--user"), Password ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? "", Thumbprint, TargetInsecure);
+        var session = new Vic.Vim25.VimSessionConfig(sdk, Required(User, "--user"), Password ?? PasswordFromFile() ?? Environment.GetEnvironmentVariable("VIC_PASSWORD") ?? "", Thumbprint, TargetInsecure);
         Vic.Backends.Vsphere.PublicAddressing? addressing = null;
         if (PublicNetworkGateway is { } gateway)
         {
@@ -367,6 +370,23 @@ public sealed record EndpointOptions
         }
 
         return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork, addressing);
+    }
+
+    private string? PasswordFromFile()
+    {
+        if (PasswordFile is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return File.ReadLines(PasswordFile).FirstOrDefault() ?? "";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--password-file {PasswordFile}: {ex.Message}", ex);
+        }
     }
 
     private static List<VolumeStoreConfig> VolumeStoresOf(IReadOnlyList<string> texts)

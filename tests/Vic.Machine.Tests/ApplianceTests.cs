@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Vic.TestSupport;
+using Vic.Vim25;
+
+namespace Vic.Machine.Tests;
+
+/// <summary>
+/// The VCH as VIC shipped it: vic-machine deploys the endpoint as an appliance VM in the VCH's
+/// pool, booted from appliance.iso, configured from a disk of its own; vcsim's VMs are played as
+/// QEMU VMs, the appliance's ports forwarded from a loopback address of its own.
+/// </summary>
+[Collection(nameof(ApplianceTests))]
+public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFixture>, IDisposable
+{
+    private static readonly string Iso = Repository.Combine("iso", "out", "bootstrap.iso");
+
+    private readonly TempDirectory _home = new("appliance");
+
+    public void Dispose() => _home.Dispose();
+
+    [Fact]
+    public async Task TheConfigDiskIsAnExt4FileSystemLabelledForTheApplianceWithItsSecretsReadableByRootAlone()
+    {
+        var flat = _home.Combine("config-flat.vmdk");
+
+        ApplianceConfigDisk.Write(flat, [ConfigFile.Text("endpoint.args", "--name\nVM Network\n"), ConfigFile.Text("vsphere-password", "s3cret\n", secret: true)]);
+
+        Assert.Equal(ApplianceConfigDisk.CapacityBytes, new FileInfo(flat).Length);
+        var check = await Command.RunAsync("e2fsck", ["-fn", flat]);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        var label = await Command.RunAsync("e2label", [flat]);
+        Assert.Equal("VIC_CONFIG\n", label.StandardOutput);
+        var args = await Command.RunAsync("debugfs", ["-R", "cat /endpoint.args", flat]);
+        Assert.Equal("--name\nVM Network\n", args.StandardOutput);
+        var secret = await Command.RunAsync("debugfs", ["-R", "stat /vsphere-password", flat]);
+        Assert.Contains("Mode:  0600", secret.StandardOutput, StringComparison.Ordinal);
+        var descriptor = ApplianceConfigDisk.Descriptor("config-flat.vmdk", ApplianceConfigDisk.CapacityBytes);
+        Assert.Contains("createType=\"vmfs\"", descriptor, StringComparison.Ordinal);
+        Assert.Contains("RW 32768 VMFS \"config-flat.vmdk\"", descriptor, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// An admin's create with <c>--appliance</c>: the appliance VM is in the pool and powered on,
+    /// its Docker API answers with TLS and client certificates on the address the certificate
+    /// names, it keeps state on the data disk it formatted, and delete leaves nothing in vSphere.
+    /// </summary>
+    [Fact]
+    public async Task CreateDeploysTheApplianceWhoseDockerApiAnswersWithTlsAndDeleteLeavesNothing()
+    {
+        var build = await Command.RunAsync(Repository.Combine("iso", "build-appliance.sh"), [], timeout: TimeSpan.FromMinutes(10));
+        Assert.True(build.ExitCode == 0, build.ToString());
+        const string Name = "vcha1";
+        const string Address = "127.0.0.58";
+        var certs = _home.Combine(Name);
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378]));
+
+        // vcsim listens on this host's loopback, which the appliance reaches as 10.0.2.2.
+        var create = await VicMachineAsync(
+            "create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
+            "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", Name, "--cert-path", certs, "--iso", Iso,
+            "--appliance", "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
+            "--bridge-network", "VM Network", "--public-network", "VM Network", "--timeout", "4m0s");
+        Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
+
+        await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
+        var pool = await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{Name}", CancellationToken.None);
+        Assert.NotNull(pool);
+        var vms = await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], CancellationToken.None, pool);
+        Assert.Contains(vms, vm => vm.Text("name") == Name && vm.Text("runtime.powerState") == "poweredOn");
+
+        var docker = new Dictionary<string, string> { ["DOCKER_TLS_VERIFY"] = "1", ["DOCKER_CERT_PATH"] = certs, ["DOCKER_HOST"] = $"tcp://{Address}:2376" };
+        var version = await Command.RunAsync("docker", ["version", "--format", "{{.Server.Os}}"], docker);
+        var info = await Command.RunAsync("docker", ["info", "--format", "{{.Name}} {{.Driver}}"], docker);
+        var volume = await Command.RunAsync("docker", ["volume", "create", "kept"], docker);
+        var untrusted = await Command.RunAsync("docker", ["-H", $"tcp://{Address}:2376", "version"]);
+        var inspect = await VicMachineAsync("inspect", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
+            "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs);
+        var delete = await VicMachineAsync("delete", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
+            "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs, "--force");
+        var afterDelete = await Command.RunAsync("docker", ["version", "--format", "{{.Server.Os}}"], docker, timeout: TimeSpan.FromSeconds(30));
+
+        Assert.True(version.ExitCode == 0, $"{version}\nguests:\n{guests.Output}");
+        Assert.Equal("linux\n", version.StandardOutput);
+        Assert.True(info.ExitCode == 0, info.ToString());
+        Assert.StartsWith($"{Name} ", info.StandardOutput, StringComparison.Ordinal);
+        Assert.True(volume.ExitCode == 0, volume.ToString());
+        Assert.NotEqual(0, untrusted.ExitCode); // plain HTTP to a TLS endpoint is refused
+        Assert.True(inspect.ExitCode == 0, inspect.ToString());
+        Assert.Contains($"tcp://{Address}:2376", inspect.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
+        Assert.True(delete.ExitCode == 0, delete.ToString());
+        Assert.Null(await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{Name}", CancellationToken.None));
+        Assert.DoesNotContain((await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name")), n => n == Name);
+        Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, Name)));
+        Assert.NotEqual(0, afterDelete.ExitCode);
+    }
+
+    private static Task<CommandResult> VicMachineAsync(params string[] arguments) =>
+        Command.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "vic-machine.dll"), .. arguments], timeout: TimeSpan.FromMinutes(9));
+}
+
+/// <summary>The appliance boots under TCG: it takes the machine's cores, so it runs alone.</summary>
+[CollectionDefinition(nameof(ApplianceTests), DisableParallelization = true)]
+public sealed class ApplianceCollection;

@@ -1,0 +1,131 @@
+using Vic.Vim25;
+
+namespace Vic.Machine;
+
+/// <summary>Where a VCH's appliance goes: the datacenter, the VCH's own pool, and the datastore folder of the VCH.</summary>
+public sealed record ApplianceSite(string DatacenterPath, ManagedObjectReference Datacenter, ManagedObjectReference Pool, string Datastore);
+
+/// <summary>
+/// The VCH appliance, as VIC deployed it: a VM named after the VCH in the VCH's pool, booted from
+/// appliance.iso on its CD, its configuration on a read-only disk (<see cref="ApplianceConfigDisk"/>),
+/// its state on a data disk it formats the first time it boots, its NIC on the public port group.
+/// The Docker API it serves is the one <c>--endpoint-address</c> names, which clients reach it by.
+/// </summary>
+public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
+{
+    /// <summary>The extraConfig key that marks a VM as the appliance of the VCH its value names.</summary>
+    public const string ApplianceKey = "vic.appliance";
+
+    public const string IsoFile = "appliance.iso";
+    public const string ConfigDisk = "appliance-config.vmdk";
+    public const string DataDisk = "appliance-data.vmdk";
+
+    /// <summary>The data disk's SCSI unit, which the config names so /init formats that disk alone.</summary>
+    public const int DataDiskUnit = 1;
+
+    private const int ControllerKey = 1000;
+    private const long DataDiskKb = 8L << 20;
+    private const int MemoryMb = 2048;
+
+    /// <summary>Uploads the ISO and the config disk, makes the VM and powers it on; each step is pushed on <paramref name="undo"/>.</summary>
+    public async Task<ManagedObjectReference> DeployAsync(VimSession session, ApplianceSite site, IReadOnlyList<string> endpointArguments, string vspherePassword, Stack<(string What, Func<Task> Action)> undo, CancellationToken cancellationToken)
+    {
+        await progress.UploadAsync(session, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
+
+        await UploadConfigDiskAsync(session, site, endpointArguments, vspherePassword, cancellationToken).ConfigureAwait(false);
+        progress.Step($"config disk [{site.Datastore}] {plan.Name}/{ConfigDisk}");
+
+        var folder = await session.FindByInventoryPathAsync($"{site.DatacenterPath}/vm", cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"vSphere has no VM folder {site.DatacenterPath}/vm");
+        // The VM's files in a folder of their own inside the VCH's: removing the VM removes that folder alone.
+        await session.MakeDirectoryAsync(Datastores.DatastorePath(site.Datastore, $"{plan.Name}/appliance"), site.Datacenter, cancellationToken).ConfigureAwait(false);
+        var vm = await session.CreateVmAsync(folder, site.Pool, Spec(site), cancellationToken).ConfigureAwait(false);
+        undo.Push(("the appliance VM", () => session.DestroyAsync(vm, CancellationToken.None)));
+        progress.Step($"appliance VM {plan.Name} ({MemoryMb} MB, data disk {DataDiskKb >> 20} GB, NIC on {PublicNetwork})");
+
+        await session.PowerOnVmAsync(vm, cancellationToken).ConfigureAwait(false);
+        undo.Push(("the appliance's power", () => session.PowerOffVmAsync(vm, CancellationToken.None)));
+        progress.Step($"appliance VM {plan.Name} powered on");
+        return vm;
+    }
+
+    /// <summary>Waits until the appliance's Docker API answers on the address clients use, as VIC waited for its VCH.</summary>
+    public async Task WaitForApiAsync(CancellationToken cancellationToken)
+    {
+        while (await VchApiClient.RunningContainersAsync(plan, cancellationToken).ConfigureAwait(false) is null)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+
+        progress.Step($"the appliance serves the Docker API on {plan.DockerHost}");
+    }
+
+    private string PublicNetwork => plan.Settings.PublicNetwork ?? plan.Settings.BridgeNetwork ?? "VM Network";
+
+    private VmConfigSpec Spec(ApplianceSite site) => new()
+    {
+        Name = plan.Name,
+        GuestId = "otherLinux64Guest",
+        VmPathName = Datastores.DatastorePath(site.Datastore, $"{plan.Name}/appliance/{plan.Name}.vmx"),
+        Cpus = 2,
+        MemoryMb = MemoryMb,
+        Devices =
+        [
+            DeviceChange.Add(new CdromIso(-1, Datastores.DatastorePath(site.Datastore, $"{plan.Name}/{IsoFile}"))),
+            DeviceChange.Add(new ParaVirtualScsiController(ControllerKey)),
+            DeviceChange.Add(new VirtualDiskDevice(-2, Datastores.DatastorePath(site.Datastore, $"{plan.Name}/{ConfigDisk}"), ControllerKey, 0, ApplianceConfigDisk.CapacityBytes / 1024, Thin: false)),
+            DeviceChange.Add(new VirtualDiskDevice(-3, Datastores.DatastorePath(site.Datastore, $"{plan.Name}/{DataDisk}"), ControllerKey, DataDiskUnit, DataDiskKb), "create"),
+            DeviceChange.Add(new Vmxnet3Nic(-4, PublicNetwork)),
+        ],
+        ExtraConfig = [new(ApplianceKey, plan.Name)],
+    };
+
+    private async Task UploadConfigDiskAsync(VimSession session, ApplianceSite site, IReadOnlyList<string> endpointArguments, string vspherePassword, CancellationToken cancellationToken)
+    {
+        var work = Directory.CreateTempSubdirectory("vic-appliance-config-");
+        try
+        {
+            var flatName = ConfigDisk.Replace(".vmdk", "-flat.vmdk", StringComparison.Ordinal);
+            var flat = Path.Combine(work.FullName, flatName);
+            ApplianceConfigDisk.Write(flat, ConfigFiles(endpointArguments, vspherePassword));
+            await using (var content = File.OpenRead(flat))
+            {
+                await session.UploadAsync(site.DatacenterPath, site.Datastore, $"{plan.Name}/{flatName}", content, cancellationToken).ConfigureAwait(false);
+            }
+
+            var descriptor = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(ApplianceConfigDisk.Descriptor(flatName, ApplianceConfigDisk.CapacityBytes)));
+            await session.UploadAsync(site.DatacenterPath, site.Datastore, $"{plan.Name}/{ConfigDisk}", descriptor, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// What the appliance reads: the endpoint's arguments one a line (so a port group's name may
+    /// hold spaces), the vSphere password, the cert path's files the arguments name, and the data
+    /// disk's unit.
+    /// </summary>
+    private IEnumerable<ConfigFile> ConfigFiles(IReadOnlyList<string> endpointArguments, string vspherePassword)
+    {
+        yield return ConfigFile.Text("endpoint.args", string.Join('\n', endpointArguments) + "\n");
+        yield return ConfigFile.Text(PasswordFile, vspherePassword + "\n", secret: true);
+        yield return ConfigFile.Text("data-disk", $"{DataDiskUnit}\n");
+        foreach (var file in new[] { plan.ServerCertFile, plan.ClientVerificationCaFile, plan.VicadminPasswordFile, plan.RegistryCaFile, plan.AuthzPolicyFile })
+        {
+            if (File.Exists(file))
+            {
+                yield return new ConfigFile(Path.GetFileName(file), File.ReadAllBytes(file));
+            }
+        }
+
+        if (File.Exists(plan.ServerKeyFile))
+        {
+            yield return new ConfigFile(Path.GetFileName(plan.ServerKeyFile), File.ReadAllBytes(plan.ServerKeyFile), Secret: true);
+        }
+    }
+
+    /// <summary>The vSphere password's file on the config disk.</summary>
+    public const string PasswordFile = "vsphere-password";
+}
