@@ -42,10 +42,11 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
     /// <summary>
     /// An admin's create with <c>--appliance</c>: the appliance VM is in the pool and powered on,
     /// its Docker API answers with TLS and client certificates on the address the certificate
-    /// names, it keeps state on the data disk it formatted, and delete leaves nothing in vSphere.
+    /// names, it keeps state on the data disk it formatted across an upgrade (a new ISO, the
+    /// appliance restarted), and delete leaves nothing in vSphere.
     /// </summary>
     [Fact]
-    public async Task CreateDeploysTheApplianceWhoseDockerApiAnswersWithTlsAndDeleteLeavesNothing()
+    public async Task CreateDeploysTheApplianceWhoseDockerApiAnswersWithTlsAndKeepsItsStateAcrossAnUpgrade()
     {
         var build = await Command.RunAsync(Repository.Combine("iso", "build-appliance.sh"), [], timeout: TimeSpan.FromMinutes(10));
         Assert.True(build.ExitCode == 0, build.ToString());
@@ -55,12 +56,15 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378]));
 
         // vcsim listens on this host's loopback, which the appliance reaches as 10.0.2.2.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var create = await VicMachineAsync(
             "create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", Name, "--cert-path", certs, "--iso", Iso,
             "--appliance", "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
             "--bridge-network", "VM Network", "--public-network", "VM Network", "--timeout", "4m0s");
         Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
+        Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
+        var created = clock.Elapsed;
 
         await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);
         var pool = await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{Name}", CancellationToken.None);
@@ -73,6 +77,13 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var info = await Command.RunAsync("docker", ["info", "--format", "{{.Name}} {{.Driver}}"], docker);
         var volume = await Command.RunAsync("docker", ["volume", "create", "kept"], docker);
         var untrusted = await Command.RunAsync("docker", ["-H", $"tcp://{Address}:2376", "version"]);
+
+        // Upgrade: the appliance is powered off, gets its ISO and config disk again, and comes back with its data disk's state.
+        clock.Restart();
+        var upgrade = await VicMachineAsync("upgrade", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
+            "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--iso", Iso, "--timeout", "4m0s");
+        var upgraded = clock.Elapsed;
+        var kept = await Command.RunAsync("docker", ["volume", "ls", "--format", "{{.Name}}"], docker);
         var inspect = await VicMachineAsync("inspect", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs);
         var delete = await VicMachineAsync("delete", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
@@ -85,14 +96,18 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.StartsWith($"{Name} ", info.StandardOutput, StringComparison.Ordinal);
         Assert.True(volume.ExitCode == 0, volume.ToString());
         Assert.NotEqual(0, untrusted.ExitCode); // plain HTTP to a TLS endpoint is refused
+        Assert.True(upgrade.ExitCode == 0, $"{upgrade}\nguests:\n{guests.Output}");
+        Assert.Contains("appliance VM vcha1 powered off", upgrade.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("uploaded", upgrade.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("kept\n", kept.StandardOutput);
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         Assert.Contains($"tcp://{Address}:2376", inspect.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
         Assert.True(delete.ExitCode == 0, delete.ToString());
         Assert.Null(await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{Name}", CancellationToken.None));
         Assert.DoesNotContain((await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name")), n => n == Name);
         Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, Name)));
         Assert.NotEqual(0, afterDelete.ExitCode);
+        Console.WriteLine($"appliance: vic-machine create to the Docker API answering {created.TotalSeconds:0.0} s, upgrade to answering again {upgraded.TotalSeconds:0.0} s");
     }
 
     private static Task<CommandResult> VicMachineAsync(params string[] arguments) =>

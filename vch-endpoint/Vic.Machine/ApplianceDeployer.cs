@@ -49,6 +49,22 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
         return vm;
     }
 
+    /// <summary>
+    /// What configure and upgrade change of a powered-off appliance: its config disk written again
+    /// (new arguments, certificates, password) and, on upgrade, a new appliance.iso on its CD. Its
+    /// data disk, and with it the endpoint's state, is kept.
+    /// </summary>
+    public async Task RefreshAsync(VimSession session, ApplianceSite site, IReadOnlyList<string> endpointArguments, string vspherePassword, bool newIso, CancellationToken cancellationToken)
+    {
+        if (newIso)
+        {
+            await progress.UploadAsync(session, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
+        }
+
+        await UploadConfigDiskAsync(session, site, endpointArguments, vspherePassword, cancellationToken).ConfigureAwait(false);
+        progress.Step($"config disk [{site.Datastore}] {plan.Name}/{ConfigDisk} written again");
+    }
+
     /// <summary>Waits until the appliance's Docker API answers on the address clients use, as VIC waited for its VCH.</summary>
     public async Task WaitForApiAsync(CancellationToken cancellationToken)
     {

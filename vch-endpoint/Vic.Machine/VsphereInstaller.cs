@@ -10,7 +10,7 @@ namespace Vic.Machine;
 /// record, <c>vch.yaml</c>), its certificates, and its endpoint. Create checks everything first and
 /// undoes what it made when a later step fails.
 /// </summary>
-public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
+public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progress)
 {
     private const string RecordFile = "vch.yaml";
 
@@ -197,7 +197,6 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
-        RefuseAppliance(record, "configure");
         var updated = record.With(changes);
         var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"the VCH {plan.Name} has no resource pool");
@@ -216,9 +215,8 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
     {
         await using var session = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var (where, record) = await FindAsync(session, cancellationToken).ConfigureAwait(false);
-        RefuseAppliance(record, "upgrade");
         await UploadIsoAsync(session, where, cancellationToken).ConfigureAwait(false);
-        await SaveAndRestartAsync(session, where, record, cancellationToken, whileStopped: () => RetireOldIsoVmsAsync(session, where, cancellationToken)).ConfigureAwait(false);
+        await SaveAndRestartAsync(session, where, record, cancellationToken, whileStopped: () => RetireOldIsoVmsAsync(session, where, cancellationToken), upgrading: true).ConfigureAwait(false);
     }
 
     /// <summary>The VCH's parent and template, the VMs new ContainerVMs come from: made from the ISO they booted.</summary>
@@ -255,28 +253,42 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         }
     }
 
-    private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken, Func<Task>? whileStopped = null)
+    /// <param name="upgrading">Upgrade: an appliance gets the new appliance.iso too.</param>
+    private async Task SaveAndRestartAsync(VimSession session, Where where, VchSettings record, CancellationToken cancellationToken, Func<Task>? whileStopped = null, bool upgrading = false)
     {
-
         await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record.ToRecord())), cancellationToken).ConfigureAwait(false);
         var certPath = record.CertPath ?? plan.CertPath;
-        var restarted = VchPlan.Validate(record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath }), forCreate: false);
+        var restarted = VchPlan.Validate(
+            record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath, ApplianceIso = plan.Settings.ApplianceIso }),
+            forCreate: false,
+            withIso: upgrading && record.Appliance == true);
+        if (restarted.Appliance)
+        {
+            await new VsphereInstaller(restarted, progress).RestartApplianceAsync(session, where, upgrading, whileStopped, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         await EndpointLauncher.StopAsync(certPath).ConfigureAwait(false);
         if (whileStopped is not null && !EndpointLauncher.IsRunning(certPath))
         {
-            try
-            {
-                await whileStopped().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or System.Net.Http.HttpRequestException or TimeoutException)
-            {
-                // The endpoint is started again whatever the clean-up met: a VCH is never left without one.
-                progress.Step($"WARNING: {ex.Message}");
-            }
+            await WhileStoppedAsync(whileStopped).ConfigureAwait(false);
         }
 
         await EndpointLauncher.StartAsync(restarted, progress, new VsphereInstaller(restarted, progress).EndpointArguments(where), new Dictionary<string, string> { ["VIC_PASSWORD"] = Placement.Session.Password }, cancellationToken).ConfigureAwait(false);
         progress.Step($"endpoint restarted on {restarted.Endpoint}");
+    }
+
+    private async Task WhileStoppedAsync(Func<Task> whileStopped)
+    {
+        try
+        {
+            await whileStopped().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Http.HttpRequestException or TimeoutException)
+        {
+            // The endpoint is started again whatever the clean-up met: a VCH is never left without one.
+            progress.Step($"WARNING: {ex.Message}");
+        }
     }
 
     private List<string> EndpointArguments(Where where) =>
@@ -284,18 +296,6 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
         .. EndpointSettings.Common(plan),
         "--backend", "vsphere", "--target", Placement.Session.Sdk.ToString(),
         .. VsphereArguments(where, Placement.ChannelAddress),
-    ];
-
-    /// <summary>
-    /// The appliance's endpoint: its files on its config disk, vSphere as the appliance reaches it,
-    /// the password in a file only root reads there, ContainerVMs' channels to the appliance's address.
-    /// </summary>
-    private List<string> ApplianceArguments(Where where) =>
-    [
-        .. EndpointSettings.Common(plan, EndpointHost.InAppliance),
-        "--backend", "vsphere", "--target", (plan.ApplianceSdk ?? Placement.Session.Sdk).ToString(),
-        "--password-file", $"{EndpointHost.ApplianceConfigDirectory}/{ApplianceDeployer.PasswordFile}",
-        .. VsphereArguments(where, plan.Settings.ChannelAddress is null ? plan.Endpoint.Address : Placement.ChannelAddress),
     ];
 
     private List<string> VsphereArguments(Where where, System.Net.IPAddress channelAddress) =>
@@ -320,14 +320,6 @@ public sealed class VsphereInstaller(VchPlan plan, MachineProgress progress)
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);
 
-    /// <summary>Said before anything changes: a new config disk and a restart of the appliance VM are not built yet.</summary>
-    private void RefuseAppliance(VchSettings record, string verb)
-    {
-        if (record.Appliance == true)
-        {
-            throw new MachineException($"{verb}: the VCH {plan.Name} runs its endpoint in an appliance VM, which {verb} does not change yet (delete the VCH and create it again)");
-        }
-    }
 
     private static string Describe(long? value, string unit) => value is null ? "unlimited" : $"{value} {unit}";
 

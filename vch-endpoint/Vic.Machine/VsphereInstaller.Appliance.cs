@@ -1,0 +1,48 @@
+using Vic.Vim25;
+
+namespace Vic.Machine;
+
+/// <summary>A VCH whose endpoint runs in an appliance VM (<c>--appliance</c>): its arguments and its restart.</summary>
+public sealed partial class VsphereInstaller
+{
+    /// <summary>
+    /// The appliance's endpoint: its files on its config disk, vSphere as the appliance reaches it,
+    /// the password in a file only root reads there, ContainerVMs' channels to the appliance's address.
+    /// </summary>
+    private List<string> ApplianceArguments(Where where) =>
+    [
+        .. EndpointSettings.Common(plan, EndpointHost.InAppliance),
+        "--backend", "vsphere", "--target", (plan.ApplianceSdk ?? Placement.Session.Sdk).ToString(),
+        "--password-file", $"{EndpointHost.ApplianceConfigDirectory}/{ApplianceDeployer.PasswordFile}",
+        .. VsphereArguments(where, plan.Settings.ChannelAddress is null ? plan.Endpoint.Address : Placement.ChannelAddress),
+    ];
+
+    /// <summary>
+    /// The appliance's restart: powered off (its endpoint stops with it), its config disk written
+    /// again and, on upgrade, its ISO replaced, then powered on; the endpoint comes back with the
+    /// state on its data disk.
+    /// </summary>
+    private async Task RestartApplianceAsync(VimSession session, Where where, bool upgrading, Func<Task>? whileStopped, CancellationToken cancellationToken)
+    {
+        var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
+            ?? throw new MachineException($"the VCH {plan.Name} has no resource pool");
+        var vm = (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false)).FirstOrDefault(v => v.Text("name") == plan.Name)
+            ?? throw new MachineException($"the VCH {plan.Name} has no appliance VM in its pool: delete the VCH and create it again");
+        if (vm.Text("runtime.powerState") == "poweredOn")
+        {
+            await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+            progress.Step($"appliance VM {plan.Name} powered off");
+        }
+
+        if (whileStopped is not null)
+        {
+            await WhileStoppedAsync(whileStopped).ConfigureAwait(false);
+        }
+
+        var appliance = new ApplianceDeployer(plan, progress);
+        await appliance.RefreshAsync(session, new ApplianceSite(where.DatacenterPath, where.Datacenter, pool, where.Datastore), ApplianceArguments(where), Placement.Session.Password, upgrading, cancellationToken).ConfigureAwait(false);
+        await session.PowerOnVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
+        progress.Step($"appliance VM {plan.Name} powered on");
+        await appliance.WaitForApiAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
