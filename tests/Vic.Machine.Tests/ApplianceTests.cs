@@ -52,8 +52,12 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.True(build.ExitCode == 0, build.ToString());
         const string Name = "vcha1";
         const string Address = "127.0.0.58";
+        const int Published = 8080;
         var certs = _home.Combine(Name);
-        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378]));
+        var served = EndpointProcess.FreePort();
+        await using var registry = await LocalRegistry.StartAsync();
+        await registry.SeedBusyboxAsync();
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378, Published]));
 
         // vcsim listens on this host's loopback, which the appliance reaches as 10.0.2.2.
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -61,7 +65,7 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
             "create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", Name, "--cert-path", certs, "--iso", Iso,
             "--appliance", "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
-            "--bridge-network", "VM Network", "--public-network", "VM Network", "--timeout", "4m0s");
+            "--bridge-network", "VM Network", "--public-network", "VM Network", "--registry-mirror", $"http://10.0.2.2:{registry.Port}", "--timeout", "4m0s");
         Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
         Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
         var created = clock.Elapsed;
@@ -78,12 +82,35 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var volume = await Command.RunAsync("docker", ["volume", "create", "kept"], docker);
         var untrusted = await Command.RunAsync("docker", ["-H", $"tcp://{Address}:2376", "version"]);
 
+        // Containers through the appliance: the image from the registry (this host's, 10.0.2.2 to the appliance), a ContainerVM
+        // whose channel reaches the appliance's address, a published port on that address.
+        var pull = await Command.RunAsync("docker", ["pull", "busybox"], docker, timeout: TimeSpan.FromMinutes(2));
+        var hi = await Command.RunAsync("docker", ["run", "--rm", "busybox", "echo", "hi"], docker, timeout: TimeSpan.FromMinutes(2));
+        var provisioning = await Command.RunAsync("docker", ["info", "--format", "{{json .DriverStatus}}"], docker);
+        var web = await Command.RunAsync("docker", ["run", "-d", "--name", "web", "-p", $"{Published}:{served}", "busybox", "sh", "-c", $"mkdir -p /w && echo up > /w/index.html && exec httpd -f -p {served} -h /w"], docker, timeout: TimeSpan.FromMinutes(2));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        async Task<string?> PageAsync()
+        {
+            try
+            {
+                return await http.GetStringAsync($"http://{Address}:{Published}/index.html");
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                return null;
+            }
+        }
+
+        var before = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(30));
+
         // Upgrade: the appliance is powered off, gets its ISO and config disk again, and comes back with its data disk's state.
         clock.Restart();
         var upgrade = await VicMachineAsync("upgrade", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--iso", Iso, "--timeout", "4m0s");
         var upgraded = clock.Elapsed;
         var kept = await Command.RunAsync("docker", ["volume", "ls", "--format", "{{.Name}}"], docker);
+        var after = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(60));
+        var state = await Command.RunAsync("docker", ["inspect", "-f", "{{.State.Status}}", "web"], docker);
         var inspect = await VicMachineAsync("inspect", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs);
         var delete = await VicMachineAsync("delete", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
@@ -96,7 +123,15 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.StartsWith($"{Name} ", info.StandardOutput, StringComparison.Ordinal);
         Assert.True(volume.ExitCode == 0, volume.ToString());
         Assert.NotEqual(0, untrusted.ExitCode); // plain HTTP to a TLS endpoint is refused
+        Assert.True(pull.ExitCode == 0, $"{pull}\nguests:\n{guests.Output}");
+        Assert.True(hi.ExitCode == 0, $"{hi}\nguests:\n{guests.Output}");
+        Assert.Equal("hi\n", hi.StandardOutput);
+        Assert.Contains($"instant clone of {Name}-parent", provisioning.StandardOutput, StringComparison.Ordinal);
+        Assert.True(web.ExitCode == 0, web.ToString());
+        Assert.Equal("up\n", before);
         Assert.True(upgrade.ExitCode == 0, $"{upgrade}\nguests:\n{guests.Output}");
+        Assert.Equal("up\n", after); // the container kept running across the upgrade, its port bound again by the new endpoint
+        Assert.Equal("running\n", state.StandardOutput);
         Assert.Contains("appliance VM vcha1 powered off", upgrade.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("uploaded", upgrade.StandardOutput, StringComparison.Ordinal);
         Assert.Equal("kept\n", kept.StandardOutput);
@@ -107,6 +142,7 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.DoesNotContain((await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name")), n => n == Name);
         Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, Name)));
         Assert.NotEqual(0, afterDelete.ExitCode);
+        Assert.Null(await PageAsync());
         Console.WriteLine($"appliance: vic-machine create to the Docker API answering {created.TotalSeconds:0.0} s, upgrade to answering again {upgraded.TotalSeconds:0.0} s");
     }
 

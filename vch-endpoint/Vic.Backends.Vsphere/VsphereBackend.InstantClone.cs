@@ -161,7 +161,7 @@ public sealed partial class VsphereBackend
     {
         lock (_addressing)
         {
-            return _vspc ??= new VspcListener(_options.ChannelAddress, port, VspcService, TimeSpan.FromSeconds(10));
+            return _vspc ??= new VspcListener(_options.ChannelListen, port, VspcService, TimeSpan.FromSeconds(10));
         }
     }
 

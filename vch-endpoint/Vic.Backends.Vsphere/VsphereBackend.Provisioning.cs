@@ -53,7 +53,7 @@ public sealed partial class VsphereBackend
     /// <summary>Opens the port the VM's own serial port connects to.</summary>
     private async Task<ChannelListener> OpenChannelPortAsync(string vmId)
     {
-        var channel = new ChannelListener(_options.ChannelAddress, 0);
+        var channel = new ChannelListener(_options.ChannelListen, 0);
         if (_channels.TryRemove(vmId, out var old))
         {
             await old.DisposeAsync().ConfigureAwait(false);

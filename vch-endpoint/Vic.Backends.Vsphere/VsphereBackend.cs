@@ -260,7 +260,7 @@ public sealed partial class VsphereBackend : IComputeBackend, IMacRange, IAsyncD
             return await Vspc(vm.ChannelPort).OpenAsync(vm.InstanceUuid, _options.ChannelTimeout, cancellationToken).ConfigureAwait(false);
         }
 
-        var channel = _channels.GetOrAdd(vmId, _ => new ChannelListener(_options.ChannelAddress, vm.ChannelPort));
+        var channel = _channels.GetOrAdd(vmId, _ => new ChannelListener(_options.ChannelListen, vm.ChannelPort));
         return await channel.OpenAsync(_options.ChannelTimeout, cancellationToken).ConfigureAwait(false);
     }
 

@@ -38,6 +38,9 @@ public sealed record VsphereBackendOptions(
 
     public string VmFolderPath => $"{Datacenter}/vm";
 
+    /// <summary>The local address the channel ports are bound to: <see cref="ChannelAddress"/> unless ContainerVMs reach the endpoint through a NAT's.</summary>
+    public IPAddress ChannelListen { get; init; } = ChannelAddress;
+
     /// <summary>The bootstrap ISO on the datastore (vic-machine uploads it).</summary>
     public string IsoPath => $"[{Datastore}] {VchName}/bootstrap.iso";
 

@@ -42,6 +42,7 @@ var containerNetworkGateway = new Option<string[]>("--container-network-gateway"
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
 var containerNetworkDns = new Option<string[]>("--container-network-dns") { Description = "portgroup:DNS[,DNS] of a container network (repeatable)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
+var channelListen = new Option<string?>("--channel-listen") { Description = "vSphere: the local address the channel ports are bound to, when ContainerVMs reach the endpoint through another (default: --channel-address)" };
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "A YAML file saying what each user (client certificate CN, with --tlsverify) may do: read, run, exec, pull, push, build, remove, manage; per image repository and container label" };
 var vicadmin = new Option<string?>("--vicadmin") { Description = "Serve vicadmin, the VCH's admin page, over TLS on this address, e.g. 127.0.0.1:2378" };
 var vicadminPasswordFile = new Option<string?>("--vicadmin-password-file") { Description = "vicadmin logins: a file of user:password lines (the local backend; on vSphere, vSphere accounts log in)" };
@@ -51,7 +52,7 @@ var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container 
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
     insecureRegistry, registryMirror, registryCa, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
-    target, user, password, passwordFile, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, bridgeNetwork, publicNetwork,
+    target, user, password, passwordFile, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, channelListen, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
 
@@ -94,6 +95,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ComputeResource = parse.GetValue(computeResource),
         ImageStore = parse.GetValue(imageStore),
         ChannelAddress = parse.GetValue(channelAddress),
+        ChannelListen = parse.GetValue(channelListen),
         BridgeNetwork = parse.GetValue(bridgeNetwork),
         PublicNetwork = parse.GetValue(publicNetwork),
         PublicNetworkGateway = parse.GetValue(publicNetworkGateway),

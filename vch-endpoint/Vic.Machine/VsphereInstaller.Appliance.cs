@@ -14,6 +14,8 @@ public sealed partial class VsphereInstaller
         .. EndpointSettings.Common(plan, EndpointHost.InAppliance),
         "--backend", "vsphere", "--target", (plan.ApplianceSdk ?? Placement.Session.Sdk).ToString(),
         "--password-file", $"{EndpointHost.ApplianceConfigDirectory}/{ApplianceDeployer.PasswordFile}",
+        // ContainerVMs reach the appliance's address, which its NIC may not hold (NAT): every address of the appliance listens.
+        "--channel-listen", "0.0.0.0",
         .. VsphereArguments(where, plan.Settings.ChannelAddress is null ? plan.Endpoint.Address : Placement.ChannelAddress),
     ];
 

@@ -23,11 +23,18 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
 {
     private readonly Process _qemu;
     private readonly string _console;
+    private readonly string _qmp;
+    private readonly ApplianceNetwork _network;
+    private readonly HashSet<int> _forwarded;
+    private readonly SemaphoreSlim _forwarding = new(1, 1);
 
-    private SimulatedAppliance(Process qemu, string console)
+    private SimulatedAppliance(Process qemu, string console, string qmp, ApplianceNetwork network)
     {
         _qemu = qemu;
         _console = console;
+        _qmp = qmp;
+        _network = network;
+        _forwarded = [.. network.Ports];
     }
 
     public string Output => File.Exists(_console) ? File.ReadAllText(_console) : "";
@@ -40,6 +47,7 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
         {
             "-accel", "tcg", "-machine", "pc", "-m", $"{memoryMb}M", "-smp", "2", "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
             "-serial", $"file:{console}",
+            "-qmp", $"unix:{Path.Combine(home, "qmp.sock")},server=on,wait=off",
             "-cdrom", Local(network, cd), "-boot", "d",
             "-device", "pvscsi,id=scsi0",
         };
@@ -65,7 +73,32 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
         var forwards = string.Concat(network.Ports.Select(p => $",hostfwd=tcp:{network.HostAddress}:{p}-:{p}"));
         var nic = devices.FirstOrDefault(d => d.Type == "VirtualVmxnet3")?.Xml.Element(VimXml.Vim + "macAddress")?.Value;
         arguments.AddRange(["-netdev", $"user,id=n0{forwards}", "-device", "vmxnet3,netdev=n0" + (nic is { Length: > 0 } ? $",mac={nic}" : "")]);
-        return new SimulatedAppliance(SimulatedVm.StartQemu(vm, console, arguments, powerOff), console);
+        return new SimulatedAppliance(SimulatedVm.StartQemu(vm, console, arguments, powerOff), console, Path.Combine(home, "qmp.sock"), network);
+    }
+
+    /// <summary>
+    /// Forwards one more port of the appliance's address to it (a ContainerVM's channel, whose
+    /// port the endpoint chose): as a routed port group would carry it, which user networking
+    /// does only for the ports it is told.
+    /// </summary>
+    public async Task ForwardAsync(int port)
+    {
+        await _forwarding.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_forwarded.Contains(port) || _qemu.HasExited)
+            {
+                return;
+            }
+
+            using var qmp = await QmpLine.ConnectAsync(_qmp, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await qmp.ExecuteAsync("human-monitor-command", new System.Text.Json.Nodes.JsonObject { ["command-line"] = $"hostfwd_add n0 tcp:{_network.HostAddress}:{port}-:{port}" }).ConfigureAwait(false);
+            _forwarded.Add(port);
+        }
+        finally
+        {
+            _forwarding.Release();
+        }
     }
 
     public Task SyncDisksAsync(IReadOnlyList<GuestDisk> disks) => Task.CompletedTask;
@@ -79,6 +112,7 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
         }
 
         _qemu.Dispose();
+        _forwarding.Dispose();
     }
 
     /// <summary><c>[LocalDS_0] vch/appliance.iso</c> as the file in vcsim's datastore folder.</summary>

@@ -175,7 +175,11 @@ public sealed class SimulatedGuests : IAsyncDisposable
         // A guest that ends powers its VM off, as a guest does; one ended because its VM booted again does not.
         Func<ManagedObjectReference, Task> powerOff = vm => _generations.GetValueOrDefault(vm.Value) == generation ? PowerOffAsync(vm) : Task.CompletedTask;
         Directory.CreateDirectory(home);
-        Func<CancellationToken, Task<Stream>> connect = cancellationToken => VmxSerialPort.ConnectAsync(serviceUri, serial.ProxyUri, uuid, cancellationToken);
+        Func<CancellationToken, Task<Stream>> connect = async cancellationToken =>
+        {
+            await RouteAsync(serial.ProxyUri ?? serviceUri).ConfigureAwait(false);
+            return await VmxSerialPort.ConnectAsync(serviceUri, serial.ProxyUri, uuid, cancellationToken).ConfigureAwait(false);
+        };
         var macs = devices.Where(d => d.Type == "VirtualVmxnet3").OrderBy(d => d.Key).Select(d => d.Xml.Element(Vic.Vim25.Soap.VimXml.Vim + "macAddress")?.Value ?? "").ToList();
         var memoryMb = int.Parse(vm.Text("config.hardware.memoryMB") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
         _generations[vm.Obj.Value] = generation;
@@ -202,6 +206,20 @@ public sealed class SimulatedGuests : IAsyncDisposable
         _guests[vm.Obj.Value] = guest;
         _boots[vm.Obj.Value] = boot;
         await guest.SyncDisksAsync(disks).ConfigureAwait(false);
+    }
+
+    /// <summary>A serial port's way to the appliance's address: the port forwarded to the appliance playing now.</summary>
+    private async Task RouteAsync(string uri)
+    {
+        if (_appliance is null || !Uri.TryCreate(uri, UriKind.Absolute, out var target) || target.Host != _appliance.HostAddress)
+        {
+            return;
+        }
+
+        foreach (var appliance in _guests.Values.OfType<SimulatedAppliance>())
+        {
+            await appliance.ForwardAsync(target.Port).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Boots the VCH's appliance VM: it has no serial port and no disks of the endpoint's; its ISO and disks are the datastore's.</summary>

@@ -23,7 +23,11 @@ public sealed record TlsFiles(string Certificate, string Key, string? Certificat
 public sealed record QemuSettings(string Kernel, string Initramfs, bool InstantClone, Vic.Backends.Qemu.CloneMemory CloneMemory = Vic.Backends.Qemu.CloneMemory.CopyOnWrite, int? TcgCacheMiB = null, int? ReadyClones = null);
 
 /// <summary>The vSphere backend's target and placement, when that backend is chosen.</summary>
-public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null);
+public sealed record VsphereSettings(Vic.Vim25.VimSessionConfig Session, string Datacenter, string ComputeResource, string Datastore, System.Net.IPAddress ChannelAddress, string? BridgeNetwork = null, string? PublicNetwork = null, Vic.Backends.Vsphere.PublicAddressing? PublicAddressing = null)
+{
+    /// <summary><c>--channel-listen</c>: the address the channel ports are bound to, when ContainerVMs reach them through another (the appliance behind NAT); default: the channel address.</summary>
+    public System.Net.IPAddress? ChannelListen { get; init; }
+}
 
 /// <summary>vicadmin, when asked for: its own TLS port and, on the local backend, the file of admin passwords.</summary>
 public sealed record VicadminSettings(System.Net.IPEndPoint Listen, string? PasswordFile);
@@ -110,6 +114,9 @@ public sealed record EndpointOptions
 
     /// <summary>The address ContainerVMs' serial ports connect to (the endpoint as the VMs reach it).</summary>
     public string? ChannelAddress { get; init; }
+
+    /// <summary><c>--channel-listen</c>: the local address the channel ports are bound to (default: <see cref="ChannelAddress"/>).</summary>
+    public string? ChannelListen { get; init; }
 
     /// <summary>"none" (API only), "qemu" (the local backend) or "vsphere".</summary>
     public string Backend { get; init; } = "none";
@@ -369,7 +376,16 @@ public sealed record EndpointOptions
             addressing = new Vic.Backends.Vsphere.PublicAddressing(gateway, gateway[..slash], PublicNetworkIpRange ?? "", [.. (PublicNetworkDns ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)]);
         }
 
-        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork, addressing);
+        System.Net.IPAddress? listen = null;
+        if (ChannelListen is { } givenListen && !System.Net.IPAddress.TryParse(givenListen, out listen))
+        {
+            throw new ArgumentException($"--channel-listen: '{givenListen}' is not an IP address");
+        }
+
+        return new VsphereSettings(session, Required(Datacenter, "--datacenter"), Required(ComputeResource, "--compute-resource"), Required(ImageStore, "--image-store"), channel, BridgeNetwork, PublicNetwork, addressing)
+        {
+            ChannelListen = listen,
+        };
     }
 
     private string? PasswordFromFile()

@@ -124,6 +124,7 @@ public static partial class VchEndpointHost
         { Vsphere: { } vsphere } => new Vic.Backends.Vsphere.VsphereBackend(
             new Vic.Backends.Vsphere.VsphereBackendOptions(vsphere.Session, vsphere.Datacenter, vsphere.ComputeResource, config.Vch.Name, vsphere.Datastore, vsphere.ChannelAddress, config.Vch.PoolLimit)
             {
+                ChannelListen = vsphere.ChannelListen ?? vsphere.ChannelAddress,
                 BridgeNetwork = vsphere.BridgeNetwork,
                 PublicNetwork = vsphere.PublicNetwork,
                 PublicAddressing = vsphere.PublicAddressing,
