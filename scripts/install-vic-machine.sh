@@ -17,7 +17,10 @@ else
   bin=$HOME/.local/bin
 fi
 dotnet publish vch-endpoint/Vic.Machine -c "$config" -o "$out" --nologo -v quiet
-# The ISOs (and the local backend's kernel and initramfs) beside it: iso/build.sh's output.
+# The ISOs (and the local backend's kernel and initramfs) beside it: iso/build.sh's output, and the
+# VCH appliance's appliance.iso (iso/build-appliance.sh), which vSphere VCHs boot their endpoint from.
+"$root/iso/build.sh" >/dev/null
+"$root/iso/build-appliance.sh" >/dev/null
 ln -sfn "$root/iso/out" "$out/iso"
 mkdir -p "$bin"
 cat >"$bin/vic-machine.new" <<LAUNCHER

@@ -64,7 +64,7 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var create = await VicMachineAsync(
             "create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", Name, "--cert-path", certs, "--iso", Iso,
-            "--appliance", "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
+            "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
             "--bridge-network", "VM Network", "--public-network", "VM Network", "--registry-mirror", $"http://10.0.2.2:{registry.Port}", "--timeout", "4m0s");
         Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
         Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);

@@ -55,11 +55,12 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             container-network-gateway:
               - VM Network:10.9.0.1/24
             iso: {Iso}
+            local-endpoint: true
             registry-mirror:
               - http://127.0.0.1:5999
             """);
 
-        var create = await VicMachineAsync(["create", .. Target, "--config", _home.Combine("vch.yaml")]);
+        var create = await VicMachineAsync(["create", "--local-endpoint", .. Target, "--config", _home.Combine("vch.yaml")]);
         Assert.True(create.ExitCode == 0, create.ToString());
         await using var session = await ConnectAsync();
         var pool = await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/vch1", CancellationToken.None);
@@ -106,18 +107,18 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
     [Fact]
     public async Task NothingIsChangedWhenTheSettingsAreWrongAndAFailedCreateIsRolledBack()
     {
-        var wrongCluster = await VicMachineAsync(["create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
+        var wrongCluster = await VicMachineAsync(["create", "--local-endpoint", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "nosuch", "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1"]);
-        var wrongPassword = await VicMachineAsync(["create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", "nope", "--thumbprint", fixture.Server.Thumbprint,
+        var wrongPassword = await VicMachineAsync(["create", "--local-endpoint", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", "nope", "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1"]);
 
-        var wrongPortGroup = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1", "--bridge-network", "nosuch"]);
+        var wrongPortGroup = await VicMachineAsync(["create", "--local-endpoint", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch2", "--cert-path", _home.Combine("vch2"), "--iso", Iso, "--channel-address", "127.0.0.1", "--bridge-network", "nosuch"]);
 
         // The endpoint cannot listen where something already does: every step before it is undone.
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         taken.Start();
         var busyPort = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
-        var rolledBack = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch3", "--cert-path", _home.Combine("vch3"), "--iso", Iso,
+        var rolledBack = await VicMachineAsync(["create", "--local-endpoint", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch3", "--cert-path", _home.Combine("vch3"), "--iso", Iso,
             "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{busyPort}"]);
         await using var session = await ConnectAsync();
 
@@ -149,7 +150,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
             var port = EndpointProcess.FreePort();
 
             // cluster/pool: the VCH's pool goes in that pool.
-            var create = await VicMachineAsync(["create", .. target, "--compute-resource", "DC0_C0/team", "--image-store", fixture.Server.Datastore, "--name", "vch4", "--tls-cert-path", certs,
+            var create = await VicMachineAsync(["create", "--local-endpoint", .. target, "--compute-resource", "DC0_C0/team", "--image-store", fixture.Server.Datastore, "--name", "vch4", "--tls-cert-path", certs,
                 "--bootstrap-iso", Iso, "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{port}", "--memory", "1024"]);
             Assert.True(create.ExitCode == 0, create.ToString());
             Assert.NotNull(await session.FindByInventoryPathAsync("DC0/host/DC0_C0/Resources/team/vch4", CancellationToken.None));
@@ -212,7 +213,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
     {
         var certs = _home.Combine("vch6");
         var port = EndpointProcess.FreePort();
-        var create = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch6", "--cert-path", certs, "--iso", Iso,
+        var create = await VicMachineAsync(["create", "--local-endpoint", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch6", "--cert-path", certs, "--iso", Iso,
             "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{port}", "--no-tlsverify"]);
         Assert.True(create.ExitCode == 0, create.ToString());
         await using var session = await ConnectAsync();
@@ -254,7 +255,7 @@ public sealed class VicMachineTests(VcsimFixture fixture) : IClassFixture<VcsimF
         await using var registry = await LocalRegistry.StartAsync();
         await registry.SeedBusyboxAsync();
         await using var guests = await SimulatedGuests.StartAsync(fixture.Session, "vch7");
-        var create = await VicMachineAsync(["create", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch7", "--cert-path", certs, "--iso", Iso,
+        var create = await VicMachineAsync(["create", "--local-endpoint", .. Target, "--image-store", fixture.Server.Datastore, "--name", "vch7", "--cert-path", certs, "--iso", Iso,
             "--channel-address", "127.0.0.1", "--endpoint-address", $"127.0.0.1:{apiPort}", "--no-tlsverify", "--bridge-network", "VM Network", "--public-network", "VM Network",
             "--registry-mirror", $"http://{registry.Host}"]);
         Assert.True(create.ExitCode == 0, create.ToString());

@@ -35,7 +35,7 @@ var certPath = new Option<string?>("--tls-cert-path", "--cert-path") { Descripti
 var endpointAddress = new Option<string?>("--endpoint-address") { Description = "Where the endpoint listens, IP:PORT (default 127.0.0.1:2376)" };
 var channelAddress = new Option<string?>("--channel-address") { Description = "The endpoint's IP as ContainerVMs reach it" };
 var iso = new Option<string?>("--bootstrap-iso", "--bi", "--iso") { Description = "The ContainerVMs' bootstrap.iso (default: the one shipped with vic-machine)" };
-var appliance = new Option<bool>("--appliance") { Description = "vSphere: run the endpoint in an appliance VM in the VCH's pool (its Docker API on --endpoint-address)" };
+var localEndpoint = new Option<bool>("--local-endpoint") { Description = "vSphere, for development: run the endpoint beside vic-machine instead of in an appliance VM in the VCH's pool" };
 var applianceIso = new Option<string?>("--appliance-iso", "--ai") { Description = "The appliance's appliance.iso (default: the one shipped with vic-machine)" };
 var applianceTarget = new Option<string?>("--appliance-target") { Description = "vSphere as the appliance reaches it, https://host/sdk (default: --target)" };
 var config = new Option<string?>("--config") { Description = "vch.yaml with the same settings" };
@@ -46,7 +46,7 @@ var format = new Option<string>("--format") { Description = "inspect config: ver
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, appliance, applianceIso, applianceTarget];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
 
 VchSettings Read(ParseResult parse)
 {
@@ -83,7 +83,7 @@ VchSettings Read(ParseResult parse)
         EndpointAddress = parse.GetValue(endpointAddress),
         ChannelAddress = parse.GetValue(channelAddress),
         Iso = parse.GetValue(iso),
-        Appliance = parse.GetValue(appliance) ? true : null,
+        LocalEndpoint = parse.GetValue(localEndpoint) ? true : null,
         ApplianceIso = parse.GetValue(applianceIso) is { } applianceFile ? Path.GetFullPath(applianceFile) : null,
         ApplianceTarget = parse.GetValue(applianceTarget),
         AuthzPolicy = parse.GetValue(authzPolicy) is { } policyFile ? Path.GetFullPath(policyFile) : null,
@@ -137,7 +137,7 @@ async Task<VchSettings> InspectRecordAsync(VchPlan plan, Table table, Cancellati
     }
 
     var (found, datastore, running, limits) = await new VsphereInstaller(plan, progress).InspectAsync(cancellationToken).ConfigureAwait(false);
-    if (found.Appliance == true)
+    if (found.InAppliance())
     {
         table.AddRow("appliance", Markup.Escape(running ? $"VM {plan.Name} in the VCH's pool, powered on" : $"VM {plan.Name} in the VCH's pool, not powered on"));
     }

@@ -27,8 +27,8 @@ public sealed partial record VchPlan(
 {
     public string DockerHost => $"tcp://{TlsCname}:{Endpoint.Port}";
 
-    /// <summary>The endpoint runs in an appliance VM in the pool (<c>--appliance</c>), not beside vic-machine.</summary>
-    public bool Appliance => Settings.Appliance == true;
+    /// <summary>The endpoint runs in an appliance VM in the pool, not beside vic-machine (<c>--local-endpoint</c>).</summary>
+    public bool Appliance { get; init; }
 
     /// <summary>The appliance's ISO, when the endpoint runs in one and an ISO is to be uploaded; else empty.</summary>
     public string ApplianceIso { get; init; } = "";
@@ -107,17 +107,19 @@ public sealed partial record VchPlan(
             throw new MachineException($"--bootstrap-iso: no bootstrap ISO at {iso} (iso/build.sh makes it)");
         }
 
-        var applianceIso = "";
-        if (settings.Appliance == true)
+        // A vSphere VCH's endpoint is an appliance VM unless asked otherwise; a record says which it is.
+        if (target == "local" && settings.LocalEndpoint is not null)
         {
-            if (target == "local")
-            {
-                throw new MachineException("--appliance puts the endpoint in a VM of the VCH's pool: a local VCH's endpoint is a process of this machine");
-            }
+            throw new MachineException("--local-endpoint chooses where a vSphere VCH's endpoint runs: a local VCH's endpoint is always a process of this machine");
+        }
 
+        var appliance = target != "local" && (forCreate ? settings.LocalEndpoint != true : settings.InAppliance());
+        var applianceIso = "";
+        if (appliance)
+        {
             if (noTls)
             {
-                throw new MachineException("--appliance serves the Docker API to the network: it cannot go with --no-tls");
+                throw new MachineException("the appliance serves the Docker API to the network: --no-tls is only for --local-endpoint");
             }
 
             applianceIso = settings.ApplianceIso is { } givenAppliance ? Path.GetFullPath(givenAppliance) : forCreate || withIso ? Installation.DefaultApplianceIso() : "";
@@ -155,6 +157,7 @@ public sealed partial record VchPlan(
             iso,
             settings)
         {
+            Appliance = appliance,
             ApplianceIso = applianceIso,
             ApplianceSdk = applianceSdk,
         };

@@ -99,10 +99,14 @@ public sealed class VchSettings
     public string? Iso { get; set; }
 
     /// <summary>
-    /// vSphere: the endpoint runs in an appliance VM in the VCH's pool, booted from
-    /// <see cref="ApplianceIso"/>, rather than beside vic-machine.
+    /// vSphere, for development: the endpoint runs as a process beside vic-machine rather than in
+    /// the appliance VM create deploys in the VCH's pool. Create records it either way; a record
+    /// without it is of a VCH made before appliances, whose endpoint ran beside vic-machine.
     /// </summary>
-    public bool? Appliance { get; set; }
+    public bool? LocalEndpoint { get; set; }
+
+    /// <summary>Whether this record's VCH runs its endpoint in an appliance VM (a method: every property is a setting).</summary>
+    public bool InAppliance() => LocalEndpoint == false;
 
     /// <summary>The appliance's boot image (default iso/out/appliance.iso).</summary>
     public string? ApplianceIso { get; set; }

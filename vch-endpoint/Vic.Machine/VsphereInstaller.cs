@@ -70,7 +70,7 @@ public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progr
             progress.Step($"certificates in {plan.CertPath}");
             EndpointSettings.InstallGivenFiles(plan);
 
-            var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath, Version = Installation.Version, ParentPool = where.ParentPoolPath }).ToRecord();
+            var record = plan.Settings.With(new VchSettings { ImageStore = where.Datastore, Datacenter = where.DatacenterPath, CertPath = plan.CertPath, Version = Installation.Version, ParentPool = where.ParentPoolPath, LocalEndpoint = !plan.Appliance }).ToRecord();
             await session.UploadAsync(where.DatacenterPath, where.Datastore, $"{plan.Name}/{RecordFile}", new MemoryStream(Encoding.UTF8.GetBytes(record)), cancellationToken).ConfigureAwait(false);
 
             if (plan.Appliance)
@@ -159,7 +159,7 @@ public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progr
         var pool = await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new MachineException($"the VCH {plan.Name} has a record but no resource pool: delete it and create it again");
         var limits = await session.ReadLimitsAsync(pool, cancellationToken).ConfigureAwait(false);
-        var running = record.Appliance == true
+        var running = record.InAppliance()
             ? (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false)).Any(vm => vm.Text("name") == plan.Name && vm.Text("runtime.powerState") == "poweredOn")
             : EndpointLauncher.IsRunning(record.CertPath ?? plan.CertPath);
         return (record, where.Datastore, running, limits);
@@ -261,7 +261,7 @@ public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progr
         var restarted = VchPlan.Validate(
             record.With(new VchSettings { Password = Placement.Session.Password, Target = plan.Settings.Target, CertPath = certPath, ApplianceIso = plan.Settings.ApplianceIso }),
             forCreate: false,
-            withIso: upgrading && record.Appliance == true);
+            withIso: upgrading && record.InAppliance());
         if (restarted.Appliance)
         {
             await new VsphereInstaller(restarted, progress).RestartApplianceAsync(session, where, upgrading, whileStopped, cancellationToken).ConfigureAwait(false);
