@@ -103,6 +103,12 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
 
         var before = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(30));
 
+        // Configure: the pool's limit changes, the appliance restarts with its config disk written again.
+        var configure = await VicMachineAsync("configure", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
+            "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--memory", "3000", "--timeout", "4m0s");
+        var limit = await session.ReadLimitsAsync(pool!, CancellationToken.None);
+        var configured = await Command.RunAsync("docker", ["info", "--format", "{{.Name}}"], docker);
+
         // Upgrade: the appliance is powered off, gets its ISO and config disk again, and comes back with its data disk's state.
         clock.Restart();
         var upgrade = await VicMachineAsync("upgrade", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
@@ -125,16 +131,21 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.NotEqual(0, untrusted.ExitCode); // plain HTTP to a TLS endpoint is refused
         Assert.True(pull.ExitCode == 0, $"{pull}\nguests:\n{guests.Output}");
         Assert.True(hi.ExitCode == 0, $"{hi}\nguests:\n{guests.Output}");
-        Assert.Equal("hi\n", hi.StandardOutput);
+        Assert.True(hi.StandardOutput == "hi\n", $"run echo hi: {hi}\nguests:\n{guests.Output}");
         Assert.Contains($"instant clone of {Name}-parent", provisioning.StandardOutput, StringComparison.Ordinal);
         Assert.True(web.ExitCode == 0, web.ToString());
-        Assert.Equal("up\n", before);
+        Assert.True(before == "up\n", $"the published port before the upgrade: {before ?? "no answer"}\nguests:\n{guests.Output}");
+        Assert.True(configure.ExitCode == 0, $"{configure}\nguests:\n{guests.Output}");
+        Assert.Contains("config disk", configure.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(3000, limit.MemoryMb);
+        Assert.True(configured.StandardOutput == $"{Name}\n", $"docker info after configure: {configured}\n{configure}");
         Assert.True(upgrade.ExitCode == 0, $"{upgrade}\nguests:\n{guests.Output}");
-        Assert.Equal("up\n", after); // the container kept running across the upgrade, its port bound again by the new endpoint
-        Assert.Equal("running\n", state.StandardOutput);
+        // The container kept running across the upgrade, its port bound again by the new endpoint.
+        Assert.True(after == "up\n", $"the published port after the upgrade: {after ?? "no answer"}\nguests:\n{guests.Output}");
+        Assert.True(state.StandardOutput == "running\n", $"the container after the upgrade: {state}");
         Assert.Contains("appliance VM vcha1 powered off", upgrade.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("uploaded", upgrade.StandardOutput, StringComparison.Ordinal);
-        Assert.Equal("kept\n", kept.StandardOutput);
+        Assert.True(kept.StandardOutput == "kept\n", $"volumes after the upgrade: {kept}\n{upgrade}");
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         Assert.Contains($"tcp://{Address}:2376", inspect.StandardOutput, StringComparison.Ordinal);
         Assert.True(delete.ExitCode == 0, delete.ToString());
