@@ -141,7 +141,9 @@ if [ -z "$data" ] && [ -e /mnt/config/data-disk ]; then
     [ -n "$disk" ] && break
     sleep 0.2
   done
-  if [ -n "$disk" ] && [ "$(head -c 65536 "$disk" | tr -d '\000' | wc -c)" = 0 ]; then
+  # Blank only if all 64 KiB were read and every byte is zero: a read that fails proves nothing.
+  if [ -n "$disk" ] && head -c 65536 "$disk" >/tmp/data-head 2>/dev/null && [ "$(wc -c </tmp/data-head)" -eq 65536 ] &&
+    [ "$(tr -d '\000' </tmp/data-head | wc -c)" -eq 0 ]; then
     echo "vic-appliance: making VIC_DATA on the blank disk $disk"
     # The full path: busybox's shell would run its own mke2fs applet, which makes ext2 only.
     /sbin/mke2fs -q -t ext4 -L VIC_DATA -E lazy_itable_init=1,lazy_journal_init=1 "$disk" && data=$disk

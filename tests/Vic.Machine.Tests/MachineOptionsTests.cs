@@ -59,4 +59,36 @@ public sealed class MachineOptionsTests
         Assert.DoesNotContain("--version", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("\n", raw, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(null, "--endpoint-address: give the address clients reach the appliance's Docker API at")]
+    [InlineData("0.0.0.0:2376", "--endpoint-address: give the address clients reach the appliance's Docker API at")]
+    [InlineData("10.0.0.5:2376", null)]
+    public void AnApplianceNeedsTheAddressItsClientsReachItAtAndAnIsoOfItsOwn(string? endpoint, string? refusal)
+    {
+        var iso = Path.GetTempFileName();
+        try
+        {
+            var settings = new VchSettings
+            {
+                Target = "vcenter.example.com", User = "admin", Password = "p", Name = "vch1", ComputeResource = "cluster1", ImageStore = "ds1",
+                ChannelAddress = "10.0.0.9", Iso = iso, ApplianceIso = iso, EndpointAddress = endpoint,
+            };
+            if (refusal is null)
+            {
+                var plan = VchPlan.Validate(settings, forCreate: true);
+                Assert.True(plan.Appliance);
+                Assert.Equal(iso, plan.ApplianceIso);
+                Assert.False(VchPlan.Validate(new VchSettings { Target = "vcenter.example.com", User = "a", Password = "p", Name = "vch1", ComputeResource = "c", ImageStore = "ds1", ChannelAddress = "10.0.0.9", Iso = iso, LocalEndpoint = true }, forCreate: true).Appliance);
+            }
+            else
+            {
+                Assert.Contains(refusal, Assert.Throws<MachineException>(() => VchPlan.Validate(settings, forCreate: true)).Message, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            File.Delete(iso);
+        }
+    }
 }

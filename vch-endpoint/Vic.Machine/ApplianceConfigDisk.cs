@@ -12,10 +12,11 @@ public sealed record ConfigFile(string Name, byte[] Content, bool Secret = false
 
 /// <summary>
 /// The appliance's configuration as vSphere can hand it to a VM that has no VMware Tools: a small
-/// ext4 file system labelled <c>VIC_CONFIG</c> (the label the appliance's /init looks for) on a
-/// flat VMDK, uploaded to the datastore beside the VCH's other files and attached read-only. Its
-/// secrets (the vSphere password, the server's TLS key) are files only root reads, never
-/// extraConfig, which anyone who may read the VM's settings sees.
+/// ext4 file system labelled <c>VIC_CONFIG</c> (the label the appliance's /init looks for, and
+/// mounts read-only) on a flat VMDK, uploaded to the datastore beside the VCH's other files. Its
+/// secrets (the vSphere password, the server's TLS key, vicadmin's logins) are files only root
+/// reads in the guest, and never extraConfig, which anyone who may read the VM's settings sees; on
+/// the datastore they are as readable as any VM's disks are to those who may browse it.
 /// </summary>
 public static class ApplianceConfigDisk
 {

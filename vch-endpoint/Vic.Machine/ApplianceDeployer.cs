@@ -20,6 +20,9 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
     public const string ConfigDisk = "appliance-config.vmdk";
     public const string DataDisk = "appliance-data.vmdk";
 
+    /// <summary>The vSphere password's file on the config disk.</summary>
+    public const string PasswordFile = "vsphere-password";
+
     /// <summary>The data disk's SCSI unit, which the config names so /init formats that disk alone.</summary>
     public const int DataDiskUnit = 1;
 
@@ -30,7 +33,7 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
     /// <summary>Uploads the ISO and the config disk, makes the VM and powers it on; each step is pushed on <paramref name="undo"/>.</summary>
     public async Task<ManagedObjectReference> DeployAsync(VimSession session, ApplianceSite site, IReadOnlyList<string> endpointArguments, string vspherePassword, Stack<(string What, Func<Task> Action)> undo, CancellationToken cancellationToken)
     {
-        await progress.UploadAsync(session, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
+        await session.UploadFileAsync(progress, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
 
         await UploadConfigDiskAsync(session, site, endpointArguments, vspherePassword, cancellationToken).ConfigureAwait(false);
         progress.Step($"config disk [{site.Datastore}] {plan.Name}/{ConfigDisk}");
@@ -58,23 +61,34 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
     {
         if (newIso)
         {
-            await progress.UploadAsync(session, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
+            await session.UploadFileAsync(progress, site.DatacenterPath, site.Datastore, plan.ApplianceIso, plan.Name, IsoFile, cancellationToken).ConfigureAwait(false);
         }
 
         await UploadConfigDiskAsync(session, site, endpointArguments, vspherePassword, cancellationToken).ConfigureAwait(false);
         progress.Step($"config disk [{site.Datastore}] {plan.Name}/{ConfigDisk} written again");
     }
 
-    /// <summary>Waits until the appliance's Docker API answers on the address clients use, as VIC waited for its VCH.</summary>
+    /// <summary>
+    /// Waits until the appliance's Docker API answers on the address clients use, as VIC waited for
+    /// its VCH: five minutes, then an error that names the address (a wrong one waits in vain).
+    /// </summary>
     public async Task WaitForApiAsync(CancellationToken cancellationToken)
     {
+        var deadline = DateTimeOffset.UtcNow + ApiWait;
         while (await VchApiClient.RunningContainersAsync(plan, cancellationToken).ConfigureAwait(false) is null)
         {
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new MachineException($"the appliance VM {plan.Name} is powered on, and its Docker API did not answer on {plan.DockerHost} within {ApiWait.TotalMinutes:0} minutes: is that the address its public NIC has (DHCP) or the NAT's, and is the port open from here?");
+            }
+
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         }
 
         progress.Step($"the appliance serves the Docker API on {plan.DockerHost}");
     }
+
+    private static readonly TimeSpan ApiWait = TimeSpan.FromMinutes(5);
 
     private string PublicNetwork => plan.Settings.PublicNetwork ?? plan.Settings.BridgeNetwork ?? "VM Network";
 
@@ -128,20 +142,12 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
         yield return ConfigFile.Text("endpoint.args", string.Join('\n', endpointArguments) + "\n");
         yield return ConfigFile.Text(PasswordFile, vspherePassword + "\n", secret: true);
         yield return ConfigFile.Text("data-disk", $"{DataDiskUnit}\n");
-        foreach (var file in new[] { plan.ServerCertFile, plan.ClientVerificationCaFile, plan.VicadminPasswordFile, plan.RegistryCaFile, plan.AuthzPolicyFile })
+        foreach (var (file, secret) in new[] { (plan.ServerCertFile, false), (plan.ClientVerificationCaFile, false), (plan.RegistryCaFile, false), (plan.AuthzPolicyFile, false), (plan.ServerKeyFile, true), (plan.VicadminPasswordFile, true) })
         {
             if (File.Exists(file))
             {
-                yield return new ConfigFile(Path.GetFileName(file), File.ReadAllBytes(file));
+                yield return new ConfigFile(Path.GetFileName(file), File.ReadAllBytes(file), secret);
             }
         }
-
-        if (File.Exists(plan.ServerKeyFile))
-        {
-            yield return new ConfigFile(Path.GetFileName(plan.ServerKeyFile), File.ReadAllBytes(plan.ServerKeyFile), Secret: true);
-        }
     }
-
-    /// <summary>The vSphere password's file on the config disk.</summary>
-    public const string PasswordFile = "vsphere-password";
 }

@@ -16,18 +16,6 @@ public class MachineProgress
 
     /// <summary>Runs a long step, which reports how far it is out of <paramref name="total"/>.</summary>
     public virtual Task TrackAsync(string description, double total, Func<Action<double>, Task> work) => work(_ => { });
-
-    /// <summary>Uploads a local file (an ISO) to <c>[datastore] folder/name</c>, with a bar, and says so when done.</summary>
-    public async Task UploadAsync(Vim25.VimSession session, string datacenterPath, string datastore, string file, string folder, string name, CancellationToken cancellationToken)
-    {
-        var size = new FileInfo(file).Length;
-        await TrackAsync($"uploading {name} to [{datastore}] {folder}", size, async report =>
-        {
-            await using var content = new ProgressStream(File.OpenRead(file), report);
-            await Vim25.Datastores.UploadAsync(session, datacenterPath, datastore, $"{folder}/{name}", content, cancellationToken).ConfigureAwait(false);
-        }).ConfigureAwait(false);
-        Step($"uploaded {file} ({size >> 20} MiB)");
-    }
 }
 
 /// <summary>A read-only stream that reports how much of it has been read: an upload's progress.</summary>

@@ -256,7 +256,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
         }, cancellationToken).ConfigureAwait(false);
     }),
-    Verb("upgrade", "Upload a new bootstrap ISO and restart the endpoint", [.. connection, iso], async (parse, cancellationToken) =>
+    Verb("upgrade", "Upload a new bootstrap ISO (and appliance ISO) and restart the endpoint", [.. connection, iso, applianceIso], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false, withIso: true);
         if (plan.Vsphere is null)

@@ -122,6 +122,12 @@ public sealed partial record VchPlan(
                 throw new MachineException("the appliance serves the Docker API to the network: --no-tls is only for --local-endpoint");
             }
 
+            // Said at once: the default (this machine's loopback) would be waited on in vain.
+            if (forCreate && (settings.EndpointAddress is null || endpoint.Address.Equals(System.Net.IPAddress.Any)))
+            {
+                throw new MachineException("--endpoint-address: give the address clients reach the appliance's Docker API at (its DHCP reservation on the public port group, or the NAT's; the server certificate names it), or --local-endpoint to run the endpoint here");
+            }
+
             applianceIso = settings.ApplianceIso is { } givenAppliance ? Path.GetFullPath(givenAppliance) : forCreate || withIso ? Installation.DefaultApplianceIso() : "";
             if ((forCreate || withIso) && !File.Exists(applianceIso))
             {

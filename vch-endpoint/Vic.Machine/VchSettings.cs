@@ -157,6 +157,9 @@ public sealed class VchSettings
     {
         var copy = (VchSettings)MemberwiseClone();
         copy.Password = null;
+
+        // A file of the machine create ran on: upgrade takes the one given to it, or the one shipped with vic-machine.
+        copy.ApplianceIso = null;
         return Writer.Serialize(copy);
     }
 

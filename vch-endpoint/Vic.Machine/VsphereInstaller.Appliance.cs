@@ -42,9 +42,17 @@ public sealed partial class VsphereInstaller
         }
 
         var appliance = new ApplianceDeployer(plan, progress);
-        await appliance.RefreshAsync(session, new ApplianceSite(where.DatacenterPath, where.Datacenter, pool, where.Datastore), ApplianceArguments(where), Placement.Session.Password, upgrading, cancellationToken).ConfigureAwait(false);
-        await session.PowerOnVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
-        progress.Step($"appliance VM {plan.Name} powered on");
+        try
+        {
+            await appliance.RefreshAsync(session, new ApplianceSite(where.DatacenterPath, where.Datacenter, pool, where.Datastore), ApplianceArguments(where), Placement.Session.Password, upgrading, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Powered on again whatever the refresh met (with its old disk and ISO if they were not replaced): a VCH is never left without its endpoint.
+            await session.PowerOnVmAsync(vm.Obj, CancellationToken.None).ConfigureAwait(false);
+            progress.Step($"appliance VM {plan.Name} powered on");
+        }
+
         await appliance.WaitForApiAsync(cancellationToken).ConfigureAwait(false);
     }
 }

@@ -127,7 +127,9 @@ public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progr
 
         if (await session.FindByInventoryPathAsync(where.PoolPath(plan.Name), cancellationToken).ConfigureAwait(false) is { } pool)
         {
-            foreach (var vm in await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false))
+            // The appliance first: its endpoint, still running, could otherwise start a container (a restart policy) being removed.
+            var vms = (await session.ListAsync("VirtualMachine", ["name", "runtime.powerState"], cancellationToken, pool).ConfigureAwait(false)).OrderBy(vm => vm.Text("name") == plan.Name ? 0 : 1);
+            foreach (var vm in vms)
             {
                 if (vm.Text("runtime.powerState") == "poweredOn")
                 {
@@ -316,7 +318,7 @@ public sealed partial class VsphereInstaller(VchPlan plan, MachineProgress progr
     ];
 
     private Task UploadIsoAsync(VimSession session, Where where, CancellationToken cancellationToken) =>
-        progress.UploadAsync(session, where.DatacenterPath, where.Datastore, plan.Iso, plan.Name, "bootstrap.iso", cancellationToken);
+        session.UploadFileAsync(progress, where.DatacenterPath, where.Datastore, plan.Iso, plan.Name, "bootstrap.iso", cancellationToken);
 
     private PoolLimits Limits() => new(plan.CpuMhz, plan.MemoryMb);
 

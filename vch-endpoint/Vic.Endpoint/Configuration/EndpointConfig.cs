@@ -397,7 +397,9 @@ public sealed record EndpointOptions
 
         try
         {
-            return File.ReadLines(PasswordFile).FirstOrDefault() ?? "";
+            return File.ReadLines(PasswordFile).FirstOrDefault() is { Length: > 0 } password
+                ? password
+                : throw new ArgumentException($"--password-file {PasswordFile}: the file holds no password on its first line");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
