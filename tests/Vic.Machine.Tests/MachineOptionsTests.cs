@@ -71,8 +71,16 @@ public sealed class MachineOptionsTests
         {
             var settings = new VchSettings
             {
-                Target = "vcenter.example.com", User = "admin", Password = "p", Name = "vch1", ComputeResource = "cluster1", ImageStore = "ds1",
-                ChannelAddress = "10.0.0.9", Iso = iso, ApplianceIso = iso, EndpointAddress = endpoint,
+                Target = "vcenter.example.com",
+                User = "admin",
+                Password = "p",
+                Name = "vch1",
+                ComputeResource = "cluster1",
+                ImageStore = "ds1",
+                ChannelAddress = "10.0.0.9",
+                Iso = iso,
+                ApplianceIso = iso,
+                EndpointAddress = endpoint,
             };
             if (refusal is null)
             {
