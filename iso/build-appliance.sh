@@ -161,7 +161,8 @@ if [ -f /mnt/config/network.sh ]; then
 else
   for nic in $(ls /sys/class/net | grep -v '^lo$'); do
     ifconfig "$nic" up
-    timeout 30 udhcpc -i "$nic" -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script || echo "vic-appliance: no DHCP lease on $nic"
+    # Not -q: once it has a lease udhcpc goes to the background and renews it for as long as the appliance runs.
+    udhcpc -i "$nic" -n -t 5 -T 2 -s /usr/share/udhcpc/default.script -p "/run/udhcpc.$nic.pid" || echo "vic-appliance: no DHCP lease on $nic"
   done
 fi
 # The arguments, one a line (a port group's name may hold spaces); not echoed (they may name secrets' files).
