@@ -84,11 +84,7 @@ internal static class GuestConfinement
     /// <summary>The rule that lets the container use one <c>--device</c>: its type and number, as the guest has it.</summary>
     private static string DeviceRule(DeviceSpec device)
     {
-        if (Native.stat(device.PathOnHost, out var stat) != 0)
-        {
-            throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": {Native.LastError().ToLowerInvariant()}");
-        }
-
+        var stat = DeviceNode(device);
         var type = stat.Type == 0x6000 ? 'b' : 'c';
         var major = (uint)(((stat.Rdev >> 32) & 0xfffff000) | ((stat.Rdev >> 8) & 0xfff));
         var minor = (uint)(((stat.Rdev >> 12) & 0xffffff00) | (stat.Rdev & 0xff));
@@ -204,16 +200,7 @@ internal static class GuestConfinement
     {
         foreach (var device in devices)
         {
-            if (Native.stat(device.PathOnHost, out var stat) != 0)
-            {
-                throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": {Native.LastError().ToLowerInvariant()}");
-            }
-
-            if (stat.Type is not (0x2000 or 0x6000))
-            {
-                throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": not a device node");
-            }
-
+            var stat = DeviceNode(device);
             var target = root + device.PathInContainer;
             if (device.PathInContainer == device.PathOnHost && device.PathOnHost.StartsWith("/dev/", StringComparison.Ordinal))
             {
@@ -224,5 +211,18 @@ internal static class GuestConfinement
             File.Delete(target);
             Native.Check(Native.mknod(target, stat.Mode, stat.Rdev), $"mknod {device.PathInContainer}");
         }
+    }
+
+    /// <summary>The guest's node a <c>--device</c> names; a path that is missing or no device node is refused in dockerd's words.</summary>
+    private static Native.FileStat DeviceNode(DeviceSpec device)
+    {
+        if (Native.stat(device.PathOnHost, out var stat) != 0)
+        {
+            throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": {Native.LastError().ToLowerInvariant()}");
+        }
+
+        return stat.Type is 0x2000 or 0x6000
+            ? stat
+            : throw new IOException($"error gathering device information while adding custom device \"{device.PathOnHost}\": not a device node");
     }
 }
