@@ -9,8 +9,8 @@
 # VIC_CONFIG (an ext4 file system on a disk the VM's SCSI or virtio controller has: the
 # ContainerVMs' modules include both, and no CD-ROM driver), its data on a disk labelled VIC_DATA
 # when there is one (else in memory). When the config names a data disk (`data-disk`: its SCSI
-# unit) and that disk is blank, the first boot makes VIC_DATA on it. Each step is skipped when its
-# inputs are unchanged.
+# unit) and that disk is blank, the first boot makes VIC_DATA on it. vic-supervise.sh starts the
+# endpoint again whenever it fails or is killed. Each step is skipped when its inputs are unchanged.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -42,7 +42,7 @@ if ! stamp_ok "$out/.appliance-endpoint.stamp" "$sources_key" || [ ! -x "$publis
 fi
 
 # --- initramfs ---------------------------------------------------------------------------------
-key=$( { sha256sum <"$here/build-appliance.sh"; sha256sum <"$here/make-iso.sh"; sha256sum <"$out/initramfs.cpio"; sha256sum <"$out/vmlinuz"; echo "$sources_key"; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
+key=$( { sha256sum <"$here/build-appliance.sh"; sha256sum <"$here/make-iso.sh"; sha256sum <"$here/vic-supervise.sh"; sha256sum <"$out/initramfs.cpio"; sha256sum <"$out/vmlinuz"; echo "$sources_key"; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
 if ! stamp_ok "$out/.appliance.stamp" "$key" || [ ! -f "$out/appliance.iso" ]; then
   root="$out/.appliance-root"
   rm -rf "$root"
@@ -51,10 +51,11 @@ if ! stamp_ok "$out/.appliance.stamp" "$key" || [ ! -f "$out/appliance.iso" ]; t
   # The ContainerVMs' modules (NICs and disks of both QEMU and vSphere) and their load order.
   (cd "$root" && cpio -id --quiet 'lib/modules/*' <"$out/initramfs.cpio")
   install -m 755 /bin/busybox "$root/bin/busybox"
-  for applet in sh mount umount mkdir cat ip ifconfig route udhcpc insmod findfs sleep ln echo ls poweroff grep seq head timeout readlink basename tr wc; do
+  for applet in sh mount umount mkdir cat ip ifconfig route udhcpc insmod findfs sleep ln echo ls poweroff grep seq head timeout readlink basename tr wc sync; do
     ln -sf busybox "$root/bin/$applet"
   done
   cp -a "$publish" "$root/opt/vch-endpoint"
+  install -m 755 "$here/vic-supervise.sh" "$root/sbin/vic-supervise"
   # e2fsprogs' mke2fs: ext4 with lazily initialised inode tables, so a data disk of gigabytes is made in a moment.
   install -m 755 /sbin/mke2fs "$root/sbin/mke2fs"
   cp -L /etc/mke2fs.conf "$root/etc/mke2fs.conf"
@@ -99,7 +100,7 @@ SCRIPT
   chmod 755 "$root/usr/share/udhcpc/default.script"
   cat >"$root/init" <<'INIT'
 #!/bin/sh
-# The VCH appliance: NICs up, the config CD read, the endpoint started; the VM powers off when it ends.
+# The VCH appliance: NICs up, the config disk read, the endpoint started and kept running.
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -172,8 +173,11 @@ while IFS= read -r arg || [ -n "$arg" ]; do
 done </mnt/config/endpoint.args
 echo "vic-appliance: starting the endpoint"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/data
-/opt/vch-endpoint/vch-endpoint --data-dir /data/vch "$@"
-echo "vic-appliance: the endpoint ended ($?)"
+# Started again whenever it fails or is killed; the appliance powers off only once it stops of itself.
+/sbin/vic-supervise /opt/vch-endpoint/vch-endpoint --data-dir /data/vch "$@"
+echo "vic-appliance: the endpoint stopped; powering off"
+sync
+umount /data 2>/dev/null
 poweroff -f
 INIT
   chmod 755 "$root/init"
