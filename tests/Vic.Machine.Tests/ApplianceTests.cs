@@ -119,6 +119,9 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var state = await Command.RunAsync("docker", ["inspect", "-f", "{{.State.Status}}", "web"], docker);
         var inspect = await VicMachineAsync("inspect", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs);
+        var bundle = _home.Combine("bundle.zip");
+        var debug = await VicMachineAsync("debug", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
+            "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs, "--bundle", bundle);
         var delete = await VicMachineAsync("delete", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--cert-path", certs, "--force");
         var afterDelete = await Command.RunAsync("docker", ["version", "--format", "{{.Server.Os}}"], docker, timeout: TimeSpan.FromSeconds(30));
@@ -150,6 +153,15 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.True(kept.StandardOutput == "kept\n", $"volumes after the upgrade: {kept}\n{upgrade}");
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         Assert.Contains($"tcp://{Address}:2376", inspect.StandardOutput, StringComparison.Ordinal);
+        // debug: the appliance's own log, through vicadmin with vic-machine's client certificate, and its bundle.
+        Assert.True(debug.ExitCode == 0, debug.ToString());
+        Assert.Contains("serving the Docker API on", debug.StandardOutput, StringComparison.Ordinal);
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(bundle))
+        {
+            Assert.Contains(zip.Entries, e => e.FullName == "endpoint.log");
+            Assert.Contains(zip.Entries, e => e.FullName.StartsWith("containers/web-", StringComparison.Ordinal) && e.FullName.EndsWith("/output.log", StringComparison.Ordinal));
+        }
+
         Assert.True(delete.ExitCode == 0, delete.ToString());
         Assert.Null(await session.FindByInventoryPathAsync($"DC0/host/DC0_C0/Resources/{Name}", CancellationToken.None));
         Assert.DoesNotContain((await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name")), n => n == Name);

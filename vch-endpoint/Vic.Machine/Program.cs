@@ -42,6 +42,7 @@ var config = new Option<string?>("--config") { Description = "vch.yaml with the 
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "YAML: what each user (client certificate CN) may do; needs client verification" };
 var certUser = new Option<string?>("--cert-user") { Description = "issue-cert: the user (the certificate's common name) to issue a client certificate for" };
 var timeout = new Option<string?>("--timeout") { Description = "Time the operation may take, e.g. 3m0s (default 10m0s)" };
+var bundle = new Option<string?>("--bundle") { Description = "debug of an appliance VCH: where to save its log bundle (default CERT-PATH/NAME-logs-TIME.zip)" };
 var format = new Option<string>("--format") { Description = "inspect config: verbose (one option a line) or raw (one line)", DefaultValueFactory = _ => "verbose" };
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
@@ -267,13 +268,32 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
         await new VsphereInstaller(plan, progress).UpgradeAsync(cancellationToken).ConfigureAwait(false);
     }),
     VersionCommand(),
-    Verb("debug", "Show the endpoint's log", connection, (parse, _) =>
+    Verb("debug", "Show the endpoint's log (an appliance's through vicadmin, saving its log bundle)", [.. connection, bundle], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
+        if (plan.Vsphere is not null)
+        {
+            var table = new Table().AddColumns("setting", "value");
+            var record = await InspectRecordAsync(plan, table, cancellationToken).ConfigureAwait(false);
+            if (record.InAppliance())
+            {
+                var appliance = VchPlan.Validate(record.With(new VchSettings { Target = plan.Settings.Target ?? record.Target, Password = "-", CertPath = parse.GetValue(certPath) ?? record.CertPath ?? plan.CertPath }), forCreate: false);
+                AnsiConsole.Write(table);
+                var zip = await VchApiClient.LogBundleAsync(appliance, cancellationToken).ConfigureAwait(false);
+                var file = Path.GetFullPath(parse.GetValue(bundle) ?? Path.Combine(appliance.CertPath, $"{appliance.Name}-logs-{DateTime.UtcNow:yyyyMMdd-HHmmss}.zip"));
+                await File.WriteAllBytesAsync(file, zip, cancellationToken).ConfigureAwait(false);
+                using var archive = new System.IO.Compression.ZipArchive(new MemoryStream(zip));
+                using var endpointLog = new StreamReader(archive.GetEntry("endpoint.log")?.Open() ?? throw new MachineException($"the log bundle from {appliance.VicadminUrl} has no endpoint.log"));
+                var lines = (await endpointLog.ReadToEndAsync(cancellationToken).ConfigureAwait(false)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                AnsiConsole.MarkupLine($"endpoint in the appliance; its log bundle (endpoint log, settings, each container's output and console) saved in {Markup.Escape(file)}; the log's last {Math.Min(50, lines.Length)} lines:");
+                Console.WriteLine(string.Join('\n', lines.TakeLast(50)));
+                return;
+            }
+        }
+
         var log = EndpointLauncher.LogFile(plan.CertPath);
         AnsiConsole.MarkupLine($"endpoint {(EndpointLauncher.IsRunning(plan.CertPath) ? "running" : "not running")}; log {Markup.Escape(log)}:");
         Console.WriteLine(File.Exists(log) ? string.Join('\n', File.ReadLines(log).TakeLast(50)) : "(no log)");
-        return Task.CompletedTask;
     }),
     Verb("issue-cert", "Issue a client certificate for one user of a VCH (its common name is the user the --authz-policy names)", [name, certPath, certUser], (parse, _) =>
     {

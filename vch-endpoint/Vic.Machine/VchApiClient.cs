@@ -13,23 +13,62 @@ public static class VchApiClient
     /// <summary>The names of the running containers; null when the endpoint does not answer.</summary>
     public static async Task<IReadOnlyList<string>?> RunningContainersAsync(VchPlan plan, CancellationToken cancellationToken)
     {
-        var certs = plan.CertPath;
-        var caFile = Path.Combine(certs, "ca.pem");
         if (plan.NoTls)
         {
             using var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
             return await NamesAsync(plain, new Uri($"http://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
         }
 
+        using var client = TlsClient(plan, TimeSpan.FromSeconds(20));
+        return client is null ? null : await NamesAsync(client, new Uri($"https://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The appliance's log bundle (vicadmin's <c>/logs.zip</c>: the endpoint's log, the VCH's settings,
+    /// each container's output and console), fetched with vic-machine's client certificate, which
+    /// vicadmin takes as an admin's login as it takes a browser's.
+    /// </summary>
+    public static async Task<byte[]> LogBundleAsync(VchPlan plan, CancellationToken cancellationToken)
+    {
+        var bundle = new Uri($"https://{plan.Endpoint.Address}:{plan.VicadminPort}/logs.zip");
+        using var client = (HasClientCertificate(plan) ? TlsClient(plan, TimeSpan.FromMinutes(2)) : null)
+            ?? throw new MachineException($"no client certificate and CA for vicadmin in {plan.CertPath}: log in at {plan.VicadminUrl} and download the log bundle there");
+        try
+        {
+            using var response = await client.GetAsync(bundle, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new MachineException($"vicadmin at {bundle} answered {(int)response.StatusCode} {response.ReasonPhrase}: {await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+            }
+
+            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new MachineException($"vicadmin at {bundle} did not answer ({ex.Message}): is the appliance powered on?");
+        }
+    }
+
+    private static bool HasClientCertificate(VchPlan plan) =>
+        File.Exists(Path.Combine(plan.CertPath, "cert.pem")) && File.Exists(Path.Combine(plan.CertPath, "key.pem"));
+
+    /// <summary>
+    /// A client that trusts only the VCH's CA and presents vic-machine's client certificate when it
+    /// has one; null without the CA.
+    /// </summary>
+    private static HttpClient? TlsClient(VchPlan plan, TimeSpan timeout)
+    {
+        var certs = plan.CertPath;
+        var caFile = Path.Combine(certs, "ca.pem");
         if (!File.Exists(caFile))
         {
             return null;
         }
 
-        using var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
+        var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
         var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5) };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && IssuedBy(new X509Certificate2(certificate), ca);
-        if (File.Exists(Path.Combine(certs, "cert.pem")) && File.Exists(Path.Combine(certs, "key.pem")))
+        if (HasClientCertificate(plan))
         {
             using var pem = X509Certificate2.CreateFromPemFile(Path.Combine(certs, "cert.pem"), Path.Combine(certs, "key.pem"));
 
@@ -37,8 +76,7 @@ public static class VchApiClient
             handler.SslOptions.ClientCertificates = [X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null)];
         }
 
-        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(20) };
-        return await NamesAsync(client, new Uri($"https://{plan.Endpoint}/containers/json"), cancellationToken).ConfigureAwait(false);
+        return new HttpClient(handler) { Timeout = timeout };
     }
 
     /// <summary>The names of the running containers <c>GET /containers/json</c> lists; null when the VCH does not answer.</summary>
