@@ -57,7 +57,7 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var served = EndpointProcess.FreePort();
         await using var registry = await LocalRegistry.StartAsync();
         await registry.SeedBusyboxAsync();
-        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378, Published]));
+        await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378, Published], GuestAddress: "10.0.2.20"));
 
         // vcsim listens on this host's loopback, which the appliance reaches as 10.0.2.2.
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -65,9 +65,13 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
             "create", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password, "--thumbprint", fixture.Server.Thumbprint,
             "--compute-resource", "DC0_C0", "--image-store", fixture.Server.Datastore, "--name", Name, "--cert-path", certs, "--iso", Iso,
             "--appliance-target", $"https://10.0.2.2:{fixture.Server.Sdk.Port}/sdk", "--endpoint-address", $"{Address}:2376",
-            "--bridge-network", "VM Network", "--public-network", "VM Network", "--registry-mirror", $"http://10.0.2.2:{registry.Port}", "--timeout", "4m0s");
+            "--bridge-network", "VM Network", "--public-network", "VM Network",
+            // A static address, not the one user networking's DHCP would lease (10.0.2.15): the forwards reach only this one.
+            "--public-network-ip", "10.0.2.20/24", "--public-network-gateway", "10.0.2.2/24", "--public-network-ip-range", "10.0.2.128/25", "--public-network-dns", "10.0.2.3",
+            "--registry-mirror", $"http://10.0.2.2:{registry.Port}", "--timeout", "4m0s");
         Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
         Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
+        Assert.Contains("vic-appliance: eth0 10.0.2.20/24 (static), gateway 10.0.2.2", guests.Output, StringComparison.Ordinal);
         var created = clock.Elapsed;
 
         await using var session = await VimSession.ConnectAsync(fixture.Session, NullLogger.Instance, CancellationToken.None);

@@ -134,14 +134,19 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
 
     /// <summary>
     /// What the appliance reads: the endpoint's arguments one a line (so a port group's name may
-    /// hold spaces), the vSphere password, the cert path's files the arguments name, and the data
-    /// disk's unit.
+    /// hold spaces), the vSphere password, the cert path's files the arguments name, the data
+    /// disk's unit, and the static address's network.sh when there is one.
     /// </summary>
     private IEnumerable<ConfigFile> ConfigFiles(IReadOnlyList<string> endpointArguments, string vspherePassword)
     {
         yield return ConfigFile.Text("endpoint.args", string.Join('\n', endpointArguments) + "\n");
         yield return ConfigFile.Text(PasswordFile, vspherePassword + "\n", secret: true);
         yield return ConfigFile.Text("data-disk", $"{DataDiskUnit}\n");
+        if (plan.StaticAddress is { } address)
+        {
+            yield return ConfigFile.Text("network.sh", address.NetworkScript());
+        }
+
         foreach (var (file, secret) in new[] { (plan.ServerCertFile, false), (plan.ClientVerificationCaFile, false), (plan.RegistryCaFile, false), (plan.AuthzPolicyFile, false), (plan.ServerKeyFile, true), (plan.VicadminPasswordFile, true) })
         {
             if (File.Exists(file))

@@ -18,6 +18,7 @@ var publicNetwork = new Option<string?>("--public-network", "--pn") { Descriptio
 var containerNetwork = new Option<string[]>("--container-network", "--cn") { Description = "Port group mapped into containers, portgroup[:alias] (repeatable)" };
 var publicNetworkGateway = new Option<string?>("--public-network-gateway") { Description = "GATEWAY/PREFIX of the public port group; containers get addresses there" };
 var publicNetworkIpRange = new Option<string?>("--public-network-ip-range") { Description = "CIDR the containers' public addresses come from" };
+var publicNetworkIp = new Option<string?>("--public-network-ip") { Description = "The appliance's static address on the public port group, IP/PREFIX (default: DHCP)" };
 var publicNetworkDns = new Option<string?>("--public-network-dns") { Description = "Nameservers on the public port group, comma-separated" };
 var containerNetworkGateway = new Option<string[]>("--container-network-gateway", "--cng") { Description = "portgroup:GATEWAY/PREFIX of a container network (repeatable)" };
 var containerNetworkIpRange = new Option<string[]>("--container-network-ip-range", "--cnr") { Description = "portgroup:CIDR containers get addresses from (repeatable)" };
@@ -47,7 +48,7 @@ var format = new Option<string>("--format") { Description = "inspect config: ver
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkIp, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
 
 VchSettings Read(ParseResult parse)
 {
@@ -66,6 +67,7 @@ VchSettings Read(ParseResult parse)
         PublicNetwork = parse.GetValue(publicNetwork),
         PublicNetworkGateway = parse.GetValue(publicNetworkGateway),
         PublicNetworkIpRange = parse.GetValue(publicNetworkIpRange),
+        PublicNetworkIp = parse.GetValue(publicNetworkIp),
         PublicNetworkDns = parse.GetValue(publicNetworkDns),
         ContainerNetwork = [.. parse.GetValue(containerNetwork) ?? []],
         ContainerNetworkGateway = [.. parse.GetValue(containerNetworkGateway) ?? []],

@@ -33,6 +33,9 @@ public sealed partial record VchPlan(
     /// <summary>The appliance's ISO, when the endpoint runs in one and an ISO is to be uploaded; else empty.</summary>
     public string ApplianceIso { get; init; } = "";
 
+    /// <summary>The appliance's static address on the public port group; null when it takes DHCP.</summary>
+    public ApplianceAddress? StaticAddress { get; init; }
+
     /// <summary>vSphere's SDK as the appliance reaches it (<c>--appliance-target</c>, else the target's).</summary>
     public Uri? ApplianceSdk { get; init; }
 
@@ -89,7 +92,8 @@ public sealed partial record VchPlan(
             throw new MachineException("--tls-ca gives the CAs that verify clients: it cannot go with --no-tls or --no-tlsverify");
         }
 
-        var endpoint = ParseEndpoint(settings.EndpointAddress ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
+        var staticAddress = ApplianceAddress.Of(settings);
+        var endpoint = ParseEndpoint(settings.EndpointAddress ?? staticAddress?.Address.ToString() ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
         var memory = settings.Memory ?? 4096;
         if (memory < 256)
         {
@@ -114,6 +118,11 @@ public sealed partial record VchPlan(
         }
 
         var appliance = target != "local" && (forCreate ? settings.LocalEndpoint != true : settings.InAppliance());
+        if (staticAddress is not null && !appliance)
+        {
+            throw new MachineException("--public-network-ip is the appliance's address: a VCH whose endpoint runs on this machine (--local-endpoint, or --target local) has no appliance");
+        }
+
         var applianceIso = "";
         if (appliance)
         {
@@ -123,9 +132,9 @@ public sealed partial record VchPlan(
             }
 
             // Said at once: the default (this machine's loopback) would be waited on in vain.
-            if (forCreate && (settings.EndpointAddress is null || endpoint.Address.Equals(System.Net.IPAddress.Any)))
+            if (forCreate && ((settings.EndpointAddress is null && staticAddress is null) || endpoint.Address.Equals(System.Net.IPAddress.Any)))
             {
-                throw new MachineException("--endpoint-address: give the address clients reach the appliance's Docker API at (its DHCP reservation on the public port group, or the NAT's; the server certificate names it), or --local-endpoint to run the endpoint here");
+                throw new MachineException("--endpoint-address: give the address clients reach the appliance's Docker API at (its DHCP reservation on the public port group, or the NAT's; the server certificate names it), or --public-network-ip for a static one, or --local-endpoint to run the endpoint here");
             }
 
             applianceIso = settings.ApplianceIso is { } givenAppliance ? Path.GetFullPath(givenAppliance) : forCreate || withIso ? Installation.DefaultApplianceIso() : "";
@@ -166,6 +175,7 @@ public sealed partial record VchPlan(
             Appliance = appliance,
             ApplianceIso = applianceIso,
             ApplianceSdk = applianceSdk,
+            StaticAddress = staticAddress,
         };
     }
 

@@ -44,6 +44,9 @@ public sealed class VchSettings
 
     public string? PublicNetworkIpRange { get; set; }
 
+    /// <summary>The appliance's static address on the public port group, IP[/PREFIX] (VIC's); without it the appliance takes DHCP.</summary>
+    public string? PublicNetworkIp { get; set; }
+
     public string? PublicNetworkDns { get; set; }
 
     /// <summary>Port groups mapped into containers, <c>portgroup[:alias]</c>.</summary>

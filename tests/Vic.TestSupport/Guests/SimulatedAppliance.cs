@@ -11,7 +11,8 @@ namespace Vic.TestSupport;
 /// port group would route them; from the appliance, this host (vcsim, the registry) is 10.0.2.2.
 /// </summary>
 /// <param name="DatastoreDirectory">vcsim's datastore folder: the appliance's ISO and disks are its files.</param>
-public sealed record ApplianceNetwork(string DatastoreDirectory, string HostAddress, IReadOnlyList<int> Ports);
+/// <param name="GuestAddress">The appliance's address on user networking: its DHCP lease, or the static one vic-machine gave it.</param>
+public sealed record ApplianceNetwork(string DatastoreDirectory, string HostAddress, IReadOnlyList<int> Ports, string GuestAddress = "10.0.2.15");
 
 /// <summary>
 /// A VCH appliance VM as a real VM: QEMU with the VM's CD (appliance.iso from the datastore), its
@@ -70,7 +71,7 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
             ]);
         }
 
-        var forwards = string.Concat(network.Ports.Select(p => $",hostfwd=tcp:{network.HostAddress}:{p}-:{p}"));
+        var forwards = string.Concat(network.Ports.Select(p => $",hostfwd=tcp:{network.HostAddress}:{p}-{network.GuestAddress}:{p}"));
         var nic = devices.FirstOrDefault(d => d.Type == "VirtualVmxnet3")?.Xml.Element(VimXml.Vim + "macAddress")?.Value;
         arguments.AddRange(["-netdev", $"user,id=n0{forwards}", "-device", "vmxnet3,netdev=n0" + (nic is { Length: > 0 } ? $",mac={nic}" : "")]);
         return new SimulatedAppliance(SimulatedVm.StartQemu(vm, console, arguments, powerOff), console, Path.Combine(home, "qmp.sock"), network);
@@ -92,7 +93,7 @@ internal sealed class SimulatedAppliance : SimulatedGuests.IGuest
             }
 
             using var qmp = await QmpLine.ConnectAsync(_qmp, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            await qmp.ExecuteAsync("human-monitor-command", new System.Text.Json.Nodes.JsonObject { ["command-line"] = $"hostfwd_add n0 tcp:{_network.HostAddress}:{port}-:{port}" }).ConfigureAwait(false);
+            await qmp.ExecuteAsync("human-monitor-command", new System.Text.Json.Nodes.JsonObject { ["command-line"] = $"hostfwd_add n0 tcp:{_network.HostAddress}:{port}-{_network.GuestAddress}:{port}" }).ConfigureAwait(false);
             _forwarded.Add(port);
         }
         finally
