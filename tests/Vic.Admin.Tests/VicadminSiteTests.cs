@@ -179,6 +179,37 @@ public sealed class VicadminSiteTests : IDisposable
     }
 
     [Fact]
+    public async Task OnlyTheVchsClientCertificateMayStopTheEndpointNotALogin()
+    {
+        var certificates = TestCertificates.Create(_files.Combine("certs"));
+        var (vch, admin) = await StartAsync(o => o with { TlsVerify = true, TlsCaCert = certificates.CaCert, TlsCert = certificates.ServerCert, TlsKey = certificates.ServerKey });
+        await using var _ = vch;
+
+        using (var browser = Client(admin))
+        {
+            Assert.Equal("/", (await LogInAsync(browser, "admin", Password)).Headers.Location?.OriginalString);
+            Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/api/vch")).StatusCode);
+            var refused = await browser.PostAsync("/api/stop", null);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("client certificate", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var stranger = Client(admin, X509Certificate2.CreateFromPemFile(certificates.RogueClientCert, certificates.RogueClientKey)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await stranger.PostAsync("/api/stop", null)).StatusCode);
+        }
+
+        Assert.False(vch.Stopping.IsCancellationRequested);
+        using (var client = Client(admin, X509Certificate2.CreateFromPemFile(certificates.ClientCert, certificates.ClientKey)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/api/stop", null)).StatusCode);
+        }
+
+        await Task.Delay(Timeout.Infinite, vch.Stopping).ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(vch.Stopping.IsCancellationRequested);
+    }
+
+    [Fact]
     public async Task UnderAnAuthorizationPolicyOnlyACertificateThatMayManageTheVchOpensVicadmin()
     {
         var certificates = TestCertificates.CreateWithUsers(_files.Combine("certs"), "ops", "auditor");

@@ -118,6 +118,7 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var upgrade = await VicMachineAsync("upgrade", "--target", fixture.Server.Sdk.ToString(), "--user", Vcsim.User, "--password", Vcsim.Password,
             "--thumbprint", fixture.Server.Thumbprint, "--compute-resource", "DC0_C0", "--name", Name, "--iso", Iso, "--timeout", "4m0s");
         var upgraded = clock.Elapsed;
+        var consoleAfterUpgrade = guests.Output;
         var kept = await Command.RunAsync("docker", ["volume", "ls", "--format", "{{.Name}}"], docker);
         var after = await Eventually.WaitForAsync(PageAsync, p => p is not null, TimeSpan.FromSeconds(60));
         var state = await Command.RunAsync("docker", ["inspect", "-f", "{{.State.Status}}", "web"], docker);
@@ -152,7 +153,10 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         // The container kept running across the upgrade, its port bound again by the new endpoint.
         Assert.True(after == "up\n", $"the published port after the upgrade: {after ?? "no answer"}\nguests:\n{guests.Output}");
         Assert.True(state.StandardOutput == "running\n", $"the container after the upgrade: {state}");
-        Assert.Contains("appliance VM vcha1 powered off", upgrade.StandardOutput, StringComparison.Ordinal);
+        // Shut down, not pulled: the endpoint was asked to stop (vicadmin, with the client certificate), and the appliance unmounted its data disk and powered itself off.
+        Assert.Contains("appliance VM vcha1 shut down: its endpoint stopped and it powered itself off", upgrade.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("appliance VM vcha1 shut down: its endpoint stopped and it powered itself off", configure.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("vic-appliance: the endpoint stopped; powering off", consoleAfterUpgrade, StringComparison.Ordinal);
         Assert.Contains("appliance.iso (", upgrade.StandardOutput, StringComparison.Ordinal); // "uploaded .../appliance.iso (69 MiB)"
         Assert.True(kept.StandardOutput == "kept\n", $"volumes after the upgrade: {kept}\n{upgrade}");
         Assert.True(inspect.ExitCode == 0, inspect.ToString());

@@ -30,6 +30,9 @@ public sealed class InProcessVch : IAsyncDisposable
 
     public VchEngine Engine => _app.Services.GetRequiredService<VchEngine>();
 
+    /// <summary>Cancelled once the endpoint's host is asked to stop (a signal, or vicadmin's stop).</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
+
     public static async Task<InProcessVch> StartAsync(Func<EndpointOptions, EndpointOptions>? configure = null, TimeProvider? time = null)
     {
         var home = new TempDirectory("vch-inproc");

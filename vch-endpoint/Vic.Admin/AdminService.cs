@@ -8,13 +8,14 @@ using Vic.PortLayer.Vch;
 namespace Vic.Admin;
 
 /// <summary>Runs vicadmin for as long as the endpoint runs: its web application is started and stopped with the endpoint's host.</summary>
-public sealed partial class AdminService(AdminConfig config, VchEngine engine, EndpointLogBuffer endpointLog, ILoggerFactory loggers, TimeProvider time) : IHostedService, IAsyncDisposable
+/// <param name="stopEndpoint">Stops the endpoint's host: vicadmin's <c>POST /api/stop</c>, which vic-machine asks before it restarts an appliance.</param>
+public sealed partial class AdminService(AdminConfig config, VchEngine engine, EndpointLogBuffer endpointLog, ILoggerFactory loggers, TimeProvider time, Action stopEndpoint) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _site;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _site = AdminSite.Build(config, engine, endpointLog, loggers, time);
+        _site = AdminSite.Build(config, engine, endpointLog, loggers, time, stopEndpoint);
         await _site.StartAsync(cancellationToken).ConfigureAwait(false);
         Log.Serving(loggers.CreateLogger("Vic.Admin"), $"https://{config.Listen}/");
     }

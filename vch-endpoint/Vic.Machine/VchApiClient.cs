@@ -49,6 +49,30 @@ public static class VchApiClient
         }
     }
 
+    /// <summary>
+    /// Asks the appliance's endpoint to stop (vicadmin's <c>POST /api/stop</c>, with the client
+    /// certificate): it ends of itself, and the appliance then unmounts its data disk and powers off.
+    /// False when it cannot be asked (no certificate, no answer, a refusal): the caller powers off.
+    /// </summary>
+    public static async Task<bool> StopEndpointAsync(VchPlan plan, CancellationToken cancellationToken)
+    {
+        using var client = HasClientCertificate(plan) ? TlsClient(plan, TimeSpan.FromSeconds(20)) : null;
+        if (client is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var response = await client.PostAsync(new Uri($"https://{plan.Endpoint.Address}:{plan.VicadminPort}/api/stop"), null, cancellationToken).ConfigureAwait(false);
+            return response.StatusCode == System.Net.HttpStatusCode.Accepted;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     private static bool HasClientCertificate(VchPlan plan) =>
         File.Exists(Path.Combine(plan.CertPath, "cert.pem")) && File.Exists(Path.Combine(plan.CertPath, "key.pem"));
 

@@ -20,7 +20,7 @@ public sealed partial class VsphereInstaller
     ];
 
     /// <summary>
-    /// The appliance's restart: powered off (its endpoint stops with it), its config disk written
+    /// The appliance's restart: shut down (its endpoint asked to stop first), its config disk written
     /// again and, on upgrade, its ISO replaced, then powered on; the endpoint comes back with the
     /// state on its data disk.
     /// </summary>
@@ -32,8 +32,7 @@ public sealed partial class VsphereInstaller
             ?? throw new MachineException($"the VCH {plan.Name} has no appliance VM in its pool: delete the VCH and create it again");
         if (vm.Text("runtime.powerState") == "poweredOn")
         {
-            await session.PowerOffVmAsync(vm.Obj, cancellationToken).ConfigureAwait(false);
-            progress.Step($"appliance VM {plan.Name} powered off");
+            await ShutDownApplianceAsync(session, pool, vm.Obj, cancellationToken).ConfigureAwait(false);
         }
 
         if (whileStopped is not null)
@@ -54,5 +53,40 @@ public sealed partial class VsphereInstaller
         }
 
         await appliance.WaitForApiAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How long an appliance whose endpoint was asked to stop may take to power itself off before it is powered off.</summary>
+    private static readonly TimeSpan ShutdownLimit = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The appliance's endpoint asked to stop, so that it ends its work and the appliance unmounts
+    /// its data disk and powers off; powered off from vSphere when it cannot be asked or does not
+    /// power off in time (the endpoint's state, a journalled ext4 and SQLite, recovers from that too).
+    /// </summary>
+    private async Task ShutDownApplianceAsync(VimSession session, ManagedObjectReference pool, ManagedObjectReference vm, CancellationToken cancellationToken)
+    {
+        if (await VchApiClient.StopEndpointAsync(plan, cancellationToken).ConfigureAwait(false))
+        {
+            var deadline = DateTime.UtcNow + ShutdownLimit;
+            while (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+                var state = (await session.ListAsync("VirtualMachine", ["runtime.powerState"], cancellationToken, pool).ConfigureAwait(false)).FirstOrDefault(v => v.Obj.Value == vm.Value)?.Text("runtime.powerState");
+                if (state != "poweredOn")
+                {
+                    progress.Step($"appliance VM {plan.Name} shut down: its endpoint stopped and it powered itself off");
+                    return;
+                }
+            }
+
+            progress.Step($"appliance VM {plan.Name} still on {ShutdownLimit.TotalSeconds:0} s after its endpoint was asked to stop: powering it off");
+        }
+        else
+        {
+            progress.Step($"the appliance's endpoint could not be asked to stop (vicadmin on {plan.Endpoint.Address}:{plan.VicadminPort}): powering the appliance off");
+        }
+
+        await session.PowerOffVmAsync(vm, cancellationToken).ConfigureAwait(false);
+        progress.Step($"appliance VM {plan.Name} powered off");
     }
 }

@@ -26,7 +26,7 @@ public static partial class AdminSite
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static WebApplication Build(AdminConfig config, VchEngine engine, EndpointLogBuffer endpointLog, ILoggerFactory loggers, TimeProvider time)
+    public static WebApplication Build(AdminConfig config, VchEngine engine, EndpointLogBuffer endpointLog, ILoggerFactory loggers, TimeProvider time, Action stopEndpoint)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -90,6 +90,24 @@ public static partial class AdminSite
         });
         app.MapGet("/api/containers/{id}/logs", (string id, int? tail) => ContainerOutput(engine, id, Math.Clamp(tail ?? 200, 1, 10_000)));
         app.MapGet("/api/log", (HttpContext context) => StreamEndpointLogAsync(context, endpointLog, app.Lifetime.ApplicationStopping));
+        app.MapPost("/api/stop", (HttpContext context) =>
+        {
+            // vic-machine's, before it writes an appliance's config disk again: the endpoint stops, its
+            // supervisor ends and the appliance unmounts its data disk and powers off. Only the VCH's
+            // client certificate may ask it, never a browser's login, which a forged form could ride.
+            if (context.Connection.ClientCertificate is not { } certificate || config.ClientCertificateTrusted?.Invoke(certificate) != true)
+            {
+                return Results.Json(new { message = "stopping the endpoint takes the VCH's client certificate (vic-machine's), not a login" }, statusCode: StatusCodes.Status403Forbidden);
+            }
+
+            Log.StopAsked(logger, (string)context.Items[AdminAccessMiddleware.UserItem]!);
+            context.Response.OnCompleted(() =>
+            {
+                stopEndpoint();
+                return Task.CompletedTask;
+            });
+            return Results.Json(new { message = "the endpoint is stopping" }, statusCode: StatusCodes.Status202Accepted);
+        });
         app.MapGet("/logs.zip", async (HttpContext context, CancellationToken cancellationToken) =>
         {
             var about = await AboutAsync(engine, config, started, cancellationToken).ConfigureAwait(false);
@@ -250,5 +268,8 @@ public static partial class AdminSite
 
         [LoggerMessage(EventId = 6004, Level = LogLevel.Information, Message = "vicadmin: {User} downloaded the log bundle ({Bytes} bytes)")]
         public static partial void BundleDownloaded(ILogger logger, string user, long bytes);
+
+        [LoggerMessage(EventId = 6005, Level = LogLevel.Warning, Message = "vicadmin: {User} asked the endpoint to stop")]
+        public static partial void StopAsked(ILogger logger, string user);
     }
 }

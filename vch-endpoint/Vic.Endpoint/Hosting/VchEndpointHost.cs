@@ -72,7 +72,8 @@ public static partial class VchEndpointHost
                 services.GetRequiredService<VchEngine>(),
                 endpointLog,
                 services.GetRequiredService<ILoggerFactory>(),
-                time ?? TimeProvider.System));
+                time ?? TimeProvider.System,
+                services.GetRequiredService<IHostApplicationLifetime>().StopApplication));
         }
 
         var app = builder.Build();
