@@ -17,6 +17,7 @@ packages=(
   busybox-static   # the busybox image make up seeds
   debootstrap      # the debian:bookworm and nginx images make up seeds (scripts/seed-debian.sh)
   apache2-utils    # htpasswd: the tests' registry with basic auth
+  tinyproxy-bin    # an HTTP proxy: the tests pull through it (--http-proxy)
   bc               # arithmetic in the benchmarks
   xz-utils         # the endpoint unpacks xz build contexts and ADD archives with xz -dc
   bzip2            # the build tests compress contexts with it, as clients do

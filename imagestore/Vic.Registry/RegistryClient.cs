@@ -21,11 +21,13 @@ public sealed partial class RegistryClient : IDisposable
 {
     private readonly ConcurrentDictionary<(string Host, bool Insecure, long CaStamp), HttpClient> _clients = new();
     private readonly Func<string, bool, HttpMessageHandler> _handlerFactory;
+    private readonly ProxyRoute _proxy;
 
     public RegistryClient(RegistryOptions options, ILogger<RegistryClient> logger, Func<string, bool, HttpMessageHandler>? handlerFactory = null)
     {
         Options = options;
         Logger = logger;
+        _proxy = new ProxyRoute(options.Proxies);
         _handlerFactory = handlerFactory ?? DefaultHandler;
     }
 
@@ -141,6 +143,8 @@ public sealed partial class RegistryClient : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(15),
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AutomaticDecompression = System.Net.DecompressionMethods.None,
+            Proxy = _proxy,
+            UseProxy = true,
         };
         var authority = AuthorityFile(host);
         if (insecure)

@@ -23,6 +23,9 @@ public sealed record RegistryOptions
     /// <summary>PEM files of CAs trusted for every registry (VIC's <c>--registry-ca</c>).</summary>
     public IReadOnlyList<string> CertificateAuthorities { get; init; } = [];
 
+    /// <summary>The proxies registries are reached through (dockerd's <c>--http-proxy</c>, <c>--https-proxy</c>, <c>--no-proxy</c>); none by default.</summary>
+    public ProxySettings Proxies { get; init; } = ProxySettings.None;
+
     /// <summary>How many times a dropped blob download is resumed before the pull fails.</summary>
     public int BlobRetries { get; init; } = 5;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using Vic.TestSupport;
 
 namespace Vic.EndToEnd.Tests;
@@ -20,7 +17,7 @@ public sealed class RegistryCertificateTests : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
-        var address = NonLoopbackAddress();
+        var address = HostAddresses.NonLoopback();
         _certificates = TestCertificates.Create(_home.Combine("certs"), address);
         _registry = await LocalRegistry.StartAsync(null, null, address.ToString(), (_certificates.ServerCert, _certificates.ServerKey));
         var layout = new OciLayoutBuilder(_home.Combine("layout"));
@@ -91,13 +88,4 @@ public sealed class RegistryCertificateTests : IAsyncLifetime, IDisposable
         _endpoint = await EndpointProcess.StartAsync(port, ["-H", $"tcp://127.0.0.1:{port}", "--data-dir", _home.Combine("data"), .. more]);
         return $"tcp://127.0.0.1:{port}";
     }
-
-    /// <summary>An IPv4 address of this machine that is not loopback.</summary>
-    private static IPAddress NonLoopbackAddress() =>
-        NetworkInterface.GetAllNetworkInterfaces()
-            .Where(n => n.OperationalStatus != OperationalStatus.Down && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-        ?? throw new InvalidOperationException("this machine has no non-loopback IPv4 address to serve a TLS registry on");
 }

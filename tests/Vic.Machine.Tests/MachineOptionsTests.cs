@@ -45,6 +45,8 @@ public sealed class MachineOptionsTests
             NoTlsverify = true,
             Memory = 4096,
             Version = "v0.1.0-abcdef0",
+            HttpsProxy = "http://puller:proxy-pw@proxy.example.com:3128",
+            NoProxy = ".example.com,10.0.0.0/8",
         };
 
         var verbose = RecreateCommand.Of(record, raw: false);
@@ -56,8 +58,20 @@ public sealed class MachineOptionsTests
         Assert.Contains("--no-tlsverify", raw, StringComparison.Ordinal);
         Assert.Contains("--memory 4096", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", raw, StringComparison.Ordinal);
+        Assert.Contains("--https-proxy http://puller:xxxxx@proxy.example.com:3128 --no-proxy .example.com,10.0.0.0/8", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("proxy-pw", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("--version", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("\n", raw, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheProxiesReachTheEndpointAsDockerdsOptions()
+    {
+        var plan = VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = "http://proxy:3128", HttpsProxy = "http://u:p@proxy:3129", NoProxy = "registry.local" }, forCreate: false);
+
+        var arguments = string.Join(' ', EndpointSettings.Common(plan));
+
+        Assert.Contains("--http-proxy http://proxy:3128 --https-proxy http://u:p@proxy:3129 --no-proxy registry.local", arguments, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net.Sockets;
-
 namespace Vic.TestSupport;
 
 /// <summary>
@@ -9,12 +6,12 @@ namespace Vic.TestSupport;
 /// </summary>
 public sealed class NfsServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly LocalDaemon _daemon;
     private readonly TempDirectory _home;
 
-    private NfsServer(Process process, TempDirectory home, int port)
+    private NfsServer(LocalDaemon daemon, TempDirectory home, int port)
     {
-        _process = process;
+        _daemon = daemon;
         _home = home;
         Port = port;
     }
@@ -44,51 +41,15 @@ public sealed class NfsServer : IAsyncDisposable
             EXPORT { Export_Id = 1; Path = {{home.Combine("export")}}; Pseudo = {{ExportPath}}; Access_Type = RW; Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; } }
             LOG { Default_Log_Level = EVENT; }
             """).ConfigureAwait(false);
-        var start = new ProcessStartInfo("ganesha.nfsd") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in (string[])["-F", "-f", config, "-L", home.Combine("ganesha.log"), "-p", home.Combine("ganesha.pid"), "-N", "NIV_EVENT"])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start ganesha.nfsd");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var server = new NfsServer(process, home, port);
-        for (var i = 0; i < 200; i++)
-        {
-            if (process.HasExited)
-            {
-                break;
-            }
-
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(System.Net.IPAddress.Loopback, port).ConfigureAwait(false);
-                return server;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50).ConfigureAwait(false);
-            }
-        }
-
-        var log = server.Log;
-        await server.DisposeAsync().ConfigureAwait(false);
-        throw new InvalidOperationException($"ganesha.nfsd did not serve on port {port}: {log}");
+        var log = home.Combine("ganesha.log");
+        var daemon = await LocalDaemon.StartAsync("ganesha.nfsd", ["-F", "-f", config, "-L", log, "-p", home.Combine("ganesha.pid"), "-N", "NIV_EVENT"], port,
+            () => File.Exists(log) ? File.ReadAllText(log) : "").ConfigureAwait(false);
+        return new NfsServer(daemon, home, port);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync().ConfigureAwait(false);
-        }
-
-        _process.Dispose();
+        await _daemon.DisposeAsync().ConfigureAwait(false);
         _home.Dispose();
     }
 }

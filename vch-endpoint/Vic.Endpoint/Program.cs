@@ -44,6 +44,9 @@ var containerNetworkDns = new Option<string[]>("--container-network-dns") { Desc
 var channelAddress = new Option<string?>("--channel-address") { Description = "vSphere: the endpoint's IP address as ContainerVMs reach it" };
 var channelListen = new Option<string?>("--channel-listen") { Description = "vSphere: the local address the channel ports are bound to, when ContainerVMs reach the endpoint through another (default: --channel-address)" };
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "A YAML file saying what each user (client certificate CN, with --tlsverify) may do: read, run, exec, pull, push, build, remove, manage; per image repository and container label" };
+var httpProxy = new Option<string?>("--http-proxy") { Description = "The proxy for http:// registries and downloads, http://[user:password@]host:port (default: HTTP_PROXY)" };
+var httpsProxy = new Option<string?>("--https-proxy") { Description = "The proxy for https:// registries and downloads (default: HTTPS_PROXY)" };
+var noProxy = new Option<string?>("--no-proxy") { Description = "Hosts, domains (.example.com), IPs and CIDRs reached without a proxy, comma-separated (default: NO_PROXY)" };
 var vicadmin = new Option<string?>("--vicadmin") { Description = "Serve vicadmin, the VCH's admin page, over TLS on this address, e.g. 127.0.0.1:2378" };
 var vicadminPasswordFile = new Option<string?>("--vicadmin-password-file") { Description = "vicadmin logins: a file of user:password lines (the local backend; on vSphere, vSphere accounts log in)" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
@@ -51,7 +54,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
-    insecureRegistry, registryMirror, registryCa, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
+    insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
     target, user, password, passwordFile, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, channelListen, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
@@ -81,6 +84,9 @@ root.SetAction(async (parse, cancellationToken) =>
         InsecureRegistries = parse.GetValue(insecureRegistry) ?? [],
         RegistryMirrors = parse.GetValue(registryMirror) ?? [],
         RegistryCas = parse.GetValue(registryCa) ?? [],
+        HttpProxy = parse.GetValue(httpProxy),
+        HttpsProxy = parse.GetValue(httpsProxy),
+        NoProxy = parse.GetValue(noProxy),
         VolumeStores = parse.GetValue(volumeStore) ?? [],
         Vicadmin = parse.GetValue(vicadmin),
         AuthzPolicy = parse.GetValue(authzPolicy),
@@ -116,6 +122,17 @@ root.SetAction(async (parse, cancellationToken) =>
     {
         await Console.Error.WriteLineAsync($"vch-endpoint: {ex.Message}").ConfigureAwait(false);
         return 2;
+    }
+
+    // As dockerd does: the proxies become the process's environment, so every other HTTP client
+    // (a build context or an import fetched from a URL) goes the way the registries go. vSphere is
+    // reached directly (VimSession uses no proxy), as VIC's appliance reached it.
+    var proxies = config.Vch.Registries.Proxies;
+    // Both cases: .NET reads the lower-case names first, Go (and so these settings) the upper-case.
+    foreach (var (variable, value) in new[] { ("HTTP_PROXY", proxies.HttpProxy), ("HTTPS_PROXY", proxies.HttpsProxy), ("NO_PROXY", proxies.NoProxy) })
+    {
+        Environment.SetEnvironmentVariable(variable, value);
+        Environment.SetEnvironmentVariable(variable.ToLowerInvariant(), value);
     }
 
     await using var app = VchEndpointHost.Build(config);

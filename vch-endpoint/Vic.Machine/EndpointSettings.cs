@@ -86,6 +86,14 @@ public static class EndpointSettings
             arguments.AddRange(["--volume-store", store]);
         }
 
+        foreach (var (option, value) in new[] { ("--http-proxy", plan.Settings.HttpProxy), ("--https-proxy", plan.Settings.HttpsProxy), ("--no-proxy", plan.Settings.NoProxy) })
+        {
+            if (value is not null)
+            {
+                arguments.AddRange([option, value]);
+            }
+        }
+
         return arguments;
     }
 

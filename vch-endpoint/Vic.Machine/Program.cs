@@ -43,12 +43,15 @@ var config = new Option<string?>("--config") { Description = "vch.yaml with the 
 var authzPolicy = new Option<string?>("--authz-policy") { Description = "YAML: what each user (client certificate CN) may do; needs client verification" };
 var certUser = new Option<string?>("--cert-user") { Description = "issue-cert: the user (the certificate's common name) to issue a client certificate for" };
 var timeout = new Option<string?>("--timeout") { Description = "Time the operation may take, e.g. 3m0s (default 10m0s)" };
+var httpProxy = new Option<string?>("--http-proxy") { Description = "The proxy the VCH pulls from http:// registries through, http://[user:password@]host:port" };
+var httpsProxy = new Option<string?>("--https-proxy") { Description = "The proxy the VCH pulls from https:// registries through" };
+var noProxy = new Option<string?>("--no-proxy") { Description = "Hosts, domains (.example.com), IPs and CIDRs the VCH reaches without a proxy, comma-separated" };
 var bundle = new Option<string?>("--bundle") { Description = "debug of an appliance VCH: where to save its log bundle (default CERT-PATH/NAME-logs-TIME.zip)" };
 var format = new Option<string>("--format") { Description = "inspect config: verbose (one option a line) or raw (one line)", DefaultValueFactory = _ => "verbose" };
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkIp, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkIp, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
 
 VchSettings Read(ParseResult parse)
 {
@@ -81,6 +84,9 @@ VchSettings Read(ParseResult parse)
         InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
         RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
         RegistryCa = [.. (parse.GetValue(registryCa) ?? []).Select(Path.GetFullPath)],
+        HttpProxy = parse.GetValue(httpProxy),
+        HttpsProxy = parse.GetValue(httpsProxy),
+        NoProxy = parse.GetValue(noProxy),
         TlsCa = [.. (parse.GetValue(tlsCa) ?? []).Select(Path.GetFullPath)],
         CertPath = parse.GetValue(certPath),
         EndpointAddress = parse.GetValue(endpointAddress),
@@ -243,7 +249,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
 
         Console.WriteLine(VchListing.Format(await new VsphereInstaller(plan, progress).ListAsync(cancellationToken).ConfigureAwait(false), Installation.Version));
     }),
-    Verb("configure", "Change a VCH's pool limits and registries", [.. connection, cpu, memory, insecureRegistry, registryMirror], async (parse, cancellationToken) =>
+    Verb("configure", "Change a VCH's pool limits, registries and proxies", [.. connection, cpu, memory, insecureRegistry, registryMirror, httpProxy, httpsProxy, noProxy], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
         if (plan.Vsphere is null)
@@ -257,6 +263,9 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             Memory = parse.GetValue(memory),
             InsecureRegistry = [.. parse.GetValue(insecureRegistry) ?? []],
             RegistryMirror = [.. parse.GetValue(registryMirror) ?? []],
+            HttpProxy = parse.GetValue(httpProxy),
+            HttpsProxy = parse.GetValue(httpsProxy),
+            NoProxy = parse.GetValue(noProxy),
         }, cancellationToken).ConfigureAwait(false);
     }),
     Verb("upgrade", "Upload a new bootstrap ISO (and appliance ISO) and restart the endpoint", [.. connection, iso, applianceIso], async (parse, cancellationToken) =>

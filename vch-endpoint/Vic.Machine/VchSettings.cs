@@ -86,6 +86,13 @@ public sealed class VchSettings
     /// <summary>VIC's <c>--registry-ca</c>: PEM files of CAs the VCH trusts for every registry; create copies them into the cert path.</summary>
     public List<string> RegistryCa { get; set; } = [];
 
+    /// <summary>VIC's proxies for the VCH's pulls (and dockerd's): http:// and https:// registries, and the hosts reached without one.</summary>
+    public string? HttpProxy { get; set; }
+
+    public string? HttpsProxy { get; set; }
+
+    public string? NoProxy { get; set; }
+
     /// <summary>Where the certificates, the endpoint's state and its log live (default: ./NAME).</summary>
     public string? CertPath { get; set; }
 

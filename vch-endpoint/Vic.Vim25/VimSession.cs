@@ -199,6 +199,8 @@ public sealed partial class VimSession : IAsyncDisposable
 
     private static SocketsHttpHandler HandlerFor(VimSessionConfig config) => new()
     {
+        // vCenter and ESXi are reached directly: the VCH's proxies are for registries and downloads.
+        UseProxy = false,
         UseCookies = true,
         CookieContainer = new CookieContainer(),
         SslOptions = new SslClientAuthenticationOptions

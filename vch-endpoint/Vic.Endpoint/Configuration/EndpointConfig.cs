@@ -139,6 +139,13 @@ public sealed record EndpointOptions
     /// <summary><c>--registry-ca</c>: PEM files of CAs trusted for every registry.</summary>
     public IReadOnlyList<string> RegistryCas { get; init; } = [];
 
+    /// <summary>dockerd's <c>--http-proxy</c>, <c>--https-proxy</c> and <c>--no-proxy</c>; each not given is the environment's.</summary>
+    public string? HttpProxy { get; init; }
+
+    public string? HttpsProxy { get; init; }
+
+    public string? NoProxy { get; init; }
+
     /// <summary><c>--volume-store</c>: NFS volume stores, <c>nfs://host/path:label</c>.</summary>
     public IReadOnlyList<string> VolumeStores { get; init; } = [];
 
@@ -237,12 +244,14 @@ public sealed record EndpointOptions
             throw new ArgumentException("--container-network maps vSphere port groups: it needs --backend vsphere");
         }
 
+        var proxies = Vic.Registry.ProxySettings.FromOptionsOrEnvironment(HttpProxy, HttpsProxy, NoProxy);
+        proxies.Validate();
         var vch = new VchConfig(
             Name,
             Path.GetFullPath(DataDirectory),
             new VmResources(cpus, memory),
             ContainerVmKernel,
-            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]) { CertificateAuthorities = RegistryAuthoritiesOf(RegistryCas) })
+            new RegistryConfig(InsecureRegistries, [.. RegistryMirrors.Select(NormalizeMirror)]) { CertificateAuthorities = RegistryAuthoritiesOf(RegistryCas), Proxies = proxies })
         {
             VolumeStores = VolumeStoresOf(VolumeStores),
             ContainerNetworks = ContainerNetworksOf(),

@@ -45,6 +45,7 @@ public sealed partial class ImageService : IDisposable
                 InsecureRegistries = config.Registries.InsecureRegistries,
                 CertificateAuthorities = config.Registries.CertificateAuthorities,
                 CertificatesDirectory = config.RegistryCertificatesPath,
+                Proxies = config.Registries.Proxies,
             },
             loggers.CreateLogger<RegistryClient>());
         _layers = new LayerStore(config.ImageStorePath, config.LayerCapacityBytes);

@@ -9,6 +9,13 @@ public sealed record RegistryConfig(IReadOnlyList<string> InsecureRegistries, IR
 
     /// <summary>PEM files of CAs trusted for every registry (VIC's <c>--registry-ca</c>), beside certs.d's per-registry ones.</summary>
     public IReadOnlyList<string> CertificateAuthorities { get; init; } = [];
+
+    /// <summary>The proxies registries are reached through (<c>--http-proxy</c>, <c>--https-proxy</c>, <c>--no-proxy</c>, else the environment's).</summary>
+    public Vic.Registry.ProxySettings Proxies { get; init; } = Vic.Registry.ProxySettings.None;
+
+    /// <summary><c>docker info</c>'s HTTPProxy, HTTPSProxy and NoProxy: a proxy's password shown as <c>xxxxx</c>, as dockerd shows it.</summary>
+    public (string HttpProxy, string HttpsProxy, string NoProxy) ShownProxies =>
+        (Vic.Registry.ProxySettings.Masked(Proxies.HttpProxy), Vic.Registry.ProxySettings.Masked(Proxies.HttpsProxy), Proxies.NoProxy ?? "");
 }
 
 /// <summary>
