@@ -370,7 +370,9 @@ public sealed class RegistrySession
         var messages = new List<string>();
         for (var current = exception; current is not null; current = current.InnerException)
         {
-            messages.Add(current.Message.Replace(", see inner exception.", "", StringComparison.Ordinal).TrimEnd('.'));
+            // .NET's proxy-tunnel message ends in a stray quote ("... status code '407'.\""): dropped with the period.
+            var message = current.Message.Replace(", see inner exception.", "", StringComparison.Ordinal);
+            messages.Add((message.EndsWith("'.\"", StringComparison.Ordinal) ? message[..^1] : message).TrimEnd('.'));
         }
 
         return string.Join(": ", messages.Distinct());

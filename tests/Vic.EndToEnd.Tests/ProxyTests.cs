@@ -82,7 +82,7 @@ public sealed class ProxyTests : IAsyncLifetime, IDisposable
         Assert.True(direct.ExitCode == 0, direct.ToString());
         Assert.NotEqual(0, denied.ExitCode);
         // The proxy's 407 comes back as the pull's error; no image is left.
-        Assert.Contains("407", denied.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"Get \"https://{_tlsRegistry.Host}/v2/\": The proxy tunnel request to proxy 'http://127.0.0.1:{_proxy.Port}/' failed with status code '407'\n", denied.StandardError, StringComparison.Ordinal);
         Assert.Equal("", (await Command.DockerAsync(refused, "images", "-q")).StandardOutput);
     }
 
