@@ -18,6 +18,7 @@ packages=(
   debootstrap      # the debian:bookworm and nginx images make up seeds (scripts/seed-debian.sh)
   apache2-utils    # htpasswd: the tests' registry with basic auth
   tinyproxy-bin    # an HTTP proxy: the tests pull through it (--http-proxy)
+  rsyslog          # a syslog server: the tests send containers' logs to it (--log-driver syslog)
   bc               # arithmetic in the benchmarks
   xz-utils         # the endpoint unpacks xz build contexts and ADD archives with xz -dc
   bzip2            # the build tests compress contexts with it, as clients do

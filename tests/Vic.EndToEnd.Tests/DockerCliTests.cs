@@ -97,7 +97,8 @@ public sealed class DockerCliTests : IAsyncLifetime, IDisposable
 
     /// <summary>Each `docker run` option (or value) a ContainerVM cannot honour fails the create, naming it; none is dropped silently.</summary>
     [Theory]
-    [InlineData("--log-driver syslog", "--log-driver")]
+    [InlineData("--log-driver gelf", "--log-driver")]
+    [InlineData("--log-driver syslog --log-opt syslog-address=tcp+tls://logs:6514", "tcp+tls")]
     [InlineData("--log-opt labels=a", "--log-opt")]
     [InlineData("--platform linux/arm64", "--platform")]
     [InlineData("--gpus all", "--gpus")]

@@ -93,7 +93,7 @@ public static class SystemEndpoints
             Driver = $"vSphere Integrated Containers ({summary.Backend} backend)",
             DriverStatus = poolStatus,
             SystemStatus = [],
-            Plugins = new InfoPlugins(["vsphere"], ["bridge", "null"], null, ["json-file"]),
+            Plugins = new InfoPlugins(["vsphere"], ["bridge", "null"], null, ["json-file", "local", "syslog"]),
             SystemTime = engine.Time.GetUtcNow().ToString("yyyy-MM-ddTHH:mm:ss.fffffffK", CultureInfo.InvariantCulture),
             NEventsListener = listeners.Current,
             KernelVersion = summary.ContainerVmKernel,

@@ -6,8 +6,10 @@ namespace Vic.PortLayer.Containers;
 /// <summary>
 /// Where a container's output is kept (<c>--log-driver</c>, <c>--log-opt</c>): <c>json-file</c>
 /// (dockerd's default, a file of JSON lines, rotated at <c>max-size</c> into <c>max-file</c> files),
-/// <c>local</c> (kept the same way, rotated as dockerd's local driver is by default: 20 MiB, 5 files)
-/// or <c>none</c> (nothing kept; attach still streams it).
+/// <c>local</c> (kept the same way, rotated as dockerd's local driver is by default: 20 MiB, 5 files),
+/// <c>syslog</c> (each line sent to a syslog server, <see cref="SyslogTarget"/>, and kept in a cache
+/// as dockerd's dual logging keeps it, 20 MiB in 5 files unless <c>cache-*</c> say otherwise, so
+/// <c>docker logs</c> reads it) or <c>none</c> (nothing kept; attach still streams it).
 /// </summary>
 /// <param name="MaxSizeBytes">The size a log file is rotated at; -1 never rotates.</param>
 /// <param name="MaxFiles">How many files (the current one and rotated ones) are kept.</param>
@@ -16,7 +18,10 @@ public sealed record LogSettings(string Driver, long MaxSizeBytes, int MaxFiles,
     public static readonly LogSettings Default = new("json-file", -1, 1, new Dictionary<string, string>());
 
     /// <summary>Whether <c>docker logs</c> can read what this driver keeps.</summary>
-    public bool Readable => Driver != "none";
+    public bool Readable => Driver != "none" && !(Driver == "syslog" && Options.GetValueOrDefault("cache-disabled") == "true");
+
+    /// <summary>Where the syslog driver sends each line; null for the drivers that only keep it.</summary>
+    public SyslogTarget? Syslog => Driver == "syslog" ? SyslogTarget.Parse(Options) : null;
 
     /// <summary>Validates a driver and its options as dockerd does, naming the flag in errors.</summary>
     public static LogSettings Parse(string? driver, IReadOnlyDictionary<string, string> options)
@@ -43,8 +48,21 @@ public sealed record LogSettings(string Driver, long MaxSizeBytes, int MaxFiles,
                 var files = options.TryGetValue("max-file", out var f) ? Files(f) : local ? 5 : 1;
                 // json-file's max-file without max-size keeps one file that never rotates, as dockerd does.
                 return new LogSettings(driver, size, files, options);
-            case "syslog" or "journald" or "gelf" or "fluentd" or "awslogs" or "splunk" or "etwlogs" or "gcplogs" or "logentries":
-                throw PortLayerException.InvalidParameter($"the log driver \"{driver}\" (--log-driver) is not supported by this VCH: it keeps logs as json-file or local, or not at all (none)");
+            case "syslog":
+                SyslogTarget.Parse(options);
+                if (options.TryGetValue("cache-disabled", out var disabled) && disabled is not ("true" or "false"))
+                {
+                    throw PortLayerException.InvalidParameter($"invalid value for cache-disabled: {disabled}: true or false (--log-opt)");
+                }
+
+                // dockerd's dual logging: what the server is sent is also kept for `docker logs`, 20 MiB in 5 files unless told.
+                return new LogSettings(
+                    driver,
+                    options.TryGetValue("cache-max-size", out var cacheSize) ? Size(cacheSize) : 20L << 20,
+                    options.TryGetValue("cache-max-file", out var cacheFiles) ? Files(cacheFiles) : 5,
+                    options);
+            case "journald" or "gelf" or "fluentd" or "awslogs" or "splunk" or "etwlogs" or "gcplogs" or "logentries":
+                throw PortLayerException.InvalidParameter($"the log driver \"{driver}\" (--log-driver) is not supported by this VCH: it keeps logs as json-file or local, sends them to syslog, or keeps none (none)");
             default:
                 // dockerd's words for a driver no one has registered.
                 throw PortLayerException.InvalidParameter($"logger: no log driver named '{driver}' is registered");

@@ -18,7 +18,8 @@ public sealed record OutputChunk(OutputStream Stream, byte[] Data, DateTimeOffse
 /// A container's output: appended to its log file (one JSON object per chunk, like dockerd's
 /// json-file driver, so logs survive endpoint restarts; rotated at the settings' size into
 /// <c>container.log.1</c>.. as json-file's <c>max-size</c>/<c>max-file</c> do; not kept at all with
-/// the <c>none</c> driver) and handed to live readers (attach, <c>logs -f</c>). A reader that
+/// the <c>none</c> driver), sent to a syslog server with the <c>syslog</c> driver, and handed to live
+/// readers (attach, <c>logs -f</c>). A reader that
 /// subscribes sees every chunk written after it subscribed.
 /// </summary>
 public sealed class ContainerLog : IDisposable
@@ -27,13 +28,16 @@ public sealed class ContainerLog : IDisposable
     private readonly Containers.LogSettings _settings;
     private readonly Lock _gate = new();
     private readonly List<Channel<OutputChunk>> _readers = [];
+    private readonly SyslogForwarder? _syslog;
     private FileStream? _file;
     private bool _closed;
 
-    public ContainerLog(string path, Containers.LogSettings? settings = null)
+    /// <param name="syslog">The syslog driver's sender, which gets each chunk too.</param>
+    public ContainerLog(string path, Containers.LogSettings? settings = null, SyslogForwarder? syslog = null)
     {
         _path = path;
         _settings = settings ?? Containers.LogSettings.Default;
+        _syslog = syslog;
     }
 
     public void Append(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
@@ -45,6 +49,8 @@ public sealed class ContainerLog : IDisposable
             {
                 WriteLines(chunk, stream, time);
             }
+
+            _syslog?.Send(stream, data, time);
 
             foreach (var reader in _readers)
             {
@@ -258,6 +264,9 @@ public sealed class ContainerLog : IDisposable
 
             _file = null;
         }
+
+        // What is queued for the syslog server goes out in the background (2 s at most).
+        _ = _syslog?.DisposeAsync().AsTask();
     }
 
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE1006", Justification = "dockerd's json-file field names")]

@@ -193,8 +193,15 @@ public sealed partial class ContainerService : IDisposable
         _runtime.Dispose();
     }
 
-    private ContainerLog OpenLog(string id) =>
-        new(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, id)).FullName, "container.log"), _containers.List().FirstOrDefault(c => c.Id == id)?.Config.Log ?? LogSettings.Default);
+    private ContainerLog OpenLog(string id)
+    {
+        var container = _containers.List().FirstOrDefault(c => c.Id == id);
+        var settings = container?.Config.Log ?? LogSettings.Default;
+        var syslog = container is not null && settings.Syslog is { } target
+            ? new SyslogForwarder(target, SyslogTarget.ExpandTag(target.Tag, id, container.Name, container.ImageId, container.Image), _logger)
+            : null;
+        return new(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, id)).FullName, "container.log"), settings, syslog);
+    }
 
     private static partial class Log
     {

@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Vic.PortLayer.Containers;
+
+namespace Vic.PortLayer.Runtime;
+
+/// <summary>
+/// The syslog log driver's sender: each line of a container's output a message to its server,
+/// queued and sent by a task of its own, so a slow or absent server never holds the output (which
+/// the log's cache keeps either way). A queue that reaches its bound drops lines and counts them;
+/// a stream that breaks is dialled again for the next message, once, before the message is dropped.
+/// </summary>
+public sealed partial class SyslogForwarder : IAsyncDisposable
+{
+    /// <summary>Messages held for a server that is slow or away, before lines are dropped.</summary>
+    public const int QueueLimit = 10_000;
+
+    private readonly SyslogTarget _target;
+    private readonly string _tag;
+    private readonly string _hostname;
+    private readonly ILogger _logger;
+    private readonly Channel<string> _queue = Channel.CreateBounded<string>(new BoundedChannelOptions(QueueLimit) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _pump;
+    private Socket? _socket;
+    private long _dropped;
+    private bool _failing;
+
+    public SyslogForwarder(SyslogTarget target, string tag, ILogger logger)
+    {
+        _target = target;
+        _tag = tag;
+        _hostname = Dns.GetHostName();
+        _logger = logger;
+        _pump = Task.Run(PumpAsync);
+    }
+
+    /// <summary>Lines not sent: the queue was full, or the server could not be reached.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Queues a chunk of output, a message per line (a last line without its newline too).</summary>
+    public void Send(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
+    {
+        var text = Encoding.UTF8.GetString(data);
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length > 0 && !_queue.Writer.TryWrite(_target.Message(stream == OutputStream.Stderr, _tag, line, time.ToLocalTime(), _hostname, Environment.ProcessId)))
+            {
+                Interlocked.Increment(ref _dropped);
+            }
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        try
+        {
+            await foreach (var message in _queue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                var bytes = Encoding.UTF8.GetBytes(message);
+                if (!await TrySendAsync(bytes).ConfigureAwait(false) && !await TrySendAsync(bytes).ConfigureAwait(false))
+                {
+                    Interlocked.Increment(ref _dropped);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped with lines still queued: they go with the forwarder.
+        }
+    }
+
+    private async Task<bool> TrySendAsync(byte[] message)
+    {
+        try
+        {
+            _socket ??= await ConnectAsync(_stopping.Token).ConfigureAwait(false);
+            await _socket.SendAsync(message, SocketFlags.None, _stopping.Token).ConfigureAwait(false);
+            if (_failing)
+            {
+                _failing = false;
+                Log.Reached(_logger, _tag, $"{_target.Protocol}://{_target.Address}");
+            }
+
+            return true;
+        }
+        catch (SocketException ex)
+        {
+            _socket?.Dispose();
+            _socket = null;
+            if (!_failing)
+            {
+                _failing = true;
+                Log.Unreachable(_logger, _tag, $"{_target.Protocol}://{_target.Address}", ex.Message);
+            }
+
+            return false;
+        }
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken cancellationToken)
+    {
+        if (_target.Protocol is "unix" or "unixgram")
+        {
+            var local = new Socket(AddressFamily.Unix, _target.Protocol == "unix" ? SocketType.Stream : SocketType.Dgram, ProtocolType.Unspecified);
+            try
+            {
+                await local.ConnectAsync(new UnixDomainSocketEndPoint(_target.Address), cancellationToken).ConfigureAwait(false);
+                return local;
+            }
+            catch
+            {
+                local.Dispose();
+                throw;
+            }
+        }
+
+        var colon = _target.Address.LastIndexOf(':');
+        var host = _target.Address[..colon].Trim('[', ']');
+        var port = int.Parse(_target.Address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var socket = _target.Protocol == "tcp" ? new Socket(SocketType.Stream, ProtocolType.Tcp) : new Socket(SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends what is queued (for at most 2 s: a server that is away does not hold a container's end), then closes.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        if (await Task.WhenAny(_pump, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false) != _pump)
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            await _pump.ConfigureAwait(false);
+        }
+
+        _socket?.Dispose();
+        _stopping.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "syslog log driver ({Tag}): {Server} cannot be reached ({Reason}); lines are dropped until it can")]
+        public static partial void Unreachable(ILogger logger, string tag, string server, string reason);
+
+        [LoggerMessage(EventId = 2014, Level = LogLevel.Information, Message = "syslog log driver ({Tag}): {Server} reached again")]
+        public static partial void Reached(ILogger logger, string tag, string server);
+    }
+}
