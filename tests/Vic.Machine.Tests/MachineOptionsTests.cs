@@ -65,13 +65,13 @@ public sealed class MachineOptionsTests
     }
 
     [Fact]
-    public void TheProxiesReachTheEndpointAsDockerdsOptions()
+    public void TheProxiesAndTheSyslogServerReachTheEndpointAsItsOptions()
     {
-        var plan = VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = "http://proxy:3128", HttpsProxy = "http://u:p@proxy:3129", NoProxy = "registry.local" }, forCreate: false);
+        var plan = VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = "http://proxy:3128", HttpsProxy = "http://u:p@proxy:3129", NoProxy = "registry.local", SyslogAddress = "udp://logs.example.com" }, forCreate: false);
 
         var arguments = string.Join(' ', EndpointSettings.Common(plan));
 
-        Assert.Contains("--http-proxy http://proxy:3128 --https-proxy http://u:p@proxy:3129 --no-proxy registry.local", arguments, StringComparison.Ordinal);
+        Assert.Contains("--http-proxy http://proxy:3128 --https-proxy http://u:p@proxy:3129 --no-proxy registry.local --syslog-address udp://logs.example.com", arguments, StringComparison.Ordinal);
     }
 
     [Theory]

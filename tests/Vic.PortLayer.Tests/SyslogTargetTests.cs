@@ -21,14 +21,14 @@ public sealed class SyslogTargetTests
     [InlineData("rfc5424", false, "<30>1 2026-12-05T10:11:12Z vch1 web 4242 web - hello\n")]
     [InlineData("rfc5424micro", true, "<27>1 2026-12-05T10:11:12.123456Z vch1 web 4242 web - hello\n")]
     public void EachFormatWritesALineAsDockerdsDriverDoes(string format, bool stderr, string message) =>
-        Assert.Equal(message, Target(("syslog-address", "udp://logs"), ("syslog-format", format)).Message(stderr, "web", "hello", Time, "vch1", 4242));
+        Assert.Equal(message, Target(("syslog-address", "udp://logs"), ("syslog-format", format)).Message(stderr ? 3 : 6, "web", "hello", Time, "vch1", 4242));
 
     [Fact]
     public void TheFacilityIsNamedOrNumberedAndAnOffsetIsWrittenAsGoWritesIt()
     {
         var local7 = Target(("syslog-address", "tcp://logs:601"), ("syslog-facility", "local7"), ("syslog-format", "rfc5424"));
 
-        Assert.Equal("<190>1 2026-12-05T11:11:12+01:00 h t 1 t - x\n", local7.Message(false, "t", "x\n", Time.ToOffset(TimeSpan.FromHours(1)), "h", 1));
+        Assert.Equal("<190>1 2026-12-05T11:11:12+01:00 h t 1 t - x\n", local7.Message(6, "t", "x\n", Time.ToOffset(TimeSpan.FromHours(1)), "h", 1));
         Assert.Equal(2, Target(("syslog-facility", "2")).Facility);
     }
 

@@ -47,6 +47,7 @@ var authzPolicy = new Option<string?>("--authz-policy") { Description = "A YAML 
 var httpProxy = new Option<string?>("--http-proxy") { Description = "The proxy for http:// registries and downloads, http://[user:password@]host:port (default: HTTP_PROXY)" };
 var httpsProxy = new Option<string?>("--https-proxy") { Description = "The proxy for https:// registries and downloads (default: HTTPS_PROXY)" };
 var noProxy = new Option<string?>("--no-proxy") { Description = "Hosts, domains (.example.com), IPs and CIDRs reached without a proxy, comma-separated (default: NO_PROXY)" };
+var syslogAddress = new Option<string?>("--syslog-address") { Description = "Send the endpoint's log to this syslog server as well, udp://host[:port], tcp://host[:port], unix:///path or unixgram:///path" };
 var vicadmin = new Option<string?>("--vicadmin") { Description = "Serve vicadmin, the VCH's admin page, over TLS on this address, e.g. 127.0.0.1:2378" };
 var vicadminPasswordFile = new Option<string?>("--vicadmin-password-file") { Description = "vicadmin logins: a file of user:password lines (the local backend; on vSphere, vSphere accounts log in)" };
 var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS volume store, nfs://host[:port]/path[?uid=N&gid=M]:label (repeatable; the local store is 'default')" };
@@ -54,7 +55,7 @@ var volumeStore = new Option<string[]>("--volume-store") { Description = "An NFS
 var root = new RootCommand("vch-endpoint: the Docker API of a Virtual Container Host")
 {
     hosts, tls, tlsVerify, tlsCaCert, tlsCert, tlsKey, allowInsecureRemote, name, dataDir, poolCpu, poolMemory, kernel, initramfs, backendOption, noInstantClone, cloneMemory, tcgCache, readyClones,
-    insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
+    insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, syslogAddress, volumeStore, vicadmin, vicadminPasswordFile, authzPolicy,
     target, user, password, passwordFile, thumbprint, targetInsecure, datacenter, computeResource, imageStore, channelAddress, channelListen, bridgeNetwork, publicNetwork,
     containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, publicNetworkGateway, publicNetworkIpRange, publicNetworkDns,
 };
@@ -87,6 +88,7 @@ root.SetAction(async (parse, cancellationToken) =>
         HttpProxy = parse.GetValue(httpProxy),
         HttpsProxy = parse.GetValue(httpsProxy),
         NoProxy = parse.GetValue(noProxy),
+        SyslogAddress = parse.GetValue(syslogAddress),
         VolumeStores = parse.GetValue(volumeStore) ?? [],
         Vicadmin = parse.GetValue(vicadmin),
         AuthzPolicy = parse.GetValue(authzPolicy),

@@ -86,7 +86,7 @@ public static class EndpointSettings
             arguments.AddRange(["--volume-store", store]);
         }
 
-        foreach (var (option, value) in new[] { ("--http-proxy", plan.Settings.HttpProxy), ("--https-proxy", plan.Settings.HttpsProxy), ("--no-proxy", plan.Settings.NoProxy) })
+        foreach (var (option, value) in new[] { ("--http-proxy", plan.Settings.HttpProxy), ("--https-proxy", plan.Settings.HttpsProxy), ("--no-proxy", plan.Settings.NoProxy), ("--syslog-address", plan.Settings.SyslogAddress) })
         {
             if (value is not null)
             {

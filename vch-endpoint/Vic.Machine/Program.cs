@@ -46,12 +46,13 @@ var timeout = new Option<string?>("--timeout") { Description = "Time the operati
 var httpProxy = new Option<string?>("--http-proxy") { Description = "The proxy the VCH pulls from http:// registries through, http://[user:password@]host:port" };
 var httpsProxy = new Option<string?>("--https-proxy") { Description = "The proxy the VCH pulls from https:// registries through" };
 var noProxy = new Option<string?>("--no-proxy") { Description = "Hosts, domains (.example.com), IPs and CIDRs the VCH reaches without a proxy, comma-separated" };
+var syslogAddress = new Option<string?>("--syslog-address") { Description = "The syslog server the VCH's own log goes to as well, udp://host[:port] or tcp://host[:port]" };
 var bundle = new Option<string?>("--bundle") { Description = "debug of an appliance VCH: where to save its log bundle (default CERT-PATH/NAME-logs-TIME.zip)" };
 var format = new Option<string>("--format") { Description = "inspect config: verbose (one option a line) or raw (one line)", DefaultValueFactory = _ => "verbose" };
 var force = new Option<bool>("--force", "-f") { Description = "delete: remove the VCH even while containers run in it" };
 
 Option[] connection = [target, user, password, thumbprint, name, datacenter, computeResource, imageStore, certPath, config];
-Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkIp, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
+Option[] settings = [volumeStore, bridgeNetwork, publicNetwork, publicNetworkGateway, publicNetworkIpRange, publicNetworkIp, publicNetworkDns, containerNetwork, containerNetworkGateway, containerNetworkIpRange, containerNetworkDns, cpu, memory, tlsCname, noTlsVerify, noTls, tlsCa, insecureRegistry, registryMirror, registryCa, httpProxy, httpsProxy, noProxy, syslogAddress, endpointAddress, channelAddress, iso, authzPolicy, localEndpoint, applianceIso, applianceTarget];
 
 VchSettings Read(ParseResult parse)
 {
@@ -87,6 +88,7 @@ VchSettings Read(ParseResult parse)
         HttpProxy = parse.GetValue(httpProxy),
         HttpsProxy = parse.GetValue(httpsProxy),
         NoProxy = parse.GetValue(noProxy),
+        SyslogAddress = parse.GetValue(syslogAddress),
         TlsCa = [.. (parse.GetValue(tlsCa) ?? []).Select(Path.GetFullPath)],
         CertPath = parse.GetValue(certPath),
         EndpointAddress = parse.GetValue(endpointAddress),
@@ -249,7 +251,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
 
         Console.WriteLine(VchListing.Format(await new VsphereInstaller(plan, progress).ListAsync(cancellationToken).ConfigureAwait(false), Installation.Version));
     }),
-    Verb("configure", "Change a VCH's pool limits, registries and proxies", [.. connection, cpu, memory, insecureRegistry, registryMirror, httpProxy, httpsProxy, noProxy], async (parse, cancellationToken) =>
+    Verb("configure", "Change a VCH's pool limits, registries, proxies and syslog server", [.. connection, cpu, memory, insecureRegistry, registryMirror, httpProxy, httpsProxy, noProxy, syslogAddress], async (parse, cancellationToken) =>
     {
         var plan = VchPlan.Validate(Read(parse), forCreate: false);
         if (plan.Vsphere is null)
@@ -266,6 +268,7 @@ var root = new RootCommand("vic-machine: create and manage Virtual Container Hos
             HttpProxy = parse.GetValue(httpProxy),
             HttpsProxy = parse.GetValue(httpsProxy),
             NoProxy = parse.GetValue(noProxy),
+            SyslogAddress = parse.GetValue(syslogAddress),
         }, cancellationToken).ConfigureAwait(false);
     }),
     Verb("upgrade", "Upload a new bootstrap ISO (and appliance ISO) and restart the endpoint", [.. connection, iso, applianceIso], async (parse, cancellationToken) =>

@@ -93,6 +93,9 @@ public sealed class VchSettings
 
     public string? NoProxy { get; set; }
 
+    /// <summary>VIC's syslog server for the VCH's own log, udp://host[:port] or tcp://host[:port].</summary>
+    public string? SyslogAddress { get; set; }
+
     /// <summary>Where the certificates, the endpoint's state and its log live (default: ./NAME).</summary>
     public string? CertPath { get; set; }
 

@@ -37,6 +37,9 @@ public sealed record EndpointConfig(IReadOnlyList<ListenAddress> Listen, TlsMode
 {
     public VicadminSettings? Vicadmin { get; init; }
 
+    /// <summary>Where the endpoint's own log goes as well (<c>--syslog-address</c>); null: the console (and vicadmin) only.</summary>
+    public Vic.PortLayer.Containers.SyslogTarget? Syslog { get; init; }
+
     /// <summary>Who may do what on the Docker API (<c>--authz-policy</c>); null: whoever the listeners admit may do all.</summary>
     public Vic.Api.Authorization.AuthorizationPolicy? Authorization { get; init; }
 }
@@ -138,6 +141,9 @@ public sealed record EndpointOptions
 
     /// <summary><c>--registry-ca</c>: PEM files of CAs trusted for every registry.</summary>
     public IReadOnlyList<string> RegistryCas { get; init; } = [];
+
+    /// <summary>VIC's <c>--syslog-address</c>: a syslog server the endpoint's log is sent to, udp://, tcp://, unix:// or unixgram://.</summary>
+    public string? SyslogAddress { get; init; }
 
     /// <summary>dockerd's <c>--http-proxy</c>, <c>--https-proxy</c> and <c>--no-proxy</c>; each not given is the environment's.</summary>
     public string? HttpProxy { get; init; }
@@ -256,7 +262,7 @@ public sealed record EndpointOptions
             VolumeStores = VolumeStoresOf(VolumeStores),
             ContainerNetworks = ContainerNetworksOf(),
         };
-        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere) { Vicadmin = VicadminOf(mode, vsphere is not null), Authorization = AuthorizationOf(mode, listen) };
+        return new EndpointConfig(listen, mode, files, vch, qemu, vsphere) { Vicadmin = VicadminOf(mode, vsphere is not null), Authorization = AuthorizationOf(mode, listen), Syslog = SyslogOf() };
     }
 
     public const int DefaultVicadminPort = 2378;
@@ -395,6 +401,18 @@ public sealed record EndpointOptions
         {
             ChannelListen = listen,
         };
+    }
+
+    private Vic.PortLayer.Containers.SyslogTarget? SyslogOf()
+    {
+        try
+        {
+            return SyslogAddress is { Length: > 0 } address ? Vic.PortLayer.Containers.SyslogTarget.ForEndpoint(address, "vch-endpoint") : null;
+        }
+        catch (Vic.PortLayer.Errors.PortLayerException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
+        }
     }
 
     private string? PasswordFromFile()

@@ -26,6 +26,12 @@ public static partial class VchEndpointHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
+        if (config.Syslog is { } syslog)
+        {
+            // Its own failures to reach the server are not logged: they would be sent to it again.
+            builder.Logging.AddProvider(new SyslogLoggerProvider(new Vic.PortLayer.Runtime.SyslogForwarder(syslog, syslog.Tag, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, config.Vch.Name), time ?? TimeProvider.System));
+        }
+
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -102,9 +102,10 @@ public sealed record SyslogTarget(string Protocol, string Address, int Facility,
     /// (the sender gives local time, as dockerd's messages carry); <paramref name="hostname"/> is the
     /// VCH's host and <paramref name="pid"/> the endpoint's, as dockerd's messages carry its own.
     /// </summary>
-    public string Message(bool stderr, string tag, string line, DateTimeOffset time, string hostname, int pid)
+    /// <param name="severity">Syslog's: 3 (err) for stderr and 6 (info) for stdout, as dockerd's driver sends them.</param>
+    public string Message(int severity, string tag, string line, DateTimeOffset time, string hostname, int pid)
     {
-        var priority = (Facility * 8) + (stderr ? 3 : 6);
+        var priority = (Facility * 8) + severity;
         var content = line.EndsWith('\n') ? line : line + "\n";
         return Format switch
         {
@@ -123,8 +124,18 @@ public sealed record SyslogTarget(string Protocol, string Address, int Facility,
     private static string Stamp(DateTimeOffset time) =>
         string.Create(CultureInfo.InvariantCulture, $"{time:MMM} {time.Day,2} {time:HH:mm:ss}");
 
+    /// <summary>
+    /// The endpoint's own log sent to a syslog server (VIC's <c>--syslog-address</c>): facility
+    /// daemon, RFC 5424, tagged <paramref name="tag"/>.
+    /// </summary>
+    public static SyslogTarget ForEndpoint(string address, string tag)
+    {
+        var (protocol, where) = ParseAddress(address, "--syslog-address");
+        return new SyslogTarget(protocol, where, 3, "rfc5424", tag);
+    }
+
     /// <summary>dockerd's syslog-address: proto://address, a port of 514 when a network one names none; local syslog (/dev/log) when empty.</summary>
-    private static (string Protocol, string Address) ParseAddress(string address)
+    private static (string Protocol, string Address) ParseAddress(string address, string option = "--log-opt")
     {
         if (address.Length == 0)
         {
@@ -146,10 +157,10 @@ public sealed record SyslogTarget(string Protocol, string Address, int Facility,
 
                 return (protocol, $"{uri.Host}:{(uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port)}");
             case "tcp+tls":
-                throw PortLayerException.InvalidParameter($"syslog-address {address}: this VCH sends syslog over udp, tcp, unix and unixgram, not tcp+tls (--log-opt)");
+                throw PortLayerException.InvalidParameter($"syslog-address {address}: this VCH sends syslog over udp, tcp, unix and unixgram, not tcp+tls ({option})");
         }
 
-        throw PortLayerException.InvalidParameter($"syslog-address should be in form proto://address, got {address} (--log-opt)");
+        throw PortLayerException.InvalidParameter($"syslog-address should be in form proto://address, got {address} ({option})");
     }
 
     private static int ParseFacility(string facility)

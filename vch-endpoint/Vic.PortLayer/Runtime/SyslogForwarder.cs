@@ -29,11 +29,12 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
     private long _dropped;
     private bool _failing;
 
-    public SyslogForwarder(SyslogTarget target, string tag, ILogger logger)
+    /// <param name="hostname">The messages' host: this machine's name unless given.</param>
+    public SyslogForwarder(SyslogTarget target, string tag, ILogger logger, string? hostname = null)
     {
         _target = target;
         _tag = tag;
-        _hostname = Dns.GetHostName();
+        _hostname = hostname ?? Dns.GetHostName();
         _logger = logger;
         _pump = Task.Run(PumpAsync);
     }
@@ -41,13 +42,16 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
     /// <summary>Lines not sent: the queue was full, or the server could not be reached.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Queues a chunk of output, a message per line (a last line without its newline too).</summary>
-    public void Send(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
+    /// <summary>Queues a chunk of output, a message per line (a last line without its newline too): stdout at info, stderr at err.</summary>
+    public void Send(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time) =>
+        Send(stream == OutputStream.Stderr ? 3 : 6, Encoding.UTF8.GetString(data), time);
+
+    /// <summary>Queues text at a syslog severity (0 emerg .. 7 debug), a message per line.</summary>
+    public void Send(int severity, string text, DateTimeOffset time)
     {
-        var text = Encoding.UTF8.GetString(data);
         foreach (var line in text.Split('\n'))
         {
-            if (line.Length > 0 && !_queue.Writer.TryWrite(_target.Message(stream == OutputStream.Stderr, _tag, line, time.ToLocalTime(), _hostname, Environment.ProcessId)))
+            if (line.Length > 0 && !_queue.Writer.TryWrite(_target.Message(severity, _tag, line, time.ToLocalTime(), _hostname, Environment.ProcessId)))
             {
                 Interlocked.Increment(ref _dropped);
             }
