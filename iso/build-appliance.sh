@@ -171,6 +171,8 @@ set --
 while IFS= read -r arg || [ -n "$arg" ]; do
   [ -n "$arg" ] && set -- "$@" "$arg"
 done </mnt/config/endpoint.args
+# The proxies (their URLs may hold a password: an environment, not arguments).
+[ -f /mnt/config/proxy.env ] && . /mnt/config/proxy.env
 echo "vic-appliance: starting the endpoint"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 HOME=/data
 # Started again whenever it fails or is killed; the appliance powers off only once it stops of itself.

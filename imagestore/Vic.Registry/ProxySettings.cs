@@ -25,18 +25,24 @@ public sealed record ProxySettings(string? HttpProxy, string? HttpsProxy, string
     }
 
     /// <summary>
-    /// A proxy URL as <c>docker info</c> shows it: its password, if it has one, replaced with
-    /// <c>xxxxx</c>, as dockerd masks it.
+    /// A proxy URL as <c>docker info</c> shows it: credentials, if it has any, replaced with
+    /// <c>xxxxx:xxxxx</c>, as dockerd's MaskCredentials replaces a URL's user and password.
     /// </summary>
     public static string Masked(string? proxy)
     {
-        if (string.IsNullOrEmpty(proxy) || !Uri.TryCreate(proxy.Contains("://", StringComparison.Ordinal) ? proxy : "http://" + proxy, UriKind.Absolute, out var uri))
+        if (string.IsNullOrEmpty(proxy))
         {
-            return proxy ?? "";
+            return "";
         }
 
-        var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? proxy : proxy.Replace(uri.UserInfo, uri.UserInfo[..colon] + ":xxxxx", StringComparison.Ordinal);
+        // Read from the text as given, not from a parsed Uri, which may escape the user part afresh.
+        var scheme = proxy.IndexOf("://", StringComparison.Ordinal);
+        var authority = scheme < 0 ? 0 : scheme + 3;
+        var end = proxy.IndexOfAny(['/', '?', '#'], authority);
+        var at = end == 0 ? -1 : proxy.LastIndexOf('@', end < 0 ? proxy.Length - 1 : end - 1);
+        // Without a scheme Go's parser sees no user at all and dockerd shows the URL whole; read as
+        // http:// (as the proxy is used), its credentials are masked here too.
+        return at < authority ? proxy : proxy[..authority] + "xxxxx:xxxxx" + proxy[at..];
     }
 
     /// <summary>Refuses a proxy that is no URL, naming the option it came from.</summary>
@@ -101,6 +107,13 @@ public sealed class ProxyRoute : IWebProxy
             if (Cidr(entry) is { } network)
             {
                 _networks.Add((network, null));
+                continue;
+            }
+
+            // A bare IPv6 address is not split at its last colon as if it ended in a port.
+            if (!entry.StartsWith('[') && IPAddress.TryParse(entry, out var bare))
+            {
+                _networks.Add((new IPNetwork(bare, bare.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128), null));
                 continue;
             }
 

@@ -62,7 +62,7 @@ public sealed class ProxyTests : IAsyncLifetime, IDisposable
         Assert.True(plain.ExitCode == 0, plain + string.Join('\n', _proxy.Requests));
         Assert.Contains($"CONNECT {_tlsRegistry.Host} HTTP/1.1", _proxy.Requests);
         Assert.Contains($"GET http://{_plainRegistry.Host}/v2/app/manifests/v1 HTTP/1.1", _proxy.Requests);
-        var masked = $"http://{User}:xxxxx@127.0.0.1:{_proxy.Port}";
+        var masked = $"http://xxxxx:xxxxx@127.0.0.1:{_proxy.Port}";
         Assert.Equal($"{masked}|{masked}|example.com\n", info.StandardOutput);
         Assert.Contains($"HTTP Proxy: {masked}", shown.StandardOutput, StringComparison.Ordinal);
         Assert.DoesNotContain(Password, shown.StandardOutput, StringComparison.Ordinal);

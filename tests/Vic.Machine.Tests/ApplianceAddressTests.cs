@@ -26,7 +26,7 @@ public sealed class ApplianceAddressTests : IDisposable
     [Fact]
     public void ABareAddressTakesTheGatewaysPrefixAndAGivenEndpointAddressStillWins()
     {
-        var plan = VchPlan.Validate(Settings(ip: "10.0.0.5", gateway: "10.0.0.1/16", range: "10.0.128.0/17", endpoint: "192.0.2.7:2376"), forCreate: true);
+        var plan = VchPlan.Validate(Settings(ip: "10.0.0.5", gateway: "10.0.0.1/16", range: "10.0.128.0/17", dns: "10.0.0.2", endpoint: "192.0.2.7:2376"), forCreate: true);
 
         Assert.Equal("10.0.0.5/16", plan.StaticAddress!.ToString());
         Assert.Equal("192.0.2.7:2376", plan.Endpoint.ToString());
@@ -36,6 +36,7 @@ public sealed class ApplianceAddressTests : IDisposable
     [InlineData("10.0.0.5", null, null, "--public-network-ip '10.0.0.5': IP/PREFIX")]
     [InlineData("10.0.0.5/33", null, null, "the prefix must be 1-30")]
     [InlineData("fe80::5/64", null, null, "an IPv4 address")]
+    [InlineData("10.5/24", null, null, "an IPv4 address")]
     [InlineData("10.0.0.0/24", null, null, "the subnet's network or broadcast address")]
     [InlineData("10.0.0.255/24", null, null, "the subnet's network or broadcast address")]
     [InlineData("10.0.0.5/24", "10.0.1.1/24", "10.0.0.128/25", "is not in the appliance's subnet 10.0.0.0/24")]
@@ -43,12 +44,16 @@ public sealed class ApplianceAddressTests : IDisposable
     [InlineData("10.0.0.5/24", "10.0.0.1/24", null, "is among the containers' public addresses (the whole subnet 10.0.0.0/24")]
     [InlineData("10.0.0.200/24", "10.0.0.1/24", "10.0.0.128/25", "is among the containers' public addresses (--public-network-ip-range 10.0.0.128/25)")]
     public void AnAddressTheApplianceCannotHoldIsRefusedSayingWhy(string ip, string? gateway, string? range, string refusal) =>
-        Assert.Contains(refusal, Assert.Throws<MachineException>(() => VchPlan.Validate(Settings(ip, gateway, range), forCreate: true)).Message, StringComparison.Ordinal);
+        Assert.Contains(refusal, Assert.Throws<MachineException>(() => VchPlan.Validate(Settings(ip, gateway, range, dns: "10.0.0.2"), forCreate: true)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void AStaticAddressNeedsNameservers() =>
+        Assert.Contains("give --public-network-dns too", Assert.Throws<MachineException>(() => VchPlan.Validate(Settings("10.0.0.5/24", null, null), forCreate: true)).Message, StringComparison.Ordinal);
 
     [Fact]
     public void AVchWithoutAnApplianceHasNoAddressToGive()
     {
-        var local = Settings("10.0.0.5/24", null, null);
+        var local = Settings("10.0.0.5/24", null, null, dns: "10.0.0.2");
         local.LocalEndpoint = true;
         Assert.Contains("--public-network-ip is the appliance's address", Assert.Throws<MachineException>(() => VchPlan.Validate(local, forCreate: true)).Message, StringComparison.Ordinal);
     }

@@ -57,6 +57,8 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var served = EndpointProcess.FreePort();
         await using var registry = await LocalRegistry.StartAsync();
         await registry.SeedBusyboxAsync();
+        // The appliance's own log goes to this host's rsyslogd (10.0.2.2 from the appliance).
+        await using var syslog = await SyslogServer.StartAsync();
         await using var guests = await SimulatedGuests.StartAsync(fixture.Session, Name, appliance: new ApplianceNetwork(fixture.Server.DatastoreDirectory, Address, [2376, 2378, Published], GuestAddress: "10.0.2.20"));
 
         // vcsim listens on this host's loopback, which the appliance reaches as 10.0.2.2.
@@ -68,6 +70,8 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
             "--bridge-network", "VM Network", "--public-network", "VM Network",
             // A static address, not the one user networking's DHCP would lease (10.0.2.15): the forwards reach only this one.
             "--public-network-ip", "10.0.2.20/24", "--public-network-gateway", "10.0.2.2/24", "--public-network-ip-range", "10.0.2.128/25", "--public-network-dns", "10.0.2.3",
+            // A proxy for https:// registries, with a password (none is used here: the mirror is http://), and the syslog server.
+            "--https-proxy", "http://puller:s3cret@10.0.2.2:3128", "--no-proxy", "10.0.2.2", "--syslog-address", $"tcp://10.0.2.2:{syslog.TcpPort}",
             "--registry-mirror", $"http://10.0.2.2:{registry.Port}", "--timeout", "4m0s");
         Assert.True(create.ExitCode == 0, $"{create}\nguests:\n{guests.Output}");
         Assert.Contains("making VIC_DATA on the blank disk", guests.Output, StringComparison.Ordinal);
@@ -85,6 +89,8 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         var info = await Command.RunAsync("docker", ["info", "--format", "{{.Name}} {{.Driver}}"], docker);
         var volume = await Command.RunAsync("docker", ["volume", "create", "kept"], docker);
         var untrusted = await Command.RunAsync("docker", ["-H", $"tcp://{Address}:2376", "version"]);
+        var proxies = await Command.RunAsync("docker", ["info", "--format", "{{.HTTPSProxy}} {{.NoProxy}}"], docker);
+        var logged = await Eventually.WaitForAsync(() => Task.FromResult(syslog.Messages), m => m.Any(l => l.Contains("serving the Docker API", StringComparison.Ordinal)), TimeSpan.FromSeconds(30));
 
         // Containers through the appliance: the image from the registry (this host's, 10.0.2.2 to the appliance), a ContainerVM
         // whose channel reaches the appliance's address, a published port on that address.
@@ -136,6 +142,9 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.True(info.ExitCode == 0, info.ToString());
         Assert.StartsWith($"{Name} ", info.StandardOutput, StringComparison.Ordinal);
         Assert.True(volume.ExitCode == 0, volume.ToString());
+        // The proxy reached the endpoint by its environment (proxy.env, root's alone), not its arguments.
+        Assert.True(proxies.StandardOutput == "http://xxxxx:xxxxx@10.0.2.2:3128 10.0.2.2\n", $"docker info's proxies: {proxies}");
+        Assert.Contains(logged, l => l.StartsWith($"30 {Name} vch-endpoint", StringComparison.Ordinal) && l.Contains("serving the Docker API", StringComparison.Ordinal));
         // Plain HTTP to the TLS endpoint: refused, the server's side never shown.
         Assert.NotEqual(0, untrusted.ExitCode);
         Assert.DoesNotContain("Server:", untrusted.StandardOutput, StringComparison.Ordinal);
@@ -175,7 +184,8 @@ public sealed class ApplianceTests(VcsimFixture fixture) : IClassFixture<VcsimFi
         Assert.DoesNotContain((await session.ListAsync("VirtualMachine", ["name"], CancellationToken.None)).Select(v => v.Text("name")), n => n == Name);
         Assert.False(Directory.Exists(Path.Combine(fixture.Server.DatastoreDirectory, Name)));
         Assert.NotEqual(0, afterDelete.ExitCode);
-        Assert.Null(await PageAsync());
+        // The simulator kills the appliance's QEMU when it sees the VM gone, a moment after delete returns.
+        Assert.Null(await Eventually.WaitForAsync(PageAsync, p => p is null, TimeSpan.FromSeconds(30)));
         Console.WriteLine($"appliance: vic-machine create to the Docker API answering {created.TotalSeconds:0.0} s, upgrade to answering again {upgraded.TotalSeconds:0.0} s");
     }
 

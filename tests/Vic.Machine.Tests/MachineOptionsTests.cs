@@ -58,20 +58,28 @@ public sealed class MachineOptionsTests
         Assert.Contains("--no-tlsverify", raw, StringComparison.Ordinal);
         Assert.Contains("--memory 4096", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", raw, StringComparison.Ordinal);
-        Assert.Contains("--https-proxy http://puller:xxxxx@proxy.example.com:3128 --no-proxy .example.com,10.0.0.0/8", raw, StringComparison.Ordinal);
+        Assert.Contains("--https-proxy http://xxxxx:xxxxx@proxy.example.com:3128 --no-proxy .example.com,10.0.0.0/8", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("proxy-pw", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("--version", raw, StringComparison.Ordinal);
         Assert.DoesNotContain("\n", raw, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void TheProxiesAndTheSyslogServerReachTheEndpointAsItsOptions()
+    public void TheSyslogServerReachesTheEndpointAsAnOptionAndTheProxiesAsItsEnvironment()
     {
         var plan = VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = "http://proxy:3128", HttpsProxy = "http://u:p@proxy:3129", NoProxy = "registry.local", SyslogAddress = "udp://logs.example.com" }, forCreate: false);
 
         var arguments = string.Join(' ', EndpointSettings.Common(plan));
 
-        Assert.Contains("--http-proxy http://proxy:3128 --https-proxy http://u:p@proxy:3129 --no-proxy registry.local --syslog-address udp://logs.example.com", arguments, StringComparison.Ordinal);
+        // The proxies go by the environment: a password in one would show in a process listing.
+        Assert.Contains("--syslog-address udp://logs.example.com", arguments, StringComparison.Ordinal);
+        Assert.DoesNotContain("proxy", arguments, StringComparison.Ordinal);
+        Assert.Equal(
+            new Dictionary<string, string> { ["HTTP_PROXY"] = "http://proxy:3128", ["HTTPS_PROXY"] = "http://u:p@proxy:3129", ["NO_PROXY"] = "registry.local" },
+            EndpointSettings.ProxyEnvironment(plan));
+        Assert.Empty(EndpointSettings.ProxyEnvironment(VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = " " }, forCreate: false)));
+        Assert.Contains("--https-proxy 'ftp://xxxxx:xxxxx@proxy'", Assert.Throws<MachineException>(() => VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpsProxy = "ftp://u:p@proxy" }, forCreate: false)).Message, StringComparison.Ordinal);
+        Assert.Contains("(--syslog-address)", Assert.Throws<MachineException>(() => VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", SyslogAddress = "logs:514" }, forCreate: false)).Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -49,14 +49,14 @@ public sealed class SyslogTargetTests
     {
         const string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         Assert.Equal("web/0123456789ab/busybox@fedcba987654", SyslogTarget.ExpandTag("{{.Name}}/{{.ID}}/{{.ImageName}}@{{ .ImageID }}", id, "/web", "sha256:fedcba9876543210", "busybox"));
-        Assert.Equal($"docker-{id}", SyslogTarget.ExpandTag("{{.DaemonName}}-{{.FullID}}", id, "web", "", ""));
+        Assert.Equal($"docker-{id} sha256:fedcba9876543210", SyslogTarget.ExpandTag("{{.DaemonName}}-{{.FullID}} {{.ImageFullID}}", id, "web", "sha256:fedcba9876543210", ""));
     }
 
     [Fact]
     public void TheSyslogDriverKeepsACacheDockerLogsReadsUnlessItIsDisabled()
     {
         var cached = LogSettings.Parse("syslog", new Dictionary<string, string> { ["syslog-address"] = "udp://logs", ["cache-max-size"] = "1m", ["cache-max-file"] = "2" });
-        var uncached = LogSettings.Parse("syslog", new Dictionary<string, string> { ["cache-disabled"] = "true" });
+        var uncached = LogSettings.Parse("syslog", new Dictionary<string, string> { ["syslog-address"] = "tcp://logs", ["cache-disabled"] = "true" });
 
         Assert.True(cached.Readable);
         Assert.Equal((1L << 20, 2), (cached.MaxSizeBytes, cached.MaxFiles));
@@ -75,6 +75,7 @@ public sealed class SyslogTargetTests
         {
             forwarder.Send(OutputStream.Stdout, "one\ntwo\n"u8, Time);
             forwarder.Send(OutputStream.Stderr, "three"u8, Time);
+            forwarder.Flush(Time);
 
             var received = new List<string>();
             for (var i = 0; i < 3; i++)
@@ -90,6 +91,31 @@ public sealed class SyslogTargetTests
     }
 
     [Fact]
+    public async Task ALineIsOneMessageWhicheverChunksItCameInAndALongOneIsCutAt16KiB()
+    {
+        using var server = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)server.Client.LocalEndPoint!).Port;
+        await using var forwarder = new SyslogForwarder(Target(("syslog-address", $"udp://127.0.0.1:{port}"), ("syslog-format", "rfc5424")), "web", NullLogger.Instance, hostname: "vch1");
+        var euro = "€"u8.ToArray();
+
+        forwarder.Send(OutputStream.Stdout, "hel"u8, Time);
+        forwarder.Send(OutputStream.Stderr, "err\n"u8, Time);
+        forwarder.Send(OutputStream.Stdout, [.. "lo "u8, euro[0]], Time);
+        forwarder.Send(OutputStream.Stdout, [euro[1], euro[2], (byte)'\n'], Time);
+        forwarder.Send(OutputStream.Stdout, Encoding.ASCII.GetBytes(new string('x', SyslogForwarder.MaxLineBytes + 10)), Time);
+        forwarder.Flush(Time);
+
+        var received = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            var message = Encoding.UTF8.GetString((await server.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(10))).Buffer);
+            received.Add(message[(message.IndexOf(" - ", StringComparison.Ordinal) + 3)..]);
+        }
+
+        Assert.Equal(["err\n", "hello €\n", new string('x', SyslogForwarder.MaxLineBytes) + "\n", "xxxxxxxxxx\n"], received);
+    }
+
+    [Fact]
     public async Task AServerThatIsNotThereCostsTheLinesNotTheContainersOutput()
     {
         var closed = new TcpListener(IPAddress.Loopback, 0);
@@ -98,9 +124,10 @@ public sealed class SyslogTargetTests
         closed.Stop();
         var forwarder = new SyslogForwarder(Target(("syslog-address", $"tcp://127.0.0.1:{port}")), "web", NullLogger.Instance);
 
-        forwarder.Send(OutputStream.Stdout, "lost\n"u8, Time);
+        forwarder.Send(OutputStream.Stdout, "lost\nand this\n"u8, Time);
         await forwarder.DisposeAsync();
 
-        Assert.Equal(1, forwarder.Dropped);
+        // The first line tried the server twice; the second came within the second that follows and was not tried.
+        Assert.Equal(2, forwarder.Dropped);
     }
 }

@@ -44,6 +44,10 @@ public sealed class ProxySettingsTests
     [InlineData("192.168.0.7", "https://192.168.0.7:5000/", true)]
     [InlineData("192.168.0.7", "https://192.168.0.8/", false)]
     [InlineData("fd00::/8", "https://[fd00::5]/", true)]
+    [InlineData("2001:db8::5", "https://[2001:db8::5]:5000/", true)]
+    [InlineData("2001:db8::5", "https://[2001:db8::6]/", false)]
+    [InlineData("[2001:db8::5]:5000", "https://[2001:db8::5]:5000/", true)]
+    [InlineData("[2001:db8::5]:5000", "https://[2001:db8::5]/", false)]
     [InlineData("example.org:8443", "https://example.org:8443/", true)]
     [InlineData("example.org:8443", "https://example.org/", false)]
     [InlineData(" other.net , example.com ", "https://example.com/", true)]
@@ -66,9 +70,12 @@ public sealed class ProxySettingsTests
     }
 
     [Theory]
-    [InlineData("http://puller:s3cret@proxy:3128", "http://puller:xxxxx@proxy:3128")]
+    [InlineData("http://puller:s3cret@proxy:3128", "http://xxxxx:xxxxx@proxy:3128")]
     [InlineData("proxy:3128", "proxy:3128")]
-    [InlineData("http://puller@proxy:3128", "http://puller@proxy:3128")]
+    [InlineData("http://token@proxy:3128/", "http://xxxxx:xxxxx@proxy:3128/")]
+    [InlineData("http://u:p%40ss@proxy:3128", "http://xxxxx:xxxxx@proxy:3128")]
+    [InlineData("u:p@proxy:3128", "xxxxx:xxxxx@proxy:3128")]
+    [InlineData("http://proxy:3128/a@b", "http://proxy:3128/a@b")]
     [InlineData(null, "")]
     public void InfoShowsAProxyWithItsPasswordMasked(string? proxy, string shown) =>
         Assert.Equal(shown, ProxySettings.Masked(proxy));
@@ -77,7 +84,7 @@ public sealed class ProxySettingsTests
     public void AProxyThatIsNoUrlIsRefusedNamingItsOptionAndNotItsPassword()
     {
         var refused = Assert.Throws<ArgumentException>(() => new ProxySettings("ftp://puller:s3cret@proxy:21", null, null).Validate());
-        Assert.StartsWith("--http-proxy 'ftp://puller:xxxxx@proxy:21'", refused.Message, StringComparison.Ordinal);
+        Assert.StartsWith("--http-proxy 'ftp://xxxxx:xxxxx@proxy:21'", refused.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", refused.Message, StringComparison.Ordinal);
     }
 

@@ -126,16 +126,10 @@ root.SetAction(async (parse, cancellationToken) =>
         return 2;
     }
 
-    // As dockerd does: the proxies become the process's environment, so every other HTTP client
-    // (a build context or an import fetched from a URL) goes the way the registries go. vSphere is
-    // reached directly (VimSession uses no proxy), as VIC's appliance reached it.
-    var proxies = config.Vch.Registries.Proxies;
-    // Both cases: .NET reads the lower-case names first, Go (and so these settings) the upper-case.
-    foreach (var (variable, value) in new[] { ("HTTP_PROXY", proxies.HttpProxy), ("HTTPS_PROXY", proxies.HttpsProxy), ("NO_PROXY", proxies.NoProxy) })
-    {
-        Environment.SetEnvironmentVariable(variable, value);
-        Environment.SetEnvironmentVariable(variable.ToLowerInvariant(), value);
-    }
+    // Every other HTTP client (a build context or an import fetched from a URL) goes the way the
+    // registries go, by the same rules; vSphere is reached directly (VimSession uses no proxy), as
+    // VIC's appliance reached it.
+    HttpClient.DefaultProxy = new Vic.Registry.ProxyRoute(config.Vch.Registries.Proxies);
 
     await using var app = VchEndpointHost.Build(config);
     await app.RunAsync(cancellationToken).ConfigureAwait(false);

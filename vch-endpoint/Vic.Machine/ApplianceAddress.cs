@@ -63,6 +63,12 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
         var nameservers = (settings.PublicNetworkDns ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(n => IPAddress.TryParse(n, out var server) ? server : throw new MachineException($"--public-network-dns '{n}' is not an IP address"))
             .ToList();
+        if (nameservers.Count == 0)
+        {
+            // DHCP would have given it nameservers; without any it could pull from no registry by name.
+            throw new MachineException($"--public-network-ip '{given}': give --public-network-dns too: the appliance resolves registries' names with it");
+        }
+
         return new ApplianceAddress(address, prefixLength, gateway, nameservers);
     }
 
@@ -100,7 +106,8 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
     {
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         var addressText = slash < 0 ? text : text[..slash];
-        if (!IPAddress.TryParse(addressText, out var address) || address.AddressFamily != AddressFamily.InterNetwork)
+        // Four parts: IPAddress.TryParse takes "10.1" for 10.0.0.1, which no admin means.
+        if (addressText.Count(c => c == '.') != 3 || !IPAddress.TryParse(addressText, out var address) || address.AddressFamily != AddressFamily.InterNetwork)
         {
             throw new MachineException($"{option} '{text}': an IPv4 address, optionally /PREFIX");
         }

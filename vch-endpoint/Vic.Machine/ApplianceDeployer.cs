@@ -147,6 +147,12 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
             yield return ConfigFile.Text("network.sh", address.NetworkScript());
         }
 
+        // The proxies reach the endpoint through its environment (their URLs may hold a password): /init sources this, as root alone reads it.
+        if (EndpointSettings.ProxyEnvironment(plan) is { Count: > 0 } proxies)
+        {
+            yield return ConfigFile.Text("proxy.env", string.Concat(proxies.Select(p => $"export {p.Key}='{p.Value.Replace("'", "'\\''", StringComparison.Ordinal)}'\n")), secret: true);
+        }
+
         foreach (var (file, secret) in new[] { (plan.ServerCertFile, false), (plan.ClientVerificationCaFile, false), (plan.RegistryCaFile, false), (plan.AuthzPolicyFile, false), (plan.ServerKeyFile, true), (plan.VicadminPasswordFile, true) })
         {
             if (File.Exists(file))

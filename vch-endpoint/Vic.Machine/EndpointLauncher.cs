@@ -32,7 +32,7 @@ public static class EndpointLauncher
             start.ArgumentList.Add(argument);
         }
 
-        foreach (var (key, value) in environment)
+        foreach (var (key, value) in environment.Concat(EndpointSettings.ProxyEnvironment(plan)))
         {
             start.Environment[key] = value;
         }

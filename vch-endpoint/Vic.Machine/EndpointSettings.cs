@@ -86,12 +86,9 @@ public static class EndpointSettings
             arguments.AddRange(["--volume-store", store]);
         }
 
-        foreach (var (option, value) in new[] { ("--http-proxy", plan.Settings.HttpProxy), ("--https-proxy", plan.Settings.HttpsProxy), ("--no-proxy", plan.Settings.NoProxy), ("--syslog-address", plan.Settings.SyslogAddress) })
+        if (!string.IsNullOrWhiteSpace(plan.Settings.SyslogAddress))
         {
-            if (value is not null)
-            {
-                arguments.AddRange([option, value]);
-            }
+            arguments.AddRange(["--syslog-address", plan.Settings.SyslogAddress]);
         }
 
         return arguments;
@@ -134,6 +131,16 @@ public static class EndpointSettings
             yield return $"# or: docker -H {plan.DockerHost} --tls --tlscacert {Quoted(Path.Combine(plan.CertPath, "ca.pem"))} info";
         }
     }
+
+    /// <summary>
+    /// The VCH's proxies as the endpoint's environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), which it
+    /// reads as dockerd reads its own: a proxy URL may hold a password, which a command line would
+    /// show to anyone who lists processes. Blank values are left out (configure's way to clear one).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ProxyEnvironment(VchPlan plan) =>
+        new[] { ("HTTP_PROXY", plan.Settings.HttpProxy), ("HTTPS_PROXY", plan.Settings.HttpsProxy), ("NO_PROXY", plan.Settings.NoProxy) }
+            .Where(p => !string.IsNullOrWhiteSpace(p.Item2))
+            .ToDictionary(p => p.Item1, p => p.Item2!.Trim());
 
     /// <summary>How an admin reaches vicadmin and logs in, as lines to print.</summary>
     public static IEnumerable<string> AdminPortal(VchPlan plan)

@@ -5,7 +5,8 @@ namespace Vic.Machine;
 
 /// <summary>
 /// VIC's <c>inspect config</c>: the <c>create</c> command that makes this VCH again, from its record.
-/// The password is never in it (the record has none), nor a proxy's (shown as <c>xxxxx</c>); what
+/// The password is never in it (the record has none), nor a proxy's credentials (shown as
+/// <c>xxxxx:xxxxx</c>, as docker info shows them); what
 /// create records for itself (the version, the parent pool) is left out.
 /// </summary>
 public static class RecreateCommand
@@ -31,7 +32,7 @@ public static class RecreateCommand
                     options.AddRange(values.Select(v => $"{flag} {Quoted(v)}"));
                     break;
                 case string proxy when property.Name is nameof(VchSettings.HttpProxy) or nameof(VchSettings.HttpsProxy):
-                    options.Add($"{flag} {Quoted(WithoutPassword(proxy))}");
+                    options.Add($"{flag} {Quoted(Vic.Registry.ProxySettings.Masked(proxy))}");
                     break;
                 case var value:
                     options.Add($"{flag} {Quoted(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!)}");
@@ -43,12 +44,6 @@ public static class RecreateCommand
             ? string.Join(' ', ["vic-machine-linux create", .. options])
             : string.Join(" \\\n", ["vic-machine-linux create", .. options.Select(o => "  " + o)]);
     }
-
-    /// <summary>A proxy's password is a secret the printed command must not show: <c>xxxxx</c> stands for it, as in <c>docker info</c>.</summary>
-    private static string WithoutPassword(string proxy) =>
-        Uri.TryCreate(proxy.Contains("://", StringComparison.Ordinal) ? proxy : "http://" + proxy, UriKind.Absolute, out var uri) && uri.UserInfo.IndexOf(':', StringComparison.Ordinal) is > 0 and var colon
-            ? proxy.Replace(uri.UserInfo, uri.UserInfo[..colon] + ":xxxxx", StringComparison.Ordinal)
-            : proxy;
 
     private static string Quoted(string value) =>
         value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:@=,%+".Contains(c)) ? value : $"'{value.Replace("'", "'\\''", StringComparison.Ordinal)}'";

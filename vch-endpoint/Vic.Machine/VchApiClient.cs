@@ -43,7 +43,7 @@ public static class VchApiClient
 
             return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             throw new MachineException($"vicadmin at {bundle} did not answer ({ex.Message}): is the appliance powered on?");
         }
@@ -56,18 +56,18 @@ public static class VchApiClient
     /// </summary>
     public static async Task<bool> StopEndpointAsync(VchPlan plan, CancellationToken cancellationToken)
     {
-        using var client = HasClientCertificate(plan) ? TlsClient(plan, TimeSpan.FromSeconds(20)) : null;
-        if (client is null)
-        {
-            return false;
-        }
-
         try
         {
+            using var client = HasClientCertificate(plan) ? TlsClient(plan, TimeSpan.FromSeconds(20)) : null;
+            if (client is null)
+            {
+                return false;
+            }
+
             using var response = await client.PostAsync(new Uri($"https://{plan.Endpoint.Address}:{plan.VicadminPort}/api/stop"), null, cancellationToken).ConfigureAwait(false);
             return response.StatusCode == System.Net.HttpStatusCode.Accepted;
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or System.Security.Cryptography.CryptographicException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return false;
         }

@@ -92,6 +92,7 @@ public sealed partial record VchPlan(
             throw new MachineException("--tls-ca gives the CAs that verify clients: it cannot go with --no-tls or --no-tlsverify");
         }
 
+        ValidateEndpointOptions(settings);
         var staticAddress = ApplianceAddress.Of(settings);
         var endpoint = ParseEndpoint(settings.EndpointAddress ?? staticAddress?.Address.ToString() ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
         var memory = settings.Memory ?? 4096;
@@ -177,6 +178,27 @@ public sealed partial record VchPlan(
             ApplianceSdk = applianceSdk,
             StaticAddress = staticAddress,
         };
+    }
+
+    /// <summary>
+    /// The proxies and the syslog server, refused here as the endpoint would refuse them: in an
+    /// appliance an endpoint that refuses its options never serves, and says so only on its console.
+    /// </summary>
+    private static void ValidateEndpointOptions(VchSettings settings)
+    {
+        static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+        try
+        {
+            new Vic.Registry.ProxySettings(Given(settings.HttpProxy), Given(settings.HttpsProxy), Given(settings.NoProxy)).Validate();
+            if (Given(settings.SyslogAddress) is { } syslog)
+            {
+                Vic.PortLayer.Containers.SyslogTarget.ForEndpoint(syslog, "vch-endpoint");
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or Vic.PortLayer.Errors.PortLayerException)
+        {
+            throw new MachineException(ex.Message);
+        }
     }
 
     /// <summary>

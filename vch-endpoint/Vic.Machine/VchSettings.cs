@@ -165,7 +165,10 @@ public sealed class VchSettings
         return merged;
     }
 
-    /// <summary>YAML of what is recorded with the VCH: no password.</summary>
+    /// <summary>
+    /// YAML of what is recorded with the VCH: not the vSphere password. A proxy URL's credentials
+    /// stay, since configure and upgrade write the appliance's config disk again from the record.
+    /// </summary>
     public string ToRecord()
     {
         var copy = (VchSettings)MemberwiseClone();

@@ -49,7 +49,18 @@ public sealed record LogSettings(string Driver, long MaxSizeBytes, int MaxFiles,
                 // json-file's max-file without max-size keeps one file that never rotates, as dockerd does.
                 return new LogSettings(driver, size, files, options);
             case "syslog":
-                SyslogTarget.Parse(options);
+                var target = SyslogTarget.Parse(options);
+                // dockerd would use its host's local syslog; a VCH's containers have none to share.
+                if (!options.ContainsKey("syslog-address"))
+                {
+                    throw PortLayerException.InvalidParameter("syslog-address is required: a VCH has no local syslog for its containers' logs; give udp://, tcp://, unix:// or unixgram:// (--log-opt)");
+                }
+
+                if (target.Protocol is "unix" or "unixgram" && !File.Exists(target.Address))
+                {
+                    throw PortLayerException.InvalidParameter($"syslog-address {target.Protocol}://{target.Address}: no such socket on the VCH's endpoint (--log-opt)");
+                }
+
                 if (options.TryGetValue("cache-disabled", out var disabled) && disabled is not ("true" or "false"))
                 {
                     throw PortLayerException.InvalidParameter($"invalid value for cache-disabled: {disabled}: true or false (--log-opt)");

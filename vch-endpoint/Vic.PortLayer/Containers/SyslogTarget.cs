@@ -60,14 +60,15 @@ public sealed record SyslogTarget(string Protocol, string Address, int Facility,
     /// <summary>The tag for one container: its template's fields filled in.</summary>
     public static string ExpandTag(string template, string id, string name, string imageId, string imageName)
     {
-        var fullImageId = imageId.StartsWith("sha256:", StringComparison.Ordinal) ? imageId[7..] : imageId;
+        // dockerd's TruncateID: what follows the algorithm, 12 characters of it; the full ID keeps "sha256:".
+        var hex = imageId[(imageId.IndexOf(':', StringComparison.Ordinal) + 1)..];
         var values = new Dictionary<string, string>
         {
             ["ID"] = id[..Math.Min(12, id.Length)],
             ["FullID"] = id,
             ["Name"] = name.TrimStart('/'),
-            ["ImageID"] = fullImageId[..Math.Min(12, fullImageId.Length)],
-            ["ImageFullID"] = fullImageId,
+            ["ImageID"] = hex[..Math.Min(12, hex.Length)],
+            ["ImageFullID"] = imageId,
             ["ImageName"] = imageName,
             ["DaemonName"] = "docker",
         };

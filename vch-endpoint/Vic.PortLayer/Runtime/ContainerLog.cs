@@ -186,6 +186,7 @@ public sealed class ContainerLog : IDisposable
         lock (_gate)
         {
             _closed = true;
+            _syslog?.Flush(DateTimeOffset.UtcNow);
             foreach (var reader in _readers)
             {
                 reader.Writer.TryComplete();
@@ -263,9 +264,11 @@ public sealed class ContainerLog : IDisposable
             }
 
             _file = null;
+            _syslog?.Flush(DateTimeOffset.UtcNow);
         }
 
-        // What is queued for the syslog server goes out in the background (2 s at most).
+        // What is queued for the syslog server goes out in the background (2 s at most); the
+        // forwarder's own failures are logged by it and never thrown.
         _ = _syslog?.DisposeAsync().AsTask();
     }
 

@@ -198,7 +198,7 @@ public sealed partial class ContainerService : IDisposable
         var container = _containers.List().FirstOrDefault(c => c.Id == id);
         var settings = container?.Config.Log ?? LogSettings.Default;
         var syslog = container is not null && settings.Syslog is { } target
-            ? new SyslogForwarder(target, SyslogTarget.ExpandTag(target.Tag, id, container.Name, container.ImageId, container.Image), _logger)
+            ? new SyslogForwarder(target, SyslogTarget.ExpandTag(target.Tag, id, container.Name, container.ImageId, container.Image), _logger, hostname: _config.Name)
             : null;
         return new(Path.Combine(Directory.CreateDirectory(Path.Combine(ContainersDirectory, id)).FullName, "container.log"), settings, syslog);
     }

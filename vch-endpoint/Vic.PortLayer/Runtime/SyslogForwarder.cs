@@ -18,6 +18,12 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
     /// <summary>Messages held for a server that is slow or away, before lines are dropped.</summary>
     public const int QueueLimit = 10_000;
 
+    /// <summary>The longest message a line makes: dockerd's copier cuts lines at 16 KiB.</summary>
+    public const int MaxLineBytes = 16 * 1024;
+
+    /// <summary>How long a server that could not be reached is left before it is tried again.</summary>
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
+
     private readonly SyslogTarget _target;
     private readonly string _tag;
     private readonly string _hostname;
@@ -25,9 +31,11 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
     private readonly Channel<string> _queue = Channel.CreateBounded<string>(new BoundedChannelOptions(QueueLimit) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _pump;
+    private readonly MemoryStream[] _pending = [new(), new()];
     private Socket? _socket;
     private long _dropped;
     private bool _failing;
+    private DateTime _retryAfter;
 
     /// <param name="hostname">The messages' host: this machine's name unless given.</param>
     public SyslogForwarder(SyslogTarget target, string tag, ILogger logger, string? hostname = null)
@@ -42,19 +50,59 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
     /// <summary>Lines not sent: the queue was full, or the server could not be reached.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Queues a chunk of output, a message per line (a last line without its newline too): stdout at info, stderr at err.</summary>
-    public void Send(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time) =>
-        Send(stream == OutputStream.Stderr ? 3 : 6, Encoding.UTF8.GetString(data), time);
+    /// <summary>
+    /// Queues a chunk of output: stdout at info, stderr at err, a message per line whichever chunks
+    /// it came in, and a line longer than <see cref="MaxLineBytes"/> in pieces of that size, as
+    /// dockerd's log copier cuts it. Called for one container at a time (under its log's lock).
+    /// </summary>
+    public void Send(OutputStream stream, ReadOnlySpan<byte> data, DateTimeOffset time)
+    {
+        var pending = _pending[stream == OutputStream.Stderr ? 1 : 0];
+        var severity = stream == OutputStream.Stderr ? 3 : 6;
+        while (data.Length > 0)
+        {
+            var room = MaxLineBytes - (int)pending.Length;
+            var newline = data[..Math.Min(data.Length, room)].IndexOf((byte)'\n');
+            var take = newline >= 0 ? newline : Math.Min(data.Length, room);
+            pending.Write(data[..take]);
+            data = data[(newline >= 0 ? take + 1 : take)..];
+            if (newline >= 0 || pending.Length >= MaxLineBytes)
+            {
+                Emit(severity, pending, time);
+            }
+        }
+    }
+
+    /// <summary>Sends the lines the process left unfinished (it ended without their newline).</summary>
+    public void Flush(DateTimeOffset time)
+    {
+        Emit(6, _pending[0], time);
+        Emit(3, _pending[1], time);
+    }
 
     /// <summary>Queues text at a syslog severity (0 emerg .. 7 debug), a message per line.</summary>
     public void Send(int severity, string text, DateTimeOffset time)
     {
         foreach (var line in text.Split('\n'))
         {
-            if (line.Length > 0 && !_queue.Writer.TryWrite(_target.Message(severity, _tag, line, time.ToLocalTime(), _hostname, Environment.ProcessId)))
-            {
-                Interlocked.Increment(ref _dropped);
-            }
+            Queue(severity, line, time);
+        }
+    }
+
+    private void Emit(int severity, MemoryStream pending, DateTimeOffset time)
+    {
+        if (pending.Length > 0)
+        {
+            Queue(severity, Encoding.UTF8.GetString(pending.GetBuffer(), 0, (int)pending.Length), time);
+            pending.SetLength(0);
+        }
+    }
+
+    private void Queue(int severity, string line, DateTimeOffset time)
+    {
+        if (line.Length > 0 && !_queue.Writer.TryWrite(_target.Message(severity, _tag, line, time.ToLocalTime(), _hostname, Environment.ProcessId)))
+        {
+            Interlocked.Increment(ref _dropped);
         }
     }
 
@@ -64,10 +112,19 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
         {
             await foreach (var message in _queue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
             {
+                // A server that failed is tried again once a second, not for every line meanwhile.
+                if (_socket is null && DateTime.UtcNow < _retryAfter)
+                {
+                    Interlocked.Increment(ref _dropped);
+                    continue;
+                }
+
+                // A stream the server closed fails the first send: dialled again, the line goes on the second.
                 var bytes = Encoding.UTF8.GetBytes(message);
                 if (!await TrySendAsync(bytes).ConfigureAwait(false) && !await TrySendAsync(bytes).ConfigureAwait(false))
                 {
                     Interlocked.Increment(ref _dropped);
+                    _retryAfter = DateTime.UtcNow + RetryInterval;
                 }
             }
         }
@@ -91,8 +148,9 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
 
             return true;
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Whatever the cause (refused, unreachable, no such name, a socket path too long), the line is lost, never the sender.
             _socket?.Dispose();
             _socket = null;
             if (!_failing)
@@ -138,7 +196,10 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends what is queued (for at most 2 s: a server that is away does not hold a container's end), then closes.</summary>
+    /// <summary>
+    /// Sends what is queued (for at most 2 s: a server that is away does not hold a container's end),
+    /// then closes. An unfinished line is the caller's to <see cref="Flush"/> first, from the thread that sends.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
