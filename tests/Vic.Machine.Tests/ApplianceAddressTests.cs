@@ -47,8 +47,13 @@ public sealed class ApplianceAddressTests : IDisposable
         Assert.Contains(refusal, Assert.Throws<MachineException>(() => VchPlan.Validate(Settings(ip, gateway, range, dns: "10.0.0.2"), forCreate: true)).Message, StringComparison.Ordinal);
 
     [Fact]
-    public void AStaticAddressNeedsNameservers() =>
+    public void ANewStaticAddressNeedsNameserversAndARecordedOneIsManagedAsItWasMade()
+    {
         Assert.Contains("give --public-network-dns too", Assert.Throws<MachineException>(() => VchPlan.Validate(Settings("10.0.0.5/24", null, null), forCreate: true)).Message, StringComparison.Ordinal);
+        var recorded = Settings("10.0.0.5/24", null, null);
+        recorded.LocalEndpoint = false;
+        Assert.Empty(VchPlan.Validate(recorded, forCreate: false).StaticAddress!.Nameservers);
+    }
 
     [Fact]
     public void AVchWithoutAnApplianceHasNoAddressToGive()

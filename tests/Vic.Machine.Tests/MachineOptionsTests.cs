@@ -1,3 +1,4 @@
+using Vic.TestSupport;
 namespace Vic.Machine.Tests;
 
 public sealed class MachineOptionsTests
@@ -80,6 +81,32 @@ public sealed class MachineOptionsTests
         Assert.Empty(EndpointSettings.ProxyEnvironment(VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpProxy = " " }, forCreate: false)));
         Assert.Contains("--https-proxy 'ftp://xxxxx:xxxxx@proxy'", Assert.Throws<MachineException>(() => VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpsProxy = "ftp://u:p@proxy" }, forCreate: false)).Message, StringComparison.Ordinal);
         Assert.Contains("(--syslog-address)", Assert.Throws<MachineException>(() => VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", SyslogAddress = "logs:514" }, forCreate: false)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheAppliancesProxyFileGivesTheShellEachValueAsItIsAndOnlyRootReadsIt()
+    {
+        const string proxy = "http://o'brien:$(touch pwned)`x`@proxy:3128";
+        var plan = VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1", HttpsProxy = proxy, NoProxy = ".corp" }, forCreate: false);
+        var file = ApplianceDeployer.ProxyEnvironmentFile(plan)!;
+        var home = Directory.CreateTempSubdirectory("proxy-env").FullName;
+        try
+        {
+            await File.WriteAllBytesAsync(Path.Combine(home, file.Name), file.Content);
+
+            // busybox's shell sources it in the appliance.
+            var read = await Command.RunAsync("busybox", ["sh", "-c", ". ./proxy.env && printf '%s|%s|%s' \"$HTTPS_PROXY\" \"$NO_PROXY\" \"${HTTP_PROXY-unset}\""], workingDirectory: home);
+
+            Assert.Equal("proxy.env", file.Name);
+            Assert.True(file.Secret);
+            Assert.Equal($"{proxy}|.corp|unset", read.StandardOutput);
+            Assert.False(File.Exists(Path.Combine(home, "pwned")));
+            Assert.Null(ApplianceDeployer.ProxyEnvironmentFile(VchPlan.Validate(new VchSettings { Target = "local", Name = "vch1" }, forCreate: false)));
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
     }
 
     [Theory]

@@ -128,8 +128,15 @@ root.SetAction(async (parse, cancellationToken) =>
 
     // Every other HTTP client (a build context or an import fetched from a URL) goes the way the
     // registries go, by the same rules; vSphere is reached directly (VimSession uses no proxy), as
-    // VIC's appliance reached it.
-    HttpClient.DefaultProxy = new Vic.Registry.ProxyRoute(config.Vch.Registries.Proxies);
+    // VIC's appliance reached it. Child processes (git, for a build context from a repository) get
+    // them as their environment, as dockerd's do, in both cases: curl reads only http_proxy's lower case.
+    var proxies = config.Vch.Registries.Proxies;
+    HttpClient.DefaultProxy = new Vic.Registry.ProxyRoute(proxies);
+    foreach (var (variable, value) in new[] { ("HTTP_PROXY", proxies.HttpProxy), ("HTTPS_PROXY", proxies.HttpsProxy), ("NO_PROXY", proxies.NoProxy) })
+    {
+        Environment.SetEnvironmentVariable(variable, value);
+        Environment.SetEnvironmentVariable(variable.ToLowerInvariant(), value);
+    }
 
     await using var app = VchEndpointHost.Build(config);
     await app.RunAsync(cancellationToken).ConfigureAwait(false);

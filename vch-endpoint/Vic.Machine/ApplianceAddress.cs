@@ -20,7 +20,8 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
     /// whose prefix is the gateway's; the gateway must be in its subnet, and when the port group
     /// also addresses containers (a gateway is given) their range must leave it out.
     /// </summary>
-    public static ApplianceAddress? Of(VchSettings settings)
+    /// <param name="forCreate">Nameservers are asked for of a new VCH only: a recorded one is managed as it was made.</param>
+    public static ApplianceAddress? Of(VchSettings settings, bool forCreate = true)
     {
         if (settings.PublicNetworkIp is not { } given)
         {
@@ -63,7 +64,7 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
         var nameservers = (settings.PublicNetworkDns ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(n => IPAddress.TryParse(n, out var server) ? server : throw new MachineException($"--public-network-dns '{n}' is not an IP address"))
             .ToList();
-        if (nameservers.Count == 0)
+        if (nameservers.Count == 0 && forCreate)
         {
             // DHCP would have given it nameservers; without any it could pull from no registry by name.
             throw new MachineException($"--public-network-ip '{given}': give --public-network-dns too: the appliance resolves registries' names with it");

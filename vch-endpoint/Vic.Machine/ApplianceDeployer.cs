@@ -133,6 +133,15 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
     }
 
     /// <summary>
+    /// The proxies as the appliance's /init sources them (their URLs may hold a password: the
+    /// endpoint's environment, not its arguments), a file root alone reads; null without proxies.
+    /// </summary>
+    public static ConfigFile? ProxyEnvironmentFile(VchPlan plan) =>
+        EndpointSettings.ProxyEnvironment(plan) is { Count: > 0 } proxies
+            ? ConfigFile.Text("proxy.env", string.Concat(proxies.Select(p => $"export {p.Key}='{p.Value.Replace("'", "'\\''", StringComparison.Ordinal)}'\n")), secret: true)
+            : null;
+
+    /// <summary>
     /// What the appliance reads: the endpoint's arguments one a line (so a port group's name may
     /// hold spaces), the vSphere password, the cert path's files the arguments name, the data
     /// disk's unit, and the static address's network.sh when there is one.
@@ -147,10 +156,9 @@ public sealed class ApplianceDeployer(VchPlan plan, MachineProgress progress)
             yield return ConfigFile.Text("network.sh", address.NetworkScript());
         }
 
-        // The proxies reach the endpoint through its environment (their URLs may hold a password): /init sources this, as root alone reads it.
-        if (EndpointSettings.ProxyEnvironment(plan) is { Count: > 0 } proxies)
+        if (ProxyEnvironmentFile(plan) is { } proxies)
         {
-            yield return ConfigFile.Text("proxy.env", string.Concat(proxies.Select(p => $"export {p.Key}='{p.Value.Replace("'", "'\\''", StringComparison.Ordinal)}'\n")), secret: true);
+            yield return proxies;
         }
 
         foreach (var (file, secret) in new[] { (plan.ServerCertFile, false), (plan.ClientVerificationCaFile, false), (plan.RegistryCaFile, false), (plan.AuthzPolicyFile, false), (plan.ServerKeyFile, true), (plan.VicadminPasswordFile, true) })

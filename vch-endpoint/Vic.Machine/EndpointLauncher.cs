@@ -32,6 +32,13 @@ public static class EndpointLauncher
             start.ArgumentList.Add(argument);
         }
 
+        // The VCH's proxies, and only those: not the ones of the shell vic-machine runs in.
+        foreach (var variable in new[] { "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY" })
+        {
+            start.Environment.Remove(variable);
+            start.Environment.Remove(variable.ToLowerInvariant());
+        }
+
         foreach (var (key, value) in environment.Concat(EndpointSettings.ProxyEnvironment(plan)))
         {
             start.Environment[key] = value;

@@ -93,7 +93,7 @@ public sealed partial record VchPlan(
         }
 
         ValidateEndpointOptions(settings);
-        var staticAddress = ApplianceAddress.Of(settings);
+        var staticAddress = ApplianceAddress.Of(settings, forCreate);
         var endpoint = ParseEndpoint(settings.EndpointAddress ?? staticAddress?.Address.ToString() ?? (noTls ? "127.0.0.1:2375" : "127.0.0.1:2376"), noTls ? 2375 : 2376);
         var memory = settings.Memory ?? 4096;
         if (memory < 256)

@@ -9,7 +9,7 @@ namespace Vic.Endpoint.Hosting;
 /// it. Each entry is a message at the severity of its level, tagged <c>vch-endpoint</c>, with the
 /// VCH's name as its host and the console's "Category[EventId] text".
 /// </summary>
-internal sealed class SyslogLoggerProvider(SyslogForwarder forwarder, TimeProvider time) : ILoggerProvider
+public sealed class SyslogLoggerProvider(SyslogForwarder forwarder, TimeProvider time) : ILoggerProvider
 {
     public ILogger CreateLogger(string categoryName) => new SyslogLogger(forwarder, categoryName, time);
 

@@ -28,8 +28,9 @@ public static partial class VchEndpointHost
         });
         if (config.Syslog is { } syslog)
         {
-            // Its own failures to reach the server are not logged: they would be sent to it again.
-            builder.Logging.AddProvider(new SyslogLoggerProvider(new Vic.PortLayer.Runtime.SyslogForwarder(syslog, syslog.Tag, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, config.Vch.Name), time ?? TimeProvider.System));
+            // Made by the container, which disposes it at the end: the last lines (a stop's) go out
+            // then. Its own failures to reach the server are not logged: they would be sent to it again.
+            builder.Services.AddSingleton<ILoggerProvider>(_ => new SyslogLoggerProvider(new Vic.PortLayer.Runtime.SyslogForwarder(syslog, syslog.Tag, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, config.Vch.Name), time ?? TimeProvider.System));
         }
 
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);

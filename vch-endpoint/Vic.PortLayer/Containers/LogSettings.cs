@@ -51,7 +51,7 @@ public sealed record LogSettings(string Driver, long MaxSizeBytes, int MaxFiles,
             case "syslog":
                 var target = SyslogTarget.Parse(options);
                 // dockerd would use its host's local syslog; a VCH's containers have none to share.
-                if (!options.ContainsKey("syslog-address"))
+                if (string.IsNullOrWhiteSpace(options.GetValueOrDefault("syslog-address")))
                 {
                     throw PortLayerException.InvalidParameter("syslog-address is required: a VCH has no local syslog for its containers' logs; give udp://, tcp://, unix:// or unixgram:// (--log-opt)");
                 }

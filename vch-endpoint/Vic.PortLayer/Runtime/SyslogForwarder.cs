@@ -80,12 +80,16 @@ public sealed partial class SyslogForwarder : IAsyncDisposable
         Emit(3, _pending[1], time);
     }
 
-    /// <summary>Queues text at a syslog severity (0 emerg .. 7 debug), a message per line.</summary>
+    /// <summary>Queues text at a syslog severity (0 emerg .. 7 debug), a message per line, a long one in pieces.</summary>
     public void Send(int severity, string text, DateTimeOffset time)
     {
         foreach (var line in text.Split('\n'))
         {
-            Queue(severity, line, time);
+            // At most MaxLineBytes characters (three times that in UTF-8 at worst): a datagram still fits.
+            for (var start = 0; start < line.Length; start += MaxLineBytes)
+            {
+                Queue(severity, line.Substring(start, Math.Min(MaxLineBytes, line.Length - start)), time);
+            }
         }
     }
 
