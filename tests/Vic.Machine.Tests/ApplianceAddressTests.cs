@@ -80,24 +80,14 @@ public sealed class ApplianceAddressTests : IDisposable
     {
         var iso = _home.Combine("some.iso");
         File.WriteAllText(iso, "");
-        return new VchSettings
-        {
-            Target = "vcenter.example.com",
-            User = "admin",
-            Password = "p",
-            Name = "vch1",
-            ComputeResource = "cluster1",
-            ImageStore = "ds1",
-            ChannelAddress = "10.0.0.9",
-            Iso = iso,
-            ApplianceIso = iso,
-            PublicNetwork = "VM Network",
-            PublicNetworkIp = ip,
-            PublicNetworkGateway = gateway,
-            PublicNetworkIpRange = range,
-            PublicNetworkDns = dns,
-            EndpointAddress = endpoint,
-        };
+        var settings = VcenterSettings.For(iso);
+        settings.PublicNetwork = "VM Network";
+        settings.PublicNetworkIp = ip;
+        settings.PublicNetworkGateway = gateway;
+        settings.PublicNetworkIpRange = range;
+        settings.PublicNetworkDns = dns;
+        settings.EndpointAddress = endpoint;
+        return settings;
     }
 
     public void Dispose() => _home.Dispose();

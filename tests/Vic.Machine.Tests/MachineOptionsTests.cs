@@ -118,19 +118,8 @@ public sealed class MachineOptionsTests
         var iso = Path.GetTempFileName();
         try
         {
-            var settings = new VchSettings
-            {
-                Target = "vcenter.example.com",
-                User = "admin",
-                Password = "p",
-                Name = "vch1",
-                ComputeResource = "cluster1",
-                ImageStore = "ds1",
-                ChannelAddress = "10.0.0.9",
-                Iso = iso,
-                ApplianceIso = iso,
-                EndpointAddress = endpoint,
-            };
+            var settings = VcenterSettings.For(iso);
+            settings.EndpointAddress = endpoint;
             if (refusal is null)
             {
                 var plan = VchPlan.Validate(settings, forCreate: true);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Vic.PortLayer.Networks;
 
 namespace Vic.Machine;
 
@@ -28,14 +29,18 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
             return null;
         }
 
-        var (gateway, gatewayPrefix) = settings.PublicNetworkGateway is { } gatewayText
-            ? ParseAddress(gatewayText, "--public-network-gateway")
-            : (null, null);
+        IPAddress? gateway = null;
+        int? gatewayPrefix = null;
+        if (settings.PublicNetworkGateway is { } gatewayText)
+        {
+            (gateway, gatewayPrefix) = ParseAddress(gatewayText, "--public-network-gateway");
+        }
+
         var (address, prefix) = ParseAddress(given, "--public-network-ip");
         var prefixLength = prefix ?? gatewayPrefix
             ?? throw new MachineException($"--public-network-ip '{given}': IP/PREFIX (e.g. 10.0.0.5/24), or give the prefix with --public-network-gateway GATEWAY/PREFIX");
-        var subnet = new IPNetwork(Masked(address!, prefixLength), prefixLength);
-        if (address!.Equals(subnet.BaseAddress) || address.Equals(Broadcast(subnet)))
+        var subnet = SubnetOf(address, prefixLength);
+        if (Ipv4Subnet.ToUInt(address) is var value && (value == subnet.Network || value == subnet.Broadcast))
         {
             throw new MachineException($"--public-network-ip '{given}': that is the subnet's network or broadcast address, not one an appliance can hold");
         }
@@ -80,7 +85,7 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
     /// </summary>
     public string NetworkScript()
     {
-        var mask = Masked(IPAddress.Broadcast, PrefixLength);
+        var mask = Ipv4Subnet.ToAddress(SubnetOf(Address, PrefixLength).Mask);
         var script = new StringBuilder();
         script.Append(CultureInfo.InvariantCulture, $"""
             # vic-machine: the appliance's static address on the public port group
@@ -103,7 +108,7 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
         return script.ToString();
     }
 
-    private static (IPAddress? Address, int? Prefix) ParseAddress(string text, string option)
+    private static (IPAddress Address, int? Prefix) ParseAddress(string text, string option)
     {
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         var addressText = slash < 0 ? text : text[..slash];
@@ -123,33 +128,14 @@ public sealed record ApplianceAddress(IPAddress Address, int PrefixLength, IPAdd
             : throw new MachineException($"{option} '{text}': the prefix must be 1-30");
     }
 
-    private static IPNetwork ParseNetwork(string text)
+    private static Ipv4Subnet ParseNetwork(string text)
     {
         var (address, prefix) = ParseAddress(text, "--public-network-ip-range");
         return prefix is { } length
-            ? new IPNetwork(Masked(address!, length), length)
+            ? SubnetOf(address, length)
             : throw new MachineException($"--public-network-ip-range '{text}': a CIDR, e.g. 10.0.0.128/25");
     }
 
-    private static IPAddress Masked(IPAddress address, int prefix)
-    {
-        var bytes = address.GetAddressBytes();
-        for (var bit = prefix; bit < 32; bit++)
-        {
-            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
-        }
-
-        return new IPAddress(bytes);
-    }
-
-    private static IPAddress Broadcast(IPNetwork network)
-    {
-        var bytes = network.BaseAddress.GetAddressBytes();
-        for (var bit = network.PrefixLength; bit < 32; bit++)
-        {
-            bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
-        }
-
-        return new IPAddress(bytes);
-    }
+    /// <summary>The subnet an address and prefix name, as the endpoint reads its public network's.</summary>
+    private static Ipv4Subnet SubnetOf(IPAddress address, int prefix) => Ipv4Subnet.Parse($"{address}/{prefix}");
 }
