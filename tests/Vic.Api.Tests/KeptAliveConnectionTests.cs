@@ -115,6 +115,22 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
         Assert.False(await connection.ClosedByServerAsync(TimeSpan.FromSeconds(8)), "the attach stream is still open");
     }
 
+    [Theory]
+    [InlineData("/v1.41", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.raw-stream")]
+    [InlineData("/v1.42", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
+    [InlineData("", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
+    [InlineData("/v1.47", "", "200 OK", "application/vnd.docker.raw-stream")]
+    public async Task AStreamIsTypedAsDockerdTypesItForTheVersionAsked(string version, string upgrade, string status, string type)
+    {
+        var id = await CreateContainerAsync();
+        using var connection = await ConnectAsync();
+
+        var head = await connection.ExchangeHeadAsync($"POST {version}/containers/{id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{upgrade}\r\n");
+
+        Assert.StartsWith($"HTTP/1.1 {status}", head, StringComparison.Ordinal);
+        Assert.Contains($"Content-Type: {type}\r\n", head, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task GarbageOnAKeptAliveConnectionIsKestrelsToRefuse()
     {

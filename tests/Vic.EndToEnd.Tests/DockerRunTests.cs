@@ -293,6 +293,33 @@ $", first.StandardOutput);
     }
 
     [Fact]
+    public async Task DockerPyAttachWithLogsAndExecRunGetTheOutputThatWasReadyBeforeTheHead()
+    {
+        // docker-py reads a stream's head through a buffered reader and the rest from the bare
+        // socket: output sent on the head's heels was lost, so these answered b'' nearly every time.
+        var script = string.Join(
+            "\n",
+            "import docker",
+            $"api = docker.APIClient(base_url='{Host}', version='1.41')",
+            "c = api.create_container('busybox', ['sh', '-c', 'echo one; echo two'])",
+            "api.start(c)",
+            "api.wait(c)",
+            "print([api.attach(c, stream=False, logs=True) for _ in range(5)])",
+            "api.remove_container(c)",
+            $"client = docker.DockerClient(base_url='{Host}')",
+            "r = client.containers.run('busybox', ['sleep', '60'], detach=True)",
+            "print([r.exec_run(['echo', 'hello']).output for _ in range(3)])",
+            "r.remove(force=True)");
+
+        var result = await Command.RunAsync("/usr/bin/python3", ["-c", script], timeout: TimeSpan.FromMinutes(3));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(
+            "[b'one\\ntwo\\n', b'one\\ntwo\\n', b'one\\ntwo\\n', b'one\\ntwo\\n', b'one\\ntwo\\n']\n[b'hello\\n', b'hello\\n', b'hello\\n']\n",
+            result.StandardOutput);
+    }
+
+    [Fact]
     public async Task DockerPyInspectsADistributionFromTheRegistryWithoutPullingIt()
     {
         var script = string.Join(

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Vic.Api.Errors;
 using Vic.Api.Filters;
 using Vic.Api.Models;
+using Vic.Api.Versioning;
 using static Vic.Api.Models.RequestReading;
 using Vic.PortLayer.Containers;
 using Vic.PortLayer.Errors;
@@ -161,7 +162,7 @@ public static class ContainersEndpoints
             selected = selected.TakeLast(lines);
         }
 
-        context.Response.ContentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        context.Response.ContentType = StdStreams.ContentType(tty, context.ApiVersion());
         await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
         foreach (var chunk in selected)
         {

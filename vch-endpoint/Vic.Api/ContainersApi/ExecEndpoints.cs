@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Models;
+using Vic.Api.Versioning;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Vch;
@@ -85,7 +86,7 @@ public static class ExecEndpoints
             return;
         }
 
-        context.Response.ContentType = tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType;
+        context.Response.ContentType = StdStreams.ContentType(tty, context.ApiVersion());
         await foreach (var chunk in exec.Output.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
         {
             if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.Options.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.Options.AttachStderr))

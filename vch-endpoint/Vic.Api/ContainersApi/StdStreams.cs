@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Vic.Api.Versioning;
 using Vic.PortLayer.Runtime;
 
 namespace Vic.Api.ContainersApi;
@@ -12,6 +13,13 @@ public static class StdStreams
 {
     public const string MultiplexedContentType = "application/vnd.docker.multiplexed-stream";
     public const string RawContentType = "application/vnd.docker.raw-stream";
+
+    /// <summary>
+    /// The type a stream is answered with, as dockerd names it: the multiplexed type only from API
+    /// 1.42 on; before, raw-stream whatever the framing (clients tell the framing from the Tty).
+    /// </summary>
+    public static string ContentType(bool tty, ApiVersion version) =>
+        !tty && version >= new ApiVersion(1, 42) ? MultiplexedContentType : RawContentType;
 
     /// <param name="flush">False leaves the bytes buffered, so chunks that came together leave in one packet (a TTY's "hello" and its "\r\n" are two reads of the pty).</param>
     public static async Task WriteAsync(Stream target, OutputChunk chunk, bool tty, CancellationToken cancellationToken, bool flush = true)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
@@ -17,6 +18,16 @@ namespace Vic.Api.Hijack;
 /// </summary>
 public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity identity, ILogger logger)
 {
+    /// <summary>
+    /// How long the first output waits after the head. docker-py reads the head through a buffered
+    /// reader and then the bare socket (docker/docker-py#425, #3332, still so in 7.x), so bytes that
+    /// reach the client with the head are swallowed by that buffer and lost: `attach(logs=True)` of
+    /// an exited container and `exec_run` answered nothing. dockerd's first output leaves well after
+    /// its head (it opens the log first); ours can be ready at once. This gives the client the time
+    /// to take the head alone; only output ready within it waits.
+    /// </summary>
+    private static readonly TimeSpan HeadAlone = TimeSpan.FromMilliseconds(25);
+
     /// <summary>Serves the call; returns the status it answered with, for the request metrics.</summary>
     /// <param name="authorize">The policy's check, made after the version check as on every other route; throws to refuse.</param>
     public async Task<int> ServeAsync(ConnectionContext connection, RequestHead request, byte[] body, Action? authorize = null)
@@ -81,6 +92,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         // is swallowed by that buffer and lost.
         var exec = engine.Runtime.StartableExec(execId);
         var status = await WriteStreamHeadAsync(output, request, tty).ConfigureAwait(false);
+        var headSent = Stopwatch.GetTimestamp();
         try
         {
             // Not bound to the connection: past the head the docker CLI half-closes it at once when it
@@ -96,7 +108,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         }
 
         var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
-        await RelayAsync(connection, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, DetachKeys.Parse(exec.Options.DetachKeys)).ConfigureAwait(false);
+        await RelayAsync(connection, headSent, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, DetachKeys.Parse(exec.Options.DetachKeys)).ConfigureAwait(false);
         return status;
     }
 
@@ -113,22 +125,24 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         var tty = streams?.Tty ?? engine.Containers.Resolve(container).Config.Tty;
 
         var status = await WriteStreamHeadAsync(connection.Transport.Output, request, tty).ConfigureAwait(false);
+        var headSent = Stopwatch.GetTimestamp();
         Log.Attached(logger, container, request.WantsUpgrade);
         var keys = DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null);
-        await RelayAsync(connection, history, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
+        await RelayAsync(connection, headSent, history, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
         return status;
     }
 
+    /// <summary>The head of a stream; as dockerd's, a response that is no upgrade is typed raw-stream whatever its framing.</summary>
     private async Task<int> WriteStreamHeadAsync(PipeWriter output, RequestHead request, bool tty)
     {
-        var contentType = $"Content-Type: {(tty ? StdStreams.RawContentType : StdStreams.MultiplexedContentType)}";
         if (request.WantsUpgrade)
         {
+            var contentType = $"Content-Type: {StdStreams.ContentType(tty, request.Version.Version)}";
             await WriteHeadAsync(output, 101, "UPGRADED", [contentType, "Connection: Upgrade", "Upgrade: tcp"]).ConfigureAwait(false);
             return 101;
         }
 
-        await WriteHeadAsync(output, 200, "OK", [contentType]).ConfigureAwait(false);
+        await WriteHeadAsync(output, 200, "OK", [$"Content-Type: {StdStreams.RawContentType}"]).ConfigureAwait(false);
         return 200;
     }
 
@@ -144,17 +158,19 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
     }
 
     /// <summary>Writes the history, then copies live output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
-    private static async Task RelayAsync(ConnectionContext connection, IReadOnlyList<OutputChunk> history, AttachedStreams? streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
+    private static async Task RelayAsync(ConnectionContext connection, long headSent, IReadOnlyList<OutputChunk> history, AttachedStreams? streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
     {
         var output = connection.Transport.Output;
         var detached = new CancellationTokenSource();
         var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
         var stream = output.AsStream(leaveOpen: true);
         var tty = streams?.Tty ?? false;
+        var heldForHead = false;
         try
         {
             foreach (var chunk in history.Where(Wanted))
             {
+                await LetTheHeadGoAloneAsync().ConfigureAwait(false);
                 await StdStreams.WriteAsync(stream, chunk, tty, CancellationToken.None, flush: false).ConfigureAwait(false);
             }
 
@@ -168,6 +184,7 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
                     {
                         if (Wanted(next))
                         {
+                            await LetTheHeadGoAloneAsync().ConfigureAwait(false);
                             await StdStreams.WriteAsync(stream, next, tty, CancellationToken.None, flush: false).ConfigureAwait(false);
                         }
                     }
@@ -186,6 +203,19 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         _ = stdin;
 
         bool Wanted(OutputChunk chunk) => (chunk.Stream == OutputStream.Stdout && stdout) || (chunk.Stream == OutputStream.Stderr && stderr);
+
+        async Task LetTheHeadGoAloneAsync()
+        {
+            if (!heldForHead)
+            {
+                heldForHead = true;
+                var left = HeadAlone - Stopwatch.GetElapsedTime(headSent);
+                if (left > TimeSpan.Zero)
+                {
+                    await Task.Delay(left).ConfigureAwait(false);
+                }
+            }
+        }
     }
 
     private static async Task PumpStdinAsync(PipeReader input, AttachedStreams streams, DetachKeys? detachKeys, CancellationTokenSource detached)

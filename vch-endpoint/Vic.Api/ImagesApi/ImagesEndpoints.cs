@@ -139,7 +139,7 @@ public static class ImagesEndpoints
         // API 1.42 added ?type= (container, image, volume, build-cache): only those are counted, the
         // others are null, and an unknown one is refused, as dockerd does.
         var types = context.Request.Query["type"];
-        var version = context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum;
+        var version = context.ApiVersion();
         var everything = types.Count == 0 || version < new ApiVersion(1, 42);
         foreach (var type in everything ? [] : types.ToArray())
         {
@@ -277,7 +277,7 @@ public static class ImagesEndpoints
     {
         if (Split(rest, "json") is { } inspected)
         {
-            return DockerJson.WriteAsync(context, Inspect(engine, inspected, context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum));
+            return DockerJson.WriteAsync(context, Inspect(engine, inspected, context.ApiVersion()));
         }
 
         if (Split(rest, "get") is { } saved)

@@ -75,3 +75,11 @@ public static class DockerResponseHeaders
         ("Server", $"Docker/{identity.Version} (linux)"),
     ];
 }
+
+/// <summary>The version a request speaks, for the routes whose answers differ by version.</summary>
+public static class ApiVersionOfRequest
+{
+    /// <summary>The version the request's path asked for; the newest when it named none.</summary>
+    public static ApiVersion ApiVersion(this HttpContext context) =>
+        context.Features.Get<RequestedApiVersion>()?.Version ?? Versioning.ApiVersion.Maximum;
+}

@@ -65,7 +65,7 @@ public static class VolumesEndpoints
         var filters = FilterArgs.Parse(context.Request.Query["filters"]);
         // Below API 1.42 prune took every unused volume, named ones too; dockerd keeps that for older clients.
         var all = (filters.TryGetValue("all", out var a) && a.Any(v => v is "true" or "1"))
-            || (context.Features.Get<RequestedApiVersion>()?.Version ?? ApiVersion.Maximum) < new ApiVersion(1, 42);
+            || context.ApiVersion() < new ApiVersion(1, 42);
         var rest = filters.Where(f => f.Key != "all").ToDictionary(f => f.Key, f => f.Value);
         var (removed, reclaimed) = engine.Volumes.Prune(all, Matcher(engine, rest));
         return DockerJson.WriteAsync(context, new JsonObject
