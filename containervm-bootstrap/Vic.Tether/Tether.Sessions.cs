@@ -112,8 +112,8 @@ internal sealed partial class Tether
 
     private List<int> SessionPids() => [.. _sessions.Values.Select(s => s.Pid)];
 
-    /// <param name="main">For the main process: the timings of its start so far and the clock they run on.</param>
-    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin, ConfinementSpec? confinement, (StartTimings Timings, System.Diagnostics.Stopwatch Clock)? main = null)
+    /// <param name="main">For the main process: the timings of its start so far, the clock they run on, and the steps since the root was made.</param>
+    private void Start(uint id, IReadOnlyList<string> args, IReadOnlyList<string> env, string workingDir, UserIdentity user, bool tty, bool openStdin, ConfinementSpec? confinement, (StartTimings Timings, System.Diagnostics.Stopwatch Clock, StepClock Steps)? main = null)
     {
         if (args.Count == 0)
         {
@@ -127,13 +127,15 @@ internal sealed partial class Tether
             Cgroups = [.. new[] { _cgroup, _devicesCgroup }.OfType<string>()],
         };
         var session = ProcessSession.Start(id, plan, options.VicExec, _writer);
+        main?.Steps.Mark("vic-exec spawned");
         _sessions[id] = session;
         _ = Task.Run(async () =>
         {
             // Started once the program runs, as dockerd's start answers once runc has executed it;
             // and always before Exit, even for a program that ends at once.
             var executed = await session.WaitForExecAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds } : null;
+            main?.Steps.Mark("program executed");
+            var timings = main is { } m ? m.Timings with { ProcessMs = m.Clock.Elapsed.TotalMilliseconds, ProcessSteps = m.Steps.ToString() } : null;
             await SendAsync(FrameType.Started, id, Payloads.Json(new StartedMessage(session.Pid, timings), InteractionJson.Default.StartedMessage)).ConfigureAwait(false);
             var code = await session.WaitAsync().ConfigureAwait(false);
             if (!executed && id != Frame.MainSession)

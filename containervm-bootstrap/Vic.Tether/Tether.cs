@@ -130,6 +130,8 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
                     break;
                 }
 
+                var rootMs = steps.Elapsed.TotalMilliseconds;
+                var processSteps = new StepClock();
                 if (options.InVm)
                 {
                     GuestConfinement.ApplySysctls(_spec.Sysctls);
@@ -141,9 +143,11 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
                     }
                 }
 
+                processSteps.Mark("confinement");
                 _user = UserResolver.WithGroups(UserResolver.Resolve(_spec.User, RootPath), _spec.GroupAdd, RootPath);
-                var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, steps.Elapsed.TotalMilliseconds, 0, _layout.Steps);
-                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, _spec.Confinement, (timings, steps));
+                processSteps.Mark("user");
+                var timings = new StartTimings(networkMs, networkMs + _layout.DiskWait.TotalMilliseconds, rootMs, 0, _layout.Steps);
+                Start(Frame.MainSession, _spec.Args, _spec.Env, _spec.WorkingDir, _user, _spec.Tty, _spec.OpenStdin, _spec.Confinement, (timings, steps, processSteps));
                 break;
             case FrameType.Exec:
                 var exec = Payloads.Json(frame.Payload, InteractionJson.Default.ExecSpec);

@@ -107,7 +107,7 @@ internal sealed partial class RunPump(ContainerCatalog containers, ContainerRunt
                 var main = Payloads.Json(frame.Payload, InteractionJson.Default.StartedMessage);
                 if (main.Timings is { } t)
                 {
-                    Log.GuestStart(logger, running.ContainerId, t.NetworkMs, t.DisksMs, t.RootMs, t.ProcessMs, t.RootSteps ?? "");
+                    Log.GuestStart(logger, running.ContainerId, t.NetworkMs, t.DisksMs, t.RootMs, t.ProcessMs, t.RootSteps ?? "", t.ProcessSteps ?? "");
                 }
 
                 running.MainStarted.TrySetResult(main.Pid);
@@ -174,8 +174,8 @@ internal sealed partial class RunPump(ContainerCatalog containers, ContainerRunt
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms (the root: {RootSteps})")]
-        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs, string rootSteps);
+        [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "container {Id}: in the guest, from the spec: network {NetworkMs:0} ms, disks seen {DisksMs:0} ms, root made {RootMs:0} ms, program running {ProcessMs:0} ms (the root: {RootSteps}; then: {ProcessSteps})")]
+        public static partial void GuestStart(ILogger logger, string id, double networkMs, double disksMs, double rootMs, double processMs, string rootSteps, string processSteps);
 
         [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "container {Id}: its tether broke the protocol: {Reason}")]
         public static partial void TetherBrokeProtocol(ILogger logger, string id, string reason);
