@@ -162,7 +162,10 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
     {
         var output = connection.Transport.Output;
         var detached = new CancellationTokenSource();
-        var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
+        // As dockerd's copier: the detach keys are looked for on a TTY only. Without one stdin is
+        // data (a file piped to `docker run -i`), and ctrl-p ctrl-q in it are bytes like any other.
+        var keys = streams is { Tty: true } ? detachKeys : null;
+        var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, keys, detached)) : Task.CompletedTask;
         var stream = output.AsStream(leaveOpen: true);
         var tty = streams?.Tty ?? false;
         var heldForHead = false;
