@@ -6,6 +6,10 @@ namespace Vic.Tether;
 /// <summary>Reads the guest's own figures from /proc for <c>docker stats</c>.</summary>
 internal static class GuestStats
 {
+    /// <summary>How many processes the kernel's OOM killer has killed since boot (/proc/vmstat's oom_kill).</summary>
+    public static long OomKills() =>
+        File.ReadLines("/proc/vmstat").Select(l => l.Split(' ')).Where(f => f is ["oom_kill", _]).Select(f => long.Parse(f[1], CultureInfo.InvariantCulture)).FirstOrDefault();
+
     public static StatsReport Read()
     {
         var cpu = File.ReadLines("/proc/stat").First(l => l.StartsWith("cpu ", StringComparison.Ordinal))

@@ -155,6 +155,11 @@ internal sealed partial class Tether
                 Native.sync();
             }
 
+            if (id == Frame.MainSession && options.InVm && GuestStats.OomKills() > _oomKillsAtStart)
+            {
+                await SendAsync(FrameType.OomKilled, id, []).ConfigureAwait(false);
+            }
+
             await SendAsync(FrameType.Exit, id, Payloads.Int32(code)).ConfigureAwait(false);
             if (id == Frame.MainSession && (options.InVm || options.ExitWithMain) && _spec?.KeepAfterExit != true)
             {

@@ -17,6 +17,9 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
     private readonly ConcurrentDictionary<uint, int> _exits = new();
     private readonly ConcurrentDictionary<uint, System.Threading.Channels.Channel<Frame>> _uploads = new();
     private ContainerSpec? _spec;
+
+    // The OOM killer's count when the container started: a kill after it is the container's.
+    private long _oomKillsAtStart;
     private RootLayout _layout = new("/", null, []);
     private UserIdentity _user = UserIdentity.Root;
     private string? _cgroup;
@@ -104,6 +107,7 @@ internal sealed partial class Tether(TetherOptions options, Stream channel) : ID
                 _spec = Payloads.Json(frame.Payload, InteractionJson.Default.ContainerSpec);
                 if (options.InVm)
                 {
+                    _oomKillsAtStart = GuestStats.OomKills();
                     GuestEntropy.Seed(_spec.EntropySeed);
                     SetWallClock(_spec.WallClockUnixMs);
                 }

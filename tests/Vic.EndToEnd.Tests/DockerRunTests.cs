@@ -413,6 +413,21 @@ $", first.StandardOutput);
         Assert.Equal("running\n", state);
     }
 
+    [Fact]
+    public async Task AContainerThatRunsOutOfMemoryIsOomKilledWithTheOomEvent()
+    {
+        var since = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeSeconds();
+        var run = await Command.DockerAsync(Host, "run", "--name", "oomer", "-m", "160m", "busybox", "sh", "-c", "tail /dev/zero");
+        var state = (await DockerAsync("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oomer")).StandardOutput;
+        var until = DateTimeOffset.UtcNow.AddSeconds(1).ToUnixTimeSeconds();
+        var events = (await DockerAsync("events", "--since", $"{since}", "--until", $"{until}", "--filter", "container=oomer", "--format", "{{.Action}}")).StandardOutput;
+        await DockerAsync("rm", "oomer");
+
+        Assert.Equal(137, run.ExitCode);
+        Assert.Equal("true 137\n", state);
+        Assert.Contains("oom\ndie\n", events, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Without a TTY stdin is data: a binary file piped to <c>docker run -i</c> arrives whole, its
     /// ctrl-p ctrl-q pairs (the default detach keys) included. (They detached the client midway, and

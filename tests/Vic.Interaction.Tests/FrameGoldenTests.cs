@@ -15,6 +15,7 @@ public sealed class FrameGoldenTests
         { FrameType.Stdout, 0, "out"u8.ToArray(), "56 06 00000000 00000003 6F7574" },
         { FrameType.Stderr, 7, "err"u8.ToArray(), "56 07 00000007 00000003 657272" },
         { FrameType.Exit, 0, Payloads.Int32(137), "56 08 00000000 00000004 00000089" },
+        { FrameType.OomKilled, 0, [], "56 21 00000000 00000000" },
         { FrameType.Exec, 0x01020304, "{}"u8.ToArray(), "56 09 01020304 00000002 7B7D" },
         { FrameType.Signal, 0, Payloads.Int32(15), "56 0A 00000000 00000004 0000000F" },
         { FrameType.Resize, 2, Payloads.Size(40, 132), "56 0B 00000002 00000004 00280084" },

@@ -1,6 +1,7 @@
 using Vic.Interaction;
 using Vic.PortLayer.Compute;
 using Vic.PortLayer.Containers;
+using Vic.PortLayer.Events;
 using Vic.PortLayer.Runtime;
 
 namespace Vic.PortLayer.Tests;
@@ -38,6 +39,41 @@ public sealed class RunPumpTests : IDisposable
         Assert.Equal([(OutputStream.Stdout, "hi\n"), (OutputStream.Stderr, "oops\n")], _parts.Runtime.Of(id).Log.ReadAll().Select(c => (c.Stream, System.Text.Encoding.UTF8.GetString(c.Data))));
         Assert.Null(_parts.Runtime.RunningOf(id));
         Assert.Empty(_power.PoweredOff);
+    }
+
+    [Fact]
+    public async Task AProcessTheGuestKilledForMemoryEndsOomKilledWithDockerdsOomEventBeforeItsDie()
+    {
+        var id = _parts.Running("hungry");
+        var (run, guest) = await _parts.RunAsync(id);
+        using (guest)
+        {
+            await guest.SendAsync(FrameType.Started, 0, Payloads.Json(new StartedMessage(42), InteractionJson.Default.StartedMessage));
+            await guest.SendAsync(FrameType.OomKilled, 0, ReadOnlyMemory<byte>.Empty);
+            await guest.SendAsync(FrameType.Exit, 0, Payloads.Int32(137));
+            await run.RunEnded.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        // The history first; the live wait after it ends with the token.
+        var events = new List<string>();
+        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            await foreach (var e in _parts.Events.ReadAsync(EventFilter.None, DateTimeOffset.UnixEpoch, _parts.Time.GetUtcNow().AddMinutes(1), enough.Token))
+            {
+                events.Add(e.Action);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var status = _parts.Catalog.Resolve(id).Status;
+        Assert.Equal((ContainerState.Exited, 137, true), (status.State, status.ExitCode, status.OomKilled));
+        Assert.Equal(["oom", "die"], events.Where(a => a is "oom" or "die"));
+
+        // A start clears it, as dockerd's does.
+        Assert.False(status.Start(new ContainerRef(id, "hungry"), _parts.Time.GetUtcNow()).OomKilled);
     }
 
     [Fact]

@@ -123,6 +123,12 @@ public enum FrameType : byte
     /// tether wrote for peers before, and nothing else; answered with <see cref="Done"/>.
     /// </summary>
     PeerHosts = 0x20,
+
+    /// <summary>
+    /// T→E, on the main session before its <see cref="Exit"/>: the guest's OOM killer killed a
+    /// process since the container started (the VM is the container's: any kill is its). No payload.
+    /// </summary>
+    OomKilled = 0x21,
 }
 
 /// <summary>One unit of the interaction protocol.</summary>

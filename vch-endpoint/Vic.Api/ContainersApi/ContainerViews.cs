@@ -66,7 +66,7 @@ public static class ContainerViews
                 ["Running"] = s.IsRunning && s.State != ContainerState.Restarting,
                 ["Paused"] = s.State == ContainerState.Paused,
                 ["Restarting"] = s.State == ContainerState.Restarting,
-                ["OOMKilled"] = false,
+                ["OOMKilled"] = s.OomKilled,
                 ["Dead"] = s.State == ContainerState.Dead,
                 ["Pid"] = pid,
                 ["ExitCode"] = s.ExitCode,

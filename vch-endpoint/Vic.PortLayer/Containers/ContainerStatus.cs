@@ -28,6 +28,9 @@ public abstract record ContainerStatus
 
     public int ExitCode { get; init; }
 
+    /// <summary>The last run's process was killed for memory (<c>State.OOMKilled</c>); a start clears it.</summary>
+    public bool OomKilled { get; init; }
+
     /// <summary>The error text docker shows in <c>State.Error</c>, e.g. why the start failed.</summary>
     public string Error { get; init; } = "";
 

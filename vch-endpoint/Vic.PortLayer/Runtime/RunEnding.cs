@@ -30,11 +30,17 @@ internal sealed partial class RunEnding(ContainerCatalog containers, ContainerRu
         var code = exitCode ?? 137;
         var error = exitCode is not null ? "" : fault ?? "the ContainerVM stopped unexpectedly";
         var record = containers.Resolve(running.ContainerId);
+        if (running.OomKilled)
+        {
+            // dockerd's order: the oom event, then the die.
+            containers.Transition(record.Id, (_, s) => s, "oom");
+        }
+
         if (record.Status is RunningStatus or PausedStatus or RestartingStatus)
         {
             record = containers.Transition(
                 record.Id,
-                (who, s) => s.Exit(who, code, time.GetUtcNow(), error),
+                (who, s) => s.Exit(who, code, time.GetUtcNow(), error) with { OomKilled = running.OomKilled },
                 "die",
                 ExitAttributes(code));
         }

@@ -112,6 +112,9 @@ internal sealed partial class RunPump(ContainerCatalog containers, ContainerRunt
 
                 running.MainStarted.TrySetResult(main.Pid);
                 break;
+            case FrameType.OomKilled:
+                running.OomKilled = true;
+                break;
             case FrameType.Exit:
                 running.MainStarted.TrySetResult(0);
                 var code = Payloads.Int32(frame.Payload);

@@ -22,6 +22,9 @@ internal sealed class RunningContainer(Stream channel, string containerId) : IDi
 
     public Task? Pump { get; set; }
 
+    /// <summary>The tether said the guest's OOM killer killed a process of this run.</summary>
+    public bool OomKilled { get; set; }
+
     /// <summary>The protocol version the tether said it speaks (<see cref="TetherProtocol"/>); 0 before it answered.</summary>
     public int TetherVersion { get; set; }
 
