@@ -6,9 +6,21 @@ namespace Vic.Tether;
 /// <summary>Reads the guest's own figures from /proc for <c>docker stats</c>.</summary>
 internal static class GuestStats
 {
-    /// <summary>How many processes the kernel's OOM killer has killed since boot (/proc/vmstat's oom_kill).</summary>
-    public static long OomKills() =>
-        File.ReadLines("/proc/vmstat").Select(l => l.Split(' ')).Where(f => f is ["oom_kill", _]).Select(f => long.Parse(f[1], CultureInfo.InvariantCulture)).FirstOrDefault();
+    /// <summary>
+    /// How many processes the kernel's OOM killer has killed since boot (/proc/vmstat's oom_kill);
+    /// 0 when it cannot be read: a container's exit must never wait on this figure.
+    /// </summary>
+    public static long OomKills()
+    {
+        try
+        {
+            return File.ReadLines("/proc/vmstat").Select(l => l.Split(' ')).Where(f => f is ["oom_kill", _]).Select(f => long.TryParse(f[1], CultureInfo.InvariantCulture, out var n) ? n : 0).FirstOrDefault();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
 
     public static StatsReport Read()
     {

@@ -20,7 +20,8 @@ public abstract class InProcessVchTest : IAsyncLifetime
     /// A container created (never started: this VCH has no backend) from a one-file image imported
     /// as tiny:1; attach to it streams nothing and stays open. Returns its id.
     /// </summary>
-    protected async Task<string> CreateContainerAsync(string? name = null)
+    /// <param name="tty">Created with a TTY (its streams raw, not multiplexed).</param>
+    protected async Task<string> CreateContainerAsync(string? name = null, bool tty = false)
     {
         using var rootfs = new MemoryStream();
         await using (var tar = new System.Formats.Tar.TarWriter(rootfs, leaveOpen: true))
@@ -32,7 +33,7 @@ public abstract class InProcessVchTest : IAsyncLifetime
         using var imported = await Client.PostAsync(new Uri("/images/create?fromSrc=-&repo=tiny&tag=1", UriKind.Relative), new StreamContent(rootfs));
         imported.EnsureSuccessStatusCode();
         var query = name is null ? "" : $"?name={name}";
-        using var created = await Client.PostAsync(new Uri("/containers/create" + query, UriKind.Relative), new StringContent("{\"Image\":\"tiny:1\",\"Cmd\":[\"/hello\"]}", Encoding.UTF8, "application/json"));
+        using var created = await Client.PostAsync(new Uri("/containers/create" + query, UriKind.Relative), new StringContent($"{{\"Image\":\"tiny:1\",\"Cmd\":[\"/hello\"],\"Tty\":{(tty ? "true" : "false")}}}", Encoding.UTF8, "application/json"));
         var body = await created.Content.ReadAsStringAsync();
         Assert.True(created.IsSuccessStatusCode, body);
         return System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;

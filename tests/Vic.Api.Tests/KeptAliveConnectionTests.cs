@@ -116,13 +116,14 @@ public sealed class KeptAliveConnectionTests : InProcessVchTest
     }
 
     [Theory]
-    [InlineData("/v1.41", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.raw-stream")]
-    [InlineData("/v1.42", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
-    [InlineData("", "Upgrade: tcp\r\nConnection: Upgrade\r\n", "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
-    [InlineData("/v1.47", "", "200 OK", "application/vnd.docker.raw-stream")]
-    public async Task AStreamIsTypedAsDockerdTypesItForTheVersionAsked(string version, string upgrade, string status, string type)
+    [InlineData("/v1.41", "Upgrade: tcp\r\nConnection: Upgrade\r\n", false, "101 UPGRADED", "application/vnd.docker.raw-stream")]
+    [InlineData("/v1.42", "Upgrade: tcp\r\nConnection: Upgrade\r\n", false, "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
+    [InlineData("", "Upgrade: tcp\r\nConnection: Upgrade\r\n", false, "101 UPGRADED", "application/vnd.docker.multiplexed-stream")]
+    [InlineData("/v1.47", "Upgrade: tcp\r\nConnection: Upgrade\r\n", true, "101 UPGRADED", "application/vnd.docker.raw-stream")]
+    [InlineData("/v1.47", "", false, "200 OK", "application/vnd.docker.raw-stream")]
+    public async Task AStreamIsTypedAsDockerdTypesItForTheVersionAsked(string version, string upgrade, bool tty, string status, string type)
     {
-        var id = await CreateContainerAsync();
+        var id = await CreateContainerAsync(tty: tty);
         using var connection = await ConnectAsync();
 
         var head = await connection.ExchangeHeadAsync($"POST {version}/containers/{id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{upgrade}\r\n");

@@ -405,12 +405,23 @@ $", first.StandardOutput);
         await stream.WriteAsync(new byte[] { 0x18, (byte)'x' });
         var rest = await ReadUntilAsync(stream, "never");
         var state = (await DockerAsync("inspect", "-f", "{{.State.Status}}", "listener")).StandardOutput;
+
+        // Its stdin is still open: a second client's line reaches cat.
+        using var second = new System.Net.Sockets.TcpClient();
+        await second.ConnectAsync("127.0.0.1", Vch.Endpoint.Port);
+        var again = second.GetStream();
+        await again.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            "POST /v1.47/containers/listener/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: vch\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"));
+        await ReadUntilAsync(again, "\r\n\r\n");
+        await again.WriteAsync("second\n"u8.ToArray());
+        var secondEchoed = await ReadUntilAsync(again, "second\r\nsecond\r\n");
         await DockerAsync("rm", "-f", "listener");
 
         Assert.StartsWith("HTTP/1.1 101 UPGRADED", head, StringComparison.Ordinal);
         Assert.EndsWith("hello\r\nhello\r\n", echoed, StringComparison.Ordinal);
         Assert.Equal("", rest);
         Assert.Equal("running\n", state);
+        Assert.EndsWith("second\r\nsecond\r\n", secondEchoed, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -339,6 +339,23 @@ public sealed class ContainerStatusTests
         _ => throw new ArgumentOutOfRangeException(nameof(state)),
     };
 
+    [Fact]
+    public void AnOomKillStaysShownThroughARestartsWaitAStopInItARemovalAndDeathAndAStartClearsIt()
+    {
+        var killed = new RunningStatus { StartedAt = FirstStart }.Exit(Who, 137, FirstExit) with { OomKilled = true };
+
+        var restarting = killed.BeginRestart(Who);
+        var stoppedWhileWaiting = restarting.Exit(Who, 137, Now);
+        var removing = killed.BeginRemoval(Who, force: false);
+        var dead = killed.MarkDead("could not remove");
+        var started = killed.Start(Who, Now);
+
+        Assert.Equal([true, true, true, true], new[] { restarting.OomKilled, stoppedWhileWaiting.OomKilled, removing.OomKilled, dead.OomKilled });
+        Assert.False(started.OomKilled);
+        var stored = JsonSerializer.Deserialize<ContainerStatus>(JsonSerializer.Serialize<ContainerStatus>(killed));
+        Assert.True(stored!.OomKilled);
+    }
+
     private static ContainerStatus? Apply(ContainerStatus status, Move move)
     {
         switch (move)

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Vic.Api.Models;
-using Vic.Api.Versioning;
 using Vic.PortLayer.Errors;
 using Vic.PortLayer.Runtime;
 using Vic.PortLayer.Vch;
@@ -86,7 +85,8 @@ public static class ExecEndpoints
             return;
         }
 
-        context.Response.ContentType = StdStreams.ContentType(tty, context.ApiVersion());
+        // No upgrade: dockerd types it raw-stream whatever the framing.
+        context.Response.ContentType = StdStreams.RawContentType;
         await foreach (var chunk in exec.Output.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
         {
             if ((chunk.Stream == PortLayer.Runtime.OutputStream.Stdout && exec.Options.AttachStdout) || (chunk.Stream == PortLayer.Runtime.OutputStream.Stderr && exec.Options.AttachStderr))

@@ -19,12 +19,13 @@ namespace Vic.Api.Hijack;
 public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity identity, ILogger logger)
 {
     /// <summary>
-    /// How long the first output waits after the head. docker-py reads the head through a buffered
-    /// reader and then the bare socket (docker/docker-py#425, #3332, still so in 7.x), so bytes that
-    /// reach the client with the head are swallowed by that buffer and lost: `attach(logs=True)` of
-    /// an exited container and `exec_run` answered nothing. dockerd's first output leaves well after
-    /// its head (it opens the log first); ours can be ready at once. This gives the client the time
-    /// to take the head alone; only output ready within it waits.
+    /// How long the first output waits after the head: a workaround for a client bug, not a
+    /// guarantee. docker-py reads the head through a buffered reader and then the bare socket
+    /// (docker/docker-py#425, #3332, still so in 7.x), so bytes that reach it with the head are
+    /// swallowed by that buffer and lost: `attach(logs=True)` of an exited container and `exec_run`
+    /// answered nothing. dockerd's first output leaves well after its head (it opens the log first);
+    /// ours can be ready at once. A client slower than this to take the head still loses them; only
+    /// output ready within it waits.
     /// </summary>
     private static readonly TimeSpan HeadAlone = TimeSpan.FromMilliseconds(25);
 
@@ -102,13 +103,16 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         catch (PortLayerException ex)
         {
             // Past the head, a refusal can only be told in the stream, as dockerd tells it.
+            await HoldAfterHeadAsync(headSent).ConfigureAwait(false);
             await output.WriteAsync(Encoding.UTF8.GetBytes(ex.Message + "\r\n")).ConfigureAwait(false);
             await output.CompleteAsync().ConfigureAwait(false);
             return status;
         }
 
         var streams = new AttachedStreams(exec.Output, tty, exec.WriteStdinAsync, exec.CloseStdinAsync);
-        await RelayAsync(connection, headSent, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, DetachKeys.Parse(exec.Options.DetachKeys)).ConfigureAwait(false);
+        // The start's Tty frames the stream; the create's says whether detach keys are looked for, as in dockerd.
+        var keys = exec.Options.Tty ? DetachKeys.Parse(exec.Options.DetachKeys) : null;
+        await RelayAsync(connection, headSent, tty, [], streams, exec.Options.AttachStdin, exec.Options.AttachStdout, exec.Options.AttachStderr, keys).ConfigureAwait(false);
         return status;
     }
 
@@ -127,8 +131,10 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
         var status = await WriteStreamHeadAsync(connection.Transport.Output, request, tty).ConfigureAwait(false);
         var headSent = Stopwatch.GetTimestamp();
         Log.Attached(logger, container, request.WantsUpgrade);
-        var keys = DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null);
-        await RelayAsync(connection, headSent, history, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
+        // As dockerd's copier: detach keys are looked for on a TTY only. Without one stdin is data
+        // (a file piped to `docker run -i`), and ctrl-p ctrl-q in it are bytes like any other.
+        var keys = tty ? DetachKeys.Parse(request.Query.TryGetValue("detachKeys", out var given) ? given : null) : null;
+        await RelayAsync(connection, headSent, tty, history, streams, IsTrue(request.Query, "stdin"), IsTrue(request.Query, "stdout"), IsTrue(request.Query, "stderr"), keys).ConfigureAwait(false);
         return status;
     }
 
@@ -158,16 +164,13 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
     }
 
     /// <summary>Writes the history, then copies live output to the client until it ends, and the client's bytes to stdin until it half-closes.</summary>
-    private static async Task RelayAsync(ConnectionContext connection, long headSent, IReadOnlyList<OutputChunk> history, AttachedStreams? streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
+    /// <param name="tty">Whether the stream is raw (a TTY's) rather than multiplexed, as its head said.</param>
+    private static async Task RelayAsync(ConnectionContext connection, long headSent, bool tty, IReadOnlyList<OutputChunk> history, AttachedStreams? streams, bool wantStdin, bool stdout, bool stderr, DetachKeys? detachKeys = null)
     {
         var output = connection.Transport.Output;
         var detached = new CancellationTokenSource();
-        // As dockerd's copier: the detach keys are looked for on a TTY only. Without one stdin is
-        // data (a file piped to `docker run -i`), and ctrl-p ctrl-q in it are bytes like any other.
-        var keys = streams is { Tty: true } ? detachKeys : null;
-        var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, keys, detached)) : Task.CompletedTask;
+        var stdin = wantStdin && streams is not null ? Task.Run(() => PumpStdinAsync(connection.Transport.Input, streams, detachKeys, detached)) : Task.CompletedTask;
         var stream = output.AsStream(leaveOpen: true);
-        var tty = streams?.Tty ?? false;
         var heldForHead = false;
         try
         {
@@ -212,12 +215,18 @@ public sealed partial class HijackedCalls(VchEngine engine, EngineIdentity ident
             if (!heldForHead)
             {
                 heldForHead = true;
-                var left = HeadAlone - Stopwatch.GetElapsedTime(headSent);
-                if (left > TimeSpan.Zero)
-                {
-                    await Task.Delay(left).ConfigureAwait(false);
-                }
+                await HoldAfterHeadAsync(headSent).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Waits out what is left of <see cref="HeadAlone"/> since the head was handed to the transport.</summary>
+    private static async Task HoldAfterHeadAsync(long headSent)
+    {
+        var left = HeadAlone - Stopwatch.GetElapsedTime(headSent);
+        if (left > TimeSpan.Zero)
+        {
+            await Task.Delay(left).ConfigureAwait(false);
         }
     }
 

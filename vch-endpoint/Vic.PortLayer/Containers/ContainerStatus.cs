@@ -61,11 +61,11 @@ public abstract record ContainerStatus
 
     /// <summary>Removal started; <paramref name="force"/> allows it while running.</summary>
     public virtual RemovingStatus BeginRemoval(ContainerRef who, bool force) =>
-        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = Error };
+        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = Error, OomKilled = OomKilled };
 
     /// <summary>Removal failed half way: Docker marks the container dead and only removal is left.</summary>
     public DeadStatus MarkDead(string error) =>
-        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = error };
+        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = error, OomKilled = OomKilled };
 
     /// <summary>
     /// Checks that a stop would do something. Docker answers 304 when the container is already stopped.
@@ -164,8 +164,9 @@ public sealed record RestartingStatus : ContainerStatus
 
     public override RunningStatus Start(ContainerRef who, DateTimeOffset at) => Started(at);
 
+    // Stopped while it waited to restart: the last run's OOM kill stays shown, as dockerd's does.
     public override ExitedStatus Exit(ContainerRef who, int exitCode, DateTimeOffset at, string error = "") =>
-        new() { StartedAt = StartedAt, FinishedAt = at, ExitCode = exitCode, Error = error };
+        new() { StartedAt = StartedAt, FinishedAt = at, ExitCode = exitCode, Error = error, OomKilled = OomKilled };
 
     public override PausedStatus Pause(ContainerRef who) =>
         throw PortLayerException.Conflict($"container {who.Id} is restarting, wait until the container is running");
@@ -190,7 +191,7 @@ public sealed record ExitedStatus : ContainerStatus
     public override RunningStatus Start(ContainerRef who, DateTimeOffset at) => Started(at);
 
     public override RestartingStatus BeginRestart(ContainerRef who) =>
-        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = Error };
+        new() { StartedAt = StartedAt, FinishedAt = FinishedAt, ExitCode = ExitCode, Error = Error, OomKilled = OomKilled };
 }
 
 /// <summary>Removal failed part way; only another removal is allowed.</summary>
