@@ -3,7 +3,7 @@ using Vic.Interaction;
 
 namespace Vic.Tether;
 
-/// <summary>Reads the guest's own figures from /proc: <c>docker stats</c>', and the OOM killer's count for <c>State.OOMKilled</c>.</summary>
+/// <summary>Reads the guest's own figures from /proc: those of <c>docker stats</c>, and the OOM killer's count for <c>State.OOMKilled</c>.</summary>
 internal static class GuestStats
 {
     /// <summary>
