@@ -53,7 +53,10 @@ public sealed record QemuBackendOptions(
     /// (1 GiB, filled as code runs) a clone that ran one container start held ~38 MiB of translations
     /// (67,000 blocks of 1.1 MB of guest code); a full cache is flushed and refilled with the code still
     /// running, which costs time: with 16 MiB a <c>docker run --rm busybox true</c> took 1.2-1.5 s
-    /// where 32 MiB took 0.85-1.1 s and 64 MiB 0.8-1.0 s (docs/SPEC.md).
+    /// where 32 MiB took 0.85-1.1 s and 64 MiB 0.8-1.0 s (docs/SPEC.md). A ready clone must hold its
+    /// rehearsal's translations and a start's (~36 MiB together): at 32 MiB it flushed them in the
+    /// middle of the start and translated everything again, and its start in the guest took
+    /// 350-470 ms where at 64 MiB it takes 120-150 ms. Only the pages a clone fills are resident.
     /// </summary>
     public int TcgTranslationCacheMiB { get; init; } = DefaultTcgTranslationCacheMiB;
 
@@ -73,7 +76,7 @@ public sealed record QemuBackendOptions(
     /// </summary>
     public Action<string>? MakeScratchDisk { get; init; }
 
-    public const int DefaultTcgTranslationCacheMiB = 32;
+    public const int DefaultTcgTranslationCacheMiB = 64;
 
     /// <summary>
     /// The guest kernel's command line. <c>cryptomgr.notests</c>: the crypto self-tests are 0.25-0.4 s
