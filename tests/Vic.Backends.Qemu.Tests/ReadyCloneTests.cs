@@ -80,6 +80,33 @@ public sealed class ReadyCloneTests : IDisposable
     }
 
     [Fact]
+    public async Task AReadyCloneBeingMadeIsHeldStoppedWhileAStartIsBusyAndMadeAfter()
+    {
+        using var backend = await BackendAsync(readyClones: 1);
+        var first = await backend.CloneAsync(Spec("first"), CancellationToken.None);
+        await backend.DestroyAsync(first.VmId, CancellationToken.None);
+
+        // The pool makes one once the first start is over: its QEMU shows in the ready folder.
+        var making = await Eventually.WaitForAsync(() => Task.FromResult(ReadyPidsSoFar().FirstOrDefault()), pid => pid != 0, TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, making);
+        var second = await backend.CloneAsync(Spec("second"), CancellationToken.None);
+        var held = false;
+        for (var watch = System.Diagnostics.Stopwatch.StartNew(); !held && watch.Elapsed < TimeSpan.FromSeconds(5); await Task.Delay(5))
+        {
+            held = State(making) == 'T';
+        }
+
+        var made = await Eventually.WaitForAsync(() => Task.FromResult(ReadyCount(backend)), n => n == 1, TimeSpan.FromSeconds(120));
+        var runningAfter = State(making);
+        await backend.DestroyAsync(second.VmId, CancellationToken.None);
+
+        Assert.True(held, "the ready clone's QEMU was never seen stopped while the second clone started");
+        Assert.Equal(1, made);
+        Assert.Contains(ReadyPids(), pid => pid == making);
+        Assert.NotEqual('T', runningAfter);
+    }
+
+    [Fact]
     public async Task WithoutReadyClonesOrForAVmWithoutANetworkNoneIsMade()
     {
         using var none = await BackendAsync(readyClones: 0);
@@ -116,6 +143,25 @@ public sealed class ReadyCloneTests : IDisposable
     /// <summary>Whether the process still runs a few seconds on (a SIGKILL is delivered, not obeyed at once).</summary>
     private static async Task<bool> StillRunningAsync(int pid) =>
         await Eventually.WaitForAsync(() => Task.FromResult(Running(pid)), running => !running, TimeSpan.FromSeconds(5));
+
+    /// <summary>The pids of ready clones whose QEMU has written its pid so far (one being made may not have).</summary>
+    private IEnumerable<int> ReadyPidsSoFar() =>
+        Directory.Exists(_home.Combine("state", "ready"))
+            ? Directory.EnumerateDirectories(_home.Combine("state", "ready")).Where(d => File.Exists(Path.Combine(d, "qemu.pid"))).Select(QemuVms.Pid).ToList()
+            : [];
+
+    /// <summary>A process's state letter from /proc (T: stopped), or '-' when it is gone.</summary>
+    private static char State(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0];
+        }
+        catch (IOException)
+        {
+            return '-';
+        }
+    }
 
     private static bool Running(int pid) =>
         File.Exists($"/proc/{pid}/stat") && File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] != 'Z';

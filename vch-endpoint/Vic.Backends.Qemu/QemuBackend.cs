@@ -147,6 +147,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IForwa
             var ram = fullCopy ? GuestRam.Anonymous : GuestRam.Fork(template.Ram);
             var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, [], ram, incoming: true, nics: NicsOf(record)), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
             var launched = watch.ElapsedMilliseconds;
+            _ready.Starting(pid);
             record = record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
             folder.Write(record);
             _starting.TryRemove(record.VmId, out _);
@@ -195,6 +196,7 @@ public sealed partial class QemuBackend : IComputeBackend, IBridgeFabric, IForwa
             }
 
             Directory.Delete(ready.Folder.Path);
+            _ready.Starting(ready.Pid);
             record = record with { Pid = ready.Pid, LaunchedIn = ready.Folder.Path, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.InstantClone, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) };
             folder.Write(record);
             _starting.TryRemove(record.VmId, out _);

@@ -67,7 +67,7 @@ public sealed record QemuBackendOptions(
     /// </summary>
     public int ReadyClones { get; init; } = DefaultReadyClones;
 
-    public const int DefaultReadyClones = 1;
+    public const int DefaultReadyClones = 2;
 
     /// <summary>
     /// Writes an empty scratch disk (an ext4 VMDK, as a container's) at the path given. A ready

@@ -1,11 +1,15 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Vic.Backends.Qemu;
 
 /// <summary>Starts QEMU daemonized (so ContainerVMs outlive the endpoint) and tells whether one still runs.</summary>
-internal static class QemuProcess
+internal static partial class QemuProcess
 {
+    private const int SigCont = 18;
+    private const int SigStop = 19;
+
     /// <summary>Runs QEMU with <c>-daemonize</c>; returns the pid of the VM once QEMU has set it up.</summary>
     /// <param name="group">The group QEMU runs with (<see cref="GuestIsolation"/>), set by setpriv before QEMU starts; null keeps the endpoint's.</param>
     public static async Task<int> StartAsync(string binary, IReadOnlyList<string> args, VmFolder folder, CancellationToken cancellationToken, int? group = null)
@@ -90,4 +94,19 @@ internal static class QemuProcess
             }
         }
     }
+
+    /// <summary>
+    /// Stops this folder's QEMU (SIGSTOP) or lets it go on (SIGCONT). A stopped QEMU uses no CPU; its
+    /// guest sees only that time went by (TCG's clock is the host's), as after a host's hiccup.
+    /// </summary>
+    public static void Hold(int pid, VmFolder folder, bool hold)
+    {
+        if (IsRunning(pid, folder))
+        {
+            _ = kill(pid, hold ? SigStop : SigCont);
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 }

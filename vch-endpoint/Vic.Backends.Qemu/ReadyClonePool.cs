@@ -28,11 +28,10 @@ internal sealed partial class ReadyClonePool : IDisposable
     /// </summary>
     private static readonly NetworkSpec RehearsalNetwork = new("02:00:00:56:49:01", ["169.254.254.2/30"], QemuCommand.PublicNic.Address, QemuCommand.PublicNic.Gateway, null);
 
-    /// <summary>How long no clone may have been asked for before the pool refills.</summary>
-    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The share of the host's CPU time that must have been idle over the last look.</summary>
+    /// <summary>The share of the host's CPU time that must have been idle over <see cref="IdleLook"/> before a ready clone is made.</summary>
     private const double IdleShareToRefill = 0.5;
+
+    private static readonly TimeSpan IdleLook = TimeSpan.FromMilliseconds(250);
 
     private readonly QemuBackendOptions _options;
     private readonly TemplateStore _templates;
@@ -44,7 +43,6 @@ internal sealed partial class ReadyClonePool : IDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Task _filling;
     private (VmResources Resources, string Accelerator)? _wanted;
-    private DateTime _lastAsked = DateTime.MinValue;
 
     public ReadyClonePool(QemuBackendOptions options, TemplateStore templates, NicBackends nics, ILogger logger)
     {
@@ -86,7 +84,6 @@ internal sealed partial class ReadyClonePool : IDisposable
         lock (_lock)
         {
             _wanted = (resources, accelerator);
-            _lastAsked = DateTime.UtcNow;
             // Ready clones of other resources or an older template, and any whose QEMU died, go.
             stale = [.. _ready.Where(r => r.Resources != resources || r.Accelerator != accelerator || r.TemplateState != template.State || !QemuProcess.IsRunning(r.Pid, r.Folder))];
             _ready.RemoveAll(stale.Contains);
@@ -137,19 +134,18 @@ internal sealed partial class ReadyClonePool : IDisposable
                 await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
                 while (!_stop.IsCancellationRequested && NextToMake() is { } wanted)
                 {
-                    var sinceAsked = DateTime.UtcNow - _lastAsked;
-                    if (sinceAsked < Quiet)
-                    {
-                        await Task.Delay(Quiet - sinceAsked, _stop.Token).ConfigureAwait(false);
-                        continue;
-                    }
-
-                    if (await HostIdleShareAsync(TimeSpan.FromMilliseconds(500), _stop.Token).ConfigureAwait(false) < IdleShareToRefill)
+                    await WaitForStartsAsync(_stop.Token).ConfigureAwait(false);
+                    if (await HostIdleShareAsync(IdleLook, _stop.Token).ConfigureAwait(false) < IdleShareToRefill)
                     {
                         continue;
                     }
 
                     var made = await MakeAsync(wanted.Resources, wanted.Accelerator, _stop.Token).ConfigureAwait(false);
+                    if (made is null)
+                    {
+                        continue;
+                    }
+
                     lock (_lock)
                     {
                         if (_wanted == wanted)
@@ -193,13 +189,18 @@ internal sealed partial class ReadyClonePool : IDisposable
         }
     }
 
-    private async Task<ReadyClone> MakeAsync(VmResources resources, string accelerator, CancellationToken cancellationToken)
+    /// <summary>Makes a ready clone; null when it gave way to starts for too long (<see cref="Holder"/>).</summary>
+    private async Task<ReadyClone?> MakeAsync(VmResources resources, string accelerator, CancellationToken stop)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var template = await _templates.GetAsync(resources, accelerator, cancellationToken).ConfigureAwait(false);
+        var template = await _templates.GetAsync(resources, accelerator, stop).ConfigureAwait(false);
         var folder = new VmFolder(Path.Combine(Directory, Guid.NewGuid().ToString("N")[..12]));
         System.IO.Directory.CreateDirectory(folder.Path);
-        var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, resources, accelerator, [], GuestRam.Fork(template.Ram), incoming: true, nics: _nics), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
+        var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, resources, accelerator, [], GuestRam.Fork(template.Ram), incoming: true, nics: _nics), folder, stop, _options.Isolation?.GroupId).ConfigureAwait(false);
+        using var making = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var cancellationToken = making.Token;
+        var holder = new Holder(this, pid, folder, making);
+        holder.Start();
         Stream? channel = null;
         try
         {
@@ -209,26 +210,49 @@ internal sealed partial class ReadyClonePool : IDisposable
                 await DeviceState.WaitRunningAsync(qmp, cancellationToken).ConfigureAwait(false);
             }
 
+            var restored = watch.ElapsedMilliseconds;
             channel = await TetherProbe.ConnectAsync(folder.Channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             _ = await TetherProbe.AttachAsync(channel, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false)
                 ?? throw new QemuException($"a ready clone's tether did not answer; see {folder.Console}");
 
             // The path of a start once more, in this QEMU: the code it runs is translated for good,
             // and the NICs come up now rather than in the start.
+            var answered = watch.ElapsedMilliseconds;
             await RehearseAsync(folder, channel, cancellationToken).ConfigureAwait(false);
+            var rehearsed = watch.ElapsedMilliseconds;
 
-            // What the guest still does after it (the scratch disk's removal) is done before a start comes.
-            await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(300), 0.05, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
+            // What the guest still does after it (the scratch disk's removal) is done before a start
+            // comes; a wait the QEMU spent stopped in part proves nothing and is waited again.
+            int holds;
+            do
+            {
+                holds = holder.Holds;
+                await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(300), 0.05, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
+            }
+            while (holder.Holds != holds);
 
-            Log.Made(_logger, folder.Path, watch.ElapsedMilliseconds);
+            await holder.DisposeAsync().ConfigureAwait(false);
+            Log.Made(_logger, folder.Path, watch.ElapsedMilliseconds, restored, answered - restored, rehearsed - answered, watch.ElapsedMilliseconds - rehearsed, holder.Holds);
             return new ReadyClone(folder, pid, channel, resources, accelerator, template.State);
+        }
+        catch (Exception) when (holder.GaveUp && !stop.IsCancellationRequested)
+        {
+            await DropAsync().ConfigureAwait(false);
+            Log.GaveWay(_logger, watch.ElapsedMilliseconds);
+            return null;
         }
         catch
         {
+            await DropAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        async Task DropAsync()
+        {
+            await holder.DisposeAsync().ConfigureAwait(false);
             channel?.Dispose();
             QemuProcess.Kill(pid, folder);
             TryDelete(folder.Path);
-            throw;
         }
     }
 
@@ -313,8 +337,11 @@ internal sealed partial class ReadyClonePool : IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "ready clone {Folder} made in {Ms} ms")]
-        public static partial void Made(ILogger logger, string folder, long ms);
+        [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "ready clone {Folder} made in {Ms} ms: restored in {RestoredMs} ms, the tether's answer {AnswerMs} ms, the rehearsal {RehearsalMs} ms, quiet after {QuietMs} ms; held {Holds} times for starts")]
+        public static partial void Made(ILogger logger, string folder, long ms, long restoredMs, long answerMs, long rehearsalMs, long quietMs, int holds);
+
+        [LoggerMessage(EventId = 4008, Level = LogLevel.Information, Message = "a ready clone being made gave way to starts after {Ms} ms: dropped, made again when they are done")]
+        public static partial void GaveWay(ILogger logger, long ms);
 
         [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "could not make a ready clone: {Reason}")]
         public static partial void NotMade(ILogger logger, string reason);
