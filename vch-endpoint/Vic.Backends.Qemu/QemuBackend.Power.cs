@@ -27,6 +27,7 @@ public sealed partial class QemuBackend
         {
             await SharedFolders.StartAsync(_options.VirtioFsDaemon, folder, record.Shares, cancellationToken).ConfigureAwait(false);
             var pid = await QemuProcess.StartAsync(_options.QemuBinary, QemuCommand.Build(_options, folder, record.Resources, accelerator, record.Disks, GuestRam.Anonymous, nics: NicsOf(record), shares: record.Shares), folder, cancellationToken, _options.Isolation?.GroupId).ConfigureAwait(false);
+            _ready.Starting(pid);
             folder.Write(record with { Pid = pid, StartedAt = DateTimeOffset.UtcNow, Provisioning = ProvisioningPath.ColdBoot, ScsiTargets = QemuCommand.ScsiTargets(record.Disks) });
         }
         catch

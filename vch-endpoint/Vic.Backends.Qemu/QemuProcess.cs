@@ -5,7 +5,7 @@ using System.Text;
 namespace Vic.Backends.Qemu;
 
 /// <summary>Starts QEMU daemonized (so ContainerVMs outlive the endpoint) and tells whether one still runs.</summary>
-internal static partial class QemuProcess
+internal static class QemuProcess
 {
     private const int SigCont = 18;
     private const int SigStop = 19;
@@ -107,6 +107,6 @@ internal static partial class QemuProcess
         }
     }
 
-    [DllImport("libc", SetLastError = true)]
+    [DllImport("libc")]
     private static extern int kill(int pid, int signal);
 }

@@ -15,7 +15,13 @@ internal sealed partial class ReadyClonePool
     private readonly RecentStarts _starts = new();
 
     /// <summary>A ContainerVM's QEMU has just been started or a ready clone handed out: ready clones wait until its start is done.</summary>
-    public void Starting(int pid) => _starts.Add(pid);
+    public void Starting(int pid)
+    {
+        if (_options.ReadyClones > 0)
+        {
+            _starts.Add(pid);
+        }
+    }
 
     private async Task WaitForStartsAsync(CancellationToken cancellationToken)
     {
@@ -27,21 +33,33 @@ internal sealed partial class ReadyClonePool
 
     /// <summary>
     /// While a ready clone is made: its QEMU is stopped whenever a start is busy and let go on when
-    /// the starts are done; held past <see cref="LongestHold"/> in all, the making is cancelled.
+    /// the starts are done. Held past <see cref="LongestHold"/> in all before it has rehearsed, the
+    /// making is cancelled (its tether's waits would run out); after, a stopped clone costs only
+    /// memory and is held as long as starts need.
     /// </summary>
     private sealed class Holder(ReadyClonePool pool, int pid, VmFolder folder, CancellationTokenSource making) : IAsyncDisposable
     {
         private readonly CancellationTokenSource _done = new();
         private Task _holding = Task.CompletedTask;
         private TimeSpan _held;
+        private volatile int _holds;
+        private volatile bool _isHeld;
+        private volatile bool _gaveUp;
+        private volatile bool _mayGiveUp = true;
 
         /// <summary>How many times the QEMU was stopped so far: a measure of its CPU across one is void.</summary>
-        public int Holds { get; private set; }
+        public int Holds => _holds;
+
+        /// <summary>True while the QEMU is stopped.</summary>
+        public bool IsHeld => _isHeld;
 
         /// <summary>True when the making was cancelled because it was held too long.</summary>
-        public bool GaveUp { get; private set; }
+        public bool GaveUp => _gaveUp;
 
         public void Start() => _holding = HoldAsync();
+
+        /// <summary>The clone has rehearsed: from now on it is held, never given up.</summary>
+        public void Rehearsed() => _mayGiveUp = false;
 
         /// <summary>Ends the holding, the QEMU let go on; again is harmless.</summary>
         public async ValueTask DisposeAsync()
@@ -56,31 +74,33 @@ internal sealed partial class ReadyClonePool
 
         private async Task HoldAsync()
         {
-            while (!_done.IsCancellationRequested)
+            while (await LookAsync().ConfigureAwait(false))
             {
-                if (!await LookAsync().ConfigureAwait(false) || !pool._starts.AnyBusy())
+                if (!pool._starts.AnyBusy())
                 {
                     continue;
                 }
 
-                Holds++;
+                _holds++;
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 QemuProcess.Hold(pid, folder, true);
+                _isHeld = true;
                 try
                 {
-                    while (_held + watch.Elapsed < LongestHold && await LookAsync().ConfigureAwait(false) && pool._starts.AnyBusy())
+                    while (!(_mayGiveUp && _held + watch.Elapsed >= LongestHold) && await LookAsync().ConfigureAwait(false) && pool._starts.AnyBusy())
                     {
                     }
                 }
                 finally
                 {
                     QemuProcess.Hold(pid, folder, false);
+                    _isHeld = false;
                 }
 
                 _held += watch.Elapsed;
-                if (_held >= LongestHold)
+                if (_mayGiveUp && _held >= LongestHold)
                 {
-                    GaveUp = true;
+                    _gaveUp = true;
                     await making.CancelAsync().ConfigureAwait(false);
                     return;
                 }

@@ -15,8 +15,9 @@ internal sealed record ReadyClone(VmFolder Folder, int Pid, Stream Channel, VmRe
 
 /// <summary>
 /// A bounded set of <see cref="ReadyClone"/>s for the resources clones were last asked for. It
-/// refills only when no clone has been asked for in a while and the host's CPUs are mostly idle, so
-/// making ready clones never takes CPU from containers being started or running. Ready clones are
+/// refills only once the starts of the last seconds are done (<see cref="RecentStarts"/>) and the
+/// host's CPUs are mostly idle, and stops the clone it is making while a start is busy, so making
+/// ready clones does not take CPU from containers being started or running. Ready clones are
 /// not containers: they are not in the VCH's inventory and not counted in its pool, and they live
 /// in a folder of their own that an endpoint clears when it starts and when it stops.
 /// </summary>
@@ -220,16 +221,22 @@ internal sealed partial class ReadyClonePool : IDisposable
             var answered = watch.ElapsedMilliseconds;
             await RehearseAsync(folder, channel, cancellationToken).ConfigureAwait(false);
             var rehearsed = watch.ElapsedMilliseconds;
+            holder.Rehearsed();
 
             // What the guest still does after it (the scratch disk's removal) is done before a start
-            // comes; a wait the QEMU spent stopped in part proves nothing and is waited again.
+            // comes; a wait the QEMU spent stopped, all or in part, proves nothing and is waited again.
             int holds;
             do
             {
+                while (holder.IsHeld)
+                {
+                    await Task.Delay(YieldLook, cancellationToken).ConfigureAwait(false);
+                }
+
                 holds = holder.Holds;
                 await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(300), 0.05, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
             }
-            while (holder.Holds != holds);
+            while (holder.Holds != holds || holder.IsHeld);
 
             await holder.DisposeAsync().ConfigureAwait(false);
             Log.Made(_logger, folder.Path, watch.ElapsedMilliseconds, restored, answered - restored, rehearsed - answered, watch.ElapsedMilliseconds - rehearsed, holder.Holds);
@@ -249,7 +256,16 @@ internal sealed partial class ReadyClonePool : IDisposable
 
         async Task DropAsync()
         {
-            await holder.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await holder.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The clone is killed below, stopped or not.
+                Log.NotMade(_logger, ex.Message);
+            }
+
             channel?.Dispose();
             QemuProcess.Kill(pid, folder);
             TryDelete(folder.Path);

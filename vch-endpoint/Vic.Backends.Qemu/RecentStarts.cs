@@ -33,9 +33,11 @@ internal sealed class RecentStarts
     /// <summary>A ContainerVM's QEMU has just been started or handed out for a start.</summary>
     public void Add(int pid)
     {
+        var now = _now();
         lock (_lock)
         {
-            _starts.Add(new Start(pid, _now()));
+            _starts.RemoveAll(s => now - s.At > Watched);
+            _starts.Add(new Start(pid, now));
         }
     }
 

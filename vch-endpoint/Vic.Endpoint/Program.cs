@@ -19,7 +19,7 @@ var backendOption = new Option<string>("--backend") { Description = "Compute bac
 var noInstantClone = new Option<bool>("--no-instant-clone") { Description = "Cold-boot every ContainerVM instead of restoring a template" };
 var cloneMemory = new Option<string>("--containervm-clone-memory") { Description = "How an instant clone gets the template's RAM: copy-on-write (shared until written) or full-copy (each clone reads all of it; to compare)", DefaultValueFactory = _ => "copy-on-write" };
 var tcgCache = new Option<int?>("--containervm-tcg-cache") { Description = "Under TCG: each ContainerVM's cache of translated guest code, in MiB" };
-var readyClones = new Option<int?>("--containervm-ready-clones") { Description = "ContainerVMs kept restored and answering ahead of need (0-8; default 1): each holds an idle ContainerVM's memory" };
+var readyClones = new Option<int?>("--containervm-ready-clones") { Description = "ContainerVMs kept restored and answering ahead of need (0-8; default 2): each holds an idle ContainerVM's memory" };
 var insecureRegistry = new Option<string[]>("--insecure-registry") { Description = "Registry (host:port or CIDR) reached without TLS verification (repeatable)" };
 var registryCa = new Option<string[]>("--registry-ca") { Description = "A PEM file of CAs trusted for every registry (repeatable); per registry, DATA/certs.d/HOST/ca.crt" };
 var registryMirror = new Option<string[]>("--registry-mirror") { Description = "Mirror that serves docker.io images (repeatable)" };
