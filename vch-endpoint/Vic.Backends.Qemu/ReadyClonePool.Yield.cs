@@ -7,8 +7,9 @@ internal sealed partial class ReadyClonePool
     private static readonly TimeSpan YieldLook = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// The longest a ready clone being made is held stopped, all holds together, before it is given
-    /// up: its tether's waits allow 10 s, and starts that keep coming need the CPU more.
+    /// The longest a ready clone being made is held stopped before it has rehearsed, all holds
+    /// together, before it is given up: its tether's waits allow 10 s, and starts that keep coming
+    /// need the CPU more. A rehearsed one is held as long as starts need.
     /// </summary>
     private static readonly TimeSpan LongestHold = TimeSpan.FromSeconds(5);
 
@@ -47,7 +48,7 @@ internal sealed partial class ReadyClonePool
         private volatile bool _gaveUp;
         private volatile bool _mayGiveUp = true;
 
-        /// <summary>How many times the QEMU was stopped so far: a measure of its CPU across one is void.</summary>
+        /// <summary>Moves when a hold begins and when it ends: a measure of the QEMU's CPU across a change is void.</summary>
         public int Holds => _holds;
 
         /// <summary>True while the QEMU is stopped.</summary>
@@ -81,10 +82,12 @@ internal sealed partial class ReadyClonePool
                     continue;
                 }
 
+                // Held is said before the count moves, and the count moves again when the hold
+                // ends: a quiet wait that overlapped any part of a hold sees the count change.
+                _isHeld = true;
                 _holds++;
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 QemuProcess.Hold(pid, folder, true);
-                _isHeld = true;
                 try
                 {
                     while (!(_mayGiveUp && _held + watch.Elapsed >= LongestHold) && await LookAsync().ConfigureAwait(false) && pool._starts.AnyBusy())
@@ -94,6 +97,7 @@ internal sealed partial class ReadyClonePool
                 finally
                 {
                     QemuProcess.Hold(pid, folder, false);
+                    _holds++;
                     _isHeld = false;
                 }
 

@@ -122,6 +122,8 @@ internal sealed partial class ReadyClonePool : IDisposable
             _ready.Clear();
         }
 
+        // A QEMU whose launch the stop cut short is in no list, only in its folder.
+        ClearLeftovers();
         _stop.Dispose();
         _wake.Dispose();
     }
@@ -136,7 +138,10 @@ internal sealed partial class ReadyClonePool : IDisposable
                 while (!_stop.IsCancellationRequested && NextToMake() is { } wanted)
                 {
                     await WaitForStartsAsync(_stop.Token).ConfigureAwait(false);
-                    if (await HostIdleShareAsync(IdleLook, _stop.Token).ConfigureAwait(false) < IdleShareToRefill)
+
+                    // Looked at again after the idle look: the ask that woke the pool comes before
+                    // its start is known, and a start may have come during the look.
+                    if (await HostIdleShareAsync(IdleLook, _stop.Token).ConfigureAwait(false) < IdleShareToRefill || _starts.AnyBusy())
                     {
                         continue;
                     }
@@ -260,15 +265,17 @@ internal sealed partial class ReadyClonePool : IDisposable
             {
                 await holder.DisposeAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex)
             {
                 // The clone is killed below, stopped or not.
                 Log.NotMade(_logger, ex.Message);
             }
-
-            channel?.Dispose();
-            QemuProcess.Kill(pid, folder);
-            TryDelete(folder.Path);
+            finally
+            {
+                channel?.Dispose();
+                QemuProcess.Kill(pid, folder);
+                TryDelete(folder.Path);
+            }
         }
     }
 
