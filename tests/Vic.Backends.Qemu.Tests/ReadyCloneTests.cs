@@ -182,8 +182,7 @@ public sealed class ReadyCloneTests : IDisposable
         }
     }
 
-    private static bool Running(int pid) =>
-        File.Exists($"/proc/{pid}/stat") && File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] != 'Z';
+    private static bool Running(int pid) => State(pid) is not ('Z' or '-');
 
     private static async Task<string?> TryGetAsync(HttpClient http, string url)
     {

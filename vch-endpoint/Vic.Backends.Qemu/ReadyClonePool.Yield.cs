@@ -44,12 +44,16 @@ internal sealed partial class ReadyClonePool
         private Task _holding = Task.CompletedTask;
         private TimeSpan _held;
         private volatile int _holds;
+        private volatile int _changes;
         private volatile bool _isHeld;
         private volatile bool _gaveUp;
         private volatile bool _mayGiveUp = true;
 
-        /// <summary>Moves when a hold begins and when it ends: a measure of the QEMU's CPU across a change is void.</summary>
+        /// <summary>How many times the QEMU was stopped so far.</summary>
         public int Holds => _holds;
+
+        /// <summary>Moves when a hold begins and when it ends: a measure of the QEMU's CPU across a change is void.</summary>
+        public int Changes => _changes;
 
         /// <summary>True while the QEMU is stopped.</summary>
         public bool IsHeld => _isHeld;
@@ -82,9 +86,10 @@ internal sealed partial class ReadyClonePool
                     continue;
                 }
 
-                // Held is said before the count moves, and the count moves again when the hold
-                // ends: a quiet wait that overlapped any part of a hold sees the count change.
+                // Held is said before the changes move, and they move again when the hold ends: a
+                // quiet wait that overlapped any part of a hold sees them change.
                 _isHeld = true;
+                _changes++;
                 _holds++;
                 var watch = System.Diagnostics.Stopwatch.StartNew();
                 QemuProcess.Hold(pid, folder, true);
@@ -97,7 +102,7 @@ internal sealed partial class ReadyClonePool
                 finally
                 {
                     QemuProcess.Hold(pid, folder, false);
-                    _holds++;
+                    _changes++;
                     _isHeld = false;
                 }
 

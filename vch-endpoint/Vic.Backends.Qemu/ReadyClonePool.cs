@@ -230,7 +230,7 @@ internal sealed partial class ReadyClonePool : IDisposable
 
             // What the guest still does after it (the scratch disk's removal) is done before a start
             // comes; a wait the QEMU spent stopped, all or in part, proves nothing and is waited again.
-            int holds;
+            int changes;
             do
             {
                 while (holder.IsHeld)
@@ -238,10 +238,10 @@ internal sealed partial class ReadyClonePool : IDisposable
                     await Task.Delay(YieldLook, cancellationToken).ConfigureAwait(false);
                 }
 
-                holds = holder.Holds;
+                changes = holder.Changes;
                 await GuestQuiescence.WaitAsync(pid, TimeSpan.FromMilliseconds(300), 0.05, TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
             }
-            while (holder.Holds != holds || holder.IsHeld);
+            while (holder.Changes != changes || holder.IsHeld);
 
             await holder.DisposeAsync().ConfigureAwait(false);
             Log.Made(_logger, folder.Path, watch.ElapsedMilliseconds, restored, answered - restored, rehearsed - answered, watch.ElapsedMilliseconds - rehearsed, holder.Holds);
